@@ -1,0 +1,1 @@
+"""The ``neuroplast`` command line: one module per subcommand, each a parser and a run function."""

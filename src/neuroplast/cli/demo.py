@@ -1,0 +1,59 @@
+"""``neuroplast demo``: train N4 with the fast protocol, prune ``hidden1`` with A1, compare."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from neuroplast.cli.common import add_data_arguments, load_data
+from neuroplast.death import Rewirer
+from neuroplast.efficiency import efficiency
+from neuroplast.models import build_mlp, count_macs, count_parameters, initialize
+from neuroplast.stats import collect_site_statistics
+from neuroplast.train import evaluate, get_protocol, train
+from neuroplast.train.report import format_table
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="train N4 on MNIST, prune hidden1 with A1, show before/after",
+                       description="Train N4 (784-100-5-10, tanh) with the fast protocol, prune "
+                                   "its hidden1 layer with A1 (connection cut) and print a "
+                                   "before/after table. Runs offline on an embedded copy of "
+                                   "part of MNIST when the real files are not found.")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cutoff", type=float, default=0.05,
+                   help="A1 efficiency cutoff for hidden1 (default 0.05)")
+    p.add_argument("--no-progress", action="store_true")
+    add_data_arguments(p)
+    p.set_defaults(run=run)
+
+
+def _row(label, model, dataset, seconds):
+    tr, te = evaluate(model, dataset.train), evaluate(model, dataset.test)
+    return [label, model.widths[1], count_parameters(model), count_macs(model), tr.accuracy,
+            te.accuracy, tr.loss, f"{seconds:.2f} s"]
+
+
+def run(args: argparse.Namespace) -> int:
+    dataset = load_data(args, allow_embedded=True)
+    protocol = get_protocol("fast")
+    model = initialize(build_mlp("N4"), args.seed)
+    print(f"training N4 on {dataset.train.n:,} images ({dataset.source}), protocol fast, "
+          f"seed {args.seed} ...")
+    history = train(model, dataset.train, protocol, epochs=protocol.epochs(5000), seed=args.seed,
+                    progress=False if args.no_progress else None)
+    rows = [_row("trained", model, dataset, history.final["wall_time_s"])]
+
+    started = time.perf_counter()
+    stats = collect_site_statistics(model, "hidden1", dataset.train.x)
+    scores = efficiency("connection", model, "hidden1", stats)
+    order = scores.argsort()
+    dying = order[scores[order] < args.cutoff][: stats.width - 1]
+    rewirer = Rewirer(model, "hidden1", stats, "A1")
+    rewirer.remove_many(dying)
+    rewirer.commit(model)
+    rows.append(_row(f"A1 cutoff {args.cutoff:g}", model, dataset,
+                     time.perf_counter() - started))
+    print(format_table(["model", "hidden1", "params", "MACs", "train acc", "test acc",
+                        "train loss", "time"], rows))
+    return 0

@@ -1,0 +1,33 @@
+"""``neuroplast evaluate``: size and accuracy of a saved model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from neuroplast.cli.common import add_data_arguments, load_data, read_model
+from neuroplast.models import count_macs, count_parameters
+from neuroplast.train import evaluate
+from neuroplast.train.report import format_metrics
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="size, loss and accuracy of a saved model",
+                       description="Print widths, parameters, MACs, train and test accuracy.")
+    p.add_argument("model", help="a model file written by neuroplast")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_data_arguments(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    model, _ = read_model(args.model)
+    dataset = load_data(args)
+    metrics = evaluate(model, dataset.train).as_dict("train")
+    metrics |= evaluate(model, dataset.test).as_dict("test")
+    if args.json:
+        print(json.dumps({"widths": model.widths, "parameters": count_parameters(model),
+                          "macs": count_macs(model), **metrics}, indent=2))
+    else:
+        print(format_metrics(model, metrics))
+    return 0

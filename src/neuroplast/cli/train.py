@@ -1,0 +1,71 @@
+"""``neuroplast train``: train an MLP with a protocol and save it."""
+
+from __future__ import annotations
+
+import argparse
+
+from neuroplast.cli.common import (
+    add_data_arguments,
+    add_output_arguments,
+    add_protocol_argument,
+    check_output,
+    load_data,
+    widths_list,
+)
+from neuroplast.models import ACTIVATIONS, PRESETS, build_mlp, initialize, save_model
+from neuroplast.train import get_protocol, make_optimizer, train
+from neuroplast.train.report import format_metrics
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train an MLP (preset or any widths) on MNIST",
+                       description="Train an MLP on MNIST with a protocol and save it.")
+    p.add_argument("--arch", default=None, help=f"preset: {', '.join(PRESETS)} (default N4)")
+    p.add_argument("--widths", type=widths_list, default=None,
+                   help="layer widths, e.g. 784,300,100,10 (overrides --arch)")
+    p.add_argument("--activation", choices=sorted(ACTIVATIONS), default=None,
+                   help="hidden activation (default: the preset's, tanh)")
+    add_protocol_argument(p)
+    p.add_argument("--epochs", type=float, default=5000.0,
+                   help="training length in the paper's epochs, rescaled by the protocol "
+                        "(default 5000)")
+    p.add_argument("--seed", type=int, default=0, help="seed for initialisation and shuffling")
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
+                   help="sgd (the paper's) or adam")
+    p.add_argument("--death-replication", metavar="SPEC", default=None,
+                   help="combined death-and-replication schedule, e.g. cutoff=0.01,every=500 "
+                        "(paper epochs); see `neuroplast methods`")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_data_arguments(p)
+    add_output_arguments(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    check_output(args.out, args.force)
+    arch = args.arch if args.arch or args.widths else "N4"
+    model = initialize(build_mlp(arch, widths=args.widths, activation=args.activation), args.seed)
+    protocol = get_protocol(args.protocol)
+    dataset = load_data(args)
+    optimizer = make_optimizer(model, protocol, args.optimizer)
+    callbacks = []
+    if args.death_replication:
+        from neuroplast.replication.schedule import schedule_from_spec
+
+        callbacks.append(schedule_from_spec(args.death_replication, protocol, seed=args.seed))
+    print(f"training {arch or 'MLP'} widths={model.widths} activation={model.activation_name} "
+          f"protocol={protocol.name} epochs={args.epochs:g} (paper) seed={args.seed}")
+    history = train(model, dataset.train, protocol, epochs=protocol.epochs(args.epochs),
+                    seed=args.seed, test_split=dataset.test, optimizer=optimizer,
+                    callbacks=callbacks, progress=False if args.no_progress else None)
+    for event in history.events:
+        print("event:", ", ".join(f"{k}={v}" for k, v in event.items()
+                                  if not isinstance(v, list)))
+    print(format_metrics(model, history.final))
+    if args.out:
+        metadata = {"arch": arch, "seed": args.seed, "paper_epochs": args.epochs,
+                    "optimizer": args.optimizer, "data": dataset.source,
+                    **protocol.as_dict(), "history": history.as_dict()}
+        save_model(model, args.out, metadata=metadata, overwrite=args.force)
+        print(f"saved {args.out}")
+    return 0

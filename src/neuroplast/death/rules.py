@@ -1,0 +1,236 @@
+"""Re-wiring rules for a dying neuron: the linear relation Σ_j a_j x_j ≈ a_0 and eqs 41–43.
+
+A :class:`Rewirer` holds a float64 copy of the consumer's weights and biases and the set of
+neurons still alive. For a dying neuron l a rule gives the relation (a, a_0) among the *living*
+neurons of the same site; substituting x_l = (a_0 − Σ_{j≠l} a_j x_j) / a_l into the consumer
+(eq. 41) gives
+
+    w'_ij = w_ij − w_il a_j / a_l   (eq. 42),      b'_i = b_i + w_il a_0 / a_l   (eq. 43),
+
+and neuron l is gone. Removing several neurons is this step repeated on the updated weights;
+:meth:`Rewirer.commit` then writes the weights into the model and deletes the dead neurons
+physically (:mod:`neuroplast.surgery`). Statistics are those given at construction (one set of
+statistics, REFERENCE §1.15 item 10).
+
+Rules (REFERENCE §1.7–1.10):
+
+* ``A1`` connection cut: x_l = ⟨x_l⟩ (eq. 73–74), bias compensation only.
+* ``A2`` probability: the conditional mean of eq. 36 with the corrected coefficients of
+  REFERENCE §1.8, a_j = Σ_i g_i w_il w_ij with g_i = f'_i(ȳ_i)²/C_ii, a_0 = Σ_j a_j⟨x_j⟩.
+  Where a_l = 0 (no effective outgoing weight) it falls back to A1.
+* ``A3`` covariance: a = v^(p), the eigenvector of the living neurons' covariance that
+  minimises λ_p/(v_l^(p))² (eq. 80), with the main text's a_0 = Σ_k v_k⟨x_k⟩ (eqs 14, 19).
+* ``A3-appendix``: the same with the appendix's a_0 = λ_p (eq. 81), a misprint kept only as a
+  named variant for a side-by-side check.
+* ``lstsq`` (ours): regress x_l on its living layer-mates with an intercept, from the
+  covariance; the best linear relation, so its substitution error never exceeds A3's. Computed
+  from the precision matrix P = (C + δI)⁻¹: a_l = 1, a_j = P_lj/P_ll, a_0 = Σ_j a_j⟨x_j⟩; a
+  removal downdates P by a Schur complement (O(n²)). Removing several neurons one after
+  another equals regressing each on the final survivors jointly.
+* ``none``: plain slicing, x_l = 0 (what other tools do), to isolate the effect of compensation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from neuroplast.efficiency.paper import consumer_gain
+from neuroplast.errors import NeuroplastError
+from neuroplast.models.mlp import MLP
+from neuroplast.stats.site import SiteStatistics
+from neuroplast.surgery import keep_neurons
+
+DTYPE = torch.float64
+RIDGE = 1e-10
+"""δ = RIDGE · mean(diag C) keeps the least-squares precision finite for constant neurons."""
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """A re-wiring rule's registry entry."""
+
+    name: str
+    description: str
+    reference: str
+    default_measure: str
+    needs_covariance: bool
+
+
+RULES: dict[str, RuleInfo] = {
+    r.name: r
+    for r in (
+        RuleInfo("A1", "connection cut: x_l -> <x_l>, next-layer bias compensation",
+                 "eqs 27-28, 73-74 (appendix A.1)", "connection", False),
+        RuleInfo("A2", "probability: x_l -> conditional mean (corrected coefficients)",
+                 "eqs 36-37, 75-79 (appendix A.2), REFERENCE 1.8", "connection", False),
+        RuleInfo("A3", "covariance: minimising eigenvector, a_0 = sum_k v_k <x_k>",
+                 "eqs 14-19, 80-83 (appendix A.3, main-text a_0)", "covariance", True),
+        RuleInfo("A3-appendix", "A3 with the appendix's a_0 = lambda_p (misprint, for comparison)",
+                 "eq. 81 as printed", "covariance", True),
+        RuleInfo("lstsq", "least squares: regress x_l on living layer-mates with intercept",
+                 "ours; optimal linear relation", "covariance", True),
+        RuleInfo("none", "plain slicing, no compensation (x_l -> 0)",
+                 "baseline used by common pruning tools", "connection", False),
+    )
+}
+
+
+def get_rule(name: str) -> RuleInfo:
+    """The rule called ``name`` (case-insensitive)."""
+    key = next((k for k in RULES if k.lower() == name.lower()), None)
+    if key is None:
+        raise NeuroplastError(
+            f"unknown re-wiring rule {name!r}; choose one of: {', '.join(RULES)}"
+        )
+    return RULES[key]
+
+
+@dataclass(frozen=True)
+class Relation:
+    """Σ_j a_j x_j ≈ a_0 used to eliminate neuron ``neuron`` (eq. 39).
+
+    Attributes:
+        neuron: index l of the dying neuron.
+        coefficients: (n,) a_j, zero on dead neurons, a_l ≠ 0.
+        constant: a_0.
+    """
+
+    neuron: int
+    coefficients: torch.Tensor
+    constant: float
+
+    def substitute(self, values: torch.Tensor) -> torch.Tensor:
+        """The value x_l is replaced by, (a_0 − Σ_{j≠l} a_j x_j)/a_l, for (N, n) site values."""
+        l = self.neuron
+        others = self.coefficients.clone()
+        others[l] = 0.0
+        a_l = self.coefficients[l]
+        return (self.constant - values.to(DTYPE) @ others) / a_l  # (N,)
+
+
+class Rewirer:
+    """Applies a rule's relations one neuron at a time to a float64 copy of the consumer."""
+
+    def __init__(self, model: MLP, site: str, stats: SiteStatistics, rule: str) -> None:
+        self.rule = get_rule(rule)
+        if self.rule.needs_covariance and stats.cov is None:
+            raise NeuroplastError(
+                f"rule {self.rule.name} needs the site covariance; collect statistics with "
+                "covariance=True"
+            )
+        consumer = model.site(site).consumer
+        if stats.width != consumer.in_features:
+            raise NeuroplastError(
+                f"statistics are for {stats.width} neurons but site {site!r} has "
+                f"{consumer.in_features}; collect them again"
+            )
+        self.site = site
+        self.stats = stats
+        self.weight = consumer.weight.detach().to(DTYPE).clone()  # (m, n)
+        self.bias = consumer.bias.detach().to(DTYPE).clone()  # (m,)
+        self.alive = torch.ones(stats.width, dtype=torch.bool)
+        self._gain = consumer_gain(model, site, stats) if self.rule.name == "A2" else None
+        self._eigen: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._precision = self._initial_precision() if self.rule.name == "lstsq" else None
+
+    # -- relations ---------------------------------------------------------------------
+    def relation(self, l: int) -> Relation:
+        """The relation that would eliminate living neuron ``l`` now."""
+        if not self.alive[l]:
+            raise NeuroplastError(f"neuron {l} of site {self.site!r} is already removed")
+        name = self.rule.name
+        if name == "A1":
+            return self._unit_relation(l, float(self.stats.mean[l]))
+        if name == "none":
+            return self._unit_relation(l, 0.0)
+        if name == "A2":
+            return self._probability_relation(l)
+        if name in ("A3", "A3-appendix"):
+            return self._covariance_relation(l, appendix=name == "A3-appendix")
+        return self._least_squares_relation(l)
+
+    def _unit_relation(self, l: int, constant: float) -> Relation:
+        a = torch.zeros(self.stats.width, dtype=DTYPE)
+        a[l] = 1.0
+        return Relation(l, a, constant)
+
+    def _probability_relation(self, l: int) -> Relation:
+        a = (self._gain * self.weight[:, l]) @ self.weight  # (n,): Σ_i g_i w_il w_ij
+        a = torch.where(self.alive, a, torch.zeros_like(a))
+        if a[l].abs() <= 1e-300:
+            return self._unit_relation(l, float(self.stats.mean[l]))
+        return Relation(l, a, float(a @ self.stats.mean))
+
+    def _living_eigen(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._eigen is None:
+            idx = self.alive.nonzero().flatten()
+            sub = self.stats.cov[idx][:, idx]
+            values, vectors = torch.linalg.eigh(sub)
+            full = torch.zeros(self.stats.width, idx.numel(), dtype=DTYPE)
+            full[idx] = vectors
+            self._eigen = (values.clamp_min(0.0), full)
+        return self._eigen
+
+    def _covariance_relation(self, l: int, *, appendix: bool) -> Relation:
+        values, vectors = self._living_eigen()
+        squared = vectors[l] ** 2  # (n_alive,)
+        ratios = torch.where(squared > 1e-24, values / squared.clamp_min(1e-24),
+                             torch.full_like(squared, torch.inf))
+        p = int(ratios.argmin())
+        v = vectors[:, p]
+        constant = float(values[p]) if appendix else float(v @ self.stats.mean)
+        return Relation(l, v.clone(), constant)
+
+    def _initial_precision(self) -> torch.Tensor:
+        cov = self.stats.cov
+        delta = RIDGE * float(cov.diagonal().mean().clamp_min(1e-300))
+        eye = torch.eye(cov.shape[0], dtype=DTYPE)
+        return torch.cholesky_inverse(torch.linalg.cholesky(cov + delta * eye))
+
+    def _least_squares_relation(self, l: int) -> Relation:
+        p = self._precision
+        a = p[l] / p[l, l]  # (n,), zero on dead neurons
+        a = torch.where(self.alive, a, torch.zeros_like(a))
+        a[l] = 1.0
+        return Relation(l, a, float(a @ self.stats.mean))
+
+    # -- removal -----------------------------------------------------------------------
+    def remove(self, l: int, relation: Relation | None = None) -> Relation:
+        """Eliminate living neuron ``l``: update the consumer by eqs 42–43, mark it dead."""
+        relation = relation or self.relation(l)
+        a, a_l = relation.coefficients, relation.coefficients[l]
+        column = self.weight[:, l].clone()  # (m,) w_il
+        self.weight -= torch.outer(column, a / a_l)  # eq. 42
+        self.bias += column * (relation.constant / a_l)  # eq. 43
+        self.weight[:, l] = 0.0
+        self.alive[l] = False
+        self._eigen = None
+        if self._precision is not None:
+            p = self._precision
+            p -= torch.outer(p[:, l], p[l]) / p[l, l]  # Schur complement: drop variable l
+            p[l], p[:, l] = 0.0, 0.0
+            p[l, l] = 1.0
+        return relation
+
+    def remove_many(self, order: torch.Tensor | list[int]) -> list[Relation]:
+        """Eliminate neurons one after another in the given order."""
+        order = [int(i) for i in order]
+        if len(set(order)) + int((~self.alive).sum()) >= self.stats.width:
+            raise NeuroplastError(
+                f"refusing to remove every neuron of site {self.site!r} (width "
+                f"{self.stats.width}); keep at least one"
+            )
+        return [self.remove(l) for l in order]
+
+    def commit(self, model: MLP, optimizer: torch.optim.Optimizer | None = None) -> torch.Tensor:
+        """Write the re-wired consumer into ``model`` and delete dead neurons; returns kept ids."""
+        consumer = model.site(self.site).consumer
+        with torch.no_grad():
+            consumer.weight.copy_(self.weight.to(consumer.weight.dtype))
+            consumer.bias.copy_(self.bias.to(consumer.bias.dtype))
+        keep = self.alive.nonzero().flatten()
+        if keep.numel() < self.stats.width:
+            keep_neurons(model, self.site, keep, optimizer)
+        return keep

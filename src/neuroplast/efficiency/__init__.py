@@ -1,0 +1,20 @@
+"""Efficiency measures: the paper's E_k and E'_k and a registry for more."""
+
+from neuroplast.efficiency.paper import (
+    CovarianceEfficiency,
+    connection_cut_efficiency,
+    consumer_gain,
+    covariance_efficiency,
+)
+from neuroplast.efficiency.registry import (
+    MEASURES,
+    Measure,
+    MeasureContext,
+    MeasureRegistry,
+    efficiency,
+)
+
+__all__ = [
+    "MEASURES", "CovarianceEfficiency", "Measure", "MeasureContext", "MeasureRegistry",
+    "connection_cut_efficiency", "consumer_gain", "covariance_efficiency", "efficiency",
+]

@@ -1,0 +1,120 @@
+"""A registry of efficiency measures: a score per neuron of a site, small = expendable.
+
+Every measure (the paper's E_k and E'_k, the baselines, new ones) plugs in the same way, so
+every strategy and rule works with every measure. A measure may take one argument after a
+colon (``nnsp:5``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from neuroplast.data import Split
+from neuroplast.errors import NeuroplastError
+from neuroplast.models.mlp import MLP
+from neuroplast.stats.site import SiteStatistics
+
+
+@dataclass(frozen=True)
+class MeasureContext:
+    """Everything a measure may read.
+
+    Attributes:
+        model: the network (not to be modified).
+        site: the site name.
+        stats: statistics of the site over the training data.
+        data: the training data, for measures that need more than ``stats`` (gradients,
+            sensitivities); None when the caller has only statistics.
+        argument: the text after ``name:`` in the measure's name, or None.
+    """
+
+    model: MLP
+    site: str
+    stats: SiteStatistics
+    data: Split | None = None
+    argument: str | None = None
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A registered efficiency measure.
+
+    Attributes:
+        name: registry key.
+        description: one line for ``neuroplast methods``.
+        reference: the paper's equation or the publication.
+        compute: maps a context to a (n,) float64 tensor of finite scores.
+        needs_covariance: the statistics must include the full covariance.
+        needs_data: the context must carry the training data.
+    """
+
+    name: str
+    description: str
+    reference: str
+    compute: Callable[[MeasureContext], torch.Tensor]
+    needs_covariance: bool = False
+    needs_data: bool = False
+
+
+class MeasureRegistry:
+    """Name → :class:`Measure`; one instance, :data:`MEASURES`, holds the built-in ones."""
+
+    def __init__(self) -> None:
+        self._measures: dict[str, Measure] = {}
+
+    def register(self, measure: Measure) -> Measure:
+        if measure.name in self._measures:
+            raise NeuroplastError(f"a measure called {measure.name!r} is already registered")
+        self._measures[measure.name] = measure
+        return measure
+
+    def names(self) -> list[str]:
+        return list(self._measures)
+
+    def __iter__(self):
+        return iter(self._measures.values())
+
+    def get(self, name: str) -> tuple[Measure, str | None]:
+        """The measure for ``name`` (``base`` or ``base:argument``) and its argument."""
+        base, _, argument = name.partition(":")
+        if base not in self._measures:
+            raise NeuroplastError(
+                f"unknown efficiency measure {name!r}; run `neuroplast methods` to list them "
+                f"({', '.join(self._measures)})"
+            )
+        return self._measures[base], (argument or None)
+
+
+MEASURES = MeasureRegistry()
+
+
+def efficiency(name: str, model: MLP, site: str, stats: SiteStatistics,
+               data: Split | None = None) -> torch.Tensor:
+    """Score every neuron of ``site`` with the measure ``name``; returns (n,) float64.
+
+    Raises:
+        NeuroplastError: for an unknown measure, missing covariance or data, or a measure that
+            produced NaN/inf (never passed on to a ranking).
+    """
+    measure, argument = MEASURES.get(name)
+    if measure.needs_covariance and stats.cov is None:
+        raise NeuroplastError(
+            f"measure {name!r} needs the site covariance; collect statistics with covariance=True"
+        )
+    if measure.needs_data and data is None:
+        raise NeuroplastError(f"measure {name!r} needs the training data")
+    scores = measure.compute(MeasureContext(model, site, stats, data, argument))
+    scores = scores.to(torch.float64)
+    if scores.shape != (stats.width,):
+        raise NeuroplastError(
+            f"measure {name!r} returned shape {tuple(scores.shape)}, expected ({stats.width},)"
+        )
+    if not torch.isfinite(scores).all():
+        raise NeuroplastError(
+            f"measure {name!r} produced NaN or infinite efficiencies on site {site!r}; "
+            "check the model and data for NaN"
+        )
+    return scores

@@ -1,0 +1,20 @@
+"""Models: MLPs with named sites, presets N1–N4 and LeNet-300-100, initialisation, save/load."""
+
+from neuroplast.models.activations import ACTIVATIONS, Activation, get_activation
+from neuroplast.models.init import initialize, xavier_std
+from neuroplast.models.io import load_model, save_model
+from neuroplast.models.mlp import (
+    MLP,
+    PRESETS,
+    FeatureSelector,
+    Site,
+    build_mlp,
+    count_macs,
+    count_parameters,
+)
+
+__all__ = [
+    "ACTIVATIONS", "Activation", "FeatureSelector", "MLP", "PRESETS", "Site", "build_mlp",
+    "count_macs", "count_parameters", "get_activation", "initialize", "load_model", "save_model",
+    "xavier_std",
+]

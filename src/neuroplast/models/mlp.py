@@ -1,0 +1,200 @@
+"""Multi-layer perceptrons with named neuron sites.
+
+A site is a place where neurons live and can die or replicate (DESIGN.md §2): ``input`` (the
+features entering the first Linear) and ``hidden1``, ``hidden2``, ... (the outputs of the hidden
+activations). The paper's "second layer" is ``hidden1``. The output layer returns logits; the
+softmax lives in the cross-entropy loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from neuroplast.errors import NeuroplastError
+from neuroplast.models.activations import Activation, get_activation
+
+PRESETS: dict[str, tuple[tuple[int, ...], str]] = {
+    "N1": ((784, 5, 20, 10), "tanh"),
+    "N2": ((784, 10, 10, 10), "tanh"),
+    "N3": ((784, 20, 5, 10), "tanh"),
+    "N4": ((784, 100, 5, 10), "tanh"),
+    "lenet-300-100": ((784, 300, 100, 10), "relu"),
+}
+"""The paper's networks N1–N4 (REFERENCE §2.1) and LeNet-300-100 (LeCun et al. 1998)."""
+
+
+class FeatureSelector(nn.Module):
+    """Keeps a subset of the input features, so an input-pruned model accepts full-size inputs.
+
+    The indices of the surviving features are a buffer (``kept``), saved with the model.
+    """
+
+    def __init__(self, n_features: int, kept: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.n_features = int(n_features)
+        if kept is None:
+            kept = torch.arange(self.n_features)
+        self.register_buffer("kept", kept.to(torch.long).clone())
+
+    @property
+    def is_identity(self) -> bool:
+        return self.kept.numel() == self.n_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.n_features:
+            raise NeuroplastError(
+                f"the model expects {self.n_features} input features, got {x.shape[-1]}"
+            )
+        if self.is_identity:
+            return x
+        return x.index_select(-1, self.kept)  # (batch, n_kept)
+
+    def extra_repr(self) -> str:
+        return f"n_features={self.n_features}, kept={self.kept.numel()}"
+
+
+@dataclass(frozen=True)
+class Site:
+    """A layer of neurons that can die or replicate.
+
+    Attributes:
+        name: ``input`` or ``hidden<k>``.
+        index: 0 for ``input``, k for ``hidden<k>``.
+        producer: the Linear computing the site's pre-activation (None for ``input``).
+        activation: the site's own activation (None for ``input``, whose values are the data).
+        consumer: the Linear that reads the site.
+        consumer_activation: the element-wise activation after the consumer, or None when the
+            consumer is the output layer (logits; softmax is inside the loss).
+        consumer_index: index of the consumer in ``model.layers``.
+    """
+
+    name: str
+    index: int
+    producer: nn.Linear | None
+    activation: Activation | None
+    consumer: nn.Linear
+    consumer_activation: Activation | None
+    consumer_index: int
+
+    @property
+    def width(self) -> int:
+        return self.consumer.in_features
+
+
+class MLP(nn.Module):
+    """Feed-forward network ``selector → (Linear → f) × hidden → Linear`` returning logits."""
+
+    def __init__(self, widths: Sequence[int], activation: str = "tanh") -> None:
+        super().__init__()
+        widths = [int(w) for w in widths]
+        if len(widths) < 2 or any(w < 1 for w in widths):
+            raise NeuroplastError(
+                f"widths must be at least two positive integers (inputs, ..., outputs), got {widths}"
+            )
+        self.activation = get_activation(activation)
+        self.selector = FeatureSelector(widths[0])
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+
+    @property
+    def activation_name(self) -> str:
+        return self.activation.name
+
+    @property
+    def n_inputs(self) -> int:
+        """Number of features the model accepts (before input selection)."""
+        return self.selector.n_features
+
+    @property
+    def widths(self) -> list[int]:
+        """Current widths: kept inputs, each hidden layer, outputs."""
+        return [self.layers[0].in_features] + [layer.out_features for layer in self.layers]
+
+    @property
+    def site_names(self) -> list[str]:
+        return ["input"] + [f"hidden{k}" for k in range(1, len(self.layers))]
+
+    def site(self, name: str) -> Site:
+        """Return the site called ``name`` (``input``, ``hidden1``, ...)."""
+        if name not in self.site_names:
+            raise NeuroplastError(
+                f"unknown site {name!r}; this model has: {', '.join(self.site_names)}"
+            )
+        index = 0 if name == "input" else int(name.removeprefix("hidden"))
+        is_last_hidden = index == len(self.layers) - 1
+        return Site(
+            name=name,
+            index=index,
+            producer=None if index == 0 else self.layers[index - 1],
+            activation=None if index == 0 else self.activation,
+            consumer=self.layers[index],
+            consumer_activation=None if is_last_hidden else self.activation,
+            consumer_index=index,
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.selector(x)  # (batch, n_kept)
+        for layer in self.layers[:-1]:
+            h = self.activation.fn(layer(h))  # (batch, width)
+        return self.layers[-1](h)  # (batch, n_classes)
+
+    def site_values(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """The values of the neurons of site ``name`` for inputs ``x``: (batch, width)."""
+        index = self.site(name).index
+        h = self.selector(x)
+        for layer in self.layers[:index]:
+            h = self.activation.fn(layer(h))
+        return h
+
+    def forward_from_preactivation(self, layer_index: int, z: torch.Tensor) -> torch.Tensor:
+        """Logits given the pre-activation ``z`` (batch, out) of ``layers[layer_index]``.
+
+        This is what lies downstream of a site whose consumer is ``layers[layer_index]``; the
+        oracle and the goal strategies use it to re-evaluate a re-wired consumer cheaply.
+        """
+        if layer_index == len(self.layers) - 1:
+            return z
+        h = self.activation.fn(z)
+        for layer in self.layers[layer_index + 1 : -1]:
+            h = self.activation.fn(layer(h))
+        return self.layers[-1](h)
+
+    def extra_repr(self) -> str:
+        return f"widths={self.widths}, activation={self.activation.name}"
+
+
+def build_mlp(arch: str | None = None, *, widths: Sequence[int] | None = None,
+              activation: str | None = None) -> MLP:
+    """Build a preset (``N1``–``N4``, ``lenet-300-100``) or an MLP of any ``widths``.
+
+    Args:
+        arch: a preset name; its widths and activation are the defaults.
+        widths: layer widths ``(inputs, hidden..., outputs)``; overrides the preset's.
+        activation: element-wise activation name; overrides the preset's (default tanh).
+    """
+    if arch is not None:
+        key = next((k for k in PRESETS if k.lower() == arch.lower()), None)
+        if key is None:
+            raise NeuroplastError(
+                f"unknown architecture {arch!r}; choose one of: {', '.join(PRESETS)} "
+                "or give --widths"
+            )
+        preset_widths, preset_activation = PRESETS[key]
+        widths = widths or preset_widths
+        activation = activation or preset_activation
+    if widths is None:
+        raise NeuroplastError("give an architecture name or the layer widths")
+    return MLP(widths, activation or "tanh")
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable scalars."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def count_macs(model: MLP) -> int:
+    """Multiply-accumulates of one forward pass of one example (Linear layers only)."""
+    return sum(layer.in_features * layer.out_features for layer in model.layers)

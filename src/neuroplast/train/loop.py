@@ -1,0 +1,184 @@
+"""The training loop: seeded mini-batch SGD over tensors held in memory, with callbacks.
+
+Callbacks run between epochs and may change the model and the optimizer in place (the
+death-and-replication schedule does: surgery keeps the optimizer usable). Events they log go into
+``History.events``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from neuroplast.data import Split
+from neuroplast.errors import NeuroplastError
+from neuroplast.models.mlp import MLP
+from neuroplast.train.protocols import Protocol
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Mean cross-entropy and accuracy of a model on one split."""
+
+    loss: float
+    accuracy: float
+
+    def as_dict(self, prefix: str) -> dict[str, float]:
+        return {f"{prefix}_loss": self.loss, f"{prefix}_accuracy": self.accuracy}
+
+
+@dataclass
+class History:
+    """What happened during training: per-epoch records, callback events, final metrics."""
+
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    final: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"epochs": self.epochs, "events": self.events, "final": self.final}
+
+
+@dataclass
+class TrainState:
+    """What a callback sees between epochs; it may modify model and optimizer in place."""
+
+    model: MLP
+    optimizer: torch.optim.Optimizer
+    epoch: int
+    train: Split
+    history: History
+
+
+Callback = Callable[[TrainState], None]
+
+
+@torch.no_grad()
+def evaluate(model: MLP, split: Split, *, batch_size: int = 10_000) -> Evaluation:
+    """Mean cross-entropy (no L2 term) and accuracy of ``model`` on ``split``."""
+    model.eval()
+    total_loss, correct = 0.0, 0
+    for start in range(0, split.n, batch_size):
+        x, y = split.x[start : start + batch_size], split.y[start : start + batch_size]
+        logits = model(x)  # (batch, n_classes)
+        if not torch.isfinite(logits).all():
+            raise NeuroplastError(
+                "the model produced NaN or infinite outputs; lower the learning rate or check "
+                "the inputs"
+            )
+        total_loss += F.cross_entropy(logits, y, reduction="sum").item()
+        correct += (logits.argmax(dim=1) == y).sum().item()
+    return Evaluation(total_loss / split.n, correct / split.n)
+
+
+def make_optimizer(model: MLP, protocol: Protocol, kind: str = "sgd",
+                   learning_rate: float | None = None) -> torch.optim.Optimizer:
+    """The protocol's optimizer: SGD (the paper's) or Adam, with L2 as ``weight_decay``."""
+    lr = protocol.learning_rate if learning_rate is None else learning_rate
+    if kind == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=protocol.momentum,
+                               weight_decay=protocol.weight_decay)
+    if kind == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=protocol.weight_decay)
+    raise NeuroplastError(f"unknown optimizer {kind!r}; choose 'sgd' or 'adam'")
+
+
+def restrict(split: Split, protocol: Protocol) -> Split:
+    """The part of ``split`` the protocol trains on (all of it unless ``max_train_examples``)."""
+    limit = protocol.max_train_examples
+    if limit is None or split.n <= limit:
+        return split
+    return Split(split.x[:limit], split.y[:limit])
+
+
+def _progress_bar(total: int, enabled: bool | None):
+    if enabled is False or (enabled is None and not sys.stderr.isatty()):
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="epoch", leave=False, file=sys.stderr)
+
+
+def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, seed: int,
+          test_split: Split | None = None, optimizer: torch.optim.Optimizer | None = None,
+          callbacks: Sequence[Callback] = (), progress: bool | None = None,
+          history: History | None = None) -> History:
+    """Train ``model`` in place with mini-batch SGD as the protocol prescribes.
+
+    Args:
+        model: the network (initialise it first, e.g. ``models.initialize(model, seed)``).
+        train_split: training data; the protocol may restrict it (``max_train_examples``).
+        protocol: hyper-parameters.
+        epochs: our epochs (use ``protocol.epochs(paper_epochs)``); a fraction trains a partial
+            last epoch, and any positive length trains at least one step.
+        seed: seeds the shuffling; same seed and model give the same numbers on CPU.
+        test_split: evaluated at the end beside the training split.
+        optimizer: continue with this optimizer (default: a new one from the protocol).
+        callbacks: called after every full epoch with a :class:`TrainState`.
+        progress: show a progress bar (None = only on an interactive terminal).
+        history: append to this history (default: a new one).
+
+    Returns:
+        The history; ``history.final`` holds train/test loss and accuracy and the wall time.
+    """
+    data = restrict(train_split, protocol)
+    optimizer = optimizer or make_optimizer(model, protocol)
+    history = history or History()
+    generator = torch.Generator().manual_seed(int(seed))
+    steps_per_epoch = math.ceil(data.n / protocol.batch_size)
+    total_steps = round(epochs * steps_per_epoch)
+    if epochs > 0:
+        total_steps = max(total_steps, 1)
+    n_epochs = math.ceil(total_steps / steps_per_epoch)
+    first_epoch = len(history.epochs)
+    bar = _progress_bar(n_epochs, progress)
+    started = time.perf_counter()
+    step = 0
+    try:
+        for epoch in range(n_epochs):
+            model.train()
+            order = torch.randperm(data.n, generator=generator)
+            running, batches = 0.0, 0
+            for start in range(0, data.n, protocol.batch_size):
+                if step == total_steps:
+                    break
+                index = order[start : start + protocol.batch_size]
+                loss = F.cross_entropy(model(data.x[index]), data.y[index])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                running += loss.item()
+                batches += 1
+                step += 1
+            if not math.isfinite(running):
+                raise NeuroplastError(
+                    f"training diverged (loss is {running}) in epoch {first_epoch + epoch + 1}; "
+                    "lower the learning rate"
+                )
+            history.epochs.append({"epoch": first_epoch + epoch + 1, "steps": batches,
+                                   "mean_batch_loss": running / max(batches, 1)})
+            if batches == steps_per_epoch:
+                state = TrainState(model, optimizer, first_epoch + epoch + 1, data, history)
+                for callback in callbacks:
+                    callback(state)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    wall = time.perf_counter() - started
+    final: dict[str, Any] = {"epochs": first_epoch + n_epochs, "steps": step, "wall_time_s": wall}
+    final |= evaluate(model, data).as_dict("train")
+    if test_split is not None:
+        final |= evaluate(model, test_split).as_dict("test")
+    history.final = final
+    return history

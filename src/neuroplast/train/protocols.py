@@ -1,0 +1,99 @@
+"""Training protocols (DESIGN.md §3) and every training decision the paper leaves open.
+
+The paper (REFERENCE §2.2) trains with plain SGD, batch 600, momentum 0, L2 0.001, constant
+learning rate 0.001, for thousands of epochs; one epoch is one pass over the training set
+(100 steps on MNIST). Decisions we made where the paper is silent (REFERENCE §1.15):
+
+* **L2 form** (item 2): the penalty is (λ/2)·Σθ² over *all* parameters, weights and biases,
+  with λ = 0.001, added to the per-example *mean* cross-entropy; i.e. PyTorch SGD
+  ``weight_decay = 0.001``. Reported losses never include the penalty.
+* **Initialisation** (item 3): Xavier-normal weights, zero biases (``neuroplast.models.init``).
+* **Pixel scaling** (item 6): pixels in [0, 1]; the paper's Mathematica data is probably
+  colour-inverted (background 1); ``load_mnist(invert=True)`` gives that encoding. A1, A3 and the
+  NNSP variances do not depend on it; N2PS and trained weight signs do.
+* **Loss** (item 1): mean cross-entropy over examples (softmax inside the loss).
+* **Accuracy** (item 8): "accuracy" without qualifier is *training-set* accuracy, as in the
+  paper; test ("validation") accuracy is always reported beside it.
+* **Shuffling**: a new permutation every epoch from a generator seeded by the run's seed.
+
+Protocols:
+
+* ``paper``: exactly the paper's hyper-parameters and epoch counts.
+* ``fast``: learning rate ×100, epochs ÷100 (the same learning-rate × steps), all else equal.
+* ``quick``: learning rate ×100, epochs ÷500 on a 6,000-image training subset (10 steps per
+  epoch); the smallest run that still exercises every code path, for tests and CI.
+
+Experiments state their lengths in the paper's epochs; :meth:`Protocol.epochs` rescales them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from neuroplast.errors import NeuroplastError
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Hyper-parameters of one training protocol.
+
+    Attributes:
+        name: protocol name.
+        learning_rate: SGD learning rate.
+        epoch_scale: our epochs per paper epoch.
+        batch_size: examples per SGD step.
+        momentum: SGD momentum.
+        weight_decay: λ of the L2 penalty (λ/2)·Σθ².
+        max_train_examples: use only the first this-many training examples (None = all).
+        description: one line for ``--help`` and reports.
+    """
+
+    name: str
+    learning_rate: float
+    epoch_scale: float
+    batch_size: int = 600
+    momentum: float = 0.0
+    weight_decay: float = 0.001
+    max_train_examples: int | None = None
+    description: str = ""
+
+    def epochs(self, paper_epochs: float) -> float:
+        """Our number of epochs for a length given in the paper's epochs (may be fractional)."""
+        if paper_epochs < 0:
+            raise NeuroplastError(f"epoch counts must be non-negative, got {paper_epochs}")
+        return paper_epochs * self.epoch_scale
+
+    def as_dict(self) -> dict[str, object]:
+        """Every hyper-parameter, for recording beside results."""
+        return {
+            "protocol": self.name,
+            "learning_rate": self.learning_rate,
+            "epoch_scale": self.epoch_scale,
+            "batch_size": self.batch_size,
+            "momentum": self.momentum,
+            "weight_decay": self.weight_decay,
+            "max_train_examples": self.max_train_examples,
+        }
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    p.name: p
+    for p in (
+        Protocol("paper", 0.001, 1.0, description="the paper's SGD: lr 0.001, paper epoch counts"),
+        Protocol("fast", 0.1, 0.01, description="lr ×100, epochs ÷100 (same lr × steps)"),
+        Protocol(
+            "quick", 0.1, 0.002, max_train_examples=6000,
+            description="lr ×100, epochs ÷500, 6,000 training images: smoke tests and CI",
+        ),
+    )
+}
+
+
+def get_protocol(name: str) -> Protocol:
+    """Return the protocol called ``name`` (``paper``, ``fast`` or ``quick``)."""
+    try:
+        return PROTOCOLS[name]
+    except KeyError:
+        raise NeuroplastError(
+            f"unknown protocol {name!r}; choose one of: {', '.join(PROTOCOLS)}"
+        ) from None

@@ -1,0 +1,41 @@
+"""Plain-text reports of a model's size and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from neuroplast.models.mlp import MLP, count_macs, count_parameters
+
+
+def format_metrics(model: MLP, metrics: Mapping[str, Any]) -> str:
+    """One block: widths, parameters, MACs, train/test accuracy and loss, wall time."""
+    lines = [
+        f"widths      {model.widths}",
+        f"parameters  {count_parameters(model):,}",
+        f"MACs        {count_macs(model):,} per example",
+    ]
+    for split in ("train", "test"):
+        if f"{split}_accuracy" in metrics:
+            lines.append(f"{split:<5} acc   {metrics[f'{split}_accuracy']:.4f}   "
+                         f"loss {metrics[f'{split}_loss']:.4f}")
+    if "wall_time_s" in metrics:
+        lines.append(f"wall time   {metrics['wall_time_s']:.1f} s")
+    return "\n".join(lines)
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain, aligned text table (floats with 4 decimals)."""
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.4f}"
+        if isinstance(v, int):
+            return f"{v:,}"
+        return str(v)
+
+    text = [[cell(v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in text)) for i, h in enumerate(headers)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)),
+           "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in text]
+    return "\n".join(out)

@@ -1,0 +1,65 @@
+"""Shared fixtures: the real MNIST files from ../shared/data/mnist and small trained models.
+
+The MNIST directory is found beside the repository (``../shared/data/mnist``) or through
+``$NEUROPLAST_TEST_MNIST``; tests that need it are skipped with a reason when it is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from neuroplast.data import Dataset, Split, load_mnist
+from neuroplast.models import MLP, build_mlp, initialize
+from neuroplast.train import get_protocol, train
+
+
+def mnist_dir() -> Path | None:
+    candidates = [os.environ.get("NEUROPLAST_TEST_MNIST"),
+                  Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "train-images-idx3-ubyte.gz").is_file():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def mnist() -> Dataset:
+    """The real MNIST (60,000 / 10,000), loaded once per session."""
+    directory = mnist_dir()
+    if directory is None:
+        pytest.skip("MNIST files not found at ../shared/data/mnist or $NEUROPLAST_TEST_MNIST")
+    return load_mnist(directory, download=False)
+
+
+@pytest.fixture(scope="session")
+def mnist_small(mnist: Dataset) -> Dataset:
+    """10,000 training and 2,000 test images of MNIST, for faster tests."""
+    return Dataset("mnist-small", Split(mnist.train.x[:10_000], mnist.train.y[:10_000]),
+                   Split(mnist.test.x[:2_000], mnist.test.y[:2_000]), mnist.source)
+
+
+@pytest.fixture(scope="session")
+def trained_n4(mnist_small: Dataset) -> MLP:
+    """N4 trained briefly (fast protocol, 1000 paper epochs on 10,000 images; ~90 % accuracy).
+
+    Session-scoped: tests must copy it (``copy.deepcopy``) before modifying it.
+    """
+    protocol = get_protocol("fast")
+    model = initialize(build_mlp("N4"), seed=0)
+    train(model, mnist_small.train, protocol, epochs=protocol.epochs(1000), seed=0,
+          progress=False)
+    return model
+
+
+def random_mlp(widths, activation: str = "tanh", seed: int = 0) -> MLP:
+    """A small MLP with Xavier weights and random (non-zero) biases, in float64."""
+    model = initialize(MLP(widths, activation), seed)
+    generator = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.bias.copy_(0.3 * torch.randn(layer.bias.shape, generator=generator))
+    return model.double()
