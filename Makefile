@@ -1,6 +1,7 @@
 # neuroplast: the two commands of README.md.
 #   make demo   — create .venv, install neuroplast (CPU torch pinned), run `neuroplast demo`
-#   make test   — create .venv, install neuroplast with test extras, run the test suite
+#   make test   — create .venv, install neuroplast with test extras, run ruff, the default test
+#                 suite and the slow tests (reproductions on the quick protocol)
 # torch is installed first, pinned, so pip never pulls a multi-GB CUDA build on a CPU machine.
 
 PYTHON ?= python3
@@ -8,7 +9,7 @@ VENV   ?= .venv
 TORCH  ?= torch==2.13.0
 BIN     = $(VENV)/bin
 
-.PHONY: install install-test demo test lint bench clean
+.PHONY: install install-test demo test test-fast lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,10 @@ demo: install
 
 test: install-test
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m slow
+
+test-fast: install-test
 	$(BIN)/python -m pytest -q
 
 lint: install-test

@@ -26,7 +26,14 @@ Resize = Callable[[torch.Tensor, bool], torch.Tensor]
 def _resize(param: nn.Parameter, resize: Resize, optimizer: torch.optim.Optimizer | None) -> None:
     old_shape = param.shape
     with torch.no_grad():
-        param.data = resize(param.data, False).contiguous()
+        new = resize(param.data, False).contiguous()
+        if new.shape != old_shape:
+            # A graph still alive from the last forward (e.g. the last `loss`) keeps the
+            # parameter's cached gradient accumulator, which remembers the old shape, and the
+            # next backward would fail ("invalid gradient ... expected shape"). Assigning
+            # `.data` of another dtype is what makes PyTorch drop that cache.
+            param.data = new.to(torch.float32 if new.dtype == torch.float64 else torch.float64)
+        param.data = new
     param.grad = None
     if optimizer is None or param not in optimizer.state:
         return

@@ -3,19 +3,34 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+import warnings
 from pathlib import Path
 
-from neuroplast.data import Dataset, load_mnist, load_mnist_or_embedded
+from neuroplast.data import (
+    IDX_FILE_NAMES,
+    DataNotFoundError,
+    Dataset,
+    default_cache_dir,
+    load_mnist,
+    load_mnist_or_embedded,
+)
 from neuroplast.errors import NeuroplastError
 from neuroplast.models import MLP, load_model
 from neuroplast.train import PROTOCOLS
 
+MNIST_FEATURES = 784
+"""Pixels per MNIST image: the first width of every model the CLI trains or evaluates."""
+MNIST_CLASSES = 10
+"""MNIST classes: the last width of every model the CLI trains or evaluates."""
+
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", metavar="DIR", default=None,
-                        help="directory with the four MNIST IDX files (default: $NEUROPLAST_DATA, "
-                             "then the user cache; downloaded when online)")
+                        help="directory with the four MNIST IDX files; only it is read (default: "
+                             "$NEUROPLAST_DATA, then the user cache, downloaded there when "
+                             "online)")
     parser.add_argument("--invert", action="store_true",
                         help="inverted colours (background 1), as the paper's Mathematica data")
 
@@ -33,18 +48,67 @@ def add_output_arguments(parser: argparse.ArgumentParser, required: bool = False
 
 
 def load_data(args: argparse.Namespace, *, allow_embedded: bool = False) -> Dataset:
-    """MNIST as the arguments ask; optionally the embedded copy when no data is found."""
-    loader = load_mnist_or_embedded if allow_embedded else load_mnist
-    dataset = loader(args.data, invert=args.invert)
-    if "embedded" in dataset.source.lower():
-        print(f"NOTE: using {dataset.source}", file=sys.stderr)
+    """MNIST as the arguments ask.
+
+    * ``--data DIR``: exactly that directory is read. It must exist and hold the four IDX files;
+      nothing else is searched, nothing is downloaded and the embedded copy is never used
+      instead, so a typo in DIR is an error rather than a silent switch to other data.
+    * no ``--data``: ``$NEUROPLAST_DATA``, then the user cache, downloading into the user cache
+      when online (:func:`neuroplast.data.load_mnist`); with ``allow_embedded`` (the demo) the
+      embedded copy when all of that fails, announced on stderr.
+
+    Raises:
+        NeuroplastError: one-line messages for a missing directory, missing files or no data.
+    """
+    if args.data is not None:
+        directory = Path(args.data).expanduser()
+        if not directory.is_dir():
+            raise NeuroplastError(
+                f"--data {args.data}: no such directory; give the directory that holds the four "
+                "MNIST IDX files, or leave --data out to use $NEUROPLAST_DATA or the user cache"
+            )
+        missing = [name for name in IDX_FILE_NAMES
+                   if not any((directory / n).is_file() for n in (name, name.removesuffix(".gz")))]
+        if missing:
+            raise NeuroplastError(
+                f"--data {args.data} lacks {', '.join(missing)}; put the four MNIST IDX files "
+                "there, or leave --data out to use $NEUROPLAST_DATA or the user cache"
+            )
+        return load_mnist(directory, download=False, invert=args.invert)
+    try:
+        if not allow_embedded:
+            return load_mnist(None, invert=args.invert)
+        with warnings.catch_warnings():  # the NOTE below says it in one line
+            warnings.simplefilter("ignore", UserWarning)
+            dataset = load_mnist_or_embedded(None, invert=args.invert)
+    except DataNotFoundError:
+        raise NeuroplastError(
+            f"MNIST not found in $NEUROPLAST_DATA or {default_cache_dir('mnist')} and not "
+            "downloadable (offline?); pass --data DIR with the four IDX files "
+            f"({', '.join(IDX_FILE_NAMES)}) or set NEUROPLAST_DATA"
+        ) from None
+    if dataset.name == "mnist-embedded":
+        print(f"NOTE: MNIST not found; using the {dataset.source}", file=sys.stderr)
     return dataset
 
 
 def check_output(path: str | None, force: bool) -> None:
-    """Refuse, before any work, to overwrite a file the user saved."""
-    if path is not None and Path(path).exists() and not force:
+    """Refuse, before any work, to overwrite a file the user saved or to write onto a folder."""
+    if path is None:
+        return
+    if Path(path).is_dir():
+        raise NeuroplastError(f"--out {path} is a directory; give a file name such as model.pt")
+    if Path(path).exists() and not force:
         raise NeuroplastError(f"{path} already exists; choose another --out or pass --force")
+
+
+def check_mnist_model(model: MLP) -> None:
+    """Refuse a model that cannot read MNIST images or predict its ten classes."""
+    if model.n_inputs != MNIST_FEATURES or model.widths[-1] != MNIST_CLASSES:
+        raise NeuroplastError(
+            f"the model has {model.n_inputs} inputs and {model.widths[-1]} outputs; MNIST needs "
+            f"{MNIST_FEATURES} inputs and {MNIST_CLASSES} outputs (e.g. --widths 784,100,5,10)"
+        )
 
 
 def read_model(path: str) -> tuple[MLP, dict]:
@@ -55,6 +119,17 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """An argparse type: a finite number ≥ 0 (epoch counts)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
     return value
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from neuroplast.cli.common import add_data_arguments, load_data, read_model
+from neuroplast.cli.common import add_data_arguments, check_mnist_model, load_data, read_model
 from neuroplast.models import count_macs, count_parameters
 from neuroplast.train import evaluate
 from neuroplast.train.report import format_metrics
@@ -22,6 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     model, _ = read_model(args.model)
+    check_mnist_model(model)
     dataset = load_data(args)
     metrics = evaluate(model, dataset.train).as_dict("train")
     metrics |= evaluate(model, dataset.test).as_dict("test")

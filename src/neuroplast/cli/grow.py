@@ -1,17 +1,85 @@
-"""``neuroplast grow``: not available yet in this version."""
+"""``neuroplast grow``: replicate the most efficient neurons of a saved model (B1–B5)."""
 
 from __future__ import annotations
 
 import argparse
+import copy
 
-from neuroplast.errors import NotYetImplementedError
+import torch
+
+from neuroplast.cli.common import (
+    add_data_arguments,
+    add_output_arguments,
+    check_output,
+    load_data,
+    positive_int,
+    read_model,
+)
+from neuroplast.data import Split
+from neuroplast.efficiency import MEASURES
+from neuroplast.models import MLP, save_model
+from neuroplast.replication import METHODS, replicate, resolve_method
+from neuroplast.replication.split import growable_site
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("grow", help="(not yet available)")
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p = sub.add_parser(
+        "grow", help="replicate the most efficient neurons of a site (B1-B5)",
+        description="Replicate the n most efficient neurons of a hidden site: each child copies "
+                    "its parent's incoming weights and bias, and the parent's outgoing weights "
+                    "are split chi*w / (1-chi)*w with chi ~ Beta(alpha, alpha) (eqs 44-49). "
+                    "Prints the parents, the new width and the largest change of the logits "
+                    "over the training set.",
+    )
+    p.add_argument("model", help="a model file written by neuroplast")
+    p.add_argument("--site", default="hidden1", help="hidden site to grow (default hidden1)")
+    p.add_argument("--n", type=positive_int, default=1,
+                   help="number of parents (= new neurons), default 1")
+    p.add_argument("--method", default="beta",
+                   help="beta, random, none, or a preset: "
+                        + "; ".join(f"{m.name} {m.description}" for m in METHODS.values()
+                                    if m.name.startswith("B")))
+    p.add_argument("--alpha", type=float, default=None,
+                   help="alpha of Beta(alpha, alpha) for --method beta (default 0.01)")
+    p.add_argument("--measure", default="connection",
+                   help=f"efficiency ranking the parents ({', '.join(MEASURES.names())}; "
+                        "default connection = E_k, eq. 28)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the chi draws / random weights")
+    add_data_arguments(p)
+    add_output_arguments(p)
     p.set_defaults(run=run)
 
 
+@torch.no_grad()
+def _logits(model: MLP, split: Split, batch_size: int = 10_000) -> torch.Tensor:
+    model.eval()
+    return torch.cat([model(split.x[i : i + batch_size]) for i in range(0, split.n, batch_size)])
+
+
 def run(args: argparse.Namespace) -> int:
-    raise NotYetImplementedError("`neuroplast grow` is not available yet in this version")
+    check_output(args.out, args.force)
+    resolve_method(args.method, args.alpha)  # fail before loading anything
+    model, metadata = read_model(args.model)
+    growable_site(model, args.site)
+    dataset = load_data(args)
+    before = copy.deepcopy(model)
+    result = replicate(model, args.site, n=args.n, method=args.method, alpha=args.alpha,
+                       measure=args.measure, data=dataset.train, seed=args.seed)
+    change = (_logits(model, dataset.train) - _logits(before, dataset.train)).abs().max()
+
+    alpha = "" if result.alpha is None else f" alpha={result.alpha:g}"
+    print(f"method {result.method}{alpha} on {args.site}, seed {args.seed}")
+    if result.parent_efficiency is not None:
+        pairs = zip(result.parents.tolist(), result.parent_efficiency.tolist(), strict=True)
+        print(f"parents ({result.measure}): "
+              + ", ".join(f"{p} (E={e:.4g})" for p, e in pairs))
+    else:
+        print("parents: none (this method adds no children of existing neurons)")
+    print(f"width {result.width_before} -> {result.width_after} "
+          f"(children {result.children.tolist()}); widths {model.widths}")
+    print(f"max |change of logits| over {dataset.train.n} training images: {float(change):.3g}")
+    if args.out:
+        metadata = {**metadata, "grown": [*metadata.get("grown", []), result.as_dict()]}
+        save_model(model, args.out, metadata=metadata, overwrite=args.force)
+        print(f"saved {args.out}")
+    return 0

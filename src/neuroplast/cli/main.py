@@ -49,8 +49,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError,
             NotImplementedError, OSError) as exc:
-        print(f"neuroplast {args.command}: error: {exc}", file=sys.stderr)
+        print(f"neuroplast {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
+
+
+def one_line(exc: BaseException) -> str:
+    """The exception's message on one line (some library messages span several)."""
+    return " ".join(str(exc).split()) or exc.__class__.__name__
 
 
 if __name__ == "__main__":

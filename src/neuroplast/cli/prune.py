@@ -1,17 +1,203 @@
-"""``neuroplast prune``: not available yet in this version."""
+"""``neuroplast prune``: remove the least efficient neurons of a saved model, optionally retrain.
+
+A thin layer over :func:`neuroplast.death.prune_cycles`: every argument is checked, and an
+existing ``--out`` refused, before the data is loaded or anything is computed.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
 
-from neuroplast.errors import NotYetImplementedError
+from neuroplast.cli.common import (
+    add_data_arguments,
+    add_output_arguments,
+    add_protocol_argument,
+    check_mnist_model,
+    check_output,
+    load_data,
+    non_negative_float,
+    positive_int,
+    read_model,
+)
+from neuroplast.data import Dataset
+from neuroplast.death import PruneResult, get_rule, make_strategy, prune_cycles, removal_cap
+from neuroplast.efficiency import MEASURES
+from neuroplast.errors import NeuroplastError
+from neuroplast.models import MLP, count_macs, count_parameters, save_model
+from neuroplast.train import evaluate, get_protocol
+from neuroplast.train.report import format_table
+
+DEFAULT_RETRAIN = 500.0
+"""Paper epochs of retraining between prunes when --cycles > 1 and none are given (§5.2)."""
+
+
+def amount_value(text: str) -> int | float:
+    """``40`` → 40 neurons, ``0.4`` → 40 % of the site."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a count (e.g. 40) or a fraction (e.g. 0.4), got {text!r}"
+        ) from None
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("prune", help="(not yet available)")
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p = sub.add_parser(
+        "prune", help="remove the least efficient neurons of a site (A1, A2, A3, lstsq, none)",
+        description="Prune a site of a saved model: rank its neurons by an efficiency measure, "
+                    "remove the least efficient with a re-wiring rule and delete them "
+                    "physically; optionally retrain and prune again. Prints before/after "
+                    "widths, parameters, MACs, accuracy, loss and pruning time.")
+    p.add_argument("model", help="a model file written by neuroplast")
+    p.add_argument("--site", default="hidden1",
+                   help="input, hidden1 (the paper's second layer, default), hidden2, ...")
+    p.add_argument("--rule", default="A1",
+                   help="re-wiring rule: A1 (default), A2, A3, A3-appendix, lstsq, none")
+    p.add_argument("--measure", default=None,
+                   help="efficiency measure (default: the rule's, connection for A1/A2/none, "
+                        "covariance for A3/lstsq); see `neuroplast methods`, e.g. nnsp:5")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--cutoff", type=float, help="remove every neuron with efficiency < this")
+    how.add_argument("--relative-cutoff", type=float,
+                     help="remove every neuron with efficiency < this × the site's maximum")
+    how.add_argument("--amount", type=amount_value,
+                     help="remove this many neurons (40) or this fraction of the site (0.4)")
+    how.add_argument("--goal-accuracy", type=float,
+                     help="remove least efficient first while training accuracy stays >= this")
+    how.add_argument("--goal-loss", type=float,
+                     help="remove least efficient first while training loss stays <= this")
+    p.add_argument("--max-fraction", type=float, default=None,
+                   help="remove at most this fraction of the site per prune")
+    p.add_argument("--recompute", action="store_true",
+                   help="recompute statistics and efficiencies after every removal")
+    p.add_argument("--cycles", type=positive_int, default=1,
+                   help="number of prunes, with retraining after each (default 1)")
+    p.add_argument("--retrain-epochs", type=non_negative_float, default=None,
+                   help="paper epochs of retraining after each prune (default 0, or 500 with "
+                        "--cycles > 1)")
+    add_protocol_argument(p)
+    p.add_argument("--seed", type=int, default=0, help="seed of the retraining's shuffling")
+    p.add_argument("--pixel-map", metavar="PNG", default=None,
+                   help="input site only: draw which of the 28×28 pixels survive")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_output_arguments(p)
+    add_data_arguments(p)
     p.set_defaults(run=run)
 
 
+def _strategy_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    return {"cutoff": args.cutoff, "relative_cutoff": args.relative_cutoff,
+            "amount": args.amount, "goal_accuracy": args.goal_accuracy,
+            "goal_loss": args.goal_loss}
+
+
+def _check_pixel_map(args: argparse.Namespace) -> None:
+    if args.pixel_map is None:
+        return
+    if args.site != "input":
+        raise NeuroplastError(
+            f"--pixel-map draws the surviving input pixels; it needs --site input, not "
+            f"--site {args.site}"
+        )
+    path = Path(args.pixel_map)
+    if path.is_dir():
+        raise NeuroplastError(f"--pixel-map {path} is a directory; give a file such as map.png")
+    if path.exists() and not args.force:
+        raise NeuroplastError(f"{path} already exists; choose another --pixel-map or pass --force")
+
+
+def _metrics(model: MLP, dataset: Dataset) -> dict[str, float]:
+    return evaluate(model, dataset.train).as_dict("train") | \
+        evaluate(model, dataset.test).as_dict("test")
+
+
+def _size(model: MLP, site: str) -> list[Any]:
+    return [model.site(site).width, count_parameters(model), count_macs(model)]
+
+
+def _size_before(first: PruneResult) -> list[Any]:
+    return [first.width_before, first.parameters_before, first.macs_before]
+
+
+def _cycle_rows(results: list[PruneResult]) -> list[list[Any]]:
+    rows = []
+    for k, r in enumerate(results, start=1):
+        retrained = r.retrain or {}
+        rows.append([k, r.width_after, r.parameters_after, r.macs_after,
+                     r.after["train_accuracy"], r.after["test_accuracy"],
+                     r.after["train_loss"], f"{r.seconds:.2f} s",
+                     retrained.get("train_accuracy", "-"), retrained.get("test_accuracy", "-"),
+                     f"{retrained['wall_time_s']:.1f} s" if retrained else "-"])
+    return rows
+
+
 def run(args: argparse.Namespace) -> int:
-    raise NotYetImplementedError("`neuroplast prune` is not available yet in this version")
+    check_output(args.out, args.force)
+    _check_pixel_map(args)
+    rule = get_rule(args.rule).name
+    measure = args.measure or get_rule(rule).default_measure
+    MEASURES.get(measure)
+    model, parent_metadata = read_model(args.model)
+    check_mnist_model(model)
+    width = model.site(args.site).width
+    strategy = make_strategy(width=width, **_strategy_arguments(args))
+    removal_cap(args.max_fraction, width)
+    retrain = args.retrain_epochs
+    if retrain is None:
+        retrain = DEFAULT_RETRAIN if args.cycles > 1 else 0.0
+    protocol = get_protocol(args.protocol)
+    dataset = load_data(args)
+
+    print(f"pruning {args.site} of {args.model} (widths {model.widths}) with {rule}, measure "
+          f"{measure}, {strategy.kind.replace('_', ' ')} {strategy.value:g}"
+          + (f", {args.cycles} cycles" if args.cycles > 1 else "")
+          + (f", retraining {retrain:g} paper epochs ({protocol.name})" if retrain else ""))
+    before = _metrics(model, dataset)
+    results = prune_cycles(
+        model, args.site, dataset.train, protocol, cycles=args.cycles,
+        retrain_paper_epochs=retrain, seed=args.seed, test_split=dataset.test,
+        retrain_last=retrain > 0, progress=False if args.no_progress else None, rule=rule,
+        measure=measure, max_fraction=args.max_fraction, recompute=args.recompute,
+        **_strategy_arguments(args),
+    )
+    last = results[-1]
+    final = last.retrain if last.retrain is not None else last.after
+    headers = ["model", args.site, "parameters", "MACs", "train acc", "test acc", "train loss",
+               "test loss", "pruning time"]
+    rows = [["before", *_size_before(results[0]), before["train_accuracy"],
+             before["test_accuracy"], before["train_loss"], before["test_loss"], "-"],
+            ["after", *_size(model, args.site), final["train_accuracy"], final["test_accuracy"],
+             final["train_loss"], final["test_loss"],
+             f"{sum(r.seconds for r in results):.2f} s"]]
+    print(format_table(headers, rows))
+    if len(results) > 1 or retrain > 0:
+        print()
+        print(format_table(["cycle", args.site, "parameters", "MACs", "train acc", "test acc",
+                            "train loss", "pruning time", "retrained train acc",
+                            "retrained test acc", "retraining time"], _cycle_rows(results)))
+    if args.pixel_map:
+        from neuroplast.plots.pixel_map import draw_pixel_map
+
+        draw_pixel_map(model.selector.kept, args.pixel_map, n_features=model.n_inputs)
+        print(f"pixel map: {args.pixel_map}")
+    if args.out:
+        metadata = {
+            "parent": {"path": str(args.model), "metadata": parent_metadata},
+            "pruning": {"site": args.site, "rule": rule, "measure": measure,
+                        "strategy": strategy.kind, "value": strategy.value,
+                        "max_fraction": args.max_fraction, "recompute": args.recompute,
+                        "cycles": args.cycles, "retrain_paper_epochs": retrain,
+                        "seed": args.seed, **protocol.as_dict(), "data": dataset.source,
+                        "before": before, "after": dict(final),
+                        "results": [r.as_dict() for r in results]},
+        }
+        save_model(model, args.out, metadata=metadata, overwrite=args.force)
+        print(f"saved {args.out}")
+    return 0
+

@@ -8,8 +8,10 @@ from neuroplast.cli.common import (
     add_data_arguments,
     add_output_arguments,
     add_protocol_argument,
+    check_mnist_model,
     check_output,
     load_data,
+    non_negative_float,
     widths_list,
 )
 from neuroplast.models import ACTIVATIONS, PRESETS, build_mlp, initialize, save_model
@@ -26,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--activation", choices=sorted(ACTIVATIONS), default=None,
                    help="hidden activation (default: the preset's, tanh)")
     add_protocol_argument(p)
-    p.add_argument("--epochs", type=float, default=5000.0,
+    p.add_argument("--epochs", type=non_negative_float, default=5000.0,
                    help="training length in the paper's epochs, rescaled by the protocol "
                         "(default 5000)")
     p.add_argument("--seed", type=int, default=0, help="seed for initialisation and shuffling")
@@ -45,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.out, args.force)
     arch = args.arch if args.arch or args.widths else "N4"
     model = initialize(build_mlp(arch, widths=args.widths, activation=args.activation), args.seed)
+    check_mnist_model(model)
     protocol = get_protocol(args.protocol)
     dataset = load_data(args)
     optimizer = make_optimizer(model, protocol, args.optimizer)
@@ -52,15 +55,18 @@ def run(args: argparse.Namespace) -> int:
     if args.death_replication:
         from neuroplast.replication.schedule import schedule_from_spec
 
-        callbacks.append(schedule_from_spec(args.death_replication, protocol, seed=args.seed))
+        callbacks.append(schedule_from_spec(args.death_replication, protocol, seed=args.seed,
+                                            total_epochs=protocol.epochs(args.epochs)))
     print(f"training {arch or 'MLP'} widths={model.widths} activation={model.activation_name} "
           f"protocol={protocol.name} epochs={args.epochs:g} (paper) seed={args.seed}")
+    print(f"data: {dataset.train.n:,} training and {dataset.test.n:,} test images from "
+          f"{dataset.source}")
     history = train(model, dataset.train, protocol, epochs=protocol.epochs(args.epochs),
                     seed=args.seed, test_split=dataset.test, optimizer=optimizer,
                     callbacks=callbacks, progress=False if args.no_progress else None)
     for event in history.events:
-        print("event:", ", ".join(f"{k}={v}" for k, v in event.items()
-                                  if not isinstance(v, list)))
+        print("event:", ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                  for k, v in event.items() if not isinstance(v, list)))
     print(format_metrics(model, history.final))
     if args.out:
         metadata = {"arch": arch, "seed": args.seed, "paper_epochs": args.epochs,

@@ -17,16 +17,27 @@ Rules (REFERENCE §1.7–1.10):
 * ``A1`` connection cut: x_l = ⟨x_l⟩ (eq. 73–74), bias compensation only.
 * ``A2`` probability: the conditional mean of eq. 36 with the corrected coefficients of
   REFERENCE §1.8, a_j = Σ_i g_i w_il w_ij with g_i = f'_i(ȳ_i)²/C_ii, a_0 = Σ_j a_j⟨x_j⟩.
-  Where a_l = 0 (no effective outgoing weight) it falls back to A1.
+  Where a_l = 0 (no effective outgoing weight) it falls back to A1. Note what this relation
+  does: the consumer's pre-activation becomes z' = ȳ + (I − P)(z − ȳ) with P = w_l w_lᵀG /
+  (w_lᵀ G w_l), G = diag(g): the component of *every* neuron's signal along w_l is removed, as
+  eq. 36 estimates x_l as if the consumer sat at its mean. Each removal costs the consumer one
+  direction of variation; with N4's 5-wide consumer, five removals leave it constant (chance
+  accuracy). This is the paper's A2, not a slip here (REFERENCE §4 claims 2–3).
 * ``A3`` covariance: a = v^(p), the eigenvector of the living neurons' covariance that
   minimises λ_p/(v_l^(p))² (eq. 80), with the main text's a_0 = Σ_k v_k⟨x_k⟩ (eqs 14, 19).
+  Eigenvalues are floored as in E'_k (``efficiency.paper.eigenvalue_floor``): clipped at 0,
+  round-off leakage of neuron l into a null eigenvector (|v_l| ~ 1e-8) would win the argmin
+  with ratio 0 and give a relation with a_j/a_l ~ 1e8.
 * ``A3-appendix``: the same with the appendix's a_0 = λ_p (eq. 81), a misprint kept only as a
-  named variant for a side-by-side check.
+  named variant for a side-by-side check. It shifts every consumer bias by
+  w_jl (λ_p − Σ_k v_k⟨x_k⟩)/v_l, and its result even depends on the arbitrary sign of the
+  eigenvector (v → −v changes a_0/a_l from λ_p/v_l to −λ_p/v_l).
 * ``lstsq`` (ours): regress x_l on its living layer-mates with an intercept, from the
   covariance; the best linear relation, so its substitution error never exceeds A3's. Computed
-  from the precision matrix P = (C + δI)⁻¹: a_l = 1, a_j = P_lj/P_ll, a_0 = Σ_j a_j⟨x_j⟩; a
-  removal downdates P by a Schur complement (O(n²)). Removing several neurons one after
-  another equals regressing each on the final survivors jointly.
+  from the precision matrix P = (C + δI)⁻¹: a_l = 1, a_j = P_lj/P_ll, a_0 = Σ_j a_j⟨x_j⟩, with
+  one step of iterative refinement against C that removes the ridge's bias; a removal
+  downdates P by a Schur complement (O(n²)). Removing several neurons one after another
+  equals regressing each on the final survivors jointly.
 * ``none``: plain slicing, x_l = 0 (what other tools do), to isolate the effect of compensation.
 """
 
@@ -36,7 +47,7 @@ from dataclasses import dataclass
 
 import torch
 
-from neuroplast.efficiency.paper import consumer_gain
+from neuroplast.efficiency.paper import consumer_gain, eigenvalue_floor
 from neuroplast.errors import NeuroplastError
 from neuroplast.models.mlp import MLP
 from neuroplast.stats.site import SiteStatistics
@@ -102,12 +113,20 @@ class Relation:
     constant: float
 
     def substitute(self, values: torch.Tensor) -> torch.Tensor:
-        """The value x_l is replaced by, (a_0 − Σ_{j≠l} a_j x_j)/a_l, for (N, n) site values."""
+        """The value x_l is replaced by, (a_0 − Σ_{j≠l} a_j x_j)/a_l, for (N, n) site values.
+
+        Returns (N,) float64. The product Σ_j a_j x_j is taken in the dtype of ``values`` (no
+        float64 copy of a large float32 matrix is made); a relation with no other neuron (A1,
+        ``none``) gives the constant a_0/a_l without reading ``values``.
+        """
         l = self.neuron
         others = self.coefficients.clone()
         others[l] = 0.0
-        a_l = self.coefficients[l]
-        return (self.constant - values.to(DTYPE) @ others) / a_l  # (N,)
+        a_l = float(self.coefficients[l])
+        if not bool(others.any()):
+            return torch.full((values.shape[0],), self.constant / a_l, dtype=DTYPE)  # (N,)
+        mixed = (values @ others.to(values.dtype)).to(DTYPE)  # (N,) Σ_{j≠l} a_j x_j
+        return (self.constant - mixed) / a_l  # (N,)
 
 
 class Rewirer:
@@ -170,7 +189,7 @@ class Rewirer:
             values, vectors = torch.linalg.eigh(sub)
             full = torch.zeros(self.stats.width, idx.numel(), dtype=DTYPE)
             full[idx] = vectors
-            self._eigen = (values.clamp_min(0.0), full)
+            self._eigen = (values.clamp_min(eigenvalue_floor(values)), full)
         return self._eigen
 
     def _covariance_relation(self, l: int, *, appendix: bool) -> Relation:
@@ -184,22 +203,59 @@ class Rewirer:
         return Relation(l, v.clone(), constant)
 
     def _initial_precision(self) -> torch.Tensor:
+        """P = (C + δI)⁻¹; δ grows ×100 (at most 4 times) if rounding left C + δI indefinite."""
         cov = self.stats.cov
         delta = RIDGE * float(cov.diagonal().mean().clamp_min(1e-300))
         eye = torch.eye(cov.shape[0], dtype=DTYPE)
-        return torch.cholesky_inverse(torch.linalg.cholesky(cov + delta * eye))
+        for _ in range(4):
+            factor, info = torch.linalg.cholesky_ex(cov + delta * eye)
+            if int(info) == 0:
+                break
+            delta *= 100.0
+        else:
+            raise NeuroplastError(
+                f"the covariance of site {self.site!r} is not positive semi-definite (NaN or "
+                "inconsistent statistics); collect the statistics again"
+            )
+        return torch.cholesky_inverse(factor)
 
     def _least_squares_relation(self, l: int) -> Relation:
-        p = self._precision
-        a = p[l] / p[l, l]  # (n,), zero on dead neurons
-        a = torch.where(self.alive, a, torch.zeros_like(a))
+        """a_l = 1, a_j = P_lj/P_ll, refined once against the unregularised covariance.
+
+        The ridge δ biases P_lj/P_ll by O(δ/λ); one step of iterative refinement,
+        a_o ← a_o − S (C a)_o with S = (C_oo + δI)⁻¹ = P_oo − P_ol P_lo / P_ll (o = the other
+        living neurons, O(n²)), removes that bias, so an exact linear dependence is
+        reproduced to float64 rounding rather than to ~δ.
+        """
+        p, cov = self._precision, self.stats.cov
+        others = self.alive.clone()
+        others[l] = False
+        zero = torch.zeros((), dtype=DTYPE)
+        a = torch.where(others, p[l] / p[l, l], zero)  # (n,)
         a[l] = 1.0
+        residual = torch.where(others, cov @ a, zero)  # (n,) half the gradient of Var(a·x)
+        step = p @ residual - p[:, l] * ((p[l] @ residual) / p[l, l])  # (n,) S r
+        a = a - torch.where(others, step, zero)
         return Relation(l, a, float(a @ self.stats.mean))
 
     # -- removal -----------------------------------------------------------------------
     def remove(self, l: int, relation: Relation | None = None) -> Relation:
-        """Eliminate living neuron ``l``: update the consumer by eqs 42–43, mark it dead."""
-        relation = relation or self.relation(l)
+        """Eliminate living neuron ``l``: update the consumer by eqs 42–43, mark it dead.
+
+        Args:
+            l: index of a living neuron.
+            relation: the relation to use (default: :meth:`relation` of ``l`` now); a caller
+                that evaluated a candidate relation first passes it back here.
+        """
+        if not self.alive[l]:
+            raise NeuroplastError(f"neuron {l} of site {self.site!r} is already removed")
+        if relation is None:
+            relation = self.relation(l)
+        elif relation.neuron != l or float(relation.coefficients[l]) == 0.0:
+            raise NeuroplastError(
+                f"the relation given eliminates neuron {relation.neuron}, not {l}; get it from "
+                f"relation({l})"
+            )
         a, a_l = relation.coefficients, relation.coefficients[l]
         column = self.weight[:, l].clone()  # (m,) w_il
         self.weight -= torch.outer(column, a / a_l)  # eq. 42

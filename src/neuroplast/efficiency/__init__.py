@@ -18,3 +18,5 @@ __all__ = [
     "MEASURES", "CovarianceEfficiency", "Measure", "MeasureContext", "MeasureRegistry",
     "connection_cut_efficiency", "consumer_gain", "covariance_efficiency", "efficiency",
 ]
+
+import neuroplast.efficiency.baselines  # noqa: E402,F401  (registers the baseline measures)

@@ -39,10 +39,25 @@ class FeatureSelector(nn.Module):
         if kept is None:
             kept = torch.arange(self.n_features)
         self.register_buffer("kept", kept.to(torch.long).clone())
+        self._identity_cache: tuple[torch.Tensor, int, bool] | None = None
 
     @property
     def is_identity(self) -> bool:
-        return self.kept.numel() == self.n_features
+        """True when ``kept`` is exactly ``0, 1, ..., n_features - 1`` (nothing removed or moved).
+
+        A permutation of all features is *not* the identity. The answer is cached per ``kept``
+        tensor and its version counter, so surgery (which assigns a new tensor) and in-place
+        edits both invalidate it, and an unpruned model pays no device sync per forward.
+        """
+        kept = self.kept
+        cache = self._identity_cache
+        if cache is not None and cache[0] is kept and cache[1] == kept._version:
+            return cache[2]
+        identity = kept.numel() == self.n_features and bool(
+            torch.equal(kept, torch.arange(self.n_features, device=kept.device))
+        )
+        self._identity_cache = (kept, kept._version, identity)
+        return identity
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.n_features:
@@ -93,11 +108,14 @@ class MLP(nn.Module):
         widths = [int(w) for w in widths]
         if len(widths) < 2 or any(w < 1 for w in widths):
             raise NeuroplastError(
-                f"widths must be at least two positive integers (inputs, ..., outputs), got {widths}"
+                "widths must be at least two positive integers (inputs, ..., outputs), "
+                f"got {widths}"
             )
         self.activation = get_activation(activation)
         self.selector = FeatureSelector(widths[0])
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.layers = nn.ModuleList(
+            nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:], strict=False)
+        )
 
     @property
     def activation_name(self) -> str:

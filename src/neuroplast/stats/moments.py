@@ -53,17 +53,42 @@ def init(n: int, *, covariance: bool = False) -> MomentState:
     )
 
 
-def from_batch(batch: torch.Tensor, *, covariance: bool = False) -> MomentState:
-    """The state of one batch (b, n), computed directly in float64."""
-    x = batch.detach().to(DTYPE).reshape(-1, batch.shape[-1])  # (b, n)
-    count = x.shape[0]
+def from_batch(batch: torch.Tensor, *, covariance: bool = False,
+               shift: torch.Tensor | None = None) -> MomentState:
+    """The state of one batch (b, n), accumulated in float64.
+
+    Deviations d = x − K from a shift K (default: the batch's first row; :func:`update` passes
+    the running mean) give the batch mean K + Σd/b and the centred sums of squares
+    Σd² − (Σd)²/b. With K close to the mean this loses nothing to cancellation, and a variable
+    that never changes has d ≡ 0, hence exactly zero variance whatever the batching.
+
+    The float64 deviations are made in one pass (the cast is fused into the subtraction) and
+    the sums are matrix-vector products: the fewest passes over the batch, which matters when
+    statistics ride along a forward pass (``collect_site_statistics``).
+
+    Args:
+        batch: (b, n) observations, or (..., n), flattened to rows; any real dtype.
+        covariance: also accumulate the (n, n) co-moment Σ d dᵀ − (Σd)(Σd)ᵀ/b.
+        shift: (n,) the shift K; any value gives the same result up to rounding.
+    """
+    x = batch.detach().reshape(-1, batch.shape[-1])  # (b, n)
+    count, n = x.shape
     if count == 0:
-        return init(x.shape[1], covariance=covariance)
-    mean = x.mean(dim=0)
-    centred = x - mean  # (b, n)
-    m2 = (centred * centred).sum(dim=0)
-    comoment = centred.T @ centred if covariance else None  # (n, n)
-    return MomentState(count, mean, m2, comoment)
+        return init(n, covariance=covariance)
+    if shift is None:
+        shift = x[0]
+    shift = shift.to(device=x.device, dtype=DTYPE)  # (n,)
+    deviation = torch.sub(x, shift)  # (b, n) float64: type promotion casts on the fly
+    ones = torch.ones(count, dtype=DTYPE, device=x.device)  # (b,)
+    total = ones @ deviation  # (n,) Σ d
+    mean_deviation = total / count  # (n,)
+    comoment = None
+    if covariance:
+        comoment = deviation.T @ deviation - torch.outer(total, mean_deviation)  # (n, n)
+        m2 = comoment.diagonal().clone()  # (n,): var and diag(cov) agree exactly
+    else:
+        m2 = ones @ deviation.square_() - total * mean_deviation  # (n,)
+    return MomentState(count, shift + mean_deviation, m2, comoment)
 
 
 def merge(a: MomentState, b: MomentState) -> MomentState:
@@ -84,8 +109,9 @@ def merge(a: MomentState, b: MomentState) -> MomentState:
 
 
 def update(state: MomentState, batch: torch.Tensor) -> MomentState:
-    """The state after also observing ``batch`` (b, n)."""
-    return merge(state, from_batch(batch, covariance=state.comoment is not None))
+    """The state after also observing ``batch`` (b, n); deviations from the running mean."""
+    shift = state.mean if state.count > 0 else None
+    return merge(state, from_batch(batch, covariance=state.comoment is not None, shift=shift))
 
 
 def compute(state: MomentState) -> Moments:
@@ -93,7 +119,9 @@ def compute(state: MomentState) -> Moments:
     if state.count == 0:
         raise ValueError("no observations: statistics need at least one example")
     var = (state.m2 / state.count).clamp_min(0.0)
-    cov = None if state.comoment is None else state.comoment / state.count
+    cov = None
+    if state.comoment is not None:
+        cov = (state.comoment + state.comoment.T) / (2 * state.count)  # exactly symmetric
     return Moments(state.count, state.mean.clone(), var, cov)
 
 
@@ -109,10 +137,13 @@ def all_reduce(state: MomentState) -> MomentState:
     world = dist.get_world_size()
     n = state.mean.numel()
     has_cov = state.comoment is not None
+    # NCCL only moves CUDA tensors; gloo (and mpi) take the state where it is.
+    device = (torch.device("cuda", torch.cuda.current_device())
+              if dist.get_backend() == "nccl" else state.mean.device)
     flat = [torch.tensor([float(state.count)], dtype=DTYPE), state.mean, state.m2]
     if has_cov:
         flat.append(state.comoment.reshape(-1))
-    packed = torch.cat(flat)
+    packed = torch.cat([t.to(device) for t in flat])  # (1 + 2n [+ n²],)
     gathered = [torch.empty_like(packed) for _ in range(world)]
     dist.all_gather(gathered, packed)
     result = init(n, covariance=has_cov)
@@ -121,7 +152,9 @@ def all_reduce(state: MomentState) -> MomentState:
         mean, m2 = row[1 : 1 + n], row[1 + n : 1 + 2 * n]
         comoment = row[1 + 2 * n :].reshape(n, n) if has_cov else None
         result = merge(result, MomentState(count, mean, m2, comoment))
-    return result
+    home = state.mean.device
+    return MomentState(result.count, result.mean.to(home), result.m2.to(home),
+                       None if result.comoment is None else result.comoment.to(home))
 
 
 class RunningMoments:

@@ -92,6 +92,8 @@ def collect_site_statistics(model: MLP, site_name: str, data: Batches, *,
     Raises:
         NeuroplastError: if the data is empty or the site values contain NaN or infinity.
     """
+    if batch_size < 1:
+        raise NeuroplastError(f"batch_size must be a positive integer, got {batch_size}")
     site = model.site(site_name)
     site_state = moments.init(site.width, covariance=covariance)
     consumer_state = moments.init(site.consumer.out_features)
@@ -100,16 +102,19 @@ def collect_site_statistics(model: MLP, site_name: str, data: Batches, *,
     def hook(_module, inputs, output):
         nonlocal site_state, consumer_state
         x = inputs[0]  # (batch, n)
-        if not torch.isfinite(x).all():
+        out = output if activation is None else activation.fn(output)  # (batch, m)
+        site_state = moments.update(site_state, x)
+        consumer_state = moments.update(consumer_state, out)
+        # A NaN or infinity anywhere in the batch reaches the (n,) sums; checking them is far
+        # cheaper than scanning the (batch, n) values.
+        if not (torch.isfinite(site_state.m2).all() and torch.isfinite(consumer_state.m2).all()):
             raise NeuroplastError(
                 f"site {site_name!r} has NaN or infinite values; check the inputs and the "
                 "training (a diverged model cannot be pruned)"
             )
-        out = output if activation is None else activation.fn(output)  # (batch, m)
-        site_state = moments.update(site_state, x)
-        consumer_state = moments.update(consumer_state, out)
         raise _StopForward
 
+    parameter = site.consumer.weight
     was_training = model.training
     model.eval()
     handle = site.consumer.register_forward_hook(hook)
@@ -117,7 +122,7 @@ def collect_site_statistics(model: MLP, site_name: str, data: Batches, *,
         with torch.no_grad():
             for batch in _batches(data, batch_size):
                 try:
-                    model(batch)
+                    model(batch.to(device=parameter.device, dtype=parameter.dtype))
                 except _StopForward:
                     pass
     finally:

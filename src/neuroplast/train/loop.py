@@ -62,20 +62,40 @@ Callback = Callable[[TrainState], None]
 
 @torch.no_grad()
 def evaluate(model: MLP, split: Split, *, batch_size: int = 10_000) -> Evaluation:
-    """Mean cross-entropy (no L2 term) and accuracy of ``model`` on ``split``."""
+    """Mean cross-entropy (no L2 term) and accuracy of ``model`` on ``split``.
+
+    Accuracy is the fraction of examples whose largest logit is the label (ties go to the
+    lowest class index, ``argmax``). The model's train/eval mode is left as it was.
+
+    Raises:
+        NeuroplastError: if the split is empty or the model outputs NaN or infinity.
+    """
+    if split.n == 0:
+        raise NeuroplastError("cannot evaluate on an empty split; give at least one example")
+    dtype = _parameter_dtype(model)
+    was_training = model.training
     model.eval()
     total_loss, correct = 0.0, 0
-    for start in range(0, split.n, batch_size):
-        x, y = split.x[start : start + batch_size], split.y[start : start + batch_size]
-        logits = model(x)  # (batch, n_classes)
-        if not torch.isfinite(logits).all():
-            raise NeuroplastError(
-                "the model produced NaN or infinite outputs; lower the learning rate or check "
-                "the inputs"
-            )
-        total_loss += F.cross_entropy(logits, y, reduction="sum").item()
-        correct += (logits.argmax(dim=1) == y).sum().item()
+    try:
+        for start in range(0, split.n, batch_size):
+            x = split.x[start : start + batch_size].to(dtype)  # (batch, n_features)
+            y = split.y[start : start + batch_size]  # (batch,)
+            logits = model(x)  # (batch, n_classes)
+            if not torch.isfinite(logits).all():
+                raise NeuroplastError(
+                    "the model produced NaN or infinite outputs; lower the learning rate or "
+                    "check the inputs"
+                )
+            total_loss += F.cross_entropy(logits, y, reduction="sum").item()
+            correct += (logits.argmax(dim=1) == y).sum().item()
+    finally:
+        model.train(was_training)
     return Evaluation(total_loss / split.n, correct / split.n)
+
+
+def _parameter_dtype(model: MLP) -> torch.dtype:
+    """The floating dtype of the model's weights (data are cast to it; float32 by default)."""
+    return next(model.parameters()).dtype
 
 
 def make_optimizer(model: MLP, protocol: Protocol, kind: str = "sgd",
@@ -98,14 +118,24 @@ def restrict(split: Split, protocol: Protocol) -> Split:
     return Split(split.x[:limit], split.y[:limit])
 
 
+PROGRESS_DELAY_S = 3.0
+"""A progress bar appears only once a run has lasted this long (short runs stay silent)."""
+
+
 def _progress_bar(total: int, enabled: bool | None):
+    """A tqdm bar over epochs on stderr, or None.
+
+    ``enabled``: False = never; None = only when stderr is a terminal; True = always. The bar
+    appears after :data:`PROGRESS_DELAY_S` seconds and disappears when training ends. Without
+    tqdm installed there is no bar.
+    """
     if enabled is False or (enabled is None and not sys.stderr.isatty()):
         return None
     try:
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, unit="epoch", leave=False, file=sys.stderr)
+    return tqdm(total=total, unit="epoch", leave=False, file=sys.stderr, delay=PROGRESS_DELAY_S)
 
 
 def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, seed: int,
@@ -119,20 +149,33 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
         train_split: training data; the protocol may restrict it (``max_train_examples``).
         protocol: hyper-parameters.
         epochs: our epochs (use ``protocol.epochs(paper_epochs)``); a fraction trains a partial
-            last epoch, and any positive length trains at least one step.
+            last epoch (``round(epochs * steps_per_epoch)`` steps in all), and any positive
+            length trains at least one step.
         seed: seeds the shuffling; same seed and model give the same numbers on CPU.
         test_split: evaluated at the end beside the training split.
         optimizer: continue with this optimizer (default: a new one from the protocol).
-        callbacks: called after every full epoch with a :class:`TrainState`.
+        callbacks: called in order after every *full* epoch (not after a partial last one)
+            with a :class:`TrainState`; they may change model and optimizer in place.
         progress: show a progress bar (None = only on an interactive terminal).
         history: append to this history (default: a new one).
 
     Returns:
-        The history; ``history.final`` holds train/test loss and accuracy and the wall time.
+        The history; ``history.final`` holds train/test loss and accuracy (on the data
+        actually trained on, i.e. after ``restrict``) and the training wall time (evaluation
+        excluded).
+
+    Raises:
+        NeuroplastError: if ``epochs`` is negative or not finite, the training split is empty,
+            or the loss becomes NaN or infinite (checked after every epoch).
     """
+    if not math.isfinite(epochs) or epochs < 0:
+        raise NeuroplastError(f"epochs must be a non-negative number, got {epochs}")
     data = restrict(train_split, protocol)
-    optimizer = optimizer or make_optimizer(model, protocol)
-    history = history or History()
+    if data.n == 0:
+        raise NeuroplastError("the training split is empty; give at least one example")
+    x_all = data.x.to(_parameter_dtype(model))  # (n, n_features), the model's dtype
+    optimizer = make_optimizer(model, protocol) if optimizer is None else optimizer
+    history = History() if history is None else history
     generator = torch.Generator().manual_seed(int(seed))
     steps_per_epoch = math.ceil(data.n / protocol.batch_size)
     total_steps = round(epochs * steps_per_epoch)
@@ -146,31 +189,35 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
     try:
         for epoch in range(n_epochs):
             model.train()
-            order = torch.randperm(data.n, generator=generator)
-            running, batches = 0.0, 0
+            order = torch.randperm(data.n, generator=generator)  # (n,)
+            running = torch.zeros((), dtype=torch.float64, device=x_all.device)
+            batches = 0
             for start in range(0, data.n, protocol.batch_size):
                 if step == total_steps:
                     break
-                index = order[start : start + protocol.batch_size]
-                loss = F.cross_entropy(model(data.x[index]), data.y[index])
+                index = order[start : start + protocol.batch_size]  # (batch,)
+                x, y = x_all.index_select(0, index), data.y.index_select(0, index)
+                loss = F.cross_entropy(model(x), y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                running += loss.item()
+                running += loss.detach()  # summed on the device: no sync per step
                 batches += 1
                 step += 1
-            if not math.isfinite(running):
+            total = running.item()
+            if not math.isfinite(total):
                 raise NeuroplastError(
-                    f"training diverged (loss is {running}) in epoch {first_epoch + epoch + 1}; "
+                    f"training diverged (loss is {total}) in epoch {first_epoch + epoch + 1}; "
                     "lower the learning rate"
                 )
             history.epochs.append({"epoch": first_epoch + epoch + 1, "steps": batches,
-                                   "mean_batch_loss": running / max(batches, 1)})
+                                   "mean_batch_loss": total / max(batches, 1)})
             if batches == steps_per_epoch:
                 state = TrainState(model, optimizer, first_epoch + epoch + 1, data, history)
                 for callback in callbacks:
                     callback(state)
             if bar is not None:
+                bar.set_postfix(loss=f"{total / max(batches, 1):.4f}", refresh=False)
                 bar.update(1)
     finally:
         if bar is not None:

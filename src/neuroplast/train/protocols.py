@@ -28,6 +28,7 @@ Experiments state their lengths in the paper's epochs; :meth:`Protocol.epochs` r
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from neuroplast.errors import NeuroplastError
@@ -59,8 +60,10 @@ class Protocol:
 
     def epochs(self, paper_epochs: float) -> float:
         """Our number of epochs for a length given in the paper's epochs (may be fractional)."""
-        if paper_epochs < 0:
-            raise NeuroplastError(f"epoch counts must be non-negative, got {paper_epochs}")
+        if not math.isfinite(paper_epochs) or paper_epochs < 0:
+            raise NeuroplastError(
+                f"epoch counts must be finite and non-negative, got {paper_epochs}"
+            )
         return paper_epochs * self.epoch_scale
 
     def as_dict(self) -> dict[str, object]:

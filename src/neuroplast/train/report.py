@@ -34,8 +34,8 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         return str(v)
 
     text = [[cell(v) for v in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in text)) for i, h in enumerate(headers)]
-    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)),
+    widths = [max([len(h), *(len(r[i]) for r in text)]) for i, h in enumerate(headers)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)),
            "  ".join("-" * w for w in widths)]
-    out += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in text]
+    out += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in text]
     return "\n".join(out)

@@ -1,0 +1,354 @@
+"""Training benchmarks (DESIGN.md §5): fused seeds, N4 FLOP/s, and how death scales with width.
+
+(a) **Fused seeds.** 28 N1 nets (784 → 5 → 20 → 10) trained by :func:`train_fused` for a fixed
+    number of SGD steps (fast protocol, batch 600, real MNIST), against the same 28 nets trained
+    one after another by :func:`neuroplast.train.train` — the sweep's alternative — and against
+    a lean hand-written sequential loop (no per-step bookkeeping, ``index_select`` gather) so
+    the speed-up is not flattered by the library loop's overheads. Throughput = member-steps/s;
+    ratio = sequential time ÷ fused time (goal ≥ 10). The fused and sequential results are
+    compared as a check (max |Δθ| over all parameters). Each side is timed once over its
+    whole run (the sequential side spans 28 runs, so noise averages out there).
+(b) **N4 FLOP/s.** N4 (784 → 100 → 5 → 10) trained by :func:`neuroplast.train.train`; FLOPs
+    counted as what one SGD step must compute: forward 2·Σ in·out per example, weight gradients
+    2·Σ in·out, input gradients 2·Σ in·out for every layer but the first (the data need no
+    gradient) — 316,900 FLOP per example for N4. Reference: a plain float32 matmul of the first
+    layer's shape, (600 × 784) @ (784 × 100), timed in the same run (goal ≥ 0.7); both sides
+    are the best of :data:`REPEATS` runs, and the lean loop is reported beside. The common
+    "3 × forward" convention (473,700 FLOP per example) would inflate the ratio by 1.49×; it is
+    reported in the note.
+(c) **Scaling of death with site width.** A synthetic site: an MLP (64, n, 10), tanh, Xavier
+    init, N = 5,000 standard-normal inputs (2,000 in quick mode), site ``hidden1`` with
+    n ∈ {100, 256, 512, 1024, 2048, 4096}. For E_k: statistics (no covariance) + E_k (eq. 28) +
+    A1 removal of the 10 % least efficient via :class:`Rewirer` (+ commit). For E'_k:
+    statistics with covariance + E'_k (eq. 17) + A3 removal of 10 %. A3 recomputes an
+    eigen-decomposition of the living covariance for every removal (O(n³) each), so for large
+    n only the first removals are timed (a per-size time budget) and the 10 % total is
+    extrapolated as count × mean time per removal (an upper bound: later removals see a
+    slightly smaller matrix). Reference: one forward pass of the same model over the N inputs.
+    Plot: ``scaling.png`` (log-log), with fitted growth exponents over n ≥ 512.
+
+Run: ``python -m benchmarks --only training`` (``--quick`` for a smoke test). On a shared
+2-core machine use ``--threads 1``: with 2 OpenMP threads and other processes running, LAPACK
+and small kernels slow down by 5–50× while a thread waits for a descheduled partner.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from benchmarks.runner import best_time, load_benchmark_mnist
+from neuroplast.data import Split
+from neuroplast.death import Rewirer
+from neuroplast.efficiency import efficiency
+from neuroplast.models import MLP, build_mlp, initialize
+from neuroplast.stats import collect_site_statistics
+from neuroplast.train import get_protocol, make_optimizer, train
+from neuroplast.train.fused import train_fused
+
+N_MEMBERS = 28
+DATA_SEED = 1234
+REPEATS = 3
+"""N4 training and its matmul reference are each timed as the best of this many runs."""
+
+
+# -- (a) fused seeds -----------------------------------------------------------------------
+def _lean_sequential(models: list[MLP], data: Split, steps: int, seed: int) -> float:
+    """Seconds to train each model for ``steps`` SGD steps in a minimal loop, one after another."""
+    protocol = get_protocol("fast")
+    started = time.perf_counter()
+    for model in models:
+        optimizer = make_optimizer(model, protocol)
+        generator = torch.Generator().manual_seed(seed)
+        order = torch.randperm(data.n, generator=generator)
+        for step in range(steps):
+            start = (step * protocol.batch_size) % data.n
+            index = order[start : start + protocol.batch_size]
+            loss = F.cross_entropy(model(data.x.index_select(0, index)), data.y[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return time.perf_counter() - started
+
+
+def fused_vs_sequential(data: Split, steps: int) -> dict[str, Any]:
+    protocol = get_protocol("fast")
+    epochs = steps / math.ceil(data.n / protocol.batch_size)
+    nets = [initialize(build_mlp("N1"), seed) for seed in range(N_MEMBERS)]
+    fused_nets = copy.deepcopy(nets)
+    lean_nets = copy.deepcopy(nets)
+
+    histories = train_fused(fused_nets, data, protocol, epochs=epochs, data_seed=DATA_SEED,
+                            progress=False)
+    fused_s = histories[0].final["wall_time_s"]
+    sequential_s = 0.0
+    for net in nets:
+        sequential_s += train(net, data, protocol, epochs=epochs, seed=DATA_SEED,
+                              progress=False).final["wall_time_s"]
+    lean_s = _lean_sequential(lean_nets, data, steps, DATA_SEED)
+
+    max_diff = max(
+        (a - b).abs().max().item()
+        for fused, alone in zip(fused_nets, nets, strict=True)
+        for a, b in zip(fused.parameters(), alone.parameters(), strict=True)
+    )
+    member_steps = N_MEMBERS * steps
+    return {
+        "members": N_MEMBERS, "steps": steps, "batch_size": protocol.batch_size,
+        "fused_s": fused_s, "sequential_train_s": sequential_s, "sequential_lean_s": lean_s,
+        "fused_member_steps_per_s": member_steps / fused_s,
+        "sequential_train_member_steps_per_s": member_steps / sequential_s,
+        "sequential_lean_member_steps_per_s": member_steps / lean_s,
+        "max_abs_param_diff_fused_vs_train": max_diff,
+    }
+
+
+# -- (b) N4 FLOP/s -------------------------------------------------------------------------
+def training_flops_per_example(widths: list[int]) -> tuple[int, int]:
+    """(needed, 3×forward) FLOPs of one SGD step per example for an MLP of ``widths``."""
+    macs = [a * b for a, b in zip(widths[:-1], widths[1:], strict=True)]
+    forward = 2 * sum(macs)
+    needed = forward + 2 * sum(macs) + 2 * sum(macs[1:])  # fwd + weight grads + input grads
+    return needed, 3 * forward
+
+
+def n4_flops(data: Split, steps: int) -> dict[str, Any]:
+    protocol = get_protocol("fast")
+    model = initialize(build_mlp("N4"), 0)
+    epochs = steps / math.ceil(data.n / protocol.batch_size)
+    train(model, data, protocol, epochs=min(epochs, 0.05), seed=0, progress=False)  # warm-up
+    train_s = min(train(model, data, protocol, epochs=epochs, seed=1 + r,
+                        progress=False).final["wall_time_s"] for r in range(REPEATS))
+    lean_s = min(_lean_sequential([model], data, steps, 10 + r) for r in range(REPEATS))
+    needed, convention = training_flops_per_example(model.widths)
+    flop_per_step = needed * protocol.batch_size
+    x = torch.rand(protocol.batch_size, model.widths[0])  # (600, 784)
+    w = torch.rand(model.widths[0], model.widths[1])  # (784, 100)
+    mm_s = best_time(lambda: torch.mm(x, w), repeats=7, min_seconds=0.2)
+    mm_flop = 2 * x.shape[0] * x.shape[1] * w.shape[1]
+    return {
+        "steps": steps, "flop_per_example_needed": needed,
+        "flop_per_example_3x_forward": convention,
+        "repeats": REPEATS, "train_s": train_s, "lean_s": lean_s,
+        "train_flop_per_s": flop_per_step * steps / train_s,
+        "lean_flop_per_s": flop_per_step * steps / lean_s,
+        "matmul_s": mm_s, "matmul_flop_per_s": mm_flop / mm_s,
+    }
+
+
+# -- (c) scaling ---------------------------------------------------------------------------
+def _timed(fn, *, cheap_s: float = 0.5, repeats: int = 3):
+    """(result, seconds) of ``fn()``; calls under ``cheap_s`` are repeated, the best kept."""
+    best = math.inf
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - started)
+        if best >= cheap_s:
+            break
+    return result, best
+
+
+def _removal_time(model: MLP, stats, rule: str, scores: torch.Tensor, count: int,
+                  budget_s: float) -> tuple[float, int]:
+    """(seconds for all ``count`` removals, removals actually timed); extrapolated if cut."""
+    target = copy.deepcopy(model)
+    started = time.perf_counter()
+    rewirer = Rewirer(model, "hidden1", stats, rule)
+    order = scores.argsort()[:count].tolist()
+    done = 0
+    for neuron in order:
+        rewirer.remove(neuron)
+        done += 1
+        if time.perf_counter() - started > budget_s:
+            break
+    if done == count:
+        rewirer.commit(target)
+        return time.perf_counter() - started, done
+    return (time.perf_counter() - started) * count / done, done
+
+
+def scaling(sizes: list[int], n_examples: int, removal_budget_s: float) -> list[dict[str, Any]]:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(n_examples, 64, generator=generator)  # (N, 64)
+    records = []
+    for n in sizes:
+        model = initialize(MLP((64, n, 10), "tanh"), 0)
+        count = max(1, n // 10)
+        with torch.no_grad():
+            forward_s = best_time(lambda model=model: model(x), repeats=3, min_seconds=0.1)
+        stats, ek_stats_s = _timed(lambda model=model: collect_site_statistics(
+            model, "hidden1", x, distributed=False))
+        scores, ek_eff_s = _timed(lambda model=model, stats=stats: efficiency(
+            "connection", model, "hidden1", stats))
+        (ek_remove_s, _), _ = _timed(lambda model=model, stats=stats, scores=scores, count=count:
+                                     _removal_time(model, stats, "A1", scores, count, math.inf))
+        cov_stats, ep_stats_s = _timed(lambda model=model: collect_site_statistics(
+            model, "hidden1", x, covariance=True, distributed=False))
+        cov_scores, ep_eff_s = _timed(lambda model=model, stats=cov_stats: efficiency(
+            "covariance", model, "hidden1", stats))
+        ep_remove_s, timed_removals = _removal_time(model, cov_stats, "A3", cov_scores, count,
+                                                    removal_budget_s)
+        records.append({
+            "n": n, "removed": count, "forward_s": forward_s,
+            "Ek_stats_s": ek_stats_s, "Ek_efficiency_s": ek_eff_s, "Ek_removal_s": ek_remove_s,
+            "Ek_total_s": ek_stats_s + ek_eff_s + ek_remove_s,
+            "Epk_stats_s": ep_stats_s, "Epk_efficiency_s": ep_eff_s,
+            "Epk_removal_s": ep_remove_s, "Epk_removals_timed": timed_removals,
+            "Epk_total_s": ep_stats_s + ep_eff_s + ep_remove_s,
+        })
+    return records
+
+
+def growth_exponent(records: list[dict[str, Any]], key: str, min_n: int = 512) -> float | None:
+    """Least-squares slope of log(time) against log(n) over n ≥ ``min_n`` (all if too few)."""
+    points = [(r["n"], r[key]) for r in records if r["n"] >= min_n and r[key] > 0]
+    if len(points) < 2:
+        points = [(r["n"], r[key]) for r in records if r[key] > 0]
+    if len(points) < 2:
+        return None
+    logs = torch.tensor([[math.log(n), math.log(t)] for n, t in points], dtype=torch.float64)
+    centred = logs - logs.mean(dim=0)
+    return float((centred[:, 0] @ centred[:, 1]) / (centred[:, 0] @ centred[:, 0]))
+
+
+def plot_scaling(records: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = [r["n"] for r in records]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    panels = [
+        ("E_k (eq. 28) + A1 removal of 10 %", "Ek", "statistics"),
+        ("E'_k (eq. 17) + A3 removal of 10 %", "Epk", "statistics + covariance"),
+    ]
+    for ax, (title, key, stats_label) in zip(axes, panels, strict=True):
+        for suffix, label, style in [
+            ("total_s", "total", "k-o"), ("stats_s", stats_label, "C0-s"),
+            ("efficiency_s", "efficiency", "C1-^"), ("removal_s", "removal (10 %)", "C2-v"),
+        ]:
+            ax.loglog(n, [r[f"{key}_{suffix}"] for r in records], style, label=label)
+        ax.loglog(n, [r["forward_s"] for r in records], "C7--", label="one forward pass")
+        extrapolated = [r for r in records
+                        if r.get(f"{key}_removals_timed", r["removed"]) < r["removed"]]
+        if extrapolated:
+            ax.loglog([r["n"] for r in extrapolated], [r[f"{key}_removal_s"] for r in extrapolated],
+                      "wv", markeredgecolor="C2", label="removal extrapolated from first ones")
+        exponent = growth_exponent(records, f"{key}_total_s")
+        if exponent is not None:
+            title += f"\n(total grows like n^{exponent:.2f} for n ≥ 512)"
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("site width n")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("seconds")
+    fig.suptitle(f"Death on a synthetic site (64 → n → 10, N = {records[0]['N']:,} examples)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# -- entry point ---------------------------------------------------------------------------
+def run(quick: bool = False, out_dir: Path | None = None) -> dict[str, Any]:
+    dataset = load_benchmark_mnist()
+    data = dataset.train
+    steps = 20 if quick else 100
+    fused = fused_vs_sequential(data, steps)
+    flops = n4_flops(data, steps)
+    sizes = [100, 256, 512] if quick else [100, 256, 512, 1024, 2048, 4096]
+    n_examples = 2_000 if quick else 5_000
+    records = scaling(sizes, n_examples, removal_budget_s=0.5 if quick else 4.0)
+    for record in records:
+        record["N"] = n_examples
+    figures = []
+    if out_dir is not None:
+        plot_scaling(records, Path(out_dir) / "scaling.png")
+        figures.append("scaling.png")
+
+    small, large = records[0], records[-1]
+    exponents = {key: growth_exponent(records, key)
+                 for key in ("Ek_total_s", "Epk_total_s", "forward_s", "Ek_stats_s",
+                             "Ek_efficiency_s", "Ek_removal_s", "Epk_stats_s",
+                             "Epk_efficiency_s", "Epk_removal_s")}
+    needed, convention = flops["flop_per_example_needed"], flops["flop_per_example_3x_forward"]
+    data_note = f"{dataset.name}, {data.n:,} training images"
+    max_diff = fused["max_abs_param_diff_fused_vs_train"]
+    convention_ratio = (flops["train_flop_per_s"] * convention / needed
+                        / flops["matmul_flop_per_s"])
+    rows = [
+        {"name": f"fused training, {N_MEMBERS} N1 nets vs train() one after another",
+         "value": fused["fused_member_steps_per_s"], "unit": "member-steps/s",
+         "reference": fused["sequential_train_member_steps_per_s"],
+         "reference_name": f"{N_MEMBERS} sequential neuroplast.train.train runs",
+         "goal": ">= 10",
+         "note": f"{steps} SGD steps of batch 600 ({data_note}); same inits and batches; "
+                 f"max |Δθ| fused vs sequential = {max_diff:.1e}"},
+        {"name": f"fused training, {N_MEMBERS} N1 nets vs lean sequential loop",
+         "value": fused["fused_member_steps_per_s"], "unit": "member-steps/s",
+         "reference": fused["sequential_lean_member_steps_per_s"],
+         "reference_name": "minimal hand-written loop (index_select gather), one net at a time",
+         "goal": ">= 10",
+         "note": "the fairest baseline: no per-epoch bookkeeping, the faster gather"},
+        {"name": "N4 training FLOP/s (train()) / matmul 600x784 @ 784x100",
+         "value": flops["train_flop_per_s"], "unit": "FLOP/s",
+         "reference": flops["matmul_flop_per_s"],
+         "reference_name": "torch.mm of the first layer's shape, float32",
+         "goal": ">= 0.7",
+         "note": f"{needed:,} FLOP/example counted (fwd + weight grads + input grads except "
+                 f"layer 1); the 3x-forward convention ({convention:,}) would give "
+                 f"{convention_ratio:.2f}"},
+        {"name": "N4 training FLOP/s (lean loop) / matmul 600x784 @ 784x100",
+         "value": flops["lean_flop_per_s"], "unit": "FLOP/s",
+         "reference": flops["matmul_flop_per_s"],
+         "reference_name": "torch.mm of the first layer's shape, float32",
+         "note": "same count; the loop with index_select instead of x[index]"},
+    ]
+    for key, label in (("Ek", "E_k + A1"), ("Epk", "E'_k + A3")):
+        rows.append({
+            "name": f"{label}: stats + efficiency + 10 % removal at n={large['n']} / forward",
+            "value": large[f"{key}_total_s"], "unit": "s", "reference": large["forward_s"],
+            "reference_name": f"one forward pass of the (64, {large['n']}, 10) model",
+        })
+        exponent = exponents[f"{key}_total_s"]
+        rows.append({
+            "name": f"{label}: growth n={small['n']} -> {large['n']}",
+            "value": large[f"{key}_total_s"], "unit": "s", "reference": small[f"{key}_total_s"],
+            "reference_name": f"the same at n={small['n']}",
+            "note": "grows like n^" + (f"{exponent:.2f}" if exponent is not None else "?")
+                    + " (log-log fit over n >= 512)"
+                    + ("; A3 removals extrapolated from the first ones timed for large n"
+                       if key == "Epk" else ""),
+        })
+    table_keys = ["n", "forward_s", "Ek_stats_s", "Ek_efficiency_s", "Ek_removal_s",
+                  "Ek_total_s", "Epk_stats_s", "Epk_efficiency_s", "Epk_removal_s",
+                  "Epk_removals_timed", "removed", "Epk_total_s"]
+    tables = [
+        {"title": f"Scaling of death on a synthetic site (seconds; N = {n_examples:,} examples)",
+         "headers": table_keys,
+         "rows": [[r[k] for k in table_keys] for r in records]},
+        {"title": "Growth exponents (log-log slope over n >= 512)",
+         "headers": ["quantity", "exponent"],
+         "rows": [[k, None if v is None else round(v, 2)] for k, v in exponents.items()]},
+    ]
+    return {
+        "rows": rows, "tables": tables, "figures": figures,
+        "fused": fused, "n4": flops, "scaling": records, "exponents": exponents,
+        "data": {"name": dataset.name, "train_images": data.n},
+        "torch_threads": torch.get_num_threads(),
+        "notes": [
+            "Fused training shares the input batch and the shuffling between members (one "
+            "data seed); members differ in their initialisation only. See "
+            "`neuroplast.train.fused`.",
+            "A3 (E'_k) removal recomputes an eigen-decomposition of the living neurons' "
+            "covariance per removed neuron; for large sites only the first removals fit the "
+            "time budget and the 10 % total is extrapolated (column Epk_removals_timed).",
+        ],
+    }

@@ -1,0 +1,24 @@
+"""Baseline efficiency measures for comparison (paper §5.5 and today's common tools).
+
+Importing this package registers every baseline in :data:`neuroplast.efficiency.MEASURES`, so
+each plugs into the same strategies and re-wiring rules as the paper's E_k and E'_k:
+
+* :mod:`.n2ps` — ``n2ps``, ``n2ps-mean``, ``n2ps-mean-inverted``, ``n2ps-product`` (eq. 52);
+* :mod:`.nnsp` — ``nnsp:<level>``, variance of sensitivity at a Fig. 17 level (eqs 53–68);
+* :mod:`.sensitivity` — ``weight-norm`` (eq. 69) and ``zeng-yeung``;
+* :mod:`.magnitude` — ``magnitude-l1-in`` … ``magnitude-l2`` (weight norms);
+* :mod:`.taylor` — ``taylor``, first-order Taylor (Molchanov et al. 2017);
+* :mod:`.random` — ``random:<seed>``;
+* :mod:`.torch_pruning` — ``tp-magnitude``, ``tp-taylor``, ``tp-hessian``, ``tp-lamp``,
+  ``tp-fpgm`` through the optional Torch-Pruning package.
+"""
+
+from neuroplast.efficiency.baselines import (  # noqa: F401  (imported to register)
+    magnitude,
+    n2ps,
+    nnsp,
+    random,
+    sensitivity,
+    taylor,
+    torch_pruning,
+)

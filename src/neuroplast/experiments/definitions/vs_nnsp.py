@@ -1,0 +1,391 @@
+"""vs-nnsp: A1 against NNSP on the inputs of N4 (paper §5.5, Figs 18–20, REFERENCE §4 claims 16–17).
+
+NNSP (Thomas & Suhner 2015) scores an input by the variance over the training data of the
+output's sensitivity to it (eq. 57), summed over the outputs; the paper adapts it to N4 by
+choosing the "output" at a level of Fig. 17 (2: tanh after the first layer, 3: the 5 linear
+outputs, 4: their tanh, 5: the logits; 6: the softmax, which it could not compute). It prunes
+the inputs of 28 trained tanh N4 nets (5000 epochs) with σ̂² < 0.1 · max σ̂², against A1 with
+E_k < 0.05 · max E_k, and retrains 500 epochs (Fig. 18, pixel maps Fig. 19). On untrained nets
+it compares NNSP at level 3 (σ̂² < 0.5 · max) with A1 (0.05 · max) (Fig. 20 left, centre), and
+on the trained nets the weight-only criterion of eq. 69, Σ_i (w_ik)² < 0.1 · max (Fig. 20 right).
+
+One run is one seed and does the whole chain on one net:
+
+1. initialise N4; on copies of the *untrained* net, prune the inputs with each "untrained"
+   method (no retraining: the paper shows only the pixel maps);
+2. train 5000 paper epochs;
+3. for each "trained" method, on a copy: prune the inputs (time it), evaluate, retrain 500
+   paper epochs (time it), evaluate.
+
+Methods: A1 (rule ``A1``, mean replacement), NNSP at levels 2–5 as in the paper and level 6 as
+our addition (softmax: our implementation accumulates a 100 × 100 matrix at every level, so it
+is cheap), eq. 69 (``weight-norm``), and as our addition NNSP with A1's compensation. NNSP and
+eq. 69 delete inputs without compensation (rule ``none``, REFERENCE §1.15 item 16: the paper
+does not say, and its accuracy drops suggest none). Every method uses the one-shot relative
+cutoff of :func:`neuroplast.death.strategies.prune`; the pruning time is that call's wall time
+(statistics, scores, re-wiring and surgery). Accuracies are training accuracies on the data the
+protocol trains on (REFERENCE §1.15 item 8), test accuracies beside them. The retraining after
+each method uses the same seed (the run's seed + 1000), so the methods are compared on equal
+terms. The ``quick`` protocol uses levels 2 and 5 only.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+from neuroplast.data import Split
+from neuroplast.death.strategies import prune
+from neuroplast.experiments.claims import (
+    SMOKE_TEST_PROTOCOLS,
+    Claim,
+    Verdict,
+    claims_table,
+    equivalence_verdict,
+    for_protocol,
+    reference_claim_text,
+)
+from neuroplast.experiments.definitions.pixel_regions import border_preference, pixel_map_grid
+from neuroplast.experiments.experiment import Experiment, mnist
+from neuroplast.experiments.paper_tables import PaperTable, paper_table
+from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
+from neuroplast.experiments.stats_summary import (
+    Summary,
+    markdown_table,
+    paper_vs_ours_row,
+    summarize,
+)
+from neuroplast.experiments.sweep import RunSpec
+from neuroplast.models import MLP, build_mlp, initialize
+from neuroplast.train import Protocol, evaluate, get_protocol, restrict, train
+
+PAPER_EPOCHS = 5000
+RETRAIN_PAPER_EPOCHS = 500
+RETRAIN_SEED_OFFSET = 1000
+LEVELS = (2, 3, 4, 5, 6)
+PAPER_LEVELS = (2, 3, 4, 5)
+QUICK_LEVELS = (2, 5)
+Z = 1.96
+RETRAINED_TOLERANCE = 0.02
+"""Retrained-accuracy difference to A1 we still call 'comparable' (paper: up to 0.016)."""
+MIN_SEEDS_FOR_SPREAD = 5
+"""Seeds needed before comparing standard deviations over seeds (claim 16d)."""
+
+
+def _method(method_id: str, label: str, measure: str, relative_cutoff: float, rule: str,
+            paper_row: str | None = None) -> dict[str, Any]:
+    return {"id": method_id, "label": label, "measure": measure,
+            "relative_cutoff": relative_cutoff, "rule": rule, "paper_row": paper_row}
+
+
+def trained_methods(levels: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Fig. 18's rows (A1, NNSP at ``levels``), eq. 69, and NNSP + A1 compensation (ours)."""
+    methods = [_method("a1", "A1 (0.05 max)", "connection", 0.05, "A1", "A1")]
+    methods += [_method(f"nnsp-{level}", f"NNSP({level})" + ("" if level in PAPER_LEVELS
+                                                              else " (ours)"),
+                        f"nnsp:{level}", 0.1, "none",
+                        f"NNSP({level})" if level in PAPER_LEVELS else None)
+                for level in levels]
+    methods.append(_method("weight-norm", "eq. 69 weight norm (0.1 max)", "weight-norm", 0.1,
+                           "none"))
+    methods += [_method(f"nnsp-{level}+A1", f"NNSP({level}) + A1 compensation (ours)",
+                        f"nnsp:{level}", 0.1, "A1") for level in levels]
+    return methods
+
+
+UNTRAINED_METHODS = (
+    _method("nnsp-3", "NNSP(3), 0.5 max", "nnsp:3", 0.5, "none"),
+    _method("a1", "A1, 0.05 max", "connection", 0.05, "A1"),
+)
+"""Fig. 20 left and centre."""
+
+
+def configs(protocol: Protocol) -> list[dict[str, Any]]:
+    levels = QUICK_LEVELS if protocol.name in SMOKE_TEST_PROTOCOLS else LEVELS
+    return [{"arch": "N4", "paper_epochs": PAPER_EPOCHS,
+             "retrain_paper_epochs": RETRAIN_PAPER_EPOCHS,
+             "trained": trained_methods(levels),
+             "untrained": [dict(m) for m in UNTRAINED_METHODS]}]
+
+
+# -- one run --------------------------------------------------------------------------------
+
+
+def prune_inputs(model: MLP, split: Split, test: Split, method: dict[str, Any]) -> dict[str, Any]:
+    """Prune ``model``'s inputs in place with ``method``; the numbers of one Fig. 18 cell row."""
+    result = prune(model, "input", split, rule=method["rule"], measure=method["measure"],
+                   relative_cutoff=method["relative_cutoff"])
+    kept = model.selector.kept.tolist()
+    return {"pruning_time_s": result.seconds, "threshold": result.threshold,
+            **evaluate(model, split).as_dict("train"), **evaluate(model, test).as_dict("test"),
+            "remaining_inputs": len(kept), "border_preference": border_preference(kept),
+            "kept_inputs": kept}
+
+
+def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
+    protocol = get_protocol(spec.protocol)
+    config = spec.config
+    dataset = mnist(data_dir)
+    split = restrict(dataset.train, protocol)
+    model = initialize(build_mlp(config["arch"]), spec.seed)
+    untrained = {m["id"]: prune_inputs(copy.deepcopy(model), split, dataset.test, m)
+                 for m in config["untrained"]}
+    history = train(model, split, protocol, epochs=protocol.epochs(config["paper_epochs"]),
+                    seed=spec.seed, test_split=dataset.test, progress=False)
+    trained = {}
+    for method in config["trained"]:
+        pruned = copy.deepcopy(model)
+        numbers = prune_inputs(pruned, split, dataset.test, method)
+        retrained = train(pruned, split, protocol,
+                          epochs=protocol.epochs(config["retrain_paper_epochs"]),
+                          seed=spec.seed + RETRAIN_SEED_OFFSET, test_split=dataset.test,
+                          progress=False).final
+        trained[method["id"]] = numbers | {
+            "retrained_train_accuracy": retrained["train_accuracy"],
+            "retrained_test_accuracy": retrained["test_accuracy"],
+            "retraining_time_s": retrained["wall_time_s"],
+        }
+    final = history.final
+    return {"initial": {"train_accuracy": final["train_accuracy"],
+                        "test_accuracy": final["test_accuracy"],
+                        "training_time_s": final["wall_time_s"]},
+            "untrained": untrained, "trained": trained}
+
+
+# -- the report -----------------------------------------------------------------------------
+
+
+QUANTITIES = (("train_accuracy", "accuracy_after_pruning", 4),
+              ("remaining_inputs", "remaining_inputs", 1),
+              ("pruning_time_s", "pruning_time_s", 3),
+              ("retrained_train_accuracy", "accuracy_after_retraining", 4),
+              ("retraining_time_s", "retraining_time_s", 2))
+"""(our result key, the paper's Fig. 18 column, decimals)."""
+TABLE_HEADERS = ("method (rule)", "accuracy after pruning", "paper", "ours − paper",
+                 "remaining inputs", "paper", "pruning time (s)", "paper",
+                 "accuracy after retraining", "paper", "ours − paper", "retraining time (s)",
+                 "paper", "test accuracy after retraining")
+
+
+def _field(records: list[dict[str, Any]], group: str, method: str, key: str) -> Summary:
+    return summarize(r["result"][group][method][key] for r in records)
+
+
+def _trained_table(records: list[dict[str, Any]], paper: PaperTable) -> str:
+    initial = paper_vs_ours_row("", summarize(r["result"]["initial"]["train_accuracy"]
+                                              for r in records),
+                                paper.context["initial_accuracy"], 4)
+    rows = [["trained net (before pruning)", *initial[1:], "784", "784"] + ["—"] * 9]
+    for method in records[0]["spec"]["config"]["trained"]:
+        row = None if method["paper_row"] is None else paper.row(algorithm=method["paper_row"])
+        cells = {key: paper_vs_ours_row("", _field(records, "trained", method["id"], key),
+                                        None if row is None else row[column], digits)[1:]
+                 for key, column, digits in QUANTITIES}
+        rows.append([f"{method['label']} ({method['rule']})", *cells["train_accuracy"],
+                     *cells["remaining_inputs"][:2], *cells["pruning_time_s"][:2],
+                     *cells["retrained_train_accuracy"], *cells["retraining_time_s"][:2],
+                     _field(records, "trained", method["id"],
+                            "retrained_test_accuracy").format(4)])
+    return markdown_table(TABLE_HEADERS, rows)
+
+
+def _untrained_table(records: list[dict[str, Any]]) -> str:
+    rows = []
+    for method in records[0]["spec"]["config"]["untrained"]:
+        rows.append([method["label"], f"{method['relative_cutoff']:g} · max",
+                     _field(records, "untrained", method["id"], "remaining_inputs").format(1),
+                     _field(records, "untrained", method["id"], "border_preference").format(2),
+                     _field(records, "untrained", method["id"], "pruning_time_s").format(3),
+                     _field(records, "untrained", method["id"], "train_accuracy").format(3)])
+    return markdown_table(("method", "cutoff", "remaining inputs", "border preference",
+                           "pruning time (s)", "accuracy (untrained)"), rows)
+
+
+def _regions(records: list[dict[str, Any]]) -> str:
+    rows = [[m["label"], f"{m['rule']}",
+             _field(records, "trained", m["id"], "border_preference").format(2)]
+            for m in records[0]["spec"]["config"]["trained"]]
+    return ("Border preference = fraction of the 4-pixel frame removed − fraction of the "
+            "central 12×12 removed (+1: the border only; −1: the centre only; ≈0: "
+            "position-blind), trained nets:\n\n"
+            + markdown_table(("method", "rule", "border preference"), rows))
+
+
+def _spread(records: list[dict[str, Any]], method: str) -> float | None:
+    """Standard deviation over seeds of the remaining-input count (None with one seed)."""
+    summary = _field(records, "trained", method, "remaining_inputs")
+    return None if summary.se is None else summary.se * math.sqrt(summary.n)
+
+
+def _sign(summary: Summary) -> int | None:
+    if summary.se is None:
+        return None
+    if summary.mean - Z * summary.se > 0:
+        return 1
+    return -1 if summary.mean + Z * summary.se < 0 else 0
+
+
+def _verdict(sign: int | None, confirming: int) -> Verdict:
+    if sign is None or sign == 0:
+        return Verdict.INCONCLUSIVE
+    return Verdict.CONFIRMED if sign == confirming else Verdict.NOT_CONFIRMED
+
+
+def _paired(records: list[dict[str, Any]], group: str, a: str, b: str, key: str) -> Summary:
+    """Per seed: ``key`` of method ``a`` minus that of method ``b``; over seeds."""
+    return summarize(r["result"][group][a][key] - r["result"][group][b][key] for r in records)
+
+
+def _claims(records: list[dict[str, Any]]) -> list[Claim]:
+    ids = [m["id"] for m in records[0]["spec"]["config"]["trained"]]
+    levels = [level for level in PAPER_LEVELS if f"nnsp-{level}" in ids]
+    border = {level: _field(records, "trained", f"nnsp-{level}", "border_preference")
+              for level in levels}
+    signs = [_sign(s) for s in border.values()]
+    claims = [Claim(
+        "16a", f"{reference_claim_text(16)}: NNSP (levels 2–5) also removes the border pixels",
+        Verdict.NOT_CONFIRMED if -1 in signs else
+        Verdict.CONFIRMED if signs and all(s == 1 for s in signs) else Verdict.INCONCLUSIVE,
+        "border preference " + ", ".join(f"NNSP({lv}) {s.format(2)}" for lv, s in border.items())
+        + f"; A1 {_field(records, 'trained', 'a1', 'border_preference').format(2)}")]
+    differences = {level: _paired(records, "trained", f"nnsp-{level}", "a1",
+                                  "retrained_train_accuracy") for level in levels}
+    verdicts = [equivalence_verdict(d.mean, d.se, RETRAINED_TOLERANCE)
+                for d in differences.values()]
+    claims.append(Claim(
+        "16b", f"after 500 epochs of retraining NNSP's accuracy is comparable to A1's "
+        f"(within ±{RETRAINED_TOLERANCE})",
+        Verdict.NOT_CONFIRMED if Verdict.NOT_CONFIRMED in verdicts else
+        Verdict.CONFIRMED if verdicts and all(v == Verdict.CONFIRMED for v in verdicts) else
+        Verdict.INCONCLUSIVE,
+        "NNSP − A1: " + ", ".join(f"level {lv} {d.format(4)}" for lv, d in differences.items())
+        + " (paper: +0.0017, −0.0076, −0.0019, −0.0157)"))
+    times = {level: _field(records, "trained", f"nnsp-{level}", "pruning_time_s")
+             for level in levels}
+    a1_time = _field(records, "trained", "a1", "pruning_time_s")
+    rise = (_paired(records, "trained", f"nnsp-{levels[-1]}", f"nnsp-{levels[0]}",
+                    "pruning_time_s") if len(levels) > 1 else None)
+    claims.append(Claim(
+        "16c", "NNSP's pruning time rises with the output level (paper: 3.0 s → 59.2 s, "
+        "level 2 → 5; A1 3.75 s)",
+        Verdict.INCONCLUSIVE if rise is None else _verdict(_sign(rise), 1),
+        ", ".join(f"NNSP({lv}) {t.format(3)} s" for lv, t in times.items())
+        + f"; A1 {a1_time.format(3)} s"
+        + ("" if rise is None else f"; ratio level {levels[-1]}/{levels[0]} "
+           f"{times[levels[-1]].mean / times[levels[0]].mean:.1f}× (paper 19.6×)")))
+    a1_spread = _spread(records, "a1")
+    ratios = {level: (None if a1_spread is None or _spread(records, f"nnsp-{level}") is None
+                      else _spread(records, f"nnsp-{level}") / a1_spread if a1_spread > 0
+                      else math.inf) for level in levels}
+    enough = len(records) >= MIN_SEEDS_FOR_SPREAD and None not in ratios.values()
+    claims.append(Claim(
+        "16d", "NNSP's count of remaining inputs varies more over nets than A1's (paper: "
+        "3–10×)",
+        Verdict.INCONCLUSIVE if not enough or not ratios else
+        Verdict.CONFIRMED if all(r > 1 for r in ratios.values()) else
+        Verdict.NOT_CONFIRMED if all(r <= 1 for r in ratios.values()) else
+        Verdict.INCONCLUSIVE,
+        "s.d. over seeds NNSP / A1: " + ", ".join(
+            f"level {lv} " + ("—" if r is None else f"{r:.2f}×") for lv, r in ratios.items())
+        + f" (n={len(records)}; needs ≥ {MIN_SEEDS_FOR_SPREAD} seeds)"))
+    untrained_a1 = _field(records, "untrained", "a1", "border_preference")
+    claims.append(Claim("17a", "A1 removes the border pixels of untrained nets",
+                        _verdict(_sign(untrained_a1), 1),
+                        f"border preference {untrained_a1.format(2)}; "
+                        + _fewer_removed(records)))
+    gap = _paired(records, "untrained", "a1", "nnsp-3", "border_preference")
+    claims.append(Claim(
+        "17b", "NNSP (level 3, 0.5 max) cannot prune the border of untrained nets",
+        _verdict(_sign(gap), 1),
+        f"border preference A1 − NNSP(3) = {gap.format(2)}; NNSP(3) alone "
+        f"{_field(records, 'untrained', 'nnsp-3', 'border_preference').format(2)}, "
+        f"{_field(records, 'untrained', 'nnsp-3', 'remaining_inputs').format(1)} inputs kept"))
+    weights = _field(records, "trained", "weight-norm", "border_preference")
+    claims.append(Claim("17c", "on trained nets the weight norm of eq. 69 also removes the "
+                        "border", _verdict(_sign(weights), 1),
+                        f"border preference {weights.format(2)}, "
+                        f"{_field(records, 'trained', 'weight-norm', 'remaining_inputs').format(1)}"
+                        " inputs kept"))
+    return claims
+
+
+def _fewer_removed(records: list[dict[str, Any]]) -> str:
+    """How many more inputs A1 keeps on the untrained net than on the trained one."""
+    more = summarize(r["result"]["untrained"]["a1"]["remaining_inputs"]
+                     - r["result"]["trained"]["a1"]["remaining_inputs"] for r in records)
+    return f"untrained A1 keeps {more.format(1)} more inputs than trained A1 (paper: ≈40)"
+
+
+def _pixel_figures(records: list[dict[str, Any]]) -> tuple[Any, Any]:
+    config = records[0]["spec"]["config"]
+
+    def panel(group: str, method: dict[str, Any]) -> tuple[str, list[list[int]]]:
+        return (f"{method['label']}" + ("" if group == "trained" else "\nuntrained"),
+                [r["result"][group][method["id"]]["kept_inputs"] for r in records])
+
+    fig19 = [panel("trained", m) for m in config["trained"]
+             if m["rule"] != "A1" or m["id"] == "a1"]
+    fig19 = [p for p in fig19 if "weight" not in p[0]]
+    fig20 = [panel("untrained", m) for m in config["untrained"]]
+    fig20 += [panel("trained", m) for m in config["trained"] if m["id"] == "weight-norm"]
+    return (pixel_map_grid(new_figure(2.4 * len(fig19) + 1.0, 2.8), [fig19]),
+            pixel_map_grid(new_figure(2.4 * len(fig20) + 1.0, 2.8), [fig20]))
+
+
+def _time_figure(records: list[dict[str, Any]], paper: PaperTable) -> Any:
+    figure = new_figure(5.0, 3.5)
+    if figure is None:
+        return None
+    ax = figure.subplots()
+    ids = [m["id"] for m in records[0]["spec"]["config"]["trained"]]
+    levels = [level for level in LEVELS if f"nnsp-{level}" in ids]
+    ours = [_field(records, "trained", f"nnsp-{level}", "pruning_time_s") for level in levels]
+    ax.errorbar(levels, [s.mean for s in ours], yerr=[Z * (s.se or 0.0) for s in ours],
+                marker="o", capsize=2, label="NNSP, ours")
+    ax.axhline(_field(records, "trained", "a1", "pruning_time_s").mean, color="tab:blue",
+               linestyle="--", label="A1, ours")
+    ax.plot(PAPER_LEVELS, [paper.cell("pruning_time_s", algorithm=f"NNSP({level})").mean
+                           for level in PAPER_LEVELS], "s-", color="grey",
+            label="NNSP, paper (Mathematica)")
+    ax.axhline(paper.cell("pruning_time_s", algorithm="A1").mean, color="grey",
+               linestyle="--", label="A1, paper")
+    ax.set(xlabel="NNSP output level (Fig. 17)", ylabel="pruning time (s)", yscale="log",
+           title="input pruning time of trained N4")
+    ax.legend(fontsize="small")
+    return figure
+
+
+def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
+    paper = paper_table("fig18")
+    protocol = records[0]["spec"]["protocol"]
+    fig19, fig20 = _pixel_figures(records)
+    return write_summary(out_dir, [
+        header(VS_NNSP, records),
+        "## Input pruning of trained N4 (Fig. 18)\n\nRows without a paper value are ours "
+        "(NNSP at level 6, eq. 69, NNSP with A1's compensation). Times: the paper's in "
+        "Mathematica on a Ryzen 7 5000, ours on this machine's CPU with one thread per run.\n\n"
+        + _trained_table(records, paper) + "\n\n"
+        + save_figure(_time_figure(records, paper), out_dir, "fig18_pruning_time.png"),
+        "## Pixel maps of trained nets (Fig. 19)\n\n" + _regions(records) + "\n\n"
+        + save_figure(fig19, out_dir, "fig19_pixel_maps.png"),
+        "## Untrained nets and eq. 69 (Fig. 20)\n\n" + _untrained_table(records) + "\n\n"
+        + save_figure(fig20, out_dir, "fig20_pixel_maps.png"),
+        "## Claims\n\n" + claims_table(for_protocol(_claims(records), protocol)),
+        "## Timing\n\nTraining one N4 net (5000 paper epochs, this protocol): "
+        + summarize(r["result"]["initial"]["training_time_s"] for r in records).format(1)
+        + " s (the paper's Fig. 12: 71.80 ± 0.20 min on its hardware).",
+    ])
+
+
+VS_NNSP = Experiment(
+    name="vs-nnsp",
+    section="5.5",
+    figures=("Fig. 18", "Fig. 19", "Fig. 20"),
+    description="NNSP (output levels 2–6) and eq. 69 vs A1 on the inputs of trained and "
+                "untrained N4, with retraining",
+    configs=configs,
+    run=run,
+    report=report,
+)

@@ -1,0 +1,64 @@
+"""The definition of one reproducible experiment, and the per-process dataset cache.
+
+An :class:`Experiment` says which configurations to sweep, how to run one (configuration,
+seed) and how to report a finished sweep. Its functions must be top-level functions of an
+importable module (not lambdas or closures), so a definition pickles for process pools and
+Ray. See :mod:`neuroplast.experiments.definitions` for how to add one.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from neuroplast.data import Dataset, load_mnist
+from neuroplast.experiments.sweep import RunSpec
+from neuroplast.train import Protocol
+
+ConfigsFunction = Callable[[Protocol], list[dict[str, Any]]]
+RunFunction = Callable[[RunSpec, "str | None"], dict[str, Any]]
+ReportFunction = Callable[[list[dict[str, Any]], Path], Path]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment of DESIGN.md §4.
+
+    Attributes:
+        name: registry name, used on the command line and in run ids (e.g. ``cutoff-pruning``).
+        section: the paper's section (journal version), e.g. ``"5.2"``.
+        figures: the paper's figures and tables it reproduces, e.g. ``("Fig. 4", "Fig. 5")``.
+        description: one line for ``neuroplast reproduce --list``.
+        configs: ``configs(protocol) -> list of configuration dicts`` (plain JSON); lengths
+            inside are in the paper's epochs — ``run`` rescales them with the protocol.
+        run: ``run(spec, data_dir) -> result dict`` (plain JSON); deterministic given the spec.
+        report: ``report(records, out_dir) -> path of summary.md``; ``records`` are the stored
+            records (``spec``, ``result``, ``provenance``) of one sweep in run order.
+        default_seeds: seeds when ``--seeds`` is not given (the paper's run count).
+        needs_data: whether ``run`` reads MNIST (the CLI then checks the data before starting).
+    """
+
+    name: str
+    section: str
+    figures: tuple[str, ...]
+    description: str
+    configs: ConfigsFunction
+    run: RunFunction
+    report: ReportFunction
+    default_seeds: int = 28
+    needs_data: bool = True
+
+
+@functools.lru_cache(maxsize=2)
+def mnist(data_dir: str | None, invert: bool = False) -> Dataset:
+    """MNIST from ``data_dir`` (None: ``$NEUROPLAST_DATA``, then the user cache), cached.
+
+    The cache only saves re-reading the files (~3 s) for every run a worker process executes;
+    datasets are never modified, so it cannot change any result. One cache per process.
+    ``invert=True`` gives the colour-inverted encoding (background 1), as the paper's
+    Mathematica data (REFERENCE §1.15 item 6); see :func:`neuroplast.data.load_mnist`.
+    """
+    return load_mnist(data_dir, invert=invert)

@@ -1,0 +1,83 @@
+"""Shared pieces of every experiment report: the header, figures, and writing ``summary.md``.
+
+A report is ``OUT/<experiment>/summary.md`` plus its PNG figures in the same directory. The
+header states what was run (protocol and every hyper-parameter, seeds, versions, time), so a
+summary read on its own says how its numbers were made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from neuroplast.experiments.claims import SMOKE_TEST_PROTOCOLS
+from neuroplast.experiments.experiment import Experiment
+from neuroplast.experiments.store import atomic_write_text
+from neuroplast.train import get_protocol
+
+SUMMARY_NAME = "summary.md"
+
+
+def header(experiment: Experiment, records: Sequence[dict[str, Any]]) -> str:
+    """Title, paper section and figures, protocol, seeds, versions and compute time."""
+    if not records:
+        raise ValueError(f"{experiment.name}: no runs to report")
+    first = records[0]
+    protocol = first["provenance"]["protocol"]
+    seeds = sorted({r["spec"]["seed"] for r in records})
+    wall = sum(r["provenance"]["wall_s"] for r in records)
+    versions = {k: first["provenance"][k] for k in ("neuroplast", "torch", "python")}
+    lines = [
+        f"# {experiment.name}: {experiment.description}",
+        "",
+        f"Paper: section {experiment.section}, {', '.join(experiment.figures)}.",
+        "",
+        f"* protocol **{protocol['protocol']}**: "
+        + ", ".join(f"{k} {v}" for k, v in protocol.items() if k != "protocol"),
+        f"* {len(records)} runs, {len(seeds)} seeds ({_ranges(seeds)}), mean ± standard error "
+        "over seeds",
+        "* " + ", ".join(f"{k} {v}" for k, v in versions.items())
+        + f", {first['provenance']['platform']}",
+        f"* compute: {wall:.1f} s in all runs together",
+    ]
+    if protocol["protocol"] in SMOKE_TEST_PROTOCOLS:
+        lines += ["", f"> The **{protocol['protocol']}** protocol is a smoke test "
+                      f"({get_protocol(protocol['protocol']).description}): its numbers are not "
+                      "expected to match the paper's, and every verdict is inconclusive."]
+    return "\n".join(lines)
+
+
+def _ranges(values: Sequence[int]) -> str:
+    parts, start = [], None
+    for i, v in enumerate(values):
+        start = v if start is None else start
+        if i + 1 == len(values) or values[i + 1] != v + 1:
+            parts.append(str(v) if v == start else f"{start}–{v}")
+            start = None
+    return ", ".join(parts)
+
+
+def new_figure(width: float = 6.0, height: float = 4.0) -> Any | None:
+    """A matplotlib ``Figure`` (no pyplot, no global state), or None without matplotlib."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def save_figure(figure: Any | None, out_dir: Path, name: str) -> str:
+    """Save ``figure`` as ``out_dir/name`` (PNG); return the Markdown that shows it."""
+    if figure is None:
+        return f"_Figure {name} not drawn: install matplotlib (pip install 'neuroplast[plot]')._"
+    figure.savefig(Path(out_dir) / name, dpi=120)
+    return f"![{name}]({name})"
+
+
+def write_summary(out_dir: str | Path, parts: Sequence[str]) -> Path:
+    """Join ``parts`` with blank lines into ``out_dir/summary.md`` (atomically); return its path."""
+    path = Path(out_dir) / SUMMARY_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, "\n\n".join(p.strip("\n") for p in parts) + "\n")
+    return path

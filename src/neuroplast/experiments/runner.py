@@ -1,0 +1,142 @@
+"""``run_sweep``: expand an experiment into runs, run the missing ones, store each at once.
+
+The sweep's state lives entirely in its store (``OUT/<experiment>/runs/``): a run is done
+exactly when its record file exists and reads back. So a sweep killed at any moment — even
+with ``kill -9`` — and started again with the same arguments runs only what is missing:
+finished runs are neither redone nor lost, and a run in flight at the kill is simply run again.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from neuroplast.errors import NeuroplastError
+from neuroplast.experiments.executors import open_executor
+from neuroplast.experiments.experiment import Experiment
+from neuroplast.experiments.registry import get_experiment
+from neuroplast.experiments.store import ResultStore, atomic_write_text
+from neuroplast.experiments.sweep import RunSpec, expand
+from neuroplast.train import get_protocol
+
+
+class RunFailedError(NeuroplastError):
+    """A run of the sweep raised; finished runs are stored and a rerun resumes the sweep."""
+
+
+def plan(experiment: str | Experiment, *, protocol: str,
+         seeds: int | Sequence[int]) -> list[RunSpec]:
+    """The sweep's runs in run order: the experiment's configurations × seeds."""
+    exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
+    return expand(exp.name, exp.configs(get_protocol(protocol)), seeds, protocol)
+
+
+def run_sweep(experiment: str | Experiment, *, protocol: str, seeds: int | Sequence[int],
+              out_dir: str | Path, workers: int = 1, executor: str = "local",
+              address: str | None = None, progress: bool | None = None,
+              data_dir: str | None = None) -> list[dict[str, Any]]:
+    """Run every (configuration, seed) of ``experiment`` not yet in the store.
+
+    Args:
+        experiment: a registered name or an :class:`Experiment` (it must also be registered
+            for process-pool and Ray workers to find it by name).
+        protocol: ``paper``, ``fast`` or ``quick``.
+        seeds: a count ``N`` (seeds 0 … N−1) or a list of seeds.
+        out_dir: the output root; records go to ``out_dir/<experiment>/runs/``.
+        workers: parallel runs (processes for ``local``, CPUs of a local Ray instance).
+        executor: ``local`` or ``ray`` (see :mod:`neuroplast.experiments.executors`).
+        address: Ray cluster address (``ray`` only).
+        progress: show a progress bar on stderr (None: only on a terminal).
+        data_dir: data directory for the runs (None: ``$NEUROPLAST_DATA`` or the user cache).
+
+    Returns:
+        The records (``run_id``, ``spec``, ``result``, ``provenance``) of every run of the
+        sweep, earlier ones included, in run order.
+
+    Raises:
+        RunFailedError: one or more runs raised (raised once all runs have been tried: a
+            failing run does not stop the others). Every other run is stored; each traceback
+            is in ``out_dir/<experiment>/failed/<run_id>.txt``; rerunning resumes.
+    """
+    exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
+    specs = plan(exp, protocol=protocol, seeds=seeds)
+    pool = open_executor(executor, workers, address)  # checks the arguments; starts nothing
+    store = ResultStore(Path(out_dir) / exp.name)
+    records = store.scan()
+    pending = [spec for spec in specs if spec.run_id not in records]
+    bar = _Progress(exp.name, total=len(specs), done=len(specs) - len(pending), enabled=progress)
+    failures: list[tuple[RunSpec, BaseException, Path]] = []
+    try:
+        if pending:
+            with pool:
+                for spec, outcome in pool.run(pending, data_dir):
+                    if isinstance(outcome, BaseException):
+                        failures.append((spec, outcome, _log_failure(store, spec, outcome)))
+                        continue
+                    store.write(outcome)
+                    (store.directory / "failed" / f"{spec.run_id}.txt").unlink(missing_ok=True)
+                    records[spec.run_id] = outcome
+                    bar.update()
+    finally:
+        bar.close()
+    if failures:
+        spec, error, log = failures[0]
+        raise RunFailedError(
+            f"{len(failures)} of {len(specs)} runs failed, first {spec.describe()}: "
+            f"{type(error).__name__}: {error} (tracebacks in {log.parent}); the "
+            f"{len(specs) - len(failures)} finished runs are stored in {store.runs_dir} — fix "
+            "the cause and run the same command again to finish the sweep"
+        ) from error
+    return [records[spec.run_id] for spec in specs]
+
+
+def _log_failure(store: ResultStore, spec: RunSpec, error: BaseException) -> Path:
+    """Write the run's traceback to ``failed/<run_id>.txt``; return that path."""
+    log_dir = store.directory / "failed"
+    log_dir.mkdir(exist_ok=True)
+    log = log_dir / f"{spec.run_id}.txt"
+    text = "".join(traceback.format_exception(error))
+    atomic_write_text(log, f"run {spec.describe()}\n\n{text}")
+    return log
+
+
+class _Progress:
+    """Runs done / total with the time left: tqdm when installed, else a line per run."""
+
+    def __init__(self, name: str, *, total: int, done: int, enabled: bool | None) -> None:
+        self.total, self.done = total, done
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.started = time.monotonic()
+        self.new = 0
+        self.name = name
+        self._bar = None
+        if not self.enabled:
+            return
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            print(f"{name}: {done}/{total} runs done", file=sys.stderr)
+            return
+        self._bar = tqdm(total=total, initial=done, unit="run", desc=name, file=sys.stderr,
+                         dynamic_ncols=True, smoothing=0.1)
+
+    def update(self) -> None:
+        self.done += 1
+        self.new += 1
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.update(1)
+            return
+        elapsed = time.monotonic() - self.started
+        left = elapsed / self.new * (self.total - self.done)
+        print(f"{self.name}: {self.done}/{self.total} runs done, about {left:.0f} s left",
+              file=sys.stderr)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

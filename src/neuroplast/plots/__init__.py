@@ -1,0 +1,1 @@
+"""Figures: pixel maps of pruned inputs and other plots (matplotlib, imported lazily)."""

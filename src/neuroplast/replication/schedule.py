@@ -1,0 +1,250 @@
+"""Programmed death followed by replication during training (sect. 5.8, REFERENCE §1.12).
+
+Every Δt epochs, on one site (the paper: N4's ``hidden1``, N = 100):
+
+1. compute the efficiencies E_k (eq. 28) on the training data;
+2. remove with A1 every neuron with E_k < ε (strictly less, REFERENCE §1.15 item 11), but at
+   most ``max_fraction`` · N of them (the paper's N/2), the least efficient first;
+3. if n neurons were removed, replicate the n most efficient survivors with B1 (one child
+   each), so the width returns to N;
+4. continue training.
+
+Decisions where the paper is silent (REFERENCE §1.15 item 14):
+
+* **Ranking for replication** is computed *after* the removals, on the re-wired, pruned model,
+  from statistics **collected again** on the training data: the survivors' own means and
+  variances would still be valid, but removing neurons changes the consumer's output variances
+  C_ii and with them every E_k. (A1's re-wiring keeps the consumer's mean pre-activations, so
+  ȳ_i would be valid too; C_ii is not.) Parents are therefore always survivors.
+* **Children are appended** at the end of the site; removed slots are not reused. Indices in
+  the event log: ``removed`` and ``parents`` are positions in the site at the start of the
+  event, ``children`` positions after it.
+* **No event at the end of training**: events fire at Δt, 2Δt, … strictly before the last
+  epoch (5000 paper epochs with Δt = 500: events at 500, 1000, …, 4500; nine of them), so
+  training ends on trained weights rather than right after a removal. This needs the training
+  length (``total_epochs``); without it every multiple of Δt fires.
+* **Δt in our epochs** is ``protocol.epochs(every_paper_epochs)`` rounded to the nearest
+  whole epoch (halves up), at least 1 (callbacks run between whole epochs): 500 paper epochs
+  are 5 epochs for ``fast``, 1 for ``quick``, 500 for ``paper``. The event records both our
+  epoch and the paper epoch (ours / epoch_scale).
+* **Fraction affected** is logged both ways: ``fraction_removed`` = n/N and
+  ``fraction_affected`` = (n + parents)/N (removed plus parents, = 2n/N for B1).
+* An event with nothing below the cutoff is still logged (n_removed = 0), so the log shows
+  every event of the schedule.
+* **Seeds**: the split of the event at epoch e draws χ with seed ``seed · 1_000_003 + e``.
+* ``max_fraction`` is at most 1/2 so that every removed neuron has a distinct surviving parent.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from neuroplast.data import Split
+from neuroplast.death.rules import Rewirer, get_rule
+from neuroplast.efficiency import MEASURES, efficiency
+from neuroplast.errors import NeuroplastError
+from neuroplast.models.mlp import MLP
+from neuroplast.replication.split import replicate, resolve_method
+from neuroplast.stats import collect_site_statistics
+from neuroplast.train.loop import TrainState
+from neuroplast.train.protocols import Protocol
+
+SEED_STRIDE = 1_000_003
+
+
+@dataclass(frozen=True)
+class DeathReplicationSchedule:
+    """Configuration of the combined A1–B1 schedule (sect. 5.8).
+
+    Attributes:
+        site: the hidden site (the paper's "second layer" is ``hidden1``).
+        cutoff: ε; neurons with efficiency < ε die (ε = 0 removes nothing: plain training).
+        every_paper_epochs: Δt in the paper's epochs (rescaled by the protocol).
+        rule: re-wiring rule of the death step (``A1``; any of ``death.rules.RULES``).
+        measure: efficiency measure ranking both the dying and the parent neurons.
+        method: replication method (``B1``; any of ``replication.METHODS``).
+        alpha: α for the generic ``beta`` method (presets fix their own).
+        max_fraction: at most this fraction of the site dies per event (the paper's N/2).
+        seed: seeds the χ draws.
+    """
+
+    site: str = "hidden1"
+    cutoff: float = 0.01
+    every_paper_epochs: float = 500.0
+    rule: str = "A1"
+    measure: str = "connection"
+    method: str = "B1"
+    alpha: float | None = None
+    max_fraction: float = 0.5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.site == "input":
+            raise NeuroplastError(
+                "death and replication need a hidden site (input features cannot replicate); "
+                "use site=hidden1"
+            )
+        if not (math.isfinite(self.cutoff) and self.cutoff >= 0):
+            raise NeuroplastError(f"cutoff must be a number >= 0, got {self.cutoff}")
+        if not (math.isfinite(self.every_paper_epochs) and self.every_paper_epochs > 0):
+            raise NeuroplastError(
+                f"every must be a positive number of paper epochs, got {self.every_paper_epochs}"
+            )
+        if not 0 < self.max_fraction <= 0.5:
+            raise NeuroplastError(
+                f"max_fraction must be in (0, 0.5] so every removed neuron has a distinct "
+                f"surviving parent, got {self.max_fraction}"
+            )
+        get_rule(self.rule)
+        MEASURES.get(self.measure)
+        resolve_method(self.method, self.alpha)
+
+    def epochs_between_events(self, protocol: Protocol) -> int:
+        """Δt in our epochs: ``protocol.epochs(every_paper_epochs)`` rounded (halves up), ≥ 1."""
+        return max(1, math.floor(protocol.epochs(self.every_paper_epochs) + 0.5))
+
+
+class DeathReplication:
+    """Training callback running :class:`DeathReplicationSchedule` (``train(callbacks=[...])``).
+
+    Example:
+        >>> schedule = DeathReplication(DeathReplicationSchedule(cutoff=0.01), protocol,
+        ...                             total_epochs=protocol.epochs(5000))
+        >>> history = train(model, data.train, protocol, epochs=protocol.epochs(5000),
+        ...                 seed=0, callbacks=[schedule])
+        >>> history.events  # one dict per event
+    """
+
+    def __init__(self, config: DeathReplicationSchedule, protocol: Protocol, *,
+                 total_epochs: float | None = None) -> None:
+        """Args:
+            config: the schedule.
+            protocol: converts Δt from paper epochs to ours.
+            total_epochs: training length in our epochs; no event fires at or after it.
+        """
+        self.config = config
+        self.protocol = protocol
+        self.every = config.epochs_between_events(protocol)
+        self.total_epochs = total_epochs
+
+    def fires_at(self, epoch: int) -> bool:
+        """Whether an event happens after our epoch ``epoch`` (1-based)."""
+        if epoch % self.every != 0:
+            return False
+        return self.total_epochs is None or epoch < math.ceil(self.total_epochs - 1e-9)
+
+    def __call__(self, state: TrainState) -> None:
+        if self.fires_at(state.epoch):
+            event = self.apply(state.model, state.train, state.optimizer, state.epoch)
+            state.history.events.append(event)
+
+    def apply(self, model: MLP, data: Split, optimizer: torch.optim.Optimizer | None,
+              epoch: int) -> dict[str, Any]:
+        """One death-and-replication event on ``model`` in place; returns its log entry."""
+        cfg = self.config
+        rule = get_rule(cfg.rule)
+        needs_cov = rule.needs_covariance or MEASURES.get(cfg.measure)[0].needs_covariance
+        width = model.site(cfg.site).width
+
+        # 1-2. efficiencies and the dying neurons (least efficient first, at most the cap)
+        stats = collect_site_statistics(model, cfg.site, data, covariance=needs_cov)
+        scores = efficiency(cfg.measure, model, cfg.site, stats, data)  # (width,)
+        order = torch.argsort(scores, stable=True)  # (width,) ascending
+        below = int((scores < cfg.cutoff).sum())
+        cap = min(math.floor(cfg.max_fraction * width), width - 1)
+        removed = order[: min(below, cap)]  # (n,)
+        n = removed.numel()
+
+        parents_before = torch.zeros(0, dtype=torch.long)
+        children = torch.zeros(0, dtype=torch.long)
+        if n > 0:
+            rewirer = Rewirer(model, cfg.site, stats, cfg.rule)
+            rewirer.remove_many(removed)
+            kept = rewirer.commit(model, optimizer)  # (width - n,) original indices
+
+            # 3. replicate the n most efficient survivors, ranked on the pruned model
+            result = replicate(
+                model, cfg.site, n=n, method=cfg.method, alpha=cfg.alpha, measure=cfg.measure,
+                data=data, seed=cfg.seed * SEED_STRIDE + epoch, optimizer=optimizer,
+            )
+            parents_before = kept[result.parents]
+            children = result.children
+
+        return {
+            "kind": "death-replication",
+            "epoch": epoch,
+            "paper_epoch": epoch / self.protocol.epoch_scale,
+            "site": cfg.site,
+            "cutoff": cfg.cutoff,
+            "n_below_cutoff": below,
+            "n_removed": n,
+            "removed": removed.tolist(),
+            "parents": parents_before.tolist(),
+            "children": children.tolist(),
+            "width_before": width,
+            "width": model.site(cfg.site).width,
+            "fraction_removed": n / width,
+            "fraction_affected": (n + parents_before.numel()) / width,
+        }
+
+
+_SPEC_KEYS = {
+    "cutoff": ("cutoff", float),
+    "every": ("every_paper_epochs", float),
+    "site": ("site", str),
+    "rule": ("rule", str),
+    "measure": ("measure", str),
+    "method": ("method", str),
+    "alpha": ("alpha", float),
+    "max_fraction": ("max_fraction", float),
+}
+"""Spec key → (config field, type)."""
+
+
+def parse_spec(spec: str, seed: int = 0) -> DeathReplicationSchedule:
+    """Parse ``cutoff=0.01,every=500[,site=...,rule=...,measure=...,method=...,alpha=...,
+    max_fraction=...]`` into a :class:`DeathReplicationSchedule` (missing keys: defaults).
+
+    Raises:
+        NeuroplastError: for an unknown or repeated key, an item without ``=``, or a bad value.
+    """
+    values: dict[str, Any] = {}
+    for item in (part.strip() for part in spec.split(",")):
+        if not item:
+            continue
+        key, sep, text = (s.strip() for s in item.partition("="))
+        if not sep or not text:
+            raise NeuroplastError(
+                f"death-replication item {item!r} must look like key=value, e.g. cutoff=0.01"
+            )
+        if key not in _SPEC_KEYS:
+            raise NeuroplastError(
+                f"unknown death-replication key {key!r}; valid keys: {', '.join(_SPEC_KEYS)}"
+            )
+        field_name, kind = _SPEC_KEYS[key]
+        if field_name in values:
+            raise NeuroplastError(f"death-replication key {key!r} is given twice")
+        try:
+            values[field_name] = kind(text)
+        except ValueError:
+            raise NeuroplastError(
+                f"death-replication {key} must be a number, got {text!r}"
+            ) from None
+    return DeathReplicationSchedule(seed=seed, **values)
+
+
+def schedule_from_spec(spec: str, protocol: Protocol, seed: int = 0, *,
+                       total_epochs: float | None = None) -> DeathReplication:
+    """The callback for a ``--death-replication`` spec (see :func:`parse_spec`).
+
+    Args:
+        spec: e.g. ``cutoff=0.01,every=500`` (``every`` in the paper's epochs).
+        protocol: the training protocol (rescales ``every``).
+        seed: seeds the χ draws.
+        total_epochs: training length in our epochs; no event at the end of training.
+    """
+    return DeathReplication(parse_spec(spec, seed), protocol, total_epochs=total_epochs)

@@ -1,0 +1,442 @@
+"""Replication (eqs 44–49): a parent neuron splits into itself and a child.
+
+The child c of a parent p copies p's incoming weights and bias (eq. 45), so x_c ≡ x_p (eq. 46),
+and p's outgoing weights are shared between the two (eqs 47–49):
+
+    w'_ip = χ_i w_ip,      w'_ic = (1 − χ_i) w_ip,      χ_i ~ Beta(α, α),
+
+one χ_i per consumer neuron i. Since x_c = x_p, every consumer pre-activation is unchanged:
+B1–B3 leave the network function exactly as it was (to float rounding). Methods
+(REFERENCE §1.11):
+
+* ``B1`` Beta(0.01, 0.01): χ almost always ≈ 0 or ≈ 1, a "maximally independent" child;
+* ``B2`` Beta(1, 1): uniform χ;
+* ``B3`` Beta(100, 100): χ ≈ 1/2, nearly the halving rule of eq. 44;
+* ``B4`` random: a new neuron drawn from the initialiser's distribution (changes the output);
+* ``B5`` none: nothing is added (the baseline);
+* ``beta`` (any α > 0, default 0.01), ``random`` and ``none``: the generic forms.
+
+Decisions where the paper is silent:
+
+* **Parents** are the ``n`` neurons with the *largest* efficiency under the chosen measure
+  (``connection`` = E_k, eq. 28, or ``covariance`` = E'_k, eq. 17; REFERENCE §1.11 reads the
+  printed "smallest" as a typo), most efficient first; ties go to the lower index.
+* **χ draws** are float64, parent-major: ``chi[r, i]`` is the χ_i of the r-th parent. They come
+  from a ``torch.Generator`` seeded with ``seed`` (same seed, same model → same weights), via
+  Marsaglia–Tsang gamma variates in log space, so Beta(0.01, 0.01) never produces 0/0.
+* **Rounding**: the parent's new column is χ_i w_ip rounded to the model's dtype and the child's
+  is w_ip minus that, so parent + child reproduces w_ip to one rounding.
+* **B4** (REFERENCE §1.15 item 13): incoming weights ~ N(0, σ²) with σ the Xavier-normal std of
+  the producer's *current* shape (``models.init.xavier_std(n_in, n_site)``), outgoing weights
+  with the consumer's current shape (``xavier_std(n_site, n_out)``), and bias **0**, exactly as
+  :func:`neuroplast.models.init.initialize` draws a fresh layer (its biases are zero). B4 has no
+  parent; ``n`` is the number of neurons added.
+* **Children** are appended at the end of the site, in the order of their parents.
+* **Optimizer state** (SGD momentum, Adam moments): children start at zero
+  (:func:`neuroplast.surgery.add_neurons`); the parents' outgoing columns are rescaled in place
+  and keep their state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from neuroplast.data import Split
+from neuroplast.efficiency import MEASURES, efficiency
+from neuroplast.errors import NeuroplastError
+from neuroplast.models.init import xavier_std
+from neuroplast.models.mlp import MLP, Site
+from neuroplast.stats import SiteStatistics, collect_site_statistics
+from neuroplast.surgery import add_neurons
+
+DTYPE = torch.float64
+DEFAULT_ALPHA = 0.01
+"""α of the generic ``beta`` method when none is given (B1's)."""
+
+
+# -- Beta(α, α) draws from a torch.Generator ---------------------------------------------------
+def _log_gamma_draws(alpha: float, count: int, generator: torch.Generator) -> torch.Tensor:
+    """log of ``count`` Gamma(α, 1) variates, float64 (Marsaglia & Tsang 2000).
+
+    For α < 1 a Gamma(α + 1) draw is boosted by U^(1/α), kept in log space so that tiny α
+    (α = 0.01 gives values like e^-300) never underflows.
+    """
+    boosted = alpha < 1.0
+    shape = alpha + 1.0 if boosted else alpha
+    d = shape - 1.0 / 3.0
+    c = 1.0 / math.sqrt(9.0 * d)
+    out = torch.empty(count, dtype=DTYPE)
+    todo = torch.arange(count)
+    while todo.numel() > 0:  # acceptance rate > 95 %: a few rounds at most
+        x = torch.randn(todo.numel(), generator=generator, dtype=DTYPE)
+        v = (1.0 + c * x) ** 3
+        u = 1.0 - torch.rand(todo.numel(), generator=generator, dtype=DTYPE)  # (0, 1]
+        log_v = torch.log(v.clamp_min(1e-300))
+        accept = (v > 0) & (torch.log(u) < 0.5 * x**2 + d - d * v + d * log_v)
+        out[todo[accept]] = math.log(d) + log_v[accept]
+        todo = todo[~accept]
+    if boosted:
+        u = 1.0 - torch.rand(count, generator=generator, dtype=DTYPE)  # (0, 1]
+        out += torch.log(u) / alpha
+    return out
+
+
+def sample_beta(alpha: float, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+    """Draws of Beta(α, α) in [0, 1], float64: χ = G₁/(G₁ + G₂) with G ~ Gamma(α, 1).
+
+    Args:
+        alpha: α > 0 (B1 0.01, B2 1, B3 100).
+        shape: output shape.
+        generator: the source of randomness (seeded by the caller).
+    """
+    count = math.prod(shape)
+    log_g1 = _log_gamma_draws(alpha, count, generator)
+    log_g2 = _log_gamma_draws(alpha, count, generator)
+    return torch.sigmoid(log_g1 - log_g2).reshape(shape)  # G1/(G1+G2), stable in log space
+
+
+# -- methods -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GrowContext:
+    """What a method needs to build new neurons.
+
+    Attributes:
+        site: the site (its producer and consumer are read, not modified).
+        parents: (n,) parent indices (empty for methods without parents).
+        n: number of neurons requested.
+        alpha: the Beta parameter (None for methods without one).
+        generator: seeded source of randomness.
+    """
+
+    site: Site
+    parents: torch.Tensor
+    n: int
+    alpha: float | None
+    generator: torch.Generator
+
+
+@dataclass(frozen=True)
+class Growth:
+    """New neurons and, for splits, the parents' new outgoing columns.
+
+    Attributes:
+        incoming_weight: (k, n_in) producer rows of the new neurons.
+        incoming_bias: (k,) their biases.
+        outgoing_weight: (m, k) consumer columns of the new neurons.
+        parent_outgoing: (m, n) the parents' new consumer columns, or None (unchanged).
+        chi: (n, m) float64 χ draws, or None.
+    """
+
+    incoming_weight: torch.Tensor
+    incoming_bias: torch.Tensor
+    outgoing_weight: torch.Tensor
+    parent_outgoing: torch.Tensor | None = None
+    chi: torch.Tensor | None = None
+
+
+def _beta_split(ctx: GrowContext) -> Growth:
+    """Child = copy of the parent's input side; outgoing w_ip → χ_i w_ip and (1 − χ_i) w_ip."""
+    producer, consumer = ctx.site.producer, ctx.site.consumer
+    m, n = consumer.out_features, ctx.parents.numel()
+    chi = sample_beta(ctx.alpha, (n, m), ctx.generator)  # (n, m)
+    w = consumer.weight.detach()[:, ctx.parents]  # (m, n) w_ip
+    parent_columns = (chi.T * w.to(DTYPE)).to(w.dtype)  # (m, n) χ_i w_ip        (eq. 48)
+    child_columns = w - parent_columns  # (m, n) (1 − χ_i) w_ip                  (eq. 49)
+    return Growth(
+        incoming_weight=producer.weight.detach()[ctx.parents].clone(),  # (n, n_in)  (eq. 45)
+        incoming_bias=producer.bias.detach()[ctx.parents].clone(),  # (n,)
+        outgoing_weight=child_columns,
+        parent_outgoing=parent_columns,
+        chi=chi,
+    )
+
+
+def _random_neurons(ctx: GrowContext) -> Growth:
+    """B4: weights from the initialiser's Xavier-normal distribution, bias 0."""
+    producer, consumer = ctx.site.producer, ctx.site.consumer
+    n_in, n_site, m = producer.in_features, producer.out_features, consumer.out_features
+    dtype = producer.weight.dtype
+    std_in = xavier_std(n_in, n_site)
+    std_out = xavier_std(n_site, m)
+    incoming = torch.randn((ctx.n, n_in), generator=ctx.generator, dtype=DTYPE) * std_in
+    outgoing = torch.randn((m, ctx.n), generator=ctx.generator, dtype=DTYPE) * std_out
+    return Growth(incoming.to(dtype), torch.zeros(ctx.n, dtype=dtype), outgoing.to(dtype))
+
+
+def _nothing(ctx: GrowContext) -> Growth:
+    """B5: no neuron is added."""
+    producer, consumer = ctx.site.producer, ctx.site.consumer
+    dtype = producer.weight.dtype
+    return Growth(torch.zeros((0, producer.in_features), dtype=dtype),
+                  torch.zeros(0, dtype=dtype), torch.zeros((consumer.out_features, 0), dtype=dtype))
+
+
+@dataclass(frozen=True)
+class ReplicationMethod:
+    """A replication method's registry entry.
+
+    Attributes:
+        name: registry key (``B1``..``B5``, ``beta``, ``random``, ``none``).
+        description: one line for ``neuroplast methods``.
+        reference: the paper's section and equations.
+        grow: builds the new neurons from a :class:`GrowContext`.
+        alpha: the α a preset fixes (B1–B3), or None.
+        takes_alpha: the caller chooses α (generic ``beta``).
+        uses_parents: new neurons are children of parents chosen by efficiency.
+        preserves_function: the network function is unchanged at the moment of replication.
+    """
+
+    name: str
+    description: str
+    reference: str
+    grow: Callable[[GrowContext], Growth]
+    alpha: float | None = None
+    takes_alpha: bool = False
+    uses_parents: bool = True
+    preserves_function: bool = True
+
+
+METHODS: dict[str, ReplicationMethod] = {
+    m.name: m
+    for m in (
+        ReplicationMethod("B1", "split outgoing weights with chi ~ Beta(0.01, 0.01)",
+                          "sect. 4.2, 5.6; eqs 44-49", _beta_split, alpha=0.01),
+        ReplicationMethod("B2", "split outgoing weights with chi ~ Beta(1, 1) (uniform)",
+                          "sect. 4.2, 5.6; eqs 44-49", _beta_split, alpha=1.0),
+        ReplicationMethod("B3", "split outgoing weights with chi ~ Beta(100, 100) (~halving)",
+                          "sect. 4.2, 5.6; eqs 44-49", _beta_split, alpha=100.0),
+        ReplicationMethod("B4", "add a neuron with Xavier-normal weights and zero bias",
+                          "sect. 5.6 'random'", _random_neurons, uses_parents=False,
+                          preserves_function=False),
+        ReplicationMethod("B5", "add nothing (baseline)", "sect. 5.6 'original'", _nothing,
+                          uses_parents=False),
+        ReplicationMethod("beta", "split outgoing weights with chi ~ Beta(alpha, alpha)",
+                          "eqs 44-49", _beta_split, takes_alpha=True),
+        ReplicationMethod("random", "same as B4", "sect. 5.6", _random_neurons,
+                          uses_parents=False, preserves_function=False),
+        ReplicationMethod("none", "same as B5", "sect. 5.6", _nothing, uses_parents=False),
+    )
+}
+
+
+def resolve_method(name: str, alpha: float | None = None) -> tuple[ReplicationMethod, float | None]:
+    """The method called ``name`` (case-insensitive) and the α it will use.
+
+    Raises:
+        NeuroplastError: for an unknown name, an α that contradicts a preset (B1–B3), an α
+            given to a method without one, or α ≤ 0.
+    """
+    key = next((k for k in METHODS if k.lower() == name.lower()), None)
+    if key is None:
+        raise NeuroplastError(
+            f"unknown replication method {name!r}; choose one of: {', '.join(METHODS)}"
+        )
+    method = METHODS[key]
+    if method.alpha is not None:
+        if alpha is not None and float(alpha) != method.alpha:
+            raise NeuroplastError(
+                f"method {method.name} fixes alpha = {method.alpha:g}; use method 'beta' with "
+                f"alpha {alpha:g} for another value"
+            )
+        return method, method.alpha
+    if not method.takes_alpha:
+        if alpha is not None:
+            raise NeuroplastError(f"method {method.name!r} takes no alpha; leave it out")
+        return method, None
+    alpha = DEFAULT_ALPHA if alpha is None else float(alpha)
+    if not (math.isfinite(alpha) and alpha > 0):
+        raise NeuroplastError(f"alpha must be a positive number, got {alpha}")
+    return method, alpha
+
+
+# -- parents -----------------------------------------------------------------------------------
+def site_statistics_for(model: MLP, site: str, data: Split, measure: str) -> SiteStatistics:
+    """Statistics of ``site`` over ``data`` with the covariance if ``measure`` needs it."""
+    needs_covariance = MEASURES.get(measure)[0].needs_covariance
+    return collect_site_statistics(model, site, data, covariance=needs_covariance)
+
+
+def most_efficient_neurons(model: MLP, site: str, n: int, *, measure: str = "connection",
+                           stats: SiteStatistics | None = None,
+                           data: Split | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``n`` neurons of ``site`` with the largest efficiency, most efficient first.
+
+    Args:
+        model: the network.
+        site: a site name.
+        n: how many, 1 ≤ n ≤ width.
+        measure: an efficiency measure (``connection`` = E_k eq. 28, ``covariance`` = E'_k).
+        stats: statistics of the site on the current model; collected from ``data`` if None.
+        data: the training data (for statistics, and for measures that need data).
+
+    Returns:
+        (indices (n,), their efficiencies (n,) float64). Ties go to the lower index.
+    """
+    width = model.site(site).width
+    if not 1 <= n <= width:
+        raise NeuroplastError(
+            f"cannot choose {n} distinct parents on site {site!r} of width {width}; "
+            f"choose n between 1 and {width}"
+        )
+    if stats is None:
+        if data is None:
+            raise NeuroplastError(
+                "choosing parents by efficiency needs statistics or data; pass stats= or "
+                "data= (the training split), or give the parents explicitly"
+            )
+        stats = site_statistics_for(model, site, data, measure)
+    if stats.width != width:
+        raise NeuroplastError(
+            f"statistics are for {stats.width} neurons but site {site!r} has {width}; "
+            "collect them again on the current model"
+        )
+    scores = efficiency(measure, model, site, stats, data)  # (width,)
+    order = torch.argsort(scores, descending=True, stable=True)[:n]  # (n,)
+    return order, scores[order]
+
+
+def _check_parents(parents: torch.Tensor | list[int], width: int, site: str) -> torch.Tensor:
+    parents = torch.as_tensor(parents)
+    if parents.dtype.is_floating_point or parents.dtype == torch.bool or parents.dim() > 1:
+        raise NeuroplastError("parents must be a 1-D list of integer neuron indices")
+    parents = parents.to(torch.long).flatten()
+    if parents.numel() == 0:
+        raise NeuroplastError("give at least one parent")
+    if parents.min() < 0 or parents.max() >= width:
+        raise NeuroplastError(
+            f"parent indices must lie in [0, {width}) for site {site!r}, got "
+            f"{parents.tolist()}"
+        )
+    if parents.unique().numel() != parents.numel():
+        raise NeuroplastError(
+            f"parents must be distinct, got {parents.tolist()}; to give one neuron several "
+            "children, replicate several times"
+        )
+    return parents
+
+
+# -- replication -------------------------------------------------------------------------------
+def growable_site(model: MLP, site: str) -> Site:
+    """The site called ``site`` if neurons can be added to it (a hidden site).
+
+    Raises:
+        NeuroplastError: for an unknown site or ``input`` (data features have no incoming
+            weights to copy).
+    """
+    target = model.site(site)
+    if target.producer is None:
+        raise NeuroplastError(
+            "the input site cannot replicate (its neurons are data features, with no incoming "
+            f"weights to copy); choose a hidden site: {', '.join(model.site_names[1:])}"
+        )
+    return target
+
+
+@dataclass(frozen=True)
+class ReplicationResult:
+    """What one replication did.
+
+    Attributes:
+        site: the site name.
+        method: the method's registry name.
+        alpha: the Beta parameter used (None for methods without one).
+        parents: (n,) parent indices (in the site before replication); empty for B4/B5 unless
+            given explicitly.
+        children: (k,) indices of the new neurons in the grown site (appended at the end).
+        chi: (n, m) float64 χ draws (row r: parent r, column i: consumer neuron i), or None.
+        width_before: site width before.
+        width_after: site width after.
+        measure: the measure that chose the parents (None when they were given).
+        parent_efficiency: (n,) the parents' efficiencies under ``measure``, or None.
+    """
+
+    site: str
+    method: str
+    alpha: float | None
+    parents: torch.Tensor
+    children: torch.Tensor
+    chi: torch.Tensor | None
+    width_before: int
+    width_after: int
+    measure: str | None = None
+    parent_efficiency: torch.Tensor | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly summary (no χ matrix) for metadata and logs."""
+        return {
+            "site": self.site, "method": self.method, "alpha": self.alpha,
+            "parents": self.parents.tolist(), "children": self.children.tolist(),
+            "width_before": self.width_before, "width_after": self.width_after,
+            "measure": self.measure,
+        }
+
+
+def replicate(model: MLP, site: str, parents: torch.Tensor | list[int] | None = None, *,
+              n: int | None = None, method: str = "beta", alpha: float | None = None,
+              measure: str = "connection", stats: SiteStatistics | None = None,
+              data: Split | None = None, seed: int = 0,
+              optimizer: torch.optim.Optimizer | None = None) -> ReplicationResult:
+    """Replicate ``n`` parents of a hidden site at once (eqs 44–49), in place.
+
+    Args:
+        model: the network, modified in place (parameters keep their identity).
+        site: a hidden site (``hidden1``, ...); ``input`` cannot grow.
+        parents: distinct parent indices; if None, the ``n`` most efficient neurons under
+            ``measure`` (needs ``stats`` or ``data``). Ignored by B4/B5 except for the record.
+        n: number of parents / new neurons (default 1, or ``len(parents)``).
+        method: ``B1``..``B5``, ``beta``, ``random`` or ``none`` (see :data:`METHODS`).
+        alpha: α of Beta(α, α) for ``beta`` (default 0.01); presets fix their own.
+        measure: efficiency measure that ranks the parents (``connection`` or ``covariance``).
+        stats: statistics of the site on the current model (saves a pass over ``data``).
+        data: training data for the statistics (and measures needing data).
+        seed: seeds the χ draws (B1–B3) or the random weights (B4).
+        optimizer: its state is resized: children get zero state, the rest is kept.
+
+    Returns:
+        A :class:`ReplicationResult`.
+
+    Raises:
+        NeuroplastError: for the ``input`` site, invalid or repeated parents, n out of range,
+            an unknown method or a bad α, or parents to choose without statistics or data.
+    """
+    spec, alpha = resolve_method(method, alpha)
+    target = growable_site(model, site)
+    width = target.width
+    chosen_by, scores = None, None
+    if parents is not None:
+        parents = _check_parents(parents, width, site)
+        if n is not None and n != parents.numel():
+            raise NeuroplastError(
+                f"n = {n} but {parents.numel()} parents were given; leave n out or make them agree"
+            )
+        n = parents.numel()
+    else:
+        n = 1 if n is None else int(n)
+        if n < 1:
+            raise NeuroplastError(f"n must be a positive number of neurons, got {n}")
+        if spec.uses_parents:
+            parents, scores = most_efficient_neurons(model, site, n, measure=measure,
+                                                     stats=stats, data=data)
+            chosen_by = measure
+        else:
+            parents = torch.zeros(0, dtype=torch.long)
+
+    generator = torch.Generator().manual_seed(int(seed))
+    growth = spec.grow(GrowContext(target, parents, n, alpha, generator))
+    if growth.parent_outgoing is not None:
+        with torch.no_grad():
+            target.consumer.weight[:, parents] = growth.parent_outgoing  # state kept
+    k = growth.incoming_weight.shape[0]
+    if k > 0:
+        add_neurons(model, site, growth.incoming_weight, growth.incoming_bias,
+                    growth.outgoing_weight, optimizer)
+    return ReplicationResult(
+        site=site, method=spec.name, alpha=alpha, parents=parents,
+        children=torch.arange(width, width + k), chi=growth.chi,
+        width_before=width, width_after=width + k, measure=chosen_by, parent_efficiency=scores,
+    )

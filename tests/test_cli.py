@@ -1,0 +1,295 @@
+"""The command line: help, train → evaluate on real MNIST, the demo offline, error exits.
+
+Every user error must exit with status 2 and exactly one line on stderr, never a traceback.
+Commands run in-process through ``neuroplast.cli.main.main``; two run as real subprocesses to
+be sure nothing but that line reaches a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import mnist_dir
+
+from neuroplast import __version__
+from neuroplast.cli.main import COMMANDS, main
+from neuroplast.data import datasets
+from neuroplast.models import build_mlp, load_model, save_model
+
+QUICK = ["--protocol", "quick", "--epochs", "1", "--no-progress"]
+"""Arguments that keep an accidental training run to one step."""
+
+
+def run_cli(args, capsys) -> tuple[int, str, str]:
+    """Run ``neuroplast *args`` in-process; returns (exit status, stdout, stderr)."""
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exc:  # argparse: --help, --version and usage errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *patterns: str) -> None:
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    for pattern in patterns:
+        assert re.search(pattern, lines[0]), (pattern, lines[0])
+
+
+@pytest.fixture
+def data_dir():
+    directory = mnist_dir()
+    if directory is None:
+        pytest.skip("MNIST files not found at ../shared/data/mnist or $NEUROPLAST_TEST_MNIST")
+    return directory
+
+
+@pytest.fixture
+def offline(tmp_path, monkeypatch):
+    """No MNIST anywhere ($NEUROPLAST_DATA and the user cache empty) and no network."""
+    (tmp_path / "empty-data").mkdir()
+    (tmp_path / "empty-cache").mkdir()
+    monkeypatch.setenv("NEUROPLAST_DATA", str(tmp_path / "empty-data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
+
+    def no_network(url, dest):
+        raise OSError(f"network disabled in tests ({url})")
+
+    monkeypatch.setattr(datasets, "_fetch", no_network)
+
+
+@pytest.fixture
+def small_model(tmp_path):
+    return save_model(build_mlp("N1"), tmp_path / "n1.pt")
+
+
+# ---------------------------------------------------------------------------------------------
+# help
+
+
+def test_main_help_lists_every_command(capsys):
+    code, out, _ = run_cli(["--help"], capsys)
+    assert code == 0
+    for command in COMMANDS:
+        assert command in out
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command, capsys):
+    code, out, err = run_cli([command, "--help"], capsys)
+    assert code == 0, err
+    assert out.startswith(f"usage: neuroplast {command}")
+
+
+def test_version(capsys):
+    code, out, _ = run_cli(["--version"], capsys)
+    assert code == 0 and out.strip() == f"neuroplast {__version__}"
+
+
+def test_no_command_prints_help_and_fails(capsys):
+    code, out, _ = run_cli([], capsys)
+    assert code == 2 and "usage: neuroplast" in out
+
+
+def test_train_help_documents_the_main_options(capsys):
+    _, out, _ = run_cli(["train", "--help"], capsys)
+    for option in ("--arch", "--widths", "--activation", "--protocol", "--seed", "--out",
+                   "--force", "--data", "--no-progress", "--epochs"):
+        assert option in out
+
+
+# ---------------------------------------------------------------------------------------------
+# train → evaluate on the real data
+
+
+def _metric(text: str, split: str) -> float:
+    match = re.search(rf"^{split}\s+acc\s+([0-9.]+)\s+loss\s+([0-9.]+)", text, re.MULTILINE)
+    assert match, text
+    return float(match.group(1))
+
+
+def test_train_writes_a_model_that_evaluate_reads(tmp_path, data_dir, capsys):
+    out_file = tmp_path / "n4.pt"
+    code, out, err = run_cli(["train", "--arch", "N4", "--protocol", "quick", "--epochs", "500",
+                              "--seed", "0", "--data", data_dir, "--out", out_file,
+                              "--no-progress"], capsys)
+    assert code == 0, err
+    assert out_file.is_file() and f"saved {out_file}" in out
+    assert re.search(r"^wall time\s+[0-9.]+ s$", out, re.MULTILINE)
+    train_accuracy, test_accuracy = _metric(out, "train"), _metric(out, "test")
+    assert 0.2 < train_accuracy <= 1 and 0.2 < test_accuracy <= 1  # 10 steps: far above chance
+
+    model, metadata = load_model(out_file)
+    assert model.widths == [784, 100, 5, 10] and model.activation_name == "tanh"
+    assert metadata["protocol"] == "quick" and metadata["seed"] == 0
+    assert metadata["arch"] == "N4" and metadata["paper_epochs"] == 500
+    assert metadata["history"]["final"]["steps"] == 10
+
+    code, out, err = run_cli(["evaluate", out_file, "--data", data_dir], capsys)
+    assert code == 0, err
+    assert _metric(out, "test") == test_accuracy  # same model, same 10,000 test images
+    assert "79,065" in out  # parameters of N4
+
+    code, out, err = run_cli(["evaluate", out_file, "--data", data_dir, "--json"], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["widths"] == [784, 100, 5, 10]
+    assert report["parameters"] == 79_065 and report["macs"] == 78_950
+    assert round(report["test_accuracy"], 4) == test_accuracy
+    assert set(report) >= {"train_loss", "train_accuracy", "test_loss", "test_accuracy"}
+
+
+def test_train_with_custom_widths_and_activation(tmp_path, data_dir, capsys):
+    out_file = tmp_path / "relu.pt"
+    code, out, err = run_cli(["train", "--widths", "784,30,20,10", "--activation", "relu",
+                              "--data", data_dir, "--out", out_file, *QUICK], capsys)
+    assert code == 0, err
+    model, _ = load_model(out_file)
+    assert model.widths == [784, 30, 20, 10] and model.activation_name == "relu"
+
+    # --force replaces the file
+    code, _, err = run_cli(["train", "--arch", "N1", "--data", data_dir, "--out", out_file,
+                            "--force", *QUICK], capsys)
+    assert code == 0, err
+    assert load_model(out_file)[0].widths == [784, 5, 20, 10]
+
+
+# ---------------------------------------------------------------------------------------------
+# error exits: status 2, one line, no traceback
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["train", "--bogus"], "unrecognized arguments: --bogus"),
+        (["train", "--widths", "784,a,10"], "comma-separated integers"),
+        (["train", "--widths", "784"], "at least two positive widths"),
+        (["train", "--widths", "784,0,10"], "at least two positive widths"),
+        (["train", "--protocol", "slow"], "invalid choice: 'slow'"),
+        (["train", "--activation", "swish"], "invalid choice: 'swish'"),
+        (["train", "--epochs", "-1"], "finite number >= 0"),
+        (["train", "--epochs", "nan"], "finite number >= 0"),
+        (["train", "--seed", "x"], "invalid int value"),
+        (["evaluate"], "required: model"),
+    ],
+)
+def test_usage_errors_are_one_line(args, pattern, capsys):
+    code, _, err = run_cli(args, capsys)
+    assert_one_line_error(code, err, r"^neuroplast.*: error: ", pattern)
+
+
+def test_missing_model_file(tmp_path, capsys):
+    code, _, err = run_cli(["evaluate", tmp_path / "absent.pt"], capsys)
+    assert_one_line_error(code, err, "^neuroplast evaluate: error: no model file at .*absent.pt")
+
+
+@pytest.mark.parametrize("content", [b"not a model\nsecond line\n", b"", b"PK\x03\x04junk"])
+def test_corrupt_model_file(tmp_path, content, capsys):
+    path = tmp_path / "corrupt.pt"
+    path.write_bytes(content)
+    code, _, err = run_cli(["evaluate", path], capsys)
+    assert_one_line_error(code, err, "not a neuroplast model file", "neuroplast train --out")
+
+
+def test_torch_file_of_another_kind(tmp_path, capsys):
+    path = tmp_path / "weights.pt"
+    torch.save({"layers.0.weight": torch.ones(2, 2)}, path)
+    code, _, err = run_cli(["evaluate", path], capsys)
+    assert_one_line_error(code, err, "not a neuroplast model file")
+
+
+def test_model_file_of_another_version(tmp_path, small_model, capsys):
+    payload = torch.load(small_model, weights_only=True)
+    payload["version"] = 2
+    torch.save(payload, small_model)
+    code, _, err = run_cli(["evaluate", small_model], capsys)
+    assert_one_line_error(code, err, "format version 2")
+
+
+def test_model_that_does_not_fit_mnist(tmp_path, capsys):
+    path = save_model(build_mlp(widths=[20, 5, 3]), tmp_path / "tiny.pt")
+    code, _, err = run_cli(["evaluate", path], capsys)
+    assert_one_line_error(code, err, "20 inputs and 3 outputs; MNIST needs 784 inputs and 10")
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "demo"])
+def test_data_dir_that_does_not_exist(command, tmp_path, small_model, capsys):
+    args = {"train": ["train", *QUICK], "evaluate": ["evaluate", small_model],
+            "demo": ["demo", "--epochs", "1", "--no-progress"]}[command]
+    code, _, err = run_cli([*args, "--data", tmp_path / "nowhere"], capsys)
+    assert_one_line_error(code, err, f"^neuroplast {command}: error: --data .*nowhere: "
+                                     "no such directory", "leave --data out")
+
+
+def test_data_dir_without_the_files(tmp_path, capsys):
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    code, _, err = run_cli(["train", *QUICK, "--data", tmp_path / "half"], capsys)
+    assert_one_line_error(code, err, "lacks train-labels-idx1-ubyte.gz, t10k-images")
+    assert "lacks train-images" not in err
+
+
+def test_no_data_anywhere_and_offline(offline, capsys):
+    code, _, err = run_cli(["train", *QUICK], capsys)
+    assert_one_line_error(code, err, "MNIST not found", "pass --data DIR")
+
+
+def test_unknown_architecture(capsys):
+    code, _, err = run_cli(["train", "--arch", "N9", *QUICK], capsys)
+    assert_one_line_error(code, err, "unknown architecture 'N9'; choose one of: N1, N2")
+
+
+@pytest.mark.parametrize(("widths", "pattern"), [("100,20,10", "100 inputs and 10 outputs"),
+                                                 ("784,20,5", "784 inputs and 5 outputs")])
+def test_widths_that_do_not_fit_mnist(widths, pattern, capsys):
+    code, _, err = run_cli(["train", "--widths", widths, *QUICK], capsys)
+    assert_one_line_error(code, err, pattern, "MNIST needs 784 inputs and 10 outputs")
+
+
+def test_existing_out_without_force(tmp_path, small_model, capsys):
+    before = small_model.read_bytes()
+    code, _, err = run_cli(["train", *QUICK, "--out", small_model], capsys)
+    assert_one_line_error(code, err, "already exists; choose another --out or pass --force")
+    assert small_model.read_bytes() == before
+
+
+def test_out_that_is_a_directory(tmp_path, capsys):
+    code, _, err = run_cli(["train", *QUICK, "--out", tmp_path, "--force"], capsys)
+    assert_one_line_error(code, err, "is a directory")
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        (["evaluate", "/nonexistent/dir/model.pt"], "^neuroplast evaluate: error: no model file"),
+        (["train", "--widths", "784,x,10"], "^neuroplast train: error: argument --widths"),
+    ],
+)
+def test_no_traceback_reaches_the_terminal(args, pattern):
+    result = subprocess.run([sys.executable, "-m", "neuroplast.cli.main", *args],
+                            capture_output=True, text=True, timeout=120)
+    assert_one_line_error(result.returncode, result.stderr, pattern)
+    assert result.stdout == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# demo
+
+
+def test_demo_runs_offline_on_the_embedded_copy(offline, capsys):
+    code, out, err = run_cli(["demo", "--epochs", "300", "--no-progress"], capsys)
+    assert code == 0, err
+    assert err.strip().splitlines() == [err.strip()]  # one NOTE line, no warning dump
+    assert "NOTE: MNIST not found; using the embedded copy" in err
+    assert "on 8,000 images" in out
+    assert re.search(r"^\s+trained\s+100\s+79,065", out, re.MULTILINE)
+    assert re.search(r"^\s*A1 cutoff 0.05\s+\d+", out, re.MULTILINE)

@@ -1,0 +1,83 @@
+"""``neuroplast reproduce baseline-training`` with the quick protocol, and ``reproduce all``."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import torch
+from conftest import mnist_dir
+
+from neuroplast.cli.main import main
+from neuroplast.experiments import EXPERIMENTS
+from neuroplast.models import build_mlp, initialize
+from neuroplast.train import evaluate, get_protocol, restrict, train
+
+
+@pytest.fixture
+def data_dir() -> str:
+    directory = mnist_dir()
+    if directory is None:
+        pytest.skip("MNIST files not found at ../shared/data/mnist or $NEUROPLAST_TEST_MNIST")
+    return str(directory)
+
+
+def test_baseline_training_quick_reports_ours_beside_the_paper(tmp_path, data_dir, mnist,
+                                                              capsys):
+    out = tmp_path / "out"
+    argv = ["reproduce", "baseline-training", "--protocol", "quick", "--seeds", "1",
+            "--out", str(out), "--data", data_dir, "--no-progress"]
+    assert main(argv) == 0
+    (run_file,) = (out / "baseline-training" / "runs").glob("*.json")
+    record = json.loads(run_file.read_text())
+    assert record["spec"] == {"experiment": "baseline-training", "protocol": "quick", "seed": 0,
+                              "config": {"arch": "N4", "paper_epochs": 5000}}
+    assert record["provenance"]["protocol"] == get_protocol("quick").as_dict()
+
+    # The same training done here: N4, seed 0, 5000 paper epochs, one torch thread.
+    protocol = get_protocol("quick")
+    model = initialize(build_mlp("N4"), 0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(model, mnist.train, protocol, epochs=protocol.epochs(5000), seed=0, progress=False)
+        ours_train = evaluate(model, restrict(mnist.train, protocol))
+        ours_test = evaluate(model, mnist.test)
+    finally:
+        torch.set_num_threads(threads)
+    result = record["result"]
+    assert result["steps"] == 100  # 5000 paper epochs × 0.002 = 10 epochs of 6000/600 steps
+    assert (result["train_accuracy"], result["train_loss"]) == (ours_train.accuracy,
+                                                                ours_train.loss)
+    assert (result["test_accuracy"], result["test_loss"]) == (ours_test.accuracy, ours_test.loss)
+
+    summary = (out / "baseline-training" / "summary.md").read_text()
+    row = next(line for line in summary.splitlines() if line.startswith("| training accuracy"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1].startswith(f"{result['train_accuracy']:.4f}") and "(n=1)" in cells[1]
+    assert cells[2] == "0.97981 ± 0.00023"  # the paper's value, Fig. 5 caption
+    assert cells[3].startswith(f"{result['train_accuracy'] - 0.97981:+.4f}")
+    assert "| E2 setup |" in summary and "**inconclusive**" in summary
+    assert "protocol **quick**" in summary
+    png = out / "baseline-training" / "accuracy.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "](baseline-training/summary.md)" in (out / "index.md").read_text()
+
+    before = run_file.read_bytes()
+    assert main(argv) == 0  # a rerun only rewrites the report
+    assert run_file.read_bytes() == before
+    assert "1 runs (1 seeds)" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_reproduce_all_quick_two_seeds_within_fifteen_minutes(tmp_path, data_dir):
+    started = time.monotonic()
+    assert main(["reproduce", "all", "--protocol", "quick", "--seeds", "2", "--out",
+                 str(tmp_path), "--data", data_dir, "--no-progress"]) == 0
+    elapsed = time.monotonic() - started
+    index = (tmp_path / "index.md").read_text()
+    for name in EXPERIMENTS:
+        assert (tmp_path / name / "summary.md").is_file()
+        assert f"]({name}/summary.md)" in index
+    assert elapsed < 15 * 60, f"reproduce all --protocol quick --seeds 2 took {elapsed:.0f} s"

@@ -1,0 +1,164 @@
+"""``neuroplast reproduce efficiency-vs-loss`` (§5.1, Figs 1–3) with the quick protocol."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import mnist_dir
+
+from neuroplast.cli.main import main
+from neuroplast.experiments.definitions.efficiency_vs_loss import (
+    average_ranks,
+    checkpoint_epochs,
+    linear_fit,
+    spearman,
+)
+from neuroplast.models import build_mlp, initialize
+from neuroplast.train import evaluate, get_protocol, restrict, train
+
+NAME = "efficiency-vs-loss"
+
+
+@pytest.fixture
+def data_dir() -> str:
+    directory = mnist_dir()
+    if directory is None:
+        pytest.skip("MNIST files not found at ../shared/data/mnist or $NEUROPLAST_TEST_MNIST")
+    return str(directory)
+
+
+# -- the statistics of the (Δ⟨H⟩, E) pairs -------------------------------------------------
+
+
+def test_linear_fit_matches_numpy_polyfit():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=12), rng.normal(size=12)
+    slope, intercept = linear_fit(x, y)
+    expected_slope, expected_intercept = np.polyfit(x, y, 1)
+    assert slope == pytest.approx(expected_slope, rel=1e-12)
+    assert intercept == pytest.approx(expected_intercept, rel=1e-12, abs=1e-12)
+    assert linear_fit(np.ones(5), y[:5]) == (None, None)  # constant Δ⟨H⟩: no slope
+
+
+def test_spearman_is_pearson_of_average_ranks():
+    assert average_ranks(np.array([3.0, 1.0, 3.0, 2.0])).tolist() == [2.5, 0.0, 2.5, 1.0]
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=20)
+    y = x ** 3 + 0.1 * rng.normal(size=20)
+    rank_x, rank_y = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
+    assert spearman(x, y) == pytest.approx(np.corrcoef(rank_x, rank_y)[0, 1], rel=1e-12)
+    assert spearman(x, np.exp(x)) == pytest.approx(1.0)  # monotone: ρ = 1
+    assert spearman(x, -x) == pytest.approx(-1.0)
+    assert spearman(x, np.zeros(20)) is None
+
+
+def test_checkpoints_fall_on_whole_epochs():
+    assert checkpoint_epochs(get_protocol("fast"), [0, 100, 500, 50000]) == {
+        0: 0.0, 1: 100.0, 5: 500.0, 500: 50000.0}
+    # quick: 100 paper epochs are 0.2 of an epoch -> epoch 1, which 500 (= 1 epoch) then shares
+    assert checkpoint_epochs(get_protocol("quick"), [0, 100, 500, 50000]) == {
+        0: 0.0, 1: 100.0, 100: 50000.0}
+
+
+# -- the whole experiment ------------------------------------------------------------------
+
+
+def _a1_delta_loss_float64(model, split) -> np.ndarray:
+    """Δ mean cross-entropy when hidden1 neuron l is replaced by its mean, for each l."""
+    layers = [(layer.weight.detach().double(), layer.bias.detach().double())
+              for layer in model.layers]
+    x = split.x.double()
+    h = torch.tanh(x @ layers[0][0].T + layers[0][1])  # (N, n)
+
+    def loss(hidden: torch.Tensor) -> float:
+        z = torch.tanh(hidden @ layers[1][0].T + layers[1][1])
+        logits = z @ layers[2][0].T + layers[2][1]
+        return float(F.cross_entropy(logits, split.y))
+
+    base = loss(h)
+    deltas = []
+    for l in range(h.shape[1]):
+        replaced = h.clone()
+        replaced[:, l] = h[:, l].mean()
+        deltas.append(loss(replaced) - base)
+    return np.asarray(deltas)
+
+
+def test_quick_run_reports_claims_figures_and_exact_delta_loss(tmp_path, data_dir, mnist):
+    out = tmp_path / "out"
+    argv = ["reproduce", NAME, "--protocol", "quick", "--seeds", "2", "--out", str(out),
+            "--data", data_dir, "--no-progress"]
+    assert main(argv) == 0
+    records = sorted((json.loads(p.read_text())
+                      for p in (out / NAME / "runs").glob("*.json")),
+                     key=lambda r: r["spec"]["seed"])
+    assert [r["spec"]["seed"] for r in records] == [0, 1]
+    protocol = get_protocol("quick")
+    split = restrict(mnist.train, protocol)
+
+    for record in records:
+        result = record["result"]
+        assert result["arch"] == "N1" and result["width"] == 5
+        checkpoints = result["checkpoints"]
+        assert [c["paper_epoch"] for c in checkpoints] == [0, 500, 50000]
+        assert [c["epoch"] for c in checkpoints] == [0, 1, 100]
+        for checkpoint in checkpoints:
+            assert set(checkpoint["rules"]) == {"A1", "A2", "A3", "lstsq"}
+            for rule, entry in checkpoint["rules"].items():
+                delta = np.asarray(entry["delta_loss"])
+                score = np.asarray(checkpoint["efficiency"][entry["measure"]])
+                assert entry["measure"] == ("covariance" if rule in ("A3", "lstsq")
+                                            else "connection")
+                assert delta.shape == (5,) and np.isfinite(delta).all()
+                assert entry["mean_delta_loss"] == pytest.approx(delta.mean())
+                assert entry["least_efficient_delta_loss"] == delta[np.argmin(score)]
+                if entry["slope"] is not None:
+                    assert entry["slope"] == pytest.approx(np.polyfit(delta, score, 1)[0])
+            counts = checkpoint["low_efficiency_count"]
+            for measure, values in checkpoint["efficiency"].items():
+                assert counts[measure] == sum(v <= 1e-3 for v in values)
+        # training lowers the loss from checkpoint to checkpoint
+        losses = [c["train_loss"] for c in checkpoints]
+        assert losses[0] > losses[1] > losses[2]
+
+    # Epoch 0 is the initialised net: Δ⟨H⟩ of A1 against a float64 re-implementation.
+    seed0 = records[0]["result"]["checkpoints"]
+    model = initialize(build_mlp("N1"), 0)
+    expected = _a1_delta_loss_float64(model, split)
+    np.testing.assert_allclose(seed0[0]["rules"]["A1"]["delta_loss"], expected, atol=2e-5)
+
+    # The last checkpoint is the net an uninterrupted training of 50000 paper epochs gives.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(model, split, protocol, epochs=protocol.epochs(50000), seed=0, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    final = evaluate(model, split)
+    assert seed0[-1]["train_loss"] == pytest.approx(final.loss, rel=1e-5)
+    assert seed0[-1]["train_accuracy"] == pytest.approx(final.accuracy, abs=1e-9)
+
+    summary = (out / NAME / "summary.md").read_text()
+    assert "### N1 (2 runs; paper: 50; 5 neurons in hidden1)" in summary
+    for claim in ("| 1 |", "| 2 |", "| 3 |", "| 3b |", "| 4 |"):
+        assert claim in summary
+    assert "**confirmed**" not in summary  # quick: a smoke test is always inconclusive
+    assert "no runs for N3" in summary
+    for name in ("fig1_efficiency_vs_delta_loss.png", "fig2_delta_loss_over_training.png",
+                 "fig3_slopes_over_training.png"):
+        assert (out / NAME / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({name})" in summary
+    slope_row = next(line for line in summary.splitlines() if line.startswith("| 50000 |")
+                     and "ρ" in line)
+    pooled = linear_fit(
+        np.concatenate([r["result"]["checkpoints"][-1]["rules"]["A1"]["delta_loss"]
+                        for r in records]),
+        np.concatenate([r["result"]["checkpoints"][-1]["efficiency"]["connection"]
+                        for r in records]))[0]
+    assert f"[{pooled:.3g}]" in slope_row
+    assert not math.isnan(pooled)
