@@ -162,3 +162,57 @@ def test_quick_run_reports_claims_figures_and_exact_delta_loss(tmp_path, data_di
                         for r in records]))[0]
     assert f"[{pooled:.3g}]" in slope_row
     assert not math.isnan(pooled)
+
+
+# -- the claims, on synthetic runs whose answers are known ---------------------------------
+
+
+def _synthetic_record(net: str, seed: int) -> dict:
+    """A fast-protocol record where E = 2 Δ⟨H⟩ + small noise, except A2 on N3 (E = −Δ⟨H⟩),
+    the least efficient neuron costs least, and N3 has low-efficiency neurons at 500 only."""
+    rng = np.random.default_rng(seed)
+    width = {"N1": 5, "N2": 10, "N3": 20}[net]
+    checkpoints = []
+    for epoch in (0, 500, 50000):
+        delta = np.sort(rng.uniform(0.01, 1.0, size=width))
+        efficiency = 2.0 * delta + 0.01 * rng.normal(size=width)
+        if net == "N3" and epoch == 500:
+            efficiency[:3] = 1e-4  # three low-efficiency neurons, the three cheapest ones
+        rules = {}
+        for rule in ("A1", "A2", "A3", "lstsq"):
+            measure = "covariance" if rule in ("A3", "lstsq") else "connection"
+            deltas = delta[::-1].copy() if (net, rule) == ("N3", "A2") else delta
+            score = efficiency
+            slope, intercept = linear_fit(deltas, score)
+            rules[rule] = {"measure": measure, "delta_loss": deltas.tolist(),
+                           "mean_delta_loss": float(deltas.mean()),
+                           "least_efficient_delta_loss": float(deltas[np.argmin(score)]),
+                           "slope": slope, "intercept": intercept,
+                           "spearman": spearman(score, deltas)}
+        checkpoints.append({
+            "epoch": epoch // 100, "paper_epoch": float(epoch), "train_loss": 1.0 / (1 + epoch),
+            "train_accuracy": 0.9, "rules": rules,
+            "efficiency": {"connection": efficiency.tolist(), "covariance": efficiency.tolist()},
+            "low_efficiency_count": {m: int((efficiency <= 1e-3).sum())
+                                     for m in ("connection", "covariance")}})
+    provenance = {"protocol": get_protocol("fast").as_dict(), "wall_s": 1.0, "neuroplast": "t",
+                  "torch": "t", "python": "t", "platform": "t"}
+    return {"spec": {"config": {"arch": net}, "seed": seed, "protocol": "fast"},
+            "provenance": provenance,
+            "result": {"arch": net, "site": "hidden1", "width": width, "examples": 60000,
+                       "train_wall_time_s": 1.0, "checkpoints": checkpoints}}
+
+
+def test_claim_verdicts_follow_the_statistics(tmp_path):
+    from neuroplast.experiments.definitions.efficiency_vs_loss import report
+
+    records = [_synthetic_record(net, seed) for net in ("N1", "N2", "N3") for seed in range(4)]
+    summary = report(records, tmp_path).read_text()
+    verdicts = {line.split("|")[1].strip(): line.split("|")[3].strip()
+                for line in summary.splitlines() if line.startswith("| ") and "**" in line}
+    assert verdicts["1"] == "**confirmed**"  # every A1/A3 slope ≈ 2 > 0
+    assert verdicts["2"] == "**confirmed**"  # A2 on N3: slope < 0 everywhere
+    assert verdicts["3"] == "**confirmed**"  # the least efficient neuron is the cheapest
+    assert verdicts["3b"] == "**inconclusive**"  # N2's A2 is useful, N3's is not
+    assert verdicts["4"] == "**confirmed**"  # 3 per run at 500, none at 50000
+    assert "12 at 500 → 0 at 50000 over 4 runs" in summary

@@ -127,6 +127,13 @@ def test_order_of_examples_and_batches_does_not_matter(data):
         assert_close(other.cov, a.cov)
 
 
+def test_batches_are_not_modified(data):
+    batch = data[:10].clone()
+    M.update(M.from_batch(data[10:20], covariance=True), batch)
+    M.from_batch(batch)
+    assert torch.equal(batch, data[:10])
+
+
 def test_compute_without_observations_raises():
     with pytest.raises(ValueError, match="at least one"):
         M.compute(M.init(3))

@@ -62,9 +62,9 @@ def from_batch(batch: torch.Tensor, *, covariance: bool = False,
     Σd² − (Σd)²/b. With K close to the mean this loses nothing to cancellation, and a variable
     that never changes has d ≡ 0, hence exactly zero variance whatever the batching.
 
-    The float64 deviations are made in one pass (the cast is fused into the subtraction) and
-    the sums are matrix-vector products: the fewest passes over the batch, which matters when
-    statistics ride along a forward pass (``collect_site_statistics``).
+    The float64 deviations live in one new buffer (cast, then subtract in place) and the sums
+    are matrix-vector products: few passes over the batch and no temporaries, which matters
+    when statistics ride along a forward pass (``collect_site_statistics``).
 
     Args:
         batch: (b, n) observations, or (..., n), flattened to rows; any real dtype.
@@ -78,7 +78,7 @@ def from_batch(batch: torch.Tensor, *, covariance: bool = False,
     if shift is None:
         shift = x[0]
     shift = shift.to(device=x.device, dtype=DTYPE)  # (n,)
-    deviation = torch.sub(x, shift)  # (b, n) float64: type promotion casts on the fly
+    deviation = x.to(DTYPE, copy=True).sub_(shift)  # (b, n) float64, one new buffer
     ones = torch.ones(count, dtype=DTYPE, device=x.device)  # (b,)
     total = ones @ deviation  # (n,) Σ d
     mean_deviation = total / count  # (n,)

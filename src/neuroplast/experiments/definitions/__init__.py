@@ -27,14 +27,19 @@ How to add an experiment (``training_baseline.py`` is the example to copy):
 3. Add ``tests/test_reproduce_<name>.py`` running it with the ``quick`` protocol and one seed.
 """
 
+from neuroplast.experiments.definitions.cutoff_pruning import CUTOFF_PRUNING
 from neuroplast.experiments.definitions.death_and_replication import DEATH_AND_REPLICATION
 from neuroplast.experiments.definitions.efficiency_vs_loss import EFFICIENCY_VS_LOSS
+from neuroplast.experiments.definitions.goal_pruning import GOAL_PRUNING
+from neuroplast.experiments.definitions.input_pruning import INPUT_PRUNING
 from neuroplast.experiments.definitions.replication import REPLICATION
 from neuroplast.experiments.definitions.replication_shift import REPLICATION_SHIFT
 from neuroplast.experiments.definitions.training_baseline import BASELINE_TRAINING
+from neuroplast.experiments.definitions.untrained_pruning import UNTRAINED_PRUNING
 from neuroplast.experiments.definitions.vs_n2ps import VS_N2PS
 from neuroplast.experiments.definitions.vs_nnsp import VS_NNSP
 
-DEFINITIONS = (EFFICIENCY_VS_LOSS, BASELINE_TRAINING, VS_N2PS, VS_NNSP, REPLICATION,
+DEFINITIONS = (EFFICIENCY_VS_LOSS, BASELINE_TRAINING, CUTOFF_PRUNING, GOAL_PRUNING,
+               INPUT_PRUNING, UNTRAINED_PRUNING, VS_N2PS, VS_NNSP, REPLICATION,
                REPLICATION_SHIFT, DEATH_AND_REPLICATION)
 """Every built-in experiment, in the paper's order."""

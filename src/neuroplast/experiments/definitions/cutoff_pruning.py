@@ -236,8 +236,12 @@ def _claim_monotone(records: Sequence[dict[str, Any]], cutoffs: Sequence[float],
                        for c in (cutoffs[0], cutoffs[-1]))
         paper = [paper_cell(table, field, cutoff=c) for c in (cutoffs[0], cutoffs[-1])]
         paper_text = " → ".join("—" if p is None else p.text for p in paper)
+        rise = max(range(len(steps)), key=lambda k: steps[k].mean, default=None)
+        rise_text = "" if rise is None else (
+            f", largest step {format_summary(steps[rise], digits)} at ε = "
+            f"{number(cutoffs[rise])} → {number(cutoffs[rise + 1])}")
         parts.append(f"{label} {first.mean:.{digits}f} → {last.mean:.{digits}f} "
-                     f"(paper {paper_text})")
+                     f"(paper {paper_text}){rise_text}")
     statistic = (f"ε = {number(cutoffs[0])} → {number(cutoffs[-1])}: " + "; ".join(parts)
                  + "; verdict from paired per-seed steps between consecutive ε")
     return Claim("8", reference_claim_text(8), all_of(verdicts), statistic)

@@ -199,6 +199,14 @@ def _event_fraction(records: Sequence[dict[str, Any]], index: int, key: str) -> 
     return summarize(values) if values else None
 
 
+def _event_index(records: Sequence[dict[str, Any]], paper_epoch: float) -> int | None:
+    """Position of the event at ``paper_epoch`` in the first record's log (None: no event)."""
+    for index, event in enumerate(records[0]["result"]["events"]):
+        if abs(event["paper_epoch"] - paper_epoch) < 1e-6 * paper_epoch:
+            return index
+    return None
+
+
 def _final_table(groups: dict[float, list[dict[str, Any]]]) -> str:
     paper_accuracy = paper_table("fig5").context["initial_accuracy"]
     rows = []
@@ -242,8 +250,8 @@ def _timing_table(groups: dict[float, list[dict[str, Any]]]) -> str:
              summarize(r["result"]["events_wall_s"] for r in rs).format(2),
              summarize(r["result"]["final"]["steps"] for r in rs).format(0)]
             for c, rs in groups.items()]
-    return markdown_table(("ε", "training incl. events (s)", "events only (s)", "SGD steps"),
-                          rows)
+    return markdown_table(("ε", "training incl. events and loss probes (s)", "events only (s)",
+                           "SGD steps"), rows)
 
 
 def _mean_curve(records: Sequence[dict[str, Any]]) -> tuple[list[float], list[Summary]]:
@@ -276,7 +284,7 @@ def _fig24(groups: dict[float, list[dict[str, Any]]]) -> tuple[float, Any]:
     ax.set(yscale="log", xlabel="paper epochs",
            ylabel=f"mean batch loss − {asymptote:.4f}",
            title=f"Fig. 24: N4, A1–B1 every {EVERY_PAPER_EPOCHS} epochs "
-                 f"({len(next(iter(groups.values())))} seeds)")
+                 f"(seeds: {len(next(iter(groups.values())))})")
     ax.legend(fontsize="small")
     return asymptote, figure
 
@@ -338,8 +346,9 @@ def _claims(groups: dict[float, list[dict[str, Any]]]) -> list[Claim]:
     for key, label in (("fraction_affected", "2n/N (removed + parents)"),
                        ("fraction_removed", "n/N (removed)")):
         verdicts, stats = [], []
-        for index, (epoch, cited) in enumerate(PAPER_FRACTIONS.items()):
-            ours = _event_fraction(combined, index, key)
+        for epoch, cited in PAPER_FRACTIONS.items():
+            index = _event_index(combined, epoch)
+            ours = None if index is None else _event_fraction(combined, index, key)
             if ours is None:
                 verdicts.append(Verdict.INCONCLUSIVE)
                 continue

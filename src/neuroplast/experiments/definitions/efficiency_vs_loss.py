@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from neuroplast.data import Split
 from neuroplast.death.rules import get_rule
 from neuroplast.efficiency import efficiency
 from neuroplast.experiments.claims import (
@@ -128,7 +129,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
             "checkpoints": checkpoints}
 
 
-def analyse(model: MLP, split: Any, rules: Sequence[str], *, epoch: int,
+def analyse(model: MLP, split: Split, rules: Sequence[str], *, epoch: int,
             paper_epoch: float) -> dict[str, Any]:
     """Efficiencies and exact single-removal Δ⟨H⟩ of every ``hidden1`` neuron (one checkpoint)."""
     stats = collect_site_statistics(model, SITE, split.x, covariance=True)
@@ -311,12 +312,13 @@ def _missing(nets: dict[str, list[dict[str, Any]]], needed: Sequence[str]) -> li
 
 
 def _claim_1(nets: dict[str, list[dict[str, Any]]]) -> Claim:
-    signs, worst = [], []
+    signs, worst, positive_means = [], [], 0
     for net, results in nets.items():
         for rule in ("A1", "A3"):
             summaries = [(epoch, _summary(_per_run(results, i, rule, "slope")))
                          for i, epoch in enumerate(_paper_epochs(results))]
             signs += [_sign(s) for _, s in summaries]
+            positive_means += sum(s is not None and s.mean > 0 for _, s in summaries)
             epoch, lowest = min(((e, s) for e, s in summaries if s is not None),
                                 key=lambda item: item[1].mean, default=(None, None))
             if lowest is not None:
@@ -325,8 +327,9 @@ def _claim_1(nets: dict[str, list[dict[str, Any]]]) -> Claim:
     verdict = (Verdict.NOT_CONFIRMED if -1 in signs else
                Verdict.CONFIRMED if signs and all(s == 1 for s in signs) and not missing else
                Verdict.INCONCLUSIVE)
-    statistic = (f"{signs.count(1)} of {len(signs)} (net, rule, checkpoint) slopes > 0 at "
-                 f"95 %; " + "; ".join(worst)
+    unknown = " (no standard error with one run)" if None in signs else ""
+    statistic = (f"mean slope > 0 at {positive_means} of {len(signs)} (net, rule, checkpoint), "
+                 f"significantly (95 %) at {signs.count(1)}{unknown}; " + "; ".join(worst)
                  + (f"; no runs for {', '.join(missing)}" if missing else ""))
     return Claim("1", reference_claim_text(1), verdict, statistic)
 
@@ -402,11 +405,14 @@ def _claim_4(nets: dict[str, list[dict[str, Any]]]) -> Claim:
         counts = [(r["checkpoints"][early]["low_efficiency_count"][measure],
                    r["checkpoints"][late]["low_efficiency_count"][measure]) for r in results]
         difference = summarize(a - b for a, b in counts)
-        none_early = sum(a for a, _ in counts) == 0
+        none_early = sum(a for a, _ in counts) == 0 and len(counts) > 1
         signs.append(-1 if none_early else _sign(difference))
+        smallest = [min(min(r["checkpoints"][i]["efficiency"][measure]) for r in results)
+                    for i in (early, late)]
         parts.append(f"{label}: {sum(a for a, _ in counts)} at 500 → {sum(b for _, b in counts)} "
                      f"at 50000 over {len(counts)} runs (paired difference per run "
-                     f"{difference.format(2)})")
+                     f"{difference.format(2)}; smallest efficiency {smallest[0]:.2g} → "
+                     f"{smallest[1]:.2g})")
     verdict = (Verdict.CONFIRMED if all(s == 1 for s in signs) else
                Verdict.NOT_CONFIRMED if -1 in signs else Verdict.INCONCLUSIVE)
     return Claim("4", reference_claim_text(4), verdict, "; ".join(parts))
@@ -446,6 +452,7 @@ def _scatter_figure(nets: dict[str, list[dict[str, Any]]]) -> Any:
 
 def _epoch_axis(ax: Any) -> None:
     ax.set_xscale("symlog", linthresh=100)
+    ax.set_xlim(left=0)
     ax.set_xlabel("paper epochs (symlog)")
 
 

@@ -43,6 +43,7 @@ from neuroplast.experiments.claims import (
     for_protocol,
     reference_claim_text,
 )
+from neuroplast.experiments.definitions.pixel_regions import border_preference
 from neuroplast.experiments.definitions.pruning_common import (
     TIMING_NOTE,
     all_of,
@@ -104,6 +105,8 @@ GOAL_FRACTION = (0.40, 0.55)
 """Claim 9: "45–50 % of the inputs go", read generously as a removed fraction in this range."""
 TARGET_11 = 0.945
 """Claim 11: "≈ 0.95 accuracy": retrained training accuracy at least this."""
+ACCURACY_TOLERANCE = 0.005
+"""Claims 11–12: accuracies within this count as "comparable" (as in goal-pruning)."""
 PAPER_FIGURE = {0.1: "fig7", 0.2: "fig9"}
 """The paper's table for each starting hidden cutoff."""
 QUANTITIES = (
@@ -154,7 +157,8 @@ def _from_cutoff_nets(model: MLP, config: dict[str, Any], seed: int, protocol: P
         first, second = prune_cycles(
             net, "hidden1", split, protocol, cycles=2, retrain_paper_epochs=config[
                 "retrain_paper_epochs"], seed=seed, test_split=dataset.test,
-            rule=config["rule"], cutoff=hidden_cutoff, max_fraction=keep_one(100))
+            rule=config["rule"], cutoff=hidden_cutoff,
+            max_fraction=keep_one(net.site("hidden1").width))
         hidden = net.site("hidden1").width
         chain = [_input_cutoff(copy.deepcopy(net), c, config, seed, protocol, split,
                                dataset.test) | {"hidden_cutoff": hidden_cutoff,
@@ -174,9 +178,11 @@ def _from_cutoff_nets(model: MLP, config: dict[str, Any], seed: int, protocol: P
 def _input_cutoff(model: MLP, cutoff: float, config: dict[str, Any], seed: int,
                   protocol: Protocol, split: Split, test: Split) -> dict[str, Any]:
     """One line of Fig. 7/9: prune the inputs with ``cutoff``, retrain 500 paper epochs."""
-    (result,) = prune_cycles(model, "input", split, protocol, cycles=1, retrain_paper_epochs=config[
-        "retrain_paper_epochs"], retrain_last=True, seed=seed, test_split=test,
-        rule=config["rule"], cutoff=cutoff, max_fraction=keep_one(N_PIXELS))
+    (result,) = prune_cycles(
+        model, "input", split, protocol, cycles=1,
+        retrain_paper_epochs=config["retrain_paper_epochs"], retrain_last=True, seed=seed,
+        test_split=test, rule=config["rule"], cutoff=cutoff,
+        max_fraction=keep_one(model.site("input").width))
     largest = max(result.efficiencies)
     return {"input_cutoff": cutoff, "max_input_efficiency": largest,
             "cutoff_over_max_efficiency": cutoff / largest if largest > 0 else None,
@@ -408,17 +414,22 @@ def _claim_border(cut: Sequence[dict[str, Any]], goal: Sequence[dict[str, Any]])
         removed = N_PIXELS - len(row["kept_pixels"])
         return border_share(row["kept_pixels"]) if 0 < removed <= 384 else None
 
-    shares = {}
+    shares, preference = {}, {}
     for label, records, rows_key in (("cutoff rows", cut, "cutoff_rows"),
                                      ("goal rows", goal, "goal_rows")):
         values = _per_seed_mean(records, rows_key, share)
         shares[label] = summarize(values.values()) if values else None
+        values = _per_seed_mean(records, rows_key,
+                                lambda row: border_preference(row["kept_pixels"]))
+        preference[label] = summarize(values.values()) if values else None
     verdicts = [Verdict.INCONCLUSIVE if s is None else below(
         Summary(1 - s.mean, s.se, s.n), 1 - BORDER_SHARE) for s in shares.values()]
     statistic = ("share of removed pixels in the outer 4-pixel ring (rows removing 1–384 "
                  "pixels; chance 0.49): " + ", ".join(f"{k} {format_summary(v, 3)}"
                                                     for k, v in shares.items())
-                 + f"; confirmed above {BORDER_SHARE:g}")
+                 + f"; confirmed above {BORDER_SHARE:g}. Border − centre removal rate (all "
+                 "rows): " + ", ".join(f"{k} {format_summary(v, 3)}"
+                                       for k, v in preference.items()))
     return Claim("9 (border)", reference_claim_text(9), all_of(verdicts), statistic)
 
 
@@ -501,56 +512,75 @@ def _zip(a: dict[int, float], b: dict[int, float]) -> dict[int, tuple[float, flo
     return {s: (a[s], b[s]) for s in sorted(a.keys() & b.keys())}
 
 
-def _smallest_weights(records: Sequence[dict[str, Any]], target: float,
+def _smallest_weights(records: Sequence[dict[str, Any]], target: dict[int, float],
                       **match: Any) -> tuple[dict[int, float], dict[int, float],
                                              dict[int, float]]:
     """Per seed, the cutoff row with the fewest first-layer weights whose retrained training
-    accuracy is ≥ ``target``: (weights, accuracy, pruning time) by seed."""
+    accuracy is ≥ ``target[seed]``: (weights, accuracy, pruning time) by seed."""
     weights, accuracy, seconds = {}, {}, {}
     for record in records:
+        seed = record["spec"]["seed"]
         rows = [row for row in record["result"]["cutoff_rows"]
-                if row["accuracy_after_retraining"] >= target and all(
-                    abs(row[k] - v) < 1e-12 for k, v in match.items())]
+                if seed in target and row["accuracy_after_retraining"] >= target[seed]
+                and all(abs(row[k] - v) < 1e-12 for k, v in match.items())]
         if rows:
             best = min(rows, key=lambda row: row["first_layer_weights"])
-            seed = record["spec"]["seed"]
             weights[seed] = best["first_layer_weights"]
             accuracy[seed] = best["accuracy_after_retraining"]
             seconds[seed] = best["pruning_time_s"]
     return weights, accuracy, seconds
 
 
+def _best_accuracy(records: Sequence[dict[str, Any]], hidden_cutoff: float) -> dict[int, float]:
+    """seed → the highest retrained accuracy of the family started at ``hidden_cutoff``."""
+    return {r["spec"]["seed"]: max(row["accuracy_after_retraining"]
+                                   for row in r["result"]["cutoff_rows"]
+                                   if abs(row["hidden_cutoff"] - hidden_cutoff) < 1e-12)
+            for r in records}
+
+
 def _claim_hidden_first(records: Sequence[dict[str, Any]]) -> Claim:
-    """Claim 11: at ≈0.95, the aggressively hidden-pruned family needs fewer weights."""
+    """Claim 11: at ≈0.95, the aggressively hidden-pruned family needs fewer weights.
+
+    The target accuracy is 0.945 ("≈ 0.95"), or — when a family never gets there, as with
+    nets whose efficiencies have another scale than the paper's — the highest accuracy both
+    families reach, less :data:`ACCURACY_TOLERANCE`; per seed.
+    """
     starts = unique_values(records, "starts", "hidden_cutoff")
     if len(starts) < 2:
         return Claim("11", reference_claim_text(11), Verdict.INCONCLUSIVE,
                      "needs two starting nets (ε = 0.1 and 0.2); quick protocol runs one")
     mild, aggressive = min(starts), max(starts)
-    w_mild, a_mild, _ = _smallest_weights(records, TARGET_11, hidden_cutoff=mild)
-    w_aggr, a_aggr, _ = _smallest_weights(records, TARGET_11, hidden_cutoff=aggressive)
+    best_mild, best_aggressive = _best_accuracy(records, mild), _best_accuracy(records,
+                                                                               aggressive)
+    target = {s: min(TARGET_11, min(best_mild[s], best_aggressive[s]) - ACCURACY_TOLERANCE)
+              for s in best_mild.keys() & best_aggressive.keys()}
+    w_mild, a_mild, _ = _smallest_weights(records, target, hidden_cutoff=mild)
+    w_aggr, a_aggr, _ = _smallest_weights(records, target, hidden_cutoff=aggressive)
     difference = paired(w_aggr, w_mild)
     accuracy = paired(a_aggr, a_mild)
-    verdict = below(difference, 0.0)
     exact = [summarize_rows(records, "cutoff_rows", "first_layer_weights", hidden_cutoff=h,
                             input_cutoff=c) for h, c in ((mild, 0.01), (aggressive, 0.001))]
     exact_text = " vs ".join(format_summary(s, 0) for s in exact)
-    statistic = (f"fewest first-layer weights with retrained accuracy ≥ {TARGET_11:g}: "
-                 f"ε = {number(aggressive)} − ε = {number(mild)} {format_summary(difference, 0)} "
-                 f"(accuracy difference {format_summary(accuracy, 4)}, "
-                 f"{difference.n if difference else 0} seeds reach it in both); at the paper's "
-                 f"pairs (0.1, 0.01) vs (0.2, 0.001): {exact_text} (paper 8299 vs 7077)")
-    return Claim("11", reference_claim_text(11), verdict, statistic)
+    target_text = format_summary(summarize(target.values()) if target else None, 4)
+    statistic = (f"fewest first-layer weights with retrained accuracy ≥ the target "
+                 f"({target_text}): ε = {number(aggressive)} − ε = {number(mild)} "
+                 f"{format_summary(difference, 0)} (accuracy difference "
+                 f"{format_summary(accuracy, 4)}, {difference.n if difference else 0} seeds); "
+                 f"at the paper's pairs (0.1, 0.01) vs (0.2, 0.001): {exact_text} (paper 8299 "
+                 "vs 7077)")
+    return Claim("11", reference_claim_text(11), below(difference, 0.0), statistic)
 
 
 def _claim_cutoff_vs_goal(cut: Sequence[dict[str, Any]], goal: Sequence[dict[str, Any]],
                           g: float) -> Claim:
-    """Claim 12: cutoff input pruning (+ retraining) reaches the goal row's accuracy with
-    fewer first-layer weights, and prunes faster."""
+    """Claim 12: cutoff input pruning (+ retraining) reaches the goal row's accuracy (less
+    :data:`ACCURACY_TOLERANCE`) with fewer first-layer weights, and prunes faster."""
     goal_weights = per_seed(goal, "goal_rows", "first_layer_weights", goal=g)
     goal_accuracy = per_seed(goal, "goal_rows", "accuracy_after_pruning", goal=g)
     goal_time = per_seed(goal, "goal_rows", "iteration_time_s", goal=g)
-    weights, accuracy, seconds = _smallest_weights(cut, g)
+    target = {s: a - ACCURACY_TOLERANCE for s, a in goal_accuracy.items()}
+    weights, accuracy, seconds = _smallest_weights(cut, target)
     difference = paired(weights, goal_weights)
     accuracy_difference = paired(accuracy, goal_accuracy)
     ratio = paired(seconds, goal_time, lambda a, b: a / b)
@@ -558,10 +588,12 @@ def _claim_cutoff_vs_goal(cut: Sequence[dict[str, Any]], goal: Sequence[dict[str
     paper = " (paper at 0.97: 17501 vs 19184 weights, ~3.5 s vs ~450 s)" if abs(
         g - 0.97) < 1e-12 else ""
     goal_seconds = format_seconds(summarize(goal_time.values()) if goal_time else None)
-    statistic = (f"goal {number(g)}: fewest weights of a cutoff row retrained to ≥ {g:g} − goal "
-                 f"row's {format_summary(difference, 0)} (accuracy difference "
-                 f"{format_summary(accuracy_difference, 4)}), pruning time cutoff / goal "
-                 f"{format_summary(ratio, 3)} (goal pruning {goal_seconds} s)" + paper)
+    statistic = (f"goal {number(g)}: fewest weights of a cutoff row retrained to ≥ the goal "
+                 f"row's accuracy − {ACCURACY_TOLERANCE:g}, minus the goal row's: "
+                 f"{format_summary(difference, 0)} (accuracy difference "
+                 f"{format_summary(accuracy_difference, 4)}, {difference.n if difference else 0}"
+                 f" seeds), pruning time cutoff / goal {format_summary(ratio, 3)} (goal pruning "
+                 f"{goal_seconds} s)" + paper)
     return Claim(f"12 ({number(g)})", reference_claim_text(12), verdict, statistic)
 
 

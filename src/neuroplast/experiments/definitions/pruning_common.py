@@ -1,9 +1,10 @@
 """Pieces shared by the pruning experiments of §5.2–5.4 (cutoff, goal, input, untrained).
 
 Runs: training the base N4, pruning without ever emptying a site, and rows of results that
-reports can match by value. Reports: mean ± s.e. of one field of matching rows over seeds, the
-paper's cell for a row, tables of ours beside the paper, paired per-seed differences, the
-verdict rules the claims use, the MNIST border, and grids of pixel-removal maps.
+reports can match by value. Reports: mean ± s.e. of one field of matching rows over seeds,
+the paper's cell for a row, tables of ours beside the paper, paired per-seed differences, the
+verdict rules the claims use, the share of removed pixels on the MNIST border, and grids of
+pixel-removal maps.
 
 Every verdict rule here reads a summary's 95 % interval ``mean ± 1.96 · se``; a summary over
 one seed (``se`` None) gives *inconclusive*.
@@ -20,6 +21,7 @@ import torch
 from neuroplast.data import Dataset
 from neuroplast.death import PruneResult
 from neuroplast.experiments.claims import Verdict
+from neuroplast.experiments.definitions.pixel_regions import region_masks
 from neuroplast.experiments.paper_tables import PaperTable, PaperValue
 from neuroplast.experiments.report import new_figure
 from neuroplast.experiments.stats_summary import (
@@ -30,14 +32,11 @@ from neuroplast.experiments.stats_summary import (
     summarize,
 )
 from neuroplast.models import MLP, build_mlp, initialize
-from neuroplast.plots.pixel_map import ALWAYS_REMOVED, NEVER_REMOVED, SHAPE, removal_frequency
+from neuroplast.plots.pixel_map import ALWAYS_REMOVED, NEVER_REMOVED, removal_frequency
 from neuroplast.train import Protocol, train
 
 Z = 1.96
 """Two-sided 95 % normal quantile for the intervals of the verdict rules."""
-BORDER_WIDTH = 4
-"""MNIST digits are size-normalised into the central 20×20 box: the outer 4-pixel ring
-(384 of 784 pixels) is the "border of the field" of claim 9."""
 TIMING_NOTE = "different hardware: the paper's Mathematica on a Ryzen 7 5000, ours in the header"
 
 
@@ -142,7 +141,7 @@ def paper_cell(table: PaperTable, column: str, **match: float) -> PaperValue | N
     """The paper's value in ``column`` of the row whose cells equal the numbers ``match``."""
     for row in table.rows:
         if all(row[k].mean is not None and close(row[k].mean, v) for k, v in match.items()):
-            return row[column]
+            return row.get(column)
     return None
 
 
@@ -271,21 +270,16 @@ def smaller_at_equal_accuracy(size_difference: Summary | None,
 # -- pixels --------------------------------------------------------------------------------
 
 
-def border_mask(width: int = BORDER_WIDTH, shape: tuple[int, int] = SHAPE) -> torch.Tensor:
-    """(rows, columns) bool image, True on the outer ring of ``width`` pixels."""
-    mask = torch.ones(shape, dtype=torch.bool)
-    mask[width : shape[0] - width, width : shape[1] - width] = False
-    return mask
-
-
 def border_share(kept: Sequence[int], n_features: int = 784) -> float | None:
-    """Of the pixels removed, the fraction that lies in the border ring (None: none removed).
+    """Of the pixels removed, the fraction in the 4-pixel border frame (None: none removed).
 
-    By chance (pixels removed uniformly) it would be 384 / 784 ≈ 0.49.
+    The frame is :func:`pixel_regions.region_masks`'s border (384 of 784 pixels), so by chance
+    (pixels removed uniformly) the share would be 384 / 784 ≈ 0.49.
     """
     removed = removal_frequency([torch.as_tensor(kept, dtype=torch.long)], n_features) > 0
     count = int(removed.sum())
-    return None if count == 0 else int((removed & border_mask()).sum()) / count
+    border, _ = region_masks()
+    return None if count == 0 else int((removed & border).sum()) / count
 
 
 def pixel_grid(panels: Sequence[tuple[str, Sequence[Sequence[int]]]], columns: int,

@@ -41,6 +41,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from neuroplast.data import Split
 from neuroplast.efficiency import efficiency
 from neuroplast.experiments.claims import (
@@ -238,8 +240,6 @@ def density(ax: Any, values: Sequence[float], colour: str, label: str) -> None:
 
     With fewer than two distinct values only the rug is drawn.
     """
-    import numpy as np
-
     v = np.asarray(values, dtype=float)
     if v.size >= 2 and v.std() > 0:
         bandwidth = 1.06 * v.std(ddof=1) * v.size ** (-0.2)
@@ -411,7 +411,7 @@ def _fig21(groups: dict[str, list[dict[str, Any]]]) -> Any:
             if col == 0:
                 ax.set_ylabel("PDF")
     axes[0][0].legend(fontsize="x-small")
-    figure.suptitle(f"Fig. 21: Δ⟨H⟩ after adding one neuron ({len(first)} seeds, "
+    figure.suptitle(f"Fig. 21: Δ⟨H⟩ after adding one neuron (seeds: {len(first)}, "
                     f"{first[0]['spec']['protocol']} protocol)", fontsize="medium")
     return figure
 

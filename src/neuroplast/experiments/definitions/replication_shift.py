@@ -223,7 +223,7 @@ def _figure(records: Sequence[dict[str, Any]], sets: Sequence[str]) -> Any:
         ax.set(title=name.replace("_", " "), xlabel="extra paper epochs on the new set",
                ylabel="accuracy")
     axes[0].legend(fontsize="x-small", ncol=2)
-    figure.suptitle(f"Fig. 23: N1, data shift ({len(records)} seeds, "
+    figure.suptitle(f"Fig. 23: N1, data shift (seeds: {len(records)}, "
                     f"{records[0]['spec']['protocol']} protocol)", fontsize="medium")
     return figure
 

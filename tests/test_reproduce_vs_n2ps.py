@@ -1,0 +1,131 @@
+"""``neuroplast reproduce vs-n2ps`` (§5.5, Figs 15–16) with the quick protocol."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import mnist_dir
+
+from neuroplast.cli.main import main
+from neuroplast.data import load_mnist
+from neuroplast.experiments.definitions.pixel_regions import (
+    border_preference,
+    region_masks,
+    removal_rates,
+)
+from neuroplast.models import build_mlp, initialize
+from neuroplast.train import get_protocol, restrict, train
+
+NAME = "vs-n2ps"
+
+
+@pytest.fixture
+def data_dir() -> str:
+    directory = mnist_dir()
+    if directory is None:
+        pytest.skip("MNIST files not found at ../shared/data/mnist or $NEUROPLAST_TEST_MNIST")
+    return str(directory)
+
+
+def test_regions_are_the_frame_and_the_central_square():
+    border, centre = region_masks()
+    assert int(border.sum()) == 784 - 20 * 20 and int(centre.sum()) == 12 * 12
+    assert not bool((border & centre).any())
+    assert border[0, 13] and border[27, 27] and border[13, 3] and not border[13, 4]
+    everything_but_border = torch.arange(784)[~border.flatten()]
+    assert removal_rates(everything_but_border) == (1.0, 0.0)
+    assert border_preference(everything_but_border) == 1.0
+    assert border_preference(torch.arange(784)[~centre.flatten()]) == -1.0
+    assert border_preference(torch.arange(784)) == 0.0
+
+
+def _significance(activated: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Eq. 52 in float64: s_k = Σ_i |f_k + w_ik| for f (n,) and outgoing weights w (m, n)."""
+    return (activated.double().unsqueeze(0) + weight.double()).abs().sum(dim=0)
+
+
+def test_quick_run_matches_an_independent_n2ps_and_reports_the_paper(tmp_path, data_dir):
+    out = tmp_path / "out"
+    assert main(["reproduce", NAME, "--protocol", "quick", "--seeds", "1", "--out", str(out),
+                 "--data", data_dir, "--no-progress"]) == 0
+    records = {r["spec"]["config"]["invert"]: r for r in
+               (json.loads(p.read_text()) for p in (out / NAME / "runs").glob("*.json"))}
+    assert set(records) == {True, False}
+
+    for record in records.values():
+        methods = record["result"]["methods"]
+        assert set(methods) >= {"n2ps", "n2ps-mean", "n2ps-mean-inverted", "a1-1%", "a1-10%"}
+        for numbers in methods.values():
+            assert 0.0 <= numbers["train_accuracy"] <= 1.0 and numbers["pruning_time_s"] > 0
+            assert numbers["input_neurons"] == len(numbers["kept_inputs"]) < 784
+            assert 0 < numbers["hidden_neurons"] <= 100
+        # A larger relative cutoff keeps a subset of the smaller one's neurons.
+        assert set(methods["a1-10%"]["kept_inputs"]) <= set(methods["a1-1%"]["kept_inputs"])
+        assert methods["a1-10%"]["hidden_neurons"] <= methods["a1-1%"]["hidden_neurons"]
+        # The N2PS rows share the hidden criterion; compensation does not change the choice.
+        assert len({methods[m]["hidden_neurons"] for m in
+                    ("n2ps", "n2ps-mean", "n2ps-mean-inverted")}) == 1
+        for variant in ("n2ps", "n2ps-mean", "n2ps-mean-inverted"):
+            assert methods[f"{variant}+A1"]["kept_inputs"] == methods[variant]["kept_inputs"]
+
+    # Re-train the inverted run's net and recompute N2PS in float64, independently.
+    protocol = get_protocol("quick")
+    data = restrict(load_mnist(data_dir, download=False, invert=True).train, protocol)
+    model = initialize(build_mlp("N4", activation="sigmoid"), 0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(model, data, protocol, epochs=protocol.epochs(5000), seed=0, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    w0, b0 = model.layers[0].weight.detach(), model.layers[0].bias.detach()
+    w1 = model.layers[1].weight.detach()
+    x = data.x.double()
+    average = _significance(torch.sigmoid(x.mean(dim=0)), w0)  # (784,) with tx / N
+    total_hidden = (x @ w0.double().T + b0.double()).sum(dim=0)  # (100,) total net value
+    hidden = _significance(torch.sigmoid(total_hidden), w1)
+    methods = records[True]["result"]["methods"]
+    assert methods["n2ps-mean"]["kept_inputs"] == \
+        (average >= average.mean()).nonzero().flatten().tolist()
+    assert methods["n2ps-mean-inverted"]["kept_inputs"] == \
+        (average <= average.mean()).nonzero().flatten().tolist()
+    assert methods["n2ps"]["hidden_neurons"] == int((hidden >= hidden.mean()).sum())
+    constant = (x.var(dim=0) == 0).nonzero().flatten().tolist()
+    assert constant and not set(constant) & set(methods["a1-1%"]["kept_inputs"])
+
+    summary = (out / NAME / "summary.md").read_text()
+    for printed in ("0.8695 ± 0.0023", "3.231 ± 0.005", "0.248 ± 0.018", "393.5 ± 3.1",
+                    "0.273 ± 0.016", "0.756 ± 0.008", "285. ± 4.", "54.4 ± 1.6"):
+        assert printed in summary
+    for claim in ("| 15a |", "| 15b |", "| 15c |", "| 15d |"):
+        assert claim in summary
+    assert "**confirmed**" not in summary and "**inconclusive**" in summary
+    assert (out / NAME / "fig16_pixel_maps.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_claim_verdicts_follow_the_statistics():
+    from neuroplast.experiments.definitions.vs_n2ps import _claims
+
+    def record(seed: int, invert: bool) -> dict:
+        jitter = 0.01 * seed
+        preference = {"n2ps": 0.02 - jitter, "n2ps-mean": -0.95 if invert else 0.95,
+                      "n2ps-mean-inverted": 0.95, "a1-1%": 0.8, "a1-10%": 0.9}
+        accuracy = {"n2ps": 0.25, "n2ps-mean": 0.12, "n2ps-mean-inverted": 0.27,
+                    "a1-1%": 0.75, "a1-10%": 0.68}
+        return {"result": {"methods": {m: {"border_preference": preference[m],
+                                           "train_accuracy": accuracy[m] + jitter}
+                                       for m in preference}}}
+
+    groups = {True: [record(s, True) for s in range(5)],
+              False: [record(s, False) for s in range(5)]}
+    verdicts = {c.id: c.verdict.value for c in _claims(groups)}
+    assert verdicts == {"15a": "confirmed", "15b": "confirmed", "15c": "confirmed",
+                        "15d": "confirmed"}
+    for r in groups[True]:
+        r["result"]["methods"]["n2ps"]["train_accuracy"] = 0.9  # N2PS beats A1
+        r["result"]["methods"]["n2ps-mean"]["border_preference"] = 0.9  # removes the border
+    verdicts = {c.id: c.verdict.value for c in _claims(groups)}
+    assert verdicts["15a"] == verdicts["15b"] == "not confirmed"
+    assert [c.verdict.value for c in _claims({False: groups[False]})] == ["inconclusive"]
