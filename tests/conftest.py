@@ -6,12 +6,17 @@ The MNIST directory is found beside the repository (``../shared/data/mnist``) or
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
+from neuroplast.cli.main import main
 from neuroplast.data import Dataset, Split, load_mnist
 from neuroplast.models import MLP, build_mlp, initialize
 from neuroplast.train import get_protocol, train
@@ -37,6 +42,45 @@ def mnist() -> Dataset:
     if directory is None:
         pytest.skip("MNIST files not found at ../shared/data/mnist or $NEUROPLAST_TEST_MNIST")
     return load_mnist(directory, download=False)
+
+
+@pytest.fixture
+def data_dir() -> str:
+    """The MNIST directory as the CLI's ``--data`` argument; skips the test when absent."""
+    directory = mnist_dir()
+    if directory is None:
+        pytest.skip("MNIST files not found at ../shared/data/mnist or $NEUROPLAST_TEST_MNIST")
+    return str(directory)
+
+
+def reproduce_quick(name: str, out: Path, data_dir: str, seeds: int = 1) -> list[dict[str, Any]]:
+    """Run ``neuroplast reproduce NAME --protocol quick --seeds SEEDS --out OUT`` (asserting
+    exit status 0) and read back its run records, sorted by seed (ties in file-name order)."""
+    assert main(["reproduce", name, "--protocol", "quick", "--seeds", str(seeds), "--out",
+                 str(out), "--data", data_dir, "--no-progress"]) == 0
+    paths = sorted((out / name / "runs").glob("*.json"))
+    return sorted((json.loads(p.read_text()) for p in paths), key=lambda r: r["spec"]["seed"])
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the block with one torch thread, as the experiment runs do, then restore the count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def quick_trained_n4(split: Split, activation: str | None = None, seed: int = 0) -> MLP:
+    """N4 (``activation`` overriding tanh) as the quick reproductions train it: initialised
+    with ``seed``, 5000 paper epochs on ``split`` under the quick protocol, one torch thread."""
+    protocol = get_protocol("quick")
+    model = initialize(build_mlp("N4", activation=activation), seed)
+    with one_thread():
+        train(model, split, protocol, epochs=protocol.epochs(5000), seed=seed, progress=False)
+    return model
 
 
 @pytest.fixture(scope="session")

@@ -175,3 +175,21 @@ def test_report_files_name_every_method_and_width(tiny, tmp_path):
     stored = json.loads((tmp_path / "frontier.json").read_text())
     assert len(stored["rows"]) == 2 * len(WIDTHS)
     assert all(row["goal"] == "> 1" for row in stored["rows"])
+
+
+def test_identical_rankings_are_grouped():
+    records = [{"orders": {"a": [1, 2], "b": [1, 2], "c": [2, 1], "d": [1, 2]}},
+               {"orders": {"a": [3, 0], "b": [3, 0], "c": [3, 0], "d": [0, 3]}}]
+    assert fr.identical_rankings(records) == [["a", "b"]]
+
+
+def test_goal_against_sliced_baselines_reads_the_none_column():
+    table = {"lstsq/connection": [0.90, 0.91, 0.92], "none/taylor": [0.60, 0.70, 0.65],
+             "lstsq/taylor": [0.93, 0.92, 0.94]}
+    methods = [fr.Method("lstsq", "connection", True), fr.Method("none", "taylor", False),
+               fr.Method("lstsq", "taylor", False)]
+    rows = fr.winners(_records(table), methods, [40], "train_accuracy")
+    (strict,) = fr.goal_verdicts(rows, "train_accuracy")
+    (plain,) = fr.goal_verdicts(rows, "train_accuracy", "baseline_none")
+    assert "FAILS" in strict and "lstsq/taylor" in strict
+    assert "**met**" in plain and "none/taylor" in plain and "+0.2600" in plain

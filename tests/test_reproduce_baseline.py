@@ -6,21 +6,12 @@ import json
 import time
 
 import pytest
-import torch
-from conftest import mnist_dir
+from conftest import one_thread
 
 from neuroplast.cli.main import main
 from neuroplast.experiments import EXPERIMENTS
 from neuroplast.models import build_mlp, initialize
 from neuroplast.train import evaluate, get_protocol, restrict, train
-
-
-@pytest.fixture
-def data_dir() -> str:
-    directory = mnist_dir()
-    if directory is None:
-        pytest.skip("MNIST files not found at ../shared/data/mnist or $NEUROPLAST_TEST_MNIST")
-    return str(directory)
 
 
 def test_baseline_training_quick_reports_ours_beside_the_paper(tmp_path, data_dir, mnist,
@@ -38,14 +29,10 @@ def test_baseline_training_quick_reports_ours_beside_the_paper(tmp_path, data_di
     # The same training done here: N4, seed 0, 5000 paper epochs, one torch thread.
     protocol = get_protocol("quick")
     model = initialize(build_mlp("N4"), 0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         train(model, mnist.train, protocol, epochs=protocol.epochs(5000), seed=0, progress=False)
         ours_train = evaluate(model, restrict(mnist.train, protocol))
         ours_test = evaluate(model, mnist.test)
-    finally:
-        torch.set_num_threads(threads)
     result = record["result"]
     assert result["steps"] == 100  # 5000 paper epochs × 0.002 = 10 epochs of 6000/600 steps
     assert (result["train_accuracy"], result["train_loss"]) == (ours_train.accuracy,

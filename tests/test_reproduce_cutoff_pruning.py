@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
-from conftest import mnist_dir
+from conftest import quick_trained_n4, reproduce_quick
 
-from neuroplast.cli.main import main
 from neuroplast.experiments.definitions.cutoff_pruning import PAPER_CUTOFFS, configs, report
-from neuroplast.models import build_mlp, initialize
-from neuroplast.train import get_protocol, restrict, train
+from neuroplast.train import get_protocol, restrict
 
 NAME = "cutoff-pruning"
-
-
-@pytest.fixture
-def data_dir() -> str:
-    directory = mnist_dir()
-    if directory is None:
-        pytest.skip("MNIST files not found at ../shared/data/mnist or $NEUROPLAST_TEST_MNIST")
-    return str(directory)
 
 
 def test_configs_are_the_papers_and_shrink_for_quick():
@@ -58,10 +46,7 @@ def _accuracy_with_means(model, h: torch.Tensor, dead: torch.Tensor, y: torch.Te
 
 def test_quick_run_prunes_what_eq_28_says_and_reports_the_paper(tmp_path, data_dir, mnist):
     out = tmp_path / "out"
-    assert main(["reproduce", NAME, "--protocol", "quick", "--seeds", "2", "--out", str(out),
-                 "--data", data_dir, "--no-progress"]) == 0
-    records = sorted((json.loads(p.read_text()) for p in (out / NAME / "runs").glob("*.json")),
-                     key=lambda r: r["spec"]["seed"])
+    records = reproduce_quick(NAME, out, data_dir, seeds=2)
     assert [r["spec"]["seed"] for r in records] == [0, 1]
     for record in records:
         rows = record["result"]["rows"]
@@ -77,13 +62,7 @@ def test_quick_run_prunes_what_eq_28_says_and_reports_the_paper(tmp_path, data_d
     # Seed 0 again, by hand: which neurons fall below each ε, and the accuracy after A1.
     protocol = get_protocol("quick")
     split = restrict(mnist.train, protocol)
-    model = initialize(build_mlp("N4"), 0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        train(model, mnist.train, protocol, epochs=protocol.epochs(5000), seed=0, progress=False)
-    finally:
-        torch.set_num_threads(threads)
+    model = quick_trained_n4(mnist.train)
     efficiency, h = _a1_hidden(model, split.x)
     result = records[0]["result"]
     assert result["max_hidden_efficiency"] == pytest.approx(float(efficiency.max()), rel=1e-4)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import mnist_dir
+from conftest import one_thread, reproduce_quick
 
-from neuroplast.cli.main import main
 from neuroplast.experiments.definitions.efficiency_vs_loss import (
     average_ranks,
     checkpoint_epochs,
@@ -22,14 +20,6 @@ from neuroplast.models import build_mlp, initialize
 from neuroplast.train import evaluate, get_protocol, restrict, train
 
 NAME = "efficiency-vs-loss"
-
-
-@pytest.fixture
-def data_dir() -> str:
-    directory = mnist_dir()
-    if directory is None:
-        pytest.skip("MNIST files not found at ../shared/data/mnist or $NEUROPLAST_TEST_MNIST")
-    return str(directory)
 
 
 # -- the statistics of the (Δ⟨H⟩, E) pairs -------------------------------------------------
@@ -91,12 +81,7 @@ def _a1_delta_loss_float64(model, split) -> np.ndarray:
 
 def test_quick_run_reports_claims_figures_and_exact_delta_loss(tmp_path, data_dir, mnist):
     out = tmp_path / "out"
-    argv = ["reproduce", NAME, "--protocol", "quick", "--seeds", "2", "--out", str(out),
-            "--data", data_dir, "--no-progress"]
-    assert main(argv) == 0
-    records = sorted((json.loads(p.read_text())
-                      for p in (out / NAME / "runs").glob("*.json")),
-                     key=lambda r: r["spec"]["seed"])
+    records = reproduce_quick(NAME, out, data_dir, seeds=2)
     assert [r["spec"]["seed"] for r in records] == [0, 1]
     protocol = get_protocol("quick")
     split = restrict(mnist.train, protocol)
@@ -133,12 +118,8 @@ def test_quick_run_reports_claims_figures_and_exact_delta_loss(tmp_path, data_di
     np.testing.assert_allclose(seed0[0]["rules"]["A1"]["delta_loss"], expected, atol=2e-5)
 
     # The last checkpoint is the net an uninterrupted training of 50000 paper epochs gives.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         train(model, split, protocol, epochs=protocol.epochs(50000), seed=0, progress=False)
-    finally:
-        torch.set_num_threads(threads)
     final = evaluate(model, split)
     assert seed0[-1]["train_loss"] == pytest.approx(final.loss, rel=1e-5)
     assert seed0[-1]["train_accuracy"] == pytest.approx(final.accuracy, abs=1e-9)

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
-import pytest
 import torch
-from conftest import mnist_dir
+from conftest import quick_trained_n4, reproduce_quick
 from test_reproduce_cutoff_pruning import _a1_hidden, _accuracy_with_means, _claims
 
-from neuroplast.cli.main import main
 from neuroplast.experiments.definitions.goal_pruning import configs, report
-from neuroplast.models import build_mlp, initialize
-from neuroplast.train import get_protocol, restrict, train
+from neuroplast.train import get_protocol, restrict
 
 NAME = "goal-pruning"
-
-
-@pytest.fixture
-def data_dir() -> str:
-    directory = mnist_dir()
-    if directory is None:
-        pytest.skip("MNIST files not found at ../shared/data/mnist or $NEUROPLAST_TEST_MNIST")
-    return str(directory)
 
 
 def test_configs_are_the_papers_and_shrink_for_quick():
@@ -37,10 +24,7 @@ def test_configs_are_the_papers_and_shrink_for_quick():
 
 def test_quick_run_stops_where_the_goal_breaks(tmp_path, data_dir, mnist):
     out = tmp_path / "out"
-    assert main(["reproduce", NAME, "--protocol", "quick", "--seeds", "2", "--out", str(out),
-                 "--data", data_dir, "--no-progress"]) == 0
-    records = sorted((json.loads(p.read_text()) for p in (out / NAME / "runs").glob("*.json")),
-                     key=lambda r: r["spec"]["seed"])
+    records = reproduce_quick(NAME, out, data_dir, seeds=2)
     config = records[0]["spec"]["config"]
     for record in records:
         result = record["result"]
@@ -63,13 +47,7 @@ def test_quick_run_stops_where_the_goal_breaks(tmp_path, data_dir, mnist):
     # the mean) until the training accuracy would fall below the goal.
     protocol = get_protocol("quick")
     split = restrict(mnist.train, protocol)
-    model = initialize(build_mlp("N4"), 0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        train(model, mnist.train, protocol, epochs=protocol.epochs(5000), seed=0, progress=False)
-    finally:
-        torch.set_num_threads(threads)
+    model = quick_trained_n4(mnist.train)
     efficiency, h = _a1_hidden(model, split.x)
     order = torch.argsort(efficiency)
     goal = config["goals"][0]

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
-from conftest import mnist_dir
+from conftest import one_thread, quick_trained_n4, reproduce_quick
 from test_reproduce_cutoff_pruning import _claims
 
-from neuroplast.cli.main import main
 from neuroplast.death import prune_cycles
 from neuroplast.experiments.claims import Verdict
 from neuroplast.experiments.definitions.input_pruning import _claim_hidden_first, configs, report
-from neuroplast.models import build_mlp, initialize
-from neuroplast.train import get_protocol, restrict, train
+from neuroplast.train import get_protocol, restrict
 
 NAME = "input-pruning"
-
-
-@pytest.fixture
-def data_dir() -> str:
-    directory = mnist_dir()
-    if directory is None:
-        pytest.skip("MNIST files not found at ../shared/data/mnist or $NEUROPLAST_TEST_MNIST")
-    return str(directory)
 
 
 def test_configs_are_the_papers_and_shrink_for_quick():
@@ -51,9 +39,7 @@ def _a1_input(model, x: torch.Tensor) -> torch.Tensor:
 
 def test_quick_run_removes_the_pixels_eq_28_names(tmp_path, data_dir, mnist):
     out = tmp_path / "out"
-    assert main(["reproduce", NAME, "--protocol", "quick", "--seeds", "1", "--out", str(out),
-                 "--data", data_dir, "--no-progress"]) == 0
-    records = [json.loads(p.read_text()) for p in (out / NAME / "runs").glob("*.json")]
+    records = reproduce_quick(NAME, out, data_dir)
     assert len(records) == 2  # two configurations × one seed
     cut = sorted((r for r in records if r["spec"]["config"]["start"] == "hidden-cutoff"),
                  key=lambda r: r["spec"]["seed"])
@@ -82,15 +68,10 @@ def test_quick_run_removes_the_pixels_eq_28_names(tmp_path, data_dir, mnist):
     protocol = get_protocol("quick")
     split = restrict(mnist.train, protocol)
     config = cut[0]["spec"]["config"]
-    model = initialize(build_mlp("N4"), 0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        train(model, mnist.train, protocol, epochs=protocol.epochs(5000), seed=0, progress=False)
+    model = quick_trained_n4(mnist.train)
+    with one_thread():
         prune_cycles(model, "hidden1", split, protocol, cycles=2, retrain_paper_epochs=500,
                      seed=0, cutoff=config["hidden_cutoffs"][0])
-    finally:
-        torch.set_num_threads(threads)
     efficiency = _a1_input(model, split.x)
     assert cut[0]["result"]["starts"][0]["max_input_efficiency"] == pytest.approx(
         float(efficiency.max()), rel=1e-4)

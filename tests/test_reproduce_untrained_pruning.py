@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
-import pytest
 import torch
-from conftest import mnist_dir
+from conftest import reproduce_quick
 from test_reproduce_cutoff_pruning import _claims
 from test_reproduce_input_pruning import _a1_input, _kept
 
-from neuroplast.cli.main import main
 from neuroplast.experiments.definitions.untrained_pruning import configs, report
 from neuroplast.models import build_mlp, initialize
 from neuroplast.train import get_protocol, restrict
 
 NAME = "untrained-pruning"
-
-
-@pytest.fixture
-def data_dir() -> str:
-    directory = mnist_dir()
-    if directory is None:
-        pytest.skip("MNIST files not found at ../shared/data/mnist or $NEUROPLAST_TEST_MNIST")
-    return str(directory)
 
 
 def test_configs_are_the_papers_and_shrink_for_quick():
@@ -51,10 +39,7 @@ def _a1_hidden_after_input_pruning(model, x: torch.Tensor, kept: torch.Tensor) -
 
 def test_quick_run_prunes_at_initialisation_as_eq_28_says(tmp_path, data_dir, mnist):
     out = tmp_path / "out"
-    assert main(["reproduce", NAME, "--protocol", "quick", "--seeds", "2", "--out", str(out),
-                 "--data", data_dir, "--no-progress"]) == 0
-    records = sorted((json.loads(p.read_text()) for p in (out / NAME / "runs").glob("*.json")),
-                     key=lambda r: r["spec"]["seed"])
+    records = reproduce_quick(NAME, out, data_dir, seeds=2)
     (percent,) = records[0]["spec"]["config"]["cut_percents"]
     for record in records:
         rows = {(r["mode"], r["cut_percent"]): r for r in record["result"]["rows"]}

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
-import pytest
 import torch
-from conftest import mnist_dir
+from conftest import quick_trained_n4, reproduce_quick
 
-from neuroplast.cli.main import main
 from neuroplast.data import load_mnist
 from neuroplast.experiments.definitions.pixel_regions import (
     border_preference,
     region_masks,
     removal_rates,
 )
-from neuroplast.models import build_mlp, initialize
-from neuroplast.train import get_protocol, restrict, train
+from neuroplast.train import get_protocol, restrict
 
 NAME = "vs-n2ps"
-
-
-@pytest.fixture
-def data_dir() -> str:
-    directory = mnist_dir()
-    if directory is None:
-        pytest.skip("MNIST files not found at ../shared/data/mnist or $NEUROPLAST_TEST_MNIST")
-    return str(directory)
 
 
 def test_regions_are_the_frame_and_the_central_square():
@@ -48,10 +35,7 @@ def _significance(activated: torch.Tensor, weight: torch.Tensor) -> torch.Tensor
 
 def test_quick_run_matches_an_independent_n2ps_and_reports_the_paper(tmp_path, data_dir):
     out = tmp_path / "out"
-    assert main(["reproduce", NAME, "--protocol", "quick", "--seeds", "1", "--out", str(out),
-                 "--data", data_dir, "--no-progress"]) == 0
-    records = {r["spec"]["config"]["invert"]: r for r in
-               (json.loads(p.read_text()) for p in (out / NAME / "runs").glob("*.json"))}
+    records = {r["spec"]["config"]["invert"]: r for r in reproduce_quick(NAME, out, data_dir)}
     assert set(records) == {True, False}
 
     for record in records.values():
@@ -73,13 +57,7 @@ def test_quick_run_matches_an_independent_n2ps_and_reports_the_paper(tmp_path, d
     # Re-train the inverted run's net and recompute N2PS in float64, independently.
     protocol = get_protocol("quick")
     data = restrict(load_mnist(data_dir, download=False, invert=True).train, protocol)
-    model = initialize(build_mlp("N4", activation="sigmoid"), 0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        train(model, data, protocol, epochs=protocol.epochs(5000), seed=0, progress=False)
-    finally:
-        torch.set_num_threads(threads)
+    model = quick_trained_n4(data, activation="sigmoid")
     w0, b0 = model.layers[0].weight.detach(), model.layers[0].bias.detach()
     w1 = model.layers[1].weight.detach()
     x = data.x.double()

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
-import pytest
 import torch
-from conftest import mnist_dir
+from conftest import one_thread, reproduce_quick
 
-from neuroplast.cli.main import main
 from neuroplast.experiments.definitions.vs_nnsp import configs
 from neuroplast.models import build_mlp, initialize
 from neuroplast.train import get_protocol, restrict, train
 
 NAME = "vs-nnsp"
-
-
-@pytest.fixture
-def data_dir() -> str:
-    directory = mnist_dir()
-    if directory is None:
-        pytest.skip("MNIST files not found at ../shared/data/mnist or $NEUROPLAST_TEST_MNIST")
-    return str(directory)
 
 
 def test_configs_follow_the_paper_and_shrink_for_quick():
@@ -57,10 +45,8 @@ def _nnsp_level_2(model, x: torch.Tensor) -> torch.Tensor:
 
 def test_quick_run_matches_independent_scores_and_reports_the_paper(tmp_path, data_dir, mnist):
     out = tmp_path / "out"
-    assert main(["reproduce", NAME, "--protocol", "quick", "--seeds", "2", "--out", str(out),
-                 "--data", data_dir, "--no-progress"]) == 0
-    records = {(r["spec"]["config"]["invert"], r["spec"]["seed"]): r for r in
-               (json.loads(p.read_text()) for p in (out / NAME / "runs").glob("*.json"))}
+    records = {(r["spec"]["config"]["invert"], r["spec"]["seed"]): r
+               for r in reproduce_quick(NAME, out, data_dir, seeds=2)}
     assert set(records) == {(True, 0), (True, 1), (False, 0), (False, 1)}
     for record in records.values():
         result = record["result"]
@@ -86,12 +72,8 @@ def test_quick_run_matches_independent_scores_and_reports_the_paper(tmp_path, da
     a1 = _a1_input_efficiency(model, x)
     assert result["untrained"]["a1"]["kept_inputs"] == \
         (a1 >= 0.05 * a1.max()).nonzero().flatten().tolist()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         train(model, split, protocol, epochs=protocol.epochs(5000), seed=0, progress=False)
-    finally:
-        torch.set_num_threads(threads)
     variance = _nnsp_level_2(model, x)
     assert result["trained"]["nnsp-2"]["kept_inputs"] == \
         (variance >= 0.1 * variance.max()).nonzero().flatten().tolist()

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from neuroplast.data import Split
-from neuroplast.death import prune_cycles
 from neuroplast.experiments.claims import (
     SMOKE_TEST_PROTOCOLS,
     Claim,
@@ -42,9 +41,9 @@ from neuroplast.experiments.claims import (
 from neuroplast.experiments.definitions.pruning_common import (
     TIMING_NOTE,
     all_of,
+    cutoff_cycles,
     emptied,
     format_summary,
-    keep_one,
     non_increasing,
     number,
     ours_vs_paper_table,
@@ -113,11 +112,8 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
 def _chain(model: MLP, cutoff: float, config: dict[str, Any], seed: int, protocol: Protocol,
            split: Split, test: Split) -> dict[str, Any]:
     """Prune with ε, retrain, prune again with ε: one row of Fig. 5."""
-    site = config["site"]
-    first, second = prune_cycles(
-        model, site, split, protocol, cycles=2, retrain_paper_epochs=config[
-            "retrain_paper_epochs"], seed=seed, test_split=test, rule=config["rule"],
-        cutoff=cutoff, max_fraction=keep_one(model.site(site).width))
+    first, second = cutoff_cycles(model, config["site"], cutoff, config, seed, protocol, split,
+                                  test)
     retrain_s = first.retrain["wall_time_s"]
     return {
         "cutoff": cutoff,

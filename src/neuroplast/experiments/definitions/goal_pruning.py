@@ -45,9 +45,9 @@ from neuroplast.experiments.definitions.pruning_common import (
     TIMING_NOTE,
     all_of,
     below,
+    cutoff_cycles,
     format_seconds,
     format_summary,
-    keep_one,
     number,
     ours_vs_paper_table,
     paired,
@@ -150,11 +150,8 @@ def _goal_chain(model: MLP, goal: float, config: dict[str, Any], seed: int,
 def _cutoff_chain(model: MLP, cutoff: float, config: dict[str, Any], seed: int,
                   protocol: Protocol, split: Split, test: Split) -> dict[str, Any]:
     """Prune with ε, retrain 500, prune with ε (Fig. 5's line for ε)."""
-    site = config["site"]
-    first, second = prune_cycles(
-        model, site, split, protocol, cycles=2, retrain_paper_epochs=config[
-            "retrain_paper_epochs"], seed=seed, test_split=test, rule=config["rule"],
-        cutoff=cutoff, max_fraction=keep_one(model.site(site).width))
+    first, second = cutoff_cycles(model, config["site"], cutoff, config, seed, protocol, split,
+                                  test)
     return {"cutoff": cutoff,
             "total_time_s": first.seconds + first.retrain["wall_time_s"] + second.seconds,
             "accuracy": second.after["train_accuracy"],

@@ -49,11 +49,11 @@ from neuroplast.experiments.definitions.pruning_common import (
     all_of,
     below,
     border_share,
+    cutoff_cycles,
     emptied,
     find_row,
     format_seconds,
     format_summary,
-    keep_one,
     kept_pixels,
     number,
     ours_vs_paper_table,
@@ -154,11 +154,8 @@ def _from_cutoff_nets(model: MLP, config: dict[str, Any], seed: int, protocol: P
     starts, rows = [], []
     for hidden_cutoff in config["hidden_cutoffs"]:
         net = copy.deepcopy(model)
-        first, second = prune_cycles(
-            net, "hidden1", split, protocol, cycles=2, retrain_paper_epochs=config[
-                "retrain_paper_epochs"], seed=seed, test_split=dataset.test,
-            rule=config["rule"], cutoff=hidden_cutoff,
-            max_fraction=keep_one(net.site("hidden1").width))
+        first, second = cutoff_cycles(net, "hidden1", hidden_cutoff, config, seed, protocol,
+                                      split, dataset.test)
         hidden = net.site("hidden1").width
         chain = [_input_cutoff(copy.deepcopy(net), c, config, seed, protocol, split,
                                dataset.test) | {"hidden_cutoff": hidden_cutoff,
@@ -178,11 +175,8 @@ def _from_cutoff_nets(model: MLP, config: dict[str, Any], seed: int, protocol: P
 def _input_cutoff(model: MLP, cutoff: float, config: dict[str, Any], seed: int,
                   protocol: Protocol, split: Split, test: Split) -> dict[str, Any]:
     """One line of Fig. 7/9: prune the inputs with ``cutoff``, retrain 500 paper epochs."""
-    (result,) = prune_cycles(
-        model, "input", split, protocol, cycles=1,
-        retrain_paper_epochs=config["retrain_paper_epochs"], retrain_last=True, seed=seed,
-        test_split=test, rule=config["rule"], cutoff=cutoff,
-        max_fraction=keep_one(model.site("input").width))
+    (result,) = cutoff_cycles(model, "input", cutoff, config, seed, protocol, split, test,
+                              cycles=1, retrain_last=True)
     largest = max(result.efficiencies)
     return {"input_cutoff": cutoff, "max_input_efficiency": largest,
             "cutoff_over_max_efficiency": cutoff / largest if largest > 0 else None,

@@ -13,6 +13,9 @@ one pruned model, the fraction of removed pixels in two fixed regions:
 ``border preference = removal rate(border) − removal rate(centre)`` lies in [−1, 1]: +1 when a
 method removes exactly the border, −1 when it removes exactly the centre, ≈0 for a pattern
 unrelated to position (e.g. random).
+
+Both §5.5 comparisons (vs N2PS, vs NNSP) also share here the two MNIST encodings they run on
+and the sign rule they judge per-seed differences with.
 """
 
 from __future__ import annotations
@@ -22,12 +25,17 @@ from typing import Any
 
 import torch
 
+from neuroplast.experiments.stats_summary import Summary
 from neuroplast.plots.pixel_map import ALWAYS_REMOVED, NEVER_REMOVED, kept_mask, removal_frequency
 
 SIDE = 28
 BORDER_WIDTH = 4
 CENTRE = (8, 20)
 """Rows and columns [8, 20) form the centre square."""
+Z = 1.96
+"""Two-sided 95 % normal quantile of :func:`interval_sign`."""
+ENCODINGS = {True: "inverted (background 1, the paper's)", False: "standard (background 0)"}
+"""The MNIST encodings of §5.5, keyed by ``invert``: the paper's inverted one first."""
 
 
 def region_masks() -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,3 +99,15 @@ def pixel_map_grid(figure: Any, panels: Sequence[Sequence[tuple[str, list[list[i
         figure.colorbar(image, ax=axes, fraction=0.02, pad=0.01,
                         label="fraction of runs removed")
     return figure
+
+
+def interval_sign(summary: Summary) -> int | None:
+    """Where the 95 % interval ``mean ± Z · se`` lies: +1 above 0, −1 below 0, 0 across it.
+
+    None with one seed (``se`` None).
+    """
+    if summary.se is None:
+        return None
+    if summary.mean - Z * summary.se > 0:
+        return 1
+    return -1 if summary.mean + Z * summary.se < 0 else 0

@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from neuroplast.data import Dataset
-from neuroplast.death import PruneResult
+from neuroplast.data import Dataset, Split
+from neuroplast.death import PruneResult, prune_cycles
 from neuroplast.experiments.claims import Verdict
 from neuroplast.experiments.definitions.pixel_regions import region_masks
 from neuroplast.experiments.paper_tables import PaperTable, PaperValue
@@ -64,6 +64,22 @@ def keep_one(width: int) -> float:
     caps the prunes of :func:`neuroplast.death.prune_cycles` after the site has shrunk.
     """
     return (width - 0.5) / width
+
+
+def cutoff_cycles(model: MLP, site: str, cutoff: float, config: dict[str, Any], seed: int,
+                  protocol: Protocol, split: Split, test: Split, *, cycles: int = 2,
+                  retrain_last: bool = False) -> list[PruneResult]:
+    """Prune ``site`` with the efficiency cutoff ε, retrain, prune again, … without emptying it.
+
+    The default ``cycles=2`` is Fig. 5's prune, retrain, prune; ``cycles=1, retrain_last=True``
+    is Fig. 7's prune, retrain. ``config`` gives ``rule`` and ``retrain_paper_epochs``; every
+    prune keeps at least one neuron (:func:`keep_one`).
+    """
+    return prune_cycles(model, site, split, protocol, cycles=cycles,
+                        retrain_paper_epochs=config["retrain_paper_epochs"],
+                        retrain_last=retrain_last, seed=seed, test_split=test,
+                        rule=config["rule"], cutoff=cutoff,
+                        max_fraction=keep_one(model.site(site).width))
 
 
 def emptied(result: PruneResult) -> bool:

@@ -235,10 +235,10 @@ def describe(label: str, difference: Summary) -> str:
         "" if difference.se is None else f" (n={difference.n})")
 
 
-def density(ax: Any, values: Sequence[float], colour: str, label: str) -> None:
+def density(ax: Any, values: Sequence[float], colour: str, label: str) -> bool:
     """A Gaussian kernel density (Silverman's bandwidth) of ``values`` and a rug of them.
 
-    With fewer than two distinct values only the rug is drawn.
+    With fewer than two distinct values only the rug is drawn. Returns whether a density was.
     """
     v = np.asarray(values, dtype=float)
     if v.size >= 2 and v.std() > 0:
@@ -250,6 +250,7 @@ def density(ax: Any, values: Sequence[float], colour: str, label: str) -> None:
     else:
         ax.plot([], [], color=colour, label=label)
     ax.plot(v, np.zeros_like(v), "|", color=colour, markersize=10)
+    return v.size >= 2 and bool(v.std() > 0)
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -402,16 +403,20 @@ def _fig21(groups: dict[str, list[dict[str, Any]]]) -> Any:
     for row, (arch, records) in enumerate(groups.items()):
         for col, horizon in enumerate(horizons):
             ax = axes[row][col]
-            for method in methods:
-                values = [_delta(method, horizon)(r["result"]) for r in records]
-                density(ax, values, METHOD_COLOURS.get(method, "black"), method)
-            ax.set_title(f"{arch}, after {horizon:g} extra epochs", fontsize="small")
+            drawn = [density(ax, [_delta(method, horizon)(r["result"]) for r in records],
+                             METHOD_COLOURS.get(method, "black"), method)
+                     for method in methods]
+            if not any(drawn):  # one seed: only the rug
+                ax.set_ylim(-0.1, 1.0)
+                ax.set_yticks([])
+            ax.set_title(f"{arch} (n={len(records)}), after {horizon:g} extra epochs",
+                         fontsize="small")
             ax.set_xlabel("Δ⟨H⟩", fontsize="small")
             ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
             if col == 0:
                 ax.set_ylabel("PDF")
     axes[0][0].legend(fontsize="x-small")
-    figure.suptitle(f"Fig. 21: Δ⟨H⟩ after adding one neuron (seeds: {len(first)}, "
+    figure.suptitle(f"Fig. 21: Δ⟨H⟩ after adding one neuron (n = seeds, "
                     f"{first[0]['spec']['protocol']} protocol)", fontsize="medium")
     return figure
 

@@ -57,7 +57,12 @@ from neuroplast.experiments.claims import (
     for_protocol,
     reference_claim_text,
 )
-from neuroplast.experiments.definitions.pixel_regions import border_preference, pixel_map_grid
+from neuroplast.experiments.definitions.pixel_regions import (
+    ENCODINGS,
+    border_preference,
+    interval_sign,
+    pixel_map_grid,
+)
 from neuroplast.experiments.experiment import Experiment, mnist
 from neuroplast.experiments.paper_tables import PaperTable, paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
@@ -74,7 +79,6 @@ from neuroplast.train import Protocol, evaluate, get_protocol, restrict, train
 
 PAPER_EPOCHS = 5000
 SITES = ("input", "hidden1")
-Z = 1.96
 RANDOM_TOLERANCE = 0.15
 """|border − centre removal rate| below which a pixel pattern counts as position-blind."""
 
@@ -101,7 +105,6 @@ METHODS = (
 """Fig. 15's five rows (``paper_row`` 0–4) and our compensated N2PS variants."""
 N2PS_ROWS = ("n2ps", "n2ps-mean", "n2ps-mean-inverted")
 A1_ROWS = ("a1-1%", "a1-10%")
-ENCODINGS = {True: "inverted (background 1, the paper's)", False: "standard (background 0)"}
 
 
 def configs(protocol: Protocol) -> list[dict[str, Any]]:
@@ -216,14 +219,6 @@ def _regions(groups: dict[bool, list[dict[str, Any]]]) -> str:
             + markdown_table(["method"] + list(ENCODINGS.values()), rows))
 
 
-def _sign(summary: Summary) -> int | None:
-    if summary.se is None:
-        return None
-    if summary.mean - Z * summary.se > 0:
-        return 1
-    return -1 if summary.mean + Z * summary.se < 0 else 0
-
-
 def _claims(groups: dict[bool, list[dict[str, Any]]]) -> list[Claim]:
     if True not in groups:
         return [Claim("15", reference_claim_text(15), Verdict.INCONCLUSIVE,
@@ -232,14 +227,14 @@ def _claims(groups: dict[bool, list[dict[str, Any]]]) -> list[Claim]:
     gap = summarize(min(r["result"]["methods"][m]["train_accuracy"] for m in A1_ROWS)
                     - max(r["result"]["methods"][m]["train_accuracy"] for m in N2PS_ROWS)
                     for r in records)
-    sign = _sign(gap)
+    sign = interval_sign(gap)
     accuracy = Claim("15a", "N2PS's accuracy after pruning is far below A1's (inverted "
                      "encoding)", {1: Verdict.CONFIRMED, -1: Verdict.NOT_CONFIRMED}.get(
                          sign, Verdict.INCONCLUSIVE),
                      f"worst A1 row − best N2PS row = {gap.format(3)} (paper: 0.682 − 0.273 = "
                      "0.409)")
     mean = _field(records, "n2ps-mean", "border_preference")
-    sign = _sign(mean)
+    sign = interval_sign(mean)
     centre = Claim("15b", "N2PS with averages removes central pixels and keeps the border "
                    "(inverted encoding)", {-1: Verdict.CONFIRMED, 1: Verdict.NOT_CONFIRMED}.get(
                        sign, Verdict.INCONCLUSIVE),
@@ -252,7 +247,7 @@ def _claims(groups: dict[bool, list[dict[str, Any]]]) -> list[Claim]:
     claims = [accuracy, centre, random]
     if False in groups:
         standard = _field(groups[False], "n2ps-mean", "border_preference")
-        sign = _sign(standard)
+        sign = interval_sign(standard)
         claims.append(Claim(
             "15d", "With the colour coding reversed (background 0), N2PS with averages "
             "removes the border (§5.5 text)", {1: Verdict.CONFIRMED,
