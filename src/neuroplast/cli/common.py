@@ -17,7 +17,7 @@ from neuroplast.data import (
     load_mnist_or_embedded,
 )
 from neuroplast.errors import NeuroplastError
-from neuroplast.models import MLP, load_model
+from neuroplast.models import MLP
 from neuroplast.train import PROTOCOLS
 
 MNIST_FEATURES = 784
@@ -109,10 +109,6 @@ def check_mnist_model(model: MLP) -> None:
             f"the model has {model.n_inputs} inputs and {model.widths[-1]} outputs; MNIST needs "
             f"{MNIST_FEATURES} inputs and {MNIST_CLASSES} outputs (e.g. --widths 784,100,5,10)"
         )
-
-
-def read_model(path: str) -> tuple[MLP, dict]:
-    return load_model(path)
 
 
 def positive_int(text: str) -> int:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from neuroplast.cli.common import add_data_arguments, check_mnist_model, load_data, read_model
-from neuroplast.models import count_macs, count_parameters
+from neuroplast.cli.common import add_data_arguments, check_mnist_model, load_data
+from neuroplast.models import count_macs, count_parameters, load_model
 from neuroplast.train import evaluate
 from neuroplast.train.report import format_metrics
 
@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    model, _ = read_model(args.model)
+    model, _ = load_model(args.model)
     check_mnist_model(model)
     dataset = load_data(args)
     metrics = evaluate(model, dataset.train).as_dict("train")

@@ -13,11 +13,10 @@ from neuroplast.cli.common import (
     check_output,
     load_data,
     positive_int,
-    read_model,
 )
 from neuroplast.data import Split
 from neuroplast.efficiency import MEASURES
-from neuroplast.models import MLP, save_model
+from neuroplast.models import MLP, load_model, save_model
 from neuroplast.replication import METHODS, replicate, resolve_method
 from neuroplast.replication.split import growable_site
 
@@ -59,7 +58,7 @@ def _logits(model: MLP, split: Split, batch_size: int = 10_000) -> torch.Tensor:
 def run(args: argparse.Namespace) -> int:
     check_output(args.out, args.force)
     resolve_method(args.method, args.alpha)  # fail before loading anything
-    model, metadata = read_model(args.model)
+    model, metadata = load_model(args.model)
     growable_site(model, args.site)
     dataset = load_data(args)
     before = copy.deepcopy(model)

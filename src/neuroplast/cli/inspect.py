@@ -18,12 +18,12 @@ from typing import Any
 
 import torch
 
-from neuroplast.cli.common import add_data_arguments, check_mnist_model, load_data, read_model
+from neuroplast.cli.common import add_data_arguments, check_mnist_model, load_data
 from neuroplast.data import Split
 from neuroplast.death import get_rule
 from neuroplast.efficiency import connection_cut_efficiency, covariance_efficiency
 from neuroplast.errors import NeuroplastError
-from neuroplast.models import MLP
+from neuroplast.models import MLP, load_model
 from neuroplast.oracle import loss_change_oracle
 from neuroplast.plots.efficiency_scatter import draw_efficiency_scatter
 from neuroplast.stats import collect_site_statistics, spearman
@@ -109,7 +109,7 @@ def _check_plot(path: str | None, force: bool) -> None:
 def run(args: argparse.Namespace) -> int:
     rule = get_rule(args.rule).name
     _check_plot(args.plot, args.force)
-    model, _ = read_model(args.model)
+    model, _ = load_model(args.model)
     model.site(args.site)  # an unknown site fails before the data is loaded
     check_mnist_model(model)
     dataset = load_data(args)

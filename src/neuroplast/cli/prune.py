@@ -19,13 +19,12 @@ from neuroplast.cli.common import (
     load_data,
     non_negative_float,
     positive_int,
-    read_model,
 )
 from neuroplast.data import Dataset
 from neuroplast.death import PruneResult, get_rule, make_strategy, prune_cycles, removal_cap
 from neuroplast.efficiency import MEASURES
 from neuroplast.errors import NeuroplastError
-from neuroplast.models import MLP, count_macs, count_parameters, save_model
+from neuroplast.models import MLP, count_macs, count_parameters, load_model, save_model
 from neuroplast.train import evaluate, get_protocol
 from neuroplast.train.report import format_table
 
@@ -143,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     rule = get_rule(args.rule).name
     measure = args.measure or get_rule(rule).default_measure
     MEASURES.get(measure)
-    model, parent_metadata = read_model(args.model)
+    model, parent_metadata = load_model(args.model)
     check_mnist_model(model)
     width = model.site(args.site).width
     strategy = make_strategy(width=width, **_strategy_arguments(args))

@@ -384,12 +384,10 @@ def _splits_from_arrays(
 def _load(spec: _Spec, root: str | Path | None, download: bool, invert: bool) -> Dataset:
     root_dir = Path(root).expanduser() if root is not None else None
     locations = _search_locations(spec, root_dir)
-    directory: Path | None = None
     paths: tuple[Path, ...] | None = None
     for candidate, _ in locations:
         paths = _find_all(candidate)
         if paths is not None:
-            directory = candidate
             break
     if paths is None:
         if not download:
@@ -403,10 +401,9 @@ def _load(spec: _Spec, root: str | Path | None, download: bool, invert: bool) ->
             raise DataNotFoundError(
                 _not_found_message(spec, locations, f"Files vanished from {directory}.")
             )
-    assert directory is not None
     arrays = tuple(read_idx(path) for path in paths)
     train, test = _splits_from_arrays(paths, arrays, invert)
-    return Dataset(name=spec.name, train=train, test=test, source=str(directory))
+    return Dataset(name=spec.name, train=train, test=test, source=str(paths[0].parent))
 
 
 def load_mnist(

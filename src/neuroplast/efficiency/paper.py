@@ -145,5 +145,9 @@ MEASURES.register(Measure(
 
 
 def _cov(ctx: MeasureContext) -> torch.Tensor:
-    assert ctx.stats.cov is not None  # guaranteed by efficiency()
+    if ctx.stats.cov is None:
+        raise NeuroplastError(
+            "the covariance efficiency needs the site covariance; collect statistics with "
+            "covariance=True"
+        )
     return ctx.stats.cov
