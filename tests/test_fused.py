@@ -208,3 +208,29 @@ def test_divergence_names_the_member():
         train_fused(members, split, _tight_protocol(0.0), epochs=1, data_seed=0, progress=False)
     with pytest.raises(NeuroplastError, match=r"fused members \[1\] produced NaN"):
         evaluate_fused(fuse(members), split)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "gelu", "identity"])
+@pytest.mark.parametrize("widths", [SMALL, (12, 5, 3), (6, 4)])
+def test_hand_written_gradients_equal_autograd(activation, widths):
+    """loss_and_gradients (no autograd, fast tanh) = autograd of each member's own loss."""
+    members = _members(widths, n=3, activation=activation)
+    split = _random_split(45, widths[0], widths[-1], seed=6)
+    fused = fuse(members)
+    losses = fused.loss_and_gradients(split.x, split.y)
+    assert not losses.requires_grad
+    for s, member in enumerate(members):
+        loss = F.cross_entropy(member(split.x), split.y)
+        loss.backward()
+        assert losses[s].item() == pytest.approx(loss.item(), rel=1e-13)
+        first = slice(s * widths[1], (s + 1) * widths[1])  # member s's first-layer rows
+        torch.testing.assert_close(fused.first.weight.grad[first], member.layers[0].weight.grad,
+                                   rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(fused.first.bias.grad[first], member.layers[0].bias.grad,
+                                   rtol=1e-12, atol=1e-14)
+        for k in range(len(fused.weights)):
+            layer = member.layers[k + 1]
+            torch.testing.assert_close(fused.weights[k].grad[s], layer.weight.grad,
+                                       rtol=1e-12, atol=1e-14)
+            torch.testing.assert_close(fused.biases[k].grad[s], layer.bias.grad,
+                                       rtol=1e-12, atol=1e-14)
