@@ -124,7 +124,7 @@ class FusedMLP(nn.Module):
     def loss_and_gradients(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Each member's mean cross-entropy on (x, y), with its gradient written into ``.grad``.
 
-        The same numbers as ``member_losses(self.logits_by_class(x), y).sum().backward()``
+        The same numbers as autograd of Σ_s mean-cross-entropy_s(``self.logits_by_class(x)``)
         (checked against autograd in the tests), computed without autograd: member s's
         parameters get exactly the gradient of its own mean cross-entropy.
 
@@ -267,13 +267,6 @@ def fuse(models: Sequence[MLP]) -> FusedMLP:
             weight.copy_(torch.stack([m.layers[k + 1].weight for m in models]))  # (S, out, in)
             bias.copy_(torch.stack([m.layers[k + 1].bias for m in models]))  # (S, out)
     return fused
-
-
-def member_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Each member's mean cross-entropy: logits (S, C, batch), labels (batch,) → (S,)."""
-    s, _, batch = logits.shape
-    per_example = F.cross_entropy(logits, y.expand(s, batch), reduction="none")  # (S, batch)
-    return per_example.mean(dim=1)  # (S,)
 
 
 @torch.no_grad()
