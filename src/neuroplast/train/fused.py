@@ -58,7 +58,14 @@ from neuroplast.data import Split
 from neuroplast.errors import NeuroplastError
 from neuroplast.models.activations import Activation, get_activation
 from neuroplast.models.mlp import MLP
-from neuroplast.train.loop import Evaluation, History, _progress_bar, make_optimizer, restrict
+from neuroplast.train.loop import (
+    Evaluation,
+    History,
+    _progress_bar,
+    make_optimizer,
+    restrict,
+    step_schedule,
+)
 from neuroplast.train.protocols import Protocol
 
 
@@ -351,11 +358,7 @@ def train_fused(models: Sequence[MLP], train_split: Split, protocol: Protocol, *
     x_all = data.x.to(fused.first.weight.dtype)  # (n, d), the members' dtype
     s = fused.n_members
     generator = torch.Generator().manual_seed(int(data_seed))
-    steps_per_epoch = math.ceil(data.n / protocol.batch_size)
-    total_steps = round(epochs * steps_per_epoch)
-    if epochs > 0:
-        total_steps = max(total_steps, 1)
-    n_epochs = math.ceil(total_steps / steps_per_epoch)
+    steps_per_epoch, total_steps, n_epochs = step_schedule(data.n, protocol.batch_size, epochs)
     histories = [History() for _ in range(s)]
     bar = _progress_bar(n_epochs, progress)
     started = time.perf_counter()

@@ -118,6 +118,19 @@ def restrict(split: Split, protocol: Protocol) -> Split:
     return Split(split.x[:limit], split.y[:limit])
 
 
+def step_schedule(n_examples: int, batch_size: int, epochs: float) -> tuple[int, int, int]:
+    """(steps per epoch, total steps, epochs begun) for ``epochs`` (may be fractional).
+
+    A fraction trains a partial last epoch, ``round(epochs * steps_per_epoch)`` steps in all;
+    any positive length trains at least one step.
+    """
+    steps_per_epoch = math.ceil(n_examples / batch_size)
+    total_steps = round(epochs * steps_per_epoch)
+    if epochs > 0:
+        total_steps = max(total_steps, 1)
+    return steps_per_epoch, total_steps, math.ceil(total_steps / steps_per_epoch)
+
+
 PROGRESS_DELAY_S = 3.0
 """A progress bar appears only once a run has lasted this long (short runs stay silent)."""
 
@@ -177,11 +190,7 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
     optimizer = make_optimizer(model, protocol) if optimizer is None else optimizer
     history = History() if history is None else history
     generator = torch.Generator().manual_seed(int(seed))
-    steps_per_epoch = math.ceil(data.n / protocol.batch_size)
-    total_steps = round(epochs * steps_per_epoch)
-    if epochs > 0:
-        total_steps = max(total_steps, 1)
-    n_epochs = math.ceil(total_steps / steps_per_epoch)
+    steps_per_epoch, total_steps, n_epochs = step_schedule(data.n, protocol.batch_size, epochs)
     first_epoch = len(history.epochs)
     bar = _progress_bar(n_epochs, progress)
     started = time.perf_counter()
