@@ -10,7 +10,11 @@ Methods (``rule/measure``):
 
 * **ours**: the re-wiring rules with their default rankings — ``A1``, ``A2`` and ``none`` on
   E_k (eq. 28, ``connection``), ``A3`` and ``lstsq`` on E'_k (eq. 17, ``covariance``), and
-  ``lstsq`` on E_k. ``none`` on E_k isolates the compensation (x_l → 0, plain slicing);
+  ``lstsq`` on E_k. ``none`` on E_k isolates the compensation (x_l → 0, plain slicing). And
+  ``lstsq`` with the conditional efficiency E^c_k = (1/P_kk) Σ_i g_i w_ik², the cost of a
+  removal under least-squares compensation (:mod:`neuroplast.efficiency.conditional`): as a
+  static ranking (``conditional``) and as a greedy selection that scores the survivors again
+  after every removal (``conditional:greedy``);
 * **baselines**: every other registered measure that supports hidden sites (magnitude-*,
   n2ps*, nnsp at every level above ``hidden1``, random, weight-norm, zeng-yeung, taylor and the
   Torch-Pruning importances tp-*), each with rule ``none`` (what other tools do), ``A1`` (mean
@@ -24,11 +28,15 @@ So each measure is scored once per net, and each (rule, measure) pair removes ne
 order once, committing a copy of the net whenever the site reaches a kept width: the copy at
 width K is exactly what ``prune(model, "hidden1", train, rule=..., measure=...,
 amount=100 − K)`` returns (``tests/test_frontier.py`` checks it), at a fraction of the cost.
+The greedy selection removes the cheapest neuron of the moment
+(:meth:`~neuroplast.death.rules.Rewirer.cheapest`), one at a time, as ``prune`` does; its
+first removals do not depend on the width either, so it is continued the same way.
 
 Each finished seed is appended to a JSONL file beside the cached nets, so an interrupted run
-resumes where it stopped. Writes ``frontier.md`` (tables of mean ± s.e. over seeds, the winner
-at each width with paired margins, protocol, commit and machine), ``frontier.json`` (every
-seed's numbers and removal orders) and ``frontier.png`` into ``--out-dir``.
+resumes where it stopped; a stored seed that lacks a method added since is computed again.
+Writes ``frontier.md`` (tables of mean ± s.e. over seeds, the winner at each width with paired
+margins, protocol, commit and machine), ``frontier.json`` (every seed's numbers and removal
+orders) and ``frontier.png`` into ``--out-dir``.
 
 Usage::
 
@@ -64,6 +72,7 @@ from neuroplast.data import Dataset, Split
 from neuroplast.death.rules import Rewirer
 from neuroplast.efficiency import MEASURES, efficiency
 from neuroplast.efficiency.baselines.nnsp import site_level, top_level
+from neuroplast.efficiency.conditional import is_greedy
 from neuroplast.errors import NeuroplastError
 from neuroplast.models import MLP, build_mlp, initialize, load_model, save_model
 from neuroplast.stats import collect_site_statistics
@@ -84,17 +93,21 @@ OUR_METHODS = (
     ("lstsq", "covariance"),
     ("lstsq", "connection"),
     ("none", "connection"),
+    ("lstsq", "conditional"),
+    ("lstsq", "conditional:greedy"),
 )
-"""(rule, measure) pairs of the paper's rules and ours, on the paper's rankings."""
+"""(rule, measure) pairs of the paper's rules and ours, on the paper's rankings and ours."""
 BASELINE_RULES = ("none", "A1", "lstsq")
 """Every baseline ranking is applied with each of these rules."""
-PAPER_MEASURES = ("connection", "covariance")
+PAPER_MEASURES = ("connection", "covariance", "conditional")
+"""Registered measures that are ours (the paper's E_k, E'_k and our E^c_k), never baselines."""
 EXCLUDED = {
     "n2ps-mean-inverted": "identical to n2ps-mean on a hidden site (the inversion applies to "
                           "the input site only)",
 }
 """Registered measures left out, with the reason (printed in the report)."""
-RANKING_NAMES = {"connection": "E_k", "covariance": "E'_k"}
+RANKING_NAMES = {"connection": "E_k", "covariance": "E'_k", "conditional": "E^c_k",
+                 "conditional:greedy": "E^c_k greedy"}
 METRICS = ("train_accuracy", "test_accuracy")
 
 
@@ -228,7 +241,7 @@ def frontier(model: MLP, train_split: Split, test_split: Split, widths: Sequence
         ``{"width": n, "trained": metrics, "results": {key: {str(K): metrics | width}},
         "orders": {measure: removal order}, "skipped": {measure: reason}}``, where a
         measure that raised :class:`NeuroplastError` (e.g. Torch-Pruning not installed) is
-        skipped with its message.
+        skipped with its message. A greedy measure's order is the one it removed.
     """
     width = model.site(site).width
     widths = check_widths(widths, width)
@@ -245,12 +258,19 @@ def frontier(model: MLP, train_split: Split, test_split: Split, widths: Sequence
     for method in methods_for(measures):
         if method.measure not in orders:
             continue
+        greedy = is_greedy(method.measure)
         order = orders[method.measure]
         rewirer = Rewirer(model, site, stats, method.rule)
         removed = 0
         per_width: dict[str, dict[str, float]] = {}
         for kept in widths:  # largest first: each width continues the previous removals
-            rewirer.remove_many(order[removed : width - kept])
+            if greedy:  # the cheapest neuron now, one at a time, as prune() does; the
+                # measure's stored order becomes the order it removed (rule lstsq only)
+                for position in range(removed, width - kept):
+                    order[position] = rewirer.cheapest()[0]
+                    rewirer.remove(int(order[position]))
+            else:
+                rewirer.remove_many(order[removed : width - kept])
             removed = width - kept
             pruned = copy.deepcopy(model)
             rewirer.commit(pruned)
@@ -308,6 +328,16 @@ def run_seed(dataset: Dataset, seed: int, config: FrontierConfig, models: Path |
     return {"seed": seed, "config": config_key(config), "train_seconds": train_seconds,
             "seconds": time.perf_counter() - started, "train_examples": train_split.n,
             "measures": list(measures)} | record
+
+
+def missing_methods(record: dict[str, Any]) -> list[str]:
+    """Keys of the methods the current code computes for ``record``'s measures but it lacks.
+
+    A record written before a method was added lacks it; :func:`run` computes such a seed again
+    rather than leaving the method out of the summary.
+    """
+    return [m.key for m in methods_for(record.get("measures", []))
+            if m.measure not in record.get("skipped", {}) and m.key not in record["results"]]
 
 
 def config_key(config: FrontierConfig) -> dict[str, Any]:
@@ -500,7 +530,8 @@ def identical_rankings(records: Sequence[dict[str, Any]]) -> list[list[str]]:
 _OUR_STYLES = {
     "A1/connection": "tab:blue", "A2/connection": "tab:purple", "A3/covariance": "tab:green",
     "lstsq/covariance": "tab:red", "lstsq/connection": "tab:orange",
-    "none/connection": "tab:brown",
+    "none/connection": "tab:brown", "lstsq/conditional": "tab:pink",
+    "lstsq/conditional:greedy": "black",
 }
 _BASELINE_LINES = {"none": "-", "A1": "--", "lstsq": ":"}
 CLIP = 0.1
@@ -617,6 +648,11 @@ def summarise(records: Sequence[dict[str, Any]], config: FrontierConfig, dataset
         "A1 is the paper's compensation and lstsq ours, so a baseline ranking that wins only "
         "with A1 or lstsq means that ranking picks better neurons for our compensation, not "
         "that a baseline tool (which slices: rule none) does better.",
+        "E^c_k = (1/P_kk) Σ_i g_i w_ik² (ours, `neuroplast.efficiency.conditional`) is what "
+        "removing neuron k costs under lstsq compensation: the variance of x_k given its "
+        "layer-mates (P = C⁻¹) times eq. 28's consumer weights. `E^c_k` ranks once; `E^c_k "
+        "greedy` (`conditional:greedy`) removes the cheapest neuron, lets lstsq re-wire the "
+        "consumer and downdate P, scores the survivors again and repeats.",
     ]
     notes += [f"Measure left out: `{name}` — {why}." for name, why in EXCLUDED.items()
               if config.measures is None]
@@ -752,7 +788,11 @@ def run(quick: bool = False, out_dir: Path | None = None, *, seeds: Sequence[int
         models.mkdir(parents=True, exist_ok=True)
     for seed in seeds:
         if seed in stored:
-            continue
+            missing = missing_methods(stored[seed])
+            if not missing:
+                continue
+            print(f"seed {seed}: the stored record lacks {', '.join(missing)}; computing it "
+                  "again", file=sys.stderr, flush=True)
         record = run_seed(dataset, seed, config, models)
         stored[seed] = record
         print(f"seed {seed}: {record['seconds']:.1f} s (training {record['train_seconds']:.1f} "

@@ -37,7 +37,10 @@ Rules (REFERENCE §1.7–1.10):
   from the precision matrix P = (C + δI)⁻¹: a_l = 1, a_j = P_lj/P_ll, a_0 = Σ_j a_j⟨x_j⟩, with
   one step of iterative refinement against C that removes the ridge's bias; a removal
   downdates P by a Schur complement (O(n²)). Removing several neurons one after another
-  equals regressing each on the final survivors jointly.
+  equals regressing each on the final survivors jointly. What the relation cannot replace,
+  the residual of variance 1/P_ll, is what removing l costs: :meth:`Rewirer.removal_costs`
+  gives E^c_l = (1/P_ll) Σ_i g_i w_il² for every living neuron now (the greedy selection
+  ``conditional:greedy``, :mod:`neuroplast.efficiency.conditional`).
 * ``none``: plain slicing, x_l = 0 (what other tools do), to isolate the effect of compensation.
 """
 
@@ -47,6 +50,7 @@ from dataclasses import dataclass
 
 import torch
 
+from neuroplast.efficiency.conditional import conditional_efficiency, least_squares_precision
 from neuroplast.efficiency.paper import consumer_gain, eigenvalue_floor
 from neuroplast.errors import NeuroplastError
 from neuroplast.models.mlp import MLP
@@ -54,8 +58,6 @@ from neuroplast.stats.site import SiteStatistics
 from neuroplast.surgery import keep_neurons
 
 DTYPE = torch.float64
-RIDGE = 1e-10
-"""δ = RIDGE · mean(diag C) keeps the least-squares precision finite for constant neurons."""
 
 
 @dataclass(frozen=True)
@@ -150,9 +152,11 @@ class Rewirer:
         self.weight = consumer.weight.detach().to(DTYPE).clone()  # (m, n)
         self.bias = consumer.bias.detach().to(DTYPE).clone()  # (m,)
         self.alive = torch.ones(stats.width, dtype=torch.bool)
-        self._gain = consumer_gain(model, site, stats) if self.rule.name == "A2" else None
+        self._gain = consumer_gain(model, site, stats) if self.rule.name in ("A2", "lstsq") \
+            else None
         self._eigen: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._precision = self._initial_precision() if self.rule.name == "lstsq" else None
+        self._precision = least_squares_precision(stats.cov, site) \
+            if self.rule.name == "lstsq" else None
 
     # -- relations ---------------------------------------------------------------------
     def relation(self, l: int) -> Relation:
@@ -202,23 +206,6 @@ class Rewirer:
         constant = float(values[p]) if appendix else float(v @ self.stats.mean)
         return Relation(l, v.clone(), constant)
 
-    def _initial_precision(self) -> torch.Tensor:
-        """P = (C + δI)⁻¹; δ grows ×100 (at most 4 times) if rounding left C + δI indefinite."""
-        cov = self.stats.cov
-        delta = RIDGE * float(cov.diagonal().mean().clamp_min(1e-300))
-        eye = torch.eye(cov.shape[0], dtype=DTYPE)
-        for _ in range(4):
-            factor, info = torch.linalg.cholesky_ex(cov + delta * eye)
-            if int(info) == 0:
-                break
-            delta *= 100.0
-        else:
-            raise NeuroplastError(
-                f"the covariance of site {self.site!r} is not positive semi-definite (NaN or "
-                "inconsistent statistics); collect the statistics again"
-            )
-        return torch.cholesky_inverse(factor)
-
     def _least_squares_relation(self, l: int) -> Relation:
         """a_l = 1, a_j = P_lj/P_ll, refined once against the unregularised covariance.
 
@@ -237,6 +224,34 @@ class Rewirer:
         step = p @ residual - p[:, l] * ((p[l] @ residual) / p[l, l])  # (n,) S r
         a = a - torch.where(others, step, zero)
         return Relation(l, a, float(a @ self.stats.mean))
+
+    # -- greedy selection (rule lstsq) -------------------------------------------------
+    def removal_costs(self) -> torch.Tensor:
+        """E^c_l = (1/P_ll) Σ_i g_i w_il² of every living neuron now; +inf for removed ones.
+
+        The weighted mean-square change of the consumer's pre-activation if neuron l were
+        removed next with the ``lstsq`` rule (:mod:`neuroplast.efficiency.conditional`): P is
+        the current (downdated) precision of the living neurons, w_l the current, already
+        compensated column, g_i eq. 28's weights from the construction's statistics. Before
+        any removal it equals the ``conditional`` measure. Returns (n,) float64.
+
+        Raises:
+            NeuroplastError: for a rule other than ``lstsq`` (the cost assumes its relation).
+        """
+        if self._precision is None:
+            raise NeuroplastError(
+                f"removal costs E^c (measure conditional:greedy) assume least-squares "
+                f"compensation, but this re-wirer uses rule {self.rule.name}; use rule lstsq, "
+                "or the static measure 'conditional' with another rule"
+            )
+        costs = conditional_efficiency(self.weight, self._precision, self._gain)  # (n,)
+        return torch.where(self.alive, costs, torch.full_like(costs, torch.inf))
+
+    def cheapest(self) -> tuple[int, float]:
+        """The living neuron with the smallest :meth:`removal_costs` (first on a tie), its cost."""
+        costs = self.removal_costs()  # (n,)
+        l = int(torch.argmin(costs))
+        return l, float(costs[l])
 
     # -- removal -----------------------------------------------------------------------
     def remove(self, l: int, relation: Relation | None = None) -> Relation:

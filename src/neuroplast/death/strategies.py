@@ -19,6 +19,16 @@ Options: ``max_fraction`` caps the neurons removed per call (floor(max_fraction 
 a neuron changes the consumer's variances C_ii and so the other neurons' E_k). A request that
 would remove every neuron of a site is refused; goal strategies stop at one neuron instead.
 
+**Greedy selection** (measure ``conditional:greedy``, rule ``lstsq`` only;
+:mod:`neuroplast.efficiency.conditional`). Every strategy removes, one at a time, the living
+neuron whose removal costs least *now*, E^c_l = (1/P_ll) Σ_i g_i w_il² with the re-wirer's
+current compensated weights and downdated precision (:meth:`Rewirer.removal_costs`), instead
+of following a ranking fixed before the first removal; the statistics stay those of the first
+ranking. A cutoff compares each removal's current cost with ε (a relative cutoff takes ε from
+the first costs). With ``recompute`` the costs are those of the ``conditional`` measure on
+statistics collected again after each removal, which is the same greedy selection with g_i
+refreshed.
+
 **Cached evaluation** (goal strategies, ``recompute``). The site's values X (N, n) over the
 training data and the consumer's pre-activation Z = X Wᵀ + b (N, m) are computed once. Removing
 neuron l with the relation Σ_j a_j x_j = a_0 changes the consumer by eqs 42–43, which changes Z
@@ -53,6 +63,7 @@ import torch.nn.functional as F
 from neuroplast.data import Split
 from neuroplast.death.rules import DTYPE, Relation, Rewirer, get_rule
 from neuroplast.efficiency import MEASURES, efficiency
+from neuroplast.efficiency.conditional import is_greedy
 from neuroplast.errors import NeuroplastError
 from neuroplast.models.mlp import MLP, count_macs, count_parameters
 from neuroplast.stats import collect_site_statistics, moments
@@ -389,7 +400,8 @@ def prune(model: MLP, site: str, split: Split, *, rule: str = "A1", measure: str
         split: training data; statistics, data-driven measures and goals use it.
         rule: ``A1``, ``A2``, ``A3``, ``A3-appendix``, ``lstsq`` or ``none``.
         measure: an efficiency measure name (default: the rule's, E_k for A1/A2/none and E'_k
-            for A3/lstsq); any registered measure works with any rule.
+            for A3/lstsq); any registered measure works with any rule, except the greedy
+            selection ``conditional:greedy``, which needs rule ``lstsq`` (module doc).
         cutoff: remove every neuron with efficiency < cutoff.
         relative_cutoff: remove every neuron with efficiency < relative_cutoff · max efficiency
             (with ``recompute`` the threshold is fixed from the first ranking).
@@ -406,12 +418,20 @@ def prune(model: MLP, site: str, split: Split, *, rule: str = "A1", measure: str
         A :class:`PruneResult`.
 
     Raises:
-        NeuroplastError: invalid arguments, or a request that would remove every neuron.
+        NeuroplastError: invalid arguments, ``conditional:greedy`` with a rule other than
+            ``lstsq``, or a request that would remove every neuron.
     """
     started = time.perf_counter()
     rule_info = get_rule(rule)
     measure = measure or rule_info.default_measure
     measure_info, _ = MEASURES.get(measure)
+    greedy = is_greedy(measure)
+    if greedy and rule_info.name != "lstsq":
+        raise NeuroplastError(
+            f"measure {measure} is a greedy selection for least-squares compensation and works "
+            f"with rule lstsq only, got rule {rule_info.name}; pass rule='lstsq' (--rule lstsq), "
+            "or use the static ranking 'conditional' with another rule"
+        )
     width = model.site(site).width
     strategy = make_strategy(width=width, cutoff=cutoff, relative_cutoff=relative_cutoff,
                              amount=amount, goal_accuracy=goal_accuracy, goal_loss=goal_loss)
@@ -423,7 +443,8 @@ def prune(model: MLP, site: str, split: Split, *, rule: str = "A1", measure: str
         )
     covariance = rule_info.needs_covariance or measure_info.needs_covariance
     before = (count_parameters(model), count_macs(model))
-    run = _Run(model, site, split, rule_info.name, measure, strategy, cap, covariance, stats)
+    run = _Run(model, site, split, rule_info.name, measure, strategy, cap, covariance, stats,
+               greedy)
     if recompute:
         outcome = run.sequential(optimizer)
     elif strategy.is_goal:
@@ -459,9 +480,10 @@ class _Run:
 
     def __init__(self, model: MLP, site: str, split: Split, rule: str, measure: str,
                  strategy: Strategy, cap: int, covariance: bool,
-                 stats: SiteStatistics | None) -> None:
+                 stats: SiteStatistics | None, greedy: bool = False) -> None:
         self.model, self.site, self.split = model, site, split
         self.rule, self.measure, self.strategy = rule, measure, strategy
+        self.greedy = greedy
         self.width, self.cap, self.covariance = model.site(site).width, cap, covariance
         self.stats = stats
         self.threshold: float | None = None
@@ -502,20 +524,44 @@ class _Run:
         stats = self.stats if self.stats is not None else collect_site_statistics(
             self.model, self.site, self.split.x, covariance=self.covariance)
         scores = self._efficiencies(self.model, stats)
-        order = torch.argsort(scores, stable=True)
         if self.strategy.kind == "amount":
             value = self.strategy.value
             count = value if isinstance(value, int) else round(value * self.width)
         else:
-            count = int((scores < self.threshold).sum())
+            count = self.width if self.greedy else int((scores < self.threshold).sum())
         count = min(count, self.cap)
+        if self.greedy:
+            rewirer = Rewirer(self.model, self.site, stats, self.rule)
+            removed, costs = self._greedy(rewirer, count)
+            kept = rewirer.commit(self.model, optimizer)
+            return _Outcome(removed, kept.tolist(), costs)
         if count >= self.width:
             self._refuse_emptying()
-        dying = order[:count]
+        dying = torch.argsort(scores, stable=True)[:count]
         rewirer = Rewirer(self.model, self.site, stats, self.rule)
         rewirer.remove_many(dying)
         kept = rewirer.commit(self.model, optimizer)
         return _Outcome(dying.tolist(), kept.tolist(), scores[dying].tolist())
+
+    def _greedy(self, rewirer: Rewirer, count: int) -> tuple[list[int], list[float]]:
+        """Remove up to ``count`` neurons, each the cheapest one now (``conditional:greedy``).
+
+        For a cutoff, stop at the first cheapest cost that is not below the threshold.
+        Refuses (before anything is committed) a removal that would leave no neuron.
+        Returns the removed neurons and each one's cost when it was removed.
+        """
+        removed: list[int] = []
+        costs: list[float] = []
+        while len(removed) < count:
+            l, cost = rewirer.cheapest()
+            if self.threshold is not None and not cost < self.threshold:
+                break
+            if len(removed) == self.width - 1:
+                self._refuse_emptying()
+            rewirer.remove(l)
+            removed.append(l)
+            costs.append(cost)
+        return removed, costs
 
     # One set of statistics, remove while the goal holds (cached evaluation).
     def goal(self, optimizer: torch.optim.Optimizer | None) -> _Outcome:
@@ -527,17 +573,21 @@ class _Run:
         outcome = _Outcome([], [], [], *goal.both(cache.z))
         rewirer = Rewirer(self.model, self.site, stats, self.rule)
         limit = min(self.cap, self.width - 1)
+        order = iter(torch.argsort(scores, stable=True).tolist())
         if self.strategy.holds(outcome.accuracy_before, outcome.loss_before):
-            for l in torch.argsort(scores, stable=True).tolist():
-                if len(outcome.removed) >= limit:
-                    break
+            while len(outcome.removed) < limit:
+                if self.greedy:
+                    l, cost = rewirer.cheapest()
+                else:
+                    l = next(order)
+                    cost = float(scores[l])
                 relation = rewirer.relation(l)
                 if not goal.holds(cache.trial(relation, rewirer.weight[:, l])):
                     break  # the failing removal is not applied
                 rewirer.remove(l, relation)
                 cache.accept()
                 outcome.removed.append(l)
-                outcome.removal_efficiencies.append(float(scores[l]))
+                outcome.removal_efficiencies.append(cost)
         outcome.accuracy, outcome.loss = goal.both(cache.z)
         outcome.kept = rewirer.commit(self.model, optimizer).tolist()
         return outcome

@@ -46,6 +46,7 @@ import torch
 from neuroplast.data import Split
 from neuroplast.death.rules import Rewirer, get_rule
 from neuroplast.efficiency import MEASURES, efficiency
+from neuroplast.efficiency.conditional import is_greedy
 from neuroplast.errors import NeuroplastError
 from neuroplast.models.mlp import MLP
 from neuroplast.replication.split import replicate, resolve_method
@@ -101,6 +102,11 @@ class DeathReplicationSchedule:
             )
         get_rule(self.rule)
         MEASURES.get(self.measure)
+        if is_greedy(self.measure):
+            raise NeuroplastError(
+                f"measure {self.measure!r} is a greedy selection for prune(); the schedule ranks "
+                "dying and parent neurons with one static measure: use 'conditional' instead"
+            )
         resolve_method(self.method, self.alpha)
 
     def epochs_between_events(self, protocol: Protocol) -> int:

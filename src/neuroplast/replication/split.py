@@ -48,6 +48,7 @@ import torch
 
 from neuroplast.data import Split
 from neuroplast.efficiency import MEASURES, efficiency
+from neuroplast.efficiency.conditional import is_greedy
 from neuroplast.errors import NeuroplastError
 from neuroplast.models.init import xavier_std
 from neuroplast.models.mlp import MLP, Site
@@ -277,6 +278,11 @@ def most_efficient_neurons(model: MLP, site: str, n: int, *, measure: str = "con
     Returns:
         (indices (n,), their efficiencies (n,) float64). Ties go to the lower index.
     """
+    if is_greedy(measure):
+        raise NeuroplastError(
+            f"{measure!r} is a greedy selection of neurons to remove (rule lstsq), not a ranking "
+            "of parents; use measure 'conditional' (the same scores, static) or 'connection'"
+        )
     width = model.site(site).width
     if not 1 <= n <= width:
         raise NeuroplastError(
