@@ -29,13 +29,6 @@ SITE = "hidden1"
 WIDTHS = (12, 10, 6, 3)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def correlated_split(n: int = 400, features: int = 12, seed: int = 0) -> Split:
     """Inputs near a rank-4 subspace, so the hidden neurons are strongly correlated."""

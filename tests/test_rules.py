@@ -21,14 +21,6 @@ from neuroplast.stats import collect_site_statistics
 DT = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors: one thread avoids OpenMP stalls on a machine shared by many processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def correlated_inputs(n: int, features: int, rank: int, seed: int, noise: float = 0.05,
                       ) -> torch.Tensor:

@@ -27,14 +27,6 @@ from neuroplast.train import evaluate, get_protocol, train
 DT = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors: one thread avoids OpenMP stalls on a machine shared by many processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def small_split(features: int = 12, n: int = 600, seed: int = 0, classes: int = 3) -> Split:
     g = torch.Generator().manual_seed(seed)

@@ -21,13 +21,6 @@ from neuroplast.surgery import add_neurons, keep_neurons, remove_neurons
 DT = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors: one thread avoids OpenMP stalls on a machine shared by many processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 WIDTHS = [7, 6, 5, 3]
 
 
