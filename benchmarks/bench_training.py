@@ -23,7 +23,8 @@
     init, N = 5,000 standard-normal inputs (2,000 in quick mode), site ``hidden1`` with
     n ∈ {100, 256, 512, 1024, 2048, 4096}. For E_k: statistics (no covariance) + E_k (eq. 28) +
     A1 removal of the 10 % least efficient via :class:`Rewirer` (+ commit). For E'_k:
-    statistics with covariance + E'_k (eq. 17) + A3 removal of 10 %. A3 recomputes an
+    statistics with covariance + E'_k (eq. 17) + A3 removal of 10 %, and the same with our
+    ``lstsq`` rule in place of A3 (one precision matrix, O(n²) per removal). A3 recomputes an
     eigen-decomposition of the living covariance for every removal (O(n³) each), so for large
     n only the first removals are timed (a per-size time budget) and the 10 % total is
     extrapolated as count × mean time per removal (an upper bound: later removals see a
@@ -208,6 +209,9 @@ def scaling(sizes: list[int], n_examples: int, removal_budget_s: float) -> list[
             "covariance", model, "hidden1", stats))
         ep_remove_s, timed_removals = _removal_time(model, cov_stats, "A3", cov_scores, count,
                                                     removal_budget_s)
+        (lstsq_remove_s, _), _ = _timed(
+            lambda model=model, stats=cov_stats, scores=cov_scores, count=count:
+            _removal_time(model, stats, "lstsq", scores, count, math.inf))
         records.append({
             "n": n, "removed": count, "forward_s": forward_s,
             "Ek_stats_s": ek_stats_s, "Ek_efficiency_s": ek_eff_s, "Ek_removal_s": ek_remove_s,
@@ -215,6 +219,8 @@ def scaling(sizes: list[int], n_examples: int, removal_budget_s: float) -> list[
             "Epk_stats_s": ep_stats_s, "Epk_efficiency_s": ep_eff_s,
             "Epk_removal_s": ep_remove_s, "Epk_removals_timed": timed_removals,
             "Epk_total_s": ep_stats_s + ep_eff_s + ep_remove_s,
+            "Epk_lstsq_removal_s": lstsq_remove_s,
+            "Epk_lstsq_total_s": ep_stats_s + ep_eff_s + lstsq_remove_s,
         })
     return records
 
@@ -249,6 +255,9 @@ def plot_scaling(records: list[dict[str, Any]], path: Path) -> None:
             ("efficiency_s", "efficiency", "C1-^"), ("removal_s", "removal (10 %)", "C2-v"),
         ]:
             ax.loglog(n, [r[f"{key}_{suffix}"] for r in records], style, label=label)
+        if key == "Epk":
+            ax.loglog(n, [r["Epk_lstsq_removal_s"] for r in records], "C3-D",
+                      label="lstsq removal (10 %) instead of A3")
         ax.loglog(n, [r["forward_s"] for r in records], "C7--", label="one forward pass")
         extrapolated = [r for r in records
                         if r.get(f"{key}_removals_timed", r["removed"]) < r["removed"]]
@@ -288,7 +297,8 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict[str, Any]:
 
     small, large = records[0], records[-1]
     exponents = {key: growth_exponent(records, key)
-                 for key in ("Ek_total_s", "Epk_total_s", "forward_s", "Ek_stats_s",
+                 for key in ("Ek_total_s", "Epk_total_s", "Epk_lstsq_total_s", "forward_s",
+                             "Ek_stats_s",
                              "Ek_efficiency_s", "Ek_removal_s", "Epk_stats_s",
                              "Epk_efficiency_s", "Epk_removal_s")}
     needed, convention = flops["flop_per_example_needed"], flops["flop_per_example_3x_forward"]
@@ -336,7 +346,7 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict[str, Any]:
          "reference_name": "torch.mm of the first layer's shape, float32",
          "note": "same count; the loop with index_select instead of x[index]"},
     ]
-    for key, label in (("Ek", "E_k + A1"), ("Epk", "E'_k + A3")):
+    for key, label in (("Ek", "E_k + A1"), ("Epk", "E'_k + A3"), ("Epk_lstsq", "E'_k + lstsq")):
         rows.append({
             "name": f"{label}: stats + efficiency + 10 % removal at n={large['n']} / forward",
             "value": large[f"{key}_total_s"], "unit": "s", "reference": large["forward_s"],
@@ -354,7 +364,8 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict[str, Any]:
         })
     table_keys = ["n", "forward_s", "Ek_stats_s", "Ek_efficiency_s", "Ek_removal_s",
                   "Ek_total_s", "Epk_stats_s", "Epk_efficiency_s", "Epk_removal_s",
-                  "Epk_removals_timed", "removed", "Epk_total_s"]
+                  "Epk_removals_timed", "removed", "Epk_total_s", "Epk_lstsq_removal_s",
+                  "Epk_lstsq_total_s"]
     tables = [
         {"title": f"Scaling of death on a synthetic site (seconds; N = {n_examples:,} examples)",
          "headers": table_keys,
