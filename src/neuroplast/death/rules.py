@@ -280,7 +280,8 @@ class Rewirer:
         self._eigen = None
         if self._precision is not None:
             p = self._precision
-            p -= torch.outer(p[:, l], p[l]) / p[l, l]  # Schur complement: drop variable l
+            row = p[l].clone()  # (n,) P is symmetric: row l = column l
+            p.addr_(row, row, alpha=-1.0 / float(row[l]))  # Schur complement, in place
             p[l], p[:, l] = 0.0, 0.0
             p[l, l] = 1.0
         return relation
