@@ -430,8 +430,12 @@ def test_kill_minus_nine_then_rerun_finishes_only_what_is_missing(tmp_path, work
     counts = executions(log)
     assert set(counts) == {name.removesuffix(".json") for name in after}
     assert all(counts[name.removesuffix(".json")] == 1 for name in before)  # not recomputed
+    # Lost at the kill: runs started but not yet stored. The driver stores what workers return,
+    # so besides the run each worker computes, a finished result may be waiting for the
+    # driver (its worker already on the next run): at most 2 per worker, each redone once.
     in_flight = [run_id for run_id, n in counts.items() if n > 1]
-    assert len(in_flight) <= workers and all(counts[r] == 2 for r in in_flight)
+    assert len(in_flight) <= (1 if workers == 1 else 2 * workers)
+    assert all(counts[r] == 2 for r in in_flight)
     assert (out / "toy-sweep" / "summary.md").is_file() and (out / "index.md").is_file()
 
 
