@@ -140,15 +140,22 @@ def test_greedy_steps_follow_the_brute_force_argmin_and_costs(seed):
         np.testing.assert_allclose(rewirer.weight.numpy(), brute.w, rtol=1e-6, atol=1e-9)
 
 
-def test_prune_amount_removes_the_greedy_sequence_and_reports_its_costs():
-    model, split = setup()
+def greedy_steps(model: MLP, split: Split, count: int) -> tuple[Rewirer, list[tuple[int, float]]]:
+    """A re-wirer after ``count`` greedy removals, and each (neuron, cost) in order."""
     stats = collect_site_statistics(model, SITE, split.x, covariance=True)
     rewirer = Rewirer(model, SITE, stats, "lstsq")
     steps = []
-    for _ in range(6):
+    for _ in range(count):
         steps.append(rewirer.cheapest())
         rewirer.remove(steps[-1][0])
-    first = efficiency("conditional", model, SITE, stats, split)
+    return rewirer, steps
+
+
+def test_prune_amount_removes_the_greedy_sequence_and_reports_its_costs():
+    model, split = setup()
+    rewirer, steps = greedy_steps(model, split, 6)
+    first = efficiency("conditional", model, SITE,
+                       collect_site_statistics(model, SITE, split.x, covariance=True), split)
     expected = copy.deepcopy(model)
     rewirer.commit(expected)
     result = prune(model, SITE, split, rule="lstsq", measure="conditional:greedy", amount=6)
@@ -164,12 +171,7 @@ def test_prune_amount_removes_the_greedy_sequence_and_reports_its_costs():
 
 def test_cutoff_and_goal_follow_the_greedy_sequence():
     model, split = fitted()
-    stats = collect_site_statistics(model, SITE, split.x, covariance=True)
-    rewirer = Rewirer(model, SITE, stats, "lstsq")
-    steps = []
-    for _ in range(9):
-        steps.append(rewirer.cheapest())
-        rewirer.remove(steps[-1][0])
+    _, steps = greedy_steps(model, split, 9)
     costs = [c for _, c in steps]
     # a cutoff between the k-th cost and every later one removes exactly the first k
     k = next(i for i in range(3, 8) if min(costs[i + 1 :]) > costs[i])
