@@ -293,3 +293,52 @@ def test_demo_runs_offline_on_the_embedded_copy(offline, capsys):
     assert "on 8,000 images" in out
     assert re.search(r"^\s+trained\s+100\s+79,065", out, re.MULTILINE)
     assert re.search(r"^\s*A1 cutoff 0.05\s+\d+", out, re.MULTILINE)
+
+
+def test_train_fused_seeds_saves_each_net_equal_to_a_solo_run(tmp_path, data_dir, capsys):
+    pattern = str(tmp_path / "n1-{seed}.pt")
+    code, out, err = run_cli(["train", "--arch", "N1", "--protocol", "quick", "--epochs", "500",
+                              "--seed", "3", "--fused-seeds", "3", "--data", data_dir,
+                              "--out", pattern, "--no-progress"], capsys)
+    assert code == 0, err
+    assert re.search(r"^train accuracy: [0-9.]+ ± [0-9.]+ \(mean ± s\.e\. over 3 nets\)$", out,
+                     re.MULTILINE)
+    files = [tmp_path / f"n1-{seed}.pt" for seed in (3, 4, 5)]
+    assert all(f.is_file() and f"saved {f}" in out for f in files)
+    fused, metadata = load_model(files[1])
+    assert metadata["seed"] == 4 and metadata["data_seed"] == 3
+    assert metadata["fused_members"] == 3 and metadata["history"]["final"]["steps"] == 10
+    # the same net trained alone: initialisation seed 4, shuffling seed 3
+    solo_file = tmp_path / "solo.pt"
+    code, _, err = run_cli(["train", "--arch", "N1", "--protocol", "quick", "--epochs", "500",
+                            "--seed", "3", "--data", data_dir, "--out", solo_file,
+                            "--no-progress"], capsys)
+    assert code == 0, err
+    solo, _ = load_model(solo_file)  # seed 3 initialises it: compare with member seed 3
+    member, _ = load_model(files[0])
+    for p, q in zip(member.parameters(), solo.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+    assert any((p - q).abs().max() > 1e-3
+               for p, q in zip(fused.parameters(), solo.parameters(), strict=True))
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--out", "n1.pt"], "must contain {seed}"),
+    (["--death-replication", "cutoff=0.01,every=500"], "cannot do"),
+    (["--fused-seeds", "0"], "at least 1"),
+])
+def test_train_fused_seeds_refuses_bad_requests(tmp_path, data_dir, capsys, extra, message):
+    args = ["train", "--arch", "N1", "--protocol", "quick", "--fused-seeds", "2",
+            "--data", data_dir, "--no-progress", *extra]
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and message in err
+
+
+def test_train_fused_seeds_never_overwrites(tmp_path, data_dir, capsys):
+    (tmp_path / "n1-1.pt").write_bytes(b"precious")
+    code, _, err = run_cli(["train", "--arch", "N1", "--protocol", "quick", "--fused-seeds",
+                            "2", "--data", data_dir, "--out", str(tmp_path / "n1-{seed}.pt"),
+                            "--no-progress"], capsys)
+    assert code == 2 and "already exists" in err
+    assert (tmp_path / "n1-1.pt").read_bytes() == b"precious"
+    assert not (tmp_path / "n1-0.pt").exists()  # refused before any work

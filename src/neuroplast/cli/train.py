@@ -14,9 +14,11 @@ from neuroplast.cli.common import (
     non_negative_float,
     widths_list,
 )
+from neuroplast.errors import NeuroplastError
 from neuroplast.models import ACTIVATIONS, PRESETS, build_mlp, initialize, save_model
 from neuroplast.train import get_protocol, make_optimizer, train
-from neuroplast.train.report import format_metrics
+from neuroplast.train.fused import train_fused
+from neuroplast.train.report import format_metrics, format_table
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -37,6 +39,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--death-replication", metavar="SPEC", default=None,
                    help="combined death-and-replication schedule, e.g. cutoff=0.01,every=500 "
                         "(paper epochs); see `neuroplast methods`")
+    p.add_argument("--fused-seeds", type=int, metavar="S", default=None,
+                   help="train S nets (initialisation seeds SEED … SEED+S−1) as one fused "
+                        "model sharing every batch (shuffling seeded by --seed); --out must "
+                        "contain {seed}, e.g. n1-{seed}.pt")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_data_arguments(p)
     add_output_arguments(p)
@@ -44,6 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.fused_seeds is not None:
+        return run_fused(args)
     check_output(args.out, args.force)
     arch = args.arch if args.arch or args.widths else "N4"
     model = initialize(build_mlp(arch, widths=args.widths, activation=args.activation), args.seed)
@@ -74,4 +82,62 @@ def run(args: argparse.Namespace) -> int:
                     **protocol.as_dict(), "history": history.as_dict()}
         save_model(model, args.out, metadata=metadata, overwrite=args.force)
         print(f"saved {args.out}")
+    return 0
+
+
+def run_fused(args: argparse.Namespace) -> int:
+    """``--fused-seeds S``: S seeds trained as one model (neuroplast.train.fused)."""
+    count = args.fused_seeds
+    if count < 1:
+        raise NeuroplastError(f"--fused-seeds must be at least 1, got {count}")
+    if args.death_replication:
+        raise NeuroplastError(
+            "--death-replication changes a net's width during training, which a fused model "
+            "cannot do; train those seeds one by one (drop --fused-seeds)"
+        )
+    seeds = list(range(args.seed, args.seed + count))
+    outputs: list[str] = []
+    if args.out:
+        if "{seed}" not in args.out:
+            raise NeuroplastError(
+                f"--out {args.out} must contain {{seed}} with --fused-seeds, e.g. n1-{{seed}}.pt, "
+                "so each net gets its own file"
+            )
+        outputs = [args.out.replace("{seed}", str(seed)) for seed in seeds]
+        for path in outputs:
+            check_output(path, args.force)
+    arch = args.arch if args.arch or args.widths else "N4"
+    models = [initialize(build_mlp(arch, widths=args.widths, activation=args.activation), seed)
+              for seed in seeds]
+    check_mnist_model(models[0])
+    protocol = get_protocol(args.protocol)
+    dataset = load_data(args)
+    print(f"training {count} fused {arch or 'MLP'} nets widths={models[0].widths} "
+          f"activation={models[0].activation_name} protocol={protocol.name} "
+          f"epochs={args.epochs:g} (paper) init seeds {seeds[0]}..{seeds[-1]}, shuffling seed "
+          f"{args.seed}")
+    histories = train_fused(models, dataset.train, protocol, epochs=protocol.epochs(args.epochs),
+                            data_seed=args.seed, test_split=dataset.test,
+                            optimizer=args.optimizer,
+                            progress=False if args.no_progress else None)
+    finals = [h.final for h in histories]
+    rows = [[seed, f["train_accuracy"], f["test_accuracy"], f["train_loss"], f["test_loss"]]
+            for seed, f in zip(seeds, finals, strict=True)]
+    print(format_table(["seed", "train acc", "test acc", "train loss", "test loss"], rows))
+    for key in ("train_accuracy", "test_accuracy"):
+        values = [f[key] for f in finals]
+        mean = sum(values) / count
+        spread = (sum((v - mean) ** 2 for v in values) / (count - 1)) ** 0.5 / count**0.5 \
+            if count > 1 else 0.0
+        print(f"{key.replace('_', ' ')}: {mean:.4f} ± {spread:.4f} (mean ± s.e. over "
+              f"{count} nets)")
+    print(f"wall time   {finals[0]['wall_time_s']:.1f} s for all {count} nets together")
+    if not outputs:
+        return 0
+    for seed, model, history, path in zip(seeds, models, histories, outputs, strict=True):
+        metadata = {"arch": arch, "seed": seed, "data_seed": args.seed, "fused_members": count,
+                    "paper_epochs": args.epochs, "optimizer": args.optimizer,
+                    "data": dataset.source, **protocol.as_dict(), "history": history.as_dict()}
+        save_model(model, path, metadata=metadata, overwrite=args.force)
+        print(f"saved {path}")
     return 0
