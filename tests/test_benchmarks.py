@@ -1,0 +1,83 @@
+"""The benchmark suite's arithmetic and plumbing (the timings themselves are never asserted).
+
+FLOP counts against a count written out by hand, growth exponents against synthetic power
+laws, goal verdicts, the fused-vs-sequential comparison's equivalence check on real data, and
+one quick module through the runner into JSON and Markdown.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `pytest` (unlike `python -m pytest`) does not add the root
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import bench_training, runner  # noqa: E402
+
+
+def test_training_flops_of_n4_counted_by_hand():
+    macs = 784 * 100 + 100 * 5 + 5 * 10  # 78,950 multiply-adds per example
+    forward = 2 * macs
+    weight_grads = 2 * macs
+    input_grads = 2 * (100 * 5 + 5 * 10)  # the first layer's input (the data) needs none
+    assert bench_training.training_flops_per_example([784, 100, 5, 10]) == (
+        forward + weight_grads + input_grads, 3 * forward)
+    assert bench_training.training_flops_per_example([784, 100, 5, 10]) == (316_900, 473_700)
+
+
+@pytest.mark.parametrize("exponent", [1.0, 2.0, 4.0])
+def test_growth_exponent_recovers_a_power_law(exponent):
+    records = [{"n": n, "t": 3e-6 * n**exponent} for n in (100, 256, 512, 1024, 2048, 4096)]
+    assert bench_training.growth_exponent(records, "t") == pytest.approx(exponent, abs=1e-9)
+    # only n >= 512 counts: a different law below it does not change the fit
+    records[0]["t"] = records[1]["t"] = 1.0
+    assert bench_training.growth_exponent(records, "t") == pytest.approx(exponent, abs=1e-9)
+
+
+@pytest.mark.parametrize(("row", "expected"), [
+    ({"value": 6.7, "reference": 1.0, "goal": ">= 10"}, "FAIL"),
+    ({"value": 10.0, "reference": 1.0, "goal": ">= 10"}, "pass"),
+    ({"value": 0.1674, "reference": 0.159, "goal": "<= 1.5"}, "pass"),
+    ({"value": 1.0, "reference": 2.0, "ratio": 4.0, "goal": "> 3x"}, "pass"),
+    ({"value": 1.0, "reference": 0.0, "goal": "<= 1"}, "n/a"),
+    ({"value": 1.0, "reference": 1.0, "goal": "about 1"}, "bad goal"),
+    ({"value": 1.0, "reference": 1.0}, "-"),
+])
+def test_verdicts(row, expected):
+    assert runner.verdict(row) == expected
+
+
+def test_fused_benchmark_trains_the_same_nets_as_sequential_training(monkeypatch, mnist_small):
+    monkeypatch.setattr(bench_training, "N_MEMBERS", 3)
+    result = bench_training.fused_vs_sequential(mnist_small.train, steps=4)
+    assert result["members"] == 3 and result["steps"] == 4
+    assert 0 < result["max_abs_param_diff_fused_vs_train"] < 1e-5  # float32 rounding only
+    assert result["first_layer_gemms_s_per_step"] > 0
+    for key in ("fused_member_steps_per_s", "sequential_train_member_steps_per_s",
+                "sequential_lean_member_steps_per_s", "gemm_bound_member_steps_per_s"):
+        assert math.isfinite(result[key]) and result[key] > 0
+
+
+def test_runner_writes_json_and_markdown_with_the_machine(tmp_path):
+    threads = torch.get_num_threads()
+    try:
+        code = runner.main(["--quick", "--only", "statistics", "--threads", "1",
+                            "--out-dir", str(tmp_path)])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0
+    report = json.loads((tmp_path / "results-quick.json").read_text())
+    assert report["quick"] is True
+    assert {"cpu", "logical_cores", "torch", "torch_threads"} <= set(report["machine"])
+    rows = report["benchmarks"]["statistics"]["result"]["rows"]
+    assert rows and all(row["reference"] > 0 for row in rows)
+    markdown = (tmp_path / "results-quick.md").read_text()
+    assert "## Machine" in markdown and rows[0]["name"] in markdown
+    assert not (tmp_path / "results.json").exists()  # a quick run never replaces full results
