@@ -15,6 +15,7 @@ from neuroplast.cli.common import (
     widths_list,
 )
 from neuroplast.errors import NeuroplastError
+from neuroplast.experiments.stats_summary import summarize
 from neuroplast.models import ACTIVATIONS, PRESETS, build_mlp, initialize, save_model
 from neuroplast.train import get_protocol, make_optimizer, train
 from neuroplast.train.fused import train_fused
@@ -125,12 +126,8 @@ def run_fused(args: argparse.Namespace) -> int:
             for seed, f in zip(seeds, finals, strict=True)]
     print(format_table(["seed", "train acc", "test acc", "train loss", "test loss"], rows))
     for key in ("train_accuracy", "test_accuracy"):
-        values = [f[key] for f in finals]
-        mean = sum(values) / count
-        spread = (sum((v - mean) ** 2 for v in values) / (count - 1)) ** 0.5 / count**0.5 \
-            if count > 1 else 0.0
-        print(f"{key.replace('_', ' ')}: {mean:.4f} ± {spread:.4f} (mean ± s.e. over "
-              f"{count} nets)")
+        summary = summarize(f[key] for f in finals)
+        print(f"{key.replace('_', ' ')}: {summary.format(4)} (mean ± s.e. over {count} nets)")
     print(f"wall time   {finals[0]['wall_time_s']:.1f} s for all {count} nets together")
     if not outputs:
         return 0

@@ -122,6 +122,11 @@ class MLP(nn.Module):
         return self.activation.name
 
     @property
+    def dtype(self) -> torch.dtype:
+        """The floating dtype of the weights (inputs are cast to it; float32 by default)."""
+        return self.layers[0].weight.dtype
+
+    @property
     def n_inputs(self) -> int:
         """Number of features the model accepts (before input selection)."""
         return self.selector.n_features

@@ -72,7 +72,7 @@ def evaluate(model: MLP, split: Split, *, batch_size: int = 10_000) -> Evaluatio
     """
     if split.n == 0:
         raise NeuroplastError("cannot evaluate on an empty split; give at least one example")
-    dtype = _parameter_dtype(model)
+    dtype = model.dtype
     was_training = model.training
     model.eval()
     total_loss, correct = 0.0, 0
@@ -91,11 +91,6 @@ def evaluate(model: MLP, split: Split, *, batch_size: int = 10_000) -> Evaluatio
     finally:
         model.train(was_training)
     return Evaluation(total_loss / split.n, correct / split.n)
-
-
-def _parameter_dtype(model: MLP) -> torch.dtype:
-    """The floating dtype of the model's weights (data are cast to it; float32 by default)."""
-    return next(model.parameters()).dtype
 
 
 def make_optimizer(model: MLP, protocol: Protocol, kind: str = "sgd",
@@ -186,7 +181,7 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
     data = restrict(train_split, protocol)
     if data.n == 0:
         raise NeuroplastError("the training split is empty; give at least one example")
-    x_all = data.x.to(_parameter_dtype(model))  # (n, n_features), the model's dtype
+    x_all = data.x.to(model.dtype)  # (n, n_features), the model's dtype
     optimizer = make_optimizer(model, protocol) if optimizer is None else optimizer
     history = History() if history is None else history
     generator = torch.Generator().manual_seed(int(seed))

@@ -14,11 +14,6 @@ from neuroplast.models.mlp import MLP
 DTYPE = torch.float64
 
 
-def model_dtype(model: MLP) -> torch.dtype:
-    """The floating dtype of the model's parameters (inputs are cast to it)."""
-    return next(model.parameters()).dtype
-
-
 def require_data(ctx: MeasureContext, measure: str) -> Split:
     """The training data of the context; raises when a caller bypassed :func:`efficiency`."""
     if ctx.data is None:
@@ -46,7 +41,7 @@ def no_argument(ctx: MeasureContext, measure: str) -> None:
 def batches(model: MLP, data: Split, batch_size: int,
             ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(x, y) chunks of ``data`` with x cast to the model's dtype."""
-    dtype = model_dtype(model)
+    dtype = model.dtype
     for start in range(0, data.x.shape[0], batch_size):
         x = data.x[start : start + batch_size].to(dtype)  # (batch, features)
         yield x, data.y[start : start + batch_size]

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import torch
 
-from neuroplast.efficiency.baselines.common import DTYPE, model_dtype, require_data
+from neuroplast.efficiency.baselines.common import DTYPE, require_data
 from neuroplast.efficiency.registry import MEASURES, Measure, MeasureContext
 from neuroplast.errors import NeuroplastError
 from neuroplast.models.mlp import MLP
@@ -187,7 +187,7 @@ def nnsp_efficiency(model: MLP, site: str, x: torch.Tensor, level: int) -> torch
     diagonal_only = level == site_level(model, site) + 2 and level != top_level(model)
     per_example = max(widths) * (1 if diagonal_only else m)  # largest block held per example
     batch_size = max(1, min(MAX_BATCH, ELEMENTS_PER_BATCH // per_example))
-    dtype = model_dtype(model)
+    dtype = model.dtype
     weight = target.consumer.weight.detach().to(DTYPE)  # (w, n)
     diagonal_state = moments.init(weight.shape[0])
     count, mean, comoment = 0, None, None  # mean (m, w); comoment (w, w) = Σ_o Σ_n ΔA ΔAᵀ

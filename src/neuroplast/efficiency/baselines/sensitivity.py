@@ -56,7 +56,7 @@ def zeng_yeung_sensitivity(model: MLP, site: str, x: torch.Tensor,
     target = model.site(site)
     previous = _previous_site(model, site)
     with torch.no_grad():
-        dtype = next(model.parameters()).dtype
+        dtype = model.dtype
         chunks = [x[s : s + batch_size].to(dtype) for s in range(0, x.shape[0], batch_size)]
         shift = torch.zeros(target.producer.in_features, dtype=DTYPE)
         for chunk in chunks:

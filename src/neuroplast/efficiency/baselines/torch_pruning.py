@@ -36,7 +36,6 @@ import torch.nn.functional as F
 from neuroplast.data import Split
 from neuroplast.efficiency.baselines.common import (
     batches,
-    model_dtype,
     no_argument,
     require_data,
     require_hidden,
@@ -135,7 +134,7 @@ def torch_pruning_importance(ctx: MeasureContext, spec: TorchPruningImportance) 
         parameter.requires_grad_(True)
     if spec.gradients is not None:
         spec.gradients(model, require_data(ctx, spec.name))
-    example = torch.zeros(1, model.n_inputs, dtype=model_dtype(model))
+    example = torch.zeros(1, model.n_inputs, dtype=model.dtype)
     graph = tp.DependencyGraph().build_dependency(model, example_inputs=example)
     producer = model.site(ctx.site).producer
     group = graph.get_pruning_group(producer, tp.prune_linear_out_channels,
