@@ -16,19 +16,8 @@ from pathlib import Path
 import torch
 
 from neuroplast.errors import NeuroplastError
+from neuroplast.plots.figure import new_figure
 from neuroplast.stats.correlation import spearman
-
-
-def _figure_class():
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise NeuroplastError(
-            "drawing plots needs matplotlib; install it with `pip install matplotlib` "
-            "(or `pip install neuroplast[plot]`)"
-        ) from None
-    return Figure, FigureCanvasAgg
 
 
 def draw_efficiency_scatter(delta_loss: torch.Tensor, efficiencies: Mapping[str, torch.Tensor],
@@ -52,9 +41,7 @@ def draw_efficiency_scatter(delta_loss: torch.Tensor, efficiencies: Mapping[str,
             raise NeuroplastError(
                 f"{label} has {values.numel()} values but there are {delta.numel()} loss changes"
             )
-    Figure, Canvas = _figure_class()
-    figure = Figure(figsize=(4.2 * len(efficiencies), 3.8))
-    Canvas(figure)
+    figure = new_figure(4.2 * len(efficiencies), 3.8)
     for panel, (label, values) in enumerate(efficiencies.items(), start=1):
         values = values.detach().to(torch.float64).cpu()
         axes = figure.add_subplot(1, len(efficiencies), panel)

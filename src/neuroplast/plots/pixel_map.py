@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from neuroplast.errors import NeuroplastError
+from neuroplast.plots.figure import new_figure
 
 SHAPE = (28, 28)
 """MNIST image shape; pixel k sits at row k // 28, column k % 28."""
@@ -57,39 +59,31 @@ def removal_frequency(kept_sets: Sequence[torch.Tensor], n_features: int = 784,
     return torch.stack(removed).mean(dim=0)
 
 
-def _pyplot():
+def removal_colormap() -> Any:
+    """The colour map of removal frequency: black = never removed, blue = always removed."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
         from matplotlib.colors import LinearSegmentedColormap
     except ImportError:
         raise NeuroplastError(
             "drawing pixel maps needs matplotlib; install it with `pip install matplotlib`"
         ) from None
-    colours = LinearSegmentedColormap.from_list("removed", [NEVER_REMOVED, ALWAYS_REMOVED])
-    return plt, colours
+    return LinearSegmentedColormap.from_list("removed", [NEVER_REMOVED, ALWAYS_REMOVED])
 
 
 def _draw(image: torch.Tensor, path: str | Path, title: str, colorbar: bool) -> Path:
-    plt, colours = _pyplot()
+    colours = removal_colormap()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure, axes = plt.subplots(figsize=(3.6 if colorbar else 3.0, 3.3))
-    try:
-        shown = axes.imshow(image.numpy(), cmap=colours, vmin=0.0, vmax=1.0,
-                            interpolation="nearest")
-        axes.set_title(title, fontsize=9)
-        axes.set_xticks([])
-        axes.set_yticks([])
-        if colorbar:
-            figure.colorbar(shown, ax=axes, fraction=0.046, pad=0.04,
-                            label="fraction of runs removed")
-        figure.tight_layout()
-        figure.savefig(path, dpi=100)
-    finally:
-        plt.close(figure)
+    figure = new_figure(3.6 if colorbar else 3.0, 3.3)
+    axes = figure.subplots()
+    shown = axes.imshow(image.numpy(), cmap=colours, vmin=0.0, vmax=1.0, interpolation="nearest")
+    axes.set_title(title, fontsize=9)
+    axes.set_xticks([])
+    axes.set_yticks([])
+    if colorbar:
+        figure.colorbar(shown, ax=axes, fraction=0.046, pad=0.04, label="fraction of runs removed")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
     return path
 
 

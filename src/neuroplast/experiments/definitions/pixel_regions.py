@@ -26,7 +26,11 @@ from typing import Any
 import torch
 
 from neuroplast.experiments.stats_summary import Summary
-from neuroplast.plots.pixel_map import ALWAYS_REMOVED, NEVER_REMOVED, kept_mask, removal_frequency
+from neuroplast.plots.pixel_map import (
+    kept_mask,
+    removal_colormap,
+    removal_frequency,
+)
 
 SIDE = 28
 BORDER_WIDTH = 4
@@ -75,9 +79,7 @@ def pixel_map_grid(figure: Any, panels: Sequence[Sequence[tuple[str, list[list[i
     """
     if figure is None:
         return None
-    from matplotlib.colors import LinearSegmentedColormap
-
-    colours = LinearSegmentedColormap.from_list("removed", [NEVER_REMOVED, ALWAYS_REMOVED])
+    colours = removal_colormap()
     rows, columns = len(panels), max(len(row) for row in panels)
     axes = figure.subplots(rows, columns, squeeze=False)
     image = None

@@ -32,7 +32,10 @@ from neuroplast.experiments.stats_summary import (
     summarize,
 )
 from neuroplast.models import MLP, build_mlp, initialize
-from neuroplast.plots.pixel_map import ALWAYS_REMOVED, NEVER_REMOVED, removal_frequency
+from neuroplast.plots.pixel_map import (
+    removal_colormap,
+    removal_frequency,
+)
 from neuroplast.train import Protocol, train
 
 Z = 1.96
@@ -309,9 +312,7 @@ def pixel_grid(panels: Sequence[tuple[str, Sequence[Sequence[int]]]], columns: i
                         2.1 * math.ceil(len(panels) / columns) + 0.6)
     if figure is None or not panels:
         return figure
-    from matplotlib.colors import LinearSegmentedColormap
-
-    colours = LinearSegmentedColormap.from_list("removed", [NEVER_REMOVED, ALWAYS_REMOVED])
+    colours = removal_colormap()
     rows = math.ceil(len(panels) / columns)
     axes = figure.subplots(rows, columns, squeeze=False)
     shown = None
