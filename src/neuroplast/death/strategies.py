@@ -94,6 +94,11 @@ class Strategy:
     def is_goal(self) -> bool:
         return self.kind in ("goal_accuracy", "goal_loss")
 
+    def count(self, width: int) -> int:
+        """How many neurons an ``amount`` strategy removes from a site of ``width``."""
+        value = self.value
+        return value if isinstance(value, int) else round(value * width)
+
     def holds(self, accuracy: float, loss: float) -> bool:
         """Whether a goal strategy's goal holds (accuracy ≥ goal, or loss ≤ goal)."""
         if self.kind == "goal_accuracy":
@@ -275,10 +280,11 @@ class _Cache:
         model.eval()
         try:
             with torch.no_grad():
+                x = split.x.to(model.dtype)  # no copy when the dtypes already agree
                 if site == "input":  # no copy of the data unless features were selected
-                    self.x = model.selector(split.x)  # (N, n₀)
+                    self.x = model.selector(x)  # (N, n₀)
                 else:
-                    self.x = torch.cat([model.site_values(site, split.x[s : s + CHUNK])
+                    self.x = torch.cat([model.site_values(site, x[s : s + CHUNK])
                                         for s in range(0, split.n, CHUNK)])  # (N, n₀)
                 self.z = consumer(self.x)  # (N, m) in the model's dtype, as the model has it
         finally:
@@ -352,7 +358,7 @@ class _GoalEvaluator:
     """
 
     def __init__(self, model: MLP, site: str, labels: torch.Tensor, strategy: Strategy) -> None:
-        self.downstream = copy.deepcopy(model).eval()
+        self.downstream = model  # only layers after the consumer are used: pruning keeps them
         self.dtype = model.site(site).consumer.weight.dtype
         self.layer_index = model.site(site).consumer_index
         self.labels = labels
@@ -489,8 +495,14 @@ class _Run:
         self.threshold: float | None = None
         self.first_efficiencies = torch.empty(0, dtype=DTYPE)
 
-    def _efficiencies(self, model: MLP, stats: SiteStatistics) -> torch.Tensor:
-        scores = efficiency(self.measure, model, self.site, stats, self.split)  # (n,)
+    def _efficiencies(self, model: MLP, stats: SiteStatistics, rewirer: Rewirer) -> torch.Tensor:
+        """The measure's scores (n,); the first ones fix the threshold of a cutoff strategy.
+
+        For the greedy selection these are the re-wirer's removal costs, the same numbers as
+        the ``conditional`` measure without a second precision matrix.
+        """
+        scores = rewirer.removal_costs() if self.greedy else efficiency(
+            self.measure, model, self.site, stats, self.split)  # (n,)
         if self.first_efficiencies.numel() == 0:
             self.first_efficiencies = scores
             kind, value = self.strategy.kind, self.strategy.value
@@ -523,22 +535,20 @@ class _Run:
     def one_shot(self, optimizer: torch.optim.Optimizer | None) -> _Outcome:
         stats = self.stats if self.stats is not None else collect_site_statistics(
             self.model, self.site, self.split.x, covariance=self.covariance)
-        scores = self._efficiencies(self.model, stats)
+        rewirer = Rewirer(self.model, self.site, stats, self.rule)
+        scores = self._efficiencies(self.model, stats, rewirer)
         if self.strategy.kind == "amount":
-            value = self.strategy.value
-            count = value if isinstance(value, int) else round(value * self.width)
+            count = self.strategy.count(self.width)
         else:
             count = self.width if self.greedy else int((scores < self.threshold).sum())
         count = min(count, self.cap)
         if self.greedy:
-            rewirer = Rewirer(self.model, self.site, stats, self.rule)
             removed, costs = self._greedy(rewirer, count)
             kept = rewirer.commit(self.model, optimizer)
             return _Outcome(removed, kept.tolist(), costs)
         if count >= self.width:
             self._refuse_emptying()
         dying = torch.argsort(scores, stable=True)[:count]
-        rewirer = Rewirer(self.model, self.site, stats, self.rule)
         rewirer.remove_many(dying)
         kept = rewirer.commit(self.model, optimizer)
         return _Outcome(dying.tolist(), kept.tolist(), scores[dying].tolist())
@@ -568,10 +578,10 @@ class _Run:
         cache, site_moments = self._cached()
         stats = self.stats if self.stats is not None else \
             _statistics(self.model, self.site, cache, site_moments)
-        scores = self._efficiencies(self.model, stats)
+        rewirer = Rewirer(self.model, self.site, stats, self.rule)
+        scores = self._efficiencies(self.model, stats, rewirer)
         goal = _GoalEvaluator(self.model, self.site, cache.y, self.strategy)
         outcome = _Outcome([], [], [], *goal.both(cache.z))
-        rewirer = Rewirer(self.model, self.site, stats, self.rule)
         limit = min(self.cap, self.width - 1)
         order = iter(torch.argsort(scores, stable=True).tolist())
         if self.strategy.holds(outcome.accuracy_before, outcome.loss_before):
@@ -608,16 +618,15 @@ class _Run:
                 return self._finish(work, cache, outcome, optimizer)
         limit = min(self.cap, self.width - 1) if goal is not None else self.cap
         if self.strategy.kind == "amount":
-            value = self.strategy.value
-            limit = min(limit, value if isinstance(value, int) else round(value * self.width))
+            limit = min(limit, self.strategy.count(self.width))
         while len(outcome.removed) < limit:
-            scores = self._efficiencies(work, stats)
+            rewirer = Rewirer(work, self.site, stats, self.rule)
+            scores = self._efficiencies(work, stats, rewirer)
             l = int(torch.argmin(scores))
             if self.threshold is not None and not scores[l] < self.threshold:
                 break
             if cache.positions.numel() == 1:
                 self._refuse_emptying()
-            rewirer = Rewirer(work, self.site, stats, self.rule)
             relation = rewirer.relation(l)
             z = cache.trial(relation, rewirer.weight[:, l])
             if goal is not None and not goal.holds(z):
@@ -630,7 +639,7 @@ class _Run:
             cache.drop(l)
             stats = _statistics(work, self.site, cache, site_moments)
         if self.first_efficiencies.numel() == 0:  # nothing ranked yet (limit 0)
-            self._efficiencies(work, stats)
+            self._efficiencies(work, stats, Rewirer(work, self.site, stats, self.rule))
         if goal is not None:
             outcome.accuracy, outcome.loss = goal.both(cache.z)
         return self._finish(work, cache, outcome, optimizer)
