@@ -44,13 +44,13 @@ from typing import Any
 import torch
 
 from neuroplast.data import Split
-from neuroplast.death.rules import Rewirer, get_rule
-from neuroplast.efficiency import MEASURES, efficiency
+from neuroplast.death.rules import get_rule
+from neuroplast.death.strategies import prune
+from neuroplast.efficiency import MEASURES
 from neuroplast.efficiency.conditional import is_greedy
 from neuroplast.errors import NeuroplastError
 from neuroplast.models.mlp import MLP
 from neuroplast.replication.split import replicate, resolve_method
-from neuroplast.stats import collect_site_statistics
 from neuroplast.train.loop import TrainState
 from neuroplast.train.protocols import Protocol
 
@@ -152,26 +152,18 @@ class DeathReplication:
               epoch: int) -> dict[str, Any]:
         """One death-and-replication event on ``model`` in place; returns its log entry."""
         cfg = self.config
-        rule = get_rule(cfg.rule)
-        needs_cov = rule.needs_covariance or MEASURES.get(cfg.measure)[0].needs_covariance
         width = model.site(cfg.site).width
 
-        # 1-2. efficiencies and the dying neurons (least efficient first, at most the cap)
-        stats = collect_site_statistics(model, cfg.site, data, covariance=needs_cov)
-        scores = efficiency(cfg.measure, model, cfg.site, stats, data)  # (width,)
-        order = torch.argsort(scores, stable=True)  # (width,) ascending
-        below = int((scores < cfg.cutoff).sum())
-        cap = min(math.floor(cfg.max_fraction * width), width - 1)
-        removed = order[: min(below, cap)]  # (n,)
-        n = removed.numel()
+        # 1-2. the least efficient neurons below the cutoff die, at most the cap (prune's cutoff)
+        death = prune(model, cfg.site, data, rule=cfg.rule, measure=cfg.measure,
+                      cutoff=cfg.cutoff, max_fraction=cfg.max_fraction, optimizer=optimizer)
+        below = sum(e < cfg.cutoff for e in death.efficiencies)
+        n = death.n_removed
 
         parents_before = torch.zeros(0, dtype=torch.long)
         children = torch.zeros(0, dtype=torch.long)
         if n > 0:
-            rewirer = Rewirer(model, cfg.site, stats, cfg.rule)
-            rewirer.remove_many(removed)
-            kept = rewirer.commit(model, optimizer)  # (width - n,) original indices
-
+            kept = torch.tensor(death.kept)  # (width - n,) original indices
             # 3. replicate the n most efficient survivors, ranked on the pruned model
             result = replicate(
                 model, cfg.site, n=n, method=cfg.method, alpha=cfg.alpha, measure=cfg.measure,
@@ -188,7 +180,7 @@ class DeathReplication:
             "cutoff": cfg.cutoff,
             "n_below_cutoff": below,
             "n_removed": n,
-            "removed": removed.tolist(),
+            "removed": list(death.removed),
             "parents": parents_before.tolist(),
             "children": children.tolist(),
             "width_before": width,
