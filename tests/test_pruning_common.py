@@ -10,9 +10,8 @@ from conftest import random_mlp
 
 from neuroplast.data import Split
 from neuroplast.death import prune
-from neuroplast.experiments.claims import Verdict
+from neuroplast.experiments.claims import Verdict, all_of
 from neuroplast.experiments.definitions.pruning_common import (
-    all_of,
     below,
     border_share,
     emptied,

@@ -15,7 +15,7 @@ Two rules keep verdicts honest:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -96,9 +96,10 @@ def direction_verdict(difference: float, standard_error: float | None,
     return Verdict.INCONCLUSIVE
 
 
-def all_of(verdicts: Sequence[Verdict]) -> Verdict:
+def all_of(verdicts: Iterable[Verdict]) -> Verdict:
     """The verdict of a claim made of parts: confirmed if every part is, not confirmed if any
     part is not, inconclusive otherwise (and for no parts)."""
+    verdicts = list(verdicts)  # a generator would be spent by the first test
     if verdicts and all(v is Verdict.CONFIRMED for v in verdicts):
         return Verdict.CONFIRMED
     if any(v is Verdict.NOT_CONFIRMED for v in verdicts):

@@ -52,7 +52,6 @@ class Experiment:
     needs_data: bool = True
 
 
-@functools.lru_cache(maxsize=2)
 def mnist(data_dir: str | None, invert: bool = False) -> Dataset:
     """MNIST from ``data_dir`` (None: ``$NEUROPLAST_DATA``, then the user cache), cached.
 
@@ -61,4 +60,11 @@ def mnist(data_dir: str | None, invert: bool = False) -> Dataset:
     ``invert=True`` gives the colour-inverted encoding (background 1), as the paper's
     Mathematica data (REFERENCE §1.15 item 6); see :func:`neuroplast.data.load_mnist`.
     """
+    return _mnist(data_dir, bool(invert))
+
+
+@functools.lru_cache(maxsize=2)
+def _mnist(data_dir: str | None, invert: bool) -> Dataset:
+    """The cache behind :func:`mnist`, keyed positionally (``mnist(d)`` and ``mnist(d,
+    invert=False)`` are one entry)."""
     return load_mnist(data_dir, invert=invert)

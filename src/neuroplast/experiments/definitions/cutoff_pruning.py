@@ -33,6 +33,7 @@ from neuroplast.experiments.claims import (
     SMOKE_TEST_PROTOCOLS,
     Claim,
     Verdict,
+    all_of,
     claims_table,
     equivalence_verdict,
     for_protocol,
@@ -40,7 +41,6 @@ from neuroplast.experiments.claims import (
 )
 from neuroplast.experiments.definitions.pruning_common import (
     TIMING_NOTE,
-    all_of,
     cutoff_cycles,
     emptied,
     format_summary,

@@ -37,13 +37,13 @@ from neuroplast.death import prune_cycles
 from neuroplast.experiments.claims import (
     SMOKE_TEST_PROTOCOLS,
     Claim,
+    all_of,
     claims_table,
     for_protocol,
     reference_claim_text,
 )
 from neuroplast.experiments.definitions.pruning_common import (
     TIMING_NOTE,
-    all_of,
     below,
     cutoff_cycles,
     format_seconds,

@@ -38,6 +38,7 @@ from neuroplast.experiments.claims import (
     SMOKE_TEST_PROTOCOLS,
     Claim,
     Verdict,
+    all_of,
     claims_table,
     equivalence_verdict,
     for_protocol,
@@ -46,7 +47,6 @@ from neuroplast.experiments.claims import (
 from neuroplast.experiments.definitions.pixel_regions import border_preference
 from neuroplast.experiments.definitions.pruning_common import (
     TIMING_NOTE,
-    all_of,
     below,
     border_share,
     cutoff_cycles,

@@ -237,16 +237,6 @@ def below(summary: Summary | None, bound: float) -> Verdict:
     return Verdict.INCONCLUSIVE
 
 
-def all_of(verdicts: Iterable[Verdict]) -> Verdict:
-    """Confirmed if every part is, not confirmed if any part is not, else inconclusive."""
-    verdicts = list(verdicts)
-    if verdicts and all(v is Verdict.CONFIRMED for v in verdicts):
-        return Verdict.CONFIRMED
-    if any(v is Verdict.NOT_CONFIRMED for v in verdicts):
-        return Verdict.NOT_CONFIRMED
-    return Verdict.INCONCLUSIVE
-
-
 def non_increasing(steps: Sequence[Summary | None], total: Summary | None) -> Verdict:
     """A series falls monotonically, from its paired per-seed steps (next − previous).
 

@@ -69,7 +69,7 @@ from neuroplast.experiments.stats_summary import (
 )
 from neuroplast.experiments.sweep import RunSpec
 from neuroplast.models import MLP, build_mlp, initialize
-from neuroplast.replication import most_efficient_neurons, replicate
+from neuroplast.replication import replicate
 from neuroplast.stats import SiteStatistics, collect_site_statistics
 from neuroplast.train import Protocol, evaluate, get_protocol, restrict, train
 
@@ -181,7 +181,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     started = time.perf_counter()
     stats = collect_site_statistics(model, SITE, data)
     scores = efficiency(MEASURE, model, SITE, stats, data)  # (width,) E_k
-    parent, _ = most_efficient_neurons(model, SITE, 1, measure=MEASURE, stats=stats, data=data)
+    parent = int(scores.argmax())  # the most efficient neuron (lowest index on a tie)
     statistics_wall = time.perf_counter() - started
 
     methods = {}
@@ -200,7 +200,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
         "pretrain": {"steps": history.final["steps"], "wall_s": history.final["wall_time_s"],
                      **pretrained},
         "efficiency": scores.tolist(),
-        "parent": int(parent[0]),
+        "parent": parent,
         "statistics_wall_s": statistics_wall,
         "methods": methods,
     }

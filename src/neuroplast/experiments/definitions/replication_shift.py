@@ -105,7 +105,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     new_train = restrict(new, protocol)  # what the grown net trains on
     stats = collect_site_statistics(model, SITE, new_train)
     scores = efficiency(MEASURE, model, SITE, stats, new_train)  # (width,) E_k on new data
-    parent, _ = most_efficient_neurons(model, SITE, 1, measure=MEASURE, stats=stats)
+    parent = int(scores.argmax())  # the most efficient neuron (lowest index on a tie)
     statistics_wall = time.perf_counter() - started
     old_parent, _ = most_efficient_neurons(model, SITE, 1, measure=MEASURE,
                                            data=restrict(old, protocol))
@@ -120,7 +120,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
         "pretrain": {"steps": history.final["steps"], "wall_s": history.final["wall_time_s"],
                      **trained},
         "efficiency": scores.tolist(),
-        "parent": int(parent[0]),
+        "parent": parent,
         "parent_on_old_data": int(old_parent[0]),
         "statistics_wall_s": statistics_wall,
         "methods": methods,

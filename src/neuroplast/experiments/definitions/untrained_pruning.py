@@ -37,13 +37,13 @@ from neuroplast.experiments.claims import (
     SMOKE_TEST_PROTOCOLS,
     Claim,
     Verdict,
+    all_of,
     claims_table,
     equivalence_verdict,
     for_protocol,
     reference_claim_text,
 )
 from neuroplast.experiments.definitions.pruning_common import (
-    all_of,
     below,
     find_row,
     format_seconds,
