@@ -4,6 +4,3 @@
 class NeuroplastError(ValueError):
     """A request neuroplast cannot carry out; the message says what to do instead."""
 
-
-class NotYetImplementedError(NeuroplastError):
-    """A capability that is planned but not available in this version."""

@@ -16,6 +16,7 @@ from neuroplast.data import (
     load_mnist,
     load_mnist_or_embedded,
 )
+from neuroplast.data.datasets import find_file
 from neuroplast.errors import NeuroplastError
 from neuroplast.models import MLP
 from neuroplast.train import PROTOCOLS
@@ -67,8 +68,7 @@ def load_data(args: argparse.Namespace, *, allow_embedded: bool = False) -> Data
                 f"--data {args.data}: no such directory; give the directory that holds the four "
                 "MNIST IDX files, or leave --data out to use $NEUROPLAST_DATA or the user cache"
             )
-        missing = [name for name in IDX_FILE_NAMES
-                   if not any((directory / n).is_file() for n in (name, name.removesuffix(".gz")))]
+        missing = [name for name in IDX_FILE_NAMES if find_file(directory, name) is None]
         if missing:
             raise NeuroplastError(
                 f"--data {args.data} lacks {', '.join(missing)}; put the four MNIST IDX files "
@@ -92,14 +92,18 @@ def load_data(args: argparse.Namespace, *, allow_embedded: bool = False) -> Data
     return dataset
 
 
-def check_output(path: str | None, force: bool) -> None:
-    """Refuse, before any work, to overwrite a file the user saved or to write onto a folder."""
+def check_output(path: str | None, force: bool, option: str = "--out",
+                 example: str = "model.pt") -> None:
+    """Refuse, before any work, to overwrite a file the user saved or to write onto a folder.
+
+    ``option`` and ``example`` name the argument in the message (``--plot``, ``fig.png``).
+    """
     if path is None:
         return
     if Path(path).is_dir():
-        raise NeuroplastError(f"--out {path} is a directory; give a file name such as model.pt")
+        raise NeuroplastError(f"{option} {path} is a directory; give a file name such as {example}")
     if Path(path).exists() and not force:
-        raise NeuroplastError(f"{path} already exists; choose another --out or pass --force")
+        raise NeuroplastError(f"{path} already exists; choose another {option} or pass --force")
 
 
 def check_mnist_model(model: MLP) -> None:

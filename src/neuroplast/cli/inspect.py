@@ -18,11 +18,15 @@ from typing import Any
 
 import torch
 
-from neuroplast.cli.common import add_data_arguments, check_mnist_model, load_data
+from neuroplast.cli.common import (
+    add_data_arguments,
+    check_mnist_model,
+    check_output,
+    load_data,
+)
 from neuroplast.data import Split
 from neuroplast.death import get_rule
 from neuroplast.efficiency import connection_cut_efficiency, covariance_efficiency
-from neuroplast.errors import NeuroplastError
 from neuroplast.models import MLP, load_model
 from neuroplast.oracle import loss_change_oracle
 from neuroplast.plots.efficiency_scatter import draw_efficiency_scatter
@@ -96,19 +100,9 @@ def _table(report: dict[str, Any]) -> str:
     ])
 
 
-def _check_plot(path: str | None, force: bool) -> None:
-    """Refuse, before any work, to overwrite an existing file or to write onto a folder."""
-    if path is None:
-        return
-    if Path(path).is_dir():
-        raise NeuroplastError(f"--plot {path} is a directory; give a file name such as fig.png")
-    if Path(path).exists() and not force:
-        raise NeuroplastError(f"{path} already exists; choose another --plot or pass --force")
-
-
 def run(args: argparse.Namespace) -> int:
     rule = get_rule(args.rule).name
-    _check_plot(args.plot, args.force)
+    check_output(args.plot, args.force, "--plot", "fig.png")
     model, _ = load_model(args.model)
     model.site(args.site)  # an unknown site fails before the data is loaded
     check_mnist_model(model)

@@ -7,12 +7,12 @@ Each entry has its name, a one-line description and the paper's equation or the 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 from typing import Any
 
 from neuroplast.death.rules import RULES
 from neuroplast.efficiency import MEASURES
+from neuroplast.replication import METHODS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,13 +39,8 @@ def _rules() -> list[dict[str, Any]]:
 
 
 def _replication() -> list[dict[str, Any]]:
-    """Replication methods from :mod:`neuroplast.replication`, or [] where it is unavailable."""
-    try:
-        methods = importlib.import_module("neuroplast.replication").METHODS
-    except (ImportError, AttributeError):
-        return []
     return [{"name": m.name, "description": m.description, "reference": m.reference}
-            for m in methods.values()]
+            for m in METHODS.values()]
 
 
 def catalogue() -> dict[str, list[dict[str, Any]]]:
@@ -78,10 +73,7 @@ def format_catalogue(data: dict[str, list[dict[str, Any]]]) -> str:
         _section("Re-wiring rules (--rule NAME)", data["rules"],
                  lambda r: f"; default measure {r['default_measure']}"),
     ]
-    if data["replication"]:
-        blocks.append(_section("Replication methods", data["replication"]))
-    else:
-        blocks.append("Replication methods: not available in this installation")
+    blocks.append(_section("Replication methods", data["replication"]))
     return "\n\n".join(blocks)
 
 

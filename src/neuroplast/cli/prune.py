@@ -7,7 +7,6 @@ existing ``--out`` refused, before the data is loaded or anything is computed.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from neuroplast.cli.common import (
@@ -104,11 +103,7 @@ def _check_pixel_map(args: argparse.Namespace) -> None:
             f"--pixel-map draws the surviving input pixels; it needs --site input, not "
             f"--site {args.site}"
         )
-    path = Path(args.pixel_map)
-    if path.is_dir():
-        raise NeuroplastError(f"--pixel-map {path} is a directory; give a file such as map.png")
-    if path.exists() and not args.force:
-        raise NeuroplastError(f"{path} already exists; choose another --pixel-map or pass --force")
+    check_output(args.pixel_map, args.force, "--pixel-map", "map.png")
 
 
 def _metrics(model: MLP, dataset: Dataset) -> dict[str, float]:

@@ -204,7 +204,7 @@ def _fetch(url: str, dest: BinaryIO) -> None:
         shutil.copyfileobj(response, dest, 1 << 20)
 
 
-def _find_file(directory: Path, filename: str) -> Path | None:
+def find_file(directory: Path, filename: str) -> Path | None:
     """Returns ``directory/filename`` or its uncompressed variant, whichever exists first."""
     for candidate in (filename, filename.removesuffix(".gz")):
         path = directory / candidate
@@ -215,7 +215,7 @@ def _find_file(directory: Path, filename: str) -> Path | None:
 
 def _find_all(directory: Path) -> tuple[Path, ...] | None:
     """Returns the four dataset files in ``directory``, or None unless all are present."""
-    found = tuple(_find_file(directory, name) for name in IDX_FILE_NAMES)
+    found = tuple(find_file(directory, name) for name in IDX_FILE_NAMES)
     if any(path is None for path in found):
         return None
     return found  # type: ignore[return-value]
@@ -311,7 +311,7 @@ def _download_missing(spec: _Spec, dest_dir: Path, locations: list[tuple[Path, s
     try:
         dest_dir.mkdir(parents=True, exist_ok=True)
         for index, filename in enumerate(IDX_FILE_NAMES):
-            if _find_file(dest_dir, filename) is None and not _download_file(
+            if find_file(dest_dir, filename) is None and not _download_file(
                 spec, index, dest_dir, failures
             ):
                 reasons = "\n".join(f"  {line}" for line in failures)

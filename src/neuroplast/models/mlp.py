@@ -100,17 +100,27 @@ class Site:
         return self.consumer.in_features
 
 
+def check_widths(widths: Sequence[int]) -> list[int]:
+    """``widths`` as a list of ints, checked: at least two, all positive.
+
+    Raises:
+        NeuroplastError: otherwise.
+    """
+    widths = [int(w) for w in widths]
+    if len(widths) < 2 or any(w < 1 for w in widths):
+        raise NeuroplastError(
+            "widths must be at least two positive integers (inputs, ..., outputs), "
+            f"got {widths}"
+        )
+    return widths
+
+
 class MLP(nn.Module):
     """Feed-forward network ``selector → (Linear → f) × hidden → Linear`` returning logits."""
 
     def __init__(self, widths: Sequence[int], activation: str = "tanh") -> None:
         super().__init__()
-        widths = [int(w) for w in widths]
-        if len(widths) < 2 or any(w < 1 for w in widths):
-            raise NeuroplastError(
-                "widths must be at least two positive integers (inputs, ..., outputs), "
-                f"got {widths}"
-            )
+        widths = check_widths(widths)
         self.activation = get_activation(activation)
         self.selector = FeatureSelector(widths[0])
         self.layers = nn.ModuleList(

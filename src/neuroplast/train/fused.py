@@ -57,7 +57,7 @@ from torch import nn
 from neuroplast.data import Split
 from neuroplast.errors import NeuroplastError
 from neuroplast.models.activations import Activation, get_activation
-from neuroplast.models.mlp import MLP
+from neuroplast.models.mlp import MLP, check_widths
 from neuroplast.train.loop import (
     Evaluation,
     History,
@@ -85,14 +85,9 @@ class FusedMLP(nn.Module):
 
     def __init__(self, n_members: int, widths: Sequence[int], activation: str = "tanh") -> None:
         super().__init__()
-        widths = [int(w) for w in widths]
         if n_members < 1:
             raise NeuroplastError(f"a fused model needs at least one member, got {n_members}")
-        if len(widths) < 2 or any(w < 1 for w in widths):
-            raise NeuroplastError(
-                "widths must be at least two positive integers (inputs, ..., outputs), "
-                f"got {widths}"
-            )
+        widths = check_widths(widths)
         self.n_members = int(n_members)
         self.widths = widths
         self.activation = get_activation(activation)
@@ -358,7 +353,7 @@ def train_fused(models: Sequence[MLP], train_split: Split, protocol: Protocol, *
     x_all = data.x.to(fused.first.weight.dtype)  # (n, d), the members' dtype
     s = fused.n_members
     generator = torch.Generator().manual_seed(int(data_seed))
-    steps_per_epoch, total_steps, n_epochs = step_schedule(data.n, protocol.batch_size, epochs)
+    _, total_steps, n_epochs = step_schedule(data.n, protocol.batch_size, epochs)
     histories = [History() for _ in range(s)]
     bar = _progress_bar(n_epochs, progress)
     started = time.perf_counter()
