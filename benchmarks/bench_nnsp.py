@@ -29,15 +29,15 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from benchmarks.runner import REPO_ROOT, load_benchmark_mnist
+from benchmarks.runner import REPO_ROOT, load_benchmark_mnist, trained_n4
 from neuroplast.data import Split
 from neuroplast.efficiency import efficiency
-from neuroplast.models import build_mlp, initialize
 from neuroplast.stats import collect_site_statistics
-from neuroplast.train import evaluate, get_protocol, train
+from neuroplast.train import evaluate, get_protocol
 
 PAPER_A1_SECONDS = 3.7485
 """Fig. 18: A1 pruning time for N4's inputs (mean of 28 nets)."""
@@ -50,31 +50,26 @@ DEFAULT_OUT = REPO_ROOT / "docs" / "benchmarks" / "nnsp.json"
 
 
 def _trained_n4(train_split: Split, paper_epochs: float) -> tuple[torch.nn.Module, dict]:
-    protocol = get_protocol("fast")
-    model = initialize(build_mlp("N4"), seed=0)
-    started = time.perf_counter()
-    train(model, train_split, protocol, epochs=protocol.epochs(paper_epochs), seed=0,
-          progress=False)
-    seconds = time.perf_counter() - started
+    model, seconds = trained_n4(train_split, paper_epochs=paper_epochs)
     accuracy = evaluate(model, train_split).accuracy
-    return model, {"protocol": protocol.as_dict(), "paper_epochs": paper_epochs, "seed": 0,
-                   "train_accuracy": accuracy, "train_seconds": seconds}
+    return model, {"protocol": get_protocol("fast").as_dict(), "paper_epochs": paper_epochs,
+                   "seed": 0, "train_accuracy": accuracy, "train_seconds": seconds}
 
 
-def _interleaved_minima(scorers: dict[str, Callable[[], object]], rounds: int,
-                        ) -> dict[str, float]:
-    """Seconds per call of each scorer: the minimum over ``rounds`` rounds, each round calling
-    every scorer once in turn (after one untimed warm-up call each), so that a busy period of
-    the shared machine slows all of them rather than one."""
-    for scorer in scorers.values():
-        scorer()
+def _interleaved_minima(scorers: dict[str, Callable[[], Any]], rounds: int,
+                        ) -> tuple[dict[str, float], dict[str, Any]]:
+    """(seconds per call of each scorer, its result): the minimum over ``rounds`` rounds, each
+    round calling every scorer once in turn (after one untimed warm-up call each, whose result
+    is returned), so that a busy period of the shared machine slows all of them rather than
+    one."""
+    results = {name: scorer() for name, scorer in scorers.items()}
     best = dict.fromkeys(scorers, math.inf)
     for _ in range(rounds):
         for name, scorer in scorers.items():
             started = time.perf_counter()
             scorer()
             best[name] = min(best[name], time.perf_counter() - started)
-    return best
+    return best, results
 
 
 def run(quick: bool = False) -> dict:
@@ -90,16 +85,16 @@ def run(quick: bool = False) -> dict:
     for level in range(2, 7):
         scorers[f"nnsp:{level}"] = (
             lambda name=f"nnsp:{level}": efficiency(name, model, "input", stats, split))
-    timings = _interleaved_minima(scorers, rounds)
+    timings, results = _interleaved_minima(scorers, rounds)
     a1_seconds = timings["A1"]
-    a1_scores = scorers["A1"]()
+    a1_scores = results["A1"]
     kept = {"A1": int((a1_scores >= 0.05 * a1_scores.max()).sum())}
 
     rows, table = [], []
     for level in range(2, 7):
         name = f"nnsp:{level}"
         seconds = timings[name]
-        scores = scorers[name]()
+        scores = results[name]
         kept[level] = int((scores >= 0.1 * scores.max()).sum())
         paper = PAPER_NNSP_SECONDS.get(level)
         paper_ratio = None if paper is None else paper / PAPER_A1_SECONDS

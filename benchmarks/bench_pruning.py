@@ -35,11 +35,17 @@ from typing import Any
 
 import torch
 
-from benchmarks.runner import REPO_ROOT, best_time, load_benchmark_mnist, machine_description
-from neuroplast.data import Dataset, Split
+from benchmarks.runner import (
+    REPO_ROOT,
+    best_time,
+    load_benchmark_mnist,
+    machine_description,
+    trained_n4,
+)
+from neuroplast.data import Split
 from neuroplast.death import PruneResult, prune
-from neuroplast.models import MLP, build_mlp, initialize, load_model, save_model
-from neuroplast.train import evaluate, get_protocol, train
+from neuroplast.models import MLP
+from neuroplast.train import evaluate
 
 REPEATS = 3
 PAPER = {
@@ -51,26 +57,6 @@ PAPER = {
                    "source": "Fig. 10 (nets goal-pruned five times before)"},
 }
 """The paper's numbers for the rows of this benchmark (REFERENCE §3.1)."""
-
-
-def trained_n4(dataset: Dataset, *, seed: int = 0, paper_epochs: float = 5000.0,
-               cache: Path | None = None) -> tuple[MLP, float]:
-    """N4 trained with the fast protocol; returns (model, training seconds, 0 if cached).
-
-    With ``cache`` the model is read from that file when it exists, else trained and saved.
-    """
-    if cache is not None and cache.is_file():
-        return load_model(cache)[0], 0.0
-    protocol = get_protocol("fast")
-    model = initialize(build_mlp("N4"), seed)
-    started = time.perf_counter()
-    train(model, dataset.train, protocol, epochs=protocol.epochs(paper_epochs), seed=seed,
-          progress=False)
-    seconds = time.perf_counter() - started
-    if cache is not None:
-        save_model(model, cache, metadata={"arch": "N4", "seed": seed, "protocol": "fast",
-                                           "paper_epochs": paper_epochs})
-    return model, seconds
 
 
 def forward_seconds(model: MLP, x: torch.Tensor, repeats: int = 5) -> float:
@@ -102,7 +88,8 @@ def run(quick: bool = False, model_path: Path | None = None) -> dict[str, Any]:
     split = dataset.train
     paper_epochs = 500.0 if quick else 5000.0
     repeats = 1 if quick else REPEATS
-    model, train_seconds = trained_n4(dataset, paper_epochs=paper_epochs, cache=model_path)
+    model, train_seconds = trained_n4(dataset.train, paper_epochs=paper_epochs,
+                                      cache=model_path)
     trained = evaluate(model, split)
     forward = forward_seconds(model, split.x, repeats=2 if quick else 5)
     rows: list[dict[str, Any]] = []

@@ -28,8 +28,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.bench_pruning import trained_n4
-from benchmarks.runner import load_benchmark_mnist
+from benchmarks.runner import load_benchmark_mnist, trained_n4
 from neuroplast.death import prune
 from neuroplast.train import evaluate
 from neuroplast.train.report import format_table
@@ -60,7 +59,8 @@ def run_seed(dataset, seed: int, keep: int, paper_epochs: float, models: Path | 
              ) -> dict[str, Any]:
     """Train (or load) one N4 and prune copies of it with every pair."""
     cache = None if models is None else models / f"n4-fast-{paper_epochs:g}-seed{seed}.pt"
-    model, train_seconds = trained_n4(dataset, seed=seed, paper_epochs=paper_epochs, cache=cache)
+    model, train_seconds = trained_n4(dataset.train, seed=seed, paper_epochs=paper_epochs,
+                                      cache=cache)
     trained = evaluate(model, dataset.train)
     record: dict[str, Any] = {"seed": seed, "train_seconds": train_seconds,
                               "trained_train_accuracy": trained.accuracy,

@@ -67,6 +67,7 @@ from benchmarks.runner import (
     format_markdown_table,
     load_benchmark_mnist,
     machine_description,
+    trained_n4,
 )
 from neuroplast.data import Dataset, Split
 from neuroplast.death.rules import Rewirer
@@ -74,9 +75,9 @@ from neuroplast.efficiency import MEASURES, efficiency
 from neuroplast.efficiency.baselines.nnsp import site_level, top_level
 from neuroplast.efficiency.conditional import is_greedy
 from neuroplast.errors import NeuroplastError
-from neuroplast.models import MLP, build_mlp, initialize, load_model, save_model
+from neuroplast.models import MLP
 from neuroplast.stats import collect_site_statistics
-from neuroplast.train import evaluate, get_protocol, train
+from neuroplast.train import evaluate, get_protocol
 from neuroplast.train.loop import restrict
 
 SITE = "hidden1"
@@ -286,42 +287,14 @@ def frontier(model: MLP, train_split: Split, test_split: Split, widths: Sequence
 # -- one seed, with the model cache ---------------------------------------------------------
 
 
-def trained_n4(dataset: Dataset, seed: int, config: FrontierConfig, cache: Path | None,
-               ) -> tuple[MLP, float]:
-    """N4 trained with ``config``'s protocol; returns (model, training seconds, 0 if cached).
-
-    The cache file name matches ``benchmarks.compare_rules_at_width``'s, so both can share a
-    folder. A cached file whose metadata disagrees (seed, protocol, epochs) is refused.
-    """
-    if cache is not None and cache.is_file():
-        model, metadata = load_model(cache)
-        expected = {"seed": seed, "protocol": config.protocol,
-                    "paper_epochs": config.paper_epochs}
-        found = {key: metadata.get(key) for key in expected}
-        if found != expected:
-            raise NeuroplastError(f"{cache} holds a net trained with {found}, expected "
-                                  f"{expected}; delete it or choose another --models folder")
-        return model, 0.0
-    protocol = get_protocol(config.protocol)
-    model = initialize(build_mlp("N4"), seed)
-    started = time.perf_counter()
-    train(model, dataset.train, protocol, epochs=protocol.epochs(config.paper_epochs),
-          seed=seed, progress=False)
-    seconds = time.perf_counter() - started
-    if cache is not None:
-        save_model(model, cache, metadata={"arch": "N4", "seed": seed,
-                                           "protocol": config.protocol,
-                                           "paper_epochs": config.paper_epochs})
-    return model, seconds
-
-
 def run_seed(dataset: Dataset, seed: int, config: FrontierConfig, models: Path | None,
              ) -> dict[str, Any]:
     """Train (or load) one N4 and compute its frontier; returns the seed's record."""
     started = time.perf_counter()
     cache = None if models is None else \
         models / f"n4-{config.protocol}-{config.paper_epochs:g}-seed{seed}.pt"
-    model, train_seconds = trained_n4(dataset, seed, config, cache)
+    model, train_seconds = trained_n4(dataset.train, seed=seed, protocol=config.protocol,
+                                      paper_epochs=config.paper_epochs, cache=cache)
     measures = config.measures if config.measures is not None else baseline_measures(model)
     train_split = restrict(dataset.train, get_protocol(config.protocol))
     record = frontier(model, train_split, dataset.test, config.widths, measures)

@@ -114,6 +114,36 @@ def load_benchmark_mnist():
     return load_mnist_or_embedded(download=False)
 
 
+def trained_n4(train_split: Any, *, seed: int = 0, protocol: str = "fast",
+               paper_epochs: float = 5000.0, cache: Path | None = None) -> tuple[Any, float]:
+    """N4 trained with ``protocol``; returns (model, training seconds, 0 if read from cache).
+
+    With ``cache`` the net is read from that file when it exists — refused if its metadata
+    (seed, protocol, paper epochs) disagree — else trained and saved there.
+    """
+    from neuroplast.errors import NeuroplastError
+    from neuroplast.models import build_mlp, initialize, load_model, save_model
+    from neuroplast.train import get_protocol, train
+
+    expected = {"seed": seed, "protocol": protocol, "paper_epochs": paper_epochs}
+    if cache is not None and cache.is_file():
+        model, metadata = load_model(cache)
+        found = {key: metadata.get(key) for key in expected}
+        if found != expected:
+            raise NeuroplastError(f"{cache} holds a net trained with {found}, expected "
+                                  f"{expected}; delete it or choose another cache folder")
+        return model, 0.0
+    rescaled = get_protocol(protocol)
+    model = initialize(build_mlp("N4"), seed)
+    started = time.perf_counter()
+    train(model, train_split, rescaled, epochs=rescaled.epochs(paper_epochs), seed=seed,
+          progress=False)
+    seconds = time.perf_counter() - started
+    if cache is not None:
+        save_model(model, cache, metadata={"arch": "N4", **expected})
+    return model, seconds
+
+
 # -- machine description -----------------------------------------------------------------
 def _cpu_model() -> str:
     try:
