@@ -51,7 +51,11 @@ from dataclasses import dataclass
 import torch
 
 from neuroplast.efficiency.conditional import conditional_efficiency, least_squares_precision
-from neuroplast.efficiency.paper import consumer_gain, eigenvalue_floor
+from neuroplast.efficiency.paper import (
+    CovarianceEfficiency,
+    consumer_gain,
+    covariance_efficiency,
+)
 from neuroplast.errors import NeuroplastError
 from neuroplast.models.mlp import MLP
 from neuroplast.stats.site import SiteStatistics
@@ -154,7 +158,7 @@ class Rewirer:
         self.alive = torch.ones(stats.width, dtype=torch.bool)
         self._gain = consumer_gain(model, site, stats) if self.rule.name in ("A2", "lstsq") \
             else None
-        self._eigen: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._eigen: tuple[torch.Tensor, CovarianceEfficiency, torch.Tensor] | None = None
         self._precision = least_squares_precision(stats.cov, site) \
             if self.rule.name == "lstsq" else None
 
@@ -186,24 +190,23 @@ class Rewirer:
             return self._unit_relation(l, float(self.stats.mean[l]))
         return Relation(l, a, float(a @ self.stats.mean))
 
-    def _living_eigen(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def _living_eigen(self) -> tuple[torch.Tensor, CovarianceEfficiency, torch.Tensor]:
+        """E'_k of the living neurons' covariance with its eigenpairs (eq. 17), the living
+        indices, and the eigenvectors placed back into all n entries (n, n_alive); computed
+        once per set of living neurons."""
         if self._eigen is None:
             idx = self.alive.nonzero().flatten()
-            sub = self.stats.cov[idx][:, idx]
-            values, vectors = torch.linalg.eigh(sub)
+            living = covariance_efficiency(self.stats.cov[idx][:, idx])
             full = torch.zeros(self.stats.width, idx.numel(), dtype=DTYPE)
-            full[idx] = vectors
-            self._eigen = (values.clamp_min(eigenvalue_floor(values)), full)
+            full[idx] = living.eigenvectors
+            self._eigen = (idx, living, full)
         return self._eigen
 
     def _covariance_relation(self, l: int, *, appendix: bool) -> Relation:
-        values, vectors = self._living_eigen()
-        squared = vectors[l] ** 2  # (n_alive,)
-        ratios = torch.where(squared > 1e-24, values / squared.clamp_min(1e-24),
-                             torch.full_like(squared, torch.inf))
-        p = int(ratios.argmin())
-        v = vectors[:, p]
-        constant = float(values[p]) if appendix else float(v @ self.stats.mean)
+        idx, living, full = self._living_eigen()
+        p = int(living.eigen_index[int((idx == l).nonzero())])  # l's minimising eigenpair
+        v = full[:, p]
+        constant = float(living.eigenvalues[p]) if appendix else float(v @ self.stats.mean)
         return Relation(l, v.clone(), constant)
 
     def _least_squares_relation(self, l: int) -> Relation:
