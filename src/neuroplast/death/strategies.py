@@ -338,16 +338,11 @@ def _statistics(model: MLP, site: str, cache: _Cache, site_moments: moments.Mome
     spec = model.site(site)
     z = cache.z.to(DTYPE)  # (N, m)
     out = z if spec.consumer_activation is None else spec.consumer_activation.fn(z)
-    weight = spec.consumer.weight.detach().to(DTYPE)  # (m, n)
-    bias = spec.consumer.bias.detach().to(DTYPE)  # (m,)
-    mean = site_moments.mean[index]  # (n,)
     cov = None if site_moments.cov is None else site_moments.cov[index][:, index]
-    return SiteStatistics(
-        site=site, count=site_moments.count, mean=mean, var=site_moments.var[index], cov=cov,
-        consumer_mean=out.mean(dim=0), consumer_var=out.var(dim=0, correction=0),
-        consumer_preactivation_at_mean=weight @ mean + bias,
-        consumer_is_output=spec.consumer_activation is None,
-    )
+    survivors = moments.Moments(site_moments.count, site_moments.mean[index],
+                                site_moments.var[index], cov)
+    return SiteStatistics.from_moments(site, spec, survivors, out.mean(dim=0),
+                                       out.var(dim=0, correction=0))
 
 
 class _GoalEvaluator:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from neuroplast.errors import NeuroplastError
-from neuroplast.models.mlp import MLP
+from neuroplast.models.mlp import MLP, Site
 from neuroplast.stats import moments
 from neuroplast.stats.moments import DTYPE
 
@@ -52,6 +52,22 @@ class SiteStatistics:
     consumer_var: torch.Tensor
     consumer_preactivation_at_mean: torch.Tensor
     consumer_is_output: bool
+
+    @classmethod
+    def from_moments(cls, site_name: str, site: Site, site_moments: moments.Moments,
+                     consumer_mean: torch.Tensor, consumer_var: torch.Tensor,
+                     ) -> SiteStatistics:
+        """Statistics from the site's moments and the consumer's output moments; ȳ_i follows
+        from the consumer's current weights and the site's means."""
+        weight = site.consumer.weight.detach().to(DTYPE)  # (m, n)
+        bias = site.consumer.bias.detach().to(DTYPE)  # (m,)
+        return cls(
+            site=site_name, count=site_moments.count, mean=site_moments.mean,
+            var=site_moments.var, cov=site_moments.cov,
+            consumer_mean=consumer_mean, consumer_var=consumer_var,
+            consumer_preactivation_at_mean=weight @ site_moments.mean + bias,
+            consumer_is_output=site.consumer_activation is None,
+        )
 
     @property
     def width(self) -> int:
@@ -136,16 +152,5 @@ def collect_site_statistics(model: MLP, site_name: str, data: Batches, *,
         raise NeuroplastError("statistics need at least one example; the data is empty")
     site_moments = moments.compute(site_state)
     consumer_moments = moments.compute(consumer_state)
-    weight = site.consumer.weight.detach().to(DTYPE)  # (m, n)
-    bias = site.consumer.bias.detach().to(DTYPE)  # (m,)
-    return SiteStatistics(
-        site=site_name,
-        count=site_moments.count,
-        mean=site_moments.mean,
-        var=site_moments.var,
-        cov=site_moments.cov,
-        consumer_mean=consumer_moments.mean,
-        consumer_var=consumer_moments.var,
-        consumer_preactivation_at_mean=weight @ site_moments.mean + bias,
-        consumer_is_output=site.consumer_activation is None,
-    )
+    return SiteStatistics.from_moments(site_name, site, site_moments, consumer_moments.mean,
+                                       consumer_moments.var)
