@@ -23,9 +23,6 @@ from typing import Any
 
 from neuroplast.errors import NeuroplastError
 
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)"
-_VALUE = re.compile(rf"^\s*({_NUMBER})\s*(?:±\s*({_NUMBER}))?\s*$")
-
 
 @dataclass(frozen=True)
 class PaperValue:
@@ -34,19 +31,6 @@ class PaperValue:
     mean: float | None
     error: float | None
     text: str
-
-    @classmethod
-    def parse(cls, text: str) -> PaperValue:
-        """Parse a printed cell.
-
-        ``"0.97840 ± 0.0002"`` → (0.9784, 0.0002); ``"784"`` → (784, None); any other text →
-        (None, None).
-        """
-        match = _VALUE.match(text)
-        if match is None:
-            return cls(None, None, text)
-        error = None if match.group(2) is None else float(match.group(2))
-        return cls(float(match.group(1)), error, text)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PaperValue:
