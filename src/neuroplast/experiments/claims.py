@@ -18,6 +18,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 from neuroplast.experiments.paper_tables import reference_claims
 from neuroplast.experiments.stats_summary import markdown_table
@@ -122,3 +123,11 @@ def claims_table(claims: Sequence[Claim]) -> str:
         return "_No claims of REFERENCE §4 are tested by this experiment._"
     rows = [[c.id, c.text, f"**{c.verdict.value}**", c.statistic] for c in claims]
     return markdown_table(("claim", "statement", "verdict", "statistic"), rows)
+
+
+def claims_section(claims: Sequence[Claim], records: Sequence[dict[str, Any]],
+                   intro: str = "") -> str:
+    """The report's ``## Claims`` section: ``intro`` and the claims table, with verdicts made
+    inconclusive when the records' protocol is a smoke test (:func:`for_protocol`)."""
+    protocol = records[0]["spec"]["protocol"]
+    return "## Claims\n\n" + intro + claims_table(for_protocol(claims, protocol))

@@ -34,9 +34,8 @@ from neuroplast.experiments.claims import (
     Claim,
     Verdict,
     all_of,
-    claims_table,
+    claims_section,
     equivalence_verdict,
-    for_protocol,
     reference_claim_text,
 )
 from neuroplast.experiments.definitions.pruning_common import (
@@ -141,7 +140,6 @@ def _chain(model: MLP, cutoff: float, config: dict[str, Any], seed: int, protoco
 def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
     table = paper_table("fig5")
     context = table.context
-    protocol = records[0]["spec"]["protocol"]
     cutoffs = unique_values(records, "rows", "cutoff")
     setup = markdown_table(PAPER_VS_OURS_HEADERS, [
         paper_vs_ours_row("training accuracy after 5000 paper epochs",
@@ -168,7 +166,7 @@ def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
                      "efficient neuron was kept.")
     claims = [_claim_stable(records, cutoffs), _claim_monotone(records, cutoffs, table),
               _claim_cutoff_half(records, table)]
-    parts += ["## Claims\n\n" + claims_table(for_protocol(claims, protocol)),
+    parts += [claims_section(claims, records),
               "## Fig. 4\n\n" + save_figure(_figure(records, cutoffs, table), out_dir,
                                             "fig4.png")]
     return write_summary(out_dir, parts)

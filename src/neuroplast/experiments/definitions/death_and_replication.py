@@ -37,10 +37,9 @@ from neuroplast.experiments.claims import (
     Claim,
     Verdict,
     all_of,
-    claims_table,
+    claims_section,
     direction_verdict,
     equivalence_verdict,
-    for_protocol,
     reference_claim_text,
 )
 from neuroplast.experiments.definitions.replication import describe
@@ -146,7 +145,6 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
 # -- report -----------------------------------------------------------------------------------
 def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
     groups = _by_cutoff(records)
-    protocol = records[0]["spec"]["protocol"]
     asymptote, fig24 = _fig24(groups)
     return write_summary(out_dir, [
         header(DEATH_AND_REPLICATION, records),
@@ -170,7 +168,7 @@ def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
         f"{paper_table('fig12').cell('training_time_min', cut_percent='0').text} min in "
         "Mathematica with its own epochs on a Ryzen 7 5000 CPU; ours use the protocol above on "
         "this machine, so only the ratio of ε > 0 to ε = 0 compares.",
-        "## Claims\n\n" + claims_table(for_protocol(_claims(groups), protocol)),
+        claims_section(_claims(groups), records),
     ])
 
 

@@ -49,8 +49,7 @@ from neuroplast.experiments.claims import (
     SMOKE_TEST_PROTOCOLS,
     Claim,
     Verdict,
-    claims_table,
-    for_protocol,
+    claims_section,
     reference_claim_text,
 )
 from neuroplast.experiments.experiment import Experiment, mnist
@@ -498,7 +497,6 @@ def _slope_figure(nets: dict[str, list[dict[str, Any]]]) -> Any:
 
 def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
     nets = _by_net(records)
-    protocol = records[0]["spec"]["protocol"]
     claims = [_claim_1(nets), _claim_2(nets), *_claim_3(nets), _claim_4(nets)]
     figures: list[tuple[Callable[[dict[str, list[dict[str, Any]]]], Any], str]] = [
         (_scatter_figure, "fig1_efficiency_vs_delta_loss.png"),
@@ -513,7 +511,7 @@ def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
         "(`neuroplast.oracle`); `lstsq` (least-squares re-wiring) is our addition.",
         "## Per net\n\n" + "\n\n".join(_net_tables(net, results)
                                        for net, results in nets.items()),
-        "## Claims\n\n" + claims_table(for_protocol(claims, protocol)),
+        claims_section(claims, records),
         "## Figures\n\n" + "\n\n".join(save_figure(draw(nets), out_dir, name)
                                        for draw, name in figures),
         "## Timing\n\n" + _timing(nets),

@@ -38,8 +38,7 @@ from neuroplast.experiments.claims import (
     SMOKE_TEST_PROTOCOLS,
     Claim,
     all_of,
-    claims_table,
-    for_protocol,
+    claims_section,
     reference_claim_text,
 )
 from neuroplast.experiments.definitions.pruning_common import (
@@ -164,7 +163,6 @@ def _cutoff_chain(model: MLP, cutoff: float, config: dict[str, Any], seed: int,
 
 def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
     table = paper_table("fig6")
-    protocol = records[0]["spec"]["protocol"]
     config = records[0]["spec"]["config"]
     setup = markdown_table(PAPER_VS_OURS_HEADERS, [
         paper_vs_ours_row("training accuracy after 5000 paper epochs",
@@ -187,7 +185,7 @@ def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
                  + _comparison_table(records, config))
     claims = [_claim_7(records, goal, cutoff) for goal, cutoff
               in zip(config["goals"], config["paired_cutoffs"], strict=True)]
-    parts += ["## Claims\n\n" + claims_table(for_protocol(claims, protocol)),
+    parts += [claims_section(claims, records),
               "## Figure (Fig. 6 as curves)\n\n" + save_figure(
                   _figure(records, config, table), out_dir, "fig6.png")]
     return write_summary(out_dir, parts)

@@ -39,9 +39,8 @@ from neuroplast.experiments.claims import (
     Claim,
     Verdict,
     all_of,
-    claims_table,
+    claims_section,
     equivalence_verdict,
-    for_protocol,
     reference_claim_text,
 )
 from neuroplast.experiments.definitions.pixel_regions import border_preference
@@ -224,7 +223,6 @@ STARTS: dict[str, Callable[[MLP, dict[str, Any], int, Protocol, Dataset], dict[s
 
 
 def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
-    protocol = records[0]["spec"]["protocol"]
     cut = select(records, start="hidden-cutoff")
     goal = select(records, start="hidden-goal")
     parts = [header(INPUT_PRUNING, records)]
@@ -238,7 +236,7 @@ def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
         claims.insert(1, _claim_goal_fraction(goal))
     if cut and goal:
         claims += [_claim_cutoff_vs_goal(cut, goal, g) for g in goal[0]["spec"]["config"]["goals"]]
-    parts.append("## Claims\n\n" + claims_table(for_protocol(claims, protocol)))
+    parts.append(claims_section(claims, records))
     return write_summary(out_dir, parts)
 
 

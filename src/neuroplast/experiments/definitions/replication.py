@@ -50,10 +50,9 @@ from neuroplast.experiments.claims import (
     Claim,
     Verdict,
     all_of,
-    claims_table,
+    claims_section,
     direction_verdict,
     equivalence_verdict,
-    for_protocol,
     reference_claim_text,
 )
 from neuroplast.experiments.experiment import Experiment, mnist
@@ -257,7 +256,6 @@ def density(ax: Any, values: Sequence[float], colour: str, label: str) -> bool:
 def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
     fig21 = _group(r for r in records if r["spec"]["config"]["figure"] == "fig21")
     fig22 = by_seed([r for r in records if r["spec"]["config"]["figure"] == "fig22"])
-    protocol = records[0]["spec"]["protocol"]
     parts = [header(REPLICATION, records), _NOTES]
     claims: list[Claim] = []
     if fig21:
@@ -277,7 +275,7 @@ def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
         claims += _claim19(fig22)
     parts += ["## Timings\n\n" + _timing_table(records)
               + "\n\nThe paper reports no timings for §5.6.",
-              "## Claims\n\n" + claims_table(for_protocol(claims, protocol))]
+              claims_section(claims, records)]
     return write_summary(out_dir, parts)
 
 

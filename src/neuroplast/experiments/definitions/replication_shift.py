@@ -38,9 +38,8 @@ from neuroplast.experiments.claims import (
     Claim,
     Verdict,
     all_of,
-    claims_table,
+    claims_section,
     direction_verdict,
-    for_protocol,
     reference_claim_text,
 )
 from neuroplast.experiments.definitions.replication import (
@@ -132,7 +131,6 @@ def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
     records = by_seed(records)
     cfg = records[0]["spec"]["config"]
     sets = [set_name(cfg["old_digit"]), set_name(cfg["new_digit"]), VALIDATION]
-    protocol = records[0]["spec"]["protocol"]
     same_parent = sum(r["result"]["parent"] == r["result"]["parent_on_old_data"]
                       for r in records)
     notes = (f"N1 trained {cfg['pretrain_paper_epochs']} paper epochs on the "
@@ -148,7 +146,7 @@ def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
         save_figure(_figure(records, sets), out_dir, "fig23_accuracy.png"),
         "## Timings\n\n" + _timings(records)
         + "\n\nThe paper reports no timings for §5.7.",
-        "## Claims\n\n" + claims_table(for_protocol(_claims(records, sets), protocol)),
+        claims_section(_claims(records, sets), records),
     ])
 
 

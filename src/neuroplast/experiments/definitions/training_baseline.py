@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from neuroplast.experiments.claims import Claim, claims_table, equivalence_verdict, for_protocol
+from neuroplast.experiments.claims import Claim, claims_section, equivalence_verdict
 from neuroplast.experiments.experiment import Experiment, mnist
 from neuroplast.experiments.paper_tables import paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
@@ -60,11 +60,10 @@ def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
                   equivalence_verdict(difference.mean, difference.se, TOLERANCE),
                   f"ours − paper = {format_difference(difference)}"
                   + ("" if difference.se is None else f" (n={difference.n})"))
-    protocol = records[0]["spec"]["protocol"]
     return write_summary(out_dir, [
         header(BASELINE_TRAINING, records),
         "## Accuracy after training\n\n" + markdown_table(PAPER_VS_OURS_HEADERS, rows),
-        "## Claims\n\n" + claims_table(for_protocol([claim], protocol)),
+        claims_section([claim], records),
         save_figure(_figure(records, paper), out_dir, "accuracy.png"),
     ])
 

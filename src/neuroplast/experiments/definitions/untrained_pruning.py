@@ -38,9 +38,8 @@ from neuroplast.experiments.claims import (
     Claim,
     Verdict,
     all_of,
-    claims_table,
+    claims_section,
     equivalence_verdict,
-    for_protocol,
     reference_claim_text,
 )
 from neuroplast.experiments.definitions.pruning_common import (
@@ -150,7 +149,6 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
 
 
 def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
-    protocol = records[0]["spec"]["protocol"]
     config = records[0]["spec"]["config"]
     percents = config["cut_percents"]
     context = paper_table("fig12").context
@@ -179,7 +177,7 @@ def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
               for p in percents]
     panels += [(f"trained, {number(p)} %", _kept(records, "trained_rows", cut_percent=p))
                for p in percents]
-    parts += ["## Claims\n\n" + claims_table(for_protocol(claims, protocol)),
+    parts += [claims_section(claims, records),
               "## Fig. 13: pixels removed before training\n\nTop: A1 at p % of the untrained "
               "net's largest input efficiency (the paper's Fig. 13). Bottom, for comparison: "
               "the same rule on the unpruned net after training.\n\n" + save_figure(

@@ -52,9 +52,8 @@ from neuroplast.efficiency import efficiency
 from neuroplast.experiments.claims import (
     Claim,
     Verdict,
-    claims_table,
+    claims_section,
     equivalence_verdict,
-    for_protocol,
     reference_claim_text,
 )
 from neuroplast.experiments.definitions.pixel_regions import (
@@ -281,7 +280,6 @@ def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
     for record in records:
         groups.setdefault(record["spec"]["config"]["invert"], []).append(record)
     paper = paper_table("fig15")
-    protocol = records[0]["spec"]["protocol"]
     tables = [f"### {ENCODINGS[invert]} MNIST ({len(group)} nets; paper: "
               f"{paper.context['nets'].text}, inverted)\n\n" + _table(group, paper)
               for invert, group in groups.items()]
@@ -292,7 +290,7 @@ def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
         + "\n\n".join(tables),
         "## Where the removed pixels are (Fig. 16)\n\n" + _regions(groups) + "\n\n"
         + save_figure(_pixel_figure(groups), out_dir, "fig16_pixel_maps.png"),
-        "## Claims\n\n" + claims_table(for_protocol(_claims(groups), protocol)),
+        claims_section(_claims(groups), records),
         "## Timing\n\n" + _timing(groups),
     ])
 

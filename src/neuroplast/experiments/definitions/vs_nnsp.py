@@ -53,9 +53,8 @@ from neuroplast.experiments.claims import (
     SMOKE_TEST_PROTOCOLS,
     Claim,
     Verdict,
-    claims_table,
+    claims_section,
     equivalence_verdict,
-    for_protocol,
     reference_claim_text,
 )
 from neuroplast.experiments.definitions.pixel_regions import (
@@ -400,7 +399,6 @@ def _encoding_section(records: list[dict[str, Any]], paper: PaperTable, out_dir:
 
 def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
     paper = paper_table("fig18")
-    protocol = records[0]["spec"]["protocol"]
     groups: dict[bool, list[dict[str, Any]]] = {}
     for record in records:
         groups.setdefault(record["spec"]["config"]["invert"], []).append(record)
@@ -408,8 +406,8 @@ def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
     return write_summary(out_dir, [
         header(VS_NNSP, records),
         *(_encoding_section(group, paper, out_dir, invert) for invert, group in groups.items()),
-        f"## Claims\n\nJudged on the {ENCODINGS[judged]} encoding.\n\n"
-        + claims_table(for_protocol(_claims(groups[judged]), protocol)),
+        claims_section(_claims(groups[judged]), records,
+                       f"Judged on the {ENCODINGS[judged]} encoding.\n\n"),
     ])
 
 
