@@ -77,7 +77,7 @@ from neuroplast.efficiency.conditional import is_greedy
 from neuroplast.errors import NeuroplastError
 from neuroplast.models import MLP
 from neuroplast.stats import collect_site_statistics
-from neuroplast.train import evaluate, get_protocol
+from neuroplast.train import evaluate_splits, get_protocol
 from neuroplast.train.loop import restrict
 
 SITE = "hidden1"
@@ -198,9 +198,7 @@ def methods_for(measures: Sequence[str]) -> list[Method]:
 
 
 def _metrics(model: MLP, train_split: Split, test_split: Split) -> dict[str, float]:
-    on_train, on_test = evaluate(model, train_split), evaluate(model, test_split)
-    return {"train_accuracy": on_train.accuracy, "train_loss": on_train.loss,
-            "test_accuracy": on_test.accuracy, "test_loss": on_test.loss}
+    return evaluate_splits(model, train_split, test_split)
 
 
 def check_widths(widths: Sequence[int], width: int) -> tuple[int, ...]:

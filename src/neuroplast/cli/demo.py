@@ -7,7 +7,7 @@ import argparse
 from neuroplast.cli.common import add_data_arguments, load_data, non_negative_float
 from neuroplast.death import prune
 from neuroplast.models import build_mlp, count_macs, count_parameters, initialize
-from neuroplast.train import evaluate, get_protocol, train
+from neuroplast.train import evaluate_splits, get_protocol, train
 from neuroplast.train.report import format_table
 
 
@@ -30,10 +30,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 MNIST_TRAIN_SIZE = 60_000
 
 
-def _row(label, model, dataset, seconds):
-    tr, te = evaluate(model, dataset.train), evaluate(model, dataset.test)
-    return [label, model.widths[1], count_parameters(model), count_macs(model), tr.accuracy,
-            te.accuracy, tr.loss, te.loss, f"{seconds:.2f} s"]
+def _row(label, model, metrics, seconds):
+    return [label, model.widths[1], count_parameters(model), count_macs(model),
+            metrics["train_accuracy"], metrics["test_accuracy"], metrics["train_loss"],
+            metrics["test_loss"], f"{seconds:.2f} s"]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,14 +45,15 @@ def run(args: argparse.Namespace) -> int:
     epochs = protocol.epochs(args.epochs) * MNIST_TRAIN_SIZE / dataset.train.n
     print(f"training N4 on {dataset.train.n:,} images ({dataset.source}), protocol fast, "
           f"{epochs:g} epochs, seed {args.seed} ...")
-    history = train(model, dataset.train, protocol, epochs=epochs,
-                    seed=args.seed, progress=False if args.no_progress else None)
-    rows = [_row("trained", model, dataset, history.final["wall_time_s"])]
+    history = train(model, dataset.train, protocol, epochs=epochs, seed=args.seed,
+                    test_split=dataset.test, progress=False if args.no_progress else None)
+    rows = [_row("trained", model, history.final, history.final["wall_time_s"])]
 
     # at most 99 of the 100 neurons, so a short demo run never asks to empty the layer
     result = prune(model, "hidden1", dataset.train, rule="A1", cutoff=args.cutoff,
                    max_fraction=0.99)
-    rows.append(_row(f"A1 cutoff {args.cutoff:g}", model, dataset, result.seconds))
+    rows.append(_row(f"A1 cutoff {args.cutoff:g}", model,
+                     evaluate_splits(model, dataset.train, dataset.test), result.seconds))
     print(format_table(["model", "hidden1", "params", "MACs", "train acc", "test acc",
                         "train loss", "test loss", "time"], rows))
     print(f"removed {result.n_removed} of {result.width_before} hidden1 neurons (efficiency "

@@ -7,7 +7,7 @@ import json
 
 from neuroplast.cli.common import add_data_arguments, check_mnist_model, load_data
 from neuroplast.models import count_macs, count_parameters, load_model
-from neuroplast.train import evaluate
+from neuroplast.train import evaluate_splits
 from neuroplast.train.report import format_metrics
 
 
@@ -24,8 +24,7 @@ def run(args: argparse.Namespace) -> int:
     model, _ = load_model(args.model)
     check_mnist_model(model)
     dataset = load_data(args)
-    metrics = evaluate(model, dataset.train).as_dict("train")
-    metrics |= evaluate(model, dataset.test).as_dict("test")
+    metrics = evaluate_splits(model, dataset.train, dataset.test)
     if args.json:
         print(json.dumps({"widths": model.widths, "parameters": count_parameters(model),
                           "macs": count_macs(model), **metrics}, indent=2))

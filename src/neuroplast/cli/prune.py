@@ -24,7 +24,7 @@ from neuroplast.death import PruneResult, get_rule, make_strategy, prune_cycles,
 from neuroplast.efficiency import MEASURES
 from neuroplast.errors import NeuroplastError
 from neuroplast.models import MLP, count_macs, count_parameters, load_model, save_model
-from neuroplast.train import evaluate, get_protocol
+from neuroplast.train import evaluate_splits, get_protocol
 from neuroplast.train.report import format_table
 
 DEFAULT_RETRAIN = 500.0
@@ -107,8 +107,7 @@ def _check_pixel_map(args: argparse.Namespace) -> None:
 
 
 def _metrics(model: MLP, dataset: Dataset) -> dict[str, float]:
-    return evaluate(model, dataset.train).as_dict("train") | \
-        evaluate(model, dataset.test).as_dict("test")
+    return evaluate_splits(model, dataset.train, dataset.test)
 
 
 def _size(model: MLP, site: str) -> list[Any]:

@@ -6,6 +6,7 @@ from neuroplast.train.loop import (
     History,
     TrainState,
     evaluate,
+    evaluate_splits,
     make_optimizer,
     restrict,
     train,
@@ -14,5 +15,5 @@ from neuroplast.train.protocols import PROTOCOLS, Protocol, get_protocol
 
 __all__ = [
     "Callback", "Evaluation", "History", "PROTOCOLS", "Protocol", "TrainState", "evaluate",
-    "get_protocol", "make_optimizer", "restrict", "train",
+    "evaluate_splits", "get_protocol", "make_optimizer", "restrict", "train",
 ]

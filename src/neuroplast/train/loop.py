@@ -93,6 +93,16 @@ def evaluate(model: MLP, split: Split, *, batch_size: int = 10_000) -> Evaluatio
     return Evaluation(total_loss / split.n, correct / split.n)
 
 
+def evaluate_splits(model: MLP, train_split: Split, test_split: Split | None = None,
+                    ) -> dict[str, float]:
+    """``train_loss``, ``train_accuracy`` and, with a test split, ``test_loss``,
+    ``test_accuracy`` of ``model`` (:func:`evaluate` on each split)."""
+    metrics = evaluate(model, train_split).as_dict("train")
+    if test_split is not None:
+        metrics |= evaluate(model, test_split).as_dict("test")
+    return metrics
+
+
 def make_optimizer(model: MLP, protocol: Protocol, kind: str = "sgd",
                    learning_rate: float | None = None) -> torch.optim.Optimizer:
     """The protocol's optimizer: SGD (the paper's) or Adam, with L2 as ``weight_decay``."""
@@ -228,8 +238,6 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
             bar.close()
     wall = time.perf_counter() - started
     final: dict[str, Any] = {"epochs": first_epoch + n_epochs, "steps": step, "wall_time_s": wall}
-    final |= evaluate(model, data).as_dict("train")
-    if test_split is not None:
-        final |= evaluate(model, test_split).as_dict("test")
+    final |= evaluate_splits(model, data, test_split)
     history.final = final
     return history

@@ -75,7 +75,7 @@ from neuroplast.experiments.stats_summary import (
 )
 from neuroplast.experiments.sweep import RunSpec
 from neuroplast.models import MLP, build_mlp, initialize
-from neuroplast.train import Protocol, evaluate, get_protocol, restrict, train
+from neuroplast.train import Protocol, evaluate_splits, get_protocol, restrict, train
 
 PAPER_EPOCHS = 5000
 RETRAIN_PAPER_EPOCHS = 500
@@ -135,7 +135,7 @@ def prune_inputs(model: MLP, split: Split, test: Split, method: dict[str, Any]) 
                    relative_cutoff=method["relative_cutoff"])
     kept = model.selector.kept.tolist()
     return {"pruning_time_s": result.seconds, "threshold": result.threshold,
-            **evaluate(model, split).as_dict("train"), **evaluate(model, test).as_dict("test"),
+            **evaluate_splits(model, split, test),
             "remaining_inputs": len(kept), "border_preference": border_preference(kept),
             "kept_inputs": kept}
 
