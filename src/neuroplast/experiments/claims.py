@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from neuroplast.experiments.paper_tables import reference_claims
-from neuroplast.experiments.stats_summary import markdown_table
+from neuroplast.experiments.stats_summary import Summary, markdown_table
 
 SMOKE_TEST_PROTOCOLS = frozenset({"quick"})
 """Protocols whose runs can only be *inconclusive* about the paper's claims."""
@@ -58,8 +58,22 @@ def reference_claim_text(number: int) -> str:
     return reference_claims()[number].title
 
 
+Z = 1.96
+"""Two-sided 95 % normal quantile: every verdict reads the interval ``mean ± Z · se``."""
+
+
+def interval_sign(summary: Summary | None) -> int | None:
+    """Where the 95 % interval ``mean ± Z · se`` lies: +1 above 0, −1 below 0, 0 across it;
+    None without a value or a finite standard error (one seed)."""
+    if summary is None or summary.se is None or not math.isfinite(summary.se):
+        return None
+    if summary.mean - Z * summary.se > 0:
+        return 1
+    return -1 if summary.mean + Z * summary.se < 0 else 0
+
+
 def equivalence_verdict(difference: float, standard_error: float | None,
-                        tolerance: float, z: float = 1.96) -> Verdict:
+                        tolerance: float, z: float = Z) -> Verdict:
     """Whether ``difference`` (ours − paper) is within ``±tolerance``, at confidence ``z``.
 
     An interval test of practical equivalence: with the interval ``d ± z·se``,
@@ -80,7 +94,7 @@ def equivalence_verdict(difference: float, standard_error: float | None,
 
 
 def direction_verdict(difference: float, standard_error: float | None,
-                      z: float = 1.96) -> Verdict:
+                      z: float = Z) -> Verdict:
     """Whether ``difference`` is positive, at confidence ``z``: a claim "a > b" tested on a − b.
 
     With the interval ``d ± z·se``: confirmed when it lies above 0, not confirmed when it lies

@@ -49,7 +49,9 @@ from neuroplast.experiments.claims import (
     SMOKE_TEST_PROTOCOLS,
     Claim,
     Verdict,
+    Z,
     claims_section,
+    interval_sign,
     reference_claim_text,
 )
 from neuroplast.experiments.experiment import Experiment, mnist
@@ -77,7 +79,6 @@ SCATTER_EPOCHS = (500, 50000)
 """The paper epochs of Fig. 1's columns."""
 PAPER_RUNS = {"N1": 50, "N2": 25, "N3": 13}
 """Runs per net in the paper's Figs 2–3 (Fig. 1: 50 per net)."""
-Z = 1.96
 COLOURS = {"A1": "tab:blue", "A2": "tab:pink", "A3": "tab:brown", "lstsq": "tab:green"}
 NET_COLOURS = {"N1": "tab:blue", "N2": "tab:orange", "N3": "tab:green"}
 
@@ -226,18 +227,6 @@ def _cell(summary: Summary | None, digits: int | None = None) -> str:
     return "—" if summary is None else summary.format(digits)
 
 
-def _sign(summary: Summary | None) -> int | None:
-    """+1 / −1 when the mean is significantly above / below 0 (mean ∓ 1.96 s.e.), 0 when
-    neither, None when there is no standard error (one run) or no value."""
-    if summary is None or summary.se is None or not math.isfinite(summary.se):
-        return None
-    if summary.mean - Z * summary.se > 0:
-        return 1
-    if summary.mean + Z * summary.se < 0:
-        return -1
-    return 0
-
-
 def _pooled(results: list[dict[str, Any]], index: int, rule: str,
             ) -> tuple[np.ndarray, np.ndarray]:
     """(Δ⟨H⟩, E) of every neuron of every run at checkpoint ``index``."""
@@ -316,7 +305,7 @@ def _claim_1(nets: dict[str, list[dict[str, Any]]]) -> Claim:
         for rule in ("A1", "A3"):
             summaries = [(epoch, _summary(_per_run(results, i, rule, "slope")))
                          for i, epoch in enumerate(_paper_epochs(results))]
-            signs += [_sign(s) for _, s in summaries]
+            signs += [interval_sign(s) for _, s in summaries]
             positive_means += sum(s is not None and s.mean > 0 for _, s in summaries)
             epoch, lowest = min(((e, s) for e, s in summaries if s is not None),
                                 key=lambda item: item[1].mean, default=(None, None))
@@ -339,7 +328,7 @@ def _claim_2(nets: dict[str, list[dict[str, Any]]]) -> Claim:
     results = nets["N3"]
     summaries = [_summary(_per_run(results, i, "A2", "slope"))
                  for i in range(len(_paper_epochs(results)))]
-    signs = [_sign(s) for s in summaries]
+    signs = [interval_sign(s) for s in summaries]
     positive = signs.count(1)
     verdict = (Verdict.NOT_CONFIRMED if positive > len(signs) / 2 else
                Verdict.CONFIRMED if positive == 0 and None not in signs else
@@ -364,7 +353,7 @@ def _claim_3(nets: dict[str, list[dict[str, Any]]]) -> list[Claim]:
     for rule, net in useful:
         if net in nets:
             difference = _least_minus_mean(nets[net], rule)
-            signs.append(_sign(difference))
+            signs.append(interval_sign(difference))
             parts.append(f"{net} {rule} {difference.format(4)}")
     missing = _missing(nets, NETS)
     verdict = (Verdict.NOT_CONFIRMED if 1 in signs else
@@ -378,7 +367,7 @@ def _claim_3(nets: dict[str, list[dict[str, Any]]]) -> list[Claim]:
     for net in ("N2", "N3"):
         if net in nets:
             difference = _least_minus_mean(nets[net], "A2")
-            signs.append(_sign(difference))
+            signs.append(interval_sign(difference))
             parts.append(f"{net} A2 {difference.format(4)}")
     verdict = (Verdict.INCONCLUSIVE if len(signs) < 2 or None in signs else
                Verdict.NOT_CONFIRMED if all(s == -1 for s in signs) else
@@ -405,7 +394,7 @@ def _claim_4(nets: dict[str, list[dict[str, Any]]]) -> Claim:
                    r["checkpoints"][late]["low_efficiency_count"][measure]) for r in results]
         difference = summarize(a - b for a, b in counts)
         none_early = sum(a for a, _ in counts) == 0 and len(counts) > 1
-        signs.append(-1 if none_early else _sign(difference))
+        signs.append(-1 if none_early else interval_sign(difference))
         smallest = [min(min(r["checkpoints"][i]["efficiency"][measure]) for r in results)
                     for i in (early, late)]
         parts.append(f"{label}: {sum(a for a, _ in counts)} at 500 → {sum(b for _, b in counts)} "

@@ -25,7 +25,6 @@ from typing import Any
 
 import torch
 
-from neuroplast.experiments.stats_summary import Summary
 from neuroplast.plots.pixel_map import (
     kept_mask,
     removal_colormap,
@@ -36,8 +35,6 @@ SIDE = 28
 BORDER_WIDTH = 4
 CENTRE = (8, 20)
 """Rows and columns [8, 20) form the centre square."""
-Z = 1.96
-"""Two-sided 95 % normal quantile of :func:`interval_sign`."""
 ENCODINGS = {True: "inverted (background 1, the paper's)", False: "standard (background 0)"}
 """The MNIST encodings of §5.5, keyed by ``invert``: the paper's inverted one first."""
 
@@ -101,15 +98,3 @@ def pixel_map_grid(figure: Any, panels: Sequence[Sequence[tuple[str, list[list[i
         figure.colorbar(image, ax=axes, fraction=0.02, pad=0.01,
                         label="fraction of runs removed")
     return figure
-
-
-def interval_sign(summary: Summary) -> int | None:
-    """Where the 95 % interval ``mean ± Z · se`` lies: +1 above 0, −1 below 0, 0 across it.
-
-    None with one seed (``se`` None).
-    """
-    if summary.se is None:
-        return None
-    if summary.mean - Z * summary.se > 0:
-        return 1
-    return -1 if summary.mean + Z * summary.se < 0 else 0

@@ -20,7 +20,7 @@ import torch
 
 from neuroplast.data import Dataset, Split
 from neuroplast.death import PruneResult, prune_cycles
-from neuroplast.experiments.claims import Verdict
+from neuroplast.experiments.claims import Verdict, Z
 from neuroplast.experiments.definitions.pixel_regions import region_masks
 from neuroplast.experiments.paper_tables import PaperTable, PaperValue
 from neuroplast.experiments.report import new_figure
@@ -38,8 +38,6 @@ from neuroplast.plots.pixel_map import (
 )
 from neuroplast.train import Protocol, train
 
-Z = 1.96
-"""Two-sided 95 % normal quantile for the intervals of the verdict rules."""
 TIMING_NOTE = "different hardware: the paper's Mathematica on a Ryzen 7 5000, ours in the header"
 
 

@@ -54,12 +54,12 @@ from neuroplast.experiments.claims import (
     Verdict,
     claims_section,
     equivalence_verdict,
+    interval_sign,
     reference_claim_text,
 )
 from neuroplast.experiments.definitions.pixel_regions import (
     ENCODINGS,
     border_preference,
-    interval_sign,
     pixel_map_grid,
 )
 from neuroplast.experiments.experiment import Experiment, mnist

@@ -53,15 +53,15 @@ from neuroplast.experiments.claims import (
     SMOKE_TEST_PROTOCOLS,
     Claim,
     Verdict,
+    Z,
     claims_section,
     equivalence_verdict,
+    interval_sign,
     reference_claim_text,
 )
 from neuroplast.experiments.definitions.pixel_regions import (
     ENCODINGS,
-    Z,
     border_preference,
-    interval_sign,
     pixel_map_grid,
 )
 from neuroplast.experiments.experiment import Experiment, mnist
