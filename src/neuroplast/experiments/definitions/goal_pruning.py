@@ -41,6 +41,9 @@ from neuroplast.experiments.claims import (
     claims_section,
     reference_claim_text,
 )
+from neuroplast.experiments.definitions.cutoff_pruning import (
+    PAPER_CUTOFFS,  # Fig. 5's cutoffs: the cutoff chains run beside the goal chains
+)
 from neuroplast.experiments.definitions.pruning_common import (
     TIMING_NOTE,
     below,
@@ -72,8 +75,6 @@ from neuroplast.models import MLP
 from neuroplast.train import Protocol, get_protocol, restrict
 
 PAPER_GOALS = (0.97, 0.95)
-PAPER_CUTOFFS = (0.01, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3)
-"""Fig. 5's cutoffs: the cutoff chains run beside the goal chains."""
 PAPER_PAIRED_CUTOFFS = (0.1, 0.2)
 """The cutoff whose chain the paper compares with each goal (claim 7)."""
 PAPER_CYCLES = 6

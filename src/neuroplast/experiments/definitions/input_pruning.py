@@ -43,6 +43,7 @@ from neuroplast.experiments.claims import (
     equivalence_verdict,
     reference_claim_text,
 )
+from neuroplast.experiments.definitions.goal_pruning import PAPER_GOALS, QUICK_GOALS
 from neuroplast.experiments.definitions.pixel_regions import border_preference
 from neuroplast.experiments.definitions.pruning_common import (
     TIMING_NOTE,
@@ -84,12 +85,10 @@ from neuroplast.train import Protocol, evaluate, get_protocol, restrict
 PAPER_HIDDEN_CUTOFFS = (0.1, 0.2)
 """Lines 5 and 7 of Fig. 5: the starting nets of Figs 7 and 9."""
 PAPER_INPUT_CUTOFFS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02)
-PAPER_GOALS = (0.97, 0.95)
 PAPER_HIDDEN_CYCLES = 6
 """Fig. 10 starts from Fig. 6's nets: the first goal pruning plus five iterations."""
 QUICK_HIDDEN_CUTOFFS = (0.01,)
 QUICK_INPUT_CUTOFFS = (0.001, 0.005)
-QUICK_GOALS = (0.6,)
 QUICK_HIDDEN_CYCLES = 2
 N_PIXELS = 784
 FIVE_PERCENT = 0.05
