@@ -49,6 +49,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from neuroplast.efficiency.conditional import conditional_efficiency, least_squares_precision
 from neuroplast.efficiency.paper import (
@@ -57,9 +58,9 @@ from neuroplast.efficiency.paper import (
     covariance_efficiency,
 )
 from neuroplast.errors import NeuroplastError
-from neuroplast.models.mlp import MLP
+from neuroplast.sites.resolve import resolve_site
+from neuroplast.sites.site import Site
 from neuroplast.stats.site import SiteStatistics
-from neuroplast.surgery import keep_neurons
 
 DTYPE = torch.float64
 
@@ -136,31 +137,61 @@ class Relation:
 
 
 class Rewirer:
-    """Applies a rule's relations one neuron at a time to a float64 copy of the consumer."""
+    """Applies a rule's relations one neuron at a time to a float64 copy of the consumer.
 
-    def __init__(self, model: MLP, site: str, stats: SiteStatistics, rule: str) -> None:
+    The consumer is held as W (m, n, K) (:mod:`neuroplast.sites.consumers`): a relation among
+    the site's neurons holds at every row, so it folds into every offset δ of the consumer,
+    w'_ijδ = w_ijδ − w_ilδ a_j / a_l (eq. 42). The bias takes the relation's constant at each
+    offset, b'_i = b_i + Σ_δ w_ilδ c_δ / a_l with c_δ = a_0 + Σ_j a_j (M_jδ − ⟨x_j⟩) (eq. 43;
+    M the per-offset means of the statistics): c_δ = a_0 for a Linear, and for a convolution
+    with zero padding it is what keeps the mean pre-activation exact although border
+    positions read zeros. Where the consumer has no bias, a rule that shifts it needs one
+    added first (:meth:`Site.add_consumer_bias`; ``prune`` does it and says so).
+    """
+
+    def __init__(self, model: nn.Module, site: Site | str, stats: SiteStatistics,
+                 rule: str) -> None:
         self.rule = get_rule(rule)
         if self.rule.needs_covariance and stats.cov is None:
             raise NeuroplastError(
                 f"rule {self.rule.name} needs the site covariance; collect statistics with "
                 "covariance=True"
             )
-        consumer = model.site(site).consumer
-        if stats.width != consumer.in_features:
+        target = resolve_site(model, site)
+        if stats.width != target.width:
             raise NeuroplastError(
-                f"statistics are for {stats.width} neurons but site {site!r} has "
-                f"{consumer.in_features}; collect them again"
+                f"statistics are for {stats.width} neurons but site {target.name!r} has "
+                f"{target.width}; collect them again"
             )
-        self.site = site
+        bias = target.consumer_bias()
+        if bias is None and self.rule.name != "none":
+            raise NeuroplastError(
+                f"rule {self.rule.name} moves the consumer's bias, but the consumer "
+                f"{type(target.consumer).__name__} of site {target.name!r} has none; let prune "
+                "add one (add_bias=True, the default) or call site.add_consumer_bias(optimizer)"
+            )
+        self.target = target
+        self.site = target.name
         self.stats = stats
-        self.weight = consumer.weight.detach().to(DTYPE).clone()  # (m, n)
-        self.bias = consumer.bias.detach().to(DTYPE).clone()  # (m,)
+        self.weight3 = target.consumer_weight().to(DTYPE).clone()  # (m, n, K)
+        m = self.weight3.shape[0]
+        self.bias = torch.zeros(m, dtype=DTYPE) if bias is None else bias.to(DTYPE).clone()
         self.alive = torch.ones(stats.width, dtype=torch.bool)
-        self._gain = consumer_gain(model, site, stats) if self.rule.name in ("A2", "lstsq") \
+        self._gain = consumer_gain(model, target, stats) if self.rule.name in ("A2", "lstsq") \
             else None
         self._eigen: tuple[torch.Tensor, CovarianceEfficiency, torch.Tensor] | None = None
-        self._precision = least_squares_precision(stats.cov, site) \
+        self._precision = least_squares_precision(stats.cov, self.site) \
             if self.rule.name == "lstsq" else None
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The re-wired consumer weights: (m, n) for a Linear consumer (K = 1), else
+        (m, n, K); a view, so writing into it changes the re-wirer."""
+        return self.weight3[:, :, 0] if self.weight3.shape[2] == 1 else self.weight3
+
+    def column(self, l: int) -> torch.Tensor:
+        """Neuron l's current outgoing weights: (m,) for K = 1, else (m, K)."""
+        return self.weight[:, l]
 
     # -- relations ---------------------------------------------------------------------
     def relation(self, l: int) -> Relation:
@@ -184,7 +215,10 @@ class Rewirer:
         return Relation(l, a, constant)
 
     def _probability_relation(self, l: int) -> Relation:
-        a = (self._gain * self.weight[:, l]) @ self.weight  # (n,): Σ_i g_i w_il w_ij
+        if self.weight3.shape[2] == 1:
+            a = (self._gain * self.weight[:, l]) @ self.weight  # (n,): Σ_i g_i w_il w_ij
+        else:  # (n,): Σ_i g_i Σ_δ w_ilδ w_ijδ
+            a = torch.einsum("i,id,ijd->j", self._gain, self.weight3[:, l], self.weight3)
         a = torch.where(self.alive, a, torch.zeros_like(a))
         if a[l].abs() <= 1e-300:
             return self._unit_relation(l, float(self.stats.mean[l]))
@@ -275,10 +309,17 @@ class Rewirer:
                 f"relation({l})"
             )
         a, a_l = relation.coefficients, relation.coefficients[l]
-        column = self.weight[:, l].clone()  # (m,) w_il
-        self.weight -= torch.outer(column, a / a_l)  # eq. 42
-        self.bias += column * (relation.constant / a_l)  # eq. 43
-        self.weight[:, l] = 0.0
+        if self.weight3.shape[2] == 1 and self.stats.offset_mean is None:
+            column = self.weight[:, l].clone()  # (m,) w_il
+            self.weight.sub_(torch.outer(column, a / a_l))  # eq. 42
+            self.bias += column * (relation.constant / a_l)  # eq. 43
+        else:
+            columns = self.weight3[:, l].clone()  # (m, K) w_ilδ
+            self.weight3 -= columns.unsqueeze(1) * (a / a_l).view(1, -1, 1)  # eq. 42
+            offsets = self.stats.means_per_offset - self.stats.mean.unsqueeze(1)  # (n, K)
+            constants = relation.constant + a @ offsets  # (K,) c_δ
+            self.bias += columns @ constants / a_l  # eq. 43, summed over offsets
+        self.weight3[:, l] = 0.0
         self.alive[l] = False
         self._eigen = None
         if self._precision is not None:
@@ -299,13 +340,27 @@ class Rewirer:
             )
         return [self.remove(l) for l in order]
 
-    def commit(self, model: MLP, optimizer: torch.optim.Optimizer | None = None) -> torch.Tensor:
-        """Write the re-wired consumer into ``model`` and delete dead neurons; returns kept ids."""
-        consumer = model.site(self.site).consumer
-        with torch.no_grad():
-            consumer.weight.copy_(self.weight.to(consumer.weight.dtype))
-            consumer.bias.copy_(self.bias.to(consumer.bias.dtype))
+    def _target_in(self, model: nn.Module | None) -> Site:
+        """The site in ``model`` (default: the model the re-wirer was built on); a copy of
+        that model is reached through the site's name."""
+        if model is None or any(m is self.target.consumer for m in model.modules()):
+            return self.target
+        return resolve_site(model, self.site)
+
+    def write(self, model: nn.Module | None = None) -> None:
+        """Write the re-wired weights into the consumer without deleting anyone: dead neurons'
+        columns are zero, so the model already computes the pruned function."""
+        target = self._target_in(model)
+        has_bias = target.consumer_bias() is not None
+        target.write_consumer(self.weight3, self.bias if has_bias else None)
+
+    def commit(self, model: nn.Module | None = None,
+               optimizer: torch.optim.Optimizer | None = None) -> torch.Tensor:
+        """Write the re-wired consumer into ``model`` (default: the re-wirer's own) and delete
+        dead neurons physically; returns the kept indices."""
+        target = self._target_in(model)
+        self.write(model)
         keep = self.alive.nonzero().flatten()
         if keep.numel() < self.stats.width:
-            keep_neurons(model, self.site, keep, optimizer)
+            target.keep(keep, optimizer)
         return keep

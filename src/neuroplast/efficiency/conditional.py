@@ -70,7 +70,8 @@ def conditional_efficiency(weight: torch.Tensor, precision: torch.Tensor, gain: 
     """E^c_l = (1/P_ll) · Σ_i g_i w_il² for every neuron l (see the module docstring).
 
     Args:
-        weight: (m, n) the consumer's weights w_il (for a greedy step: the re-wired ones).
+        weight: (m, n) or (m, n, K) the consumer's weights w_il(δ) (for a greedy step: the
+            re-wired ones); over K offsets the squares are summed, Σ_i g_i Σ_δ w_ilδ².
         precision: (n, n) P of the living neurons (a dead neuron's row and column are those
             of the identity, as :class:`~neuroplast.death.rules.Rewirer` keeps them).
         gain: (m,) g_i, eq. 28's weight of consumer neuron i.
@@ -78,8 +79,10 @@ def conditional_efficiency(weight: torch.Tensor, precision: torch.Tensor, gain: 
     Returns:
         (n,) float64, finite and ≥ 0.
     """
-    weight = weight.to(DTYPE)
-    return (gain.to(DTYPE) @ weight**2) / precision.diagonal()  # (n,)
+    squared = weight.to(DTYPE) ** 2
+    if squared.ndim == 3:
+        squared = squared.sum(dim=2)  # (m, n)
+    return (gain.to(DTYPE) @ squared) / precision.diagonal()  # (n,)
 
 
 def is_greedy(measure: str) -> bool:
@@ -98,8 +101,8 @@ def _compute(ctx: MeasureContext) -> torch.Tensor:
         raise NeuroplastError(
             f"measure {NAME!r} needs the site covariance; collect statistics with covariance=True"
         )
-    weight = ctx.model.site(ctx.site).consumer.weight.detach()  # (m, n)
-    gain = consumer_gain(ctx.model, ctx.site, ctx.stats)  # (m,)
+    weight = ctx.target.consumer_weight()  # (m, n, K)
+    gain = consumer_gain(ctx.model, ctx.target, ctx.stats)  # (m,)
     return conditional_efficiency(weight, least_squares_precision(ctx.stats.cov, ctx.site), gain)
 
 

@@ -21,29 +21,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from neuroplast.efficiency.registry import MEASURES, Measure, MeasureContext
 from neuroplast.errors import NeuroplastError
-from neuroplast.models.mlp import MLP, Site
+from neuroplast.sites.resolve import resolve_site
+from neuroplast.sites.site import Site
 from neuroplast.stats.site import SiteStatistics
 
 ZERO_VARIANCE = 1e-12
 ZERO_COMPONENT = 1e-24
 
 
-def _check_statistics(model: MLP, site: str, stats: SiteStatistics) -> Site:
-    site_info = model.site(site)
-    if stats.site != site or stats.width != site_info.width \
-            or stats.consumer_var.numel() != site_info.consumer.out_features:
+def _check_statistics(model: nn.Module, site: Site | str, stats: SiteStatistics) -> Site:
+    target = resolve_site(model, site)
+    if stats.site != target.name or stats.width != target.width \
+            or stats.consumer_var.numel() != target.consumer_width:
         raise NeuroplastError(
             f"the statistics are for site {stats.site!r} with {stats.width} neurons, but site "
-            f"{site!r} of the model has {site_info.width} (consumer width "
-            f"{site_info.consumer.out_features}); collect the statistics again"
+            f"{target.name!r} of the model has {target.width} (consumer width "
+            f"{target.consumer_width}); collect the statistics again"
         )
-    return site_info
+    return target
 
 
-def consumer_gain(model: MLP, site: str, stats: SiteStatistics) -> torch.Tensor:
+def consumer_gain(model: nn.Module, site: Site | str, stats: SiteStatistics) -> torch.Tensor:
     """g_i = f'_i(ȳ_i)² / C_ii for every consumer neuron i (0 where C_ii is zero); (m,) float64.
 
     The weights of eq. 28 and of A2's coefficients (REFERENCE §1.8).
@@ -59,16 +61,25 @@ def consumer_gain(model: MLP, site: str, stats: SiteStatistics) -> torch.Tensor:
     return torch.where(varying, slope**2 / safe_var, torch.zeros_like(safe_var))
 
 
-def connection_cut_efficiency(model: MLP, site: str, stats: SiteStatistics) -> torch.Tensor:
-    """E_k = C_kk · Σ_i w_ik² f'_i(ȳ_i)² / C_ii (eq. 28; appendix A.1, eqs 71–72).
+def squared_outgoing(site: Site) -> torch.Tensor:
+    """Σ_δ w_ikδ², the squared outgoing weights of each neuron summed over the consumer's
+    offsets (kernel positions, flattened positions; one for a Linear): (m, n) float64."""
+    return (site.consumer_weight().to(torch.float64) ** 2).sum(dim=2)
 
-    C_kk is the variance of neuron k's output, C_ii the variance of consumer neuron i's output,
-    ȳ_i the consumer's pre-activation at the mean input (eq. 24), w_ik the outgoing weights.
+
+def connection_cut_efficiency(model: nn.Module, site: Site | str,
+                              stats: SiteStatistics) -> torch.Tensor:
+    """E_k = C_kk · Σ_i Σ_δ w_ikδ² f'_i(ȳ_i)² / C_ii (eq. 28; appendix A.1, eqs 71–72).
+
+    C_kk is the variance of neuron k's value, C_ii the variance of consumer output i, ȳ_i the
+    consumer's mean pre-activation (eq. 24), w_ikδ the outgoing weights; for a consumer that
+    reads several offsets of neuron k (a convolution) the sum runs over them too, since
+    cutting k removes its contribution at every offset.
     Returns (n,) float64, finite and ≥ 0; 0 for a constant neuron.
     """
-    weight = model.site(site).consumer.weight.detach().to(torch.float64)  # (m, n)
-    gain = consumer_gain(model, site, stats)  # (m,)
-    return stats.var * (gain @ weight**2)  # (n,)
+    target = _check_statistics(model, site, stats)
+    gain = consumer_gain(model, target, stats)  # (m,)
+    return stats.var * (gain @ squared_outgoing(target))  # (n,)
 
 
 @dataclass(frozen=True)

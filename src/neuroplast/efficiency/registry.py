@@ -11,10 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from neuroplast.data import Split
 from neuroplast.errors import NeuroplastError
-from neuroplast.models.mlp import MLP
+from neuroplast.sites.resolve import resolve_site
+from neuroplast.sites.site import Site
 from neuroplast.stats.site import SiteStatistics
 
 
@@ -25,17 +27,19 @@ class MeasureContext:
     Attributes:
         model: the network (not to be modified).
         site: the site name.
+        target: the site itself (its consumer view, producers, activations).
         stats: statistics of the site over the training data.
         data: the training data, for measures that need more than ``stats`` (gradients,
             sensitivities); None when the caller has only statistics.
         argument: the text after ``name:`` in the measure's name, or None.
     """
 
-    model: MLP
+    model: nn.Module
     site: str
     stats: SiteStatistics
     data: Split | None = None
     argument: str | None = None
+    target: Site | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class Measure:
         compute: maps a context to a (n,) float64 tensor of finite scores.
         needs_covariance: the statistics must include the full covariance.
         needs_data: the context must carry the training data.
+        site_kinds: the site kinds it is defined for (None: every kind); measures that read
+            the paper's MLP layer by layer (NNSP, N2PS, Zeng-Yeung) say ``("mlp",)``.
     """
 
     name: str
@@ -57,6 +63,19 @@ class Measure:
     compute: Callable[[MeasureContext], torch.Tensor]
     needs_covariance: bool = False
     needs_data: bool = False
+    site_kinds: tuple[str, ...] | None = None
+
+    def supports(self, model: nn.Module, site: Site) -> bool:
+        """Whether the measure is defined on ``site`` of ``model``."""
+        if self.site_kinds is None:
+            return True
+        if "mlp" in self.site_kinds and callable(getattr(model, "site_values", None)):
+            return True
+        return site.kind in self.site_kinds
+
+
+MLP_ONLY = ("mlp",)
+"""``site_kinds`` of measures that exist only for the paper's MLP."""
 
 
 class MeasureRegistry:
@@ -91,7 +110,7 @@ class MeasureRegistry:
 MEASURES = MeasureRegistry()
 
 
-def efficiency(name: str, model: MLP, site: str, stats: SiteStatistics,
+def efficiency(name: str, model: nn.Module, site: Site | str, stats: SiteStatistics,
                data: Split | None = None) -> torch.Tensor:
     """Score every neuron of ``site`` with the measure ``name``; returns (n,) float64.
 
@@ -100,13 +119,21 @@ def efficiency(name: str, model: MLP, site: str, stats: SiteStatistics,
             produced NaN/inf (never passed on to a ranking).
     """
     measure, argument = MEASURES.get(name)
+    target = resolve_site(model, site, data)
+    if not measure.supports(model, target):
+        kinds = ", ".join(measure.site_kinds or ())
+        usable = ", ".join(m.name for m in MEASURES if m.supports(model, target))
+        raise NeuroplastError(
+            f"measure {name!r} is defined for {kinds} sites only, not for the {target.kind} "
+            f"site {target.name!r}; measures for this site: {usable}"
+        )
     if measure.needs_covariance and stats.cov is None:
         raise NeuroplastError(
             f"measure {name!r} needs the site covariance; collect statistics with covariance=True"
         )
     if measure.needs_data and data is None:
         raise NeuroplastError(f"measure {name!r} needs the training data")
-    scores = measure.compute(MeasureContext(model, site, stats, data, argument))
+    scores = measure.compute(MeasureContext(model, target.name, stats, data, argument, target))
     scores = scores.to(torch.float64)
     if scores.shape != (stats.width,):
         raise NeuroplastError(
@@ -114,7 +141,7 @@ def efficiency(name: str, model: MLP, site: str, stats: SiteStatistics,
         )
     if not torch.isfinite(scores).all():
         raise NeuroplastError(
-            f"measure {name!r} produced NaN or infinite efficiencies on site {site!r}; "
+            f"measure {name!r} produced NaN or infinite efficiencies on site {target.name!r}; "
             "check the model and data for NaN"
         )
     return scores

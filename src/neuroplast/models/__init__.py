@@ -1,6 +1,6 @@
 """Models: MLPs with named sites, presets N1–N4 and LeNet-300-100, initialisation, save/load."""
 
-from neuroplast.models.activations import ACTIVATIONS, Activation, get_activation
+from neuroplast.activations import ACTIVATIONS, Activation, get_activation
 from neuroplast.models.init import initialize, xavier_std
 from neuroplast.models.io import load_model, save_model
 from neuroplast.models.mlp import (

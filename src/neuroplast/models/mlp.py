@@ -9,13 +9,16 @@ softmax lives in the cross-entropy loss.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from functools import partial
 
 import torch
 from torch import nn
 
+from neuroplast.activations import get_activation
 from neuroplast.errors import NeuroplastError
-from neuroplast.models.activations import Activation, get_activation
+from neuroplast.sites.build import input_site, linear_site
+from neuroplast.sites.site import Site
 
 PRESETS: dict[str, tuple[tuple[int, ...], str]] = {
     "N1": ((784, 5, 20, 10), "tanh"),
@@ -72,32 +75,18 @@ class FeatureSelector(nn.Module):
         return f"n_features={self.n_features}, kept={self.kept.numel()}"
 
 
-@dataclass(frozen=True)
-class Site:
-    """A layer of neurons that can die or replicate.
+@dataclass(eq=False, repr=False)
+class MLPSite(Site):
+    """A site of the paper's MLP: a general :class:`~neuroplast.sites.Site` that also knows its
+    place in ``MLP.layers`` (the paper-only baselines NNSP, N2PS and Zeng–Yeung read it).
 
     Attributes:
-        name: ``input`` or ``hidden<k>``.
         index: 0 for ``input``, k for ``hidden<k>``.
-        producer: the Linear computing the site's pre-activation (None for ``input``).
-        activation: the site's own activation (None for ``input``, whose values are the data).
-        consumer: the Linear that reads the site.
-        consumer_activation: the element-wise activation after the consumer, or None when the
-            consumer is the output layer (logits; softmax is inside the loss).
         consumer_index: index of the consumer in ``model.layers``.
     """
 
-    name: str
-    index: int
-    producer: nn.Linear | None
-    activation: Activation | None
-    consumer: nn.Linear
-    consumer_activation: Activation | None
-    consumer_index: int
-
-    @property
-    def width(self) -> int:
-        return self.consumer.in_features
+    index: int = 0
+    consumer_index: int = 0
 
 
 def check_widths(widths: Sequence[int]) -> list[int]:
@@ -150,23 +139,34 @@ class MLP(nn.Module):
     def site_names(self) -> list[str]:
         return ["input"] + [f"hidden{k}" for k in range(1, len(self.layers))]
 
-    def site(self, name: str) -> Site:
-        """Return the site called ``name`` (``input``, ``hidden1``, ...)."""
+    def site(self, name: str | Site) -> MLPSite:
+        """Return the site called ``name`` (``input``, ``hidden1``, ...), built afresh on the
+        current layers; a :class:`Site` of this model is accepted as it is."""
+        if isinstance(name, Site):
+            return name
         if name not in self.site_names:
             raise NeuroplastError(
                 f"unknown site {name!r}; this model has: {', '.join(self.site_names)}"
             )
         index = 0 if name == "input" else int(name.removeprefix("hidden"))
         is_last_hidden = index == len(self.layers) - 1
-        return Site(
-            name=name,
-            index=index,
-            producer=None if index == 0 else self.layers[index - 1],
-            activation=None if index == 0 else self.activation,
-            consumer=self.layers[index],
-            consumer_activation=None if is_last_hidden else self.activation,
-            consumer_index=index,
-        )
+        consumer_activation = None if is_last_hidden else self.activation
+        downstream = partial(self.forward_from_preactivation, index)
+        if index == 0:
+            general = input_site(name, selector=self.selector, consumer=self.layers[0],
+                                 downstream=downstream, consumer_activation=consumer_activation)
+        else:
+            general = linear_site(name, producer=self.layers[index - 1],
+                                  consumer=self.layers[index], activation=self.activation,
+                                  consumer_activation=consumer_activation,
+                                  downstream=downstream)
+        values = {f.name: getattr(general, f.name) for f in fields(Site)}
+        return MLPSite(**values, index=index, consumer_index=index)
+
+    def neuroplast_sites(self) -> dict[str, MLPSite]:
+        """Every site of the model by name (the protocol :func:`neuroplast.sites.resolve_site`
+        reads)."""
+        return {name: self.site(name) for name in self.site_names}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.selector(x)  # (batch, n_kept)

@@ -33,7 +33,7 @@ Decisions where the paper is silent:
   parent; ``n`` is the number of neurons added.
 * **Children** are appended at the end of the site, in the order of their parents.
 * **Optimizer state** (SGD momentum, Adam moments): children start at zero
-  (:func:`neuroplast.surgery.add_neurons`); the parents' outgoing columns are rescaled in place
+  (:meth:`neuroplast.sites.Site.append`); the parents' outgoing columns are rescaled in place
   and keep their state.
 """
 
@@ -45,15 +45,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 
 from neuroplast.data import Split
 from neuroplast.efficiency import MEASURES, efficiency
 from neuroplast.efficiency.conditional import is_greedy
 from neuroplast.errors import NeuroplastError
 from neuroplast.models.init import xavier_std
-from neuroplast.models.mlp import MLP, Site
+from neuroplast.sites.resolve import resolve_site
+from neuroplast.sites.site import Site
 from neuroplast.stats import SiteStatistics, collect_site_statistics
-from neuroplast.surgery import add_neurons
 
 DTYPE = torch.float64
 DEFAULT_ALPHA = 0.01
@@ -107,7 +108,7 @@ class GrowContext:
     """What a method needs to build new neurons.
 
     Attributes:
-        site: the site (its producer and consumer are read, not modified).
+        site: the site (its producers and consumer are read, not modified).
         parents: (n,) parent indices (empty for methods without parents).
         n: number of neurons requested.
         alpha: the Beta parameter (None for methods without one).
@@ -126,55 +127,90 @@ class Growth:
     """New neurons and, for splits, the parents' new outgoing columns.
 
     Attributes:
-        incoming_weight: (k, n_in) producer rows of the new neurons.
-        incoming_bias: (k,) their biases.
-        outgoing_weight: (m, k) consumer columns of the new neurons.
-        parent_outgoing: (m, n) the parents' new consumer columns, or None (unchanged).
+        upstream: one tensor per upstream axis of the site (``Site.upstream``), the new
+            neurons' entries along that axis (producer rows, biases, BatchNorm entries, ...).
+        outgoing_weight: (m, k, K) consumer weights of the new neurons.
+        parent_outgoing: (m, n, K) the parents' new consumer weights, or None (unchanged).
         chi: (n, m) float64 χ draws, or None.
     """
 
-    incoming_weight: torch.Tensor
-    incoming_bias: torch.Tensor
+    upstream: list[torch.Tensor]
     outgoing_weight: torch.Tensor
     parent_outgoing: torch.Tensor | None = None
     chi: torch.Tensor | None = None
 
+    @property
+    def count(self) -> int:
+        return self.outgoing_weight.shape[1]
+
 
 def _beta_split(ctx: GrowContext) -> Growth:
-    """Child = copy of the parent's input side; outgoing w_ip → χ_i w_ip and (1 − χ_i) w_ip."""
-    producer, consumer = ctx.site.producer, ctx.site.consumer
-    m, n = consumer.out_features, ctx.parents.numel()
+    """Child = copy of the parent's input side; outgoing w_ip → χ_i w_ip and (1 − χ_i) w_ip.
+
+    On a convolution consumer the same χ_i splits every kernel position of output channel i,
+    so parent and child still add up to the parent's old contribution everywhere.
+    """
+    weight = ctx.site.consumer_weight()  # (m, n_site, K)
+    m, n = weight.shape[0], ctx.parents.numel()
     chi = sample_beta(ctx.alpha, (n, m), ctx.generator)  # (n, m)
-    w = consumer.weight.detach()[:, ctx.parents]  # (m, n) w_ip
-    parent_columns = (chi.T * w.to(DTYPE)).to(w.dtype)  # (m, n) χ_i w_ip        (eq. 48)
-    child_columns = w - parent_columns  # (m, n) (1 − χ_i) w_ip                  (eq. 49)
+    w = weight[:, ctx.parents]  # (m, n, K) w_ip
+    parent_columns = (chi.T.unsqueeze(2) * w.to(DTYPE)).to(w.dtype)  # χ_i w_ip   (eq. 48)
+    child_columns = w - parent_columns  # (1 − χ_i) w_ip                        (eq. 49)
     return Growth(
-        incoming_weight=producer.weight.detach()[ctx.parents].clone(),  # (n, n_in)  (eq. 45)
-        incoming_bias=producer.bias.detach()[ctx.parents].clone(),  # (n,)
+        upstream=ctx.site.upstream_entries(ctx.parents),  # copies of the input side (eq. 45)
         outgoing_weight=child_columns,
         parent_outgoing=parent_columns,
         chi=chi,
     )
 
 
+def _fans(shape: tuple[int, ...], dim: int) -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight whose neuron axis is ``dim`` (0: (out, in, *kernel), as
+    Linear and Conv2d; 1: (in, out), as Hugging Face Conv1D)."""
+    receptive = math.prod(shape[2:]) if len(shape) > 2 else 1
+    if dim == 0:
+        return shape[1] * receptive, shape[0] * receptive
+    return shape[0], shape[1]
+
+
+FRESH = {"bias": 0.0, "shift": 0.0, "running_mean": 0.0, "scale": 1.0, "running_var": 1.0}
+"""A fresh neuron's entries for the upstream roles that are not weights (B4)."""
+
+
 def _random_neurons(ctx: GrowContext) -> Growth:
-    """B4: weights from the initialiser's Xavier-normal distribution, bias 0."""
-    producer, consumer = ctx.site.producer, ctx.site.consumer
-    n_in, n_site, m = producer.in_features, producer.out_features, consumer.out_features
-    dtype = producer.weight.dtype
-    std_in = xavier_std(n_in, n_site)
-    std_out = xavier_std(n_site, m)
-    incoming = torch.randn((ctx.n, n_in), generator=ctx.generator, dtype=DTYPE) * std_in
-    outgoing = torch.randn((m, ctx.n), generator=ctx.generator, dtype=DTYPE) * std_out
-    return Growth(incoming.to(dtype), torch.zeros(ctx.n, dtype=dtype), outgoing.to(dtype))
+    """B4: weights from the initialiser's Xavier-normal distribution (fans of the layers' current
+    shapes), bias 0; a BatchNorm entry starts as a fresh BatchNorm's (scale 1, shift 0,
+    running mean 0, running variance 1)."""
+    site, k = ctx.site, ctx.n
+    upstream = []
+    for axis in site.upstream:
+        tensor = axis.tensor.detach()
+        shape = list(tensor.shape)
+        shape[axis.dim] = k
+        if axis.role == "weight":
+            std = xavier_std(*_fans(tuple(tensor.shape), axis.dim))
+            new = torch.randn(shape, generator=ctx.generator, dtype=DTYPE) * std
+        elif axis.role in FRESH:
+            new = torch.full(shape, FRESH[axis.role], dtype=DTYPE)
+        else:
+            raise NeuroplastError(f"cannot draw a random neuron for a tensor of role {axis.role}")
+        upstream.append(new.to(tensor.dtype))
+    weight = site.consumer_weight()  # (m, n, K)
+    m, n, offsets = weight.shape
+    std_out = xavier_std(n * offsets, m * offsets) if offsets > 1 else xavier_std(n, m)
+    outgoing = torch.randn((m, k * offsets), generator=ctx.generator, dtype=DTYPE) * std_out
+    return Growth(upstream, outgoing.reshape(m, k, offsets).to(weight.dtype))
 
 
 def _nothing(ctx: GrowContext) -> Growth:
     """B5: no neuron is added."""
-    producer, consumer = ctx.site.producer, ctx.site.consumer
-    dtype = producer.weight.dtype
-    return Growth(torch.zeros((0, producer.in_features), dtype=dtype),
-                  torch.zeros(0, dtype=dtype), torch.zeros((consumer.out_features, 0), dtype=dtype))
+    upstream = []
+    for axis in ctx.site.upstream:
+        shape = list(axis.tensor.shape)
+        shape[axis.dim] = 0
+        upstream.append(axis.tensor.detach().new_zeros(shape))
+    weight = ctx.site.consumer_weight()
+    return Growth(upstream, weight.new_zeros((weight.shape[0], 0, weight.shape[2])))
 
 
 @dataclass(frozen=True)
@@ -256,13 +292,15 @@ def resolve_method(name: str, alpha: float | None = None) -> tuple[ReplicationMe
 
 
 # -- parents -----------------------------------------------------------------------------------
-def site_statistics_for(model: MLP, site: str, data: Split, measure: str) -> SiteStatistics:
+def site_statistics_for(model: nn.Module, site: Site | str, data: Split,
+                        measure: str) -> SiteStatistics:
     """Statistics of ``site`` over ``data`` with the covariance if ``measure`` needs it."""
     needs_covariance = MEASURES.get(measure)[0].needs_covariance
     return collect_site_statistics(model, site, data, covariance=needs_covariance)
 
 
-def most_efficient_neurons(model: MLP, site: str, n: int, *, measure: str = "connection",
+def most_efficient_neurons(model: nn.Module, site: Site | str, n: int, *,
+                           measure: str = "connection",
                            stats: SiteStatistics | None = None,
                            data: Split | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``n`` neurons of ``site`` with the largest efficiency, most efficient first.
@@ -283,7 +321,9 @@ def most_efficient_neurons(model: MLP, site: str, n: int, *, measure: str = "con
             f"{measure!r} is a greedy selection of neurons to remove (rule lstsq), not a ranking "
             "of parents; use measure 'conditional' (the same scores, static) or 'connection'"
         )
-    width = model.site(site).width
+    target = resolve_site(model, site, data)
+    site = target.name
+    width = target.width
     if not 1 <= n <= width:
         raise NeuroplastError(
             f"cannot choose {n} distinct parents on site {site!r} of width {width}; "
@@ -295,13 +335,13 @@ def most_efficient_neurons(model: MLP, site: str, n: int, *, measure: str = "con
                 "choosing parents by efficiency needs statistics or data; pass stats= or "
                 "data= (the training split), or give the parents explicitly"
             )
-        stats = site_statistics_for(model, site, data, measure)
+        stats = site_statistics_for(model, target, data, measure)
     if stats.width != width:
         raise NeuroplastError(
             f"statistics are for {stats.width} neurons but site {site!r} has {width}; "
             "collect them again on the current model"
         )
-    scores = efficiency(measure, model, site, stats, data)  # (width,)
+    scores = efficiency(measure, model, target, stats, data)  # (width,)
     order = torch.argsort(scores, descending=True, stable=True)[:n]  # (n,)
     return order, scores[order]
 
@@ -327,18 +367,18 @@ def _check_parents(parents: torch.Tensor | list[int], width: int, site: str) -> 
 
 
 # -- replication -------------------------------------------------------------------------------
-def growable_site(model: MLP, site: str) -> Site:
-    """The site called ``site`` if neurons can be added to it (a hidden site).
+def growable_site(model: nn.Module, site: Site | str, data: Split | None = None) -> Site:
+    """The site ``site`` if neurons can be added to it (not ``input``).
 
     Raises:
-        NeuroplastError: for an unknown site or ``input`` (data features have no incoming
+        NeuroplastError: for an unknown site or an input site (data features have no incoming
             weights to copy).
     """
-    target = model.site(site)
-    if target.producer is None:
+    target = resolve_site(model, site, data)
+    if not target.can_grow:
         raise NeuroplastError(
-            "the input site cannot replicate (its neurons are data features, with no incoming "
-            f"weights to copy); choose a hidden site: {', '.join(model.site_names[1:])}"
+            f"the input site cannot replicate ({target.name!r}: its neurons are data features, "
+            "with no incoming weights to copy); choose a hidden site"
         )
     return target
 
@@ -382,7 +422,8 @@ class ReplicationResult:
         }
 
 
-def replicate(model: MLP, site: str, parents: torch.Tensor | list[int] | None = None, *,
+def replicate(model: nn.Module, site: Site | str,
+              parents: torch.Tensor | list[int] | None = None, *,
               n: int | None = None, method: str = "beta", alpha: float | None = None,
               measure: str = "connection", stats: SiteStatistics | None = None,
               data: Split | None = None, seed: int = 0,
@@ -411,7 +452,8 @@ def replicate(model: MLP, site: str, parents: torch.Tensor | list[int] | None = 
             an unknown method or a bad α, or parents to choose without statistics or data.
     """
     spec, alpha = resolve_method(method, alpha)
-    target = growable_site(model, site)
+    target = growable_site(model, site, data)
+    site = target.name
     width = target.width
     chosen_by, scores = None, None
     if parents is not None:
@@ -426,7 +468,7 @@ def replicate(model: MLP, site: str, parents: torch.Tensor | list[int] | None = 
         if n < 1:
             raise NeuroplastError(f"n must be a positive number of neurons, got {n}")
         if spec.uses_parents:
-            parents, scores = most_efficient_neurons(model, site, n, measure=measure,
+            parents, scores = most_efficient_neurons(model, target, n, measure=measure,
                                                      stats=stats, data=data)
             chosen_by = measure
         else:
@@ -434,13 +476,13 @@ def replicate(model: MLP, site: str, parents: torch.Tensor | list[int] | None = 
 
     generator = torch.Generator().manual_seed(int(seed))
     growth = spec.grow(GrowContext(target, parents, n, alpha, generator))
-    if growth.parent_outgoing is not None:
-        with torch.no_grad():
-            target.consumer.weight[:, parents] = growth.parent_outgoing  # state kept
-    k = growth.incoming_weight.shape[0]
+    if growth.parent_outgoing is not None:  # the parents' columns rescaled, state kept
+        weight = target.consumer_weight().clone()  # (m, n, K)
+        weight[:, parents] = growth.parent_outgoing
+        target.view.write_weight(weight)
+    k = growth.count
     if k > 0:
-        add_neurons(model, site, growth.incoming_weight, growth.incoming_bias,
-                    growth.outgoing_weight, optimizer)
+        target.append(growth.upstream, growth.outgoing_weight, optimizer)
     return ReplicationResult(
         site=site, method=spec.name, alpha=alpha, parents=parents,
         children=torch.arange(width, width + k), chi=growth.chi,

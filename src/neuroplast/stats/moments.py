@@ -157,6 +157,19 @@ def all_reduce(state: MomentState) -> MomentState:
                        None if result.comoment is None else result.comoment.to(home))
 
 
+def all_reduce_sum(total: torch.Tensor, count: int) -> tuple[torch.Tensor, int]:
+    """Sum a float64 tensor and a count over every rank (unchanged without a process group)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return total, count
+    device = (torch.device("cuda", torch.cuda.current_device())
+              if dist.get_backend() == "nccl" else total.device)
+    packed = torch.cat([torch.tensor([float(count)], dtype=DTYPE),
+                        total.reshape(-1).to(DTYPE)]).to(device)
+    dist.all_reduce(packed)
+    home = total.device
+    return packed[1:].reshape(total.shape).to(home), int(round(packed[0].item()))
+
+
 class RunningMoments:
     """Thin stateful wrapper: ``update(batch)`` repeatedly, then ``compute()``."""
 

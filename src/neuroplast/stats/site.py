@@ -1,30 +1,43 @@
 """Statistics of a site over a dataset: what every efficiency and re-wiring rule needs.
 
-One pass with a forward hook on the site's consumer Linear collects, in float64:
+One pass with hooks on the site's consumer collects, in float64, over every *row* of site
+values (an example; every token of a sequence; every position of a feature map):
 
-* the mean ⟨x_k⟩ and population variance C_kk of each neuron of the site (its *outputs*,
-  post-activation; pixels for ``input``), optionally the full covariance C (eq. 10);
-* the mean and variance C_ii of each consumer neuron's *output* (after its activation; the
-  logits when the consumer is the output layer);
+* the mean ⟨x_k⟩ and population variance C_kk of each neuron of the site (the consumer's
+  input), optionally the full covariance C (eq. 10);
+* the mean and variance C_ii of each consumer output channel *after* its activation (the
+  raw outputs when the consumer's output is used as it is);
+* for consumers that read several offsets of a neuron (a convolution's kernel positions, a
+  flattened channel's H×W positions), the mean of each neuron at each offset, M (n, K), as the
+  consumer sees it (zero padding included);
 
-and the consumer pre-activation at the mean input ȳ_i = Σ_j w_ij⟨x_j⟩ + b_i (eq. 24) follows
-from the means. The forward pass stops at the consumer (nothing downstream is computed) and the
-hook is removed in ``finally`` even when a batch raises.
+and the consumer pre-activation at the mean input ȳ_i = Σ_j Σ_δ w_ijδ M_jδ + b_i (eq. 24;
+Σ_j w_ij⟨x_j⟩ + b_i for a Linear) follows, which is the exact mean of the consumer's
+pre-activation over the data. The forward pass stops at the consumer (nothing downstream is
+computed) and the hooks are removed in ``finally`` even when a batch raises.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+from torch import nn
 
 from neuroplast.errors import NeuroplastError
-from neuroplast.models.mlp import MLP, Site
+from neuroplast.sites.resolve import resolve_site
+from neuroplast.sites.site import Site
 from neuroplast.stats import moments
 from neuroplast.stats.moments import DTYPE
 
-Batches = torch.Tensor | Iterable[torch.Tensor] | Iterable[tuple[torch.Tensor, ...]]
+Batches = Any
+"""A tensor (examples along dim 0), a ``Split``, or an iterable of batches: tensors, tuples
+or lists whose first element is the input, dicts of keyword inputs, or a DataLoader of those."""
+
+Forward = Callable[[nn.Module, Any], Any]
+"""Runs the model on one batch as the data yields it (for several inputs, dict outputs)."""
 
 
 @dataclass(frozen=True)
@@ -33,14 +46,16 @@ class SiteStatistics:
 
     Attributes:
         site: site name.
-        count: number of examples.
+        count: number of rows (examples × tokens × positions).
         mean: (n,) ⟨x_k⟩.
-        var: (n,) C_kk, population variance of each neuron's output.
+        var: (n,) C_kk, population variance of each neuron's value.
         cov: (n, n) covariance C, or None if not requested.
-        consumer_mean: (m,) mean of each consumer neuron's output.
-        consumer_var: (m,) C_ii, variance of each consumer neuron's output.
-        consumer_preactivation_at_mean: (m,) ȳ_i = Σ_j w_ij⟨x_j⟩ + b_i (eq. 24).
-        consumer_is_output: the consumer is the output layer (C_ii are logit variances).
+        consumer_mean: (m,) mean of each consumer output (after its activation).
+        consumer_var: (m,) C_ii, variance of each consumer output (after its activation).
+        consumer_preactivation_at_mean: (m,) ȳ_i (eq. 24), the mean consumer pre-activation.
+        consumer_is_output: the consumer's output is used without an activation (f' = 1).
+        offset_mean: (n, K) each neuron's mean at each consumer offset, or None when K = 1
+            and every row sees every neuron once (then it equals ``mean``).
     """
 
     site: str
@@ -52,105 +67,162 @@ class SiteStatistics:
     consumer_var: torch.Tensor
     consumer_preactivation_at_mean: torch.Tensor
     consumer_is_output: bool
+    offset_mean: torch.Tensor | None = None
 
     @classmethod
     def from_moments(cls, site_name: str, site: Site, site_moments: moments.Moments,
                      consumer_mean: torch.Tensor, consumer_var: torch.Tensor,
-                     ) -> SiteStatistics:
+                     offset_mean: torch.Tensor | None = None) -> SiteStatistics:
         """Statistics from the site's moments and the consumer's output moments; ȳ_i follows
-        from the consumer's current weights and the site's means."""
-        weight = site.consumer.weight.detach().to(DTYPE)  # (m, n)
-        bias = site.consumer.bias.detach().to(DTYPE)  # (m,)
+        from the consumer's current weights and the site's (offset) means."""
+        weight = site.consumer_weight().to(DTYPE)  # (m, n, K)
+        means = site_moments.mean.unsqueeze(1) if offset_mean is None else offset_mean
+        y_bar = torch.einsum("ink,nk->i", weight, means.expand(-1, weight.shape[2]))  # (m,)
+        bias = site.consumer_bias()
+        if bias is not None:
+            y_bar = y_bar + bias.to(DTYPE)
         return cls(
             site=site_name, count=site_moments.count, mean=site_moments.mean,
             var=site_moments.var, cov=site_moments.cov,
             consumer_mean=consumer_mean, consumer_var=consumer_var,
-            consumer_preactivation_at_mean=weight @ site_moments.mean + bias,
-            consumer_is_output=site.consumer_activation is None,
+            consumer_preactivation_at_mean=y_bar,
+            consumer_is_output=site.consumer_activation is None, offset_mean=offset_mean,
         )
 
     @property
     def width(self) -> int:
         return self.mean.numel()
 
+    @property
+    def means_per_offset(self) -> torch.Tensor:
+        """(n, K) means at each consumer offset (``mean`` as one column when K = 1)."""
+        return self.mean.unsqueeze(1) if self.offset_mean is None else self.offset_mean
+
 
 class _StopForward(Exception):
     """Raised by the hook once the consumer has run: nothing downstream is needed."""
 
 
-def _batches(data: Batches, batch_size: int) -> Iterable[torch.Tensor]:
+def iterate_batches(data: Batches, batch_size: int) -> Iterable[Any]:
+    """The input batches of ``data`` (see :data:`Batches`), without their targets."""
     if torch.is_tensor(data):
         for start in range(0, data.shape[0], batch_size):
             yield data[start : start + batch_size]
         return
     if hasattr(data, "x") and torch.is_tensor(data.x):  # a Split
-        yield from _batches(data.x, batch_size)
+        yield from iterate_batches(data.x, batch_size)
         return
+    if isinstance(data, dict):
+        raise NeuroplastError(
+            "data is one dict; give an iterable of batches (e.g. a list of dicts or a "
+            "DataLoader)"
+        )
     for item in data:
         yield item[0] if isinstance(item, tuple | list) else item
 
 
-def collect_site_statistics(model: MLP, site_name: str, data: Batches, *,
+def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    """The device and floating dtype of the model's first floating parameter."""
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.device, p.dtype
+    return torch.device("cpu"), torch.get_default_dtype()
+
+
+def to_model(batch: Any, device: torch.device, dtype: torch.dtype) -> Any:
+    """``batch`` on the model's device; floating tensors in its dtype (token ids stay ints)."""
+    if torch.is_tensor(batch):
+        if batch.is_floating_point():
+            return batch.to(device=device, dtype=dtype)
+        return batch.to(device=device)
+    if isinstance(batch, dict):
+        return {k: to_model(v, device, dtype) for k, v in batch.items()}
+    if isinstance(batch, tuple | list):
+        return type(batch)(to_model(v, device, dtype) for v in batch)
+    return batch
+
+
+def default_forward(model: nn.Module, batch: Any) -> Any:
+    """``model(**batch)`` for a dict, ``model(batch)`` otherwise."""
+    return model(**batch) if isinstance(batch, dict) else model(batch)
+
+
+def collect_site_statistics(model: nn.Module, site: Site | str, data: Batches, *,
                             covariance: bool = False, batch_size: int = 10_000,
-                            distributed: bool = True) -> SiteStatistics:
-    """Collect the statistics of ``site_name`` over ``data``.
+                            distributed: bool = True, forward: Forward | None = None,
+                            ) -> SiteStatistics:
+    """Collect the statistics of ``site`` over ``data``.
 
     Args:
-        model: the network (not modified).
-        site_name: ``input`` or ``hidden<k>``.
-        data: an (N, features) tensor, a ``Split``, or an iterable of batches (tensors or
-            tuples whose first element is the input).
+        model: the network (not modified; run in eval mode).
+        site: a :class:`~neuroplast.sites.Site` or a site name.
+        data: see :data:`Batches`.
         covariance: also collect the full (n, n) covariance (needed by E'_k, A3, least squares).
         batch_size: chunk size when ``data`` is a tensor.
         distributed: under an initialised ``torch.distributed`` group, all-reduce so every rank
             gets the statistics of all ranks' data.
+        forward: how to run the model on one batch (default :func:`default_forward`).
 
     Raises:
         NeuroplastError: if the data is empty or the site values contain NaN or infinity.
     """
     if batch_size < 1:
         raise NeuroplastError(f"batch_size must be a positive integer, got {batch_size}")
-    site = model.site(site_name)
-    site_state = moments.init(site.width, covariance=covariance)
-    consumer_state = moments.init(site.consumer.out_features)
-    activation = site.consumer_activation
+    forward = forward or default_forward
+    target = resolve_site(model, site, data, forward)
+    site_state = moments.init(target.width, covariance=covariance)
+    consumer_state = moments.init(target.consumer_width)
+    patch_sum: torch.Tensor | None = None
+    patch_count = 0
+    name = target.name
 
-    def hook(_module, inputs, output):
-        nonlocal site_state, consumer_state
-        x = inputs[0]  # (batch, n)
-        out = output if activation is None else activation.fn(output)  # (batch, m)
-        site_state = moments.update(site_state, x)
-        consumer_state = moments.update(consumer_state, out)
+    def pre_hook(_module, inputs):
+        nonlocal site_state, patch_sum, patch_count
+        x = inputs[0]
+        site_state = moments.update(site_state, target.rows(x))  # (rows, n)
+        sums = target.view.patch_sums(x)
+        if sums is not None:
+            patch_sum = sums[0] if patch_sum is None else patch_sum + sums[0]
+            patch_count += sums[1]
+
+    def hook(_module, _inputs, output):
+        nonlocal consumer_state
+        consumer_state = moments.update(consumer_state, target.consumer_rows(output))
         # A NaN or infinity anywhere in the batch reaches the (n,) sums; checking them is far
         # cheaper than scanning the (batch, n) values.
         if not (torch.isfinite(site_state.m2).all() and torch.isfinite(consumer_state.m2).all()):
             raise NeuroplastError(
-                f"site {site_name!r} has NaN or infinite values; check the inputs and the "
+                f"site {name!r} has NaN or infinite values; check the inputs and the "
                 "training (a diverged model cannot be pruned)"
             )
         raise _StopForward
 
-    parameter = site.consumer.weight
+    device, dtype = model_device_dtype(model)
     was_training = model.training
     model.eval()
-    handle = site.consumer.register_forward_hook(hook)
+    handles = [target.consumer.register_forward_pre_hook(pre_hook),
+               target.consumer.register_forward_hook(hook)]
     try:
         with torch.no_grad():
-            for batch in _batches(data, batch_size):
+            for batch in iterate_batches(data, batch_size):
                 try:
-                    model(batch.to(device=parameter.device, dtype=parameter.dtype))
+                    forward(model, to_model(batch, device, dtype))
                 except _StopForward:
                     pass
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
         model.train(was_training)
 
     if distributed:
         site_state = moments.all_reduce(site_state)
         consumer_state = moments.all_reduce(consumer_state)
+        if patch_sum is not None:
+            patch_sum, patch_count = moments.all_reduce_sum(patch_sum, patch_count)
     if site_state.count == 0:
         raise NeuroplastError("statistics need at least one example; the data is empty")
     site_moments = moments.compute(site_state)
     consumer_moments = moments.compute(consumer_state)
-    return SiteStatistics.from_moments(site_name, site, site_moments, consumer_moments.mean,
-                                       consumer_moments.var)
+    offset_mean = None if patch_sum is None else patch_sum / patch_count
+    return SiteStatistics.from_moments(name, target, site_moments, consumer_moments.mean,
+                                       consumer_moments.var, offset_mean)

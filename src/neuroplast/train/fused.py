@@ -54,9 +54,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neuroplast.activations import Activation, get_activation
 from neuroplast.data import Split
 from neuroplast.errors import NeuroplastError
-from neuroplast.models.activations import Activation, get_activation
 from neuroplast.models.mlp import MLP, check_widths
 from neuroplast.train.loop import (
     Evaluation,
