@@ -1,11 +1,19 @@
 """neuroplast: neuron-level programmed death and replication for PyTorch networks.
 
 Implements Grabovsky & Vanchurin, "Bio-inspired machine learning: programmed death and
-replication" (Neural Computing and Applications, 2023).
+replication" (Neural Computing and Applications, 2023), on any PyTorch model: the public
+entry points are :func:`find_sites`, :func:`prune`, :func:`replicate` (and ``save``/``load``
+for pruned models), with :class:`Site` the place where neurons live.
 """
 
-from neuroplast.models import MLP, Site, build_mlp, load_model, save_model
+from neuroplast.api import find_sites, prune, replicate
+from neuroplast.models import MLP, build_mlp, load_model, save_model
+from neuroplast.replication.schedule import DeathReplication, DeathReplicationSchedule
+from neuroplast.sites import Site
 
 __version__ = "0.1.0"
 
-__all__ = ["MLP", "Site", "build_mlp", "load_model", "save_model", "__version__"]
+__all__ = [
+    "MLP", "DeathReplication", "DeathReplicationSchedule", "Site", "__version__", "build_mlp",
+    "find_sites", "load_model", "prune", "replicate", "save_model",
+]

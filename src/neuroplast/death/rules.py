@@ -291,6 +291,32 @@ class Rewirer:
         return l, float(costs[l])
 
     # -- removal -----------------------------------------------------------------------
+    def _rewire(self, weight3: torch.Tensor, bias: torch.Tensor, relation: Relation) -> None:
+        """Apply eqs 42–43 for ``relation`` to ``weight3`` (m, n, K) and ``bias`` in place."""
+        l = relation.neuron
+        a, a_l = relation.coefficients, relation.coefficients[l]
+        if weight3.shape[2] == 1 and self.stats.offset_mean is None:
+            weight = weight3[:, :, 0]
+            column = weight[:, l].clone()  # (m,) w_il
+            weight.sub_(torch.outer(column, a / a_l))  # eq. 42
+            bias += column * (relation.constant / a_l)  # eq. 43
+        else:
+            columns = weight3[:, l].clone()  # (m, K) w_ilδ
+            weight3 -= columns.unsqueeze(1) * (a / a_l).view(1, -1, 1)  # eq. 42
+            offsets = self.stats.means_per_offset - self.stats.mean.unsqueeze(1)  # (n, K)
+            constants = relation.constant + a @ offsets  # (K,) c_δ
+            bias += columns @ constants / a_l  # eq. 43, summed over offsets
+        weight3[:, l] = 0.0
+
+    def trial(self, l: int, relation: Relation | None = None,
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The consumer's (W (m, n, K), b (m,)) if living neuron ``l`` were removed now; the
+        re-wirer is not changed (a goal strategy evaluates the candidate first)."""
+        relation = self.relation(l) if relation is None else relation
+        weight3, bias = self.weight3.clone(), self.bias.clone()
+        self._rewire(weight3, bias, relation)
+        return weight3, bias
+
     def remove(self, l: int, relation: Relation | None = None) -> Relation:
         """Eliminate living neuron ``l``: update the consumer by eqs 42–43, mark it dead.
 
@@ -308,18 +334,7 @@ class Rewirer:
                 f"the relation given eliminates neuron {relation.neuron}, not {l}; get it from "
                 f"relation({l})"
             )
-        a, a_l = relation.coefficients, relation.coefficients[l]
-        if self.weight3.shape[2] == 1 and self.stats.offset_mean is None:
-            column = self.weight[:, l].clone()  # (m,) w_il
-            self.weight.sub_(torch.outer(column, a / a_l))  # eq. 42
-            self.bias += column * (relation.constant / a_l)  # eq. 43
-        else:
-            columns = self.weight3[:, l].clone()  # (m, K) w_ilδ
-            self.weight3 -= columns.unsqueeze(1) * (a / a_l).view(1, -1, 1)  # eq. 42
-            offsets = self.stats.means_per_offset - self.stats.mean.unsqueeze(1)  # (n, K)
-            constants = relation.constant + a @ offsets  # (K,) c_δ
-            self.bias += columns @ constants / a_l  # eq. 43, summed over offsets
-        self.weight3[:, l] = 0.0
+        self._rewire(self.weight3, self.bias, relation)
         self.alive[l] = False
         self._eigen = None
         if self._precision is not None:

@@ -143,7 +143,7 @@ MEASURES.register(Measure(
     name="connection",
     description="connection cut / probability efficiency E_k (A1, A2)",
     reference="eq. 28; appendix A.1 eqs 71-72",
-    compute=lambda ctx: connection_cut_efficiency(ctx.model, ctx.site, ctx.stats),
+    compute=lambda ctx: connection_cut_efficiency(ctx.model, ctx.target, ctx.stats),
 ))
 
 MEASURES.register(Measure(

@@ -43,14 +43,14 @@ from typing import Any
 
 import torch
 
-from neuroplast.data import Split
 from neuroplast.death.rules import get_rule
 from neuroplast.death.strategies import prune
 from neuroplast.efficiency import MEASURES
 from neuroplast.efficiency.conditional import is_greedy
 from neuroplast.errors import NeuroplastError
-from neuroplast.models.mlp import MLP
 from neuroplast.replication.split import replicate, resolve_method
+from neuroplast.sites.resolve import resolve_site
+from neuroplast.sites.site import Site
 from neuroplast.train.loop import TrainState
 from neuroplast.train.protocols import Protocol
 
@@ -62,7 +62,8 @@ class DeathReplicationSchedule:
     """Configuration of the combined A1–B1 schedule (sect. 5.8).
 
     Attributes:
-        site: the hidden site (the paper's "second layer" is ``hidden1``).
+        site: a hidden site, by name or as a :class:`~neuroplast.sites.Site` (the paper's
+            "second layer" is ``hidden1``).
         cutoff: ε; neurons with efficiency < ε die (ε = 0 removes nothing: plain training).
         every_paper_epochs: Δt in the paper's epochs (rescaled by the protocol).
         rule: re-wiring rule of the death step (``A1``; any of ``death.rules.RULES``).
@@ -73,7 +74,7 @@ class DeathReplicationSchedule:
         seed: seeds the χ draws.
     """
 
-    site: str = "hidden1"
+    site: Site | str = "hidden1"
     cutoff: float = 0.01
     every_paper_epochs: float = 500.0
     rule: str = "A1"
@@ -115,27 +116,65 @@ class DeathReplicationSchedule:
 
 
 class DeathReplication:
-    """Training callback running :class:`DeathReplicationSchedule` (``train(callbacks=[...])``).
+    """Runs :class:`DeathReplicationSchedule`: a ``train(callbacks=[...])`` callback, or an
+    object your own training loop calls (:meth:`step`), on any site of any model.
 
-    Example:
+    Example (neuroplast's training loop):
         >>> schedule = DeathReplication(DeathReplicationSchedule(cutoff=0.01), protocol,
         ...                             total_epochs=protocol.epochs(5000))
         >>> history = train(model, data.train, protocol, epochs=protocol.epochs(5000),
         ...                 seed=0, callbacks=[schedule])
         >>> history.events  # one dict per event
+
+    Example (your loop; ``site`` from ``neuroplast.find_sites``, events every 500 calls):
+        >>> schedule = DeathReplication(DeathReplicationSchedule(site=site, cutoff=0.01),
+        ...                             every=500, total_epochs=5000)
+        >>> for step in range(5000):
+        ...     train_one_step(model, optimizer)
+        ...     event = schedule.step(model, optimizer, calibration_batches)
     """
 
-    def __init__(self, config: DeathReplicationSchedule, protocol: Protocol, *,
-                 total_epochs: float | None = None) -> None:
+    def __init__(self, config: DeathReplicationSchedule, protocol: Protocol | None = None, *,
+                 total_epochs: float | None = None, every: int | None = None) -> None:
         """Args:
             config: the schedule.
-            protocol: converts Δt from paper epochs to ours.
-            total_epochs: training length in our epochs; no event fires at or after it.
+            protocol: converts Δt from paper epochs to ours (neuroplast's training loop).
+            total_epochs: training length in calls (epochs); no event fires at or after it.
+            every: without a protocol, fire every ``every`` calls of :meth:`step`.
+
+        Raises:
+            NeuroplastError: neither a protocol nor ``every`` (a positive integer) is given.
         """
         self.config = config
         self.protocol = protocol
-        self.every = config.epochs_between_events(protocol)
+        if protocol is not None:
+            self.every = config.epochs_between_events(protocol)
+        elif isinstance(every, int) and not isinstance(every, bool) and every >= 1:
+            self.every = every
+        else:
+            raise NeuroplastError(
+                f"give a protocol (neuroplast's training) or every=<positive int> (your loop: "
+                f"an event every that many calls of step()), got every={every!r}"
+            )
         self.total_epochs = total_epochs
+        self.calls = 0
+
+    def step(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
+             data: Any) -> dict[str, Any] | None:
+        """Count one epoch (or step) of the caller's loop; run an event when it is due.
+
+        Args:
+            model: the network, changed in place at an event.
+            optimizer: its state follows the surgery (SGD momentum, Adam moments).
+            data: calibration data for the statistics (any batches ``prune`` accepts).
+
+        Returns:
+            The event's log entry when one ran, else None.
+        """
+        self.calls += 1
+        if not self.fires_at(self.calls):
+            return None
+        return self.apply(model, data, optimizer, self.calls)
 
     def fires_at(self, epoch: int) -> bool:
         """Whether an event happens after our epoch ``epoch`` (1-based)."""
@@ -148,14 +187,15 @@ class DeathReplication:
             event = self.apply(state.model, state.train, state.optimizer, state.epoch)
             state.history.events.append(event)
 
-    def apply(self, model: MLP, data: Split, optimizer: torch.optim.Optimizer | None,
-              epoch: int) -> dict[str, Any]:
+    def apply(self, model: torch.nn.Module, data: Any,
+              optimizer: torch.optim.Optimizer | None, epoch: int) -> dict[str, Any]:
         """One death-and-replication event on ``model`` in place; returns its log entry."""
         cfg = self.config
-        width = model.site(cfg.site).width
+        site = resolve_site(model, cfg.site, data)
+        width = site.width
 
         # 1-2. the least efficient neurons below the cutoff die, at most the cap (prune's cutoff)
-        death = prune(model, cfg.site, data, rule=cfg.rule, measure=cfg.measure,
+        death = prune(model, site, data, rule=cfg.rule, measure=cfg.measure,
                       cutoff=cfg.cutoff, max_fraction=cfg.max_fraction, optimizer=optimizer)
         below = sum(e < cfg.cutoff for e in death.efficiencies)
         n = death.n_removed
@@ -166,7 +206,7 @@ class DeathReplication:
             kept = torch.tensor(death.kept)  # (width - n,) original indices
             # 3. replicate the n most efficient survivors, ranked on the pruned model
             result = replicate(
-                model, cfg.site, n=n, method=cfg.method, alpha=cfg.alpha, measure=cfg.measure,
+                model, site, n=n, method=cfg.method, alpha=cfg.alpha, measure=cfg.measure,
                 data=data, seed=cfg.seed * SEED_STRIDE + epoch, optimizer=optimizer,
             )
             parents_before = kept[result.parents]
@@ -175,8 +215,8 @@ class DeathReplication:
         return {
             "kind": "death-replication",
             "epoch": epoch,
-            "paper_epoch": epoch / self.protocol.epoch_scale,
-            "site": cfg.site,
+            "paper_epoch": None if self.protocol is None else epoch / self.protocol.epoch_scale,
+            "site": site.name,
             "cutoff": cfg.cutoff,
             "n_below_cutoff": below,
             "n_removed": n,
@@ -184,7 +224,7 @@ class DeathReplication:
             "parents": parents_before.tolist(),
             "children": children.tolist(),
             "width_before": width,
-            "width": model.site(cfg.site).width,
+            "width": site.width,
             "fraction_removed": n / width,
             "fraction_affected": (n + parents_before.numel()) / width,
         }

@@ -10,6 +10,7 @@ from neuroplast.data import Split
 from neuroplast.efficiency.registry import MeasureContext
 from neuroplast.errors import NeuroplastError
 from neuroplast.models.mlp import MLP
+from neuroplast.sites.site import Site
 
 DTYPE = torch.float64
 
@@ -58,3 +59,19 @@ def incoming_weight(model: MLP, site: str) -> torch.Tensor:
     if producer is None:
         raise NeuroplastError(f"site {site!r} has no incoming weights")
     return producer.weight.detach().to(DTYPE)
+
+
+def outgoing_per_neuron(site: Site) -> torch.Tensor:
+    """Every consumer weight leaving each neuron (all outputs and offsets): (n, m·K) float64."""
+    weight = site.consumer_weight().to(DTYPE)  # (m, n, K)
+    return weight.transpose(0, 1).reshape(weight.shape[1], -1)
+
+
+def incoming_per_neuron(site: Site) -> torch.Tensor:
+    """Every producer weight entering each neuron (all producers: a gated site has two; a
+    convolution's whole filter): (n, ·) float64. Biases and BatchNorm entries not counted."""
+    parts = [axis.tensor.detach().to(DTYPE).movedim(axis.dim, 0).reshape(site.width, -1)
+             for axis in site.upstream if axis.role == "weight"]
+    if not parts:
+        raise NeuroplastError(f"site {site.name!r} has no incoming weights")
+    return torch.cat(parts, dim=1)

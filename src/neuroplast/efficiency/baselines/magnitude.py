@@ -9,7 +9,9 @@ w_kj the producer's weights into neuron k and w_ik the consumer's weights out of
 * ``magnitude-l1``     ``Σ_j |w_kj| + Σ_i |w_ik|``
 * ``magnitude-l2``     ``(Σ_j w_kj² + Σ_i w_ik²)^½`` (the norm of every weight touching k)
 
-Biases are not counted. An input neuron has no incoming weights: the ``-in`` measures refuse
+On a convolution the sums run over the whole filter (incoming) and every kernel position
+(outgoing); on a gated FFN over both projections. Biases are not counted. An input neuron
+has no incoming weights: the ``-in`` measures refuse
 the ``input`` site, and ``magnitude-l1``/``magnitude-l2`` use the outgoing weights only there.
 """
 
@@ -19,7 +21,11 @@ from dataclasses import dataclass
 
 import torch
 
-from neuroplast.efficiency.baselines.common import incoming_weight, no_argument, outgoing_weight
+from neuroplast.efficiency.baselines.common import (
+    incoming_per_neuron,
+    no_argument,
+    outgoing_per_neuron,
+)
 from neuroplast.efficiency.registry import MEASURES, Measure, MeasureContext
 from neuroplast.errors import NeuroplastError
 
@@ -37,17 +43,17 @@ class MagnitudeSpec:
 def _power_sums(ctx: MeasureContext, spec: MagnitudeSpec) -> torch.Tensor:
     """Σ |w|^p over the chosen weights of every neuron: (n,) float64."""
     total = torch.zeros(ctx.stats.width, dtype=torch.float64)
-    if spec.incoming and ctx.site != "input":
-        total = total + incoming_weight(ctx.model, ctx.site).abs().pow(spec.p).sum(dim=1)
+    if spec.incoming and ctx.target.can_grow:
+        total = total + incoming_per_neuron(ctx.target).abs().pow(spec.p).sum(dim=1)
     if spec.outgoing:
-        total = total + outgoing_weight(ctx.model, ctx.site).abs().pow(spec.p).sum(dim=0)
+        total = total + outgoing_per_neuron(ctx.target).abs().pow(spec.p).sum(dim=1)
     return total
 
 
 def magnitude(ctx: MeasureContext, spec: MagnitudeSpec) -> torch.Tensor:
     """The spec's norm of each neuron's weights: (n,) float64."""
     no_argument(ctx, spec.name)
-    if spec.incoming and not spec.outgoing and ctx.site == "input":
+    if spec.incoming and not spec.outgoing and not ctx.target.can_grow:
         raise NeuroplastError(
             f"measure {spec.name!r} does not support the input site (input neurons have no "
             "incoming weights); use the '-out' variant or 'magnitude-l1'/'magnitude-l2'"

@@ -44,7 +44,7 @@ from neuroplast.efficiency.baselines.common import (
     outgoing_weight,
     require_data,
 )
-from neuroplast.efficiency.registry import MEASURES, Measure, MeasureContext
+from neuroplast.efficiency.registry import MEASURES, MLP_ONLY, Measure, MeasureContext
 from neuroplast.models.mlp import MLP
 
 BATCH = 10_000
@@ -122,6 +122,7 @@ _REFERENCES = {
 
 for _variant in VARIANTS:
     MEASURES.register(Measure(
+        site_kinds=MLP_ONLY,
         name=_variant.name,
         description=_variant.description,
         reference=_REFERENCES[_variant.name],

@@ -42,7 +42,7 @@ from __future__ import annotations
 import torch
 
 from neuroplast.efficiency.baselines.common import DTYPE, require_data
-from neuroplast.efficiency.registry import MEASURES, Measure, MeasureContext
+from neuroplast.efficiency.registry import MEASURES, MLP_ONLY, Measure, MeasureContext
 from neuroplast.errors import NeuroplastError
 from neuroplast.models.mlp import MLP
 from neuroplast.stats import moments
@@ -230,6 +230,7 @@ def nnsp(ctx: MeasureContext) -> torch.Tensor:
 
 
 MEASURES.register(Measure(
+    site_kinds=MLP_ONLY,
     name="nnsp",
     description="variance of sensitivity summed over a level's outputs; argument = Fig. 17 "
                 "level (2..6 on N4, logits, softmax; default logits = 5 on N4)",

@@ -34,7 +34,7 @@ from neuroplast.efficiency.baselines.common import (
     require_data,
     require_hidden,
 )
-from neuroplast.efficiency.registry import MEASURES, Measure, MeasureContext
+from neuroplast.efficiency.registry import MEASURES, MLP_ONLY, Measure, MeasureContext
 from neuroplast.models.mlp import MLP
 
 BATCH = 10_000
@@ -83,6 +83,7 @@ def zeng_yeung(ctx: MeasureContext) -> torch.Tensor:
 
 
 MEASURES.register(Measure(
+    site_kinds=MLP_ONLY,
     name="weight-norm",
     description="squared norm of the outgoing weights, sum_i w_ik^2 ('layer-1 sensitivity')",
     reference="eq. 69; Fig. 20 right",
@@ -90,6 +91,7 @@ MEASURES.register(Measure(
 ))
 
 MEASURES.register(Measure(
+    site_kinds=MLP_ONLY,
     name="zeng-yeung",
     description="relevance = <|f(z + w.<|h|>) - f(z)|> x sum_i |w_ik| (hidden sites)",
     reference="Zeng & Yeung 2006, Neurocomputing 69:825; paper section 1",

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from neuroplast.data import Split
 from neuroplast.efficiency.baselines.common import DTYPE, batches, no_argument, require_data
-from neuroplast.efficiency.registry import MEASURES, Measure, MeasureContext
+from neuroplast.efficiency.registry import MEASURES, MLP_ONLY, Measure, MeasureContext
 from neuroplast.models.mlp import MLP
 
 BATCH = 10_000
@@ -60,6 +60,7 @@ def taylor(ctx: MeasureContext) -> torch.Tensor:
 
 
 MEASURES.register(Measure(
+    site_kinds=MLP_ONLY,
     name="taylor",
     description="first-order Taylor: <|x_k dL/dx_k|> over the training data",
     reference="Molchanov et al. 2017 (ICLR), criterion Theta_TE",

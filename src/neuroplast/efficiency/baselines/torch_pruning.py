@@ -40,7 +40,7 @@ from neuroplast.efficiency.baselines.common import (
     require_data,
     require_hidden,
 )
-from neuroplast.efficiency.registry import MEASURES, Measure, MeasureContext
+from neuroplast.efficiency.registry import MEASURES, MLP_ONLY, Measure, MeasureContext
 from neuroplast.errors import NeuroplastError
 from neuroplast.models.mlp import MLP
 
@@ -166,6 +166,7 @@ SPECS = (
 
 for _spec in SPECS:
     MEASURES.register(Measure(
+        site_kinds=MLP_ONLY,
         name=_spec.name,
         description=_spec.description + " (hidden sites; needs neuroplast[compare])",
         reference="Torch-Pruning (Fang et al. 2023, DepGraph)",

@@ -1,0 +1,98 @@
+"""Evaluating a goal on any model: the user's function, or accuracy and loss on labelled data.
+
+Goal strategies (remove while the accuracy stays ≥ g, or the loss ≤ h; paper §5.2) need the
+model's quality after each candidate removal. Where the site offers no cheap downstream
+(:mod:`neuroplast.death.cached`), the candidate's re-wired consumer is written into the model
+in place — a dead neuron's consumer weights are zero, so the model then computes exactly the
+pruned function without any surgery — and the whole model is evaluated:
+
+* by the caller's ``evaluate(model) -> (accuracy, loss)`` (either may be None when the goal
+  does not use it), or
+* when the data yields ``(input, target)`` pairs with integer class targets, by the
+  classification accuracy and mean cross-entropy of the model's output (logits along the last
+  dimension; a Hugging Face output's ``.logits`` is used).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from neuroplast.errors import NeuroplastError
+from neuroplast.stats.site import Forward, default_forward, model_device_dtype, to_model
+
+Evaluate = Callable[[nn.Module], tuple[float | None, float | None]]
+"""The caller's evaluation: the model → (accuracy, loss)."""
+
+
+def labelled_batches(data: Any) -> list[tuple[Any, torch.Tensor]]:
+    """``data`` as (input, target) pairs; a Split gives one pair.
+
+    Raises:
+        NeuroplastError: when the data holds no targets.
+    """
+    x, y = getattr(data, "x", None), getattr(data, "y", None)
+    if torch.is_tensor(x) and torch.is_tensor(y):
+        return [(x, y)]
+    pairs = []
+    for item in data:
+        if not (isinstance(item, tuple | list) and len(item) >= 2 and torch.is_tensor(item[1])):
+            raise NeuroplastError(
+                "a goal (accuracy or loss) needs labelled data — batches of (input, target) — or "
+                "an evaluate function model -> (accuracy, loss); pass evaluate=..."
+            )
+        pairs.append((item[0], item[1]))
+    return pairs
+
+
+def _logits(output: Any) -> torch.Tensor:
+    logits = getattr(output, "logits", output)
+    if isinstance(logits, tuple | list):
+        logits = logits[0]
+    if not torch.is_tensor(logits):
+        raise NeuroplastError(
+            f"the model's output ({type(output).__name__}) holds no logits tensor; pass an "
+            "evaluate function model -> (accuracy, loss)"
+        )
+    return logits
+
+
+def classification_evaluator(data: Any, forward: Forward | None = None) -> Evaluate:
+    """(accuracy, mean cross-entropy) of the model on labelled ``data``, in eval mode."""
+    pairs = labelled_batches(data)
+    forward = forward or default_forward
+
+    @torch.no_grad()
+    def evaluate(model: nn.Module) -> tuple[float, float]:
+        device, dtype = model_device_dtype(model)
+        was_training = model.training
+        model.eval()
+        correct, loss, count = 0, 0.0, 0
+        try:
+            for x, y in pairs:
+                logits = _logits(forward(model, to_model(x, device, dtype)))
+                logits = logits.reshape(-1, logits.shape[-1])  # (rows, classes)
+                target = y.reshape(-1).to(device)  # (rows,)
+                correct += int((logits.argmax(dim=1) == target).sum())
+                loss += float(F.cross_entropy(logits.float(), target, reduction="sum"))
+                count += target.numel()
+        finally:
+            model.train(was_training)
+        return correct / count, loss / count
+
+    return evaluate
+
+
+def goal_holds(kind: str, value: float, accuracy: float | None, loss: float | None) -> bool:
+    """Whether goal ``kind`` (``goal_accuracy`` ≥ value, ``goal_loss`` ≤ value) holds."""
+    metric = accuracy if kind == "goal_accuracy" else loss
+    if metric is None:
+        raise NeuroplastError(
+            f"the evaluate function returned no {kind.removeprefix('goal_')}; return "
+            "(accuracy, loss) with the one the goal needs"
+        )
+    return metric >= value if kind == "goal_accuracy" else metric <= value
