@@ -35,7 +35,7 @@ import torch
 from neuroplast.data import Split
 from neuroplast.death.rules import Rewirer, get_rule
 from neuroplast.errors import NeuroplastError
-from neuroplast.models.mlp import MLP
+from neuroplast.sites.layered import LayeredModel
 from neuroplast.stats.site import SiteStatistics, collect_site_statistics
 
 DTYPE = torch.float64
@@ -112,13 +112,13 @@ def _substitutes(rewirer: Rewirer, neurons: torch.Tensor) -> _Substitutes:
     return _Substitutes(constants, mixing if bool(mixing.any()) else None)
 
 
-def _downstream_width(model: MLP, consumer_index: int) -> int:
+def _downstream_width(model: LayeredModel, consumer_index: int) -> int:
     """Elements per example of the widest tensor computed downstream of the consumer."""
     layers = model.layers[consumer_index:]
     return 2 * max(layer.out_features for layer in layers) + layers[-1].out_features
 
 
-def loss_change_oracle(model: MLP, site: str, split: Split, rule: str = "A1", *,
+def loss_change_oracle(model: LayeredModel, site: str, split: Split, rule: str = "A1", *,
                        stats: SiteStatistics | None = None, batch_size: int = 10_000,
                        neurons: Sequence[int] | torch.Tensor | None = None,
                        memory_budget: int = MEMORY_BUDGET) -> OracleResult:
@@ -221,7 +221,7 @@ def loss_change_oracle(model: MLP, site: str, split: Split, rule: str = "A1", *,
     )
 
 
-def _downstream(model: MLP, consumer_index: int, z_t: torch.Tensor) -> torch.Tensor:
+def _downstream(model: LayeredModel, consumer_index: int, z_t: torch.Tensor) -> torch.Tensor:
     """Logits (K, rows) from the consumer pre-activation z_t (m, rows), examples as columns.
 
     The same computation as ``MLP.forward_from_preactivation``, transposed: with examples along
@@ -237,7 +237,7 @@ def _downstream(model: MLP, consumer_index: int, z_t: torch.Tensor) -> torch.Ten
     return torch.addmm(layers[-1].bias.unsqueeze(1), layers[-1].weight, h)  # (K, rows)
 
 
-def _loss_and_hits(model: MLP, consumer_index: int, z_t: torch.Tensor,
+def _loss_and_hits(model: LayeredModel, consumer_index: int, z_t: torch.Tensor,
                    y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-example cross-entropy (rows,) and ``argmax == y`` (rows,) from z_t (m, rows)."""
     logits = _downstream(model, consumer_index, z_t)  # (K, rows)

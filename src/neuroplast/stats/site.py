@@ -76,8 +76,11 @@ class SiteStatistics:
         """Statistics from the site's moments and the consumer's output moments; ȳ_i follows
         from the consumer's current weights and the site's (offset) means."""
         weight = site.consumer_weight().to(DTYPE)  # (m, n, K)
-        means = site_moments.mean.unsqueeze(1) if offset_mean is None else offset_mean
-        y_bar = torch.einsum("ink,nk->i", weight, means.expand(-1, weight.shape[2]))  # (m,)
+        if offset_mean is None:  # every offset sees the plain means
+            y_bar = weight.sum(dim=2) @ site_moments.mean if weight.shape[2] > 1 \
+                else weight[:, :, 0] @ site_moments.mean  # (m,)
+        else:
+            y_bar = torch.einsum("ink,nk->i", weight, offset_mean)  # (m,)
         bias = site.consumer_bias()
         if bias is not None:
             y_bar = y_bar + bias.to(DTYPE)

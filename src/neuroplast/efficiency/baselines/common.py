@@ -9,7 +9,7 @@ import torch
 from neuroplast.data import Split
 from neuroplast.efficiency.registry import MeasureContext
 from neuroplast.errors import NeuroplastError
-from neuroplast.models.mlp import MLP
+from neuroplast.sites.layered import LayeredModel
 from neuroplast.sites.site import Site
 
 DTYPE = torch.float64
@@ -39,7 +39,7 @@ def no_argument(ctx: MeasureContext, measure: str) -> None:
         )
 
 
-def batches(model: MLP, data: Split, batch_size: int,
+def batches(model: LayeredModel, data: Split, batch_size: int,
             ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(x, y) chunks of ``data`` with x cast to the model's dtype."""
     dtype = model.dtype
@@ -48,12 +48,12 @@ def batches(model: MLP, data: Split, batch_size: int,
         yield x, data.y[start : start + batch_size]
 
 
-def outgoing_weight(model: MLP, site: str) -> torch.Tensor:
+def outgoing_weight(model: LayeredModel, site: str) -> torch.Tensor:
     """w_ik, the consumer's weights from neuron k of ``site`` to consumer neuron i: (m, n)."""
     return model.site(site).consumer.weight.detach().to(DTYPE)
 
 
-def incoming_weight(model: MLP, site: str) -> torch.Tensor:
+def incoming_weight(model: LayeredModel, site: str) -> torch.Tensor:
     """The producer's weights into each neuron of a hidden ``site``: (n, n_previous)."""
     producer = model.site(site).producer
     if producer is None:

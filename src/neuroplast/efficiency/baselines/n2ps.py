@@ -45,12 +45,12 @@ from neuroplast.efficiency.baselines.common import (
     require_data,
 )
 from neuroplast.efficiency.registry import MEASURES, MLP_ONLY, Measure, MeasureContext
-from neuroplast.models.mlp import MLP
+from neuroplast.sites.layered import LayeredModel
 
 BATCH = 10_000
 
 
-def total_net_value(model: MLP, site: str, data: Split, batch_size: int = BATCH,
+def total_net_value(model: LayeredModel, site: str, data: Split, batch_size: int = BATCH,
                     ) -> torch.Tensor:
     """tx_k = Σ_p net_k(p): the sum over the data of pixels (``input``) or of pre-activations
     (hidden sites): (n,) float64."""

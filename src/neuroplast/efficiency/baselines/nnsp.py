@@ -6,7 +6,7 @@ summed over the outputs (the paper's adaptation to N4, §5.5):
 
     σ̂²_k = Σ_o ⟨(S_ok − ⟨S_ok⟩)²⟩.
 
-**Output levels** (Fig. 17 numbering, generalised to any depth). For an MLP with L Linear
+**Output levels** (Fig. 17 numbering, generalised to any depth). For an LayeredModel with L Linear
 layers, level 2j−1 is the pre-activation of ``layers[j-1]`` (j = 1..L), level 2j the
 activation of hidden layer j, level 2L−1 the logits and level 2L the softmax. The site
 ``input`` is level 0 and ``hidden<s>`` is level 2s. For N4 (784-100-5-10): 2 = tanh after the
@@ -44,7 +44,7 @@ import torch
 from neuroplast.efficiency.baselines.common import DTYPE, require_data
 from neuroplast.efficiency.registry import MEASURES, MLP_ONLY, Measure, MeasureContext
 from neuroplast.errors import NeuroplastError
-from neuroplast.models.mlp import MLP
+from neuroplast.sites.layered import LayeredModel
 from neuroplast.stats import moments
 
 ELEMENTS_PER_BATCH = 1 << 22
@@ -52,24 +52,24 @@ ELEMENTS_PER_BATCH = 1 << 22
 MAX_BATCH = 10_000
 
 
-def site_level(model: MLP, site: str) -> int:
+def site_level(model: LayeredModel, site: str) -> int:
     """The Fig. 17 level of a site: 0 for ``input``, 2s for ``hidden<s>``."""
     return 2 * model.site(site).index
 
 
-def top_level(model: MLP) -> int:
+def top_level(model: LayeredModel) -> int:
     """The softmax level, 2L for L Linear layers (6 for N4)."""
     return 2 * len(model.layers)
 
 
-def level_width(model: MLP, level: int) -> int:
+def level_width(model: LayeredModel, level: int) -> int:
     """Number of outputs at ``level`` (≥ 1)."""
     if level == top_level(model):
         return model.layers[-1].out_features
     return model.layers[(level + 1) // 2 - 1].out_features
 
 
-def output_level(model: MLP, site: str, argument: str | None) -> int:
+def output_level(model: LayeredModel, site: str, argument: str | None) -> int:
     """Parse ``nnsp:<argument>`` into a level and check it lies usefully above ``site``.
 
     Raises:
@@ -97,7 +97,7 @@ def output_level(model: MLP, site: str, argument: str | None) -> int:
     return level
 
 
-def _forward(model: MLP, site: str, values: torch.Tensor, level: int,
+def _forward(model: LayeredModel, site: str, values: torch.Tensor, level: int,
              ) -> list[torch.Tensor]:
     """Pre-activations z_j of ``layers[j-1]`` for j = s+1 .. ⌈level/2⌉, from site values."""
     s = model.site(site).index
@@ -112,7 +112,7 @@ def _forward(model: MLP, site: str, values: torch.Tensor, level: int,
     return pre
 
 
-def consumer_jacobian(model: MLP, site: str, values: torch.Tensor, level: int,
+def consumer_jacobian(model: LayeredModel, site: str, values: torch.Tensor, level: int,
                       ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """A(n) = ∂(output at ``level``)/∂(consumer pre-activation), per example, from site values.
 
@@ -157,7 +157,7 @@ def consumer_jacobian(model: MLP, site: str, values: torch.Tensor, level: int,
     return diagonal, jacobian
 
 
-def sensitivities(model: MLP, site: str, values: torch.Tensor, level: int) -> torch.Tensor:
+def sensitivities(model: LayeredModel, site: str, values: torch.Tensor, level: int) -> torch.Tensor:
     """S(n) = ∂(output at ``level``)/∂(site values) per example: (batch, m, n).
 
     Args:
@@ -172,7 +172,7 @@ def sensitivities(model: MLP, site: str, values: torch.Tensor, level: int) -> to
     return (jacobian.reshape(batch * m, w) @ weight).reshape(batch, m, -1)
 
 
-def nnsp_efficiency(model: MLP, site: str, x: torch.Tensor, level: int) -> torch.Tensor:
+def nnsp_efficiency(model: LayeredModel, site: str, x: torch.Tensor, level: int) -> torch.Tensor:
     """σ̂²_k = Σ_o Var_n(S_ok(n)) over the inputs ``x`` (N, features): (n,) float64.
 
     With S(n) = A(n) W (:func:`consumer_jacobian`), Σ_o Var(S_ok) = w_kᵀ C w_k where

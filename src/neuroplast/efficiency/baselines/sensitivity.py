@@ -35,7 +35,7 @@ from neuroplast.efficiency.baselines.common import (
     require_hidden,
 )
 from neuroplast.efficiency.registry import MEASURES, MLP_ONLY, Measure, MeasureContext
-from neuroplast.models.mlp import MLP
+from neuroplast.sites.layered import LayeredModel
 
 BATCH = 10_000
 
@@ -46,11 +46,11 @@ def weight_norm(ctx: MeasureContext) -> torch.Tensor:
     return (outgoing_weight(ctx.model, ctx.site) ** 2).sum(dim=0)
 
 
-def _previous_site(model: MLP, site: str) -> str:
+def _previous_site(model: LayeredModel, site: str) -> str:
     return model.site_names[model.site(site).index - 1]
 
 
-def zeng_yeung_sensitivity(model: MLP, site: str, x: torch.Tensor,
+def zeng_yeung_sensitivity(model: LayeredModel, site: str, x: torch.Tensor,
                            batch_size: int = BATCH) -> torch.Tensor:
     """S_k = ⟨|f(z_k + w_k·Δ) − f(z_k)|⟩ with Δ = ⟨|h|⟩ (see module docstring): (n,) float64."""
     target = model.site(site)

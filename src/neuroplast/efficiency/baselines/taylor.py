@@ -21,12 +21,12 @@ import torch.nn.functional as F
 from neuroplast.data import Split
 from neuroplast.efficiency.baselines.common import DTYPE, batches, no_argument, require_data
 from neuroplast.efficiency.registry import MEASURES, MLP_ONLY, Measure, MeasureContext
-from neuroplast.models.mlp import MLP
+from neuroplast.sites.layered import LayeredModel
 
 BATCH = 10_000
 
 
-def site_loss_gradients(model: MLP, site: str, x: torch.Tensor, y: torch.Tensor,
+def site_loss_gradients(model: LayeredModel, site: str, x: torch.Tensor, y: torch.Tensor,
                         ) -> tuple[torch.Tensor, torch.Tensor]:
     """Site values x_k(n) and per-example gradients ∂L_n/∂x_k(n), both (batch, n)."""
     target = model.site(site)
@@ -39,7 +39,7 @@ def site_loss_gradients(model: MLP, site: str, x: torch.Tensor, y: torch.Tensor,
     return values.detach(), gradient
 
 
-def taylor_importance(model: MLP, site: str, data: Split, batch_size: int = BATCH,
+def taylor_importance(model: LayeredModel, site: str, data: Split, batch_size: int = BATCH,
                       ) -> torch.Tensor:
     """T_k = ⟨|x_k ∂L/∂x_k|⟩ over ``data``: (n,) float64."""
     was_training = model.training

@@ -42,7 +42,7 @@ from neuroplast.efficiency.baselines.common import (
 )
 from neuroplast.efficiency.registry import MEASURES, MLP_ONLY, Measure, MeasureContext
 from neuroplast.errors import NeuroplastError
-from neuroplast.models.mlp import MLP
+from neuroplast.sites.layered import LayeredModel
 
 BATCH = 10_000
 REQUIREMENT = "torch-pruning>=1.3"
@@ -71,7 +71,7 @@ def _importance_class(tp: Any, names: tuple[str, ...]) -> type:
     )
 
 
-def _layer_inputs_and_output_gradients(model: MLP, x: torch.Tensor, y: torch.Tensor,
+def _layer_inputs_and_output_gradients(model: LayeredModel, x: torch.Tensor, y: torch.Tensor,
                                        ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Inputs a_l (batch, in) of every Linear and per-example ∂L_n/∂z_l (batch, out)."""
     inputs, outputs = [], []
@@ -86,7 +86,7 @@ def _layer_inputs_and_output_gradients(model: MLP, x: torch.Tensor, y: torch.Ten
     return inputs, list(deltas)
 
 
-def set_mean_gradient(model: MLP, data: Split) -> None:
+def set_mean_gradient(model: LayeredModel, data: Split) -> None:
     """``p.grad`` = ∂/∂p of the mean cross-entropy over ``data`` (Taylor)."""
     model.zero_grad(set_to_none=True)
     count = data.x.shape[0]
@@ -95,7 +95,7 @@ def set_mean_gradient(model: MLP, data: Split) -> None:
         loss.backward()
 
 
-def set_empirical_fisher(model: MLP, data: Split) -> None:
+def set_empirical_fisher(model: LayeredModel, data: Split) -> None:
     """``p.grad`` = ⟨(∂L_n/∂p)²⟩ over ``data``, per-example squared gradients (Hessian/OBD)."""
     sums = [(torch.zeros_like(layer.weight), torch.zeros_like(layer.bias))
             for layer in model.layers]
@@ -117,7 +117,7 @@ class TorchPruningImportance:
     name: str
     class_names: tuple[str, ...]
     description: str
-    gradients: Callable[[MLP, Split], None] | None = None
+    gradients: Callable[[LayeredModel, Split], None] | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
