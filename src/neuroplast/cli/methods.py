@@ -26,9 +26,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+SITE_KINDS = ("linear", "gated", "conv", "flatten", "input")
+"""Every site kind (neuroplast.sites.Site.kind)."""
+
+
+def _site_kinds(measure: Any) -> list[str]:
+    """The site kinds a measure applies to; ``mlp`` = the paper's MLP only (its layer chain)."""
+    return list(SITE_KINDS) if measure.site_kinds is None else list(measure.site_kinds)
+
+
 def _measures() -> list[dict[str, Any]]:
     return [{"name": m.name, "description": m.description, "reference": m.reference,
-             "needs_data": m.needs_data, "needs_covariance": m.needs_covariance}
+             "needs_data": m.needs_data, "needs_covariance": m.needs_covariance,
+             "site_kinds": _site_kinds(m)}
             for m in MEASURES]
 
 
@@ -52,7 +62,10 @@ def _needs(entry: dict[str, Any]) -> str:
     needs = [word for key, word in (("needs_data", "the training data"),
                                     ("needs_covariance", "the site covariance"))
              if entry.get(key)]
-    return f"; needs {' and '.join(needs)}" if needs else ""
+    kinds = entry["site_kinds"]
+    where = "; the paper's MLP only" if kinds == ["mlp"] else \
+        ("; every site kind" if kinds == list(SITE_KINDS) else f"; sites: {', '.join(kinds)}")
+    return (f"; needs {' and '.join(needs)}" if needs else "") + where
 
 
 def _section(title: str, entries: list[dict[str, Any]], extra=lambda entry: "") -> str:
@@ -68,7 +81,8 @@ def _section(title: str, entries: list[dict[str, Any]], extra=lambda entry: "") 
 def format_catalogue(data: dict[str, list[dict[str, Any]]]) -> str:
     """The catalogue as three plain-text sections."""
     blocks = [
-        _section("Efficiency measures (--measure NAME or NAME:ARGUMENT; small = expendable)",
+        _section("Efficiency measures (--measure NAME or NAME:ARGUMENT; small = expendable; "
+                 f"site kinds: {', '.join(SITE_KINDS)})",
                  data["measures"], _needs),
         _section("Re-wiring rules (--rule NAME)", data["rules"],
                  lambda r: f"; default measure {r['default_measure']}"),

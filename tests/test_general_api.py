@@ -1,0 +1,166 @@
+"""The public API on models that are not neuroplast's MLP: declared sites, any batches, the
+user's optimizer and loop (issue 12 items 1, 3, 5, 10)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import neuroplast
+from neuroplast.cli.methods import catalogue
+from neuroplast.efficiency import efficiency
+from neuroplast.errors import NeuroplastError
+from neuroplast.replication.schedule import DeathReplication, DeathReplicationSchedule
+from neuroplast.sites import linear_site
+from neuroplast.stats import collect_site_statistics
+
+
+def ffn(seed: int = 0, bias: bool = False) -> tuple[nn.Sequential, neuroplast.Site]:
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(6, 12), nn.GELU(), nn.Linear(12, 3, bias=bias)).double()
+    return model, linear_site("ffn", producer=model[0], consumer=model[2], activation="gelu")
+
+
+def labelled(n: int = 300, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 6, generator=g, dtype=torch.float64)
+    return x, (x[:, 0] > 0).long() + (x[:, 1] > 0.5).long()
+
+
+def test_prune_takes_a_dataloader_adds_a_bias_and_the_optimizer_still_steps():
+    model, site = ffn()
+    x, y = labelled()
+    loader = DataLoader(TensorDataset(x, y), batch_size=64)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model(x).sum().backward()
+    optimizer.step()  # Adam state exists for every parameter before the surgery
+    result = neuroplast.prune(model, site, loader, rule="lstsq", amount=0.25,
+                              optimizer=optimizer)
+    assert (result.width_before, result.width_after) == (12, 9)
+    assert result.bias_added and model[2].bias is not None
+    assert model[0].out_features == 9 and model[2].in_features == 9
+    assert result.macs_before == 6 * 12 + 12 * 3 and result.macs_after == 6 * 9 + 9 * 3
+    optimizer.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    optimizer.step()  # state was resized: no shape error
+    assert optimizer.state[model[0].weight]["exp_avg"].shape == (9, 6)
+    assert any(p is model[2].bias for g in optimizer.param_groups for p in g["params"])
+
+
+def test_add_bias_false_refuses_before_changing_anything():
+    model, site = ffn()
+    x, _ = labelled()
+    before = copy.deepcopy(model.state_dict())
+    with pytest.raises(NeuroplastError, match="add_bias=False"):
+        neuroplast.prune(model, site, x, rule="A1", amount=2, add_bias=False)
+    assert model[2].bias is None
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_rule_none_needs_no_bias():
+    model, site = ffn()
+    x, _ = labelled()
+    result = neuroplast.prune(model, site, x, rule="none", amount=3)
+    assert not result.bias_added and model[2].bias is None and site.width == 9
+
+
+def brute_force_goal(model: nn.Module, site, x, y, goal: float) -> list[int]:
+    """Remove in the order of E_k one neuron at a time with A1 on deep copies, evaluating the
+    whole model, while the accuracy stays >= goal (an independent reimplementation)."""
+    stats = collect_site_statistics(model, site, x)
+    order = torch.argsort(efficiency("connection", model, site, stats), stable=True).tolist()
+    from neuroplast.death.rules import Rewirer
+
+    rewirer = Rewirer(model, site, stats, "A1")
+    removed = []
+    for l in order[:-1]:
+        trial, trial_rewirer = copy.deepcopy((model, rewirer))  # one memo: same modules
+        trial_rewirer.remove(l)
+        trial_rewirer.commit()  # physical removal in the copy
+        assert trial[2].in_features == site.width - len(removed) - 1
+        accuracy = (trial(x).argmax(1) == y).double().mean().item()
+        if accuracy < goal:
+            break
+        rewirer.remove(l)
+        removed.append(l)
+    return removed
+
+
+def test_goal_on_a_general_site_matches_a_brute_force_search():
+    model, site = ffn(bias=True)
+    x, y = labelled()
+    with torch.no_grad():
+        model[2].weight.mul_(3.0)  # a model that is better than chance
+    base = (model(x).argmax(1) == y).double().mean().item()
+    goal = base - 0.05
+    reference, ref_site = copy.deepcopy((model, site))
+    expected = brute_force_goal(reference, ref_site, x, y, goal)
+    assert 0 < len(expected) < 11
+    result = neuroplast.prune(model, site, [(x, y)], rule="A1", goal_accuracy=goal)
+    assert list(result.removed) == expected
+    assert result.accuracy_before == pytest.approx(base)
+    assert result.accuracy >= goal
+    assert (model(x).argmax(1) == y).double().mean().item() == pytest.approx(result.accuracy)
+
+
+def test_goal_with_a_user_evaluate_function_and_unlabelled_data():
+    model, site = ffn(bias=True)
+    x, y = labelled()
+    calls = []
+
+    def evaluate(m: nn.Module) -> tuple[float, float]:
+        calls.append(1)
+        with torch.no_grad():
+            return None, F.cross_entropy(m(x), y).item()
+
+    base = evaluate(model)[1]
+    result = neuroplast.prune(model, site, x, rule="A1", goal_loss=base + 0.02,
+                              evaluate=evaluate)
+    assert result.loss <= base + 0.02 and len(calls) >= result.n_removed + 2
+    with pytest.raises(NeuroplastError, match="labelled data"):
+        neuroplast.prune(model, site, x, rule="A1", goal_accuracy=0.5)
+
+
+def test_paper_only_measures_refuse_other_models_with_a_list_of_usable_ones():
+    model, site = ffn(bias=True)
+    x, _ = labelled()
+    stats = collect_site_statistics(model, site, x)
+    with pytest.raises(NeuroplastError, match="the paper's MLP|mlp sites only.*connection"):
+        efficiency("nnsp", model, site, stats, x)
+    kinds = {m["name"]: m["site_kinds"] for m in catalogue()["measures"]}
+    assert kinds["nnsp"] == ["mlp"] and "conv" in kinds["connection"]
+    assert "gated" in kinds["magnitude-l2"]
+
+
+def test_a_site_of_another_model_is_refused():
+    model, site = ffn()
+    other, _ = ffn(seed=1)
+    with pytest.raises(NeuroplastError, match="does not belong to this model"):
+        neuroplast.prune(other, site, labelled()[0], rule="none", amount=1)
+
+
+def test_schedule_runs_from_the_users_own_loop():
+    model, site = ffn(bias=True)
+    x, y = labelled()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    schedule = DeathReplication(
+        DeathReplicationSchedule(site=site, cutoff=1e9, max_fraction=0.25), every=3,
+        total_epochs=10)
+    events = []
+    for _ in range(10):
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+        event = schedule.step(model, optimizer, x)
+        if event is not None:
+            events.append(event)
+    assert [e["epoch"] for e in events] == [3, 6, 9]
+    assert all(e["n_removed"] == 3 and e["width"] == 12 for e in events)  # 3 die, 3 born
+    assert site.width == 12
+    with pytest.raises(NeuroplastError, match="every=<positive int>"):
+        DeathReplication(DeathReplicationSchedule(site=site), every=0)
