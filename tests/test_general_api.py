@@ -164,3 +164,31 @@ def test_schedule_runs_from_the_users_own_loop():
     assert site.width == 12
     with pytest.raises(NeuroplastError, match="every=<positive int>"):
         DeathReplication(DeathReplicationSchedule(site=site), every=0)
+
+
+def test_prune_retrain_cycles_calls_the_users_training_and_checks_the_plan_first():
+    from neuroplast.death import prune_retrain_cycles
+
+    model, site = ffn(bias=True)
+    x, y = labelled()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    seen = []
+
+    def retrain(m: nn.Module, cycle: int) -> dict[str, float]:
+        for _ in range(3):
+            optimizer.zero_grad()
+            loss = F.cross_entropy(m(x), y)
+            loss.backward()
+            optimizer.step()
+        seen.append((cycle, site.width))
+        return {"loss": loss.item()}
+
+    results = prune_retrain_cycles(model, site, x, cycles=3, retrain=retrain, rule="A1",
+                                   amount=2, optimizer=optimizer)
+    assert [r.width_after for r in results] == [10, 8, 6]
+    assert seen == [(1, 10), (2, 8)]  # no retraining after the last prune
+    assert results[0].retrain is not None and results[-1].retrain is None
+    before = copy.deepcopy(model.state_dict())
+    with pytest.raises(NeuroplastError, match="would remove 6 of the 6"):
+        prune_retrain_cycles(model, site, x, cycles=3, retrain=retrain, rule="A1", amount=2)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

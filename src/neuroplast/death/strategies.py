@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import numbers
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -76,7 +77,10 @@ from neuroplast.stats.site import (
 )
 from neuroplast.train import Protocol, evaluate, train
 
-__all__ = ["PruneResult", "Strategy", "make_strategy", "prune", "prune_cycles", "removal_cap"]
+__all__ = [
+    "PruneResult", "Strategy", "make_strategy", "prune", "prune_cycles", "prune_retrain_cycles",
+    "removal_cap",
+]
 
 
 # -- the strategies ------------------------------------------------------------------------
@@ -240,4 +244,54 @@ def prune_cycles(model: nn.Module, site: str, split: Split, protocol: Protocol, 
                             progress=progress)
             retrained = dict(history.final)
         results.append(replace(result, after=after, retrain=retrained))
+    return results
+
+
+Retrain = Callable[[nn.Module, int], Mapping[str, Any] | None]
+"""The caller's retraining between prunes: (model, cycle) → metrics to record, or None."""
+
+
+def prune_retrain_cycles(model: nn.Module, site: Site | str, data: Any, *, cycles: int,
+                         retrain: Retrain, retrain_last: bool = False,
+                         optimizer: torch.optim.Optimizer | None = None,
+                         **prune_kwargs: Any) -> list[PruneResult]:
+    """Prune, let the caller retrain, prune again, … on any model (the general form of
+    :func:`prune_cycles`, whose retraining is neuroplast's own loop for the paper's MLP).
+
+    Args:
+        model: the network, modified in place.
+        site: a :class:`~neuroplast.sites.Site` or its name.
+        data: calibration data for every prune (see :func:`prune`).
+        cycles: number of prunes, ≥ 1.
+        retrain: called as ``retrain(model, cycle)`` after each prune but the last (and after
+            the last with ``retrain_last``); it trains with the caller's own loop (using
+            ``optimizer``, whose state the surgery keeps consistent) and may return metrics,
+            stored as the result's ``retrain``.
+        retrain_last: also retrain after the last prune.
+        optimizer: passed to every prune.
+        **prune_kwargs: passed to :func:`prune` (rule, measure, strategy, ...).
+
+    Raises:
+        NeuroplastError: before any work, for a bad cycle count or an integer ``amount`` whose
+            ``cycles`` prunes would remove every neuron of the site.
+    """
+    if isinstance(cycles, bool) or not isinstance(cycles, numbers.Integral) or cycles < 1:
+        raise NeuroplastError(f"cycles must be an integer >= 1, got {cycles!r}")
+    if not callable(retrain):
+        raise TypeError("retrain must be a function (model, cycle) -> metrics or None")
+    target = resolve_site(model, site, data, prune_kwargs.get("forward"))
+    amount = prune_kwargs.get("amount")
+    if isinstance(amount, numbers.Integral) and not isinstance(amount, bool) \
+            and amount * cycles >= target.width:
+        raise NeuroplastError(
+            f"{cycles} cycles of amount {amount} would remove {amount * cycles} of the "
+            f"{target.width} neurons of site {target.name!r}; lower the amount or the cycles"
+        )
+    results: list[PruneResult] = []
+    for cycle in range(1, cycles + 1):
+        result = prune(model, target, data, optimizer=optimizer, **prune_kwargs)
+        metrics = None
+        if cycle < cycles or retrain_last:
+            metrics = retrain(model, cycle)
+        results.append(replace(result, retrain=None if metrics is None else dict(metrics)))
     return results
