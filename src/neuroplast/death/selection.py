@@ -18,6 +18,7 @@ delete the dead neurons. Three procedures:
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,7 @@ from torch import nn
 from neuroplast.death.cached import CachedGoal, SiteCache, cached_statistics, supports_cache
 from neuroplast.death.evaluation import Evaluate, classification_evaluator, goal_holds
 from neuroplast.death.request import Strategy
-from neuroplast.death.rules import DTYPE, Rewirer
+from neuroplast.death.rules import DTYPE, Relation, Rewirer
 from neuroplast.efficiency import efficiency
 from neuroplast.errors import NeuroplastError
 from neuroplast.sites.resolve import resolve_site
@@ -175,25 +176,43 @@ class Selection:
         scores = self._efficiencies(self.model, stats, rewirer)
         goal = CachedGoal(self.target, cache.y, self.strategy)
         outcome = Outcome([], [], [], *goal.both(cache.z))
-        limit = min(self.cap, self.width - 1)
-        order = iter(torch.argsort(scores, stable=True).tolist())
+
+        def holds(l: int, relation: Relation) -> bool:
+            if not goal.holds(cache.trial(relation, rewirer.weight[:, l])):
+                return False
+            cache.accept()
+            return True
+
         if self.strategy.holds(outcome.accuracy_before, outcome.loss_before):
-            while len(outcome.removed) < limit:
-                if self.greedy:
-                    l, cost = rewirer.cheapest()
-                else:
-                    l = next(order)
-                    cost = float(scores[l])
-                relation = rewirer.relation(l)
-                if not goal.holds(cache.trial(relation, rewirer.weight[:, l])):
-                    break  # the failing removal is not applied
-                rewirer.remove(l, relation)
-                cache.accept()
-                outcome.removed.append(l)
-                outcome.removal_efficiencies.append(cost)
+            self._remove_while(rewirer, scores, outcome, holds)
         outcome.accuracy, outcome.loss = goal.both(cache.z)
         outcome.kept = rewirer.commit(self.model, optimizer).tolist()
         return outcome
+
+    def _candidates(self, rewirer: Rewirer, scores: torch.Tensor) -> Iterator[tuple[int, float]]:
+        """The next neuron to try and its cost: the cheapest now (greedy, asked after each
+        removal) or the next in the ranking."""
+        if self.greedy:
+            while True:
+                yield rewirer.cheapest()
+        for l in torch.argsort(scores, stable=True).tolist():
+            yield l, float(scores[l])
+
+    def _remove_while(self, rewirer: Rewirer, scores: torch.Tensor, outcome: Outcome,
+                      holds: Callable[[int, Relation], bool]) -> None:
+        """Remove candidates one at a time while ``holds(l, relation)`` says the goal still
+        holds with l removed; the failing removal is not applied. At most the cap, and never
+        the last neuron."""
+        limit = min(self.cap, self.width - 1)
+        for l, cost in self._candidates(rewirer, scores):
+            if len(outcome.removed) >= limit:
+                break
+            relation = rewirer.relation(l)
+            if not holds(l, relation):
+                break
+            rewirer.remove(l, relation)
+            outcome.removed.append(l)
+            outcome.removal_efficiencies.append(cost)
 
     # Statistics and efficiencies recomputed after every removal, on a working copy.
     def sequential(self, optimizer: torch.optim.Optimizer | None) -> Outcome:
@@ -264,25 +283,18 @@ class Selection:
         kind, value = self.strategy.kind, self.strategy.value
         outcome = Outcome([], [], [], *evaluate(self.model))
         outcome.accuracy, outcome.loss = outcome.accuracy_before, outcome.loss_before
-        limit = min(self.cap, self.width - 1)
-        order = iter(torch.argsort(scores, stable=True).tolist())
+
+        def holds(l: int, relation: Relation) -> bool:
+            self.target.write_consumer(*rewirer.trial(l, relation))
+            accuracy, loss = evaluate(self.model)
+            if not goal_holds(kind, value, accuracy, loss):
+                return False
+            outcome.accuracy, outcome.loss = accuracy, loss
+            return True
+
         try:
             if goal_holds(kind, value, outcome.accuracy_before, outcome.loss_before):
-                while len(outcome.removed) < limit:
-                    if self.greedy:
-                        l, cost = rewirer.cheapest()
-                    else:
-                        l = next(order)
-                        cost = float(scores[l])
-                    relation = rewirer.relation(l)
-                    self.target.write_consumer(*rewirer.trial(l, relation))
-                    accuracy, loss = evaluate(self.model)
-                    if not goal_holds(kind, value, accuracy, loss):
-                        break  # the failing removal is not applied
-                    rewirer.remove(l, relation)
-                    outcome.removed.append(l)
-                    outcome.removal_efficiencies.append(cost)
-                    outcome.accuracy, outcome.loss = accuracy, loss
+                self._remove_while(rewirer, scores, outcome, holds)
         finally:
             rewirer.write()  # the accepted state (the original weights if nothing was removed)
         outcome.kept = rewirer.commit(self.model, optimizer).tolist()

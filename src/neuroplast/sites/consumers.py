@@ -27,8 +27,6 @@ from neuroplast.sites.axis import Axis
 class ConsumerView:
     """How one consumer class looks as the (m, n, K) map above. Subclasses fill it in."""
 
-    kind = "linear"
-
     def __init__(self, module: nn.Module, block: int = 1) -> None:
         self.module = module
         self.block = int(block)
@@ -106,8 +104,6 @@ class LinearView(ConsumerView):
     """``nn.Linear`` (weight (m, in)); with ``block`` > 1 a Linear after ``Flatten`` whose
     input holds ``block`` consecutive entries per neuron (a channel's H×W positions)."""
 
-    kind = "linear"
-
     @property
     def out_channels(self) -> int:
         return self.module.weight.shape[0]
@@ -149,8 +145,6 @@ class LinearView(ConsumerView):
 class Conv1DView(LinearView):
     """Hugging Face's GPT-2 ``Conv1D``: a Linear whose weight is stored transposed, (in, m)."""
 
-    kind = "linear"
-
     @property
     def out_channels(self) -> int:
         return self.module.weight.shape[1]
@@ -182,8 +176,6 @@ class Conv2dView(ConsumerView):
     kernel slice; zero padding reads 0 instead of a neuron's value at the border, which the
     exact-mean compensation accounts for (``patch_sums`` pads as the convolution does).
     """
-
-    kind = "conv"
 
     def __init__(self, module: nn.Module, block: int = 1) -> None:
         super().__init__(module, 1)
