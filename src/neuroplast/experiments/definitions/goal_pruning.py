@@ -61,6 +61,7 @@ from neuroplast.experiments.definitions.pruning_common import (
     train_base,
 )
 from neuroplast.experiments.experiment import Experiment, mnist
+from neuroplast.experiments.options import effective_options, option
 from neuroplast.experiments.paper_tables import PaperTable, paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
 from neuroplast.experiments.stats_summary import (
@@ -110,9 +111,9 @@ def configs(protocol: Protocol) -> list[dict[str, Any]]:
 def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     config = spec.config
     protocol = get_protocol(spec.protocol)
-    dataset = mnist(data_dir)
+    dataset = mnist(data_dir, invert=option(config, "invert"))
     model, final = train_base(config["arch"], config["paper_epochs"], spec.seed, protocol,
-                              dataset)
+                              dataset, option(config, "init"))
     split = restrict(dataset.train, protocol)
     goal_rows = [row for goal in config["goals"] for row in _goal_chain(
         copy.deepcopy(model), goal, config, spec.seed, protocol, split, dataset.test)]
@@ -120,7 +121,8 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
                                  split, dataset.test) for cutoff in config["cutoffs"]]
     return {"train_accuracy": final["train_accuracy"], "train_loss": final["train_loss"],
             "test_accuracy": final["test_accuracy"], "training_time_s": final["wall_time_s"],
-            "goal_rows": goal_rows, "cutoff_rows": cutoff_rows}
+            "goal_rows": goal_rows, "cutoff_rows": cutoff_rows,
+            "run_options": effective_options(config)}
 
 
 def _goal_chain(model: MLP, goal: float, config: dict[str, Any], seed: int,
@@ -340,4 +342,5 @@ GOAL_PRUNING = Experiment(
     configs=configs,
     run=run,
     report=report,
+    options=("invert", "init"),
 )

@@ -68,6 +68,7 @@ from neuroplast.experiments.definitions.pruning_common import (
     unique_values,
 )
 from neuroplast.experiments.experiment import Experiment, mnist
+from neuroplast.experiments.options import effective_options, option
 from neuroplast.experiments.paper_tables import PaperTable, paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
 from neuroplast.experiments.stats_summary import (
@@ -137,12 +138,13 @@ def configs(protocol: Protocol) -> list[dict[str, Any]]:
 def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     config = spec.config
     protocol = get_protocol(spec.protocol)
-    dataset = mnist(data_dir)
+    dataset = mnist(data_dir, invert=option(config, "invert"))
     model, final = train_base(config["arch"], config["paper_epochs"], spec.seed, protocol,
-                              dataset)
+                              dataset, option(config, "init"))
     result = STARTS[config["start"]](model, config, spec.seed, protocol, dataset)
     return {"train_accuracy": final["train_accuracy"], "test_accuracy": final["test_accuracy"],
-            "training_time_s": final["wall_time_s"]} | result
+            "training_time_s": final["wall_time_s"],
+            "run_options": effective_options(config)} | result
 
 
 def _from_cutoff_nets(model: MLP, config: dict[str, Any], seed: int, protocol: Protocol,
@@ -597,4 +599,5 @@ INPUT_PRUNING = Experiment(
     configs=configs,
     run=run,
     report=report,
+    options=("invert", "init"),
 )

@@ -58,6 +58,7 @@ from neuroplast.experiments.definitions.pruning_common import (
     timing_row,
 )
 from neuroplast.experiments.experiment import Experiment, mnist
+from neuroplast.experiments.options import effective_options, option
 from neuroplast.experiments.paper_tables import PaperTable, PaperValue, paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
 from neuroplast.experiments.stats_summary import (
@@ -100,9 +101,9 @@ def configs(protocol: Protocol) -> list[dict[str, Any]]:
 def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     config = spec.config
     protocol = get_protocol(spec.protocol)
-    dataset = mnist(data_dir)
+    dataset = mnist(data_dir, invert=option(config, "invert"))
     split = restrict(dataset.train, protocol)
-    initial = initialize(build_mlp(config["arch"]), spec.seed)
+    initial = initialize(build_mlp(config["arch"]), spec.seed, option(config, "init"))
     at_init = evaluate(initial, split).accuracy
 
     def trained(net: Any) -> dict[str, Any]:
@@ -142,7 +143,8 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
         after_training.append({"cut_percent": percent, "remaining_inputs": result.width_after,
                                "kept_pixels": kept_pixels(net)})
     return {"accuracy_at_init": at_init, "test_accuracy_at_init": evaluate(
-        initial, dataset.test).accuracy, "rows": rows, "trained_rows": after_training}
+        initial, dataset.test).accuracy, "rows": rows, "trained_rows": after_training,
+        "run_options": effective_options(config)}
 
 
 # -- report --------------------------------------------------------------------------------
@@ -393,4 +395,5 @@ UNTRAINED_PRUNING = Experiment(
     configs=configs,
     run=run,
     report=report,
+    options=("invert", "init"),
 )
