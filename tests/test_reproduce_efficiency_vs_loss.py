@@ -10,41 +10,13 @@ import torch
 import torch.nn.functional as F
 from conftest import one_thread, reproduce_quick
 
-from neuroplast.experiments.definitions.efficiency_vs_loss import (
-    average_ranks,
-    checkpoint_epochs,
-    linear_fit,
-    spearman,
-)
+from neuroplast.analysis import linear_fit
+from neuroplast.experiments.definitions.efficiency_vs_loss import checkpoint_epochs
 from neuroplast.models import build_mlp, initialize
+from neuroplast.stats import spearman
 from neuroplast.train import evaluate, get_protocol, restrict, train
 
 NAME = "efficiency-vs-loss"
-
-
-# -- the statistics of the (Δ⟨H⟩, E) pairs -------------------------------------------------
-
-
-def test_linear_fit_matches_numpy_polyfit():
-    rng = np.random.default_rng(0)
-    x, y = rng.normal(size=12), rng.normal(size=12)
-    slope, intercept = linear_fit(x, y)
-    expected_slope, expected_intercept = np.polyfit(x, y, 1)
-    assert slope == pytest.approx(expected_slope, rel=1e-12)
-    assert intercept == pytest.approx(expected_intercept, rel=1e-12, abs=1e-12)
-    assert linear_fit(np.ones(5), y[:5]) == (None, None)  # constant Δ⟨H⟩: no slope
-
-
-def test_spearman_is_pearson_of_average_ranks():
-    assert average_ranks(np.array([3.0, 1.0, 3.0, 2.0])).tolist() == [2.5, 0.0, 2.5, 1.0]
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=20)
-    y = x ** 3 + 0.1 * rng.normal(size=20)
-    rank_x, rank_y = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
-    assert spearman(x, y) == pytest.approx(np.corrcoef(rank_x, rank_y)[0, 1], rel=1e-12)
-    assert spearman(x, np.exp(x)) == pytest.approx(1.0)  # monotone: ρ = 1
-    assert spearman(x, -x) == pytest.approx(-1.0)
-    assert spearman(x, np.zeros(20)) is None
 
 
 def test_checkpoints_fall_on_whole_epochs():
@@ -169,7 +141,8 @@ def _synthetic_record(net: str, seed: int) -> dict:
                            "mean_delta_loss": float(deltas.mean()),
                            "least_efficient_delta_loss": float(deltas[np.argmin(score)]),
                            "slope": slope, "intercept": intercept,
-                           "spearman": spearman(score, deltas)}
+                           "spearman": spearman(torch.from_numpy(score),
+                                                torch.from_numpy(deltas))}
         checkpoints.append({
             "epoch": epoch // 100, "paper_epoch": float(epoch), "train_loss": 1.0 / (1 + epoch),
             "train_accuracy": 0.9, "rules": rules,

@@ -35,13 +35,14 @@ protocol runs N1 only, at 0, 500 and 50000 paper epochs.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from neuroplast.analysis import linear_fit
 from neuroplast.data import Split
 from neuroplast.death.rules import get_rule
 from neuroplast.efficiency import efficiency
@@ -60,7 +61,7 @@ from neuroplast.experiments.stats_summary import Summary, markdown_table, summar
 from neuroplast.experiments.sweep import RunSpec
 from neuroplast.models import MLP, build_mlp, initialize
 from neuroplast.oracle import loss_change_oracle
-from neuroplast.stats import collect_site_statistics
+from neuroplast.stats import collect_site_statistics, spearman
 from neuroplast.train import Protocol, TrainState, get_protocol, restrict, train
 
 NETS = ("N1", "N2", "N3")
@@ -153,50 +154,10 @@ def analyse(model: MLP, split: Split, rules: Sequence[str], *, epoch: int,
             "mean_delta_loss": float(delta.mean()),
             "least_efficient_delta_loss": float(delta[int(np.argmin(score))]),
             "slope": slope, "intercept": intercept,
-            "spearman": spearman(score, delta),
+            "spearman": spearman(torch.from_numpy(score), torch.from_numpy(delta)),
         }
         entry["train_loss"], entry["train_accuracy"] = oracle.base_loss, oracle.base_accuracy
     return entry
-
-
-# -- statistics of the (Δ⟨H⟩, E) pairs -----------------------------------------------------
-
-
-def linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float | None, float | None]:
-    """Least-squares line y = a + b·x (eqs 50–51 with x = Δ⟨H⟩, y = E); (b, a).
-
-    b = Σ(x − x̄)(y − ȳ) / Σ(x − x̄)², a = ȳ − b x̄; (None, None) when x is constant.
-    """
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    dx = x - x.mean()
-    spread = float(dx @ dx)
-    if x.size < 2 or spread <= 0.0:
-        return None, None
-    slope = float(dx @ (y - y.mean())) / spread
-    return slope, float(y.mean() - slope * x.mean())
-
-
-def average_ranks(values: np.ndarray) -> np.ndarray:
-    """Ranks 0 … n−1 of ``values``, ties given their average rank."""
-    values = np.asarray(values, dtype=np.float64)
-    order = np.argsort(values, kind="stable")
-    ranks = np.empty(values.size, dtype=np.float64)
-    start = 0
-    while start < values.size:
-        end = start
-        while end + 1 < values.size and values[order[end + 1]] == values[order[start]]:
-            end += 1
-        ranks[order[start : end + 1]] = (start + end) / 2.0
-        start = end + 1
-    return ranks
-
-
-def spearman(x: np.ndarray, y: np.ndarray) -> float | None:
-    """Spearman's ρ: the Pearson correlation of the average ranks (None if either is constant)."""
-    rx, ry = average_ranks(x), average_ranks(y)
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    norm = math.sqrt(float(rx @ rx) * float(ry @ ry))
-    return None if norm == 0.0 else float(rx @ ry) / norm
 
 
 # -- the report ----------------------------------------------------------------------------
