@@ -120,21 +120,23 @@ def test_quick_run_reports_claims_figures_and_exact_delta_loss(tmp_path, data_di
 # -- the claims, on synthetic runs whose answers are known ---------------------------------
 
 
-def _synthetic_record(net: str, seed: int) -> dict:
-    """A fast-protocol record where E = 2 Δ⟨H⟩ + small noise, except A2 on N3 (E = −Δ⟨H⟩),
-    the least efficient neuron costs least, and N3 has low-efficiency neurons at 500 only."""
+def _synthetic_record(net: str, seed: int, a2_fails: bool = True,
+                      low_at_500: bool = True) -> dict:
+    """A fast-protocol record where E = 2 Δ⟨H⟩ + small noise, except A2 on N3 (E = −Δ⟨H⟩;
+    with ``a2_fails=False`` as A1), the least efficient neuron costs least, and N3 has
+    low-efficiency neurons at 500 only (none with ``low_at_500=False``)."""
     rng = np.random.default_rng(seed)
     width = {"N1": 5, "N2": 10, "N3": 20}[net]
     checkpoints = []
     for epoch in (0, 500, 50000):
         delta = np.sort(rng.uniform(0.01, 1.0, size=width))
         efficiency = 2.0 * delta + 0.01 * rng.normal(size=width)
-        if net == "N3" and epoch == 500:
+        if net == "N3" and epoch == 500 and low_at_500:
             efficiency[:3] = 1e-4  # three low-efficiency neurons, the three cheapest ones
         rules = {}
         for rule in ("A1", "A2", "A3", "lstsq"):
             measure = "covariance" if rule in ("A3", "lstsq") else "connection"
-            deltas = delta[::-1].copy() if (net, rule) == ("N3", "A2") else delta
+            deltas = delta[::-1].copy() if (net, rule) == ("N3", "A2") and a2_fails else delta
             score = efficiency
             slope, intercept = linear_fit(deltas, score)
             rules[rule] = {"measure": measure, "delta_loss": deltas.tolist(),
@@ -170,3 +172,27 @@ def test_claim_verdicts_follow_the_statistics(tmp_path):
     assert verdicts["3b"] == "**inconclusive**"  # N2's A2 is useful, N3's is not
     assert verdicts["4"] == "**confirmed**"  # 3 per run at 500, none at 50000
     assert "12 at 500 → 0 at 50000 over 4 runs" in summary
+
+
+def _verdicts(records: list[dict], tmp_path) -> dict[str, str]:
+    from neuroplast.experiments.definitions.efficiency_vs_loss import report
+
+    summary = report(records, tmp_path).read_text()
+    return {line.split("|")[1].strip(): line.split("|")[3].strip()
+            for line in summary.splitlines() if line.startswith("| ") and "**" in line}
+
+
+def test_claim_2_fails_when_a2_ranks_as_well_as_a1(tmp_path):
+    """A2's slope on N3 as large as A1's is not "≈0": claim 2 flips to not confirmed."""
+    records = [_synthetic_record(net, seed, a2_fails=False)
+               for net in ("N1", "N2", "N3") for seed in range(4)]
+    assert _verdicts(records, tmp_path)["2"] == "**not confirmed**"
+
+
+def test_claim_4_is_inconclusive_without_its_premise(tmp_path):
+    """No low-efficiency neuron at epoch 500: nothing can vanish, so no verdict either way."""
+    records = [_synthetic_record(net, seed, low_at_500=False)
+               for net in ("N1", "N2", "N3") for seed in range(4)]
+    verdicts = _verdicts(records, tmp_path)
+    assert verdicts["4"] == "**inconclusive**"
+    assert verdicts["2"] == "**confirmed**"
