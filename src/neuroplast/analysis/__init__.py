@@ -16,6 +16,7 @@ Spearman's rank correlation is :func:`neuroplast.stats.spearman`.
 
 from neuroplast.analysis.density import gaussian_kde, silverman_bandwidth
 from neuroplast.analysis.fits import crossing, linear_fit
-from neuroplast.analysis.spread import log_sd_ratio
+from neuroplast.analysis.spread import LogRatio, log_sd_ratio
 
-__all__ = ["crossing", "gaussian_kde", "linear_fit", "log_sd_ratio", "silverman_bandwidth"]
+__all__ = ["LogRatio", "crossing", "gaussian_kde", "linear_fit", "log_sd_ratio",
+           "silverman_bandwidth"]

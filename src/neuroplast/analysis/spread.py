@@ -19,17 +19,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
-from neuroplast.experiments.stats_summary import Summary
+
+class LogRatio(NamedTuple):
+    """An estimate of log(σ_a / σ_b): ``mean`` ± ``se`` from ``n`` pairs."""
+
+    mean: float
+    se: float
+    n: int
 
 
-def log_sd_ratio(a: Sequence[float], b: Sequence[float]) -> Summary | None:
+def log_sd_ratio(a: Sequence[float], b: Sequence[float]) -> LogRatio | None:
     """log(s_a / s_b) over paired samples with its standard error √((1 − r²)/(n − 1)).
 
     Returns None with fewer than three pairs or a constant sample (the log ratio is not
-    finite). ``Summary.n`` is the number of pairs.
+    finite).
 
     Raises:
         ValueError: ``a`` and ``b`` differ in length.
@@ -44,4 +51,4 @@ def log_sd_ratio(a: Sequence[float], b: Sequence[float]) -> Summary | None:
     if sx <= 0.0 or sy <= 0.0:
         return None
     r = float(np.corrcoef(x, y)[0, 1])
-    return Summary(math.log(sx / sy), math.sqrt(max(0.0, 1.0 - r * r) / (n - 1)), n)
+    return LogRatio(math.log(sx / sy), math.sqrt(max(0.0, 1.0 - r * r) / (n - 1)), n)
