@@ -721,7 +721,14 @@ def write(report: dict[str, Any], records: Sequence[dict[str, Any]], out_dir: Pa
     head = json.dumps(_rounded({k: v for k, v in report.items() if k != "records"}), indent=1)
     body = ",\n".join(json.dumps(_rounded(r)) for r in report["records"])  # one line a seed
     (out_dir / f"{stem}.json").write_text(f'{head[:-2]},\n "records": [\n{body}\n ]\n}}\n')
-    (out_dir / f"{stem}.md").write_text(markdown(report))
+    (out_dir / f"{stem}.md").write_text(markdown(report) + a2_section(out_dir, stem))
+
+
+def a2_section(out_dir: Path, stem: str) -> str:
+    """The A2 singular-value table of :mod:`benchmarks.a2_rank` (``a2_rank.md`` beside the
+    report, when there), appended to ``frontier.md`` to say why A2's rows are at chance."""
+    table = out_dir / "a2_rank.md"
+    return "\n" + table.read_text() if stem == "frontier" and table.is_file() else ""
 
 
 # -- entry points ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from conftest import one_thread, reproduce_quick
 
@@ -121,3 +122,39 @@ def test_claim_verdicts_follow_the_statistics():
                         "17c": "not confirmed"}
     records[0]["result"]["trained"]["nnsp-5"]["retrained_train_accuracy"] = 0.5
     assert {c.id: c.verdict.value for c in _claims(records)}["16b"] == "inconclusive"
+
+
+def _spread_records(nnsp_scale: float, fall_at_4: float = 0.0) -> list[dict]:
+    """10 seeds; A1's count and NNSP's vary independently, NNSP's ``nnsp_scale`` times as much;
+    NNSP's pruning time is ``level`` s, level 4 ``fall_at_4`` s less."""
+    (config, _) = configs(get_protocol("fast"))
+    rng = np.random.default_rng(3)
+    records = []
+    for seed in range(10):
+        trained = {m["id"]: {"border_preference": 0.6, "retrained_train_accuracy": 0.979,
+                             "pruning_time_s": 1.0 + 0.01 * seed,
+                             "remaining_inputs": 380 + 5 * rng.normal()}
+                   for m in config["trained"]}
+        for level in (2, 3, 4, 5, 6):
+            seconds = (level - fall_at_4 if level == 4 else level) + 0.01 * rng.normal()
+            trained[f"nnsp-{level}"].update(
+                pruning_time_s=seconds, remaining_inputs=500 + 5 * nnsp_scale * rng.normal())
+        untrained = {"a1": {"border_preference": 0.85, "remaining_inputs": 420},
+                     "nnsp-3": {"border_preference": 0.0, "remaining_inputs": 500}}
+        records.append({"spec": {"config": config, "seed": seed},
+                        "result": {"trained": trained, "untrained": untrained}})
+    return records
+
+
+def test_spread_and_time_claims_are_significance_tests():
+    """16d: a ratio of standard deviations above 1 by chance is not "varies more"; 16c: one
+    level that is significantly faster than the one below breaks "rises with the level"."""
+    from neuroplast.experiments.definitions.vs_nnsp import _claims
+
+    verdicts = {c.id: c.verdict.value for c in _claims(_spread_records(10.0))}
+    assert verdicts["16d"] == "confirmed" and verdicts["16c"] == "confirmed"
+    verdicts = {c.id: c.verdict.value for c in _claims(_spread_records(1.0, fall_at_4=1.5))}
+    assert verdicts["16d"] == "inconclusive"  # equal spreads: ratios near 1 are chance
+    assert verdicts["16c"] == "not confirmed"  # level 4 is 0.5 s faster than level 3
+    verdicts = {c.id: c.verdict.value for c in _claims(_spread_records(0.1))}
+    assert verdicts["16d"] == "not confirmed"  # NNSP varies ten times less

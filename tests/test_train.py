@@ -88,7 +88,8 @@ def test_protocol_refuses_bad_epoch_counts(bad):
 
 
 def test_unknown_protocol_lists_the_known_ones():
-    with pytest.raises(NeuroplastError, match="unknown protocol 'slow'.*paper, fast, quick"):
+    with pytest.raises(NeuroplastError,
+                       match="unknown protocol 'slow'.*paper, medium, fast, quick"):
         get_protocol("slow")
 
 
@@ -99,7 +100,16 @@ def test_protocols_are_frozen_and_recorded():
     assert p.as_dict() == {"protocol": "quick", "learning_rate": 0.1, "epoch_scale": 0.002,
                            "batch_size": 600, "momentum": 0.0, "weight_decay": 0.001,
                            "max_train_examples": 6000}
-    assert set(PROTOCOLS) == {"paper", "fast", "quick"}
+    assert set(PROTOCOLS) == {"paper", "medium", "fast", "quick"}
+
+
+@pytest.mark.parametrize("name", ["medium", "fast"])
+def test_rescaled_protocols_keep_learning_rate_times_steps(name):
+    """Every time-rescaled protocol trains lr × steps equal to the paper's (DESIGN.md §3)."""
+    paper, rescaled = get_protocol("paper"), get_protocol(name)
+    assert rescaled.learning_rate * rescaled.epochs(5000) == pytest.approx(
+        paper.learning_rate * paper.epochs(5000))
+    assert get_protocol("medium").epochs(5000) == pytest.approx(500)
 
 
 def test_quick_protocol_trains_on_the_first_6000_examples():

@@ -39,6 +39,8 @@ class Experiment:
             records (``spec``, ``result``, ``provenance``) of one sweep in run order.
         default_seeds: seeds when ``--seeds`` is not given (the paper's run count).
         needs_data: whether ``run`` reads MNIST (the CLI then checks the data before starting).
+        options: the run options (:mod:`neuroplast.experiments.options`, e.g. ``"invert"``,
+            ``"init"``) that ``run`` reads from a configuration; others are refused.
     """
 
     name: str
@@ -50,6 +52,7 @@ class Experiment:
     report: ReportFunction
     default_seeds: int = 28
     needs_data: bool = True
+    options: tuple[str, ...] = ()
 
 
 def mnist(data_dir: str | None, invert: bool = False) -> Dataset:

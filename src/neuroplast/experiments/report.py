@@ -13,8 +13,9 @@ from typing import Any
 
 from neuroplast.experiments.claims import SMOKE_TEST_PROTOCOLS
 from neuroplast.experiments.experiment import Experiment
+from neuroplast.experiments.options import OPTIONS, option
 from neuroplast.experiments.store import atomic_write_text
-from neuroplast.train import get_protocol
+from neuroplast.train import PROTOCOLS, get_protocol
 
 SUMMARY_NAME = "summary.md"
 
@@ -34,18 +35,40 @@ def header(experiment: Experiment, records: Sequence[dict[str, Any]]) -> str:
         f"Paper: section {experiment.section}, {', '.join(experiment.figures)}.",
         "",
         f"* protocol **{protocol['protocol']}**: "
-        + ", ".join(f"{k} {v}" for k, v in protocol.items() if k != "protocol"),
+        + ", ".join(f"{k} {protocol[k]}" for k in _protocol_keys(protocol)),
         f"* {len(records)} runs, {len(seeds)} seeds ({_ranges(seeds)}), mean ± standard error "
         "over seeds",
         "* " + ", ".join(f"{k} {v}" for k, v in versions.items())
         + f", {first['provenance']['platform']}",
         f"* compute: {wall:.1f} s in all runs together",
     ]
+    chosen = _run_options(records, experiment.options)
+    if chosen:
+        lines.insert(-1, "* run options (docs/reproduction/fidelity.md): " + chosen)
     if protocol["protocol"] in SMOKE_TEST_PROTOCOLS:
         lines += ["", f"> The **{protocol['protocol']}** protocol is a smoke test "
                       f"({get_protocol(protocol['protocol']).description}): its numbers are not "
                       "expected to match the paper's, and every verdict is inconclusive."]
     return "\n".join(lines)
+
+
+def _protocol_keys(protocol: dict[str, Any]) -> list[str]:
+    """The recorded hyper-parameters in ``Protocol.as_dict()`` order (a record read back
+    from the store has its keys sorted; the header reads the same either way)."""
+    order = [k for k in PROTOCOLS[protocol["protocol"]].as_dict()
+             if k in protocol] if protocol["protocol"] in PROTOCOLS else []
+    return [k for k in order + sorted(set(protocol) - set(order)) if k != "protocol"]
+
+
+def _run_options(records: Sequence[dict[str, Any]], keys: Sequence[str]) -> str:
+    """The run options ``keys`` off their defaults, e.g. ``"invert True, init kaiming-normal"``
+    (empty when every run uses the defaults, so such reports read as before)."""
+    parts = []
+    for key in keys:
+        values = list(dict.fromkeys(option(r["spec"]["config"], key) for r in records))
+        if values != [OPTIONS[key].default]:
+            parts.append(f"{key} {' / '.join(str(v) for v in values)}")
+    return ", ".join(parts)
 
 
 def _ranges(values: Sequence[int]) -> str:

@@ -1,18 +1,47 @@
 """Weight initialisation (a decision the paper leaves open, REFERENCE §1.15 item 3).
 
-Mathematica 12.3's NetInitialize default is not documented for Linear→Tanh chains; we use
-Xavier/Glorot **normal** weights (std = sqrt(2 / (fan_in + fan_out))) and **zero biases**, the
-choice that matches Mathematica's documented "Xavier" default and its zero biases. The same
-distribution is what replication method B4 draws a new neuron from.
+The paper trains in Mathematica 12.3.1 and does not say how its nets were initialised, so
+Mathematica's ``NetInitialize`` default applies. Two named initialisations are offered, both
+with normal weights and **zero biases** (Wolfram documents zero biases for every method):
+
+* ``xavier-normal`` (the default; every stored result uses it): std = √(2 / (fan_in + fan_out)),
+  Glorot & Bengio. This is ``NetInitialize``'s ``Method -> "Xavier"`` with its default
+  ``"FactorType" -> "Mean"`` and ``"Distribution" -> "Normal"``, the default of older versions.
+* ``kaiming-normal`` (Mathematica's documented default ``Method -> "Kaiming"``,
+  ``"Distribution" -> "Normal"``): std = √(g · 2 / fan_in), with g the scale factor of the
+  activation that *follows* the layer: 2 for ReLU (``Ramp``), 1 for everything else (tanh,
+  sigmoid, the softmax output).
+
+What could and could not be confirmed (docs/decisions.md, item 3):
+
+* confirmed from Wolfram's reference page of ``NetInitialize``: the default ``Method`` is
+  ``"Kaiming"`` with sub-option ``"Distribution" -> "Normal"``; biases are set to 0;
+* confirmed from the source of an older ``NeuralNetworks``` paclet (its ``NetInitialize``,
+  which had only the Xavier variance-scaling method): variance = 2/fan_in (``"In"``),
+  2/fan_out (``"Out"``) or 2/(fan_in + fan_out) (``"Mean"``), multiplied by the next layer's
+  activation factor (2 for ``Ramp``, 1 otherwise, so 1 for ``Tanh``);
+* *not* confirmed: the fan and gain that the later ``"Kaiming"`` method uses. We take He et
+  al.'s fan_in with the paclet's formula (variance 2/fan_in, factor 1 for tanh); PyTorch's
+  ``kaiming_normal_(nonlinearity="tanh")`` would instead give (5/3)²/fan_in. Nor is it
+  confirmed that 12.3.1 (the paper's version) already defaulted to ``"Kaiming"``.
+
+The same seeded stream is used for every initialisation (one ``torch.randn`` per layer,
+scaled), so two initialisations of one seed differ only by a per-layer factor.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
+from neuroplast.errors import NeuroplastError
 from neuroplast.models.mlp import MLP
+
+DEFAULT_INIT = "xavier-normal"
+"""The initialisation every stored result was made with."""
 
 
 def xavier_std(fan_in: int, fan_out: int) -> float:
@@ -20,12 +49,73 @@ def xavier_std(fan_in: int, fan_out: int) -> float:
     return math.sqrt(2.0 / (fan_in + fan_out))
 
 
-def initialize(model: MLP, seed: int) -> MLP:
-    """Xavier-normal weights and zero biases, drawn from a generator seeded with ``seed``."""
+def activation_gain(activation: str | None) -> float:
+    """The factor Mathematica's initialisers multiply the variance by, for the activation
+    after a layer: 2 for ReLU (``Ramp``), 1 for anything else (None = no activation)."""
+    return 2.0 if activation == "relu" else 1.0
+
+
+def kaiming_std(fan_in: int, fan_out: int, activation: str | None = None) -> float:
+    """Standard deviation √(g · 2 / fan_in) of Mathematica-style Kaiming-normal weights."""
+    del fan_out  # the fan-in convention of He et al.
+    return math.sqrt(activation_gain(activation) * 2.0 / fan_in)
+
+
+@dataclass(frozen=True)
+class Initialization:
+    """A named weight initialisation: normal weights with a per-layer std, zero biases.
+
+    Attributes:
+        name: registry name (``--init`` value, experiment configuration ``"init"``).
+        std: ``std(fan_in, fan_out, activation after the layer or None) -> float``.
+        description: one line for reports and ``--help``.
+    """
+
+    name: str
+    std: Callable[[int, int, str | None], float]
+    description: str
+
+
+def _xavier(fan_in: int, fan_out: int, activation: str | None) -> float:
+    del activation  # Xavier's variance does not depend on the activation
+    return xavier_std(fan_in, fan_out)
+
+
+INITIALIZATIONS: dict[str, Initialization] = {
+    i.name: i for i in (
+        Initialization(DEFAULT_INIT, _xavier,
+                       "Xavier/Glorot normal, std √(2/(fan_in+fan_out)), zero biases"),
+        Initialization("kaiming-normal", kaiming_std,
+                       "Mathematica's NetInitialize default \"Kaiming\" (normal): std "
+                       "√(g·2/fan_in), g = 2 before ReLU else 1, zero biases"),
+    )
+}
+"""The named initialisations."""
+
+
+def get_initialization(name: str) -> Initialization:
+    """The initialisation called ``name``.
+
+    Raises:
+        NeuroplastError: no such initialisation (the message lists the known ones).
+    """
+    try:
+        return INITIALIZATIONS[name]
+    except KeyError:
+        raise NeuroplastError(f"unknown initialisation {name!r}; choose one of: "
+                              f"{', '.join(INITIALIZATIONS)}") from None
+
+
+def initialize(model: MLP, seed: int, method: str = DEFAULT_INIT) -> MLP:
+    """Normal weights with the ``method``'s std per layer and zero biases, drawn from a
+    generator seeded with ``seed`` (one ``torch.randn`` per layer, in layer order)."""
+    init = get_initialization(method)
     generator = torch.Generator().manual_seed(int(seed))
+    last = len(model.layers) - 1
     with torch.no_grad():
-        for layer in model.layers:
-            std = xavier_std(layer.in_features, layer.out_features)
+        for index, layer in enumerate(model.layers):
+            after = None if index == last else model.activation_name
+            std = init.std(layer.in_features, layer.out_features, after)
             layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator) * std)
             layer.bias.zero_()
     return model

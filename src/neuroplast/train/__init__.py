@@ -1,4 +1,4 @@
-"""Training: protocols (paper, fast, quick), the seeded SGD loop, evaluation, callbacks."""
+"""Training: protocols (paper, medium, fast, quick), the seeded SGD loop, evaluation, callbacks."""
 
 from neuroplast.train.loop import (
     Callback,

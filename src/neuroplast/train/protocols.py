@@ -19,6 +19,9 @@ learning rate 0.001, for thousands of epochs; one epoch is one pass over the tra
 Protocols:
 
 * ``paper``: exactly the paper's hyper-parameters and epoch counts.
+* ``medium``: learning rate ×10, epochs ÷10 (the same learning-rate × steps), all else equal;
+  ten times ``fast``'s steps, a tenth of ``paper``'s: the middle level of the time-rescaling
+  factor of the fidelity study (docs/reproduction/fidelity.md).
 * ``fast``: learning rate ×100, epochs ÷100 (the same learning-rate × steps), all else equal.
 * ``quick``: learning rate ×100, epochs ÷500 on a 6,000-image training subset (10 steps per
   epoch); the smallest run that still exercises every code path, for tests and CI.
@@ -83,6 +86,7 @@ PROTOCOLS: dict[str, Protocol] = {
     p.name: p
     for p in (
         Protocol("paper", 0.001, 1.0, description="the paper's SGD: lr 0.001, paper epoch counts"),
+        Protocol("medium", 0.01, 0.1, description="lr ×10, epochs ÷10 (same lr × steps)"),
         Protocol("fast", 0.1, 0.01, description="lr ×100, epochs ÷100 (same lr × steps)"),
         Protocol(
             "quick", 0.1, 0.002, max_train_examples=6000,
@@ -93,7 +97,7 @@ PROTOCOLS: dict[str, Protocol] = {
 
 
 def get_protocol(name: str) -> Protocol:
-    """Return the protocol called ``name`` (``paper``, ``fast`` or ``quick``)."""
+    """Return the protocol called ``name`` (``paper``, ``medium``, ``fast`` or ``quick``)."""
     try:
         return PROTOCOLS[name]
     except KeyError:

@@ -55,6 +55,7 @@ from neuroplast.experiments.definitions.pruning_common import (
     unique_values,
 )
 from neuroplast.experiments.experiment import Experiment, mnist
+from neuroplast.experiments.options import effective_options, option
 from neuroplast.experiments.paper_tables import paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
 from neuroplast.experiments.stats_summary import (
@@ -97,15 +98,16 @@ def configs(protocol: Protocol) -> list[dict[str, Any]]:
 def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     config = spec.config
     protocol = get_protocol(spec.protocol)
-    dataset = mnist(data_dir)
+    dataset = mnist(data_dir, invert=option(config, "invert"))
     model, final = train_base(config["arch"], config["paper_epochs"], spec.seed, protocol,
-                              dataset)
+                              dataset, option(config, "init"))
     split = restrict(dataset.train, protocol)
     rows = [_chain(copy.deepcopy(model), cutoff, config, spec.seed, protocol, split,
                    dataset.test) for cutoff in config["cutoffs"]]
     return {"train_accuracy": final["train_accuracy"], "train_loss": final["train_loss"],
             "test_accuracy": final["test_accuracy"], "training_time_s": final["wall_time_s"],
-            "max_hidden_efficiency": rows[0]["max_efficiency"], "rows": rows}
+            "max_hidden_efficiency": rows[0]["max_efficiency"], "rows": rows,
+            "run_options": effective_options(config)}
 
 
 def _chain(model: MLP, cutoff: float, config: dict[str, Any], seed: int, protocol: Protocol,
@@ -302,4 +304,5 @@ CUTOFF_PRUNING = Experiment(
     configs=configs,
     run=run,
     report=report,
+    options=("invert", "init"),
 )

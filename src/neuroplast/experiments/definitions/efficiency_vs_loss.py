@@ -35,13 +35,14 @@ protocol runs N1 only, at 0, 500 and 50000 paper epochs.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from neuroplast.analysis import linear_fit
 from neuroplast.data import Split
 from neuroplast.death.rules import get_rule
 from neuroplast.efficiency import efficiency
@@ -50,7 +51,9 @@ from neuroplast.experiments.claims import (
     Claim,
     Verdict,
     Z,
+    all_of,
     claims_section,
+    direction_verdict,
     interval_sign,
     reference_claim_text,
 )
@@ -60,7 +63,7 @@ from neuroplast.experiments.stats_summary import Summary, markdown_table, summar
 from neuroplast.experiments.sweep import RunSpec
 from neuroplast.models import MLP, build_mlp, initialize
 from neuroplast.oracle import loss_change_oracle
-from neuroplast.stats import collect_site_statistics
+from neuroplast.stats import collect_site_statistics, spearman
 from neuroplast.train import Protocol, TrainState, get_protocol, restrict, train
 
 NETS = ("N1", "N2", "N3")
@@ -73,6 +76,8 @@ PAPER_RULES = ("A1", "A2", "A3")
 MEASURE_NAMES = ("connection", "covariance")
 """E_k (eq. 28) and E'_k (eq. 17)."""
 SITE = "hidden1"
+ALMOST_ZERO = 0.1
+"""Claim 2: A2's slope is "≈0" when below this fraction of A1's slope on the same nets."""
 LOW_EFFICIENCY = 1e-3
 """Claim 4's threshold: neurons with efficiency ≤ this are 'low-efficiency'."""
 SCATTER_EPOCHS = (500, 50000)
@@ -153,50 +158,10 @@ def analyse(model: MLP, split: Split, rules: Sequence[str], *, epoch: int,
             "mean_delta_loss": float(delta.mean()),
             "least_efficient_delta_loss": float(delta[int(np.argmin(score))]),
             "slope": slope, "intercept": intercept,
-            "spearman": spearman(score, delta),
+            "spearman": spearman(torch.from_numpy(score), torch.from_numpy(delta)),
         }
         entry["train_loss"], entry["train_accuracy"] = oracle.base_loss, oracle.base_accuracy
     return entry
-
-
-# -- statistics of the (Δ⟨H⟩, E) pairs -----------------------------------------------------
-
-
-def linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float | None, float | None]:
-    """Least-squares line y = a + b·x (eqs 50–51 with x = Δ⟨H⟩, y = E); (b, a).
-
-    b = Σ(x − x̄)(y − ȳ) / Σ(x − x̄)², a = ȳ − b x̄; (None, None) when x is constant.
-    """
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    dx = x - x.mean()
-    spread = float(dx @ dx)
-    if x.size < 2 or spread <= 0.0:
-        return None, None
-    slope = float(dx @ (y - y.mean())) / spread
-    return slope, float(y.mean() - slope * x.mean())
-
-
-def average_ranks(values: np.ndarray) -> np.ndarray:
-    """Ranks 0 … n−1 of ``values``, ties given their average rank."""
-    values = np.asarray(values, dtype=np.float64)
-    order = np.argsort(values, kind="stable")
-    ranks = np.empty(values.size, dtype=np.float64)
-    start = 0
-    while start < values.size:
-        end = start
-        while end + 1 < values.size and values[order[end + 1]] == values[order[start]]:
-            end += 1
-        ranks[order[start : end + 1]] = (start + end) / 2.0
-        start = end + 1
-    return ranks
-
-
-def spearman(x: np.ndarray, y: np.ndarray) -> float | None:
-    """Spearman's ρ: the Pearson correlation of the average ranks (None if either is constant)."""
-    rx, ry = average_ranks(x), average_ranks(y)
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    norm = math.sqrt(float(rx @ rx) * float(ry @ ry))
-    return None if norm == 0.0 else float(rx @ ry) / norm
 
 
 # -- the report ----------------------------------------------------------------------------
@@ -323,20 +288,52 @@ def _claim_1(nets: dict[str, list[dict[str, Any]]]) -> Claim:
 
 
 def _claim_2(nets: dict[str, list[dict[str, Any]]]) -> Claim:
+    """Claim 2: A2's slope on N3 is "≈0", read as small beside A1's on the same nets.
+
+    At each checkpoint where A1's slope is significantly positive (A1 ranks the neurons, so
+    its slope is a scale to compare with), the per-run difference
+    ALMOST_ZERO · b(A1) − b(A2) is tested: confirmed when it is significantly positive at
+    every such checkpoint (A2's slope is below ALMOST_ZERO of A1's, or negative), not
+    confirmed when it is significantly negative at any. The sign of A2's slope alone is
+    not the claim: "slightly negative" and "≈0" both mean A2 cannot rank.
+    """
     if "N3" not in nets:
         return Claim("2", reference_claim_text(2), Verdict.INCONCLUSIVE, "no runs for N3")
     results = nets["N3"]
-    summaries = [_summary(_per_run(results, i, "A2", "slope"))
-                 for i in range(len(_paper_epochs(results)))]
-    signs = [interval_sign(s) for s in summaries]
-    positive = signs.count(1)
-    verdict = (Verdict.NOT_CONFIRMED if positive > len(signs) / 2 else
-               Verdict.CONFIRMED if positive == 0 and None not in signs else
-               Verdict.INCONCLUSIVE)
-    shown = ", ".join(f"{e:g}: {_cell(s, 3)}"
-                      for e, s in zip(_paper_epochs(results), summaries, strict=True))
-    return Claim("2", reference_claim_text(2), verdict,
-                 f"N3 A2 slope > 0 at 95 % at {positive} of {len(summaries)} checkpoints ({shown})")
+    verdicts, parts = [], []
+    for i, epoch in enumerate(_paper_epochs(results)):
+        a1 = _summary(_per_run(results, i, "A1", "slope"))
+        if interval_sign(a1) != 1:
+            continue
+        margins = [ALMOST_ZERO * r["checkpoints"][i]["rules"]["A1"]["slope"]
+                   - r["checkpoints"][i]["rules"]["A2"]["slope"] for r in results
+                   if r["checkpoints"][i]["rules"]["A1"]["slope"] is not None
+                   and r["checkpoints"][i]["rules"]["A2"]["slope"] is not None]
+        margin = _summary(margins)
+        verdicts.append(Verdict.INCONCLUSIVE if margin is None
+                        else direction_verdict(margin.mean, margin.se))
+        a2 = _summary(_per_run(results, i, "A2", "slope"))
+        parts.append(f"{epoch:g}: A2/A1 {a2.mean / a1.mean:+.3f} (margin "
+                     f"{_cell(margin, 3)})")
+    statistic = (f"N3, slope of A2 / slope of A1 at the {len(parts)} checkpoints where A1's is "
+                 f"significantly > 0: " + ", ".join(parts) + f"; confirmed when A2's slope is "
+                 f"significantly below {ALMOST_ZERO:g} × A1's at every one (margin = "
+                 f"{ALMOST_ZERO:g}·b(A1) − b(A2) per run, mean ± s.e.). "
+                 "A2's least efficient neuron costs "
+                 + _least_cost_ratio(results) + " A1's")
+    return Claim("2", reference_claim_text(2), all_of(verdicts), statistic)
+
+
+def _least_cost_ratio(results: list[dict[str, Any]]) -> str:
+    """How many times A1's Δ⟨H⟩ of the least efficient neuron A2's is, over trained
+    checkpoints (epoch > 0): the range of the ratio of means."""
+    ratios = []
+    for i, epoch in enumerate(_paper_epochs(results)):
+        a1 = float(np.mean(_per_run(results, i, "A1", "least_efficient_delta_loss")))
+        a2 = float(np.mean(_per_run(results, i, "A2", "least_efficient_delta_loss")))
+        if epoch > 0 and a1 > 0:
+            ratios.append(a2 / a1)
+    return f"{min(ratios):.0f}–{max(ratios):.0f}×" if ratios else "— ×"
 
 
 def _least_minus_mean(results: list[dict[str, Any]], rule: str) -> Summary:
@@ -388,19 +385,25 @@ def _claim_4(nets: dict[str, list[dict[str, Any]]]) -> Claim:
         return Claim("4", reference_claim_text(4), Verdict.INCONCLUSIVE,
                      "epochs 500 and 50000 not both analysed")
     early, late = epochs.index(500.0), epochs.index(50000.0)
-    signs, parts = [], []
+    signs, parts, absent = [], [], []
     for measure, label in zip(MEASURE_NAMES, ("E_k (A1)", "E'_k (A3)"), strict=True):
         counts = [(r["checkpoints"][early]["low_efficiency_count"][measure],
                    r["checkpoints"][late]["low_efficiency_count"][measure]) for r in results]
         difference = summarize(a - b for a, b in counts)
-        none_early = sum(a for a, _ in counts) == 0 and len(counts) > 1
-        signs.append(-1 if none_early else interval_sign(difference))
+        if sum(a for a, _ in counts) == 0:
+            absent.append(label)
+        signs.append(interval_sign(difference))
         smallest = [min(min(r["checkpoints"][i]["efficiency"][measure]) for r in results)
                     for i in (early, late)]
         parts.append(f"{label}: {sum(a for a, _ in counts)} at 500 → {sum(b for _, b in counts)} "
                      f"at 50000 over {len(counts)} runs (paired difference per run "
                      f"{difference.format(2)}; smallest efficiency {smallest[0]:.2g} → "
                      f"{smallest[1]:.2g})")
+    if absent:
+        return Claim("4", reference_claim_text(4), Verdict.INCONCLUSIVE,
+                     "; ".join(parts) + f"; the premise is absent ({', '.join(absent)}): no "
+                     f"neuron of any run has efficiency ≤ {LOW_EFFICIENCY:g} at epoch 500, so "
+                     "there is nothing that could vanish")
     verdict = (Verdict.CONFIRMED if all(s == 1 for s in signs) else
                Verdict.NOT_CONFIRMED if -1 in signs else Verdict.INCONCLUSIVE)
     return Claim("4", reference_claim_text(4), verdict, "; ".join(parts))

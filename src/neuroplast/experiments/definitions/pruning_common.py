@@ -31,7 +31,7 @@ from neuroplast.experiments.stats_summary import (
     paper_vs_ours_row,
     summarize,
 )
-from neuroplast.models import MLP, build_mlp, initialize
+from neuroplast.models import DEFAULT_INIT, MLP, build_mlp, initialize
 from neuroplast.plots.pixel_map import (
     removal_colormap,
     removal_frequency,
@@ -45,14 +45,15 @@ TIMING_NOTE = "different hardware: the paper's Mathematica on a Ryzen 7 5000, ou
 
 
 def train_base(arch: str, paper_epochs: float, seed: int, protocol: Protocol,
-               dataset: Dataset) -> tuple[MLP, dict[str, Any]]:
-    """A freshly initialised net trained ``paper_epochs`` (the protocol rescales them).
+               dataset: Dataset, init: str = DEFAULT_INIT) -> tuple[MLP, dict[str, Any]]:
+    """A freshly initialised net (initialisation ``init``) trained ``paper_epochs`` (the
+    protocol rescales them).
 
     Returns:
         The model and ``History.final`` (training-split metrics on the data the protocol
         trains on, test metrics, ``wall_time_s``).
     """
-    model = initialize(build_mlp(arch), seed)
+    model = initialize(build_mlp(arch), seed, init)
     history = train(model, dataset.train, protocol, epochs=protocol.epochs(paper_epochs),
                     seed=seed, test_split=dataset.test, progress=False)
     return model, dict(history.final)

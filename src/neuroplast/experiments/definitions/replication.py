@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from neuroplast.analysis import gaussian_kde
 from neuroplast.data import Split
 from neuroplast.efficiency import efficiency
 from neuroplast.experiments.claims import (
@@ -240,16 +241,13 @@ def density(ax: Any, values: Sequence[float], colour: str, label: str) -> bool:
     With fewer than two distinct values only the rug is drawn. Returns whether a density was.
     """
     v = np.asarray(values, dtype=float)
-    if v.size >= 2 and v.std() > 0:
-        bandwidth = 1.06 * v.std(ddof=1) * v.size ** (-0.2)
-        grid = np.linspace(v.min() - 3 * bandwidth, v.max() + 3 * bandwidth, 200)
-        z = (grid[:, None] - v[None, :]) / bandwidth  # (200, n)
-        pdf = np.exp(-0.5 * z**2).sum(axis=1) / (v.size * bandwidth * math.sqrt(2 * math.pi))
-        ax.plot(grid, pdf, color=colour, label=label)
+    estimate = gaussian_kde(v)
+    if estimate is not None:
+        ax.plot(*estimate, color=colour, label=label)
     else:
         ax.plot([], [], color=colour, label=label)
     ax.plot(v, np.zeros_like(v), "|", color=colour, markersize=10)
-    return v.size >= 2 and bool(v.std() > 0)
+    return estimate is not None
 
 
 # -- report -----------------------------------------------------------------------------------

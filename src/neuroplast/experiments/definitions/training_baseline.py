@@ -13,6 +13,7 @@ from typing import Any
 
 from neuroplast.experiments.claims import Claim, claims_section, equivalence_verdict
 from neuroplast.experiments.experiment import Experiment, mnist
+from neuroplast.experiments.options import effective_options, option
 from neuroplast.experiments.paper_tables import paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
 from neuroplast.experiments.stats_summary import (
@@ -38,13 +39,14 @@ def configs(protocol: Protocol) -> list[dict[str, Any]]:
 
 def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     protocol = get_protocol(spec.protocol)
-    dataset = mnist(data_dir)
-    model = initialize(build_mlp(spec.config["arch"]), spec.seed)
+    dataset = mnist(data_dir, invert=option(spec.config, "invert"))
+    model = initialize(build_mlp(spec.config["arch"]), spec.seed, option(spec.config, "init"))
     history = train(model, dataset.train, protocol, seed=spec.seed, test_split=dataset.test,
                     epochs=protocol.epochs(spec.config["paper_epochs"]), progress=False)
     final = history.final
     return {key: final[key] for key in ("train_accuracy", "train_loss", "test_accuracy",
-                                        "test_loss", "epochs", "steps")}
+                                        "test_loss", "epochs", "steps")} | {
+        "run_options": effective_options(spec.config)}
 
 
 def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
@@ -94,4 +96,5 @@ BASELINE_TRAINING = Experiment(
     configs=configs,
     run=run,
     report=report,
+    options=("invert", "init"),
 )

@@ -58,15 +58,18 @@ from neuroplast.experiments.definitions.pruning_common import (
     timing_row,
 )
 from neuroplast.experiments.experiment import Experiment, mnist
+from neuroplast.experiments.options import effective_options, option
 from neuroplast.experiments.paper_tables import PaperTable, PaperValue, paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
 from neuroplast.experiments.stats_summary import (
     PAPER_VS_OURS_HEADERS,
     Summary,
+    format_difference,
     markdown_table,
     paper_vs_ours_row,
     summarize,
     summarize_field,
+    versus_paper,
 )
 from neuroplast.experiments.sweep import RunSpec
 from neuroplast.models import build_mlp, initialize
@@ -79,8 +82,12 @@ MODES = {"inputs": ("input",), "inputs+hidden": ("input", "hidden1")}
 UNPRUNED = "none"
 """The mode of the unpruned baseline row (p = 0)."""
 PAPER_FIGURE = {"inputs": "fig12", "inputs+hidden": "fig14"}
-ACCURACY_TOLERANCE_13 = 0.003
-"""Claim 13: final accuracy within this of the unpruned net's "drops only" (paper ≤ 0.0012)."""
+ACCURACY_TOLERANCE_13 = 0.0015
+"""Claim 13: final accuracy within this of the unpruned net's "drops only": the paper's largest
+drop (0.00122 at 5 %) rounded up, so a drop larger than any the paper calls "only" fails."""
+NEURON_TOLERANCE_14 = 5.0
+"""Claim 14: our hidden1 width after pruning at initialisation reproduces the paper's (98.93 /
+92.2 / 74.8) when ours − paper lies within ± this many neurons (5 % of the layer)."""
 ACCURACY_TOLERANCE_14 = 0.005
 """Claim 14: the same with hidden pruning (paper ≤ 0.0024)."""
 TIME_TOLERANCE_14 = 0.1
@@ -100,9 +107,9 @@ def configs(protocol: Protocol) -> list[dict[str, Any]]:
 def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     config = spec.config
     protocol = get_protocol(spec.protocol)
-    dataset = mnist(data_dir)
+    dataset = mnist(data_dir, invert=option(config, "invert"))
     split = restrict(dataset.train, protocol)
-    initial = initialize(build_mlp(config["arch"]), spec.seed)
+    initial = initialize(build_mlp(config["arch"]), spec.seed, option(config, "init"))
     at_init = evaluate(initial, split).accuracy
 
     def trained(net: Any) -> dict[str, Any]:
@@ -142,7 +149,8 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
         after_training.append({"cut_percent": percent, "remaining_inputs": result.width_after,
                                "kept_pixels": kept_pixels(net)})
     return {"accuracy_at_init": at_init, "test_accuracy_at_init": evaluate(
-        initial, dataset.test).accuracy, "rows": rows, "trained_rows": after_training}
+        initial, dataset.test).accuracy, "rows": rows, "trained_rows": after_training,
+        "run_options": effective_options(config)}
 
 
 # -- report --------------------------------------------------------------------------------
@@ -313,11 +321,7 @@ def _claim_pixels(records: Sequence[dict[str, Any]], percents: Sequence[float]) 
 def _claim_hidden(records: Sequence[dict[str, Any]], percents: Sequence[float]) -> Claim:
     """Claim 14, size: pruning hidden1 too gives smaller nets at nearly the same accuracy."""
     table = paper_table("fig14")
-    largest = max(percents)
-    hidden = summarize_rows(records, "rows", "hidden_neurons", mode="inputs+hidden",
-                            cut_percent=largest)
-    verdicts = [below(hidden, 100.0)]
-    parts = []
+    verdicts, parts = [], []
     for p in percents:
         drop = paired(per_seed(records, "rows", "accuracy", mode="inputs+hidden", cut_percent=p),
                       per_seed(records, "rows", "accuracy", **_match("inputs", 0.0)))
@@ -325,12 +329,20 @@ def _claim_hidden(records: Sequence[dict[str, Any]], percents: Sequence[float]) 
         neurons = summarize_rows(records, "rows", "hidden_neurons", mode="inputs+hidden",
                                  cut_percent=p)
         paper = paper_cell(table, "hidden_neurons", cut_percent=p)
-        parts.append(f"{number(p)} %: {format_summary(neurons, 1)} neurons (paper "
-                     f"{'—' if paper is None else paper.text}), accuracy − unpruned "
-                     f"{format_summary(drop, 4)}")
+        if paper is None or paper.mean is None:
+            verdicts.append(Verdict.INCONCLUSIVE)
+            versus = "paper —"
+        else:
+            difference = versus_paper(neurons, paper)
+            verdicts.append(equivalence_verdict(difference.mean, difference.se,
+                                                NEURON_TOLERANCE_14))
+            versus = f"paper {paper.text}, ours − paper {format_difference(difference, 1)}"
+        parts.append(f"{number(p)} %: {format_summary(neurons, 1)} neurons ({versus}), "
+                     f"accuracy − unpruned {format_summary(drop, 4)}")
     return Claim("14 (size)", reference_claim_text(14), all_of(verdicts),
-                 "; ".join(parts) + f"; confirmed when hidden1 < 100 at {number(largest)} % and "
-                 f"every accuracy within ±{ACCURACY_TOLERANCE_14:g} of the unpruned net's")
+                 "; ".join(parts) + f"; confirmed when every width is the paper's within "
+                 f"±{NEURON_TOLERANCE_14:g} neurons and every accuracy within "
+                 f"±{ACCURACY_TOLERANCE_14:g} of the unpruned net's")
 
 
 def _claim_hidden_time(records: Sequence[dict[str, Any]], percents: Sequence[float]) -> Claim:
@@ -393,4 +405,5 @@ UNTRAINED_PRUNING = Experiment(
     configs=configs,
     run=run,
     report=report,
+    options=("invert", "init"),
 )

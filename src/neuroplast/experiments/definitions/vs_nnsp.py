@@ -47,6 +47,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from neuroplast.analysis import log_sd_ratio
 from neuroplast.data import Split
 from neuroplast.death.strategies import prune
 from neuroplast.experiments.claims import (
@@ -54,7 +55,9 @@ from neuroplast.experiments.claims import (
     Claim,
     Verdict,
     Z,
+    all_of,
     claims_section,
+    direction_verdict,
     equivalence_verdict,
     interval_sign,
     reference_claim_text,
@@ -64,6 +67,7 @@ from neuroplast.experiments.definitions.pixel_regions import (
     border_preference,
     pixel_map_grid,
 )
+from neuroplast.experiments.definitions.pruning_common import non_increasing
 from neuroplast.experiments.experiment import Experiment, mnist
 from neuroplast.experiments.paper_tables import PaperTable, paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
@@ -229,12 +233,6 @@ def _regions(records: list[dict[str, Any]]) -> str:
             + markdown_table(("method", "rule", "border preference"), rows))
 
 
-def _spread(records: list[dict[str, Any]], method: str) -> float | None:
-    """Standard deviation over seeds of the remaining-input count (None with one seed)."""
-    summary = _field(records, "trained", method, "remaining_inputs")
-    return None if summary.se is None else summary.se * math.sqrt(summary.n)
-
-
 def _verdict(sign: int | None, confirming: int) -> Verdict:
     if sign is None or sign == 0:
         return Verdict.INCONCLUSIVE
@@ -273,30 +271,39 @@ def _claims(records: list[dict[str, Any]]) -> list[Claim]:
     times = {level: _field(records, "trained", f"nnsp-{level}", "pruning_time_s")
              for level in levels}
     a1_time = _field(records, "trained", "a1", "pruning_time_s")
+    steps = [_paired(records, "trained", f"nnsp-{b}", f"nnsp-{a}", "pruning_time_s")
+             for a, b in zip(levels, levels[1:], strict=False)]
     rise = (_paired(records, "trained", f"nnsp-{levels[-1]}", f"nnsp-{levels[0]}",
                     "pruning_time_s") if len(levels) > 1 else None)
     claims.append(Claim(
         "16c", "NNSP's pruning time rises with the output level (paper: 3.0 s → 59.2 s, "
         "level 2 → 5; A1 3.75 s)",
-        Verdict.INCONCLUSIVE if rise is None else _verdict(interval_sign(rise), 1),
+        Verdict.INCONCLUSIVE if rise is None else non_increasing(
+            [_negated(step) for step in steps], _negated(rise)),
         ", ".join(f"NNSP({lv}) {t.format(3)} s" for lv, t in times.items())
         + f"; A1 {a1_time.format(3)} s"
-        + ("" if rise is None else f"; ratio level {levels[-1]}/{levels[0]} "
-           f"{times[levels[-1]].mean / times[levels[0]].mean:.1f}× (paper 19.6×)")))
-    a1_spread = _spread(records, "a1")
-    ratios = {level: (None if a1_spread is None or _spread(records, f"nnsp-{level}") is None
-                      else _spread(records, f"nnsp-{level}") / a1_spread if a1_spread > 0
-                      else math.inf) for level in levels}
-    enough = len(records) >= MIN_SEEDS_FOR_SPREAD and None not in ratios.values()
+        + ("" if rise is None else
+           "; paired steps " + ", ".join(f"{a}→{b} {step.format(3)}" for a, b, step in zip(
+               levels, levels[1:], steps, strict=False))
+           + f"; ratio level {levels[-1]}/{levels[0]} "
+           f"{times[levels[-1]].mean / times[levels[0]].mean:.1f}× (paper 19.6×); confirmed "
+           "when no step falls and the whole rise is significant, as claim 8")))
+    a1_counts = [r["result"]["trained"]["a1"]["remaining_inputs"] for r in records]
+    spreads = {level: log_sd_ratio([r["result"]["trained"][f"nnsp-{level}"]["remaining_inputs"]
+                                    for r in records], a1_counts) for level in levels}
+    enough = len(records) >= MIN_SEEDS_FOR_SPREAD and None not in spreads.values()
     claims.append(Claim(
         "16d", "NNSP's count of remaining inputs varies more over nets than A1's (paper: "
         "3–10×)",
-        Verdict.INCONCLUSIVE if not enough or not ratios else
-        Verdict.CONFIRMED if all(r > 1 for r in ratios.values()) else
-        Verdict.NOT_CONFIRMED if all(r <= 1 for r in ratios.values()) else
-        Verdict.INCONCLUSIVE,
-        "s.d. over seeds NNSP / A1: " + ", ".join(
-            f"level {lv} " + ("—" if r is None else f"{r:.2f}×") for lv, r in ratios.items())
+        Verdict.INCONCLUSIVE if not enough or not spreads else
+        all_of(direction_verdict(L.mean, L.se) for L in spreads.values()),
+        "s.d. over seeds NNSP / A1 (95 % interval): " + ", ".join(
+            f"level {lv} " + ("—" if L is None else
+                              f"{math.exp(L.mean):.2f}× ({math.exp(L.mean - Z * L.se):.2f}–"
+                              f"{math.exp(L.mean + Z * L.se):.2f}×)")
+            for lv, L in spreads.items())
+        + "; confirmed when every ratio is significantly > 1 (log ratio, paired "
+        "se √((1 − r²)/(n − 1)), neuroplast.analysis.spread)"
         + f" (n={len(records)}; needs ≥ {MIN_SEEDS_FOR_SPREAD} seeds)"))
     untrained_a1 = _field(records, "untrained", "a1", "border_preference")
     claims.append(Claim("17a", "A1 removes the border pixels of untrained nets",
@@ -421,3 +428,8 @@ VS_NNSP = Experiment(
     run=run,
     report=report,
 )
+
+
+def _negated(summary: Summary | None) -> Summary | None:
+    """−summary (a rise tested as a fall by :func:`non_increasing`)."""
+    return None if summary is None else Summary(-summary.mean, summary.se, summary.n)

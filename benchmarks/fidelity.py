@@ -1,0 +1,267 @@
+"""The fidelity study: which open choice moves our numbers towards the paper's?
+
+Three factors the paper leaves open or that we changed to fit these machines (REFERENCE
+§1.15, docs/reproduction/fidelity.md) are crossed on the five N4 experiments
+(baseline-training, cutoff-pruning, goal-pruning, untrained-pruning, input-pruning):
+
+* **time rescaling**: ``fast`` (lr ×100, epochs ÷100), ``medium`` (lr ×10, epochs ÷10),
+  ``paper`` (the paper's lr 0.001 and epoch counts);
+* **encoding**: standard MNIST (background 0) or inverted (background 1, the paper's
+  probable Mathematica data) — run option ``invert``;
+* **initialisation**: ``xavier-normal`` (ours) or ``kaiming-normal`` (Mathematica's documented
+  ``NetInitialize`` default) — run option ``init``.
+
+Each arm (protocol, encoding, initialisation) is a resumable sweep of every experiment into
+``OUT/<protocol>/<encoding>-<init>/<experiment>/`` (runs stored one by one, as
+``neuroplast reproduce`` does; a killed study started again computes only what is missing),
+reported there with the experiment's own report. The arm with every default of the ``fast``
+protocol is the committed reproduction: with ``--reuse docs/reproduction`` its stored runs are
+copied instead of recomputed (their run ids are unchanged by the options).
+
+The study then reads every ``ours − paper`` cell of every report (the columns that
+:func:`neuroplast.experiments.stats_summary.paper_vs_ours_row` writes: the difference and its
+combined standard error √(se_ours² + se_paper²), as printed) and counts, per arm and per level
+of each factor, the paper cells within 2 combined s.e.; it also lists each arm's claim
+verdicts. Writes ``OUT/fidelity.md`` and ``OUT/fidelity.json``.
+
+Usage (one command; the cheapest arms)::
+
+    nice -n 19 env OMP_NUM_THREADS=1 python -m benchmarks.fidelity --protocols fast \\
+        --encodings standard inverted --inits xavier-normal kaiming-normal --seeds 10 \\
+        --out /work/fidelity-runs --data /path/to/mnist --reuse docs/reproduction
+    python -m benchmarks.fidelity ... --report-only   # tables from whatever is stored
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+EXPERIMENT_NAMES = ("baseline-training", "cutoff-pruning", "goal-pruning", "untrained-pruning",
+                    "input-pruning")
+"""The five N4 experiments the study runs, cheapest first."""
+ENCODINGS = {"standard": False, "inverted": True}
+WITHIN = 2.0
+"""A paper cell agrees when |ours − paper| ≤ WITHIN × combined s.e."""
+
+_DIFFERENCE = re.compile(r"^([+-]?\d+(?:\.\d*)?) ± (\d+(?:\.\d*)?)$")
+_VERDICT = re.compile(r"\*\*(confirmed|not confirmed|inconclusive)\*\*")
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One cell of the factorial design."""
+
+    protocol: str
+    encoding: str
+    init: str
+
+    @property
+    def folder(self) -> str:
+        return f"{self.protocol}/{self.encoding}-{self.init}"
+
+    @property
+    def is_default(self) -> bool:
+        return (self.protocol, self.encoding, self.init) == ("fast", "standard",
+                                                             "xavier-normal")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One ``ours − paper`` cell of a report."""
+
+    experiment: str
+    quantity: str
+    difference: float
+    se: float
+
+    @property
+    def agrees(self) -> bool:
+        return abs(self.difference) <= WITHIN * self.se
+
+
+def paper_cells(summary: str, experiment: str) -> list[Cell]:
+    """Every row of every table in ``summary`` whose ``ours − paper`` cell prints a difference
+    with a standard error (rows without the paper's number or with one seed are skipped)."""
+    cells, column, section = [], None, ""
+    for line in summary.splitlines():
+        if line.startswith("#"):
+            section = line.lstrip("#").strip()
+        if not line.startswith("|"):
+            column = None
+            continue
+        parts = [p.strip() for p in line.strip().strip("|").split("|")]
+        if column is None:
+            column = parts.index("ours − paper") if "ours − paper" in parts else -1
+            continue
+        if column < 0 or column >= len(parts) or set(parts[0]) <= {"-"}:
+            continue
+        match = _DIFFERENCE.match(parts[column])
+        if match:
+            cells.append(Cell(experiment, f"{section}: {parts[0]}", float(match.group(1)),
+                              float(match.group(2))))
+    return cells
+
+
+def claim_verdicts(summary: str) -> dict[str, str]:
+    """claim id → verdict, from the report's claims table."""
+    verdicts, inside = {}, False
+    for line in summary.splitlines():
+        if line.startswith("## "):
+            inside = line.strip() == "## Claims"
+        if inside and line.startswith("| ") and not line.startswith("| claim "):
+            parts = [p.strip() for p in line.strip().strip("|").split("|")]
+            found = _VERDICT.search(line)
+            if found and len(parts) > 2:
+                verdicts[parts[0]] = found.group(1)
+    return verdicts
+
+
+def agreement(cells: Iterable[Cell]) -> tuple[int, int]:
+    """(cells within 2 combined s.e., cells)."""
+    cells = list(cells)
+    return sum(c.agrees for c in cells), len(cells)
+
+
+def by_level(results: dict[Arm, list[Cell]]) -> dict[str, dict[str, tuple[int, int]]]:
+    """factor → level → (agreeing, total) over every arm at that level."""
+    table: dict[str, dict[str, tuple[int, int]]] = {}
+    for factor in ("protocol", "encoding", "init"):
+        levels: dict[str, list[Cell]] = {}
+        for arm, cells in results.items():
+            levels.setdefault(getattr(arm, factor), []).extend(cells)
+        table[factor] = {level: agreement(cells) for level, cells in levels.items()}
+    return table
+
+
+# -- running ---------------------------------------------------------------------------------
+
+
+def reuse_default_arm(arm_dir: Path, source: Path, names: Sequence[str]) -> int:
+    """Copy the stored runs of ``source/<experiment>/runs`` that the arm lacks; their count."""
+    copied = 0
+    for name in names:
+        runs = source / name / "runs"
+        if not runs.is_dir():
+            continue
+        target = arm_dir / name / "runs"
+        target.mkdir(parents=True, exist_ok=True)
+        for path in runs.glob("*.json"):
+            if not (target / path.name).exists():
+                shutil.copy2(path, target / path.name)
+                copied += 1
+    return copied
+
+
+def run_arm(arm: Arm, name: str, seeds: int, out: Path, data: str | None, workers: int,
+            report_only: bool) -> list[Cell]:
+    """Run (or, with ``report_only``, only report what is stored of) one experiment of one
+    arm; the paper cells of its report."""
+    from neuroplast.experiments import EXPERIMENTS
+    from neuroplast.experiments.options import with_options
+    from neuroplast.experiments.runner import plan, run_sweep
+    from neuroplast.experiments.store import ResultStore
+
+    experiment = with_options(EXPERIMENTS[name], invert=ENCODINGS[arm.encoding], init=arm.init)
+    directory = out / arm.folder
+    if report_only:
+        stored = ResultStore(directory / name).scan() if (directory / name).is_dir() else {}
+        records = [stored[s.run_id] for s in plan(experiment, protocol=arm.protocol,
+                                                  seeds=seeds) if s.run_id in stored]
+    else:
+        print(f"[fidelity] {arm.folder} {name}", file=sys.stderr, flush=True)
+        records = run_sweep(experiment, protocol=arm.protocol, seeds=seeds, out_dir=directory,
+                            workers=workers, progress=False, data_dir=data)
+    if not records:
+        return []
+    return paper_cells(experiment.report(records, directory / name).read_text(), name)
+
+
+def write_report(out: Path, results: dict[Arm, list[Cell]],
+                 verdicts: dict[Arm, dict[str, dict[str, str]]], seeds: int) -> Path:
+    """``OUT/fidelity.md`` and ``OUT/fidelity.json``."""
+    from neuroplast.experiments.stats_summary import markdown_table
+
+    def share(pair: tuple[int, int]) -> str:
+        good, total = pair
+        return f"{good}/{total} ({good / total:.0%})" if total else "—"
+
+    arms = list(results)
+    lines = ["# Fidelity study: paper cells within 2 combined s.e.", "",
+             f"Seeds per arm: up to {seeds} (what is stored). A cell agrees when |ours − paper| "
+             "≤ 2·√(se_ours² + se_paper²), as printed in the reports' `ours − paper` columns.",
+             "", "## Per arm", ""]
+    rows = [[arm.protocol, arm.encoding, arm.init]
+            + [share(agreement(c for c in results[arm] if c.experiment == name))
+               for name in EXPERIMENT_NAMES] + [share(agreement(results[arm]))] for arm in arms]
+    lines += [markdown_table(("protocol", "encoding", "init", *EXPERIMENT_NAMES, "all"), rows),
+              "", "## Per factor level (all arms at that level pooled)", ""]
+    level_rows = [[factor, level, share(pair)] for factor, levels in by_level(results).items()
+                  for level, pair in levels.items()]
+    lines += [markdown_table(("factor", "level", "cells within 2 s.e."), level_rows), "",
+              "## Claim verdicts per arm", ""]
+    claim_ids = list(dict.fromkeys((name, cid) for arm in arms
+                                   for name, claims in verdicts[arm].items() for cid in claims))
+    claim_rows = [[name, cid] + [verdicts[arm].get(name, {}).get(cid, "—") for arm in arms]
+                  for name, cid in claim_ids]
+    lines.append(markdown_table(("experiment", "claim", *(a.folder for a in arms)), claim_rows))
+    path = out / "fidelity.md"
+    path.write_text("\n".join(lines) + "\n")
+    (out / "fidelity.json").write_text(json.dumps(
+        {"seeds": seeds, "arms": [{**asdict(arm), "cells": [asdict(c) | {"agrees": c.agrees}
+                                                             for c in results[arm]],
+                                   "verdicts": verdicts[arm]} for arm in arms]}, indent=1))
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from neuroplast.models import INITIALIZATIONS
+    from neuroplast.train import PROTOCOLS
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.fidelity",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--protocols", nargs="+", default=["fast"], choices=list(PROTOCOLS))
+    parser.add_argument("--encodings", nargs="+", default=list(ENCODINGS),
+                        choices=list(ENCODINGS))
+    parser.add_argument("--inits", nargs="+", default=list(INITIALIZATIONS),
+                        choices=list(INITIALIZATIONS))
+    parser.add_argument("--experiments", nargs="+", default=list(EXPERIMENT_NAMES),
+                        choices=list(EXPERIMENT_NAMES))
+    parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 per arm")
+    parser.add_argument("--out", type=Path, required=True, help="results folder (resumable)")
+    parser.add_argument("--data", default=None, help="MNIST folder")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--reuse", type=Path, default=None,
+                        help="copy the default fast arm's runs from this reproduction folder")
+    parser.add_argument("--report-only", action="store_true",
+                        help="compute nothing; report what is stored")
+    args = parser.parse_args(argv)
+    arms = [Arm(p, e, i) for p in args.protocols for e in args.encodings for i in args.inits]
+    arms.sort(key=lambda a: not a.is_default)  # the reused arm first: reported at once
+    results: dict[Arm, list[Cell]] = {arm: [] for arm in arms}
+    verdicts: dict[Arm, dict[str, dict[str, str]]] = {arm: {} for arm in arms}
+    for arm in arms:
+        if arm.is_default and args.reuse is not None:
+            copied = reuse_default_arm(args.out / arm.folder, args.reuse, args.experiments)
+            print(f"[fidelity] {arm.folder}: {copied} runs copied from {args.reuse}",
+                  file=sys.stderr)
+    for name in args.experiments:  # every arm of one experiment before the next experiment
+        for arm in arms:
+            results[arm] += run_arm(arm, name, args.seeds, args.out, args.data, args.workers,
+                                    args.report_only)
+            summary = args.out / arm.folder / name / "summary.md"
+            if summary.is_file():
+                verdicts[arm][name] = claim_verdicts(summary.read_text())
+            report = write_report(args.out, results, verdicts, args.seeds)
+    print(f"[fidelity] report {report}", file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""Statistics for reports: the few formulas the experiments' reports and claims need.
+
+Experiments hold no mathematics (DESIGN.md §1); what their reports compute beyond a mean ± s.e.
+(:mod:`neuroplast.experiments.stats_summary`) lives here, one idea per module, each tested
+against an independent computation:
+
+* :mod:`~neuroplast.analysis.fits` — the least-squares line of eqs 50–51 and the crossing of a
+  piecewise-linear curve (the size at which an accuracy is reached);
+* :mod:`~neuroplast.analysis.density` — a Gaussian kernel density estimate for the PDFs of
+  Fig. 21;
+* :mod:`~neuroplast.analysis.spread` — whether one quantity varies more over seeds than
+  another, from paired samples (the log ratio of standard deviations and its standard error).
+
+Spearman's rank correlation is :func:`neuroplast.stats.spearman`.
+"""
+
+from neuroplast.analysis.density import gaussian_kde, silverman_bandwidth
+from neuroplast.analysis.fits import crossing, linear_fit
+from neuroplast.analysis.spread import LogRatio, log_sd_ratio
+
+__all__ = ["LogRatio", "crossing", "gaussian_kde", "linear_fit", "log_sd_ratio",
+           "silverman_bandwidth"]

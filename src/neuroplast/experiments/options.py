@@ -1,0 +1,118 @@
+"""Run options: choices the paper leaves open that an experiment can be run under.
+
+The fidelity study (docs/reproduction/fidelity.md) varies, besides the protocol, the MNIST
+encoding (REFERENCE §1.15 item 6) and the initialisation (item 3). An experiment that supports
+them lists their keys in :attr:`Experiment.options`; its ``run`` reads them from the run's
+configuration with :func:`option`.
+
+An option at its default is **left out** of the configuration, so a run made with the defaults
+has the same configuration, hence the same run id, as before the option existed: stored runs
+are still found and resumed. A non-default value is part of the configuration, so it is stored
+with the run and changes its id (runs under different options never mix). Every run of a
+supporting experiment also records the effective values of all options, defaults included,
+in its result (:func:`effective_options`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from neuroplast.errors import NeuroplastError
+from neuroplast.experiments.experiment import Experiment
+from neuroplast.models import DEFAULT_INIT, INITIALIZATIONS
+from neuroplast.train import Protocol
+
+
+@dataclass(frozen=True)
+class RunOption:
+    """One option: its configuration key, default, allowed values and meaning."""
+
+    key: str
+    default: Any
+    levels: tuple[Any, ...]
+    description: str
+
+
+OPTIONS: dict[str, RunOption] = {
+    o.key: o for o in (
+        RunOption("invert", False, (False, True),
+                  "MNIST encoding: False = standard (background 0), True = inverted "
+                  "(background 1, the paper's Mathematica data)"),
+        RunOption("init", DEFAULT_INIT, tuple(INITIALIZATIONS),
+                  "weight initialisation (neuroplast.models.INITIALIZATIONS)"),
+    )
+}
+"""The run options, by configuration key."""
+
+
+def option(config: Mapping[str, Any], key: str) -> Any:
+    """The value of option ``key`` in a run's configuration (its default when absent)."""
+    return config.get(key, OPTIONS[key].default)
+
+
+def effective_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Every option's value for a run, defaults included (stored in the run's result)."""
+    return {key: option(config, key) for key in OPTIONS}
+
+
+def encoding_name(invert: bool) -> str:
+    """``"inverted"`` or ``"standard"``."""
+    return "inverted" if invert else "standard"
+
+
+def check_options(options: Mapping[str, Any], supported: tuple[str, ...] = tuple(OPTIONS),
+                  experiment: str = "") -> dict[str, Any]:
+    """The options that differ from their defaults, after checking names and values.
+
+    Raises:
+        NeuroplastError: an unknown option, one the experiment does not support, or a value
+            that is not one of the option's levels.
+    """
+    chosen = {}
+    for key, value in options.items():
+        if key not in OPTIONS:
+            raise NeuroplastError(f"unknown run option {key!r}; choose from: "
+                                  f"{', '.join(OPTIONS)}")
+        if key not in supported:
+            where = f"experiment {experiment!r}" if experiment else "this experiment"
+            raise NeuroplastError(f"{where} does not support the run option {key!r} (it "
+                                  f"supports: {', '.join(supported) or 'none'})")
+        spec = OPTIONS[key]
+        if value not in spec.levels or type(value) is not type(spec.default):
+            raise NeuroplastError(f"run option {key}={value!r}: choose one of "
+                                  f"{', '.join(repr(v) for v in spec.levels)}")
+        if value != spec.default:
+            chosen[key] = value
+    return chosen
+
+
+@dataclass(frozen=True)
+class _ConfigsWithOptions:
+    """``configs(protocol)`` of an experiment with non-default options added (picklable)."""
+
+    configs: Callable[[Protocol], list[dict[str, Any]]]
+    options: tuple[tuple[str, Any], ...]
+
+    def __call__(self, protocol: Protocol) -> list[dict[str, Any]]:
+        return [dict(config) | dict(self.options) for config in self.configs(protocol)]
+
+
+def with_options(experiment: Experiment, **options: Any) -> Experiment:
+    """``experiment`` whose configurations carry ``options`` (only those off their default).
+
+    The result keeps the experiment's name and ``run``, so a sweep of it
+    (:func:`neuroplast.experiments.runner.run_sweep`) stores its runs like any other, and
+    workers that look the experiment up by name run the same ``run``, which reads the options
+    from each run's configuration. With every option at its default the experiment is
+    returned unchanged (same configurations, same run ids).
+
+    Raises:
+        NeuroplastError: an option the experiment does not support, or a bad value.
+    """
+    chosen = check_options(options, experiment.options, experiment.name)
+    if not chosen:
+        return experiment
+    return replace(experiment, configs=_ConfigsWithOptions(experiment.configs,
+                                                           tuple(sorted(chosen.items()))))

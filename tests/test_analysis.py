@@ -1,0 +1,69 @@
+"""neuroplast.analysis: each report statistic against an independent computation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from neuroplast.analysis import crossing, gaussian_kde, linear_fit, log_sd_ratio
+
+
+def test_linear_fit_matches_numpy_polyfit():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=12), rng.normal(size=12)
+    slope, intercept = linear_fit(x, y)
+    expected_slope, expected_intercept = np.polyfit(x, y, 1)
+    assert slope == pytest.approx(expected_slope, rel=1e-12)
+    assert intercept == pytest.approx(expected_intercept, rel=1e-12, abs=1e-12)
+    assert linear_fit(np.ones(5), y[:5]) == (None, None)  # constant Δ⟨H⟩: no slope
+    assert linear_fit([1.0], [2.0]) == (None, None)
+
+
+def test_crossing_interpolates_the_first_segment_that_reaches_the_level():
+    sizes, accuracy = [100, 400, 200, 300], [0.90, 0.98, 0.94, 0.96]  # unsorted on purpose
+    assert crossing(sizes, accuracy, 0.95) == pytest.approx(250.0)  # between (200, .94), (300, .96)
+    assert crossing(sizes, accuracy, 0.96) == pytest.approx(300.0)  # exactly at a point
+    assert crossing(sizes, accuracy, 0.85) == 100.0  # the smallest size already reaches it
+    assert crossing(sizes, accuracy, 0.99) is None  # never reached: no extrapolation
+    # a dip after the first crossing does not matter: the smallest size reaching it counts
+    assert crossing([1, 2, 3, 4], [0.5, 1.0, 0.5, 1.0], 0.75) == pytest.approx(1.5)
+
+
+def test_gaussian_kde_is_the_sum_of_normal_densities_with_silverman_bandwidth():
+    values = np.array([0.1, 0.4, 0.45, 1.3, 2.0])
+    grid, pdf = gaussian_kde(values, points=400)
+    h = 1.06 * values.std(ddof=1) * len(values) ** -0.2
+    t = grid[123]
+    expected = sum(math.exp(-0.5 * ((t - v) / h) ** 2) for v in values) / (
+        len(values) * h * math.sqrt(2 * math.pi))
+    assert pdf[123] == pytest.approx(expected, rel=1e-12)
+    assert grid[0] == pytest.approx(values.min() - 3 * h)
+    assert np.trapezoid(pdf, grid) == pytest.approx(1.0, abs=0.01)  # a density (±3h tails)
+    assert gaussian_kde([1.0, 1.0, 1.0]) is None and gaussian_kde([2.0]) is None
+
+
+def test_log_sd_ratio_standard_error_matches_simulation():
+    """The delta-method se √((1 − ρ²)/(n − 1)) against the spread of the estimate over many
+    simulated paired samples (n = 30, ρ = 0.6, true ratio 2)."""
+    rng = np.random.default_rng(7)
+    n, rho, estimates, ses = 30, 0.6, [], []
+    cov = [[4.0, rho * 2.0], [rho * 2.0, 1.0]]
+    for _ in range(3000):
+        a, b = rng.multivariate_normal([0.0, 0.0], cov, size=n).T
+        s = log_sd_ratio(a, b)
+        estimates.append(s.mean)
+        ses.append(s.se)
+    assert np.mean(estimates) == pytest.approx(math.log(2.0), abs=0.01)
+    assert np.std(estimates) == pytest.approx(math.sqrt((1 - rho**2) / (n - 1)), rel=0.1)
+    assert np.mean(ses) == pytest.approx(np.std(estimates), rel=0.1)
+
+
+def test_log_sd_ratio_edge_cases():
+    assert log_sd_ratio([1, 2], [3, 4]) is None  # too few pairs
+    assert log_sd_ratio([1, 1, 1], [1, 2, 3]) is None  # no spread: log 0
+    exact = log_sd_ratio([0.0, 2.0, 4.0, 6.0], [1.0, 2.0, 3.0, 4.0])
+    assert exact.mean == pytest.approx(math.log(2.0)) and exact.se == 0.0  # ρ = 1
+    with pytest.raises(ValueError, match="paired"):
+        log_sd_ratio([1, 2, 3], [1, 2])

@@ -1,0 +1,121 @@
+"""Run options (encoding, initialisation) of the fidelity study: recorded, validated, and
+without effect on the identity of runs made with the defaults."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import one_thread
+
+from neuroplast.data import load_mnist
+from neuroplast.errors import NeuroplastError
+from neuroplast.experiments import EXPERIMENTS
+from neuroplast.experiments.options import OPTIONS, effective_options, option, with_options
+from neuroplast.experiments.runner import plan, run_sweep
+from neuroplast.models import INITIALIZATIONS, build_mlp, initialize, xavier_std
+from neuroplast.models.init import kaiming_std
+from neuroplast.train import evaluate, get_protocol, restrict, train
+
+REPRODUCTION = Path(__file__).resolve().parents[1] / "docs" / "reproduction"
+N4_EXPERIMENTS = ("baseline-training", "cutoff-pruning", "goal-pruning", "untrained-pruning",
+                  "input-pruning")
+
+
+@pytest.mark.parametrize("name", N4_EXPERIMENTS)
+def test_the_five_n4_experiments_take_both_options(name):
+    assert set(EXPERIMENTS[name].options) == {"invert", "init"}
+
+
+@pytest.mark.parametrize("name", N4_EXPERIMENTS)
+def test_default_options_keep_the_committed_runs_identity(name):
+    """The stored fast-protocol runs are exactly the runs the default options plan."""
+    stored = {p.stem for p in (REPRODUCTION / name / "runs").glob("*.json")}
+    assert stored, f"no committed runs for {name}"
+    experiment = with_options(EXPERIMENTS[name], invert=False, init="xavier-normal")
+    assert experiment is EXPERIMENTS[name]
+    planned = {spec.run_id for spec in plan(experiment, protocol="fast", seeds=10)}
+    assert planned == stored
+
+
+def test_a_non_default_option_is_in_the_configuration_and_the_run_id():
+    base = plan(EXPERIMENTS["cutoff-pruning"], protocol="fast", seeds=2)
+    varied = plan(with_options(EXPERIMENTS["cutoff-pruning"], invert=True, init="kaiming-normal"),
+                  protocol="fast", seeds=2)
+    assert [s.config | {"invert": True, "init": "kaiming-normal"} for s in base] == [
+        s.config for s in varied]
+    assert not {s.run_id for s in base} & {s.run_id for s in varied}
+    only_init = plan(with_options(EXPERIMENTS["cutoff-pruning"], init="kaiming-normal"),
+                     protocol="fast", seeds=1)
+    assert "invert" not in only_init[0].config  # a default stays out of the configuration
+
+
+def test_options_are_validated_with_a_message_that_says_what_to_do():
+    with pytest.raises(NeuroplastError, match="does not support the run option 'init'"):
+        with_options(EXPERIMENTS["vs-nnsp"], init="kaiming-normal")
+    with pytest.raises(NeuroplastError, match="choose one of 'xavier-normal', 'kaiming-normal'"):
+        with_options(EXPERIMENTS["cutoff-pruning"], init="he")
+    with pytest.raises(NeuroplastError, match="choose one of False, True"):
+        with_options(EXPERIMENTS["cutoff-pruning"], invert=1)
+    with pytest.raises(NeuroplastError, match="unknown run option 'colour'"):
+        with_options(EXPERIMENTS["cutoff-pruning"], colour="red")
+
+
+def test_option_defaults_and_effective_options():
+    assert option({}, "invert") is False and option({}, "init") == "xavier-normal"
+    assert effective_options({"invert": True}) == {"invert": True, "init": "xavier-normal"}
+    assert set(OPTIONS) == {"invert", "init"}
+
+
+def test_xavier_default_draws_what_it_always_drew():
+    model = initialize(build_mlp("N4"), 3)
+    generator = torch.Generator().manual_seed(3)
+    for layer in model.layers:
+        expected = torch.randn(layer.weight.shape, generator=generator) * xavier_std(
+            layer.in_features, layer.out_features)
+        assert torch.equal(layer.weight.data, expected)
+        assert not layer.bias.any()
+
+
+def test_kaiming_is_the_same_stream_scaled_to_sqrt_two_over_fan_in():
+    xavier = initialize(build_mlp("N4"), 5)
+    kaiming = initialize(build_mlp("N4"), 5, "kaiming-normal")
+    for a, b in zip(xavier.layers, kaiming.layers, strict=True):
+        scale = math.sqrt(2 / a.in_features) / xavier_std(a.in_features, a.out_features)
+        torch.testing.assert_close(b.weight.data, a.weight.data * scale, rtol=1e-6, atol=0)
+        assert not b.bias.any()
+    # the empirical std of the 784 → 100 layer is √(2/784) to within sampling error
+    assert kaiming.layers[0].weight.std().item() == pytest.approx(math.sqrt(2 / 784), rel=0.01)
+    assert kaiming_std(100, 5, "relu") == pytest.approx(math.sqrt(4 / 100))  # Ramp: factor 2
+    assert set(INITIALIZATIONS) == {"xavier-normal", "kaiming-normal"}
+    with pytest.raises(NeuroplastError, match="unknown initialisation 'orthogonal'"):
+        initialize(build_mlp("N4"), 0, "orthogonal")
+
+
+def test_a_quick_run_with_options_trains_that_net_and_records_them(tmp_path, data_dir):
+    experiment = with_options(EXPERIMENTS["baseline-training"], invert=True,
+                              init="kaiming-normal")
+    (record,) = run_sweep(experiment, protocol="quick", seeds=1, out_dir=tmp_path,
+                          progress=False, data_dir=data_dir)
+    assert record["spec"]["config"] == {"arch": "N4", "paper_epochs": 5000, "invert": True,
+                                        "init": "kaiming-normal"}
+    assert record["result"]["run_options"] == {"invert": True, "init": "kaiming-normal"}
+    stored = json.loads((tmp_path / "baseline-training" / "runs"
+                         / f"{record['run_id']}.json").read_text())
+    assert stored["spec"] == record["spec"]
+
+    protocol = get_protocol("quick")
+    inverted = load_mnist(data_dir, download=False, invert=True).train
+    model = initialize(build_mlp("N4"), 0, "kaiming-normal")
+    with one_thread():
+        train(model, inverted, protocol, epochs=protocol.epochs(5000), seed=0, progress=False)
+        ours = evaluate(model, restrict(inverted, protocol))
+    assert record["result"]["train_accuracy"] == ours.accuracy
+
+    (tmp_path / "report").mkdir()
+    summary = EXPERIMENTS["baseline-training"].report([record], tmp_path / "report")
+    assert "* run options (docs/reproduction/fidelity.md): invert True, init kaiming-normal" in (
+        summary.read_text())
