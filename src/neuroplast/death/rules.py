@@ -46,7 +46,7 @@ Rules (REFERENCE §1.7–1.10):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -113,11 +113,16 @@ class Relation:
         neuron: index l of the dying neuron.
         coefficients: (n,) a_j, zero on dead neurons, a_l ≠ 0.
         constant: a_0.
+        centred: a_0 was taken from the means (a_0 = Σ_j a_j⟨x_j⟩ or ⟨x_l⟩), so on a
+            consumer with several offsets the constant follows each offset's means (see
+            :class:`Rewirer`); False for a relation whose constant is literal (``none``:
+            x_l = 0), which then changes no bias beyond w_il·a_0/a_l.
     """
 
     neuron: int
     coefficients: torch.Tensor
     constant: float
+    centred: bool = True
 
     def substitute(self, values: torch.Tensor) -> torch.Tensor:
         """The value x_l is replaced by, (a_0 − Σ_{j≠l} a_j x_j)/a_l, for (N, n) site values.
@@ -145,7 +150,9 @@ class Rewirer:
     offset, b'_i = b_i + Σ_δ w_ilδ c_δ / a_l with c_δ = a_0 + Σ_j a_j (M_jδ − ⟨x_j⟩) (eq. 43;
     M the per-offset means of the statistics): c_δ = a_0 for a Linear, and for a convolution
     with zero padding it is what keeps the mean pre-activation exact although border
-    positions read zeros. Where the consumer has no bias, a rule that shifts it needs one
+    positions read zeros. A relation whose constant is literal (``Relation.centred`` False:
+    rule ``none``, x_l = 0) keeps c_δ = a_0 at every offset, so plain slicing leaves the bias
+    alone on every site kind. Where the consumer has no bias, a rule that shifts it needs one
     added first (:meth:`Site.add_consumer_bias`; ``prune`` does it and says so).
     """
 
@@ -202,7 +209,7 @@ class Rewirer:
         if name == "A1":
             return self._unit_relation(l, float(self.stats.mean[l]))
         if name == "none":
-            return self._unit_relation(l, 0.0)
+            return replace(self._unit_relation(l, 0.0), centred=False)
         if name == "A2":
             return self._probability_relation(l)
         if name in ("A3", "A3-appendix"):
@@ -303,8 +310,10 @@ class Rewirer:
         else:
             columns = weight3[:, l].clone()  # (m, K) w_ilδ
             weight3 -= columns.unsqueeze(1) * (a / a_l).view(1, -1, 1)  # eq. 42
-            offsets = self.stats.means_per_offset - self.stats.mean.unsqueeze(1)  # (n, K)
-            constants = relation.constant + a @ offsets  # (K,) c_δ
+            constants = torch.full((columns.shape[1],), relation.constant, dtype=DTYPE)
+            if relation.centred:  # (K,) c_δ
+                offsets = self.stats.means_per_offset - self.stats.mean.unsqueeze(1)  # (n, K)
+                constants = constants + a @ offsets
             bias += columns @ constants / a_l  # eq. 43, summed over offsets
         weight3[:, l] = 0.0
 
