@@ -108,7 +108,8 @@ def prune(model: nn.Module, site: Site | str, split: Any, *, rule: str = "A1",
         rule: ``A1``, ``A2``, ``A3``, ``A3-appendix``, ``lstsq`` or ``none``.
         measure: an efficiency measure name (default: the rule's, E_k for A1/A2/none and E'_k
             for A3/lstsq); any registered measure works with any rule, except the greedy
-            selection ``conditional:greedy``, which needs rule ``lstsq`` (module doc).
+            selections ``conditional:greedy`` and ``obs:greedy``, which need rule ``lstsq``
+            and ``obs`` respectively (module doc).
         cutoff: remove every neuron with efficiency < cutoff.
         relative_cutoff: remove every neuron with efficiency < relative_cutoff · max efficiency
             (with ``recompute`` the threshold is fixed from the first ranking).
@@ -130,19 +131,22 @@ def prune(model: nn.Module, site: Site | str, split: Any, *, rule: str = "A1",
         A :class:`PruneResult`.
 
     Raises:
-        NeuroplastError: invalid arguments, ``conditional:greedy`` with a rule other than
-            ``lstsq``, or a request that would remove every neuron.
+        NeuroplastError: invalid arguments, a greedy selection with a rule other than its own
+            (``conditional:greedy`` needs ``lstsq``, ``obs:greedy`` ``obs``), or a request
+            that would remove every neuron.
     """
     started = time.perf_counter()
     rule_info = get_rule(rule)
     measure = measure or rule_info.default_measure
     measure_info, _ = MEASURES.get(measure)
     greedy = is_greedy(measure)
-    if greedy and rule_info.name != "lstsq":
+    if greedy and rule_info.name != measure_info.greedy_rule:
+        wanted = measure_info.greedy_rule
         raise NeuroplastError(
-            f"measure {measure} is a greedy selection for least-squares compensation and works "
-            f"with rule lstsq only, got rule {rule_info.name}; pass rule='lstsq' (--rule lstsq), "
-            "or use the static ranking 'conditional' with another rule"
+            f"measure {measure} is a greedy selection whose costs assume rule {wanted}'s "
+            f"compensation and works with rule {wanted} only, got rule {rule_info.name}; pass "
+            f"rule='{wanted}' (--rule {wanted}), or use the static ranking "
+            f"'{measure_info.name}' with another rule"
         )
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")

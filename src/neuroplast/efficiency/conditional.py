@@ -86,9 +86,10 @@ def conditional_efficiency(weight: torch.Tensor, precision: torch.Tensor, gain: 
 
 
 def is_greedy(measure: str) -> bool:
-    """Whether ``measure`` names the greedy selection ``conditional:greedy``."""
+    """Whether ``measure`` names a greedy selection (``conditional:greedy``, ``obs:greedy``:
+    a measure with a ``greedy_rule`` and the argument ``greedy``)."""
     info, argument = MEASURES.get(measure)
-    return info.name == NAME and argument == GREEDY
+    return info.greedy_rule is not None and argument == GREEDY
 
 
 def _compute(ctx: MeasureContext) -> torch.Tensor:
@@ -113,4 +114,5 @@ MEASURES.register(Measure(
     reference="ours: eq. 28 with the variance of x_k given its layer-mates, 1/P_kk, P = C^-1",
     compute=_compute,
     needs_covariance=True,
+    greedy_rule="lstsq",
 ))

@@ -55,6 +55,9 @@ class Measure:
         needs_data: the context must carry the training data.
         site_kinds: the site kinds it is defined for (None: every kind); measures that read
             the paper's MLP layer by layer (NNSP, N2PS, Zeng-Yeung) say ``("mlp",)``.
+        greedy_rule: the re-wiring rule whose removal costs ``name:greedy`` follows as a greedy
+            selection (:meth:`~neuroplast.death.rules.Rewirer.removal_costs`; ``lstsq`` for
+            ``conditional``, ``obs`` for ``obs``); None when the measure has no greedy form.
     """
 
     name: str
@@ -64,6 +67,7 @@ class Measure:
     needs_covariance: bool = False
     needs_data: bool = False
     site_kinds: tuple[str, ...] | None = None
+    greedy_rule: str | None = None
 
     def supports(self, model: nn.Module, site: Site) -> bool:
         """Whether the measure is defined on ``site`` of ``model``."""
