@@ -10,13 +10,16 @@ each plugs into the same strategies and re-wiring rules as the paper's E_k and E
 * :mod:`.taylor` — ``taylor``, first-order Taylor (Molchanov et al. 2017);
 * :mod:`.random` — ``random:<seed>``;
 * :mod:`.torch_pruning` — ``tp-magnitude``, ``tp-taylor``, ``tp-hessian``, ``tp-lamp``,
-  ``tp-fpgm`` through the optional Torch-Pruning package.
+  ``tp-fpgm`` through the optional Torch-Pruning package;
+* :mod:`.obs` — ``obs`` and the greedy ``obs:greedy``, structured OBS (ZipLM, SlimGPT), with
+  rule ``obs``.
 """
 
 from neuroplast.efficiency.baselines import (  # noqa: F401  (imported to register)
     magnitude,
     n2ps,
     nnsp,
+    obs,
     random,
     sensitivity,
     taylor,
