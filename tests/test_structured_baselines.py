@@ -25,6 +25,7 @@ from torch import nn
 
 import neuroplast
 from neuroplast.efficiency import efficiency
+from neuroplast.errors import NeuroplastError
 from neuroplast.sites import conv_site, gated_site, linear_site
 from neuroplast.stats import collect_site_statistics
 
@@ -122,3 +123,138 @@ def test_rule_none_leaves_the_consumer_bias_alone(kind):
     kept = list(result.kept)
     np.testing.assert_array_equal(consumer_weight(site), weight[:, kept])
     assert torch.equal(site.consumer.bias.detach(), bias)
+
+
+# -- structured OBS (ZipLM / SlimGPT) ------------------------------------------------------
+
+
+def ziplm_structured_obs(weight: np.ndarray, rows: np.ndarray, count: int,
+                         rel_damp: float = 1e-10) -> tuple[list[int], np.ndarray]:
+    """ZipLM's structured OBS for single columns, written from the paper (§3) in numpy:
+    H = XᵀX/N + λI (λ = rel_damp · mean diag), score_k = Σ_i W_ik² / [H⁻¹]_kk, remove the
+    cheapest, W ← W − W_:,k [H⁻¹]_k,: / [H⁻¹]_kk, H⁻¹ ← H⁻¹ − [H⁻¹]_:,k [H⁻¹]_k,: / [H⁻¹]_kk,
+    repeat. Returns the removal order and the final (m, n) weights (removed columns 0)."""
+    h = rows.T @ rows / rows.shape[0]
+    h = h + rel_damp * np.mean(np.diag(h)) * np.eye(h.shape[0])
+    h_inv = np.linalg.inv(h)
+    w = weight.copy()
+    removed: list[int] = []
+    for _ in range(count):
+        diagonal = np.diag(h_inv).copy()
+        diagonal[removed] = 1.0  # a removed column's H⁻¹ row and column are zero
+        scores = (w**2).sum(axis=0) / diagonal
+        scores[removed] = np.inf
+        k = int(np.argmin(scores))
+        row = h_inv[k].copy()
+        w -= np.outer(w[:, k], row / row[k])
+        w[:, k] = 0.0
+        h_inv -= np.outer(row, row) / row[k]
+        removed.append(k)
+    return removed, w
+
+
+@pytest.mark.parametrize("kind", ["linear", "gated"])
+def test_obs_greedy_equals_ziplm(kind):
+    """Same removal order and, on the survivors, the same consumer weights to 1e-10; the bias
+    is untouched and the scores reported are ZipLM's."""
+    model, site, x, _ = MODELS[kind]()
+    rows, weight = site_rows(model, site, x), consumer_weight(site)[:, :, 0]
+    bias = site.consumer.bias.detach().clone()
+    order, expected = ziplm_structured_obs(weight, rows, 4)
+    result = neuroplast.prune(model, site, x, rule="obs", measure="obs:greedy", amount=4)
+    assert list(result.removed) == order
+    kept = list(result.kept)
+    np.testing.assert_allclose(consumer_weight(site)[:, :, 0], expected[:, kept], rtol=0,
+                               atol=1e-10)
+    assert torch.equal(site.consumer.bias.detach(), bias) and not result.bias_added
+    h = rows.T @ rows / rows.shape[0]
+    h += 1e-10 * np.mean(np.diag(h)) * np.eye(h.shape[0])
+    first = (weight**2).sum(axis=0) / np.diag(np.linalg.inv(h))
+    np.testing.assert_allclose(result.efficiencies, first, rtol=1e-8)
+    assert result.removal_efficiencies[0] == pytest.approx(first.min(), rel=1e-8)
+
+
+def test_obs_is_the_exact_mean_square_change_of_the_consumer():
+    """The first score equals E_rows ‖W x − W' x‖² after that removal (ZipLM's loss)."""
+    model, site, x, _ = linear_model()
+    rows = site_rows(model, site, x)
+    before = rows @ consumer_weight(site)[:, :, 0].T
+    result = neuroplast.prune(model, site, x, rule="obs", measure="obs:greedy", amount=1)
+    after = rows[:, list(result.kept)] @ consumer_weight(site)[:, :, 0].T
+    change = ((before - after) ** 2).sum(axis=1).mean()
+    assert change == pytest.approx(result.removal_efficiencies[0], rel=1e-7)
+
+
+def test_obs_equals_lstsq_greedy_on_zero_means_unit_gain():
+    """Structured OBS and lstsq + conditional:greedy remove the same neurons and leave the
+    same weights when (1) the site's means are zero (then H = E[xxᵀ] = C, and lstsq's
+    intercept a_0 = Σ a_j⟨x_j⟩ vanishes) and (2) the consumer gain g_i = f'_i(ȳ_i)²/C_ii is
+    the same for every output i (the relations never depend on g; a uniform g scales every
+    cost alike). With g_i = 1 the costs are equal too. Here: data {x, −x} through a bias-free
+    producer and an odd activation (tanh) give zero means; no consumer activation (f' = 1)
+    and rows of W scaled to unit output variance give g_i = 1."""
+    model, site, x, _ = linear_model(seed=3)
+    with torch.no_grad():
+        model[0].bias.zero_()
+    x = torch.cat([x, -x])
+    stats = collect_site_statistics(model, site, x, covariance=True)
+    assert stats.mean.abs().max() < 1e-15
+    with torch.no_grad():  # unit output variance: w_iᵀ C w_i = 1
+        w = model[2].weight
+        w.div_(torch.einsum("in,nk,ik->i", w, stats.cov, w).sqrt().unsqueeze(1))
+    stats = collect_site_statistics(model, site, x, covariance=True)
+    torch.testing.assert_close(stats.consumer_var, torch.ones(4, dtype=DT), rtol=1e-12, atol=0)
+    twin, twin_site = copy.deepcopy((model, site))
+    obs = neuroplast.prune(model, site, x, rule="obs", measure="obs:greedy", amount=5)
+    lstsq = neuroplast.prune(twin, twin_site, x, rule="lstsq", measure="conditional:greedy",
+                             amount=5)
+    # Equal up to the ridge: both invert C + δI (δ = 1e-10 · mean diag C, condition number
+    # ~2e3 here), lstsq then refines its relation once against C and OBS does not.
+    assert obs.removed == lstsq.removed
+    np.testing.assert_allclose(obs.removal_efficiencies, lstsq.removal_efficiencies, rtol=1e-7)
+    torch.testing.assert_close(model[2].weight, twin[2].weight, rtol=0, atol=1e-7)
+    torch.testing.assert_close(model[2].bias, twin[2].bias, rtol=0, atol=1e-12)
+    torch.testing.assert_close(model(x), twin(x), rtol=0, atol=1e-7)
+
+
+def test_obs_differs_from_lstsq_when_the_means_are_not_zero():
+    """With non-zero means the intercept matters: lstsq preserves the mean output, OBS does
+    not move the bias (and loses more on this data)."""
+    model, site, x, _ = linear_model()
+    twin, twin_site = copy.deepcopy((model, site))
+    expected = model(x).detach()
+    neuroplast.prune(model, site, x, rule="obs", measure="obs:greedy", amount=5)
+    neuroplast.prune(twin, twin_site, x, rule="lstsq", measure="conditional:greedy", amount=5)
+    mean_shift = lambda m: (m(x).detach().mean(0) - expected.mean(0)).abs().max()  # noqa: E731
+    assert mean_shift(twin) < 1e-10 < mean_shift(model)
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_obs_on_every_site_kind(kind):
+    """Static score = Σ_i Σ_δ W_ikδ² / [H⁻¹]_kk with H = E[xxᵀ] from the raw rows; the rule
+    keeps an exact linear dependence through the origin exact (conv: at every position)."""
+    model, site, x, _ = MODELS[kind]()
+    rows, weight = site_rows(model, site, x), consumer_weight(site)
+    stats = collect_site_statistics(model, site, x, covariance=True)
+    h = rows.T @ rows / rows.shape[0]
+    h += 1e-10 * np.mean(np.diag(h)) * np.eye(h.shape[0])
+    expected = (weight**2).sum(axis=(0, 2)) / np.diag(np.linalg.inv(h))
+    np.testing.assert_allclose(efficiency("obs", model, site, stats, x), expected, rtol=1e-8)
+    result = neuroplast.prune(model, site, x, rule="obs", measure="obs:greedy", amount=2)
+    assert result.width_after == site.width == rows.shape[1] - 2
+    assert torch.isfinite(model(x)).all()
+
+
+def test_obs_greedy_refuses_other_rules_and_obs_rule_needs_no_bias():
+    model, site, x, _ = linear_model()
+    with pytest.raises(NeuroplastError, match="rule obs only.*'obs'"):
+        neuroplast.prune(model, site, x, rule="lstsq", measure="obs:greedy", amount=2)
+    with pytest.raises(NeuroplastError, match="rule lstsq only"):
+        neuroplast.prune(model, site, x, rule="obs", measure="conditional:greedy", amount=2)
+    with pytest.raises(NeuroplastError, match="no argument other than 'greedy'"):
+        stats = collect_site_statistics(model, site, x, covariance=True)
+        efficiency("obs:fast", model, site, stats, x)
+    bare = nn.Sequential(nn.Linear(6, 10), nn.Tanh(), nn.Linear(10, 4, bias=False)).to(DT)
+    bare_site = linear_site("ffn", producer=bare[0], consumer=bare[2])
+    result = neuroplast.prune(bare, bare_site, x, rule="obs", amount=2)  # default: obs:greedy
+    assert result.measure == "obs:greedy" and not result.bias_added and bare[2].bias is None

@@ -41,6 +41,11 @@ Rules (REFERENCE §1.7–1.10):
   the residual of variance 1/P_ll, is what removing l costs: :meth:`Rewirer.removal_costs`
   gives E^c_l = (1/P_ll) Σ_i g_i w_il² for every living neuron now (the greedy selection
   ``conditional:greedy``, :mod:`neuroplast.efficiency.conditional`).
+* ``obs`` (structured OBS; ZipLM, SlimGPT): ``lstsq`` through the origin on the uncentred
+  second moment H = E[x xᵀ] = C + μμᵀ: a_l = 1, a_j = [H⁻¹]_lj/[H⁻¹]_ll, a_0 = 0, so no bias
+  moves; eq. 42 is then ZipLM's column update, a removal downdates H⁻¹ as P above, and
+  :meth:`Rewirer.removal_costs` gives ‖W_:,l‖²/[H⁻¹]_ll (g_i = 1), the greedy ``obs:greedy``
+  (:mod:`neuroplast.efficiency.baselines.obs`).
 * ``none``: plain slicing, x_l = 0 (what other tools do), to isolate the effect of compensation.
 """
 
@@ -51,6 +56,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from neuroplast.efficiency.baselines.obs import obs_inverse_hessian
 from neuroplast.efficiency.conditional import conditional_efficiency, least_squares_precision
 from neuroplast.efficiency.paper import (
     CovarianceEfficiency,
@@ -67,13 +73,15 @@ DTYPE = torch.float64
 
 @dataclass(frozen=True)
 class RuleInfo:
-    """A re-wiring rule's registry entry."""
+    """A re-wiring rule's registry entry (``moves_bias``: its relations may shift the
+    consumer's bias, so a bias-free consumer needs one added first)."""
 
     name: str
     description: str
     reference: str
     default_measure: str
     needs_covariance: bool
+    moves_bias: bool = True
 
 
 RULES: dict[str, RuleInfo] = {
@@ -89,8 +97,13 @@ RULES: dict[str, RuleInfo] = {
                  "eq. 81 as printed", "covariance", True),
         RuleInfo("lstsq", "least squares: regress x_l on living layer-mates with intercept",
                  "ours; optimal linear relation", "covariance", True),
+        RuleInfo("obs", "structured OBS: regress x_l on living layer-mates without intercept "
+                        "(uncentred H = E[x x^T]), no bias change",
+                 "Kurtic et al. 2023 (ZipLM), Ling et al. 2024 (SlimGPT)", "obs:greedy", True,
+                 moves_bias=False),
         RuleInfo("none", "plain slicing, no compensation (x_l -> 0)",
-                 "baseline used by common pruning tools", "connection", False),
+                 "baseline used by common pruning tools", "connection", False,
+                 moves_bias=False),
     )
 }
 
@@ -171,7 +184,7 @@ class Rewirer:
                 f"{target.width}; collect them again"
             )
         bias = target.consumer_bias()
-        if bias is None and self.rule.name != "none":
+        if bias is None and self.rule.moves_bias:
             raise NeuroplastError(
                 f"rule {self.rule.name} moves the consumer's bias, but the consumer "
                 f"{type(target.consumer).__name__} of site {target.name!r} has none; let prune "
@@ -184,11 +197,12 @@ class Rewirer:
         m = self.weight3.shape[0]
         self.bias = torch.zeros(m, dtype=DTYPE) if bias is None else bias.to(DTYPE).clone()
         self.alive = torch.ones(stats.width, dtype=torch.bool)
-        self._gain = consumer_gain(model, target, stats) if self.rule.name in ("A2", "lstsq") \
-            else None
+        name = self.rule.name
+        self._gain = consumer_gain(model, target, stats) if name in ("A2", "lstsq") \
+            else torch.ones(m, dtype=DTYPE) if name == "obs" else None  # OBS: every output 1
         self._eigen: tuple[torch.Tensor, CovarianceEfficiency, torch.Tensor] | None = None
-        self._precision = least_squares_precision(stats.cov, self.site) \
-            if self.rule.name == "lstsq" else None
+        self._precision = least_squares_precision(stats.cov, self.site) if name == "lstsq" \
+            else obs_inverse_hessian(stats) if name == "obs" else None
 
     @property
     def weight(self) -> torch.Tensor:
@@ -214,6 +228,8 @@ class Rewirer:
             return self._probability_relation(l)
         if name in ("A3", "A3-appendix"):
             return self._covariance_relation(l, appendix=name == "A3-appendix")
+        if name == "obs":
+            return self._obs_relation(l)
         return self._least_squares_relation(l)
 
     def _unit_relation(self, l: int, constant: float) -> Relation:
@@ -269,7 +285,18 @@ class Rewirer:
         a = a - torch.where(others, step, zero)
         return Relation(l, a, float(a @ self.stats.mean))
 
-    # -- greedy selection (rule lstsq) -------------------------------------------------
+    def _obs_relation(self, l: int) -> Relation:
+        """Structured OBS (ZipLM): a_l = 1, a_j = [H⁻¹]_lj / [H⁻¹]_ll on the living neurons,
+        H = E[x xᵀ] uncentred and downdated; a_0 = 0 and literal (no intercept, no bias
+        change). Eq. 42 with it is ZipLM's W ← W − W_:,l [H⁻¹]_l,: / [H⁻¹]_ll
+        (:mod:`neuroplast.efficiency.baselines.obs`)."""
+        p = self._precision
+        zero = torch.zeros((), dtype=DTYPE)
+        a = torch.where(self.alive, p[l] / p[l, l], zero)  # (n,)
+        a[l] = 1.0
+        return Relation(l, a, 0.0, centred=False)
+
+    # -- greedy selection (rules lstsq and obs) ----------------------------------------
     def removal_costs(self) -> torch.Tensor:
         """E^c_l = (1/P_ll) Σ_i g_i w_il² of every living neuron now; +inf for removed ones.
 
@@ -277,16 +304,19 @@ class Rewirer:
         removed next with the ``lstsq`` rule (:mod:`neuroplast.efficiency.conditional`): P is
         the current (downdated) precision of the living neurons, w_l the current, already
         compensated column, g_i eq. 28's weights from the construction's statistics. Before
-        any removal it equals the ``conditional`` measure. Returns (n,) float64.
+        any removal it equals the ``conditional`` measure. With rule ``obs`` P = H⁻¹ of the
+        uncentred second moment and g_i = 1: structured OBS's ‖W_:,l‖² / [H⁻¹]_ll (the
+        ``obs`` measure before any removal). Returns (n,) float64.
 
         Raises:
             NeuroplastError: for a rule other than ``lstsq`` (the cost assumes its relation).
         """
         if self._precision is None:
             raise NeuroplastError(
-                f"removal costs E^c (measure conditional:greedy) assume least-squares "
-                f"compensation, but this re-wirer uses rule {self.rule.name}; use rule lstsq, "
-                "or the static measure 'conditional' with another rule"
+                f"removal costs (measures conditional:greedy, obs:greedy) assume least-squares "
+                f"compensation, but this re-wirer uses rule {self.rule.name}; use rule lstsq "
+                "(conditional:greedy) or rule obs (obs:greedy), or a static measure such as "
+                "'conditional' with another rule"
             )
         costs = conditional_efficiency(self.weight, self._precision, self._gain)  # (n,)
         return torch.where(self.alive, costs, torch.full_like(costs, torch.inf))

@@ -27,7 +27,9 @@ of following a ranking fixed before the first removal; the statistics stay those
 ranking. A cutoff compares each removal's current cost with ε (a relative cutoff takes ε from
 the first costs). With ``recompute`` the costs are those of the ``conditional`` measure on
 statistics collected again after each removal, which is the same greedy selection with g_i
-refreshed.
+refreshed. ``obs:greedy`` (rule ``obs`` only; :mod:`neuroplast.efficiency.baselines.obs`) is
+the same procedure for structured OBS (ZipLM): g_i = 1 and P = H⁻¹ of the uncentred second
+moment.
 
 **Any model.** ``site`` is a :class:`~neuroplast.sites.Site` (from
 :func:`neuroplast.find_sites`, or declared by hand) or a site name; ``data`` is any iterable of
@@ -37,8 +39,8 @@ candidates from cached site values where the site has a cheap downstream (the pa
 :mod:`neuroplast.death.cached`) and on the whole model otherwise, with ``evaluate(model) ->
 (accuracy, loss)`` or, for labelled data, classification accuracy and cross-entropy
 (:mod:`neuroplast.death.evaluation`). A rule that moves the consumer's bias (A1, A2, A3,
-lstsq) on a consumer without one adds a zero bias first (``add_bias=True``; the result's
-``bias_added`` says so) or refuses (``add_bias=False``).
+lstsq; not ``obs`` or ``none``) on a consumer without one adds a zero bias first
+(``add_bias=True``; the result's ``bias_added`` says so) or refuses (``add_bias=False``).
 
 The request is validated by :mod:`neuroplast.death.request`, the neurons chosen by
 :mod:`neuroplast.death.selection`, re-wired by :mod:`neuroplast.death.rules` and deleted by
@@ -105,11 +107,11 @@ def prune(model: nn.Module, site: Site | str, split: Any, *, rule: str = "A1",
             the paper's MLP; discovered names for other models).
         split: calibration data (see the module doc): statistics, data-driven measures and
             goals use it.
-        rule: ``A1``, ``A2``, ``A3``, ``A3-appendix``, ``lstsq`` or ``none``.
+        rule: ``A1``, ``A2``, ``A3``, ``A3-appendix``, ``lstsq``, ``obs`` or ``none``.
         measure: an efficiency measure name (default: the rule's, E_k for A1/A2/none and E'_k
-            for A3/lstsq); any registered measure works with any rule, except the greedy
-            selections ``conditional:greedy`` and ``obs:greedy``, which need rule ``lstsq``
-            and ``obs`` respectively (module doc).
+            for A3/lstsq, obs:greedy for obs); any registered measure works with any rule,
+            except the greedy selections ``conditional:greedy`` and ``obs:greedy``, which
+            need rule ``lstsq`` and ``obs`` respectively (module doc).
         cutoff: remove every neuron with efficiency < cutoff.
         relative_cutoff: remove every neuron with efficiency < relative_cutoff · max efficiency
             (with ``recompute`` the threshold is fixed from the first ranking).
@@ -167,7 +169,7 @@ def prune(model: nn.Module, site: Site | str, split: Any, *, rule: str = "A1",
     run_forward = forward or default_forward
     before = (count_parameters(model), count_macs_per_example(model, example, run_forward))
     bias_added = False
-    if target.consumer_bias() is None and rule_info.name != "none":
+    if target.consumer_bias() is None and rule_info.moves_bias:
         if not add_bias:
             raise NeuroplastError(
                 f"rule {rule_info.name} compensates through the consumer's bias, but "
