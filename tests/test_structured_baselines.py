@@ -258,3 +258,136 @@ def test_obs_greedy_refuses_other_rules_and_obs_rule_needs_no_bias():
     bare_site = linear_site("ffn", producer=bare[0], consumer=bare[2])
     result = neuroplast.prune(bare, bare_site, x, rule="obs", amount=2)  # default: obs:greedy
     assert result.measure == "obs:greedy" and not result.bias_added and bare[2].bias is None
+
+
+# -- FLAP ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_flap_score_against_the_raw_rows(kind):
+    """S_k = Var(x_k) · Σ_i Σ_δ W_ikδ² from the hooked rows (sample variance, as FLAP's
+    paper, times (N − 1)/N: neuroplast's variances are population variances)."""
+    model, site, x, _ = MODELS[kind]()
+    rows, weight = site_rows(model, site, x), consumer_weight(site)
+    stats = collect_site_statistics(model, site, x)
+    fluctuation = rows.var(axis=0, ddof=1) * (rows.shape[0] - 1) / rows.shape[0]
+    expected = fluctuation * (weight**2).sum(axis=(0, 2))
+    np.testing.assert_allclose(efficiency("flap", model, site, stats, x), expected, rtol=1e-10)
+
+
+def test_flap_score_is_e_k_with_unit_gain():
+    """FLAP = eq. 28's E_k with g_i = f'²/C_ii replaced by 1; on a consumer whose outputs have
+    f' = 1 and unit variance the two measures are the same numbers."""
+    model, site, x, _ = linear_model()
+    stats = collect_site_statistics(model, site, x)
+    from neuroplast.efficiency.paper import squared_outgoing
+
+    torch.testing.assert_close(efficiency("flap", model, site, stats, x),
+                               stats.var * squared_outgoing(site).sum(dim=0), rtol=0, atol=0)
+    with torch.no_grad():  # C_ii = w_iᵀ C w_i = 1 for every output i
+        w = model[2].weight
+        cov = collect_site_statistics(model, site, x, covariance=True).cov
+        w.div_(torch.einsum("in,nk,ik->i", w, cov, w).sqrt().unsqueeze(1))
+    stats = collect_site_statistics(model, site, x)
+    torch.testing.assert_close(efficiency("flap", model, site, stats, x),
+                               efficiency("connection", model, site, stats, x), rtol=1e-12,
+                               atol=0)
+
+
+def two_site_model(seed: int = 0) -> tuple[nn.Module, list[neuroplast.Site], torch.Tensor]:
+    """6 → 10 → 5 → 4 with tanh: sites h1 (12 parameters per neuron) and h2 (15)."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(6, 10), nn.Tanh(), nn.Linear(10, 5), nn.Tanh(),
+                          nn.Linear(5, 4)).to(DT)
+    sites = [linear_site("h1", producer=model[0], consumer=model[2], activation="tanh"),
+             linear_site("h2", producer=model[2], consumer=model[4], activation="tanh")]
+    x = torch.randn(300, 6, generator=torch.Generator().manual_seed(seed + 1), dtype=DT)
+    return model, sites, x
+
+
+def flap_reference(model: nn.Module, x: torch.Tensor, ratio: float) -> np.ndarray:
+    """FLAP from its paper on the 6-10-5-4 net, in numpy: sample-variance fluctuation × squared
+    column norms; per-layer standardisation (ddof 1); one global ranking; keep the largest
+    standardised scores while their parameter cost is closest to (1 − ratio) of the total;
+    the removed channels' means into the next bias; slice. Returns the pruned net's output."""
+    layers = [(m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy())
+              for m in (model[0], model[2], model[4])]
+    h1 = np.tanh(x.numpy() @ layers[0][0].T + layers[0][1])
+    h2 = np.tanh(h1 @ layers[1][0].T + layers[1][1])
+    scores, costs = [], []
+    for rows, (w, _), owned in ((h1, layers[1], layers[0]), (h2, layers[2], layers[1])):
+        s = rows.var(axis=0, ddof=1) * (w**2).sum(axis=0)
+        scores.append((s - s.mean()) / s.std(ddof=1))
+        costs.append(owned[0].shape[1] + 1 + w.shape[0])  # producer row + bias + column
+    standard = np.concatenate(scores)
+    owner = np.repeat([0, 1], [len(s) for s in scores])
+    cost = np.array(costs, dtype=float)[owner]
+    order = np.argsort(-standard, kind="stable")
+    kept_cost = np.concatenate([[0.0], np.cumsum(cost[order])])
+    prefix = int(np.argmin(np.abs(kept_cost - (1 - ratio) * cost.sum())))
+    kept = [np.sort(order[:prefix][owner[order[:prefix]] == i] - (0 if i == 0 else 10))
+            for i in range(2)]
+    (w1, b1), (w2, b2), (w3, b3) = layers
+    for i, (rows, keep) in enumerate(((h1, kept[0]), (h2, kept[1]))):
+        removed = np.setdiff1d(np.arange(rows.shape[1]), keep)
+        mean = rows.mean(axis=0)
+        if i == 0:
+            b2 = b2 + w2[:, removed] @ mean[removed]
+            w1, b1, w2 = w1[keep], b1[keep], w2[:, keep]
+        else:
+            b3 = b3 + w3[:, removed] @ mean[removed]
+            w2, b2, w3 = w2[keep], b2[keep], w3[:, keep]
+    out = np.tanh(np.tanh(x.numpy() @ w1.T + b1) @ w2.T + b2) @ w3.T + b3
+    return out, [len(keep) for keep in kept]
+
+
+@pytest.mark.parametrize("ratio", [0.2, 0.45])
+def test_flap_procedure_equals_prune_a1_flap(ratio):
+    """flap_prune (statistics first, flap scores, global standardised allocation, then
+    prune(rule="A1", measure="flap") per site) = FLAP's procedure reimplemented in numpy."""
+    from neuroplast.efficiency.baselines.flap import flap_prune, parameters_per_neuron
+
+    model, sites, x = two_site_model()
+    assert [parameters_per_neuron(s) for s in sites] == [12, 15]
+    expected, widths = flap_reference(model, x, ratio)
+    results = flap_prune(model, sites, x, ratio=ratio)
+    assert [r.rule for r in results] == ["A1", "A1"]
+    assert [s.width for s in sites] == widths and sum(widths) < 15
+    np.testing.assert_allclose(model(x).detach().numpy(), expected, rtol=0, atol=1e-12)
+
+
+def test_flap_allocation():
+    from neuroplast.efficiency.baselines.flap import flap_allocation, standardise
+
+    a = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=DT)
+    b = torch.tensor([10.0, 40.0, 20.0, 30.0], dtype=DT) * 7 + 5  # same standardised scores
+    torch.testing.assert_close(standardise(a)[[0, 1, 2, 3]], standardise(b)[[0, 2, 3, 1]])
+    assert flap_allocation({"a": a, "b": b}, 0.0) == {"a": 0, "b": 0}
+    assert flap_allocation({"a": a, "b": b}, 0.5) == {"a": 2, "b": 2}  # scale-free
+    # Ŝ(c) = (−.5, −.5, −.5, 1.5), Ŝ(a) = (−1.16, −.39, .39, 1.16): ranked c3 a3 a2 a1 c0 c1
+    # c2 a0. Half the neurons: keep c3 a3 a2 a1. Half the cost with a costing 3: kept cost
+    # 1, 4, 7, 10 → 7 is closest to 8: keep c3 a3 a2.
+    c = torch.tensor([0.0, 0.0, 0.0, 10.0], dtype=DT)
+    assert flap_allocation({"a": a, "c": c}, 0.5) == {"a": 1, "c": 3}
+    assert flap_allocation({"a": a, "c": c}, 0.5, {"a": 3.0, "c": 1.0}) == {"a": 2, "c": 3}
+    assert flap_allocation({"a": a, "c": torch.ones(3, dtype=DT)}, 0.99) == {"a": 3, "c": 2}
+    with pytest.raises(NeuroplastError, match=r"\[0, 1\)"):
+        flap_allocation({"a": a}, 1.0)
+    with pytest.raises(NeuroplastError, match="positive cost"):
+        flap_allocation({"a": a, "b": b}, 0.5, {"a": 1.0})
+
+
+def test_prune_a1_flap_on_a_gated_site_is_flap_on_llama_down_proj():
+    """FLAP's own setting (LLaMA MLP, one layer): the k lowest fluctuation channels removed,
+    their means times their down_proj columns added to the bias; here in numpy."""
+    model, site, x, _ = gated_model()
+    rows, weight = site_rows(model, site, x), consumer_weight(site)[:, :, 0]
+    bias = model.down.bias.detach().numpy().copy()
+    scores = rows.var(axis=0, ddof=1) * (weight**2).sum(axis=0)
+    removed = np.argsort(scores, kind="stable")[:3]
+    keep = np.setdiff1d(np.arange(8), removed)
+    expected = rows[:, keep] @ weight[:, keep].T + bias + weight[:, removed] @ \
+        rows.mean(axis=0)[removed]
+    result = neuroplast.prune(model, site, x, rule="A1", measure="flap", amount=3)
+    assert list(result.removed) == removed.tolist()
+    np.testing.assert_allclose(model(x).detach().numpy(), expected, rtol=0, atol=1e-12)

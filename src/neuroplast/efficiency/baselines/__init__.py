@@ -12,10 +12,13 @@ each plugs into the same strategies and re-wiring rules as the paper's E_k and E
 * :mod:`.torch_pruning` — ``tp-magnitude``, ``tp-taylor``, ``tp-hessian``, ``tp-lamp``,
   ``tp-fpgm`` through the optional Torch-Pruning package;
 * :mod:`.obs` — ``obs`` and the greedy ``obs:greedy``, structured OBS (ZipLM, SlimGPT), with
-  rule ``obs``.
+  rule ``obs``;
+* :mod:`.flap` — ``flap`` (FLAP's fluctuation metric; with rule A1 its bias compensation) and
+  ``flap_allocation`` / ``flap_prune`` for its global standardised ranking.
 """
 
 from neuroplast.efficiency.baselines import (  # noqa: F401  (imported to register)
+    flap,
     magnitude,
     n2ps,
     nnsp,
