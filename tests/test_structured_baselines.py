@@ -391,3 +391,20 @@ def test_prune_a1_flap_on_a_gated_site_is_flap_on_llama_down_proj():
     result = neuroplast.prune(model, site, x, rule="A1", measure="flap", amount=3)
     assert list(result.removed) == removed.tolist()
     np.testing.assert_allclose(model(x).detach().numpy(), expected, rtol=0, atol=1e-12)
+
+
+# -- Wanda-sp ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_wanda_sp_against_the_raw_rows(kind):
+    """score_k = Σ_i Σ_δ |W_ikδ| · ‖X_k‖₂ with the norm over every row the consumer reads."""
+    model, site, x, _ = MODELS[kind]()
+    rows, weight = site_rows(model, site, x), consumer_weight(site)
+    stats = collect_site_statistics(model, site, x)
+    expected = np.abs(weight).sum(axis=(0, 2)) * np.linalg.norm(rows, axis=0)
+    np.testing.assert_allclose(efficiency("wanda-sp", model, site, stats, x), expected,
+                               rtol=1e-10)
+    order = np.argsort(expected, kind="stable")
+    result = neuroplast.prune(model, site, x, rule="none", measure="wanda-sp", amount=2)
+    assert list(result.removed) == order[:2].tolist()

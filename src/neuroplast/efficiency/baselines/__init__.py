@@ -14,7 +14,8 @@ each plugs into the same strategies and re-wiring rules as the paper's E_k and E
 * :mod:`.obs` — ``obs`` and the greedy ``obs:greedy``, structured OBS (ZipLM, SlimGPT), with
   rule ``obs``;
 * :mod:`.flap` — ``flap`` (FLAP's fluctuation metric; with rule A1 its bias compensation) and
-  ``flap_allocation`` / ``flap_prune`` for its global standardised ranking.
+  ``flap_allocation`` / ``flap_prune`` for its global standardised ranking;
+* :mod:`.wanda` — ``wanda-sp``, structured Wanda as in FLAP's paper.
 """
 
 from neuroplast.efficiency.baselines import (  # noqa: F401  (imported to register)
@@ -27,4 +28,5 @@ from neuroplast.efficiency.baselines import (  # noqa: F401  (imported to regist
     sensitivity,
     taylor,
     torch_pruning,
+    wanda,
 )
