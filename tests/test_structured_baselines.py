@@ -16,14 +16,17 @@ padding) and a gated FFN down(silu(gate(x)) · up(x)).
 from __future__ import annotations
 
 import copy
+import importlib.util
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import random_mlp
 from torch import nn
 
 import neuroplast
+from neuroplast.data import Split
 from neuroplast.efficiency import efficiency
 from neuroplast.errors import NeuroplastError
 from neuroplast.sites import conv_site, gated_site, linear_site
@@ -408,3 +411,138 @@ def test_wanda_sp_against_the_raw_rows(kind):
     order = np.argsort(expected, kind="stable")
     result = neuroplast.prune(model, site, x, rule="none", measure="wanda-sp", amount=2)
     assert list(result.removed) == order[:2].tolist()
+
+
+# -- Torch-Pruning group importances and BN scale ---------------------------------------------
+
+TP_GROUP = ("tp-group-l1", "tp-group-l2", "tp-group-taylor", "tp-group-lamp")
+
+
+def labelled(x: torch.Tensor, y: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return [(x[:100], y[:100]), (x[100:], y[100:])]
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_tp_group_measures_score_every_site_kind(kind):
+    pytest.importorskip("torch_pruning")
+    model, site, x, y = MODELS[kind]()
+    before = copy.deepcopy(model.state_dict())
+    stats = collect_site_statistics(model, site, x)
+    names = TP_GROUP + (("tp-bn-scale", "bn-scale") if kind == "conv" else ())
+    for name in names:
+        scores = efficiency(name, model, site, stats, labelled(x, y))
+        assert scores.shape == (site.width,) and scores.dtype == DT
+        assert torch.isfinite(scores).all() and (scores >= 0).all(), name
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key])
+    assert all(p.grad is None for p in model.parameters())
+
+
+def incoming_power(site: neuroplast.Site, p: int) -> np.ndarray:
+    """Σ |w|^p over every producer weight entering each neuron (gated: gate and up)."""
+    parts = [axis.tensor.detach().movedim(axis.dim, 0).reshape(site.width, -1).numpy()
+             for axis in site.upstream if axis.role == "weight"]
+    return sum(np.abs(part) ** p for part in parts).sum(axis=1)
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+@pytest.mark.parametrize("p", [1, 2])
+def test_tp_group_magnitude_is_magnitude_to_the_p_over_its_mean(kind, p):
+    """Torch-Pruning's GroupMagnitudeImportance(p) = (Σ_in |w|^p + Σ_out |w|^p [+ |γ|^p])
+    / mean: on sites without BatchNorm, magnitude-l<p>^p over its mean (same ranking)."""
+    pytest.importorskip("torch_pruning")
+    model, site, x, y = MODELS[kind]()
+    stats = collect_site_statistics(model, site, x)
+    ours = efficiency(f"magnitude-l{p}", model, site, stats, x).numpy() ** p
+    np.testing.assert_allclose(ours, incoming_power(site, p) + np.abs(
+        consumer_weight(site)).__pow__(p).sum(axis=(0, 2)), rtol=1e-12)
+    if kind == "conv":
+        ours = ours + np.abs(model[1].weight.detach().numpy()) ** p
+    tp_scores = efficiency(f"tp-group-l{p}", model, site, stats, x).numpy()
+    np.testing.assert_allclose(tp_scores, ours / ours.mean(), rtol=1e-5)
+
+
+def test_tp_bn_scale_is_bn_scale_over_its_mean_and_lamp_is_lamp():
+    pytest.importorskip("torch_pruning")
+    model, site, x, _ = conv_model()
+    stats = collect_site_statistics(model, site, x)
+    gamma = np.abs(model[1].weight.detach().numpy())
+    np.testing.assert_array_equal(efficiency("bn-scale", model, site, stats, x), gamma)
+    np.testing.assert_allclose(efficiency("tp-bn-scale", model, site, stats, x),
+                               gamma / gamma.mean(), rtol=1e-6)
+    model, site, x, _ = linear_model()
+    stats = collect_site_statistics(model, site, x)
+    importance = efficiency("magnitude-l2", model, site, stats, x).numpy() ** 2
+    # LAMP (Lee et al. 2021): I_k / Σ_{j: I_j ≥ I_k} I_j
+    lamp = np.array([value / importance[importance >= value].sum() for value in importance])
+    np.testing.assert_allclose(efficiency("tp-group-lamp", model, site, stats, x), lamp,
+                               rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_tp_group_taylor_against_autograd(kind):
+    """Σ |w ∂L/∂w| over the producer rows and consumer columns (∂L/∂w of the mean
+    cross-entropy over all labelled batches), averaged over the group's weight tensors and
+    divided by its mean; Torch-Pruning 1.6.1 leaves BatchNorm γ out."""
+    pytest.importorskip("torch_pruning")
+    model, site, x, y = MODELS[kind]()
+    stats = collect_site_statistics(model, site, x)
+    scores = efficiency("tp-group-taylor", model, site, stats, labelled(x, y)).numpy()
+    work = copy.deepcopy(model).eval()
+    F.cross_entropy(work(x), y).backward()
+    names = {id(m): n for n, m in model.named_modules()}
+    terms = []
+    for module, dim in [(m, 0) for m in site.producers] + [(site.consumer, 1)]:
+        copied = work.get_submodule(names[id(module)]).weight  # rows (dim 0) or columns (1)
+        product = (copied * copied.grad).detach().abs().movedim(dim, 0)
+        terms.append(product.reshape(site.width, -1).sum(dim=1).numpy())
+    expected = np.mean(terms, axis=0)
+    np.testing.assert_allclose(scores, expected / expected.mean(), rtol=1e-5)
+
+
+def test_tp_group_measures_equal_the_mlp_adapter_on_the_papers_mlp():
+    """On the paper's MLP the general adapter gives the MLP-only adapter's numbers."""
+    pytest.importorskip("torch_pruning")
+
+    model = random_mlp([6, 5, 4, 3], seed=1)
+    g = torch.Generator().manual_seed(0)
+    split = Split(torch.rand(40, 6, generator=g, dtype=DT), torch.randint(0, 3, (40,),
+                                                                          generator=g))
+    stats = collect_site_statistics(model, "hidden1", split.x)
+    for general, mlp_only in (("tp-group-l2", "tp-magnitude"), ("tp-group-lamp", "tp-lamp"),
+                              ("tp-group-taylor", "tp-taylor")):
+        torch.testing.assert_close(efficiency(general, model, "hidden1", stats, split),
+                                   efficiency(mlp_only, model, "hidden1", stats, split),
+                                   rtol=1e-6, atol=0)
+
+
+def test_refusals_say_what_to_do():
+    model, site, x, y = linear_model()
+    stats = collect_site_statistics(model, site, x)
+    with pytest.raises(NeuroplastError, match="needs a BatchNorm.*between="):
+        efficiency("bn-scale", model, site, stats, x)
+    if importlib.util.find_spec("torch_pruning") is not None:
+        with pytest.raises(NeuroplastError, match="needs labelled data"):
+            efficiency("tp-group-taylor", model, site, stats, x)
+        mlp = random_mlp([6, 5, 4, 3], seed=1)
+        mlp_stats = collect_site_statistics(mlp, "input", x)
+        with pytest.raises(NeuroplastError, match="not supported on site 'input'"):
+            efficiency("tp-group-l2", mlp, "input", mlp_stats, x)
+
+
+# -- the catalogue ------------------------------------------------------------------------------
+
+
+def test_methods_lists_the_structured_baselines(capsys):
+    from neuroplast.cli.main import main
+    from neuroplast.cli.methods import catalogue
+
+    entries = {m["name"]: m for m in catalogue()["measures"]}
+    for name in ("flap", "wanda-sp", "obs", "bn-scale", *TP_GROUP, "tp-bn-scale"):
+        assert name in entries and entries[name]["reference"], name
+    assert {"linear", "gated", "conv", "flatten"} <= set(entries["flap"]["site_kinds"])
+    rules = {r["name"]: r for r in catalogue()["rules"]}
+    assert rules["obs"]["default_measure"] == "obs:greedy"
+    assert main(["methods"]) == 0
+    text = capsys.readouterr().out
+    assert "  wanda-sp " in text and "  obs " in text and "ZipLM" in text

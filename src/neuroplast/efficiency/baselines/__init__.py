@@ -15,10 +15,15 @@ each plugs into the same strategies and re-wiring rules as the paper's E_k and E
   rule ``obs``;
 * :mod:`.flap` — ``flap`` (FLAP's fluctuation metric; with rule A1 its bias compensation) and
   ``flap_allocation`` / ``flap_prune`` for its global standardised ranking;
-* :mod:`.wanda` — ``wanda-sp``, structured Wanda as in FLAP's paper.
+* :mod:`.wanda` — ``wanda-sp``, structured Wanda as in FLAP's paper;
+* :mod:`.bn_scale` — ``bn-scale``, network slimming's |gamma|;
+* :mod:`.tp_general` — ``tp-group-l1``, ``tp-group-l2``, ``tp-group-taylor``,
+  ``tp-group-lamp``, ``tp-bn-scale``: Torch-Pruning's group importances on every site with a
+  Linear or Conv2d producer.
 """
 
 from neuroplast.efficiency.baselines import (  # noqa: F401  (imported to register)
+    bn_scale,
     flap,
     magnitude,
     n2ps,
@@ -28,5 +33,6 @@ from neuroplast.efficiency.baselines import (  # noqa: F401  (imported to regist
     sensitivity,
     taylor,
     torch_pruning,
+    tp_general,
     wanda,
 )
