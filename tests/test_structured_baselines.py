@@ -257,6 +257,10 @@ def test_obs_greedy_refuses_other_rules_and_obs_rule_needs_no_bias():
     with pytest.raises(NeuroplastError, match="no argument other than 'greedy'"):
         stats = collect_site_statistics(model, site, x, covariance=True)
         efficiency("obs:fast", model, site, stats, x)
+    from neuroplast.replication.split import most_efficient_neurons
+
+    with pytest.raises(NeuroplastError, match="not a ranking of parents; use measure 'obs'"):
+        most_efficient_neurons(model, site, 2, measure="obs:greedy", data=x)
     bare = nn.Sequential(nn.Linear(6, 10), nn.Tanh(), nn.Linear(10, 4, bias=False)).to(DT)
     bare_site = linear_site("ffn", producer=bare[0], consumer=bare[2])
     result = neuroplast.prune(bare, bare_site, x, rule="obs", amount=2)  # default: obs:greedy

@@ -106,7 +106,8 @@ class DeathReplicationSchedule:
         if is_greedy(self.measure):
             raise NeuroplastError(
                 f"measure {self.measure!r} is a greedy selection for prune(); the schedule ranks "
-                "dying and parent neurons with one static measure: use 'conditional' instead"
+                "dying and parent neurons with one static measure: use "
+                f"'{self.measure.partition(':')[0]}' instead"
             )
         resolve_method(self.method, self.alpha)
 

@@ -318,8 +318,9 @@ def most_efficient_neurons(model: nn.Module, site: Site | str, n: int, *,
     """
     if is_greedy(measure):
         raise NeuroplastError(
-            f"{measure!r} is a greedy selection of neurons to remove (rule lstsq), not a ranking "
-            "of parents; use measure 'conditional' (the same scores, static) or 'connection'"
+            f"{measure!r} is a greedy selection of neurons to remove, not a ranking of "
+            f"parents; use measure '{measure.partition(':')[0]}' (the same scores, static) or "
+            "'connection'"
         )
     target = resolve_site(model, site, data)
     site = target.name
