@@ -1,10 +1,11 @@
 """Which neurons of a site die, one after another: the selection policies of ``prune``.
 
 Given a validated request (:mod:`neuroplast.death.request`), a :class:`Selection` ranks the
-neurons by an efficiency measure (small = expendable) or, for ``conditional:greedy``, asks the
-re-wirer for the current removal costs before each removal (structured OBS in the ZipLM
-spirit), re-wires the consumer with the rule (:mod:`neuroplast.death.rules`) and has the site
-delete the dead neurons. Three procedures:
+neurons by an efficiency measure (small = expendable) or, for a greedy selection
+(``conditional:greedy`` with rule lstsq; ``obs:greedy``, ZipLM's structured OBS, with rule obs),
+asks the re-wirer for the current removal costs before each removal, re-wires the consumer
+with the rule (:mod:`neuroplast.death.rules`) and has the site delete the dead neurons. Three
+procedures:
 
 * **one-shot** (cutoff, relative cutoff, amount): one set of statistics, a count known in
   advance (REFERENCE §1.15 item 10, the paper's reading);
@@ -146,7 +147,8 @@ class Selection:
         return Outcome(dying.tolist(), kept.tolist(), scores[dying].tolist())
 
     def _greedy(self, rewirer: Rewirer, count: int) -> tuple[list[int], list[float]]:
-        """Remove up to ``count`` neurons, each the cheapest one now (``conditional:greedy``).
+        """Remove up to ``count`` neurons, each the cheapest one now (``conditional:greedy``,
+        ``obs:greedy``).
 
         For a cutoff, stop at the first cheapest cost that is not below the threshold.
         Refuses (before anything is committed) a removal that would leave no neuron.
