@@ -129,7 +129,7 @@ class Relation:
         centred: a_0 was taken from the means (a_0 = Σ_j a_j⟨x_j⟩ or ⟨x_l⟩), so on a
             consumer with several offsets the constant follows each offset's means (see
             :class:`Rewirer`); False for a relation whose constant is literal (``none``:
-            x_l = 0), which then changes no bias beyond w_il·a_0/a_l.
+            x_l = 0; ``obs``: no intercept), which then changes no bias beyond w_il·a_0/a_l.
     """
 
     neuron: int
@@ -164,9 +164,10 @@ class Rewirer:
     M the per-offset means of the statistics): c_δ = a_0 for a Linear, and for a convolution
     with zero padding it is what keeps the mean pre-activation exact although border
     positions read zeros. A relation whose constant is literal (``Relation.centred`` False:
-    rule ``none``, x_l = 0) keeps c_δ = a_0 at every offset, so plain slicing leaves the bias
-    alone on every site kind. Where the consumer has no bias, a rule that shifts it needs one
-    added first (:meth:`Site.add_consumer_bias`; ``prune`` does it and says so).
+    rule ``none``, x_l = 0; rule ``obs``, a_0 = 0) keeps c_δ = a_0 at every offset, so plain
+    slicing and structured OBS leave the bias alone on every site kind. Where the consumer has
+    no bias, a rule that shifts it needs one added first (:meth:`Site.add_consumer_bias`;
+    ``prune`` does it and says so).
     """
 
     def __init__(self, model: nn.Module, site: Site | str, stats: SiteStatistics,
@@ -309,7 +310,8 @@ class Rewirer:
         ``obs`` measure before any removal). Returns (n,) float64.
 
         Raises:
-            NeuroplastError: for a rule other than ``lstsq`` (the cost assumes its relation).
+            NeuroplastError: for a rule other than ``lstsq`` or ``obs`` (the cost assumes
+                their relation).
         """
         if self._precision is None:
             raise NeuroplastError(
