@@ -1,0 +1,125 @@
+"""What site discovery knows about module classes, by registry (one entry per class).
+
+* :data:`LAYER_CLASSES` — the weight layers discovery accounts for (every one is either the
+  producer of a site or explained): ``nn.Linear``, every convolution, Hugging Face ``Conv1D``.
+* :data:`ACTIVATION_MODULES` — element-wise activation modules and the neuroplast activation
+  (:data:`neuroplast.activations.ACTIVATIONS`) each one computes, or None for a configuration
+  neuroplast has no derivative for (``nn.GELU(approximate="tanh")``, ``nn.ELU(alpha=2)``).
+* :data:`PER_CHANNEL` — modules holding one entry per channel that surgery resizes with the
+  site (BatchNorm); they become a site's ``between``.
+* :data:`CHANNELWISE` — parameter-free modules that act on each channel alone (Dropout,
+  pooling, Flatten); they need no mention, and knowing them lets a refusal name the module
+  that mixes channels instead.
+
+Third-party classes are matched by top-level package and class name (no import of the
+package), through the ``*_BY_NAME`` registries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+ActivationOf = Callable[[nn.Module], str | None]
+"""Maps an activation module to the name of the neuroplast activation it computes, or None."""
+
+
+def _always(name: str) -> ActivationOf:
+    return lambda _module: name
+
+
+def _gelu(module: nn.Module) -> str | None:
+    return "gelu" if module.approximate == "none" else None
+
+
+def _softplus(module: nn.Module) -> str | None:
+    return "softplus" if (module.beta, module.threshold) == (1.0, 20.0) else None
+
+
+def _elu(module: nn.Module) -> str | None:
+    return "elu" if module.alpha == 1.0 else None
+
+
+ACTIVATION_MODULES: dict[type, ActivationOf] = {
+    nn.Tanh: _always("tanh"),
+    nn.Sigmoid: _always("sigmoid"),
+    nn.ReLU: _always("relu"),
+    nn.GELU: _gelu,
+    nn.SiLU: _always("silu"),
+    nn.Softplus: _softplus,
+    nn.ELU: _elu,
+    nn.Identity: _always("identity"),
+}
+"""Element-wise activation module class → the neuroplast activation it computes."""
+
+ACTIVATION_MODULES_BY_NAME: dict[tuple[str, str], ActivationOf] = {
+    ("transformers", "GELUActivation"): _always("gelu"),
+    ("transformers", "SiLUActivation"): _always("silu"),
+    ("transformers", "LinearActivation"): _always("identity"),
+}
+"""(top-level package, class name) of third-party activation classes → the activation they compute.
+Hugging Face's tanh-approximated GELUs (``NewGELUActivation``, ``GELUTanh``) are absent on
+purpose: neuroplast's ``gelu`` is the exact one."""
+
+PER_CHANNEL: tuple[type, ...] = (nn.modules.batchnorm._BatchNorm,)
+"""Modules with per-channel tensors that surgery resizes as part of a site (``between``)."""
+
+CHANNELWISE: tuple[type, ...] = (
+    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.Flatten,
+    nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.Upsample,
+)
+"""Parameter-free modules that act on every channel alone and alike."""
+
+LAYER_CLASSES: tuple[type, ...] = (nn.Linear, nn.modules.conv._ConvNd)
+"""Weight layers discovery accounts for (plus :data:`LAYER_CLASSES_BY_NAME`)."""
+
+LAYER_CLASSES_BY_NAME: frozenset[tuple[str, str]] = frozenset({("transformers", "Conv1D")})
+"""Third-party weight layers: Hugging Face's ``Conv1D`` (GPT-2), a transposed Linear."""
+
+
+def _by_name(module: nn.Module) -> tuple[str, str]:
+    """(top-level package, class name): how third-party classes are matched."""
+    cls = type(module)
+    return cls.__module__.partition(".")[0], cls.__name__
+
+
+def _lookup(module: nn.Module, by_class: dict, by_name: dict):
+    for cls in type(module).__mro__:
+        if cls in by_class:
+            return by_class[cls]
+    return by_name.get(_by_name(module))
+
+
+def is_activation(module: nn.Module) -> bool:
+    """Whether ``module`` is a registered element-wise activation."""
+    return _lookup(module, ACTIVATION_MODULES, ACTIVATION_MODULES_BY_NAME) is not None
+
+
+def activation_of(module: nn.Module) -> str | None:
+    """The neuroplast activation ``module`` computes, or None (unregistered or unsupported)."""
+    of = _lookup(module, ACTIVATION_MODULES, ACTIVATION_MODULES_BY_NAME)
+    return None if of is None else of(module)
+
+
+def is_layer(module: nn.Module) -> bool:
+    """Whether ``module`` is a weight layer (Linear, any convolution, HF Conv1D)."""
+    return isinstance(module, LAYER_CLASSES) or _by_name(module) in LAYER_CLASSES_BY_NAME
+
+
+def is_per_channel(module: nn.Module) -> bool:
+    """Whether ``module`` holds per-channel tensors that surgery resizes with a site."""
+    return isinstance(module, PER_CHANNEL)
+
+
+def is_channelwise(module: nn.Module) -> bool:
+    """Whether ``module`` is known to treat channels alone and alike (an activation, Dropout,
+    pooling, Flatten, or a per-channel module)."""
+    return isinstance(module, CHANNELWISE) or is_activation(module) or is_per_channel(module)
+
+
+def channel_dim(layer: nn.Module) -> int:
+    """The dimension of a weight layer's input and output that runs over channels: 1 for a
+    convolution (channels first), -1 for Linear and Conv1D (channels last)."""
+    return 1 if isinstance(layer, nn.modules.conv._ConvNd) else -1
