@@ -274,7 +274,7 @@ class _Discoverer:
                                         "Face Conv1D)") from None
         calls = self.probe.calls_of(layer)
         if not calls:
-            parent = self.names_parent(name)
+            parent = self._parent(name)
             if isinstance(parent, nn.MultiheadAttention):
                 raise _Refused(ATTENTION, f"its weights are used inside {self.name(parent)} "
                                           "(nn.MultiheadAttention: attention heads), which "
@@ -288,7 +288,7 @@ class _Discoverer:
             raise _Refused(UNSUPPORTED, "its output is not a tensor")
         return calls[0]
 
-    def names_parent(self, name: str) -> nn.Module:
+    def _parent(self, name: str) -> nn.Module:
         parent = name.rpartition(".")[0]
         return self.model.get_submodule(parent) if parent else self.model
 
@@ -319,7 +319,8 @@ class _Discoverer:
         if reached:
             return reached[0].module
         if reach.output_changed:
-            raise _Refused(OUTPUT_LAYER, "produces the model's output: no Linear/Conv reads it")
+            raise _Refused(OUTPUT_LAYER, "produces the model's output: no consumer (no "
+                                         "Linear/Conv reads it)")
         raise _Refused(UNUSED, "its output does not change the model's output on the example")
 
     def _producer(self, p: nn.Module) -> Site:
