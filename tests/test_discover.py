@@ -248,11 +248,13 @@ def output(model: nn.Module, example) -> torch.Tensor:
 
 
 def assert_replication_preserves(model: nn.Module, sites: list[Site], example) -> None:
-    """B1 on two parents of every site (first and last neuron): output unchanged, width + 2."""
+    """B1 on the two most efficient neurons (E_k from statistics on the example) of every
+    site: the model's output is unchanged and the site two neurons wider."""
     before = output(model, example)
     for site in sites:
         width = site.width
-        replicate(model, site, parents=[0, width - 1], method="B1", seed=1)
+        result = replicate(model, site, n=2, method="B1", data=example, seed=1)
+        assert result.parents.numel() == 2 and result.measure == "connection"
         assert site.width == width + 2, site.name
         after = output(model, example)
         assert (after - before).abs().max().item() < TOLERANCE, site.name
@@ -341,6 +343,11 @@ def test_small_cnn_with_batchnorm_and_flatten():
     assert flat.consumer is model[8] and flat.offsets == 16  # a 4×4 block per channel
     assert conv.activation.name == "relu" and conv.consumer_activation is None  # BN follows
     assert patterns(found) == {"8": "output layer"}
+    replicate(model, conv, parents=[1, 2], method="B1")
+    replicate(model, flat, parents=[0], method="B1")
+    assert model[1].num_features == 6 and model[1].running_var.shape == (6,)
+    assert model[4].weight.shape == (7, 6, 3, 3)  # conv's consumer, flat's producer
+    assert model[5].num_features == 7 and model[8].weight.shape == (5, 7 * 16)
 
 
 def test_adaptive_average_pool_before_flatten():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from pathlib import Path
 from types import ModuleType
 
 import torch
@@ -23,21 +24,28 @@ _SCHEMAS = (
 )
 
 
-def _declare_missing_ops() -> torch.library.Library | None:
-    """Declare ``torchvision::nms``/``qnms`` when torchvision is installed and they are not
-    registered; returns the library object, which must stay alive for the schemas to."""
-    if importlib.util.find_spec("torchvision") is None:
-        return None
+def _has_nms() -> bool:
     try:
-        torch._C._dispatch_find_schema_or_throw("torchvision::nms", "")
-        return None  # the compiled operators loaded (or were declared already)
-    except RuntimeError:
-        pass
-    try:  # torchvision's own extension may load on a matching build
-        importlib.import_module("torchvision._C")
+        torch.ops.torchvision.nms  # noqa: B018 - looking the operator up is the test
+    except (AttributeError, RuntimeError):
+        return False
+    return True
+
+
+def _declare_missing_ops() -> torch.library.Library | None:
+    """Declare ``torchvision::nms``/``qnms`` when torchvision is installed and its compiled
+    operators cannot be loaded; returns the library object, which must stay alive for the
+    schemas to."""
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or spec.origin is None or _has_nms():
         return None
-    except Exception:  # noqa: BLE001 - any failure to load the extension means: declare
-        pass
+    for extension in sorted(Path(spec.origin).parent.glob("_C.*")):
+        try:  # what torchvision does on import; a matching build loads here
+            torch.ops.load_library(str(extension))
+        except (OSError, RuntimeError):
+            continue
+        if _has_nms():
+            return None
     library = torch.library.Library("torchvision", "DEF")
     for schema in _SCHEMAS:
         library.define(schema)
