@@ -300,6 +300,15 @@ def test_sequential_mlp():
     assert_accounts_for_every_layer(model, found)
 
 
+def test_pass_through_modules_are_looked_past():
+    model = build(lambda: nn.Sequential(
+        nn.Linear(6, 8), nn.Identity(), nn.ReLU(), nn.Linear(8, 5), nn.Dropout(0.2), nn.Tanh(),
+        nn.Linear(5, 3)))
+    found = explain(model, vectors())
+    assert [(s.name, s.activation.name) for s in found.sites] == [("0", "relu"), ("3", "tanh")]
+    assert found.sites[0].consumer_activation.name == "tanh"  # past the Dropout
+
+
 def test_ffn_in_a_custom_module():
     model = build(FFN)
     found = explain(model, vectors())

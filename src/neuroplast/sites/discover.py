@@ -166,7 +166,9 @@ def find_sites(model: nn.Module, example_input: Any, forward: Forward | None = N
     """The sites of ``model`` (see the module docstring for how they are found and named).
 
     Args:
-        model: any network; its mode is restored afterwards and its weights are unchanged.
+        model: any network; its mode is restored afterwards and its weights are unchanged
+            (one probe copies a neuron's weights into another and back, in place: call it
+            outside a forward/backward pair).
         example_input: one small batch (at least two different examples along dim 0), as
             ``forward`` takes it: a tensor, or a dict of keyword inputs.
         forward: how to run the model on the batch (default ``model(**batch)`` for a dict,
@@ -432,13 +434,17 @@ class _Discoverer:
             module = call.module
             if is_per_channel(module) and any(m is module for m in between):
                 continue
-            if is_per_channel(module) and getattr(module, "num_features", None) == n:
+            if is_per_channel(module):
+                if getattr(module, "num_features", None) != n:
+                    raise _Refused(UNSUPPORTED, f"{call.name} ({type(module).__name__}) between "
+                                                f"{pname} and {qname} does not have the site's "
+                                                f"{n} channels")
                 between.append(module)
                 continue
             own = _own_tensors(module)
             if next(module.children(), None) is not None:  # a container: its own tensors
                 own = {k: v for k, v in own.items() if n in v.shape}  # of the site's width
-            if own or is_per_channel(module):
+            if own:
                 raise _Refused(UNSUPPORTED, f"{call.name} ({type(module).__name__}) between "
                                             f"{pname} and {qname} holds tensors "
                                             f"({', '.join(own)}) that neuroplast does not "
@@ -511,19 +517,25 @@ class _Discoverer:
                                       "site.activation is None"]
 
     def _consumer_activation(self, q: nn.Module) -> tuple[str | None, list[str]]:
-        """The activation applied to ``q``'s output (eq. 28's f'), and notes about it."""
-        after = leaves(self.probe.reach(q).calls)
-        if not after:
-            return None, []
-        first = after[0]
-        out = self.probe.call(q).output
-        if is_activation(first.module) and first.input is not None and \
-                self.probe.matches(first.input, out):
-            name = activation_of(first.module)
-            note = [] if name else [f"the consumer's activation {type(first.module).__name__} "
-                                    "is not one of neuroplast's: f' = 1 is used"]
-            return name, note
-        return self._identify(out, first.input, identity=False), []
+        """The activation applied to ``q``'s output (eq. 28's f'), and notes about it: the
+        first operation that reads the output, past any that pass it on unchanged (Dropout in
+        eval mode, Identity), is a registered activation module, or reads f(output) for one
+        neuroplast activation f (a function such as ``torch.tanh``)."""
+        value = self.probe.call(q).output
+        for call in leaves(self.probe.reach(q).calls):
+            x = call.input
+            if x is None or x.shape != value.shape:
+                return None, []
+            if not self.probe.matches(x, value):  # reads f(output), f a function
+                return self._identify(value, x, identity=False), []
+            if is_activation(call.module):
+                name = activation_of(call.module)
+                return name, [] if name else [f"the consumer's activation "
+                                              f"{type(call.module).__name__} is not one of "
+                                              "neuroplast's: f' = 1 is used"]
+            if call.output is None or not self.probe.matches(call.output, x):
+                return None, []
+        return None, []
 
     # -- gated FFN -------------------------------------------------------------------------
     def _partners(self, p: nn.Module, q: nn.Module) -> list[nn.Module]:

@@ -49,14 +49,12 @@ ACTIVATION_MODULES: dict[type, ActivationOf] = {
     nn.SiLU: _always("silu"),
     nn.Softplus: _softplus,
     nn.ELU: _elu,
-    nn.Identity: _always("identity"),
 }
 """Element-wise activation module class → the neuroplast activation it computes."""
 
 ACTIVATION_MODULES_BY_NAME: dict[tuple[str, str], ActivationOf] = {
     ("transformers", "GELUActivation"): _always("gelu"),
     ("transformers", "SiLUActivation"): _always("silu"),
-    ("transformers", "LinearActivation"): _always("identity"),
 }
 """(top-level package, class name) of third-party activation classes → the activation they compute.
 Hugging Face's tanh-approximated GELUs (``NewGELUActivation``, ``GELUTanh``) are absent on
@@ -66,11 +64,12 @@ PER_CHANNEL: tuple[type, ...] = (nn.modules.batchnorm._BatchNorm,)
 """Modules with per-channel tensors that surgery resizes as part of a site (``between``)."""
 
 CHANNELWISE: tuple[type, ...] = (
-    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.Flatten,
+    nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.Flatten,
     nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d,
     nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.Upsample,
 )
-"""Parameter-free modules that act on every channel alone and alike."""
+"""Parameter-free modules that act on every channel alone and alike (``nn.Identity`` is here,
+not among the activations: it is a placeholder more often than a choice)."""
 
 LAYER_CLASSES: tuple[type, ...] = (nn.Linear, nn.modules.conv._ConvNd)
 """Weight layers discovery accounts for (plus :data:`LAYER_CLASSES_BY_NAME`)."""
