@@ -341,9 +341,10 @@ def test_gated_ffn(up_first):
     assert_accounts_for_every_layer(model, found)
 
 
-def test_small_cnn_with_batchnorm_and_flatten():
-    model = build(small_cnn)
-    found = explain(model, images())
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_small_cnn_with_batchnorm_and_flatten(dtype):
+    model = build(small_cnn).to(dtype)  # float32: a fresh BatchNorm is identity to 5e-6
+    found = explain_sites(model, images().to(dtype))
     assert summary(found) == [("0", "conv", 4, "Conv2d"), ("4", "flatten", 6, "Linear")]
     conv, flat = found.sites
     assert upstream_modules(conv) == [model[0], model[1]]  # the BatchNorm is resized too
@@ -562,6 +563,7 @@ def test_vgg11_bn_sites_and_replication():
     assert summary(found) == [(n, "conv", w, "Conv2d") for n, w in convs] + [
         ("features.25", "flatten", 512, "Linear"), ("classifier.0", "linear", 4096, "Linear"),
         ("classifier.3", "linear", 4096, "Linear")]
+    assert all(found.site(name).consumer_activation is None for name, _ in convs)  # BN first
     flat = found.site("features.25")
     assert flat.offsets == 49  # AdaptiveAvgPool2d((7, 7)): a 7×7 block per channel
     assert flat.consumer_activation.name == "relu"
