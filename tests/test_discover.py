@@ -588,7 +588,7 @@ def test_gpt2_offers_each_mlp(gpt2):
                               for i in range(2)]
     for i, site in enumerate(found.sites):
         assert site.consumer is model.transformer.h[i].mlp.c_proj
-        assert site.activation is None  # NewGELUActivation: tanh-approximated, not "gelu"
+        assert site.activation.name == "gelu-tanh"  # NewGELUActivation: tanh-approximated
     refused = patterns(found)
     for i in range(2):
         assert refused[f"transformer.h.{i}.attn.c_attn"] == "attention"

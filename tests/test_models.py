@@ -137,6 +137,8 @@ def test_activations_are_the_named_functions():
         "relu": np.maximum(y.numpy(), 0),
         "identity": y.numpy(),
         "softplus": np.log1p(np.exp(y.numpy())),
+        "gelu-tanh": 0.5 * y.numpy() * (1 + np.tanh(np.sqrt(2 / np.pi)
+                                                   * (y.numpy() + 0.044715 * y.numpy() ** 3))),
     }
     for name, values in expected.items():
         np.testing.assert_allclose(get_activation(name).fn(y).numpy(), values, rtol=1e-12)

@@ -47,6 +47,20 @@ def _gelu_derivative(y: torch.Tensor) -> torch.Tensor:
     return cdf + y * pdf
 
 
+GELU_TANH_C = math.sqrt(2.0 / math.pi)
+GELU_TANH_A = 0.044715
+
+
+def _gelu_tanh(y: torch.Tensor) -> torch.Tensor:
+    return F.gelu(y, approximate="tanh")
+
+
+def _gelu_tanh_derivative(y: torch.Tensor) -> torch.Tensor:
+    """d/dy of ½y(1 + tanh(c(y + a y³))): ½(1 + t) + ½ y (1 − t²) c (1 + 3a y²)."""
+    t = torch.tanh(GELU_TANH_C * (y + GELU_TANH_A * y**3))
+    return 0.5 * (1.0 + t) + 0.5 * y * (1.0 - t**2) * GELU_TANH_C * (1.0 + 3 * GELU_TANH_A * y**2)
+
+
 def _silu_derivative(y: torch.Tensor) -> torch.Tensor:
     s = torch.sigmoid(y)
     return s * (1.0 + y * (1.0 - s))
@@ -67,6 +81,8 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("sigmoid", torch.sigmoid, _sigmoid_derivative, "logistic sigmoid (N2PS nets)"),
         Activation("relu", F.relu, _relu_derivative, "rectified linear unit"),
         Activation("gelu", F.gelu, _gelu_derivative, "Gaussian error linear unit (exact erf)"),
+        Activation("gelu-tanh", _gelu_tanh, _gelu_tanh_derivative,
+                   "GELU with the tanh approximation (GPT-2's gelu_new)"),
         Activation("silu", F.silu, _silu_derivative, "sigmoid-weighted linear unit"),
         Activation("softplus", F.softplus, torch.sigmoid, "log(1 + e^x)"),
         Activation("elu", F.elu, _elu_derivative, "exponential linear unit, alpha = 1"),

@@ -4,7 +4,7 @@
   producer of a site or explained): ``nn.Linear``, every convolution, Hugging Face ``Conv1D``.
 * :data:`ACTIVATION_MODULES` — element-wise activation modules and the neuroplast activation
   (:data:`neuroplast.activations.ACTIVATIONS`) each one computes, or None for a configuration
-  neuroplast has no derivative for (``nn.GELU(approximate="tanh")``, ``nn.ELU(alpha=2)``).
+  neuroplast has no derivative for (``nn.ELU(alpha=2)``).
 * :data:`PER_CHANNEL` — modules holding one entry per channel that surgery resizes with the
   site (BatchNorm); they become a site's ``between``.
 * :data:`CHANNELWISE` — parameter-free modules that act on each channel alone (Dropout,
@@ -30,7 +30,7 @@ def _always(name: str) -> ActivationOf:
 
 
 def _gelu(module: nn.Module) -> str | None:
-    return "gelu" if module.approximate == "none" else None
+    return {"none": "gelu", "tanh": "gelu-tanh"}.get(module.approximate)
 
 
 def _softplus(module: nn.Module) -> str | None:
@@ -55,10 +55,13 @@ ACTIVATION_MODULES: dict[type, ActivationOf] = {
 ACTIVATION_MODULES_BY_NAME: dict[tuple[str, str], ActivationOf] = {
     ("transformers", "GELUActivation"): _always("gelu"),
     ("transformers", "SiLUActivation"): _always("silu"),
+    ("transformers", "NewGELUActivation"): _always("gelu-tanh"),
+    ("transformers", "GELUTanh"): _always("gelu-tanh"),
+    ("transformers", "PytorchGELUTanh"): _always("gelu-tanh"),
 }
 """(top-level package, class name) of third-party activation classes → the activation they compute.
-Hugging Face's tanh-approximated GELUs (``NewGELUActivation``, ``GELUTanh``) are absent on
-purpose: neuroplast's ``gelu`` is the exact one."""
+Hugging Face's tanh-approximated GELUs map to ``gelu-tanh`` (neuroplast's ``gelu`` is the
+exact one)."""
 
 PER_CHANNEL: tuple[type, ...] = (nn.modules.batchnorm._BatchNorm,)
 """Modules with per-channel tensors that surgery resizes as part of a site (``between``)."""
