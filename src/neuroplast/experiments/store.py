@@ -18,56 +18,21 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 from neuroplast.experiments.sweep import RunSpec
+from neuroplast.files import atomic_write_text
+
+__all__ = ["RECORD_FORMAT", "CorruptRecordWarning", "ResultStore", "atomic_write_text"]
 
 RECORD_FORMAT = 1
 """Version of the record layout written by :meth:`ResultStore.write`."""
 
-_TEMP_SUFFIX = ".tmp"
-
 
 class CorruptRecordWarning(UserWarning):
     """A stored run could not be read back and was moved aside; the run will be redone."""
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half.
-
-    The text goes to a temporary file in the same directory (same file system), is flushed and
-    fsync'ed, and replaces ``path`` with ``os.replace``; the directory entry is fsync'ed too.
-    """
-    path = Path(path)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                     suffix=_TEMP_SUFFIX)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp_name, 0o644)  # mkstemp creates 0600; results are ordinary files
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows cannot open directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - some file systems refuse
-        pass
-    finally:
-        os.close(fd)
 
 
 class ResultStore:
