@@ -78,10 +78,10 @@ def run_sweep(experiment: str | Experiment, *, protocol: str, seeds: int | Seque
     specs = plan(exp, protocol=protocol, seeds=seeds)
     pool = open_executor(executor, workers, address)  # checks the arguments; starts nothing
     folder = ResultsFolder(out_dir)
+    fingerprint = folder.data_fingerprint
+    if exp.needs_data and address is None:  # other data are refused before anything is made
+        fingerprint = folder.claim_data(mnist_fingerprint(data_dir), data_source(data_dir))
     with FolderLock(folder.directory / exp.name):
-        fingerprint = folder.data_fingerprint
-        if exp.needs_data and address is None:
-            fingerprint = folder.claim_data(mnist_fingerprint(data_dir), data_source(data_dir))
         store = ResultStore(folder.directory / exp.name, result_schema=exp.result_schema,
                             data_fingerprint=fingerprint)
         store.check_writable()
