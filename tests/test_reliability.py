@@ -206,7 +206,8 @@ def test_a_meta_device_model_is_refused_with_what_to_do():
     with torch.device("meta"):
         model = build_mlp("N1")
     for call in (lambda: evaluate(model, _split()),
-                 lambda: train(model, _split(), get_protocol("quick"), epochs=1, seed=0)):
+                 lambda: train(model, _split(), get_protocol("quick"), epochs=1, seed=0),
+                 lambda: prune(model, "hidden1", _split(), amount=1)):
         with pytest.raises(NeuroplastError, match="meta device.*to_empty"):
             call()
 
@@ -216,10 +217,12 @@ def test_an_x_y_tuple_where_a_split_is_expected_says_to_wrap_it():
     for call in (lambda: evaluate(model, (split.x, split.y)),
                  lambda: train(model, (split.x, split.y), get_protocol("quick"), epochs=1,
                                seed=0),
-                 lambda: prune(model, "hidden1", (split.x, split.y), amount=1)):
-        with pytest.raises(TypeError, match=r"must be a neuroplast.data.Split, got tuple; wrap "
-                                            r"the tensors as Split\(x, y\)"):
+                 lambda: prune(model, "hidden1", (split.x, split.y), amount=1),
+                 lambda: replicate(model, "hidden1", data=(split.x, split.y), n=1)):
+        with pytest.raises(TypeError, match=r"must be a neuroplast.data.Split.*got .*tuple.*; "
+                                            r"wrap the tensors as Split\(x, y\)"):
             call()
+    assert model.widths == [784, 5, 20, 10]
 
 
 def test_a_protocol_name_instead_of_a_protocol_says_to_look_it_up():
