@@ -27,6 +27,7 @@ from neuroplast.experiments.experiment import Experiment, mnist
 from neuroplast.experiments.folder import (
     FolderLock,
     ResultsFolder,
+    ResultsFolderWarning,
     check_markdown_owned,
     mark_markdown,
 )
@@ -34,6 +35,7 @@ from neuroplast.experiments.registry import EXPERIMENTS, all_experiments, get_ex
 from neuroplast.experiments.report import SUMMARY_NAME
 from neuroplast.experiments.runner import RunFailedError, plan, run_sweep
 from neuroplast.experiments.stats_summary import markdown_table
+from neuroplast.experiments.store import CorruptRecordWarning
 from neuroplast.files import atomic_write_text, check_writable_directory
 from neuroplast.train.report import format_table
 
@@ -104,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
     check_writable_directory(out, f"--out {out}")
     check_outputs(out, experiments)  # before the lock file is created in a folder not ours
     with warnings.catch_warnings(), FolderLock(out):
-        warnings.simplefilter("always", UserWarning)
+        for category in (CorruptRecordWarning, ResultsFolderWarning):
+            warnings.simplefilter("always", category)
         warnings.showwarning = _note
         return _reproduce_all(experiments, args, out)
 
