@@ -4,7 +4,8 @@
 ``toy-sweep`` is cheap and deterministic. Each execution appends its run id to the file named
 by ``$NEUROPLAST_TOY_LOG`` *before* computing (so a run killed in flight is logged too) and
 sleeps ``$NEUROPLAST_TOY_SLEEP`` seconds, which lets a test kill a sweep mid-way.
-``toy-failing`` raises for odd seeds.
+``toy-failing`` raises for odd seeds. ``toy-data`` reads MNIST from its ``data_dir`` (tests
+give it small fake IDX files) and logs like ``toy-sweep``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Any
 
 import torch
 
-from neuroplast.experiments.experiment import Experiment
+from neuroplast.experiments.experiment import Experiment, mnist
 from neuroplast.experiments.report import header, write_summary
+from neuroplast.experiments.schema import INTEGER, NUMBER
 from neuroplast.experiments.stats_summary import summarize_field
 from neuroplast.experiments.sweep import RunSpec
 from neuroplast.train import Protocol
@@ -35,7 +37,7 @@ def toy_value(seed: int, scale: float) -> float:
     return float((torch.tanh(x @ w) * scale).sum())
 
 
-def toy_run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
+def _log_execution(spec: RunSpec) -> None:
     log = os.environ.get("NEUROPLAST_TOY_LOG")
     if log:
         with open(log, "a", encoding="utf-8") as handle:
@@ -43,7 +45,21 @@ def toy_run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
             handle.flush()
             os.fsync(handle.fileno())
     time.sleep(float(os.environ.get("NEUROPLAST_TOY_SLEEP", "0")))
+
+
+def toy_run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
+    _log_execution(spec)
     return {"value": toy_value(spec.seed, spec.config["scale"]), "pid": os.getpid()}
+
+
+def data_configs(protocol: Protocol) -> list[dict[str, Any]]:
+    return [{}]
+
+
+def data_run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
+    _log_execution(spec)
+    dataset = mnist(data_dir)
+    return {"value": float(dataset.train.x.mean()) + spec.seed, "n_train": dataset.train.n}
 
 
 def toy_report(records: list[dict[str, Any]], out_dir: Path) -> Path:
@@ -63,8 +79,13 @@ def failing_run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
 
 TOY = Experiment(name="toy-sweep", section="test", figures=("none",),
                  description="cheap deterministic test experiment", configs=toy_configs,
-                 run=toy_run, report=toy_report, default_seeds=3, needs_data=False)
+                 run=toy_run, report=toy_report, default_seeds=3, needs_data=False,
+                 result_schema={"value": NUMBER, "pid": INTEGER})
 TOY_FAILING = Experiment(name="toy-failing", section="test", figures=("none",),
                          description="fails for odd seeds", configs=failing_configs,
                          run=failing_run, report=toy_report, default_seeds=4, needs_data=False)
-EXTRAS = (TOY, TOY_FAILING)
+TOY_DATA = Experiment(name="toy-data", section="test", figures=("none",),
+                      description="reads MNIST from --data", configs=data_configs, run=data_run,
+                      report=toy_report, default_seeds=2,
+                      result_schema={"value": NUMBER, "n_train": INTEGER})
+EXTRAS = (TOY, TOY_FAILING, TOY_DATA)

@@ -178,7 +178,7 @@ def test_train_with_custom_widths_and_activation(tmp_path, data_dir, capsys):
         (["train", "--activation", "swish"], "invalid choice: 'swish'"),
         (["train", "--epochs", "-1"], "finite number >= 0"),
         (["train", "--epochs", "nan"], "finite number >= 0"),
-        (["train", "--seed", "x"], "invalid int value"),
+        (["train", "--seed", "x"], "--seed: expected a seed, an integer from 0 to 2"),
         (["evaluate"], "required: model"),
     ],
 )

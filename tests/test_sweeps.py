@@ -66,9 +66,14 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return os.environ | {"PYTHONPATH": path, EXTRA_ENV_VAR: EXTRAS} | extra
 
 
+PROVENANCE = {"protocol": PROTOCOLS["quick"].as_dict(), "wall_s": 0.0, "neuroplast": "0",
+              "torch": "0", "python": "3", "platform": "test"}
+"""The provenance every stored record holds (what report headers read)."""
+
+
 def record(spec: RunSpec, result: dict) -> dict:
     return {"run_id": spec.run_id, "spec": spec.to_dict(), "result": result,
-            "provenance": {"wall_s": 0.0}}
+            "provenance": PROVENANCE}
 
 
 # --------------------------------------------------------------------------------------------

@@ -299,12 +299,20 @@ def test_evaluate_leaves_the_training_mode_alone():
     assert not model.training
 
 
-def test_evaluate_refuses_nan_outputs():
+def test_evaluate_refuses_nan_weights_and_says_they_are_the_cause():
     model = build_mlp(widths=[20, 6, 4])
     with torch.no_grad():
         model.layers[0].weight[0, 0] = math.nan
-    with pytest.raises(NeuroplastError, match="NaN or infinite outputs"):
+    with pytest.raises(NeuroplastError, match="weights contain NaN or infinity") as info:
         evaluate(model, _random_split(10))
+    assert "learning rate" not in str(info.value)  # issue 15 (9): nothing was trained here
+
+
+def test_evaluate_refuses_nan_outputs_from_nan_inputs():
+    split = _random_split(10)
+    split.x[3, 2] = math.nan
+    with pytest.raises(NeuroplastError, match="NaN or infinite outputs from finite weights"):
+        evaluate(build_mlp(widths=[20, 6, 4]), split)
 
 
 def test_evaluate_refuses_an_empty_split():
@@ -315,10 +323,21 @@ def test_evaluate_refuses_an_empty_split():
 
 def test_training_refuses_to_go_on_after_the_loss_diverged():
     model = initialize(build_mlp(widths=[20, 6, 4]), 0)
+    with pytest.raises(NeuroplastError, match="training diverged.*epoch 2.*learning rate"):
+        train(model, _random_split(100), _protocol(learning_rate=1e30), epochs=3, seed=0,
+              progress=False)
+
+
+def test_training_a_model_with_infinite_weights_is_refused_before_any_step():
+    model = initialize(build_mlp(widths=[20, 6, 4]), 0)
     with torch.no_grad():
         model.layers[1].bias[0] = math.inf
-    with pytest.raises(NeuroplastError, match="training diverged.*epoch 1.*learning rate"):
-        train(model, _random_split(100), _protocol(), epochs=3, seed=0, progress=False)
+    optimizer = make_optimizer(model, _protocol())
+    steps = _step_counter(optimizer)
+    with pytest.raises(NeuroplastError, match="weights contain NaN or infinity.*train a new"):
+        train(model, _random_split(100), _protocol(), epochs=3, seed=0, optimizer=optimizer,
+              progress=False)
+    assert steps[0] == 0
 
 
 def test_training_reports_final_metrics_on_train_and_test():

@@ -8,6 +8,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from neuroplast.checks import check_seed
 from neuroplast.data import (
     IDX_FILE_NAMES,
     DataNotFoundError,
@@ -18,8 +19,9 @@ from neuroplast.data import (
 )
 from neuroplast.data.datasets import find_file
 from neuroplast.errors import NeuroplastError
+from neuroplast.files import check_writable_directory
 from neuroplast.models import MLP
-from neuroplast.train import PROTOCOLS
+from neuroplast.train import PROTOCOLS, Protocol, has_finite_weights, non_finite_message
 
 MNIST_FEATURES = 784
 """Pixels per MNIST image: the first width of every model the CLI trains or evaluates."""
@@ -97,6 +99,8 @@ def check_output(path: str | None, force: bool, option: str = "--out",
     """Refuse, before any work, to overwrite a file the user saved or to write onto a folder.
 
     ``option`` and ``example`` name the argument in the message (``--plot``, ``fig.png``).
+    The file's directory must be writable too (or creatable), so an unwritable location is
+    refused now rather than after the training or pruning it would store.
     """
     if path is None:
         return
@@ -104,6 +108,21 @@ def check_output(path: str | None, force: bool, option: str = "--out",
         raise NeuroplastError(f"{option} {path} is a directory; give a file name such as {example}")
     if Path(path).exists() and not force:
         raise NeuroplastError(f"{path} already exists; choose another {option} or pass --force")
+    check_writable_directory(Path(path).parent, f"{option} {path}")
+
+
+def check_loaded_model(model: MLP, path: str) -> None:
+    """Refuse, before the data is loaded, a saved model that cannot be evaluated or changed:
+    one whose weights hold NaN or infinity (it came from a diverged training run)."""
+    if not has_finite_weights(model):
+        raise NeuroplastError(f"{path}: {non_finite_message(model)}")
+
+
+def training_subset(protocol: Protocol, n_train: int) -> int | None:
+    """How many training images ``protocol`` trains on (and measures training metrics on) when
+    that is fewer than the ``n_train`` loaded, else None."""
+    limit = protocol.max_train_examples
+    return limit if limit is not None and limit < n_train else None
 
 
 def check_mnist_model(model: MLP) -> None:
@@ -116,10 +135,24 @@ def check_mnist_model(model: MLP) -> None:
 
 
 def positive_int(text: str) -> int:
-    value = int(text)
+    """An argparse type: an integer ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
     return value
+
+
+def seed_value(text: str) -> int:
+    """An argparse type: a seed, an integer from 0 to 2**63 − 1."""
+    try:
+        return check_seed(int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a seed, an integer from 0 to 2**63 - 1, got {text!r}"
+        ) from None
 
 
 def non_negative_float(text: str) -> float:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from neuroplast.cli.common import add_data_arguments, load_data, non_negative_float
+from neuroplast.cli.common import (
+    add_data_arguments,
+    load_data,
+    non_negative_float,
+    seed_value,
+)
 from neuroplast.death import prune
 from neuroplast.models import build_mlp, count_macs, count_parameters, initialize
 from neuroplast.train import evaluate_splits, get_protocol, train
@@ -17,9 +22,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "its hidden1 layer with A1 (connection cut) and print a "
                                    "before/after table. Runs offline on an embedded copy of "
                                    "part of MNIST when the real files are not found.")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cutoff", type=float, default=0.05,
-                   help="A1 efficiency cutoff for hidden1 (default 0.05)")
+    p.add_argument("--seed", type=seed_value, default=0,
+                   help="seed for initialisation and shuffling (0 to 2**63 - 1)")
+    p.add_argument("--cutoff", type=non_negative_float, default=0.05,
+                   help="A1 efficiency cutoff for hidden1, a number >= 0 (default 0.05)")
     p.add_argument("--no-progress", action="store_true")
     # Hidden: training length in paper epochs (the paper's 5000); tests shorten it.
     p.add_argument("--epochs", type=non_negative_float, default=5000.0, help=argparse.SUPPRESS)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from neuroplast.cli.common import add_data_arguments, check_mnist_model, load_data
+from neuroplast.cli.common import (
+    add_data_arguments,
+    check_loaded_model,
+    check_mnist_model,
+    load_data,
+)
 from neuroplast.models import count_macs, count_parameters, load_model
 from neuroplast.train import evaluate_splits
 from neuroplast.train.report import format_metrics
@@ -23,6 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     model, _ = load_model(args.model)
     check_mnist_model(model)
+    check_loaded_model(model, args.model)
     dataset = load_data(args)
     metrics = evaluate_splits(model, dataset.train, dataset.test)
     if args.json:

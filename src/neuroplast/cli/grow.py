@@ -9,12 +9,16 @@ import torch
 from neuroplast.cli.common import (
     add_data_arguments,
     add_output_arguments,
+    check_loaded_model,
+    check_mnist_model,
     check_output,
     load_data,
     positive_int,
+    seed_value,
 )
 from neuroplast.data import Split
 from neuroplast.efficiency import MEASURES
+from neuroplast.errors import NeuroplastError
 from neuroplast.models import MLP, load_model, save_model
 from neuroplast.replication import METHODS, replicate, resolve_method
 from neuroplast.replication.split import growable_site
@@ -42,7 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--measure", default="connection",
                    help=f"efficiency ranking the parents ({', '.join(MEASURES.names())}; "
                         "default connection = E_k, eq. 28)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the chi draws / random weights")
+    p.add_argument("--seed", type=seed_value, default=0,
+                   help="seed of the chi draws / random weights (0 to 2**63 - 1)")
     add_data_arguments(p)
     add_output_arguments(p)
     p.set_defaults(run=run)
@@ -57,9 +62,17 @@ def _logits(model: MLP, split: Split, batch_size: int = 10_000) -> torch.Tensor:
 
 def run(args: argparse.Namespace) -> int:
     check_output(args.out, args.force)
-    resolve_method(args.method, args.alpha)  # fail before loading anything
+    method, _ = resolve_method(args.method, args.alpha)  # fail before loading anything
+    MEASURES.get(args.measure)
     model, metadata = load_model(args.model)
-    growable_site(model, args.site)
+    check_mnist_model(model)
+    check_loaded_model(model, args.model)
+    width = growable_site(model, args.site).width
+    if method.uses_parents and args.n > width:
+        raise NeuroplastError(
+            f"--n {args.n}: {args.site} has only {width} neurons to be parents; give --n "
+            f"between 1 and {width}"
+        )
     dataset = load_data(args)
     before = _logits(model, dataset.train)
     result = replicate(model, args.site, n=args.n, method=args.method, alpha=args.alpha,

@@ -20,6 +20,7 @@ import torch
 
 from neuroplast.cli.common import (
     add_data_arguments,
+    check_loaded_model,
     check_mnist_model,
     check_output,
     load_data,
@@ -106,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     model, _ = load_model(args.model)
     model.site(args.site)  # an unknown site fails before the data is loaded
     check_mnist_model(model)
+    check_loaded_model(model, args.model)
     dataset = load_data(args)
     report = inspect_site(model, args.site, dataset.train, rule)
     if args.plot is not None:

@@ -7,20 +7,25 @@ existing ``--out`` refused, before the data is loaded or anything is computed.
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from neuroplast.cli.common import (
     add_data_arguments,
     add_output_arguments,
     add_protocol_argument,
+    check_loaded_model,
     check_mnist_model,
     check_output,
     load_data,
     non_negative_float,
     positive_int,
+    seed_value,
+    training_subset,
 )
 from neuroplast.data import Dataset
 from neuroplast.death import PruneResult, get_rule, make_strategy, prune_cycles, removal_cap
+from neuroplast.death.strategies import Strategy
 from neuroplast.efficiency import MEASURES
 from neuroplast.errors import NeuroplastError
 from neuroplast.models import MLP, count_macs, count_parameters, load_model, save_model
@@ -80,7 +85,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="paper epochs of retraining after each prune (default 0, or 500 with "
                         "--cycles > 1)")
     add_protocol_argument(p)
-    p.add_argument("--seed", type=int, default=0, help="seed of the retraining's shuffling")
+    p.add_argument("--seed", type=seed_value, default=0,
+                   help="seed of the retraining's shuffling (0 to 2**63 - 1)")
     p.add_argument("--pixel-map", metavar="PNG", default=None,
                    help="input site only: draw which of the 28×28 pixels survive")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -130,6 +136,50 @@ def _cycle_rows(results: list[PruneResult]) -> list[list[Any]]:
     return rows
 
 
+def check_cycle_plan(strategy: Strategy, width: int, cycles: int, max_fraction: float | None,
+                     site: str) -> None:
+    """Refuse now a plan that a later cycle would refuse: an amount that empties the site.
+
+    Each cycle removes ``amount`` neurons (a fraction: of the width left), at most
+    ``max_fraction`` of it; pruning may not remove every neuron of a site. Cutoffs and goals
+    depend on the data and are checked by each prune.
+
+    Raises:
+        NeuroplastError: the cycle that would fail, and what to lower.
+    """
+    if strategy.kind != "amount":
+        return
+    left = width
+    for cycle in range(1, cycles + 1):
+        wanted = strategy.count(left)
+        removed = min(wanted, removal_cap(max_fraction, left))
+        if (wanted if isinstance(strategy.value, int) else removed) >= left:
+            raise NeuroplastError(
+                f"--amount {strategy.value:g} with --cycles {cycles} would remove every neuron "
+                f"of {site} in cycle {cycle} ({wanted} of the {left} left of {width}); lower "
+                "--amount or --cycles, or give the amount as a fraction (e.g. 0.4)"
+            )
+        left -= removed
+
+
+def _goal_notes(results: list[PruneResult], strategy: Strategy) -> list[str]:
+    """A note for each prune whose goal was already missed before it removed anything."""
+    if not strategy.is_goal:
+        return []
+    notes = []
+    for cycle, result in enumerate(results, start=1):
+        before = (result.accuracy_before, result.loss_before)
+        if before[0] is None or strategy.holds(*before):
+            continue
+        where = f"cycle {cycle}: " if len(results) > 1 else ""
+        measured = (f"training accuracy {before[0]:.4f} is below the goal {strategy.value:g}"
+                    if strategy.kind == "goal_accuracy" else
+                    f"training loss {before[1]:.4f} is above the goal {strategy.value:g}")
+        notes.append(f"NOTE: {where}the model already missed the goal before pruning (its "
+                     f"{measured}); nothing was removed")
+    return notes
+
+
 def run(args: argparse.Namespace) -> int:
     check_output(args.out, args.force)
     _check_pixel_map(args)
@@ -138,9 +188,11 @@ def run(args: argparse.Namespace) -> int:
     MEASURES.get(measure)
     model, parent_metadata = load_model(args.model)
     check_mnist_model(model)
+    check_loaded_model(model, args.model)
     width = model.site(args.site).width
     strategy = make_strategy(width=width, **_strategy_arguments(args))
     removal_cap(args.max_fraction, width)
+    check_cycle_plan(strategy, width, args.cycles, args.max_fraction, args.site)
     retrain = args.retrain_epochs
     if retrain is None:
         retrain = DEFAULT_RETRAIN if args.cycles > 1 else 0.0
@@ -160,7 +212,9 @@ def run(args: argparse.Namespace) -> int:
         **_strategy_arguments(args),
     )
     last = results[-1]
-    final = last.retrain if last.retrain is not None else last.after
+    # after retraining, measured on all the data like the "before" row (a protocol such as
+    # quick retrains on, and measures, only part of the training set)
+    final = last.after if last.retrain is None else _metrics(model, dataset)
     headers = ["model", args.site, "parameters", "MACs", "train acc", "test acc", "train loss",
                "test loss", "pruning time"]
     rows = [["before", *_size_before(results[0]), before["train_accuracy"],
@@ -174,6 +228,12 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(["cycle", args.site, "parameters", "MACs", "train acc", "test acc",
                             "train loss", "pruning time", "retrained train acc",
                             "retrained test acc", "retraining time"], _cycle_rows(results)))
+        subset = training_subset(protocol, dataset.train.n)
+        if retrain > 0 and subset is not None:
+            print(f"(retrained train acc: on the first {subset:,} training images, those the "
+                  f"{protocol.name} protocol trains on)")
+    for note in _goal_notes(results, strategy):
+        print(note, file=sys.stderr)
     if args.pixel_map:
         from neuroplast.plots.pixel_map import draw_pixel_map
 

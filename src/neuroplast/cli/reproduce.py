@@ -4,26 +4,45 @@
 configurations, storing each finished run at once under ``DIR/<experiment>/runs/``; started
 again, it runs only what is missing. Then it writes ``DIR/<experiment>/summary.md`` (+ PNG
 figures) and the index ``DIR/index.md``. ``neuroplast reproduce --list`` names the experiments.
+
+Before any run the command checks the data, that every file it will write is absent or its own
+(:mod:`neuroplast.experiments.folder`), that the folders accept new files, and locks ``DIR``
+for the whole command; each sweep checks that the data are those of the folder's runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
+import warnings
 from pathlib import Path
+from typing import Any
 
 from neuroplast.cli.common import add_protocol_argument, positive_int
+from neuroplast.cli.main import one_line
 from neuroplast.errors import NeuroplastError
 from neuroplast.experiments.executors import EXECUTORS
 from neuroplast.experiments.experiment import Experiment, mnist
+from neuroplast.experiments.folder import (
+    FolderLock,
+    ResultsFolder,
+    ResultsFolderWarning,
+    check_markdown_owned,
+    mark_markdown,
+)
 from neuroplast.experiments.registry import EXPERIMENTS, all_experiments, get_experiment
 from neuroplast.experiments.report import SUMMARY_NAME
 from neuroplast.experiments.runner import RunFailedError, plan, run_sweep
 from neuroplast.experiments.stats_summary import markdown_table
-from neuroplast.experiments.store import atomic_write_text
+from neuroplast.experiments.store import CorruptRecordWarning
+from neuroplast.files import atomic_write_text, check_writable_directory
 from neuroplast.train.report import format_table
 
 INDEX_NAME = "index.md"
+MAX_SEEDS = 10_000
+"""The most seeds one sweep may have (the paper averages over at most 50)."""
+INDEX_TITLE = "# neuroplast: reproduction of Grabovsky & Vanchurin (2023)"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,8 +57,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--list", action="store_true",
                    help="list the experiments with their paper sections and figures")
     add_protocol_argument(p)
-    p.add_argument("--seeds", type=positive_int, default=None,
-                   help="seeds 0..N-1 (default: the paper's run count of each experiment)")
+    p.add_argument("--seeds", type=seed_count, default=None,
+                   help="seeds 0..N-1 (default: the paper's run count of each experiment; at "
+                        f"most {MAX_SEEDS:,})")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="output directory (runs, summaries, index); reuse it to resume")
     p.add_argument("--workers", type=positive_int, default=1,
@@ -54,6 +74,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "then the user cache; downloaded when online)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
+
+
+def seed_count(text: str) -> int:
+    """An argparse type: a number of seeds, 1 to :data:`MAX_SEEDS`."""
+    count = positive_int(text)
+    if count > MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_SEEDS:,} seeds, got {text}")
+    return count
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,6 +101,40 @@ def run(args: argparse.Namespace) -> int:
         # Ray cluster look for the data on their own machines, so it is not checked here.)
         mnist(args.data)
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise NeuroplastError(f"--out {out} is a file; give a directory for runs and reports")
+    check_writable_directory(out, f"--out {out}")
+    check_outputs(out, experiments)  # before the lock file is created in a folder not ours
+    with warnings.catch_warnings(), FolderLock(out):
+        for category in (CorruptRecordWarning, ResultsFolderWarning):
+            warnings.simplefilter("always", category)
+        warnings.showwarning = _note
+        return _reproduce_all(experiments, args, out)
+
+
+def _note(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+    """Show a warning (a record set aside, an old folder) as one line."""
+    print(f"neuroplast reproduce: note: {one_line(Exception(str(message)))}", file=sys.stderr)
+
+
+def check_outputs(out: Path, experiments: list[Experiment]) -> None:
+    """Before any work: every file the command will write is absent or neuroplast's, and every
+    experiment's folder accepts new files.
+
+    Raises:
+        NeuroplastError: a file neuroplast did not write is in the way (index.md, a summary,
+            the folder record), or a folder is not writable.
+    """
+    check_markdown_owned(out / INDEX_NAME, legacy_first_line=INDEX_TITLE)
+    folder = ResultsFolder(out)
+    folder.read()
+    for experiment in experiments:
+        directory = out / experiment.name
+        check_markdown_owned(directory / SUMMARY_NAME, legacy_first_line=f"# {experiment.name}: ")
+        check_writable_directory(directory, f"the results of {experiment.name} into {directory}")
+
+
+def _reproduce_all(experiments: list[Experiment], args: argparse.Namespace, out: Path) -> int:
     failed = []
     for experiment in experiments:
         try:
@@ -96,9 +158,33 @@ def _reproduce(experiment: Experiment, args: argparse.Namespace, out: Path) -> P
     records = run_sweep(experiment, protocol=args.protocol, seeds=seeds, out_dir=out,
                         workers=args.workers, executor=args.executor, address=args.address,
                         progress=False if args.no_progress else None, data_dir=args.data)
-    summary = experiment.report(records, out / experiment.name)
+    summary = _report(experiment, records, out / experiment.name)
+    ResultsFolder(out).record_report(experiment.name, len(records),
+                                     sorted({r["spec"]["seed"] for r in records}))
     print(f"{experiment.name}: report {summary}")
     return summary
+
+
+def _report(experiment: Experiment, records: list[dict[str, Any]], directory: Path) -> Path:
+    """The experiment's report; a failure on the stored runs is one line, its traceback a file.
+
+    Raises:
+        NeuroplastError: the report refused to overwrite a file, or failed on the records.
+    """
+    try:
+        return experiment.report(records, directory)
+    except NeuroplastError:
+        raise
+    except (ArithmeticError, KeyError, IndexError, TypeError, ValueError) as exc:
+        log = directory / "failed" / "report.txt"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(log, "".join(traceback.format_exception(exc)))
+        raise NeuroplastError(
+            f"{experiment.name}: the report failed on the {len(records)} stored runs "
+            f"({type(exc).__name__}: {exc}; traceback in {log}); the runs are kept in "
+            f"{directory / 'runs'}: if one of them was edited by hand, move it to runs/corrupt/ "
+            "and run the same command again"
+        ) from None
 
 
 def _listing() -> str:
@@ -108,19 +194,31 @@ def _listing() -> str:
 
 
 def write_index(out: Path) -> Path:
-    """``OUT/index.md``: every experiment with a summary in ``out``, linked."""
+    """``OUT/index.md``: every experiment with a summary in ``out``, linked, with the number of
+    runs its summary reports and the data the folder's runs were computed from.
+
+    Raises:
+        NeuroplastError: ``index.md`` exists and neuroplast did not write it.
+    """
+    path = out / INDEX_NAME
+    check_markdown_owned(path, legacy_first_line=INDEX_TITLE)
+    folder = ResultsFolder(out)
     rows = []
     for experiment in all_experiments().values():
         summary = out / experiment.name / SUMMARY_NAME
         if summary.is_file():
-            n_runs = sum(1 for _ in (out / experiment.name / "runs").glob("*.json"))
+            n_runs = folder.reported_runs(experiment.name)
+            if n_runs is None:  # a summary written before the folder recorded its runs
+                n_runs = sum(1 for _ in (out / experiment.name / "runs").glob("*.json"))
             rows.append([f"[{experiment.name}]({experiment.name}/{SUMMARY_NAME})",
                          experiment.section, ", ".join(experiment.figures), n_runs,
                          experiment.description])
-    text = "# neuroplast: reproduction of Grabovsky & Vanchurin (2023)\n\n"
-    text += (markdown_table(("experiment", "paper section", "figures", "stored runs",
+    text = f"{INDEX_TITLE}\n\n"
+    text += (markdown_table(("experiment", "paper section", "figures", "runs in summary",
                              "what it reproduces"), rows) if rows else "_No reports yet._")
+    data = folder.read()["data"]
+    if isinstance(data, dict):
+        text += f"\n\nData: {data.get('source')} ({data.get('fingerprint')})."
     out.mkdir(parents=True, exist_ok=True)
-    path = out / INDEX_NAME
-    atomic_write_text(path, text + "\n")
+    atomic_write_text(path, mark_markdown(text + "\n"))
     return path

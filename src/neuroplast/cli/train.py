@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from neuroplast.checks import MAX_SEED
 from neuroplast.cli.common import (
     add_data_arguments,
     add_output_arguments,
@@ -12,12 +13,15 @@ from neuroplast.cli.common import (
     check_output,
     load_data,
     non_negative_float,
+    seed_value,
+    training_subset,
     widths_list,
 )
+from neuroplast.data import Dataset
 from neuroplast.errors import NeuroplastError
 from neuroplast.experiments.stats_summary import summarize
 from neuroplast.models import ACTIVATIONS, PRESETS, build_mlp, initialize, save_model
-from neuroplast.train import get_protocol, make_optimizer, train
+from neuroplast.train import Protocol, get_protocol, make_optimizer, train
 from neuroplast.train.fused import train_fused
 from neuroplast.train.report import format_metrics, format_table
 
@@ -34,7 +38,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=non_negative_float, default=5000.0,
                    help="training length in the paper's epochs, rescaled by the protocol "
                         "(default 5000)")
-    p.add_argument("--seed", type=int, default=0, help="seed for initialisation and shuffling")
+    p.add_argument("--seed", type=seed_value, default=0,
+                   help="seed for initialisation and shuffling (0 to 2**63 - 1)")
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
                    help="sgd (the paper's) or adam")
     p.add_argument("--death-replication", metavar="SPEC", default=None,
@@ -58,25 +63,25 @@ def run(args: argparse.Namespace) -> int:
     model = initialize(build_mlp(arch, widths=args.widths, activation=args.activation), args.seed)
     check_mnist_model(model)
     protocol = get_protocol(args.protocol)
-    dataset = load_data(args)
     optimizer = make_optimizer(model, protocol, args.optimizer)
     callbacks = []
-    if args.death_replication:
+    if args.death_replication:  # parsed and checked before the data is loaded
         from neuroplast.replication.schedule import schedule_from_spec
 
         callbacks.append(schedule_from_spec(args.death_replication, protocol, seed=args.seed,
                                             total_epochs=protocol.epochs(args.epochs)))
+    dataset = load_data(args)
+    subset = training_subset(protocol, dataset.train.n)
     print(f"training {arch or 'MLP'} widths={model.widths} activation={model.activation_name} "
           f"protocol={protocol.name} epochs={args.epochs:g} (paper) seed={args.seed}")
-    print(f"data: {dataset.train.n:,} training and {dataset.test.n:,} test images from "
-          f"{dataset.source}")
+    print(_data_line(dataset, protocol, subset))
     history = train(model, dataset.train, protocol, epochs=protocol.epochs(args.epochs),
                     seed=args.seed, test_split=dataset.test, optimizer=optimizer,
                     callbacks=callbacks, progress=False if args.no_progress else None)
     for event in history.events:
         print("event:", ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                   for k, v in event.items() if not isinstance(v, list)))
-    print(format_metrics(model, history.final))
+    print(format_metrics(model, history.final, train_subset=subset))
     if args.out:
         metadata = {"arch": arch, "seed": args.seed, "paper_epochs": args.epochs,
                     "optimizer": args.optimizer, "data": dataset.source,
@@ -86,11 +91,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_line(dataset: Dataset, protocol: Protocol, subset: int | None) -> str:
+    """Where the data come from, and how much of the training set the protocol trains on."""
+    line = (f"data: {dataset.train.n:,} training and {dataset.test.n:,} test images from "
+            f"{dataset.source}")
+    if subset is not None:
+        line += (f"; the {protocol.name} protocol trains on the first {subset:,} training "
+                 "images, and the training accuracy and loss below are measured on those")
+    return line
+
+
 def run_fused(args: argparse.Namespace) -> int:
     """``--fused-seeds S``: S seeds trained as one model (neuroplast.train.fused)."""
     count = args.fused_seeds
     if count < 1:
         raise NeuroplastError(f"--fused-seeds must be at least 1, got {count}")
+    if args.seed + count - 1 > MAX_SEED:
+        raise NeuroplastError(
+            f"--seed {args.seed} with --fused-seeds {count} gives seeds above 2**63 - 1; "
+            "lower --seed"
+        )
     if args.death_replication:
         raise NeuroplastError(
             "--death-replication changes a net's width during training, which a fused model "
@@ -113,10 +133,12 @@ def run_fused(args: argparse.Namespace) -> int:
     check_mnist_model(models[0])
     protocol = get_protocol(args.protocol)
     dataset = load_data(args)
+    subset = training_subset(protocol, dataset.train.n)
     print(f"training {count} fused {arch or 'MLP'} nets widths={models[0].widths} "
           f"activation={models[0].activation_name} protocol={protocol.name} "
           f"epochs={args.epochs:g} (paper) init seeds {seeds[0]}..{seeds[-1]}, shuffling seed "
           f"{args.seed}")
+    print(_data_line(dataset, protocol, subset))
     histories = train_fused(models, dataset.train, protocol, epochs=protocol.epochs(args.epochs),
                             data_seed=args.seed, test_split=dataset.test,
                             optimizer=args.optimizer,

@@ -14,6 +14,7 @@ from neuroplast.data.datasets import (
     DataNotFoundError,
     Dataset,
     Split,
+    data_fingerprint,
     default_cache_dir,
     load_fashion_mnist,
     load_mnist,
@@ -24,7 +25,14 @@ from neuroplast.data.embedded import (
     load_embedded_mnist,
     load_mnist_or_embedded,
 )
-from neuroplast.data.idx import IdxFormatError, parse_idx, read_idx, write_idx
+from neuroplast.data.idx import (
+    IdxFormatError,
+    IdxHeader,
+    parse_idx,
+    read_idx,
+    read_idx_header,
+    write_idx,
+)
 from neuroplast.data.subsets import peaked_indices, peaked_split
 
 __all__ = [
@@ -35,7 +43,9 @@ __all__ = [
     "DataNotFoundError",
     "Dataset",
     "IdxFormatError",
+    "IdxHeader",
     "Split",
+    "data_fingerprint",
     "default_cache_dir",
     "load_embedded_mnist",
     "load_fashion_mnist",
@@ -45,6 +55,7 @@ __all__ = [
     "peaked_indices",
     "peaked_split",
     "read_idx",
+    "read_idx_header",
     "verify_md5",
     "write_idx",
 ]

@@ -17,7 +17,6 @@ import hashlib
 import http.client
 import os
 import shutil
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +25,9 @@ from typing import BinaryIO
 import numpy as np
 import torch
 
-from neuroplast.data.idx import IdxFormatError, read_idx
+from neuroplast.data.idx import IdxFormatError, IdxHeader, read_idx, read_idx_header
 from neuroplast.errors import NeuroplastError
+from neuroplast.files import create_temporary
 
 __all__ = [
     "DATA_ENV_VAR",
@@ -36,6 +36,7 @@ __all__ = [
     "DataNotFoundError",
     "Dataset",
     "Split",
+    "data_fingerprint",
     "default_cache_dir",
     "load_fashion_mnist",
     "load_mnist",
@@ -82,16 +83,38 @@ class Split:
     Attributes:
         x: Float32 images, flattened, shape ``(n, 784)`` for MNIST, values in ``[0, 1]``.
         y: Int64 class labels, shape ``(n,)``.
+
+    Raises:
+        TypeError: ``x`` or ``y`` is not a tensor, ``x`` is not floating point (e.g. uint8
+            pixels 0–255: pass ``x.float() / 255``) or ``y`` is not integer.
+        ValueError: the shapes do not fit together.
     """
 
     x: torch.Tensor
     y: torch.Tensor
 
     def __post_init__(self) -> None:
+        for name, value in (("x", self.x), ("y", self.y)):
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(
+                    f"Split.{name} must be a torch.Tensor, got {type(value).__name__}; convert "
+                    "it with torch.as_tensor(...)"
+                )
         if self.x.dim() != 2 or self.y.dim() != 1 or self.x.shape[0] != self.y.shape[0]:
             raise ValueError(
                 f"Split needs x of shape (n, features) and y of shape (n,), got x "
                 f"{tuple(self.x.shape)} and y {tuple(self.y.shape)}"
+            )
+        if not self.x.dtype.is_floating_point:
+            raise TypeError(
+                f"Split.x must hold floating-point features (pixels scaled to [0, 1]), got "
+                f"{self.x.dtype}; for 0-255 images pass x.float() / 255"
+            )
+        if self.y.dtype.is_floating_point or self.y.dtype.is_complex or \
+                self.y.dtype == torch.bool:
+            raise TypeError(
+                f"Split.y must hold integer class labels, got {self.y.dtype}; convert them "
+                "with y.long()"
             )
 
     @property
@@ -116,6 +139,23 @@ class Dataset:
     train: Split
     test: Split
     source: str
+
+
+def data_fingerprint(dataset: Dataset) -> str:
+    """``sha256:<hex digits>`` of a dataset's contents: both splits' features and labels with
+    their dtypes and shapes.
+
+    The same data give the same fingerprint wherever they are stored and whether the files are
+    compressed or not; any other data (another dataset, a subset, one changed pixel) give
+    another. Results folders record it to refuse mixing runs computed from different data.
+    """
+    digest = hashlib.sha256()
+    for split in (dataset.train, dataset.test):
+        for tensor in (split.x, split.y):
+            array = tensor.detach().cpu().contiguous().numpy()
+            digest.update(f"{array.dtype.str}{array.shape};".encode("ascii"))
+            digest.update(array)  # hashed in place through the buffer protocol, no copy
+    return f"sha256:{digest.hexdigest()}"
 
 
 @dataclass(frozen=True)
@@ -274,13 +314,11 @@ def _download_file(spec: _Spec, index: int, dest_dir: Path, failures: list[str])
     mismatches: list[str] = []
     for mirror in spec.mirrors:
         url = mirror + filename
-        fd, tmp_name = tempfile.mkstemp(dir=dest_dir, prefix=f".{filename}.", suffix=".part")
-        tmp = Path(tmp_name)
+        fd, tmp = create_temporary(dest_dir, f".{filename}.", ".part")  # mode: the umask's
         try:
             with os.fdopen(fd, "wb") as fh:
                 _fetch(url, fh)
             verify_md5(tmp, spec.md5[index])
-            os.chmod(tmp, 0o644)  # mkstemp creates 0600; make the data readable like any file
             os.replace(tmp, final)
             return True
         except ChecksumMismatchError as exc:
@@ -332,8 +370,8 @@ def _download_missing(spec: _Spec, dest_dir: Path, locations: list[tuple[Path, s
         ) from exc
 
 
-def _check_images(path: Path, images: np.ndarray) -> None:
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != _IMAGE_SHAPE:
+def _check_images(path: Path, images: IdxHeader) -> None:
+    if images.dtype != np.uint8 or len(images.shape) != 3 or images.shape[1:] != _IMAGE_SHAPE:
         raise IdxFormatError(
             f"IDX file {str(path)!r}: expected images of shape (n, 28, 28) and dtype uint8, "
             f"got shape {images.shape} and dtype {images.dtype}. The file is not an "
@@ -341,8 +379,8 @@ def _check_images(path: Path, images: np.ndarray) -> None:
         )
 
 
-def _check_labels(path: Path, labels: np.ndarray, n_images: int, images_path: Path) -> None:
-    if labels.dtype != np.uint8 or labels.ndim != 1:
+def _check_labels(path: Path, labels: IdxHeader, n_images: int, images_path: Path) -> None:
+    if labels.dtype != np.uint8 or len(labels.shape) != 1:
         raise IdxFormatError(
             f"IDX file {str(path)!r}: expected labels of shape (n,) and dtype uint8, got shape "
             f"{labels.shape} and dtype {labels.dtype}. The file is not an MNIST-style label "
@@ -354,11 +392,21 @@ def _check_labels(path: Path, labels: np.ndarray, n_images: int, images_path: Pa
             f"holds {n_images} images. The files do not belong together; replace both with "
             "the official ones (re-download them)."
         )
+
+
+def _check_label_values(path: Path, labels: np.ndarray) -> None:
     if labels.max() >= _NUM_CLASSES:
         raise IdxFormatError(
             f"IDX file {str(path)!r}: label value {int(labels.max())} is out of range 0..9. "
             "The file is damaged or not a 10-class label file; re-download it."
         )
+
+
+def _check_headers(paths: tuple[Path, ...], headers: tuple[IdxHeader, ...]) -> None:
+    """Shapes, types and counts of (images, labels, images, labels), before any data is read."""
+    for images, labels in ((0, 1), (2, 3)):
+        _check_images(paths[images], headers[images])
+        _check_labels(paths[labels], headers[labels], headers[images].shape[0], paths[images])
 
 
 def _make_split(images: np.ndarray, labels: np.ndarray, invert: bool) -> Split:
@@ -373,12 +421,18 @@ def _splits_from_arrays(
     paths: tuple[Path, ...], arrays: tuple[np.ndarray, ...], invert: bool
 ) -> tuple[Split, Split]:
     """Validates (images, labels, images, labels) arrays and turns them into two splits."""
+    _check_headers(paths, tuple(IdxHeader(a.dtype, a.shape) for a in arrays))
     train_img, train_lab, test_img, test_lab = arrays
-    _check_images(paths[0], train_img)
-    _check_labels(paths[1], train_lab, train_img.shape[0], paths[0])
-    _check_images(paths[2], test_img)
-    _check_labels(paths[3], test_lab, test_img.shape[0], paths[2])
+    _check_label_values(paths[1], train_lab)
+    _check_label_values(paths[3], test_lab)
     return _make_split(train_img, train_lab, invert), _make_split(test_img, test_lab, invert)
+
+
+def _read_checked(paths: tuple[Path, ...]) -> tuple[np.ndarray, ...]:
+    """The four files' arrays; every header is checked before any file's data is read, so a
+    file that declares a huge size is refused without allocating it."""
+    _check_headers(paths, tuple(read_idx_header(path) for path in paths))
+    return tuple(read_idx(path) for path in paths)
 
 
 def _load(spec: _Spec, root: str | Path | None, download: bool, invert: bool) -> Dataset:
@@ -401,8 +455,7 @@ def _load(spec: _Spec, root: str | Path | None, download: bool, invert: bool) ->
             raise DataNotFoundError(
                 _not_found_message(spec, locations, f"Files vanished from {directory}.")
             )
-    arrays = tuple(read_idx(path) for path in paths)
-    train, test = _splits_from_arrays(paths, arrays, invert)
+    train, test = _splits_from_arrays(paths, _read_checked(paths), invert)
     return Dataset(name=spec.name, train=train, test=test, source=str(paths[0].parent))
 
 

@@ -9,18 +9,21 @@ gzip magic bytes ``1f 8b``, not from the file name.
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import struct
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
 
 from neuroplast.errors import NeuroplastError
 
-__all__ = ["IdxFormatError", "parse_idx", "read_idx", "write_idx"]
+__all__ = ["IdxFormatError", "IdxHeader", "parse_idx", "read_idx", "read_idx_header", "write_idx"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -43,6 +46,9 @@ _CODE_NAMES = (
     "0x08 (uint8), 0x09 (int8), 0x0B (int16), 0x0C (int32), 0x0D (float32), 0x0E (float64)"
 )
 _MAX_NDIM = 4
+_MAX_DEFLATE_RATIO = 1032
+"""The most a DEFLATE stream can inflate (258-byte matches in ~2 bits): a gzip file of n bytes
+holds at most about 1032·n bytes, so a header that declares more is refused before reading."""
 _ADVICE = "Re-download the file or regenerate it with neuroplast.data.write_idx."
 
 
@@ -56,6 +62,19 @@ class IdxFormatError(NeuroplastError):
 
 def _fail(name: str, problem: str, advice: str = _ADVICE) -> IdxFormatError:
     return IdxFormatError(f"IDX file {name!r}: {problem}. {advice}")
+
+
+@dataclass(frozen=True)
+class IdxHeader:
+    """What an IDX header declares: the element type (native byte order) and the shape."""
+
+    dtype: np.dtype
+    shape: tuple[int, ...]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of data the header announces."""
+        return math.prod(self.shape) * self.dtype.itemsize
 
 
 def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
@@ -72,67 +91,18 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
     Raises:
         IdxFormatError: If the data are not a complete, valid IDX file.
     """
-    if data[:2] == _GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise _fail(
-                name,
-                f"the gzip stream is corrupted or truncated ({type(exc).__name__}: {exc})",
-                "The file is damaged, probably by an incomplete download; delete it and "
-                "re-download it.",
-            ) from exc
-    if len(data) < 4:
-        raise _fail(name, f"only {len(data)} bytes long, too short for the 4-byte IDX header")
-    if data[0] != 0 or data[1] != 0:
-        raise _fail(
-            name,
-            f"bad magic number: the first two bytes must be 00 00, got {data[0]:02x} "
-            f"{data[1]:02x}, so this is not an IDX file (nor a gzip-compressed one)",
-            "Check that the path points to an IDX file such as train-images-idx3-ubyte.gz; "
-            "if it does, re-download it.",
-        )
-    code, ndim = data[2], data[3]
-    dtype = _CODE_TO_DTYPE.get(code)
-    if dtype is None:
-        raise _fail(name, f"unknown element type code 0x{code:02X}; valid codes are {_CODE_NAMES}")
-    if not 1 <= ndim <= _MAX_NDIM:
-        raise _fail(name, f"unsupported number of dimensions {ndim}; expected 1 to {_MAX_NDIM}")
-    header_len = 4 + 4 * ndim
-    if len(data) < header_len:
-        raise _fail(
-            name,
-            f"truncated header: {ndim} dimensions need {header_len} header bytes but the file "
-            f"has only {len(data)}",
-        )
-    dims = struct.unpack(f">{ndim}I", data[4:header_len])
-    if any(d == 0 for d in dims):
-        raise _fail(name, f"dimension sizes {dims} contain a zero; every size must be > 0")
-    count = math.prod(dims)
-    expected = count * dtype.itemsize
-    payload = len(data) - header_len
-    if payload < expected:
-        raise _fail(
-            name,
-            f"truncated: shape {dims} of {dtype.newbyteorder('=').name} needs {expected} data "
-            f"bytes but only {payload} are present",
-            "The file is incomplete (interrupted download?); delete it and re-download it.",
-        )
-    if payload > expected:
-        raise _fail(
-            name,
-            f"{payload - expected} trailing bytes after the {expected} data bytes that shape "
-            f"{dims} of {dtype.newbyteorder('=').name} needs",
-            "The file is damaged or not an IDX file; delete it and re-download it.",
-        )
-    array = np.frombuffer(data, dtype=dtype, count=count, offset=header_len).reshape(dims)
-    return array.astype(dtype.newbyteorder("="), copy=True)
+    with _open_stream(io.BytesIO(data), len(data), name) as stream:
+        return _read_array(stream, name)
 
 
 def read_idx(path: str | Path) -> np.ndarray:
-    """Reads an IDX file, raw or gzip-compressed.
+    """Reads an IDX file, raw or gzip-compressed, as a bounded stream.
 
-    Compression is detected from the gzip magic bytes ``1f 8b``, not from the file name.
+    Compression is detected from the gzip magic bytes ``1f 8b``, not from the file name. The
+    header is read first; then exactly the number of bytes it declares is read (never the
+    whole inflated stream), and one more byte is asked for to detect trailing data. So a small
+    compressed file that inflates to gigabytes is refused before it fills the memory, and so
+    is a header that declares more data than the file can hold.
 
     Args:
         path: The file to read.
@@ -148,7 +118,138 @@ def read_idx(path: str | Path) -> np.ndarray:
         FileNotFoundError: If the file does not exist.
     """
     path = Path(path)
-    return parse_idx(path.read_bytes(), str(path))
+    with path.open("rb") as raw, _open_stream(raw, path.stat().st_size, str(path)) as stream:
+        return _read_array(stream, str(path))
+
+
+def read_idx_header(path: str | Path) -> IdxHeader:
+    """Reads only the header of an IDX file (raw or gzip-compressed): type and shape.
+
+    Cheap whatever the file's size; loaders check it before reading the data.
+
+    Raises:
+        IdxFormatError: If the header is invalid, or declares more data than the file can hold.
+        FileNotFoundError: If the file does not exist.
+    """
+    path = Path(path)
+    with path.open("rb") as raw, _open_stream(raw, path.stat().st_size, str(path)) as stream:
+        return _read_header(stream, str(path))
+
+
+class _Stream:
+    """A binary stream over a file of ``size`` bytes, raw or gzip-compressed."""
+
+    def __init__(self, handle: BinaryIO, size: int, compressed: bool) -> None:
+        self.handle, self.size, self.compressed = handle, size, compressed
+
+    @property
+    def capacity(self) -> int:
+        """The most data bytes the file can hold."""
+        return self.size * _MAX_DEFLATE_RATIO if self.compressed else self.size
+
+    def __enter__(self) -> _Stream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.compressed:
+            self.handle.close()  # the GzipFile; the underlying file is the caller's
+
+
+def _open_stream(raw: BinaryIO, size: int, name: str) -> _Stream:
+    """``raw`` itself, or a gzip stream over it when it starts with the gzip magic bytes."""
+    magic = raw.read(2)
+    raw.seek(0)
+    if magic != _GZIP_MAGIC:
+        return _Stream(raw, size, compressed=False)
+    return _Stream(gzip.GzipFile(fileobj=raw, mode="rb"), size, compressed=True)
+
+
+def _gzip_failure(name: str, exc: BaseException) -> IdxFormatError:
+    return _fail(
+        name,
+        f"the gzip stream is corrupted or truncated ({type(exc).__name__}: {exc})",
+        "The file is damaged, probably by an incomplete download; delete it and re-download it.",
+    )
+
+
+def _read_into(stream: _Stream, buffer: bytearray | memoryview, name: str) -> int:
+    """Fill ``buffer`` from the stream as far as it goes; returns the bytes read."""
+    view, filled = memoryview(buffer), 0
+    try:
+        while filled < len(view):
+            count = stream.handle.readinto(view[filled:])
+            if not count:
+                break
+            filled += count
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _gzip_failure(name, exc) from exc
+    return filled
+
+
+def _read_header(stream: _Stream, name: str) -> IdxHeader:
+    head = bytearray(4)
+    got = _read_into(stream, head, name)
+    if got < 4:
+        raise _fail(name, f"only {got} bytes long, too short for the 4-byte IDX header")
+    if head[0] != 0 or head[1] != 0:
+        raise _fail(
+            name,
+            f"bad magic number: the first two bytes must be 00 00, got {head[0]:02x} "
+            f"{head[1]:02x}, so this is not an IDX file (nor a gzip-compressed one)",
+            "Check that the path points to an IDX file such as train-images-idx3-ubyte.gz; "
+            "if it does, re-download it.",
+        )
+    code, ndim = head[2], head[3]
+    dtype = _CODE_TO_DTYPE.get(code)
+    if dtype is None:
+        raise _fail(name, f"unknown element type code 0x{code:02X}; valid codes are {_CODE_NAMES}")
+    if not 1 <= ndim <= _MAX_NDIM:
+        raise _fail(name, f"unsupported number of dimensions {ndim}; expected 1 to {_MAX_NDIM}")
+    sizes = bytearray(4 * ndim)
+    got = _read_into(stream, sizes, name)
+    if got < len(sizes):
+        raise _fail(
+            name,
+            f"truncated header: {ndim} dimensions need {4 + len(sizes)} header bytes but the "
+            f"file has only {4 + got}",
+        )
+    dims = struct.unpack(f">{ndim}I", sizes)
+    if any(d == 0 for d in dims):
+        raise _fail(name, f"dimension sizes {dims} contain a zero; every size must be > 0")
+    header = IdxHeader(dtype.newbyteorder("="), tuple(dims))
+    if header.nbytes > stream.capacity:
+        what = "a gzip file of" if stream.compressed else "a file of"
+        raise _fail(
+            name,
+            f"truncated: shape {dims} of {header.dtype.name} needs {header.nbytes:,} data "
+            f"bytes, more than {what} {stream.size:,} bytes can hold",
+            "The file is incomplete or damaged; delete it and re-download it.",
+        )
+    return header
+
+
+def _read_array(stream: _Stream, name: str) -> np.ndarray:
+    """Header, then exactly the declared data, then a check that nothing follows."""
+    header = _read_header(stream, name)
+    data = bytearray(header.nbytes)
+    got = _read_into(stream, data, name)
+    if got < header.nbytes:
+        raise _fail(
+            name,
+            f"truncated: shape {header.shape} of {header.dtype.name} needs {header.nbytes} "
+            f"data bytes but only {got} are present",
+            "The file is incomplete (interrupted download?); delete it and re-download it.",
+        )
+    if _read_into(stream, bytearray(1), name):
+        raise _fail(
+            name,
+            f"trailing bytes after the {header.nbytes} data bytes that shape {header.shape} "
+            f"of {header.dtype.name} needs",
+            "The file is damaged or not an IDX file; delete it and re-download it.",
+        )
+    big_endian = header.dtype.newbyteorder(">")
+    array = np.frombuffer(data, dtype=big_endian).reshape(header.shape)
+    return array.astype(header.dtype, copy=False)
 
 
 def write_idx(path: str | Path, array: npt.ArrayLike, *, compress: bool | None = None) -> None:

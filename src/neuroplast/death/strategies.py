@@ -58,6 +58,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from neuroplast.checks import check_name
 from neuroplast.cost import count_macs_per_example, count_parameters
 from neuroplast.data import Split
 from neuroplast.death.evaluation import Evaluate
@@ -68,6 +69,7 @@ from neuroplast.death.selection import Selection
 from neuroplast.efficiency import MEASURES
 from neuroplast.efficiency.conditional import is_greedy
 from neuroplast.errors import NeuroplastError
+from neuroplast.models.checks import check_data
 from neuroplast.sites.resolve import first_batch, resolve_site
 from neuroplast.sites.site import Site
 from neuroplast.stats.site import (
@@ -137,6 +139,8 @@ def prune(model: nn.Module, site: Site | str, split: Any, *, rule: str = "A1",
             (``conditional:greedy`` needs ``lstsq``, ``obs:greedy`` ``obs``), or a request
             that would remove every neuron.
     """
+    check_name(rule, "rule", "'A1' or 'lstsq'")
+    check_data(model, split, "split")
     started = time.perf_counter()
     rule_info = get_rule(rule)
     measure = measure or rule_info.default_measure

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from neuroplast.data import Dataset, load_mnist
+from neuroplast.data import Dataset, data_fingerprint, load_mnist
+from neuroplast.experiments.schema import as_schema
 from neuroplast.experiments.sweep import RunSpec
 from neuroplast.train import Protocol
 
@@ -38,9 +39,13 @@ class Experiment:
         report: ``report(records, out_dir) -> path of summary.md``; ``records`` are the stored
             records (``spec``, ``result``, ``provenance``) of one sweep in run order.
         default_seeds: seeds when ``--seeds`` is not given (the paper's run count).
-        needs_data: whether ``run`` reads MNIST (the CLI then checks the data before starting).
+        needs_data: whether ``run`` reads MNIST (the CLI then checks the data before starting,
+            and the results folder records the data's fingerprint).
         options: the run options (:mod:`neuroplast.experiments.options`, e.g. ``"invert"``,
             ``"init"``) that ``run`` reads from a configuration; others are refused.
+        result_schema: what ``run`` returns, in the notation of
+            :mod:`neuroplast.experiments.schema`; a stored result that does not fit is set
+            aside and its run redone. None: any JSON object.
     """
 
     name: str
@@ -53,6 +58,11 @@ class Experiment:
     default_seeds: int = 28
     needs_data: bool = True
     options: tuple[str, ...] = ()
+    result_schema: Any = None
+
+    def __post_init__(self) -> None:
+        if self.result_schema is not None:  # plain dicts and lists become (hashable) nodes
+            object.__setattr__(self, "result_schema", as_schema(self.result_schema))
 
 
 def mnist(data_dir: str | None, invert: bool = False) -> Dataset:
@@ -71,3 +81,10 @@ def _mnist(data_dir: str | None, invert: bool) -> Dataset:
     """The cache behind :func:`mnist`, keyed positionally (``mnist(d)`` and ``mnist(d,
     invert=False)`` are one entry)."""
     return load_mnist(data_dir, invert=invert)
+
+
+@functools.lru_cache(maxsize=2)
+def mnist_fingerprint(data_dir: str | None) -> str:
+    """:func:`neuroplast.data.data_fingerprint` of ``mnist(data_dir)``, computed once per
+    process: which data a run was computed from, whatever path they were read from."""
+    return data_fingerprint(mnist(data_dir))

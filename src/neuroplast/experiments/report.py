@@ -11,10 +11,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import neuroplast
 from neuroplast.experiments.claims import SMOKE_TEST_PROTOCOLS
 from neuroplast.experiments.experiment import Experiment
+from neuroplast.experiments.folder import (
+    PNG_SOFTWARE,
+    check_figure_owned,
+    check_markdown_owned,
+    mark_markdown,
+)
 from neuroplast.experiments.options import OPTIONS, option
-from neuroplast.experiments.store import atomic_write_text
+from neuroplast.files import atomic_write, atomic_write_text
 from neuroplast.train import PROTOCOLS, get_protocol
 
 SUMMARY_NAME = "summary.md"
@@ -91,16 +98,32 @@ def new_figure(width: float = 6.0, height: float = 4.0) -> Any | None:
 
 
 def save_figure(figure: Any | None, out_dir: Path, name: str) -> str:
-    """Save ``figure`` as ``out_dir/name`` (PNG); return the Markdown that shows it."""
+    """Save ``figure`` as ``out_dir/name`` (PNG, atomically, tagged as neuroplast's); return the
+    Markdown that shows it.
+
+    Raises:
+        NeuroplastError: ``out_dir/name`` exists and neuroplast did not draw it.
+    """
     if figure is None:
         return f"_Figure {name} not drawn: install matplotlib (pip install 'neuroplast[plot]')._"
-    figure.savefig(Path(out_dir) / name, dpi=120)
+    path = Path(out_dir) / name
+    check_figure_owned(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    software = f"{PNG_SOFTWARE} {neuroplast.__version__} (matplotlib)"
+    atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=120,
+                                                     metadata={"Software": software}))
     return f"![{name}]({name})"
 
 
 def write_summary(out_dir: str | Path, parts: Sequence[str]) -> Path:
-    """Join ``parts`` with blank lines into ``out_dir/summary.md`` (atomically); return its path."""
+    """Join ``parts`` with blank lines into ``out_dir/summary.md`` (atomically, after neuroplast's
+    mark); return its path.
+
+    Raises:
+        NeuroplastError: ``summary.md`` exists and neuroplast did not write it.
+    """
     path = Path(out_dir) / SUMMARY_NAME
+    check_markdown_owned(path, legacy_first_line=f"# {path.parent.name}: ")
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, "\n\n".join(p.strip("\n") for p in parts) + "\n")
+    atomic_write_text(path, mark_markdown("\n\n".join(p.strip("\n") for p in parts) + "\n"))
     return path

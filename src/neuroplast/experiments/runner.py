@@ -1,9 +1,10 @@
 """``run_sweep``: expand an experiment into runs, run the missing ones, store each at once.
 
 The sweep's state lives entirely in its store (``OUT/<experiment>/runs/``): a run is done
-exactly when its record file exists and reads back. So a sweep killed at any moment — even
-with ``kill -9`` — and started again with the same arguments runs only what is missing:
-finished runs are neither redone nor lost, and a run in flight at the kill is simply run again.
+exactly when its record file exists, reads back and fits its schema. So a sweep killed at any
+moment — even with ``kill -9`` — and started again with the same arguments runs only what is
+missing: finished runs are neither redone nor lost, and a run in flight at the kill is simply
+run again.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from neuroplast.errors import NeuroplastError
-from neuroplast.experiments.executors import open_executor
-from neuroplast.experiments.experiment import Experiment
+from neuroplast.experiments.executors import Executor, open_executor
+from neuroplast.experiments.experiment import Experiment, mnist, mnist_fingerprint
+from neuroplast.experiments.folder import FolderLock, ResultsFolder
 from neuroplast.experiments.registry import get_experiment
-from neuroplast.experiments.store import ResultStore, atomic_write_text
+from neuroplast.experiments.store import ResultStore
 from neuroplast.experiments.sweep import RunSpec, expand
+from neuroplast.files import atomic_write_text
 from neuroplast.train import get_protocol
 
 
@@ -41,6 +44,12 @@ def run_sweep(experiment: str | Experiment, *, protocol: str, seeds: int | Seque
               data_dir: str | None = None) -> list[dict[str, Any]]:
     """Run every (configuration, seed) of ``experiment`` not yet in the store.
 
+    Before any run: the experiment's folder is locked (one sweep at a time), its ``runs/``
+    must accept new files, and the data must be those the results folder's runs came from
+    (:class:`~neuroplast.experiments.folder.ResultsFolder`; recorded on first use). Stored
+    records that do not fit the experiment's schema, or come from other data, are set aside
+    and redone.
+
     Args:
         experiment: a registered name or an :class:`Experiment` (it must also be registered
             for process-pool and Ray workers to find it by name).
@@ -49,15 +58,18 @@ def run_sweep(experiment: str | Experiment, *, protocol: str, seeds: int | Seque
         out_dir: the output root; records go to ``out_dir/<experiment>/runs/``.
         workers: parallel runs (processes for ``local``, CPUs of a local Ray instance).
         executor: ``local`` or ``ray`` (see :mod:`neuroplast.experiments.executors`).
-        address: Ray cluster address (``ray`` only).
+        address: Ray cluster address (``ray`` only). Its workers read the data on their own
+            machines, so the data are checked as each run comes back rather than before.
         progress: show a progress bar on stderr (None: only on a terminal).
         data_dir: data directory for the runs (None: ``$NEUROPLAST_DATA`` or the user cache).
 
     Returns:
         The records (``run_id``, ``spec``, ``result``, ``provenance``) of every run of the
-        sweep, earlier ones included, in run order.
+        sweep, earlier ones included, in run order, exactly as the store reads them back.
 
     Raises:
+        FolderLockedError: another process is running a sweep in the experiment's folder.
+        NeuroplastError: the folder cannot store runs, or holds runs of other data.
         RunFailedError: one or more runs raised (raised once all runs have been tried: a
             failing run does not stop the others). Every other run is stored; each traceback
             is in ``out_dir/<experiment>/failed/<run_id>.txt``; rerunning resumes.
@@ -65,7 +77,28 @@ def run_sweep(experiment: str | Experiment, *, protocol: str, seeds: int | Seque
     exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
     specs = plan(exp, protocol=protocol, seeds=seeds)
     pool = open_executor(executor, workers, address)  # checks the arguments; starts nothing
-    store = ResultStore(Path(out_dir) / exp.name)
+    folder = ResultsFolder(out_dir)
+    fingerprint = folder.data_fingerprint
+    if exp.needs_data and address is None:  # other data are refused before anything is made
+        fingerprint = folder.claim_data(mnist_fingerprint(data_dir), data_source(data_dir))
+    with FolderLock(folder.directory / exp.name):
+        store = ResultStore(folder.directory / exp.name, result_schema=exp.result_schema,
+                            data_fingerprint=fingerprint)
+        store.check_writable()
+        return _run_pending(exp, specs, store, pool, folder, progress, data_dir)
+
+
+def data_source(data_dir: str | None) -> str:
+    """Where the data of a sweep are read from, for the folder record and messages."""
+    if data_dir is not None:
+        return str(Path(data_dir).expanduser().resolve())
+    return mnist(None).source
+
+
+def _run_pending(exp: Experiment, specs: list[RunSpec], store: ResultStore, pool: Executor,
+                 folder: ResultsFolder, progress: bool | None,
+                 data_dir: str | None) -> list[dict[str, Any]]:
+    """Run the specs without a record, store each as it arrives, return all records."""
     records = store.scan()
     pending = [spec for spec in specs if spec.run_id not in records]
     bar = _Progress(exp.name, total=len(specs), done=len(specs) - len(pending), enabled=progress)
@@ -74,10 +107,11 @@ def run_sweep(experiment: str | Experiment, *, protocol: str, seeds: int | Seque
         if pending:
             with pool:
                 for spec, outcome in pool.run(pending, data_dir):
+                    if not isinstance(outcome, BaseException):
+                        outcome = _store(store, folder, exp, outcome)
                     if isinstance(outcome, BaseException):
                         failures.append((spec, outcome, _log_failure(store, spec, outcome)))
                         continue
-                    store.write(outcome)
                     (store.directory / "failed" / f"{spec.run_id}.txt").unlink(missing_ok=True)
                     records[spec.run_id] = outcome
                     bar.update()
@@ -92,6 +126,21 @@ def run_sweep(experiment: str | Experiment, *, protocol: str, seeds: int | Seque
             "the cause and run the same command again to finish the sweep"
         ) from error
     return [records[spec.run_id] for spec in specs]
+
+
+def _store(store: ResultStore, folder: ResultsFolder, exp: Experiment,
+           record: dict[str, Any]) -> dict[str, Any] | BaseException:
+    """Store a finished run and return it as the store reads it back (so a fresh run and a
+    resumed one give the same report); a record that cannot be stored is returned as the
+    error: from other data than the folder's, or not fitting the experiment's schema."""
+    fingerprint = record["provenance"].get("data_fingerprint")
+    try:
+        if exp.needs_data and fingerprint is not None and store.data_fingerprint is None:
+            store.data_fingerprint = folder.claim_data(fingerprint, "the workers' data")
+        store.write(record)
+    except NeuroplastError as exc:
+        return exc
+    return store.load(record["run_id"])
 
 
 def _log_failure(store: ResultStore, spec: RunSpec, error: BaseException) -> Path:

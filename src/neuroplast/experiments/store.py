@@ -10,64 +10,32 @@ A record is written to a temporary file in ``runs/``, flushed and fsync'ed, then
 its final name with ``os.replace`` (atomic on POSIX and Windows) and the directory is fsync'ed.
 So at any moment ``runs/<run_id>.json`` is either absent or complete: a process killed with
 ``kill -9`` mid-write leaves at most a temporary file, which readers ignore. A final file that
-still does not parse (disk full, a manual edit, a copy that went wrong) is moved to
-``runs/corrupt/`` with a warning and its run counts as not done.
+still does not parse (disk full, a manual edit, a copy that went wrong), or parses but does not
+fit its schema (:mod:`neuroplast.experiments.schema`: the envelope, the experiment's result, the
+folder's data), is moved to ``runs/corrupt/`` with a warning that names it and says why, and
+its run counts as not done.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
+from neuroplast.experiments.schema import RECORD, TEXT, SchemaError, nullable, validate
 from neuroplast.experiments.sweep import RunSpec
+from neuroplast.files import atomic_write_text, check_writable_directory
+
+__all__ = ["RECORD_FORMAT", "CorruptRecordWarning", "ResultStore", "atomic_write_text"]
 
 RECORD_FORMAT = 1
 """Version of the record layout written by :meth:`ResultStore.write`."""
 
-_TEMP_SUFFIX = ".tmp"
-
 
 class CorruptRecordWarning(UserWarning):
     """A stored run could not be read back and was moved aside; the run will be redone."""
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half.
-
-    The text goes to a temporary file in the same directory (same file system), is flushed and
-    fsync'ed, and replaces ``path`` with ``os.replace``; the directory entry is fsync'ed too.
-    """
-    path = Path(path)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                     suffix=_TEMP_SUFFIX)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp_name, 0o644)  # mkstemp creates 0600; results are ordinary files
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows cannot open directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - some file systems refuse
-        pass
-    finally:
-        os.close(fd)
 
 
 class ResultStore:
@@ -75,16 +43,31 @@ class ResultStore:
 
     Args:
         directory: the experiment's output directory; records go to ``directory/runs``.
+        result_schema: the experiment's result schema (:mod:`neuroplast.experiments.schema`);
+            None: any JSON object.
+        data_fingerprint: the fingerprint of the data the folder's runs come from; a record
+            whose provenance names other data is set aside. None: not checked.
     """
 
-    def __init__(self, directory: str | Path) -> None:
+    def __init__(self, directory: str | Path, *, result_schema: Any = None,
+                 data_fingerprint: str | None = None) -> None:
         self.directory = Path(directory)
         self.runs_dir = self.directory / "runs"
         self.corrupt_dir = self.runs_dir / "corrupt"
+        self.result_schema = result_schema
+        self.data_fingerprint = data_fingerprint
         self.runs_dir.mkdir(parents=True, exist_ok=True)
 
     def path(self, run_id: str) -> Path:
         return self.runs_dir / f"{run_id}.json"
+
+    def check_writable(self) -> None:
+        """Refuse, before any run is computed, a store whose records could not be written.
+
+        Raises:
+            NeuroplastError: ``runs/`` does not accept new files (read-only, permissions).
+        """
+        check_writable_directory(self.runs_dir, f"run records into {self.runs_dir}")
 
     def write(self, record: dict[str, Any]) -> Path:
         """Store one finished run atomically (see the module docstring).
@@ -95,8 +78,11 @@ class ResultStore:
 
         Returns:
             The path of the record file.
+
+        Raises:
+            SchemaError: the record does not fit its schema (it would not be read back).
         """
-        _check_record(record, record.get("run_id", "?"))
+        self.check(record, record.get("run_id", "?"))
         record = {"format": RECORD_FORMAT} | record
         path = self.path(record["run_id"])
         atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
@@ -134,10 +120,27 @@ class ResultStore:
         return [record for _, record in sorted(self.scan().items())
                 if experiment is None or record["spec"]["experiment"] == experiment]
 
+    def check(self, record: Any, expected_id: str) -> None:
+        """Raise :class:`SchemaError` unless ``record`` is a complete record of run
+        ``expected_id``: the envelope, the run id, the experiment's result schema and the data.
+        """
+        validate(record, RECORD, "the record")
+        spec_id = RunSpec.from_dict(record["spec"]).run_id
+        if record["run_id"] != spec_id or spec_id != expected_id:
+            raise SchemaError(f"run id mismatch: file {expected_id!r}, record "
+                              f"{record['run_id']!r}, spec {spec_id!r}")
+        if self.result_schema is not None:
+            validate(record["result"], self.result_schema, "its result")
+        stored = record["provenance"].get("data_fingerprint")
+        validate(stored, nullable(TEXT), "its provenance['data_fingerprint']")
+        if self.data_fingerprint is not None and stored not in (None, self.data_fingerprint):
+            raise SchemaError(f"it was computed from other data ({stored[:19]}…) than the "
+                              f"folder's ({self.data_fingerprint[:19]}…)")
+
     def _read(self, path: Path) -> dict[str, Any] | None:
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
-            _check_record(record, path.stem)
+            self.check(record, path.stem)
         except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
             self._quarantine(path, exc)
             return None
@@ -154,23 +157,9 @@ class ResultStore:
             os.replace(path, target)
         except FileNotFoundError:
             return  # another reader moved it already
+        what = reason if isinstance(reason, SchemaError) else f"{type(reason).__name__}: {reason}"
         warnings.warn(
-            f"{path} could not be read back ({type(reason).__name__}: {reason}); moved it to "
-            f"{target} — the run will be redone",
+            f"{path} could not be read back ({what}); moved it to {target} — the run will be "
+            "redone",
             CorruptRecordWarning, stacklevel=3,
         )
-
-
-def _check_record(record: Any, expected_id: str) -> None:
-    """Raise ValueError unless ``record`` is a complete record of run ``expected_id``."""
-    if not isinstance(record, dict):
-        raise ValueError(f"a record must be a JSON object, got {type(record).__name__}")
-    missing = {"run_id", "spec", "result", "provenance"} - set(record)
-    if missing:
-        raise ValueError(f"record lacks {sorted(missing)}")
-    if not isinstance(record["result"], dict):
-        raise ValueError("the record's result is not a JSON object")
-    spec_id = RunSpec.from_dict(record["spec"]).run_id
-    if record["run_id"] != spec_id or spec_id != expected_id:
-        raise ValueError(f"run id mismatch: file {expected_id!r}, record {record['run_id']!r}, "
-                         f"spec {spec_id!r}")

@@ -25,6 +25,7 @@ import numpy
 import torch
 
 import neuroplast
+from neuroplast.experiments.experiment import mnist_fingerprint
 from neuroplast.experiments.registry import get_experiment
 from neuroplast.experiments.store import RECORD_FORMAT
 from neuroplast.experiments.sweep import RunSpec
@@ -35,7 +36,9 @@ DEFAULT_THREADS = 1
 
 
 def provenance(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
-    """Versions, platform and every hyper-parameter of the run's protocol."""
+    """Versions, platform, every hyper-parameter of the run's protocol, and the fingerprint of
+    the data (for experiments that read MNIST)."""
+    needs_data = get_experiment(spec.experiment).needs_data
     return {
         "neuroplast": neuroplast.__version__,
         "torch": torch.__version__,
@@ -45,6 +48,7 @@ def provenance(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "protocol": get_protocol(spec.protocol).as_dict(),
         "data_argument": data_dir,
+        "data_fingerprint": mnist_fingerprint(data_dir) if needs_data else None,
     }
 
 

@@ -37,7 +37,9 @@ from dataclasses import dataclass
 
 import torch
 
+from neuroplast.checks import check_seed
 from neuroplast.errors import NeuroplastError
+from neuroplast.models.checks import check_model
 from neuroplast.models.mlp import MLP
 
 DEFAULT_INIT = "xavier-normal"
@@ -108,9 +110,16 @@ def get_initialization(name: str) -> Initialization:
 
 def initialize(model: MLP, seed: int, method: str = DEFAULT_INIT) -> MLP:
     """Normal weights with the ``method``'s std per layer and zero biases, drawn from a
-    generator seeded with ``seed`` (one ``torch.randn`` per layer, in layer order)."""
+    generator seeded with ``seed`` (one ``torch.randn`` per layer, in layer order).
+
+    Raises:
+        TypeError: ``model`` is not an MLP or ``seed`` not an integer.
+        NeuroplastError: ``seed`` outside ``0 … 2**63 − 1``, a model on the meta device, or an
+            unknown ``method``.
+    """
+    check_model(model)
     init = get_initialization(method)
-    generator = torch.Generator().manual_seed(int(seed))
+    generator = torch.Generator().manual_seed(check_seed(seed))
     last = len(model.layers) - 1
     with torch.no_grad():
         for index, layer in enumerate(model.layers):

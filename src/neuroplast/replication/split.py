@@ -47,10 +47,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from neuroplast.checks import check_integer, check_seed
 from neuroplast.data import Split
 from neuroplast.efficiency import MEASURES, efficiency
 from neuroplast.efficiency.conditional import is_greedy
 from neuroplast.errors import NeuroplastError
+from neuroplast.models.checks import check_data
 from neuroplast.models.init import xavier_std
 from neuroplast.sites.resolve import resolve_site
 from neuroplast.sites.site import Site
@@ -452,6 +454,8 @@ def replicate(model: nn.Module, site: Site | str,
         NeuroplastError: for the ``input`` site, invalid or repeated parents, n out of range,
             an unknown method or a bad α, or parents to choose without statistics or data.
     """
+    n, seed = None if n is None else check_integer(n, "n"), check_seed(seed)
+    check_data(model, data, "data")
     spec, alpha = resolve_method(method, alpha)
     target = growable_site(model, site, data)
     site = target.name

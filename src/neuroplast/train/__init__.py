@@ -5,15 +5,19 @@ from neuroplast.train.loop import (
     Evaluation,
     History,
     TrainState,
+    check_protocol,
     evaluate,
     evaluate_splits,
+    has_finite_weights,
     make_optimizer,
+    non_finite_message,
     restrict,
     train,
 )
 from neuroplast.train.protocols import PROTOCOLS, Protocol, get_protocol
 
 __all__ = [
-    "Callback", "Evaluation", "History", "PROTOCOLS", "Protocol", "TrainState", "evaluate",
-    "evaluate_splits", "get_protocol", "make_optimizer", "restrict", "train",
+    "Callback", "Evaluation", "History", "PROTOCOLS", "Protocol", "TrainState", "check_protocol",
+    "evaluate", "evaluate_splits", "get_protocol", "has_finite_weights", "make_optimizer",
+    "non_finite_message", "restrict", "train",
 ]

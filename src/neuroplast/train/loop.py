@@ -8,6 +8,7 @@ death-and-replication schedule does: surgery keeps the optimizer usable). Events
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -17,8 +18,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from neuroplast.checks import check_seed
 from neuroplast.data import Split
 from neuroplast.errors import NeuroplastError
+from neuroplast.models.checks import check_model, check_split_for_model
 from neuroplast.models.mlp import MLP
 from neuroplast.train.protocols import Protocol
 
@@ -68,8 +71,12 @@ def evaluate(model: MLP, split: Split, *, batch_size: int = 10_000) -> Evaluatio
     lowest class index, ``argmax``). The model's train/eval mode is left as it was.
 
     Raises:
-        NeuroplastError: if the split is empty or the model outputs NaN or infinity.
+        TypeError: ``model`` is not an MLP or ``split`` not a Split.
+        NeuroplastError: if the split is empty, does not fit the model (features, labels,
+            device), or the model outputs NaN or infinity.
     """
+    check_model(model)
+    split = check_split_for_model(model, split)
     if split.n == 0:
         raise NeuroplastError("cannot evaluate on an empty split; give at least one example")
     dtype = model.dtype
@@ -82,15 +89,27 @@ def evaluate(model: MLP, split: Split, *, batch_size: int = 10_000) -> Evaluatio
             y = split.y[start : start + batch_size]  # (batch,)
             logits = model(x)  # (batch, n_classes)
             if not torch.isfinite(logits).all():
-                raise NeuroplastError(
-                    "the model produced NaN or infinite outputs; lower the learning rate or "
-                    "check the inputs"
-                )
+                raise NeuroplastError(non_finite_message(model))
             total_loss += F.cross_entropy(logits, y, reduction="sum").item()
             correct += (logits.argmax(dim=1) == y).sum().item()
     finally:
         model.train(was_training)
     return Evaluation(total_loss / split.n, correct / split.n)
+
+
+def has_finite_weights(model: MLP) -> bool:
+    """Whether every parameter of ``model`` is finite (no NaN, no infinity)."""
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+def non_finite_message(model: MLP) -> str:
+    """Why a model's outputs are NaN or infinite, and what to do about it."""
+    if not has_finite_weights(model):
+        return ("the model's weights contain NaN or infinity (saved from a diverged training "
+                "run, or damaged); it cannot be evaluated, trained, pruned or grown: train a new "
+                "model")
+    return ("the model produced NaN or infinite outputs from finite weights; check the inputs "
+            "for NaN, infinity or huge values")
 
 
 def evaluate_splits(model: MLP, train_split: Split, test_split: Split | None = None,
@@ -101,6 +120,20 @@ def evaluate_splits(model: MLP, train_split: Split, test_split: Split | None = N
     if test_split is not None:
         metrics |= evaluate(model, test_split).as_dict("test")
     return metrics
+
+
+def check_protocol(protocol: object) -> Protocol:
+    """``protocol`` if it is a :class:`Protocol`.
+
+    Raises:
+        TypeError: anything else, e.g. its name (pass ``get_protocol(name)``).
+    """
+    if not isinstance(protocol, Protocol):
+        hint = (f"get_protocol({protocol!r})" if isinstance(protocol, str)
+                else "get_protocol('fast')")
+        raise TypeError(f"protocol must be a Protocol, got {type(protocol).__name__} "
+                        f"{protocol!r}; pass {hint}")
+    return protocol
 
 
 def make_optimizer(model: MLP, protocol: Protocol, kind: str = "sgd",
@@ -183,11 +216,26 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
         excluded).
 
     Raises:
-        NeuroplastError: if ``epochs`` is negative or not finite, the training split is empty,
-            or the loss becomes NaN or infinite (checked after every epoch).
+        TypeError: ``model``, ``train_split``, ``test_split`` or ``protocol`` of the wrong
+            type (e.g. a protocol name instead of ``get_protocol(name)``, an ``(x, y)`` tuple
+            instead of a Split), or a seed that is not an integer.
+        NeuroplastError: if ``epochs`` is negative or not finite, the seed is out of range,
+            the training split is empty or does not fit the model (features, labels, device),
+            the model's weights are not finite to begin with, or the loss becomes NaN or
+            infinite (checked after every epoch).
     """
+    check_model(model)
+    check_split_for_model(model, train_split, "train_split")
+    if test_split is not None:
+        check_split_for_model(model, test_split, "test_split")
+    check_protocol(protocol)
+    seed = check_seed(seed)
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Real):
+        raise TypeError(f"epochs must be a number, got {epochs!r}")
     if not math.isfinite(epochs) or epochs < 0:
         raise NeuroplastError(f"epochs must be a non-negative number, got {epochs}")
+    if not has_finite_weights(model):
+        raise NeuroplastError(non_finite_message(model))
     data = restrict(train_split, protocol)
     if data.n == 0:
         raise NeuroplastError("the training split is empty; give at least one example")

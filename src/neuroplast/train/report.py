@@ -8,8 +8,13 @@ from typing import Any
 from neuroplast.models.mlp import MLP, count_macs, count_parameters
 
 
-def format_metrics(model: MLP, metrics: Mapping[str, Any]) -> str:
-    """One block: widths, parameters, MACs, train/test accuracy and loss, wall time."""
+def format_metrics(model: MLP, metrics: Mapping[str, Any], *,
+                   train_subset: int | None = None) -> str:
+    """One block: widths, parameters, MACs, train/test accuracy and loss, wall time.
+
+    ``train_subset``: the training metrics were measured on only this many training images
+    (the part a protocol such as ``quick`` trains on); the line says so.
+    """
     lines = [
         f"widths      {model.widths}",
         f"parameters  {count_parameters(model):,}",
@@ -17,8 +22,10 @@ def format_metrics(model: MLP, metrics: Mapping[str, Any]) -> str:
     ]
     for split in ("train", "test"):
         if f"{split}_accuracy" in metrics:
+            note = (f"   (on the {train_subset:,} training images trained on)"
+                    if split == "train" and train_subset is not None else "")
             lines.append(f"{split:<5} acc   {metrics[f'{split}_accuracy']:.4f}   "
-                         f"loss {metrics[f'{split}_loss']:.4f}")
+                         f"loss {metrics[f'{split}_loss']:.4f}{note}")
     if "wall_time_s" in metrics:
         lines.append(f"wall time   {metrics['wall_time_s']:.1f} s")
     return "\n".join(lines)

@@ -58,6 +58,7 @@ from neuroplast.experiments.experiment import Experiment, mnist
 from neuroplast.experiments.options import effective_options, option
 from neuroplast.experiments.paper_tables import paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
+from neuroplast.experiments.schema import BOOLEAN, INTEGER, NUMBER
 from neuroplast.experiments.stats_summary import (
     PAPER_VS_OURS_HEADERS,
     markdown_table,
@@ -296,6 +297,20 @@ def _figure(records: Sequence[dict[str, Any]], cutoffs: Sequence[float], table: 
     return figure
 
 
+ROW_SCHEMA = {
+    "cutoff": NUMBER, "max_efficiency": NUMBER, "accuracy_after_pruning": NUMBER,
+    "test_accuracy_after_pruning": NUMBER, "remaining_neurons": INTEGER, "pruning_time_s": NUMBER,
+    "emptied": BOOLEAN, "accuracy_after_learning": NUMBER, "test_accuracy_after_learning": NUMBER,
+    "retraining_time_s": NUMBER, "learning_and_second_pruning_time_s": NUMBER,
+    "accuracy_after_second_pruning": NUMBER, "test_accuracy_after_second_pruning": NUMBER,
+    "remaining_neurons_after_second_pruning": INTEGER, "removed_by_second_pruning": INTEGER,
+    "second_pruning_time_s": NUMBER,
+}
+RESULT_SCHEMA = {"train_accuracy": NUMBER, "train_loss": NUMBER, "test_accuracy": NUMBER,
+                 "training_time_s": NUMBER, "max_hidden_efficiency": NUMBER, "rows": [ROW_SCHEMA]}
+"""What :func:`run` returns (checked when a stored run is read back)."""
+
+
 CUTOFF_PRUNING = Experiment(
     name="cutoff-pruning",
     section="5.2",
@@ -305,4 +320,5 @@ CUTOFF_PRUNING = Experiment(
     run=run,
     report=report,
     options=("invert", "init"),
+    result_schema=RESULT_SCHEMA,
 )

@@ -46,6 +46,7 @@ from neuroplast.experiments.definitions.replication import describe
 from neuroplast.experiments.experiment import Experiment, mnist
 from neuroplast.experiments.paper_tables import paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
+from neuroplast.experiments.schema import INTEGER, NUMBER
 from neuroplast.experiments.stats_summary import (
     PAPER_VS_OURS_HEADERS,
     Summary,
@@ -383,6 +384,22 @@ def _claim_optimum(groups: dict[float, list[dict[str, Any]]]) -> Claim:
     return Claim("21b", text, verdict, f"lowest mean at ε = {best:g}; " + "; ".join(stats))
 
 
+EVENT_SCHEMA = {
+    "epoch": INTEGER, "paper_epoch": NUMBER, "n_below_cutoff": INTEGER, "n_removed": INTEGER,
+    "width_before": INTEGER, "width": INTEGER, "fraction_removed": NUMBER,
+    "fraction_affected": NUMBER, "loss_before": NUMBER, "accuracy_before": NUMBER,
+    "event_wall_s": NUMBER, "loss_after": NUMBER, "accuracy_after": NUMBER,
+}
+RESULT_SCHEMA = {
+    "final": {"train_loss": NUMBER, "train_accuracy": NUMBER, "test_loss": NUMBER,
+              "test_accuracy": NUMBER, "epochs": INTEGER, "steps": INTEGER},
+    "train_wall_s": NUMBER, "events_wall_s": NUMBER,
+    "curve": {"paper_epoch": [NUMBER], "mean_batch_loss": [NUMBER]},
+    "events": [EVENT_SCHEMA], "train_examples": INTEGER,
+}
+"""What :func:`run` returns (checked when a stored run is read back)."""
+
+
 DEATH_AND_REPLICATION = Experiment(
     name="death-and-replication",
     section="5.8",
@@ -392,5 +409,6 @@ DEATH_AND_REPLICATION = Experiment(
     configs=configs,
     run=run,
     report=report,
+    result_schema=RESULT_SCHEMA,
 )
 

@@ -59,6 +59,7 @@ from neuroplast.experiments.claims import (
 )
 from neuroplast.experiments.experiment import Experiment, mnist
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
+from neuroplast.experiments.schema import INTEGER, NUMBER, TEXT, map_of, nullable
 from neuroplast.experiments.stats_summary import Summary, markdown_table, summarize
 from neuroplast.experiments.sweep import RunSpec
 from neuroplast.models import MLP, build_mlp, initialize
@@ -510,6 +511,21 @@ def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
     ])
 
 
+RULE_SCHEMA = {
+    "measure": TEXT, "delta_loss": [NUMBER], "mean_delta_loss": NUMBER,
+    "least_efficient_delta_loss": NUMBER, "slope": nullable(NUMBER),
+    "intercept": nullable(NUMBER), "spearman": nullable(NUMBER),
+}
+CHECKPOINT_SCHEMA = {
+    "epoch": INTEGER, "paper_epoch": NUMBER, "efficiency": map_of([NUMBER]),
+    "low_efficiency_count": map_of(INTEGER), "rules": map_of(RULE_SCHEMA),
+    "train_loss": NUMBER, "train_accuracy": NUMBER,
+}
+RESULT_SCHEMA = {"arch": TEXT, "site": TEXT, "width": INTEGER, "examples": INTEGER,
+                 "train_wall_time_s": NUMBER, "checkpoints": [CHECKPOINT_SCHEMA]}
+"""What :func:`run` returns (checked when a stored run is read back)."""
+
+
 EFFICIENCY_VS_LOSS = Experiment(
     name="efficiency-vs-loss",
     section="5.1",
@@ -519,5 +535,6 @@ EFFICIENCY_VS_LOSS = Experiment(
     configs=configs,
     run=run,
     report=report,
+    result_schema=RESULT_SCHEMA,
     default_seeds=50,
 )

@@ -65,6 +65,7 @@ from neuroplast.experiments.experiment import Experiment, mnist
 from neuroplast.experiments.options import effective_options, option
 from neuroplast.experiments.paper_tables import PaperTable, paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
+from neuroplast.experiments.schema import INTEGER, NUMBER
 from neuroplast.experiments.stats_summary import (
     PAPER_VS_OURS_HEADERS,
     markdown_table,
@@ -337,6 +338,20 @@ def _figure(records: Sequence[dict[str, Any]], config: dict[str, Any],
     return figure
 
 
+GOAL_ROW_SCHEMA = {
+    "goal": NUMBER, "row": INTEGER, "iteration_time_s": NUMBER, "pruning_time_s": NUMBER,
+    "retraining_time_s": NUMBER, "accuracy_before_pruning": NUMBER,
+    "accuracy_after_pruning": NUMBER, "evaluated_accuracy_after_pruning": NUMBER,
+    "test_accuracy_after_pruning": NUMBER, "removed": INTEGER, "remaining_neurons": INTEGER,
+}
+CUTOFF_ROW_SCHEMA = {"cutoff": NUMBER, "total_time_s": NUMBER, "accuracy": NUMBER,
+                     "test_accuracy": NUMBER, "remaining_neurons": INTEGER}
+RESULT_SCHEMA = {"train_accuracy": NUMBER, "train_loss": NUMBER, "test_accuracy": NUMBER,
+                 "training_time_s": NUMBER, "goal_rows": [GOAL_ROW_SCHEMA],
+                 "cutoff_rows": [CUTOFF_ROW_SCHEMA]}
+"""What :func:`run` returns (checked when a stored run is read back)."""
+
+
 GOAL_PRUNING = Experiment(
     name="goal-pruning",
     section="5.2",
@@ -347,4 +362,5 @@ GOAL_PRUNING = Experiment(
     run=run,
     report=report,
     options=("invert", "init"),
+    result_schema=RESULT_SCHEMA,
 )

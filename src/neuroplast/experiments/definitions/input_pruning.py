@@ -72,6 +72,7 @@ from neuroplast.experiments.experiment import Experiment, mnist
 from neuroplast.experiments.options import effective_options, option
 from neuroplast.experiments.paper_tables import PaperTable, paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
+from neuroplast.experiments.schema import BOOLEAN, INTEGER, NUMBER, any_of, nullable
 from neuroplast.experiments.stats_summary import (
     PAPER_VS_OURS_HEADERS,
     Summary,
@@ -616,6 +617,33 @@ def _claim_cutoff_vs_goal(cut: Sequence[dict[str, Any]], goal: Sequence[dict[str
     return Claim(f"12 ({number(g)})", reference_claim_text(12), verdict, statistic)
 
 
+_BASE_SCHEMA = {"train_accuracy": NUMBER, "test_accuracy": NUMBER, "training_time_s": NUMBER}
+START_SCHEMA = {"hidden_cutoff": NUMBER, "accuracy": NUMBER, "test_accuracy": NUMBER,
+                "hidden_neurons": INTEGER, "hidden_emptied": BOOLEAN,
+                "max_input_efficiency": NUMBER}
+CUTOFF_ROW_SCHEMA = {
+    "input_cutoff": NUMBER, "max_input_efficiency": NUMBER,
+    "cutoff_over_max_efficiency": nullable(NUMBER), "accuracy_after_pruning": NUMBER,
+    "test_accuracy_after_pruning": NUMBER, "remaining_inputs": INTEGER, "emptied": BOOLEAN,
+    "pruning_time_s": NUMBER, "accuracy_after_retraining": NUMBER,
+    "validation_accuracy_after_retraining": NUMBER, "retraining_time_s": NUMBER,
+    "kept_pixels": [INTEGER], "hidden_cutoff": NUMBER, "hidden_neurons": INTEGER,
+    "first_layer_weights": INTEGER,
+}
+GOAL_ROW_SCHEMA = {
+    "goal": NUMBER, "iteration_time_s": NUMBER, "accuracy_before_pruning": NUMBER,
+    "accuracy_after_pruning": NUMBER, "evaluated_accuracy_after_pruning": NUMBER,
+    "test_accuracy_after_pruning": NUMBER, "remaining_inputs": INTEGER, "hidden_neurons": INTEGER,
+    "first_layer_weights": INTEGER, "kept_pixels": [INTEGER],
+}
+RESULT_SCHEMA = any_of(
+    _BASE_SCHEMA | {"starts": [START_SCHEMA], "cutoff_rows": [CUTOFF_ROW_SCHEMA]},
+    _BASE_SCHEMA | {"goal_rows": [GOAL_ROW_SCHEMA]},
+)
+"""What :func:`run` returns for a ``hidden-cutoff`` or a ``hidden-goal`` start (checked when
+a stored run is read back)."""
+
+
 INPUT_PRUNING = Experiment(
     name="input-pruning",
     section="5.3",
@@ -626,4 +654,5 @@ INPUT_PRUNING = Experiment(
     run=run,
     report=report,
     options=("invert", "init"),
+    result_schema=RESULT_SCHEMA,
 )

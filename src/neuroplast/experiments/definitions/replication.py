@@ -59,6 +59,7 @@ from neuroplast.experiments.claims import (
 from neuroplast.experiments.experiment import Experiment, mnist
 from neuroplast.experiments.paper_tables import paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
+from neuroplast.experiments.schema import INTEGER, NUMBER, TEXT, map_of
 from neuroplast.experiments.stats_summary import (
     PAPER_VS_OURS_HEADERS,
     Summary,
@@ -517,6 +518,22 @@ def _claim19(records: Sequence[dict[str, Any]]) -> list[Claim]:
     ]
 
 
+METRICS_SCHEMA = {"loss": NUMBER, "accuracy": NUMBER}
+_SPLITS_SCHEMA = {"train": METRICS_SCHEMA, "test": METRICS_SCHEMA}
+METHOD_SCHEMA = {
+    "width": INTEGER, "parents": [INTEGER], "replication_wall_s": NUMBER,
+    "after_replication": _SPLITS_SCHEMA, "delta_loss_at_replication": NUMBER,
+    "stages": [_SPLITS_SCHEMA | {"paper_epochs": NUMBER, "steps": INTEGER, "wall_s": NUMBER,
+                                 "delta_loss": NUMBER}],
+}
+RESULT_SCHEMA = {
+    "arch": TEXT, "pretrain": _SPLITS_SCHEMA | {"steps": INTEGER, "wall_s": NUMBER},
+    "efficiency": [NUMBER], "parent": INTEGER, "statistics_wall_s": NUMBER,
+    "methods": map_of(METHOD_SCHEMA),
+}
+"""What :func:`run` returns (checked when a stored run is read back)."""
+
+
 REPLICATION = Experiment(
     name="replication",
     section="5.6",
@@ -526,5 +543,6 @@ REPLICATION = Experiment(
     configs=configs,
     run=run,
     report=report,
+    result_schema=RESULT_SCHEMA,
     default_seeds=50,
 )

@@ -57,6 +57,7 @@ from neuroplast.experiments.definitions.replication import (
 from neuroplast.experiments.experiment import Experiment, mnist
 from neuroplast.experiments.paper_tables import paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
+from neuroplast.experiments.schema import INTEGER, NUMBER, TEXT, map_of
 from neuroplast.experiments.stats_summary import markdown_table, paper_vs_ours_row
 from neuroplast.experiments.sweep import RunSpec
 from neuroplast.models import build_mlp, initialize
@@ -262,6 +263,22 @@ def _claims(records: Sequence[dict[str, Any]], sets: Sequence[str]) -> list[Clai
     ]
 
 
+_METRICS_SCHEMA = {"loss": NUMBER, "accuracy": NUMBER}
+_SPLITS_SCHEMA = {VALIDATION: _METRICS_SCHEMA}
+"""The validation set; the peaked sets' names depend on the configuration."""
+RESULT_SCHEMA = {
+    "arch": TEXT, "set_sizes": map_of(INTEGER),
+    "pretrain": _SPLITS_SCHEMA | {"steps": INTEGER, "wall_s": NUMBER},
+    "efficiency": [NUMBER], "parent": INTEGER, "parent_on_old_data": INTEGER,
+    "statistics_wall_s": NUMBER,
+    "methods": map_of({"width": INTEGER, "parents": [INTEGER], "replication_wall_s": NUMBER,
+                       "after_replication": map_of(_METRICS_SCHEMA),
+                       "stages": [_SPLITS_SCHEMA | {"paper_epochs": NUMBER, "steps": INTEGER,
+                                                    "wall_s": NUMBER}]}),
+}
+"""What :func:`run` returns (checked when a stored run is read back)."""
+
+
 REPLICATION_SHIFT = Experiment(
     name="replication-shift",
     section="5.7",
@@ -271,4 +288,5 @@ REPLICATION_SHIFT = Experiment(
     configs=configs,
     run=run,
     report=report,
+    result_schema=RESULT_SCHEMA,
 )

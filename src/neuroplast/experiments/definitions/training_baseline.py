@@ -16,6 +16,7 @@ from neuroplast.experiments.experiment import Experiment, mnist
 from neuroplast.experiments.options import effective_options, option
 from neuroplast.experiments.paper_tables import paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
+from neuroplast.experiments.schema import INTEGER, NUMBER
 from neuroplast.experiments.stats_summary import (
     PAPER_VS_OURS_HEADERS,
     format_difference,
@@ -88,6 +89,11 @@ def _figure(records: list[dict[str, Any]], paper: Any) -> Any:
     return figure
 
 
+RESULT_SCHEMA = {"train_accuracy": NUMBER, "train_loss": NUMBER, "test_accuracy": NUMBER,
+                 "test_loss": NUMBER, "epochs": INTEGER, "steps": INTEGER}
+"""What :func:`run` returns (checked when a stored run is read back)."""
+
+
 BASELINE_TRAINING = Experiment(
     name="baseline-training",
     section="2.2, 5.2",
@@ -97,4 +103,5 @@ BASELINE_TRAINING = Experiment(
     run=run,
     report=report,
     options=("invert", "init"),
+    result_schema=RESULT_SCHEMA,
 )

@@ -61,6 +61,7 @@ from neuroplast.experiments.experiment import Experiment, mnist
 from neuroplast.experiments.options import effective_options, option
 from neuroplast.experiments.paper_tables import PaperTable, PaperValue, paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
+from neuroplast.experiments.schema import INTEGER, NUMBER, TEXT
 from neuroplast.experiments.stats_summary import (
     PAPER_VS_OURS_HEADERS,
     Summary,
@@ -396,6 +397,19 @@ def _figure(records: Sequence[dict[str, Any]], config: dict[str, Any]) -> Any:
     return figure
 
 
+ROW_SCHEMA = {
+    "mode": TEXT, "cut_percent": NUMBER, "accuracy_after_pruning": NUMBER,
+    "remaining_inputs": INTEGER, "hidden_neurons": INTEGER, "pruning_time_s": NUMBER,
+    "training_time_s": NUMBER, "training_cpu_s": NUMBER, "accuracy": NUMBER,
+    "test_accuracy": NUMBER, "kept_pixels": [INTEGER],
+}
+RESULT_SCHEMA = {"accuracy_at_init": NUMBER, "test_accuracy_at_init": NUMBER,
+                 "rows": [ROW_SCHEMA],
+                 "trained_rows": [{"cut_percent": NUMBER, "remaining_inputs": INTEGER,
+                                   "kept_pixels": [INTEGER]}]}
+"""What :func:`run` returns (checked when a stored run is read back)."""
+
+
 UNTRAINED_PRUNING = Experiment(
     name="untrained-pruning",
     section="5.4",
@@ -406,4 +420,5 @@ UNTRAINED_PRUNING = Experiment(
     run=run,
     report=report,
     options=("invert", "init"),
+    result_schema=RESULT_SCHEMA,
 )

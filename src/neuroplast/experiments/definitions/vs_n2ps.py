@@ -65,6 +65,7 @@ from neuroplast.experiments.definitions.pixel_regions import (
 from neuroplast.experiments.experiment import Experiment, mnist
 from neuroplast.experiments.paper_tables import PaperTable, paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
+from neuroplast.experiments.schema import INTEGER, NUMBER, map_of
 from neuroplast.experiments.stats_summary import (
     Summary,
     markdown_table,
@@ -295,6 +296,17 @@ def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
     ])
 
 
+METHOD_SCHEMA = {
+    "pruning_time_s": NUMBER, "train_loss": NUMBER, "train_accuracy": NUMBER,
+    "test_loss": NUMBER, "test_accuracy": NUMBER, "input_neurons": INTEGER,
+    "hidden_neurons": INTEGER, "border_preference": NUMBER, "kept_inputs": [INTEGER],
+}
+RESULT_SCHEMA = {"trained": {"train_accuracy": NUMBER, "train_loss": NUMBER,
+                             "test_accuracy": NUMBER, "test_loss": NUMBER, "wall_time_s": NUMBER},
+                 "methods": map_of(METHOD_SCHEMA)}
+"""What :func:`run` returns (checked when a stored run is read back)."""
+
+
 VS_N2PS = Experiment(
     name="vs-n2ps",
     section="5.5",
@@ -304,4 +316,5 @@ VS_N2PS = Experiment(
     configs=configs,
     run=run,
     report=report,
+    result_schema=RESULT_SCHEMA,
 )

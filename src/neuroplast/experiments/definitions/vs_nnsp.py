@@ -71,6 +71,7 @@ from neuroplast.experiments.definitions.pruning_common import non_increasing
 from neuroplast.experiments.experiment import Experiment, mnist
 from neuroplast.experiments.paper_tables import PaperTable, paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
+from neuroplast.experiments.schema import INTEGER, NUMBER, map_of, nullable
 from neuroplast.experiments.stats_summary import (
     Summary,
     markdown_table,
@@ -418,6 +419,21 @@ def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
     ])
 
 
+PRUNED_SCHEMA = {
+    "pruning_time_s": NUMBER, "threshold": nullable(NUMBER), "train_loss": NUMBER,
+    "train_accuracy": NUMBER, "test_loss": NUMBER, "test_accuracy": NUMBER,
+    "remaining_inputs": INTEGER, "border_preference": NUMBER, "kept_inputs": [INTEGER],
+}
+RESULT_SCHEMA = {
+    "initial": {"train_accuracy": NUMBER, "test_accuracy": NUMBER, "training_time_s": NUMBER},
+    "untrained": map_of(PRUNED_SCHEMA),
+    "trained": map_of(PRUNED_SCHEMA | {"retrained_train_accuracy": NUMBER,
+                                       "retrained_test_accuracy": NUMBER,
+                                       "retraining_time_s": NUMBER}),
+}
+"""What :func:`run` returns (checked when a stored run is read back)."""
+
+
 VS_NNSP = Experiment(
     name="vs-nnsp",
     section="5.5",
@@ -427,6 +443,7 @@ VS_NNSP = Experiment(
     configs=configs,
     run=run,
     report=report,
+    result_schema=RESULT_SCHEMA,
 )
 
 

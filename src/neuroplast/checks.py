@@ -1,0 +1,105 @@
+"""Argument checks for the public library functions, for any model.
+
+A wrong type or value passed to ``train``, ``evaluate``, ``prune``, ``replicate``, ... raises a
+:class:`TypeError` or :class:`~neuroplast.errors.NeuroplastError` that says what to pass, before
+any work, instead of an ``AttributeError`` or ``IndexError`` from deep inside. The checks that
+need the paper's MLP are in :mod:`neuroplast.models.checks`.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import torch
+from torch import nn
+
+from neuroplast.data import Split
+from neuroplast.errors import NeuroplastError
+
+MAX_SEED = 2**63 - 1
+"""The largest seed: ``torch.Generator.manual_seed`` takes 64-bit integers."""
+
+
+def check_module(model: Any, name: str = "model") -> nn.Module:
+    """``model`` if it is an ``nn.Module`` whose tensors hold values.
+
+    Raises:
+        TypeError: not a module.
+        NeuroplastError: its tensors are on the ``meta`` device (shapes without values).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{name} must be a torch.nn.Module, got {type(model).__name__}")
+    if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
+        raise NeuroplastError(
+            f"{name} is on the meta device: its tensors have shapes but no values; build it on "
+            "the CPU (e.g. build_mlp(...), initialize(...)) or materialise it with "
+            "model.to_empty(device='cpu') and initialize it"
+        )
+    return model
+
+
+def check_split(split: Any, name: str = "split") -> Split:
+    """``split`` if it is a :class:`~neuroplast.data.Split`.
+
+    Raises:
+        TypeError: anything else, e.g. an ``(x, y)`` tuple (wrap it as ``Split(x, y)``).
+    """
+    if not isinstance(split, Split):
+        hint = (" wrap the tensors as Split(x, y)" if isinstance(split, tuple | list)
+                else " pass dataset.train, dataset.test or Split(x, y)")
+        raise TypeError(
+            f"{name} must be a neuroplast.data.Split, got {type(split).__name__};{hint}"
+        )
+    return split
+
+
+def check_not_a_bare_pair(data: Any, name: str = "data") -> None:
+    """Refuse an ``(inputs, labels)`` tuple of tensors where batches are expected: it would be
+    read as two batches.
+
+    Raises:
+        TypeError: the tuple, with what to pass instead.
+    """
+    if isinstance(data, tuple) and len(data) == 2 and all(torch.is_tensor(t) for t in data) \
+            and data[0].dim() >= 2 and data[1].dim() == 1 and len(data[0]) == len(data[1]):
+        raise TypeError(
+            f"{name} must be a neuroplast.data.Split or an iterable of batches, got an (x, y) "
+            "tuple, which would be read as two batches; wrap the tensors as Split(x, y), or "
+            "pass a list of (inputs, labels) batches"
+        )
+
+
+def check_integer(value: Any, name: str) -> int:
+    """``value`` as an int if it is an integer (``2.9`` or ``True`` are refused, not rounded).
+
+    Raises:
+        TypeError: not an integer.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    return int(value)
+
+
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """``seed`` if it is an integer in ``0 … 2**63 − 1``.
+
+    Raises:
+        TypeError: not an integer.
+        NeuroplastError: out of range.
+    """
+    seed = check_integer(seed, name)
+    if not 0 <= seed <= MAX_SEED:
+        raise NeuroplastError(f"{name} must be an integer from 0 to 2**63 - 1, got {seed}")
+    return seed
+
+
+def check_name(value: Any, name: str, examples: str) -> str:
+    """``value`` if it is a string (a registry name such as a rule or a measure).
+
+    Raises:
+        TypeError: anything else, e.g. None; the message lists ``examples``.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a name such as {examples}, got {value!r}")
+    return value

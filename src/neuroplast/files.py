@@ -1,0 +1,124 @@
+"""Writing files safely: atomically, with the permissions the user's umask asks for.
+
+Every file neuroplast writes (models, run records, reports, figures, downloads) goes to a new
+temporary file in the destination's directory and is renamed over its final name with
+``os.replace``, so readers see the old file or the new one, never half of one. The temporary
+file is created with mode ``0o666`` filtered by the process umask, exactly as ``open(path,
+"w")`` would create it (``tempfile.mkstemp`` would force ``0o600``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from neuroplast.errors import NeuroplastError
+
+TEMP_SUFFIX = ".tmp"
+"""Suffix of temporary files; readers of a directory skip names that start with a dot."""
+
+_CREATE_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+                 | getattr(os, "O_BINARY", 0))
+
+
+def create_temporary(directory: str | Path, prefix: str,
+                     suffix: str = TEMP_SUFFIX) -> tuple[int, Path]:
+    """A new, empty file ``directory/<prefix><random><suffix>`` opened for writing.
+
+    Its mode is ``0o666`` minus the umask, as for any file a program creates.
+
+    Returns:
+        ``(file descriptor, path)``; the caller closes the descriptor and removes or renames
+        the file.
+
+    Raises:
+        OSError: the directory does not exist or is not writable.
+    """
+    directory = Path(directory)
+    while True:
+        path = directory / f"{prefix}{secrets.token_hex(6)}{suffix}"
+        try:
+            return os.open(path, _CREATE_FLAGS, 0o666), path
+        except FileExistsError:  # pragma: no cover - 48 random bits collided
+            continue
+
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Write ``path`` atomically: ``write(handle)`` fills a temporary file that then replaces it.
+
+    The data are flushed and fsync'ed before the rename, and the directory after it, so a
+    crash leaves the old file or the new one. On any error the temporary file is removed and
+    ``path`` is untouched.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    path = Path(path)
+    fd, temporary = create_temporary(path.parent, f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    fsync_directory(path.parent)
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; see :func:`atomic_write`."""
+    data = text.encode("utf-8")
+    return atomic_write(path, lambda handle: handle.write(data))
+
+
+def fsync_directory(directory: str | Path) -> None:
+    """Flush a directory entry to disk (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows cannot open directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some file systems refuse
+        pass
+    finally:
+        os.close(fd)
+
+
+def check_writable_directory(directory: str | Path, what: str) -> None:
+    """Refuse, before any work, a directory that cannot receive new files.
+
+    ``directory`` need not exist yet: its nearest existing ancestor must then be a directory
+    that can hold new entries (neuroplast creates the missing levels when it writes). The
+    check creates and removes one temporary file, so it also catches read-only file systems
+    and permissions that ``os.access`` misjudges.
+
+    Args:
+        directory: where files will be written.
+        what: how to name the destination in the message, e.g. ``"--out model.pt"``.
+
+    Raises:
+        NeuroplastError: one line naming the directory, the reason and what to do.
+    """
+    existing = Path(directory)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NeuroplastError(
+            f"cannot write {what}: {existing} is not a directory; choose another location"
+        )
+    try:
+        fd, probe = create_temporary(existing, ".neuroplast-write-check.")
+    except OSError as exc:
+        raise NeuroplastError(
+            f"cannot write {what}: {existing} is not writable ({exc.strerror or exc}); make "
+            "it writable or choose another location"
+        ) from None
+    os.close(fd)
+    probe.unlink(missing_ok=True)
