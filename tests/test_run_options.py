@@ -119,3 +119,29 @@ def test_a_quick_run_with_options_trains_that_net_and_records_them(tmp_path, dat
     summary = EXPERIMENTS["baseline-training"].report([record], tmp_path / "report")
     assert "* run options (docs/reproduction/fidelity.md): invert True, init kaiming-normal" in (
         summary.read_text())
+
+
+def _cli_args(*argv: str):
+    from neuroplast.cli.main import build_parser
+
+    return build_parser().parse_args(["reproduce", *argv])
+
+
+def test_cli_flags_become_run_options_and_refuse_an_experiment_without_them():
+    from neuroplast.cli.reproduce import apply_run_options
+
+    args = _cli_args("cutoff-pruning", "--invert", "--init", "kaiming-normal", "--out", "x")
+    (experiment,) = apply_run_options([EXPERIMENTS["cutoff-pruning"]], args)
+    configs = experiment.configs(get_protocol("quick"))
+    assert all(c["invert"] is True and c["init"] == "kaiming-normal" for c in configs)
+    default_ids = {r.run_id for r in plan(EXPERIMENTS["cutoff-pruning"], protocol="quick",
+                                           seeds=1)}
+    assert not default_ids & {r.run_id for r in plan(experiment, protocol="quick", seeds=1)}
+    plain = _cli_args("cutoff-pruning", "--out", "x")
+    assert apply_run_options([EXPERIMENTS["cutoff-pruning"]], plain) == \
+        [EXPERIMENTS["cutoff-pruning"]]
+    with pytest.raises(NeuroplastError, match="does not support the run option 'invert'"):
+        apply_run_options([EXPERIMENTS["replication"]], _cli_args("replication", "--invert"))
+    every = apply_run_options(list(EXPERIMENTS.values()), _cli_args("all", "--invert"))
+    changed = {e.name for e in every if e is not EXPERIMENTS[e.name]}
+    assert changed == {name for name, e in EXPERIMENTS.items() if "invert" in e.options}

@@ -31,6 +31,7 @@ from neuroplast.experiments.folder import (
     check_markdown_owned,
     mark_markdown,
 )
+from neuroplast.experiments.options import OPTIONS, with_options
 from neuroplast.experiments.registry import EXPERIMENTS, all_experiments, get_experiment
 from neuroplast.experiments.report import SUMMARY_NAME
 from neuroplast.experiments.runner import RunFailedError, plan, run_sweep
@@ -72,8 +73,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", metavar="DIR", default=None,
                    help="directory with the four MNIST IDX files (default: $NEUROPLAST_DATA, "
                         "then the user cache; downloaded when online)")
+    p.add_argument("--invert", action="store_true",
+                   help="run option: inverted MNIST (background 1, the paper's Mathematica "
+                        "encoding) for the experiments that support it; use another --out")
+    p.add_argument("--init", choices=list(OPTIONS["init"].levels),
+                   default=OPTIONS["init"].default,
+                   help=f"run option: weight initialisation (default {OPTIONS['init'].default}) "
+                        "for the experiments that support it; use another --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
+
+
+def apply_run_options(experiments: list[Experiment], args: argparse.Namespace,
+                      ) -> list[Experiment]:
+    """The experiments with the run options the command line chose (``--invert``, ``--init``).
+
+    With ``all`` an option applies to the experiments that support it; a single experiment that
+    does not support a chosen option is refused (``with_options`` says which it supports).
+    """
+    chosen = {key: value for key, value in (("invert", args.invert), ("init", args.init))
+              if value != OPTIONS[key].default}
+    if not chosen:
+        return experiments
+    if len(experiments) == 1:
+        return [with_options(experiments[0], **chosen)]
+    return [with_options(e, **{k: v for k, v in chosen.items() if k in e.options})
+            for e in experiments]
 
 
 def seed_count(text: str) -> int:
@@ -94,8 +119,9 @@ def run(args: argparse.Namespace) -> int:
         raise NeuroplastError("give --out DIR, the directory for runs and reports")
     if args.address is not None and args.executor != "ray":
         raise NeuroplastError("--address is for --executor ray; add --executor ray or drop it")
-    experiments = (list(EXPERIMENTS.values()) if args.experiment == "all"
-                   else [get_experiment(args.experiment)])
+    experiments = apply_run_options(
+        list(EXPERIMENTS.values()) if args.experiment == "all"
+        else [get_experiment(args.experiment)], args)
     if any(e.needs_data for e in experiments) and args.address is None:
         # Fail now, with the loader's message, rather than in every run. (Workers of a remote
         # Ray cluster look for the data on their own machines, so it is not checked here.)
