@@ -7,8 +7,9 @@ Site kinds, each a small float64 model built here and declared with the site con
 * ``gated``: a LLaMA-style MLP ``down(silu(gate(x)) * up(x))``, all ``bias=False``, on tokens;
 * ``conv_pool``: Conv2d → BatchNorm2d → ReLU → MaxPool2d → Conv2d with padding 1 (border);
   ``conv_valid``: the same without pooling and padding 0; ``conv_geometry``: the consumer's
-  kernel, padding (0, 1, 2, "same"), stride and dilation drawn; BatchNorm in eval mode with
-  drawn running statistics and affine parameters;
+  kernel, padding (0-2 per dimension, "valid", "same"), stride and dilation drawn per
+  dimension, and its bias; BatchNorm in eval mode with drawn running statistics and affine
+  parameters;
 * ``flatten``: Conv2d → BatchNorm2d → ReLU → MaxPool2d → Flatten → Linear (H·W block per channel);
 * ``conv1d``: Hugging Face's transposed ``Conv1D`` (GPT-2 MLP), when transformers is importable;
 * ``mlp_hidden1`` / ``mlp_hidden2``: the paper's N4 (``build_mlp("N4")``) and its own sites.
@@ -217,8 +218,8 @@ def _gated_case(kind: str, n: int, seed: int) -> Case:
     )
 
 
-def _conv_case(kind: str, n: int, seed: int, *, pool: str | None, kernel: int = 3,
-               padding: int | str = 1, stride: int = 1, dilation: int = 1,
+def _conv_case(kind: str, n: int, seed: int, *, pool: str | None, kernel: Any = 3,
+               padding: Any = 1, stride: Any = 1, dilation: Any = 1,
                activation: str = "relu", size: int = 8, consumer_bias: bool = True) -> Case:
     c_in, m = 2, 3
 
@@ -397,11 +398,13 @@ def draw_case(data: st.DataObject, kind: str, *, activation: str | None = None,
     if kind == "conv_valid":
         return _conv_case(kind, n, seed, pool=None, padding=0, **act)
     if kind == "conv_geometry":
-        kernel = data.draw(st.sampled_from([1, 2, 3]), label="kernel")
-        stride = data.draw(st.sampled_from([1, 2]), label="stride")
-        dilation = data.draw(st.sampled_from([1, 2]), label="dilation")
-        paddings = [0, 1, 2] + (["same"] if stride == 1 else [])
-        padding = data.draw(st.sampled_from(paddings), label="padding")
+        pair = st.tuples
+        kernel = data.draw(pair(st.integers(1, 3), st.integers(1, 3)), label="kernel")
+        stride = data.draw(pair(st.integers(1, 2), st.integers(1, 2)), label="stride")
+        dilation = data.draw(pair(st.integers(1, 2), st.integers(1, 2)), label="dilation")
+        paddings = st.one_of(pair(st.integers(0, 2), st.integers(0, 2)),
+                             st.sampled_from(["valid"] + (["same"] if stride == (1, 1) else [])))
+        padding = data.draw(paddings, label="padding")
         bias = data.draw(st.booleans(), label="consumer bias")
         return _conv_case(kind, n, seed, pool=None, kernel=kernel, padding=padding,
                           stride=stride, dilation=dilation, size=7, consumer_bias=bias, **act)
@@ -460,13 +463,21 @@ def slope(activation: Callable[[torch.Tensor], torch.Tensor] | None,
 def patches(case: Case, x_in: torch.Tensor) -> torch.Tensor:
     """The Conv2d consumer's input patches, zero padding included: (B, n·K, L)."""
     u = case.unfold
-    kernel, dilation, padding = u["kernel_size"], u["dilation"], u["padding"]
+    (kh, kw), (dh, dw), padding = (_pair(u["kernel_size"]), _pair(u["dilation"]),
+                                   u["padding"])
     if padding == "same":  # PyTorch puts the odd extra zero on the right / bottom
-        total = dilation * (kernel - 1)
-        pad = (total // 2, total - total // 2) * 2
+        th, tw = dh * (kh - 1), dw * (kw - 1)
+        pad = (tw // 2, tw - tw // 2, th // 2, th - th // 2)
+    elif padding == "valid":
+        pad = (0, 0, 0, 0)
     else:
-        pad = (padding,) * 4
-    return F.unfold(F.pad(x_in, pad), kernel, dilation=dilation, stride=u["stride"])
+        ph, pw = _pair(padding)
+        pad = (pw, pw, ph, ph)
+    return F.unfold(F.pad(x_in, pad), (kh, kw), dilation=(dh, dw), stride=u["stride"])
+
+
+def _pair(value: Any) -> tuple[int, int]:
+    return tuple(value) if isinstance(value, tuple | list) else (value, value)
 
 
 def reference_efficiency(case: Case) -> torch.Tensor:
@@ -556,6 +567,9 @@ def test_statistics_equal_an_independent_float64_computation(kind, data):
                                     batch_size=batch)
     whole = collect_site_statistics(case.model, case.site, case.data, covariance=True,
                                     batch_size=case.data.shape[0])
+    cut = data.draw(st.integers(1, case.data.shape[0] - 1), label="uneven batches")
+    loader = [(case.data[:cut], None), (case.data[cut:], None)]  # (input, target) batches
+    uneven = collect_site_statistics(case.model, case.site, loader, covariance=True)
 
     assert stats.count == rows.shape[0] == whole.count
     assert_close(stats.mean, rows.mean(0), 1e-12, "mean")
@@ -569,6 +583,7 @@ def test_statistics_equal_an_independent_float64_computation(kind, data):
     for name in ("mean", "var", "cov", "consumer_mean", "consumer_var",
                  "consumer_preactivation_at_mean"):  # batch-size invariance
         assert_close(getattr(stats, name), getattr(whole, name), 1e-12, f"{name} by batch")
+        assert_close(getattr(uneven, name), getattr(whole, name), 1e-12, f"{name} uneven")
     if case.unfold is not None:  # per-offset means as the convolution reads them
         cols = patches(case, x_in)  # (B, n·K, L), zero padding included
         weight = case.weight3().reshape(y.shape[1], -1)  # (m, n·K)
