@@ -522,27 +522,35 @@ def check_widths(case: Case, width: int) -> None:
 
 
 RIDGE_LIMITED = 1e-4
-"""How far lstsq may miss an exact relation when the surviving neurons are themselves nearly
-dependent. Its precision matrix carries a ridge δ = 1e-10 · mean(C_kk) (for constant
-neurons); one refinement step leaves a relative bias (δ/(λ+δ))² along an eigen-direction λ of
-the survivors' covariance: exact to rounding when λ_min ≫ δ, but off by O(1) along a
-direction with λ ~ δ, where the function changes by at most ~sqrt(δ)."""
+"""How far lstsq or obs may miss an exact relation when the surviving neurons are themselves
+nearly dependent. Their inverse carries a ridge δ = 1e-10 · mean of its diagonal (for
+constant neurons). lstsq's one refinement step leaves a relative bias (δ/(λ+δ))² along an
+eigen-direction λ of the survivors' covariance, obs (no refinement, ZipLM's update to the
+letter) δ/(λ+δ) along one of their uncentred second moment: exact to rounding when λ_min ≫ δ,
+but off by O(1) along a direction with λ ~ δ, where the function changes by ~sqrt(δ)."""
 
 
-def lstsq_tolerance(rows: torch.Tensor, survivors: list[int]) -> float:
-    """The precision an exact relation is reproduced with, from the survivors' λ_min (in this
-    file's own covariance): max(1e-9, 100 (δ/λ_min)²), at most :data:`RIDGE_LIMITED`.
-    Constant survivors (a dead ReLU) are left out: the ridge decouples them exactly."""
-    cov = torch.cov(rows.T, correction=0)
-    delta = 1e-10 * float(cov.diagonal().mean())
-    index = torch.tensor([j for j in survivors if cov[j, j] > 0], dtype=torch.long)
+def removal_tolerance(rows: torch.Tensor, survivors: list[int], rule: str) -> float:
+    """The precision an exact relation is reproduced with by ``rule`` (lstsq or obs), from
+    λ_min of the survivors' covariance (lstsq) or second moment (obs) computed here:
+    max(1e-9, 100 (δ/λ_min)²) for lstsq, max(1e-9, 1e4 δ/λ_min) for obs, at most
+    RIDGE_LIMITED (the factors cover the weights and values the relation error multiplies).
+    Survivors that are 0 on every row (lstsq: constant) are left out: the ridge decouples
+    them exactly."""
+    if rule == "lstsq":
+        moment = torch.cov(rows.T, correction=0)
+    else:
+        moment = rows.T @ rows / rows.shape[0]
+    delta = 1e-10 * float(moment.diagonal().mean())
+    index = torch.tensor([j for j in survivors if moment[j, j] > 0], dtype=torch.long)
     if index.numel() == 0:
         return 1e-9
-    smallest = float(torch.linalg.eigvalsh(cov[index][:, index])[0])
+    smallest = float(torch.linalg.eigvalsh(moment[index][:, index])[0])
     ratio = delta / max(smallest, 1e-300)
-    tol = min(RIDGE_LIMITED, max(1e-9, 100 * ratio**2))
-    event("exact to 1e-9" if tol == 1e-9 else "ridge-limited" if tol == RIDGE_LIMITED
-          else "bias (δ/λ)²")
+    bound = 100 * ratio**2 if rule == "lstsq" else 1e4 * ratio
+    tol = min(RIDGE_LIMITED, max(1e-9, bound))
+    event(f"{rule}: " + ("exact to 1e-9" if tol == 1e-9 else "ridge-limited"
+                         if tol == RIDGE_LIMITED else "ridge bias"))
     return tol
 
 
@@ -741,11 +749,13 @@ def test_removal_keeps_the_mean_consumer_preactivation_exact(kind, data):
 @pytest.mark.parametrize("kind", KINDS)
 @PROPERTY
 @given(data=st.data())
-def test_lstsq_removes_a_duplicate_neuron_without_changing_the_output(kind, data):
+def test_lstsq_and_obs_remove_a_duplicate_neuron_without_changing_the_output(kind, data):
     """Duplicates made by B1 (the child computes exactly its parent's value, also at a
-    convolution's zero-padded border, where both read 0) are removed by lstsq exactly,
-    whichever of the pair dies."""
+    convolution's zero-padded border, where both read 0) are removed exactly by lstsq and by
+    structured OBS (a relation through the origin, no bias change), whichever of the pair
+    dies."""
     case = draw_case(data, kind)
+    rule = data.draw(st.sampled_from(["lstsq", "lstsq", "obs"]), label="rule")
     width = case.width
     parents = distinct(data, width, 1, min(width, 3), "parents")
     replicate(case.model, case.site, parents, method="B1", seed=5)
@@ -753,18 +763,23 @@ def test_lstsq_removes_a_duplicate_neuron_without_changing_the_output(kind, data
     children = list(range(width, grown))
     pairs = list(zip(parents, children, strict=True))
     dying = [data.draw(st.sampled_from(pair), label="dies") for pair in pairs]
-    _with_bias(case)
+    if rule == "lstsq":
+        _with_bias(case)
+    bias = None if not case.has_consumer_bias else case.consumer.bias.detach().clone()
     out_data, out_fresh = output(case, case.data), output(case, case.fresh)
     rows = case.rows(capture(case, case.data)[0])
 
     stats = collect_site_statistics(case.model, case.site, case.data, covariance=True)
-    rewirer = Rewirer(case.model, case.site, stats, "lstsq")
+    rewirer = Rewirer(case.model, case.site, stats, rule)
     rewirer.remove_many(dying)
     rewirer.commit(case.model)
 
     check_widths(case, width)
+    if rule == "obs":  # ZipLM never touches the bias
+        assert (bias is None and not case.has_consumer_bias) or torch.equal(
+            case.consumer.bias, bias)
     survivors = [j for j in range(grown) if j not in dying]
-    tol = lstsq_tolerance(rows, survivors)
+    tol = removal_tolerance(rows, survivors, rule)
     assert_close(output(case, case.data), out_data, tol, "output on the data")
     if bool((rows[:, dying].var(0) > 0).all()):
         # a pair constant on the data (a ReLU channel dead there) is replaced by its constant,
@@ -811,9 +826,11 @@ LINEAR_DEPENDENCE_KINDS = tuple(k for k in KINDS if not k.startswith("mlp"))
 @pytest.mark.parametrize("kind", LINEAR_DEPENDENCE_KINDS)
 @PROPERTY
 @given(data=st.data())
-def test_lstsq_removes_an_exact_linear_combination(kind, data):
+def test_lstsq_and_obs_remove_an_exact_linear_combination(kind, data):
     """x_l = Σ_j a_j x_j + c exactly (identity activation): lstsq finds the relation and the
-    function is unchanged — except, for c ≠ 0, where a convolution reads zero padding: there
+    function is unchanged; so does structured OBS (obs) for c = 0, a relation through the
+    origin, which holds at zero padding too. The exception, lstsq with c ≠ 0 where a
+    convolution reads zero padding: there
     the substitution would need a position-dependent bias c Σ_δ w_ilδ [r + δ inside], and the
     rewirer uses its mean over positions (per-offset means, so the mean pre-activation stays
     exact). The pre-activation then moves by exactly c Σ_δ w_ilδ (ρ_δ − [r + δ inside]),
@@ -829,16 +846,18 @@ def test_lstsq_removes_an_exact_linear_combination(kind, data):
     coefficients = {j: data.draw(coefficient, label=f"a_{j}") for j in support}
     constant = 0.0 if kind == "gated" else data.draw(
         st.sampled_from([0.0, 0.0, 0.7, -1.3]), label="c")
+    rule = "lstsq" if constant else data.draw(st.sampled_from(["lstsq", "obs"]), label="rule")
     make_dependent(case, l, coefficients, constant)
-    _with_bias(case)
+    if rule == "lstsq":
+        _with_bias(case)
     x_in, y_before = capture(case, case.data)
     column = case.weight3()[:, l].clone()  # (m, K) w_ilδ
     out_data, out_fresh = output(case, case.data), output(case, case.fresh)
 
     stats = collect_site_statistics(case.model, case.site, case.data, covariance=True)
-    rewirer = Rewirer(case.model, case.site, stats, "lstsq")
+    rewirer = Rewirer(case.model, case.site, stats, rule)
     relation = rewirer.relation(l)
-    tol = lstsq_tolerance(case.rows(x_in), others)
+    tol = removal_tolerance(case.rows(x_in), others, rule)
     if tol < 1e-6:  # the regression is determined: it is the constructed relation
         expected = torch.zeros(width, dtype=DTYPE)
         expected[l] = 1.0
@@ -861,7 +880,9 @@ def test_lstsq_removes_an_exact_linear_combination(kind, data):
         shift = shift.reshape(y_before.shape[1:]).expand_as(y_before)
     assert_close(y_after - y_before, shift, tol, "consumer pre-activation change")
     change = case.out_rows(y_after - y_before)
-    assert_close(change.mean(0), torch.zeros(change.shape[1], dtype=DTYPE), 1e-9, "mean change")
+    exact_mean = 1e-9 if rule == "lstsq" else tol  # a_0 = Σ_j a_j⟨x_j⟩ (obs: a_0 = 0)
+    assert_close(change.mean(0), torch.zeros(change.shape[1], dtype=DTYPE), exact_mean,
+                 "mean change")
     if not bool(shift.any()):
         assert_close(output(case, case.data), out_data, tol, "output on the data")
         assert_close(output(case, case.fresh), out_fresh, tol, "output on fresh inputs")
