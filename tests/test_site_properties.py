@@ -55,7 +55,7 @@ except Exception:  # pragma: no cover - transformers absent or broken
     Conv1D = None
 
 DTYPE = torch.float64
-EXAMPLES = int(os.environ.get("NEUROPLAST_PROPERTY_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("NEUROPLAST_PROPERTY_EXAMPLES", "25"))
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
 PROPERTY = settings(
     max_examples=EXAMPLES, deadline=None, database=None,
