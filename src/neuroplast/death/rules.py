@@ -270,10 +270,13 @@ class Rewirer:
     def _least_squares_relation(self, l: int) -> Relation:
         """a_l = 1, a_j = P_lj/P_ll, refined once against the unregularised covariance.
 
-        The ridge δ biases P_lj/P_ll by O(δ/λ); one step of iterative refinement,
-        a_o ← a_o − S (C a)_o with S = (C_oo + δI)⁻¹ = P_oo − P_ol P_lo / P_ll (o = the other
-        living neurons, O(n²)), removes that bias, so an exact linear dependence is
-        reproduced to float64 rounding rather than to ~δ.
+        The ridge δ biases P_lj/P_ll by δ/(λ+δ) along an eigen-direction λ of C_oo; one step
+        of iterative refinement, a_o ← a_o − S (C a)_o with S = (C_oo + δI)⁻¹ = P_oo −
+        P_ol P_lo / P_ll (o = the other living neurons, O(n²)), squares that factor, so an
+        exact linear dependence is reproduced to float64 rounding when the other neurons are
+        well conditioned (λ_min(C_oo) ≫ δ). Where they are themselves nearly dependent
+        (λ ~ δ) the coefficients can still be off by O(1) along that direction, which changes
+        the substituted value by at most ~sqrt(δ) (tests/test_site_properties.py).
         """
         p, cov = self._precision, self.stats.cov
         others = self.alive.clone()

@@ -28,7 +28,9 @@ Decisions where the paper is silent:
   is w_ip minus that, so parent + child reproduces w_ip to one rounding.
 * **B4** (REFERENCE §1.15 item 13): incoming weights ~ N(0, σ²) with σ the Xavier-normal std of
   the producer's *current* shape (``models.init.xavier_std(n_in, n_site)``), outgoing weights
-  with the consumer's current shape (``xavier_std(n_site, n_out)``), and bias **0**, exactly as
+  with the consumer's current shape (``xavier_std(n_site, n_out)``; fans of the stored weight,
+  so a Conv2d's kernel counts on both sides and a flattened channel's H·W block on the input
+  side only), and bias **0**, exactly as
   :func:`neuroplast.models.init.initialize` draws a fresh layer (its biases are zero). B4 has no
   parent; ``n`` is the number of neurons added.
 * **Children** are appended at the end of the site, in the order of their parents.
@@ -199,7 +201,11 @@ def _random_neurons(ctx: GrowContext) -> Growth:
         upstream.append(new.to(tensor.dtype))
     weight = site.consumer_weight()  # (m, n, K)
     m, n, offsets = weight.shape
-    std_out = xavier_std(n * offsets, m * offsets) if offsets > 1 else xavier_std(n, m)
+    # the fans of the consumer's stored weight: a Conv2d's K offsets are its kernel (fan_out
+    # m·K), a Linear after Flatten reads K entries per neuron but has fan_out m; a Conv1D
+    # consumer is stored (in, out), its neuron axis being dim 0
+    consumer = site.view.axis()
+    std_out = xavier_std(*_fans(tuple(consumer.tensor.shape), 0 if consumer.dim == 1 else 1))
     outgoing = torch.randn((m, k * offsets), generator=ctx.generator, dtype=DTYPE) * std_out
     return Growth(upstream, outgoing.reshape(m, k, offsets).to(weight.dtype))
 
