@@ -6,7 +6,8 @@ n values (:mod:`neuroplast.sites.consumers`) — and by *which tensors run over 
 gated FFN's two projections, an input selector's indices) and the consumer's columns. The core
 (statistics, efficiencies, re-wiring rules, replication) reads the site through this object
 only and never sees a model class; only :meth:`Site.keep` and :meth:`Site.append` change a
-tensor's shape.
+tensor's shape, and each notes what it did in the consumer's record
+(:mod:`neuroplast.sites.record`), from which a saved model's plan is written.
 
 Kinds (``Site.kind``): ``linear`` (Linear → element-wise chain → Linear, any leading
 dimensions), ``gated`` (act(gate(x)) · up(x) → down), ``conv`` (Conv2d → [BN] → act → [pool]
@@ -27,6 +28,7 @@ from neuroplast.activations import Activation
 from neuroplast.errors import NeuroplastError
 from neuroplast.sites.axis import Axis
 from neuroplast.sites.consumers import ConsumerView
+from neuroplast.sites.record import AddBias, Append, Keep, record
 
 Downstream = Callable[[torch.Tensor], torch.Tensor]
 """Maps the consumer's pre-activation (rows, m) to the model's output, for sites whose
@@ -128,6 +130,7 @@ class Site:
         if self.consumer_bias() is not None:
             return False
         self.view.add_bias(optimizer)
+        record(self, AddBias())
         return True
 
     # -- surgery -------------------------------------------------------------------------
@@ -161,6 +164,7 @@ class Site:
         for axis in self._axes():
             axis.select(keep, optimizer)
         self._set_width(keep.numel())
+        record(self, Keep(tuple(keep.tolist())))
         return keep
 
     def append(self, upstream: Sequence[torch.Tensor], consumer_columns: torch.Tensor,
@@ -200,6 +204,7 @@ class Site:
                 else columns.reshape(m, k, *weight.shape[2:])
         consumer_axis.extend(columns, optimizer)
         self._set_width(width + k)
+        record(self, Append(k))
 
     def upstream_entries(self, neurons: torch.Tensor) -> list[torch.Tensor]:
         """Copies of the upstream entries of ``neurons``, one tensor per axis (eq. 45)."""
