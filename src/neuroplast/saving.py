@@ -278,7 +278,7 @@ def _check_fit(model_state: dict[str, Any], tensors: dict[str, torch.Tensor],
                source: Path) -> None:
     missing = [n for n in model_state if n not in tensors]
     unexpected = [n for n in tensors if n not in model_state]
-    wrong = [n for n in tensors if n in model_state and tuple(tensors[n].shape)
+    wrong = [n for n in model_state if n in tensors and tuple(tensors[n].shape)
              != tuple(model_state[n].shape)]
     if not (missing or unexpected or wrong):
         return
