@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from neuroplast import __version__
 
 COMMANDS = (
-    "train", "evaluate", "demo", "inspect", "prune", "grow", "methods", "reproduce", "bench",
+    "train", "evaluate", "demo", "inspect", "prune", "grow",
+    "sites", "prune_model", "grow_model", "inspect_model",
+    "methods", "reproduce", "bench",
 )
 """Subcommand modules in ``neuroplast.cli``, in the order ``--help`` lists them."""
 

@@ -1,0 +1,98 @@
+"""``neuroplast grow-model``: replicate the most efficient neurons of a site of the user's model.
+
+A thin layer over :func:`neuroplast.replicate` (B1–B5, eqs 44–49): the request is checked
+first (``--out``, the method and measure, the factory, weights, data and site; one line and
+exit 2 each), then the parents are chosen on the calibration data, split, and the model saved
+to ``--out`` (plan.json + model.safetensors). Prints the parents, the new width and the
+largest change of the outputs over the data (zero up to rounding for B1–B3).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from neuroplast.cli.common import positive_int
+from neuroplast.cli.prune_model import jsonable, parent_metadata
+from neuroplast.cli.user_model import (
+    add_model_arguments,
+    check_data_fits,
+    find_site,
+    load_user_model,
+    outputs,
+    read_data,
+)
+from neuroplast.efficiency import MEASURES
+from neuroplast.errors import NeuroplastError
+from neuroplast.replication import METHODS, resolve_method
+from neuroplast.saving import check_destination
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "grow-model", help="replicate neurons of a site of your own model (B1-B5)",
+        description="Replicate the n most efficient neurons of a site of your own model "
+                    "(--factory, --weights; efficiencies on --data): each child copies its "
+                    "parent's incoming weights and the parent's outgoing weights are split "
+                    "(eqs 44-49). Saves the grown model to --out (plan.json + "
+                    "model.safetensors).")
+    add_model_arguments(p)
+    p.add_argument("--site", required=True, help="the site to grow (see `neuroplast sites`)")
+    p.add_argument("--n", type=positive_int, default=1,
+                   help="number of parents (= new neurons), default 1")
+    p.add_argument("--method", default="B1",
+                   help="B1 (default), beta, random, none, or a preset: "
+                        + "; ".join(f"{m.name} {m.description}" for m in METHODS.values()
+                                    if m.name.startswith("B")))
+    p.add_argument("--alpha", type=float, default=None,
+                   help="alpha of Beta(alpha, alpha) for --method beta (default 0.01)")
+    p.add_argument("--measure", default="connection",
+                   help="efficiency ranking the parents (default connection = E_k, eq. 28)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the chi draws / random weights")
+    p.add_argument("--out", metavar="FOLDER", default=None,
+                   help="save the grown model here (plan.json + model.safetensors)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import neuroplast
+
+    if args.out is not None:
+        check_destination(args.out, args.force)
+    resolve_method(args.method, args.alpha)
+    MEASURES.get(args.measure)
+    model = load_user_model(args)
+    data = read_data(args)
+    check_data_fits(model, data)
+    site = find_site(model, data, args.site)
+    if not site.can_grow:
+        raise NeuroplastError(f"site {args.site!r} ({site.kind}) cannot grow: its neurons have "
+                              "no incoming weights to copy; choose a hidden site")
+    if args.n > site.width:
+        raise NeuroplastError(f"--n {args.n} parents, but site {args.site!r} has {site.width} "
+                              f"neurons; choose --n between 1 and {site.width}")
+
+    before = outputs(model, data, args.batch_size)
+    result = neuroplast.replicate(model, site, data=data.inputs_for(model), n=args.n,
+                                  method=args.method, alpha=args.alpha, measure=args.measure,
+                                  seed=args.seed)
+    after = outputs(model, data, args.batch_size)
+
+    alpha = "" if result.alpha is None else f" alpha={result.alpha:g}"
+    print(f"method {result.method}{alpha} on {args.site} of {args.factory}, seed {args.seed}")
+    if result.parent_efficiency is not None:
+        pairs = zip(result.parents.tolist(), result.parent_efficiency.tolist(), strict=True)
+        print(f"parents ({result.measure}): "
+              + ", ".join(f"{p} (E={e:.4g})" for p, e in pairs))
+    print(f"width {result.width_before} -> {result.width_after} "
+          f"(children {result.children.tolist()})")
+    if before is not None and after is not None and before.shape == after.shape:
+        print(f"max |change of outputs| over {data.n} examples: "
+              f"{float((after - before).abs().max()):.3g}")
+    if args.out is not None:
+        metadata = {"command": "grow-model", "factory": args.factory, "weights": args.weights,
+                    "data": data.source, "examples": data.n, "site": args.site,
+                    "result": result.as_dict(), "parent": parent_metadata(args.weights)}
+        neuroplast.save(model, args.out, force=args.force, metadata=jsonable(metadata))
+        print(f"saved {args.out} (plan.json + model.safetensors)")
+    return 0

@@ -1,0 +1,147 @@
+"""``neuroplast prune-model``: prune a site of the user's own model, save plan + weights.
+
+A thin layer over :func:`neuroplast.prune`. Everything that can be wrong with the request is
+checked first, in this order, each failure one line and exit 2: ``--out`` (never overwritten
+without ``--force``), the rule and measure names, the factory, the weights, the data (the model
+is run on two examples), labels for a goal, the site's name. Then the site is pruned on the
+calibration data, a before/after table printed and the model saved to ``--out`` as a folder
+with ``plan.json`` and ``model.safetensors`` (:func:`neuroplast.save`), which
+``neuroplast.load(folder, factory)`` or any ``--weights`` of these commands reads back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from neuroplast.cli.prune import amount_value
+from neuroplast.cli.user_model import (
+    add_model_arguments,
+    check_data_fits,
+    find_site,
+    load_user_model,
+    metrics,
+    outputs,
+    parameter_count,
+    read_data,
+)
+from neuroplast.death import get_rule
+from neuroplast.efficiency import MEASURES
+from neuroplast.errors import NeuroplastError
+from neuroplast.saving import check_destination, is_saved_model, read_plan
+from neuroplast.train.report import format_table
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "prune-model", help="prune a site of your own model (--factory), save plan + weights",
+        description="Prune a site of your own model: build it with --factory MODULE:FUNCTION, "
+                    "load --weights, rank the site's neurons on --data by an efficiency "
+                    "measure, remove the least efficient with a re-wiring rule, and save the "
+                    "result to --out (a folder: plan.json + model.safetensors). Site names "
+                    "come from `neuroplast sites`.")
+    add_model_arguments(p)
+    p.add_argument("--site", required=True, help="the site to prune (see `neuroplast sites`)")
+    p.add_argument("--rule", default="A1",
+                   help="re-wiring rule: A1 (default), A2, A3, A3-appendix, lstsq, none")
+    p.add_argument("--measure", default=None,
+                   help="efficiency measure (default: the rule's); see `neuroplast methods`")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--cutoff", type=float, help="remove every neuron with efficiency < this")
+    how.add_argument("--relative-cutoff", type=float,
+                     help="remove every neuron with efficiency < this × the site's maximum")
+    how.add_argument("--amount", type=amount_value,
+                     help="remove this many neurons (40) or this fraction of the site (0.4)")
+    how.add_argument("--goal-accuracy", type=float,
+                     help="remove least efficient first while accuracy on --data stays >= this "
+                          "(needs labels)")
+    how.add_argument("--goal-loss", type=float,
+                     help="remove least efficient first while cross-entropy on --data stays "
+                          "<= this (needs labels)")
+    p.add_argument("--max-fraction", type=float, default=None,
+                   help="remove at most this fraction of the site")
+    p.add_argument("--recompute", action="store_true",
+                   help="recompute statistics and efficiencies after every removal")
+    p.add_argument("--out", metavar="FOLDER", default=None,
+                   help="save the pruned model here (plan.json + model.safetensors)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out")
+    p.set_defaults(run=run)
+
+
+def strategy_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The strategy flags as :func:`neuroplast.prune` keywords (exactly one is set)."""
+    return {"cutoff": args.cutoff, "relative_cutoff": args.relative_cutoff,
+            "amount": args.amount, "goal_accuracy": args.goal_accuracy,
+            "goal_loss": args.goal_loss}
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON (anything else as its text), so saving never fails late."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def parent_metadata(weights: str | None) -> dict[str, Any] | None:
+    """The metadata of a saved folder given as ``--weights`` (its history), else None."""
+    if weights is None or not is_saved_model(weights):
+        return None
+    return read_plan(weights).get("metadata") or {}
+
+
+def _row(label: str, width: int, parameters: int, values: dict[str, float]) -> list[Any]:
+    return [label, width, parameters, values.get("accuracy", "-"), values.get("loss", "-")]
+
+
+def run(args: argparse.Namespace) -> int:
+    import neuroplast
+
+    if args.out is not None:
+        check_destination(args.out, args.force)
+    rule = get_rule(args.rule).name
+    measure = args.measure or get_rule(rule).default_measure
+    MEASURES.get(measure)
+    model = load_user_model(args)
+    data = read_data(args)
+    check_data_fits(model, data)
+    if (args.goal_accuracy is not None or args.goal_loss is not None) and data.y is None:
+        raise NeuroplastError(
+            f"--goal-accuracy/--goal-loss need labels; --data {data.source} has none (add an "
+            "array 'y' or 'labels', or use class sub-folders of images)"
+        )
+    site = find_site(model, data, args.site)
+
+    width_before, parameters_before = site.width, parameter_count(model)
+    before = metrics(model, data, args.batch_size)
+    old_outputs = outputs(model, data, args.batch_size)
+    result = neuroplast.prune(model, site, data.batches(model, args.batch_size), rule=rule,
+                              measure=measure, max_fraction=args.max_fraction,
+                              recompute=args.recompute, **strategy_arguments(args))
+    after = metrics(model, data, args.batch_size)
+    new_outputs = outputs(model, data, args.batch_size)
+
+    removed = list(getattr(result, "removed", ()))
+    print(f"pruned site {args.site} of {args.factory} with {rule}, measure {measure}: removed "
+          f"{width_before - site.width} of {width_before} neurons"
+          + (f" {removed}" if 0 < len(removed) <= 20 else "")
+          + (f" in {result.seconds:.2f} s" if hasattr(result, "seconds") else ""))
+    print(format_table(["model", args.site, "parameters", "accuracy", "loss"],
+                       [_row("before", width_before, parameters_before, before),
+                        _row("after", site.width, parameter_count(model), after)]))
+    if old_outputs is not None and new_outputs is not None and \
+            old_outputs.shape == new_outputs.shape:
+        change = float((new_outputs - old_outputs).abs().max())
+        print(f"max |change of outputs| over {data.n} examples: {change:.4g}")
+    if args.out is not None:
+        as_dict = getattr(result, "as_dict", None)
+        metadata = {
+            "command": "prune-model", "factory": args.factory, "weights": args.weights,
+            "data": data.source, "examples": data.n, "site": args.site, "rule": rule,
+            "measure": measure, **strategy_arguments(args), "max_fraction": args.max_fraction,
+            "recompute": args.recompute, "width_before": width_before,
+            "width_after": site.width, "before": before, "after": after,
+            "result": as_dict() if callable(as_dict) else None,
+            "parent": parent_metadata(args.weights),
+        }
+        neuroplast.save(model, args.out, force=args.force, metadata=jsonable(metadata))
+        print(f"saved {args.out} (plan.json + model.safetensors)")
+    return 0

@@ -1,0 +1,90 @@
+"""``neuroplast sites``: the sites discovery finds in a user's model, and why others are not.
+
+A thin layer over :func:`neuroplast.find_sites`: the model is built from ``--factory`` (with
+``--weights``), run once on the first examples of ``--data``, and every site is listed with
+its kind, width and consumer; the Linear / Conv modules not offered are listed with the
+reason discovery gives. The names are what ``prune-model``, ``grow-model`` and
+``inspect-model`` take as ``--site``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from torch import nn
+
+from neuroplast.cli.user_model import (
+    add_model_arguments,
+    check_data_fits,
+    discovered_sites,
+    load_user_model,
+    module_names,
+    read_data,
+)
+from neuroplast.data.calibration import Calibration
+from neuroplast.train.report import format_table
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sites", help="list the sites (prunable/growable neurons) of your own model",
+        description="Build your model with --factory MODULE:FUNCTION (and --weights), run it "
+                    "on --data, and list every site discovery finds (name, kind, width, "
+                    "consumer) and every Linear/Conv module not offered, with the reason. "
+                    "The names are the --site of prune-model, grow-model and inspect-model.")
+    add_model_arguments(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(run=run)
+
+
+def skipped_modules(model: nn.Module, data: Calibration) -> list[dict[str, str]]:
+    """The modules discovery did not offer, with its reason (empty when it gives none)."""
+    try:
+        from neuroplast.sites import discover
+    except ImportError:
+        return []
+    explain = getattr(discover, "explain_sites", None)
+    if explain is None:
+        return []
+    return [{"module": str(name), "reason": str(reason)}
+            for name, reason in explain(model, data.inputs_for(model)[:2])]
+
+
+def sites_report(model: nn.Module, data: Calibration) -> dict[str, Any]:
+    """Sites and skipped modules as a JSON-ready dict."""
+    names = module_names(model)
+    sites = [{"name": site.name, "kind": site.kind, "width": site.width,
+              "consumer": names.get(id(site.consumer), "?"),
+              "consumer_class": type(site.consumer).__name__,
+              "notes": list(site.notes)}
+             for site in discovered_sites(model, data)]
+    return {"data": data.source, "examples": data.n, "input_shape": list(data.x.shape[1:]),
+            "sites": sites, "not_offered": skipped_modules(model, data)}
+
+
+def format_report(report: dict[str, Any], factory: str) -> str:
+    """The report as text: a table of sites, then the modules not offered."""
+    shape = "x".join(map(str, report["input_shape"])) or "scalar"
+    lines = [f"sites of {factory} (run on {report['examples']} examples of shape {shape} "
+             f"from {report['data']}):"]
+    rows = [[s["name"], s["kind"], s["width"], f"{s['consumer']} ({s['consumer_class']})"]
+            for s in report["sites"]]
+    lines.append(format_table(["site", "kind", "width", "consumer"], rows) if rows
+                 else "no sites found")
+    for site in report["sites"]:
+        lines += [f"  {site['name']}: {note}" for note in site["notes"]]
+    if report["not_offered"]:
+        lines += ["", "not offered:"]
+        lines += [f"  {m['module']}: {m['reason']}" for m in report["not_offered"]]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = load_user_model(args)
+    data = read_data(args)
+    check_data_fits(model, data)
+    report = sites_report(model, data)
+    print(json.dumps(report, indent=2) if args.json else format_report(report, args.factory))
+    return 0

@@ -1,0 +1,401 @@
+"""The command line for the user's own model: ``sites``, ``prune-model``, ``grow-model``,
+``inspect-model`` (issue 12 item 9), and the calibration-data readers they use.
+
+A factory module is written to a temporary folder and imported from there; weights are
+safetensors (or a ``torch.save``-d state dict); calibration data is ``.npz``. Every bad input
+ends with exit status 2 and one line on stderr, before any long work.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+from test_cli_prune import assert_one_line_error, run_cli, table_row
+
+import neuroplast
+from neuroplast.data.calibration import read_calibration
+from neuroplast.errors import NeuroplastError
+from neuroplast.saving import PLAN_FILE, WEIGHTS_FILE, read_plan
+
+MODULE = "neuroplast_test_user_nets"
+"""A name no other test imports, so the module cached in sys.modules is this file's."""
+
+FACTORY_SOURCE = '''
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(),
+            nn.Conv2d(6, 5, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(5 * 4 * 4, 3))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def build():
+    torch.manual_seed(0)
+    return Net()
+
+
+def mlp():
+    return nn.Sequential(nn.Linear(8, 12), nn.Tanh(), nn.Linear(12, 6), nn.Tanh(),
+                         nn.Linear(6, 3))
+
+
+NOT_CALLABLE = 3
+
+
+def broken():
+    raise RuntimeError("the constructor failed")
+
+
+def not_a_module():
+    return 42
+'''
+
+
+class _Payload:
+    """Unpickling this creates the marker file: proof that a pickle was loaded."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    """The factory module (importable as MODULE), trained-looking weights, labelled data."""
+    root = tmp_path_factory.mktemp("user")
+    (root / f"{MODULE}.py").write_text(FACTORY_SOURCE)
+    sys.path.insert(0, str(root))
+    import importlib
+
+    nets = importlib.import_module(MODULE)
+    torch.manual_seed(7)  # weights other than the factory's own
+    model = nets.Net()
+    with torch.no_grad():
+        bn = model.features[1]
+        bn.running_mean.uniform_(-0.2, 0.2)
+        bn.running_var.uniform_(0.5, 1.5)
+    save_file(model.state_dict(), str(root / "weights.safetensors"))
+    torch.save(model.state_dict(), root / "weights.pt")
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(48, 1, 8, 8, generator=g)
+    y = torch.randint(0, 3, (48,), generator=g)
+    np.savez(root / "calib.npz", x=x.numpy(), y=y.numpy())
+    np.savez(root / "unlabelled.npz", x=x.numpy())
+    np.savez(root / "wrong_shape.npz", x=np.zeros((4, 3, 8, 8), dtype=np.float32))
+    np.savez(root / "labels_too_big.npz", x=x.numpy(), labels=(y + 5).numpy())
+    np.savez(root / "two_arrays.npz", a=x.numpy(), b=x.numpy())
+    yield {"root": root, "safetensors": root / "weights.safetensors", "pt": root / "weights.pt",
+           "data": root / "calib.npz", "x": x, "y": y}
+    sys.path.remove(str(root))
+    sys.modules.pop(MODULE, None)
+
+
+def factory():
+    return sys.modules[MODULE].build()
+
+
+def trained(files) -> torch.nn.Module:
+    model = factory()
+    model.load_state_dict(torch.load(files["pt"], weights_only=True))
+    return model.eval()
+
+
+def base_args(files, command: str, *extra) -> list[str]:
+    return [command, "--factory", f"{MODULE}:build", "--weights", str(files["safetensors"]),
+            "--data", str(files["data"]), *map(str, extra)]
+
+
+def site_names(files) -> dict[str, str]:
+    """kind → name of the discovered sites of the trained model."""
+    model = trained(files)
+    return {s.kind: s.name for s in neuroplast.find_sites(model, files["x"][:2])}
+
+
+# -- sites ----------------------------------------------------------------------------------------
+
+
+def test_sites_lists_every_discovered_site(files, capsys):
+    code, out, err = run_cli(base_args(files, "sites"), capsys)
+    assert code == 0, err
+    model = trained(files)
+    names = {id(m): n for n, m in model.named_modules()}
+    for site in neuroplast.find_sites(model, files["x"][:2]):
+        row = next(line.split() for line in out.splitlines() if line.split()[:1] == [site.name])
+        assert row[1:4] == [site.kind, str(site.width), names[id(site.consumer)]]
+
+    code, out, err = run_cli(base_args(files, "sites", "--json"), capsys)
+    report = json.loads(out)
+    kinds = {s["kind"]: s for s in report["sites"]}
+    assert kinds["conv"]["width"] == 6 and kinds["conv"]["consumer"] == "features.3"
+    assert kinds["flatten"]["width"] == 5 and kinds["flatten"]["consumer"] == "head.1"
+    assert report["examples"] == 48 and report["input_shape"] == [1, 8, 8]
+
+
+def test_sites_from_a_subprocess_imports_the_factory_from_the_current_folder(files):
+    env = {"PYTHONPATH": str(Path(neuroplast.__file__).parents[1]), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-m", "neuroplast.cli.main", "sites", "--factory", f"{MODULE}:build",
+         "--data", "calib.npz"], cwd=files["root"], env=env, capture_output=True, text=True,
+        timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "features.3 (Conv2d)" in done.stdout and "head.1 (Linear)" in done.stdout
+
+
+def test_factory_as_a_file_path(files, capsys):
+    args = base_args(files, "sites")
+    args[2] = f"{files['root'] / (MODULE + '.py')}:build"
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert "features.3 (Conv2d)" in out
+
+
+# -- prune, grow, inspect -------------------------------------------------------------------------
+
+
+def test_prune_saves_plan_and_weights_that_load_through_the_factory(files, tmp_path, capsys):
+    conv = site_names(files)["conv"]
+    out_dir = tmp_path / "pruned"
+    code, out, err = run_cli(base_args(files, "prune-model", "--site", conv, "--amount", 2,
+                                       "--out", out_dir), capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted([PLAN_FILE, WEIGHTS_FILE])
+    after = table_row(out, "after")
+    assert after[1] == "4"
+
+    # the same request through the library gives the same model
+    expected = trained(files)
+    site = next(s for s in neuroplast.find_sites(expected, files["x"][:2]) if s.name == conv)
+    x, y = files["x"], files["y"]
+    neuroplast.prune(expected, site, [(x[i:i + 256], y[i:i + 256]) for i in range(0, 48, 256)],
+                     rule="A1", amount=2)
+    loaded = neuroplast.load(out_dir, factory).eval()
+    assert loaded.features[0].out_channels == 4 and loaded.features[3].in_channels == 4
+    with torch.no_grad():
+        assert torch.equal(loaded(x), expected(x))
+    plan = read_plan(out_dir)
+    assert plan["metadata"]["command"] == "prune-model"
+    assert plan["metadata"]["width_before"] == 6 and plan["metadata"]["width_after"] == 4
+    (entry,) = plan["sites"]
+    assert entry["consumer"] == "features.3" and entry["between"] == ["features.1"]
+    assert len(entry["events"][0]["keep"]) == 4
+
+
+def test_prune_then_grow_then_inspect_chain_through_saved_folders(files, tmp_path, capsys):
+    flatten = site_names(files)["flatten"]
+    pruned, grown = tmp_path / "pruned", tmp_path / "grown"
+    assert run_cli(base_args(files, "prune-model", "--site", flatten, "--amount", 0.4,
+                             "--rule", "A1", "--out", pruned), capsys)[0] == 0
+    args = base_args(files, "grow-model", "--site", flatten, "--n", 2, "--out", grown)
+    args[4] = str(pruned)  # --weights: the saved folder
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert "width 3 -> 5" in out
+    change = float(out.split("max |change of outputs| over 48 examples: ")[1].split()[0])
+    assert change < 1e-5  # B1 preserves the function (float32 rounding)
+    plan = read_plan(grown)
+    (entry,) = plan["sites"]
+    assert [next(iter(e)) for e in entry["events"]] == ["keep", "append"]
+    assert entry["events"][1] == {"append": 2}
+    assert plan["metadata"]["parent"]["command"] == "prune-model"
+
+    args = base_args(files, "inspect-model", "--site", flatten, "--json")
+    args[4] = str(grown)
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["width"] == 5 and [n["index"] for n in report["neurons"]] != []
+    e_k = [n["E_k"] for n in report["neurons"]]
+    assert sorted(e_k) == e_k and sorted(n["index"] for n in report["neurons"]) == list(range(5))
+    assert report["rows"] == 48 * 16  # every position of the flattened 4x4 channel
+
+
+def test_inspect_table(files, capsys):
+    conv = site_names(files)["conv"]
+    code, out, err = run_cli(base_args(files, "inspect-model", "--site", conv), capsys)
+    assert code == 0, err
+    assert out.splitlines()[0].startswith(f"site {conv} (conv, consumer features.3), 6 neurons")
+    rows = [line.split() for line in out.splitlines()[3:] if line.strip()]
+    assert sorted(int(r[0]) for r in rows) == list(range(6))
+
+
+def test_weights_as_a_torch_state_dict(files, capsys):
+    args = base_args(files, "sites", "--json")
+    args[4] = str(files["pt"])
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+
+
+def test_goal_accuracy_uses_the_labels_of_the_data(files, tmp_path, capsys):
+    conv = site_names(files)["conv"]
+    model = trained(files)
+    with torch.no_grad():
+        accuracy = float((model(files["x"]).argmax(1) == files["y"]).float().mean())
+    code, out, err = run_cli(base_args(files, "prune-model", "--site", conv,
+                                       "--goal-accuracy", accuracy - 0.2), capsys)
+    assert code == 0, err
+    after = table_row(out, "after")
+    assert int(after[1]) < 6 and float(after[3]) >= accuracy - 0.2 - 1e-9
+
+
+# -- refusals -------------------------------------------------------------------------------------
+
+
+def test_a_pickle_as_weights_is_refused_unread(files, tmp_path, capsys):
+    marker = tmp_path / "unpickled"
+    bad = tmp_path / "bad.pt"
+    torch.save({"features.0.weight": _Payload(marker)}, bad)
+    args = base_args(files, "sites")
+    args[4] = str(bad)
+    code, _, err = run_cli(args, capsys)
+    assert_one_line_error(code, err, r"weights_only=True.*never unpickles code")
+    assert not marker.exists()
+    fake = tmp_path / "bad.safetensors"
+    fake.write_bytes(pickle.dumps(_Payload(marker)))
+    args[4] = str(fake)
+    code, _, err = run_cli(args, capsys)
+    assert_one_line_error(code, err, r"not a safetensors file")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(("change", "pattern"), [
+    ({"--factory": "nocolon"}, r"--factory nocolon: expected MODULE:FUNCTION"),
+    ({"--factory": "no_such_module_xyz:build"}, r"cannot import no_such_module_xyz"),
+    ({"--factory": f"{MODULE}:missing"}, rf"{MODULE} has no attribute 'missing'"),
+    ({"--factory": f"{MODULE}:NOT_CALLABLE"}, r"is a int, not callable"),
+    ({"--factory": f"{MODULE}:broken"}, r"calling it failed: RuntimeError: the constructor"),
+    ({"--factory": f"{MODULE}:not_a_module"}, r"returned a int, not a torch.nn.Module"),
+    ({"--factory": f"{MODULE}:mlp"}, r"does not fit the model.*'0.weight'|the model has"),
+    ({"--weights": "missing.safetensors"}, r"--weights missing.safetensors: no such file"),
+    ({"--weights": "w.onnx"}, r"unknown format .onnx"),
+    ({"--data": "missing.npz"}, r"no calibration data at missing.npz"),
+    ({"--data": "calib.csv"}, r"unknown data format .csv"),
+    ({"--data": "two_arrays.npz"}, r"holds 'a', 'b'; name the inputs 'x'"),
+    ({"--data": "wrong_shape.npz"}, r"the model cannot run on --data .*\(4, 3, 8, 8\)"),
+    ({"--data": "labels_too_big.npz"}, r"labels go up to 7 but the model has 3 outputs"),
+])
+def test_bad_inputs_fail_in_one_line(files, capsys, monkeypatch, change, pattern):
+    monkeypatch.chdir(files["root"])
+    for name in ("w.onnx", "calib.csv"):
+        (files["root"] / name).write_text("")
+    args = base_args(files, "sites")
+    for flag, value in change.items():
+        args[args.index(flag) + 1] = value
+    code, _, err = run_cli(args, capsys)
+    assert_one_line_error(code, err, pattern)
+
+
+def test_unknown_site_names_the_known_ones(files, capsys):
+    code, _, err = run_cli(base_args(files, "prune-model", "--site", "nope", "--amount", 1),
+                           capsys)
+    assert_one_line_error(code, err, r"unknown site 'nope'; the sites of this model are: ")
+    for name in site_names(files).values():
+        assert name in err
+
+
+def test_goal_without_labels(files, capsys):
+    args = base_args(files, "prune-model", "--site", "x", "--goal-accuracy", 0.5)
+    args[args.index("--data") + 1] = str(files["root"] / "unlabelled.npz")
+    code, _, err = run_cli(args, capsys)
+    assert_one_line_error(code, err, r"--goal-accuracy/--goal-loss need labels")
+
+
+def test_existing_out_is_refused_before_anything_is_imported(files, tmp_path, capsys):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    for command, extra in (("prune-model", ["--amount", 1]), ("grow-model", [])):
+        args = [command, "--factory", "no_such_module_xyz:build", "--data", "missing.npz",
+                "--site", "s", *extra, "--out", str(tmp_path / "taken")]
+        code, _, err = run_cli(args, capsys)
+        assert_one_line_error(code, err, r"already exists; choose another path or pass")
+        code, _, err = run_cli([*args, "--force"], capsys)
+        assert_one_line_error(code, err, r"neuroplast replaces only a folder it saved")
+    assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(("args", "pattern"), [
+    (["prune-model", "--site", "s", "--amount", 1, "--rule", "A9"], r"unknown .*rule 'A9'|A9"),
+    (["prune-model", "--site", "s", "--amount", 1, "--measure", "nope"], r"nope"),
+    (["grow-model", "--site", "s", "--method", "B9"], r"B9"),
+])
+def test_bad_method_names_fail_before_the_model_is_built(args, pattern, capsys):
+    code, _, err = run_cli([*args, "--factory", "no_such_module_xyz:build", "--data", "x.npz"],
+                           capsys)
+    assert_one_line_error(code, err, pattern)
+    assert "no_such_module_xyz" not in err
+
+
+def test_grow_refuses_too_many_parents(files, capsys):
+    conv = site_names(files)["conv"]
+    code, _, err = run_cli(base_args(files, "grow-model", "--site", conv, "--n", 7), capsys)
+    assert_one_line_error(code, err, r"--n 7 parents, but site .* has 6 neurons")
+
+
+# -- calibration readers --------------------------------------------------------------------------
+
+
+def test_calibration_readers(tmp_path):
+    x = np.arange(24, dtype=np.float32).reshape(4, 6)
+    y = np.array([0, 1, 2, 1])
+    np.savez(tmp_path / "a.npz", inputs=x, labels=y)
+    np.save(tmp_path / "b.npy", x)
+    torch.save((torch.from_numpy(x), torch.from_numpy(y)), tmp_path / "c.pt")
+    save_file({"x": torch.from_numpy(x), "y": torch.from_numpy(y)}, str(tmp_path / "d.safetensors"))
+    for name, labelled in (("a.npz", True), ("b.npy", False), ("c.pt", True),
+                           ("d.safetensors", True)):
+        data = read_calibration(tmp_path / name)
+        assert torch.equal(data.x, torch.from_numpy(x)), name
+        assert (data.y is not None) == labelled, name
+        assert not labelled or data.y.tolist() == [0, 1, 2, 1]
+    np.savez(tmp_path / "ids.npz", x=np.array([[1, 2], [3, 4]], dtype=np.int32))
+    assert read_calibration(tmp_path / "ids.npz").x.dtype == torch.int64  # token ids
+    np.savez(tmp_path / "bad_y.npz", x=x, y=np.array([0.5, 1, 2, 3]))
+    with pytest.raises(NeuroplastError, match="must be 4 integer class indices"):
+        read_calibration(tmp_path / "bad_y.npz")
+    np.savez(tmp_path / "empty.npz", x=np.zeros((0, 3)))
+    with pytest.raises(NeuroplastError, match="hold no examples"):
+        read_calibration(tmp_path / "empty.npz")
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(NeuroplastError, match="cannot be read"):
+        read_calibration(tmp_path / "objects.npy")  # allow_pickle=False refuses
+
+
+def test_image_folder_with_class_subfolders(tmp_path):
+    from PIL import Image
+
+    for label, name in enumerate(["cat", "dog"]):
+        (tmp_path / "images" / name).mkdir(parents=True)
+        for i in range(2):
+            pixels = np.full((5, 4), 50 * (label + i), dtype=np.uint8)
+            Image.fromarray(pixels, mode="L").save(tmp_path / "images" / name / f"{i}.png")
+    data = read_calibration(tmp_path / "images")
+    assert data.x.shape == (4, 1, 5, 4) and data.x.dtype == torch.float32
+    assert data.y.tolist() == [0, 0, 1, 1]
+    assert torch.allclose(data.x[:, 0, 0, 0], torch.tensor([0, 50, 50, 100]) / 255.0)
+
+    Image.fromarray(np.zeros((5, 4, 3), dtype=np.uint8)).save(tmp_path / "images" / "dog" / "c.png")
+    data = read_calibration(tmp_path / "images")
+    assert data.x.shape == (5, 3, 5, 4)  # one colour image: all read as RGB
+    Image.fromarray(np.zeros((6, 4), dtype=np.uint8)).save(tmp_path / "images" / "cat" / "big.png")
+    with pytest.raises(NeuroplastError, match="differ in size"):
+        read_calibration(tmp_path / "images")
+    (tmp_path / "none").mkdir()
+    with pytest.raises(NeuroplastError, match="holds no images"):
+        read_calibration(tmp_path / "none")
