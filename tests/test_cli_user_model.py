@@ -324,7 +324,7 @@ def test_existing_out_is_refused_before_anything_is_imported(files, tmp_path, ca
         args = [command, "--factory", "no_such_module_xyz:build", "--data", "missing.npz",
                 "--site", "s", *extra, "--out", str(tmp_path / "taken")]
         code, _, err = run_cli(args, capsys)
-        assert_one_line_error(code, err, r"already exists; choose another path or pass")
+        assert_one_line_error(code, err, r"already exists; choose another --out or pass --force")
         code, _, err = run_cli([*args, "--force"], capsys)
         assert_one_line_error(code, err, r"neuroplast replaces only a folder it saved")
     assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"

@@ -53,8 +53,14 @@ def is_saved_model(path: str | Path) -> bool:
     return (Path(path) / PLAN_FILE).is_file()
 
 
-def check_destination(path: str | Path, force: bool) -> None:
+def check_destination(path: str | Path, force: bool,
+                      advice: str = "choose another path or pass force=True") -> None:
     """Refuse, before any work, a destination :func:`save` must not replace.
+
+    Args:
+        path: the folder :func:`save` would write.
+        force: whether replacing a saved model (or a file) is allowed.
+        advice: what the message tells the user to do about an existing ``path``.
 
     Raises:
         NeuroplastError: if ``path`` exists and ``force`` is False, or is a folder holding
@@ -64,8 +70,7 @@ def check_destination(path: str | Path, force: bool) -> None:
     if not path.exists() and not path.is_symlink():
         return
     if not force:
-        raise NeuroplastError(f"{path} already exists; choose another path or pass "
-                              "force=True (--force on the command line)")
+        raise NeuroplastError(f"{path} already exists; {advice}")
     if path.is_dir() and not path.is_symlink():
         others = sorted(p.name for p in path.iterdir() if p.name not in SAVED_FILES)
         if others:

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     import neuroplast
 
     if args.out is not None:
-        check_destination(args.out, args.force)
+        check_destination(args.out, args.force, "choose another --out or pass --force")
     resolve_method(args.method, args.alpha)
     MEASURES.get(args.measure)
     model = load_user_model(args)

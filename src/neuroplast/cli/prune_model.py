@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     import neuroplast
 
     if args.out is not None:
-        check_destination(args.out, args.force)
+        check_destination(args.out, args.force, "choose another --out or pass --force")
     rule = get_rule(args.rule).name
     measure = args.measure or get_rule(rule).default_measure
     MEASURES.get(measure)

@@ -1,7 +1,8 @@
 """``neuroplast sites``: the sites discovery finds in a user's model, and why others are not.
 
-A thin layer over :func:`neuroplast.find_sites`: the model is built from ``--factory`` (with
-``--weights``), run once on the first examples of ``--data``, and every site is listed with
+A thin layer over :func:`neuroplast.sites.discover.explain_sites`: the model is built from
+``--factory`` (with ``--weights``), run on the first examples of ``--data``, and every site is
+listed with
 its kind, width and consumer; the Linear / Conv modules not offered are listed with the
 reason discovery gives. The names are what ``prune-model``, ``grow-model`` and
 ``inspect-model`` take as ``--site``.
@@ -18,7 +19,6 @@ from torch import nn
 from neuroplast.cli.user_model import (
     add_model_arguments,
     check_data_fits,
-    discovered_sites,
     load_user_model,
     module_names,
     read_data,
@@ -39,36 +39,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def skipped_modules(model: nn.Module, data: Calibration) -> list[dict[str, str]]:
-    """The modules discovery did not offer, with its reason (empty when it gives none)."""
-    try:
-        from neuroplast.sites import discover
-    except ImportError:
-        return []
-    explain = getattr(discover, "explain_sites", None)
-    if explain is None:
-        return []
-    return [{"module": str(name), "reason": str(reason)}
-            for name, reason in explain(model, data.inputs_for(model)[:2])]
-
-
 def sites_report(model: nn.Module, data: Calibration) -> dict[str, Any]:
-    """Sites and skipped modules as a JSON-ready dict."""
+    """Sites, modules not offered (with the reason) and discovery's notes, JSON-ready."""
+    from neuroplast.sites.discover import explain_sites
+
+    found = explain_sites(model, data.inputs_for(model)[:2])
     names = module_names(model)
     sites = [{"name": site.name, "kind": site.kind, "width": site.width,
               "consumer": names.get(id(site.consumer), "?"),
               "consumer_class": type(site.consumer).__name__,
               "notes": list(site.notes)}
-             for site in discovered_sites(model, data)]
+             for site in found.sites]
     return {"data": data.source, "examples": data.n, "input_shape": list(data.x.shape[1:]),
-            "sites": sites, "not_offered": skipped_modules(model, data)}
+            "sites": sites,
+            "not_offered": [{"module": s.module, "reason": s.reason} for s in found.skipped],
+            "notes": list(found.notes)}
 
 
 def format_report(report: dict[str, Any], factory: str) -> str:
     """The report as text: a table of sites, then the modules not offered."""
     shape = "x".join(map(str, report["input_shape"])) or "scalar"
-    lines = [f"sites of {factory} (run on {report['examples']} examples of shape {shape} "
-             f"from {report['data']}):"]
+    lines = [f"sites of {factory} (--data {report['data']}: {report['examples']} examples of "
+             f"shape {shape}):"]
     rows = [[s["name"], s["kind"], s["width"], f"{s['consumer']} ({s['consumer_class']})"]
             for s in report["sites"]]
     lines.append(format_table(["site", "kind", "width", "consumer"], rows) if rows
@@ -78,6 +70,8 @@ def format_report(report: dict[str, Any], factory: str) -> str:
     if report["not_offered"]:
         lines += ["", "not offered:"]
         lines += [f"  {m['module']}: {m['reason']}" for m in report["not_offered"]]
+    if report["notes"]:
+        lines += ["", *(f"note: {note}" for note in report["notes"])]
     return "\n".join(lines)
 
 

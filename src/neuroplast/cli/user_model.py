@@ -261,10 +261,11 @@ def metrics(model: nn.Module, data: Calibration, batch_size: int) -> dict[str, f
     """Accuracy and mean cross-entropy on ``data`` when it has labels and the model returns
     (N, classes) logits; empty otherwise."""
     out = outputs(model, data, batch_size)
-    if data.y is None or out is None or out.dim() != 2:
+    y = data.labels_for(model)
+    if y is None or out is None or out.dim() != 2:
         return {}
-    loss = torch.nn.functional.cross_entropy(out.double(), data.y)
-    accuracy = (out.argmax(dim=1) == data.y).double().mean()
+    loss = torch.nn.functional.cross_entropy(out.double(), y)
+    accuracy = (out.argmax(dim=1) == y).double().mean()
     return {"accuracy": float(accuracy), "loss": float(loss)}
 
 

@@ -55,12 +55,18 @@ class Calibration:
         return int(self.x.shape[0])
 
     def inputs_for(self, model: torch.nn.Module) -> torch.Tensor:
-        """``x`` in the floating dtype of ``model``'s first parameter (integer inputs as they
-        are)."""
-        if not self.x.is_floating_point():
+        """``x`` on the device of ``model``'s first floating parameter, in its dtype
+        (integer inputs keep their integer dtype)."""
+        first = next((p for p in model.parameters() if p.is_floating_point()), None)
+        if first is None:
             return self.x
-        dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
-        return self.x if dtype is None else self.x.to(dtype)
+        dtype = first.dtype if self.x.is_floating_point() else self.x.dtype
+        return self.x.to(device=first.device, dtype=dtype)
+
+    def labels_for(self, model: torch.nn.Module) -> torch.Tensor | None:
+        """``y`` on the device of ``model``'s first parameter, or None."""
+        first = next(iter(model.parameters()), None)
+        return self.y if self.y is None or first is None else self.y.to(first.device)
 
     def head(self, limit: int | None) -> Calibration:
         """The first ``limit`` examples (all when None)."""
@@ -71,11 +77,11 @@ class Calibration:
 
     def batches(self, model: torch.nn.Module, batch_size: int) -> list[Any]:
         """Consecutive batches: ``x`` tensors, or ``(x, y)`` pairs when there are labels."""
-        x = self.inputs_for(model)
+        x, y = self.inputs_for(model), self.labels_for(model)
         out = []
         for start in range(0, self.n, batch_size):
             xb = x[start:start + batch_size]
-            out.append(xb if self.y is None else (xb, self.y[start:start + batch_size]))
+            out.append(xb if y is None else (xb, y[start:start + batch_size]))
         return out
 
 
