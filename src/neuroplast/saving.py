@@ -280,7 +280,7 @@ def _shape(t: torch.Tensor) -> str:
 
 
 def _check_fit(model_state: dict[str, Any], tensors: dict[str, torch.Tensor],
-               source: Path) -> None:
+               source: Path, built: str) -> None:
     missing = [n for n in model_state if n not in tensors]
     unexpected = [n for n in tensors if n not in model_state]
     wrong = [n for n in model_state if n in tensors and tuple(tensors[n].shape)
@@ -300,8 +300,8 @@ def _check_fit(model_state: dict[str, Any], tensors: dict[str, torch.Tensor],
         problems.append(f"the file has {', '.join(map(repr, unexpected[:3]))}"
                         f"{' ...' if len(unexpected) > 3 else ''} which the model lacks")
     raise NeuroplastError(
-        f"{source} does not fit the model the factory built and the plan reshaped: "
-        f"{'; '.join(problems)}; is the factory the constructor the model was saved from?"
+        f"{source} does not fit {built}: {'; '.join(problems)}; is the factory the "
+        "constructor the weights were saved from?"
     )
 
 
@@ -321,14 +321,15 @@ def _match_dtypes(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
 
 
 def load_weights(model: nn.Module, path: str | Path,
-                 weights: tuple[dict[str, torch.Tensor], dict[str, str]] | None = None,
-                 ) -> nn.Module:
+                 weights: tuple[dict[str, torch.Tensor], dict[str, str]] | None = None, *,
+                 built: str = "the model") -> nn.Module:
     """Load a safetensors state dict into ``model`` strictly, with the saved dtypes.
 
     Args:
         model: the model, already of the saved shapes.
         path: the safetensors file (named in messages).
         weights: what :func:`read_weights` read from ``path`` already, if it did.
+        built: how messages name ``model``.
 
     Raises:
         NeuroplastError: if the file is not safetensors, or its names or shapes do not match
@@ -340,7 +341,7 @@ def load_weights(model: nn.Module, path: str | Path,
     for dropped, kept in metadata.items():  # tied tensors stored once
         if dropped in model_state and dropped not in tensors and kept in tensors:
             tensors[dropped] = tensors[kept]
-    _check_fit(model_state, tensors, Path(path))
+    _check_fit(model_state, tensors, Path(path), built)
     _match_dtypes(model, tensors)
     model.load_state_dict(tensors, strict=True)
     return model
@@ -383,7 +384,8 @@ def load(path: str | Path, factory: Factory) -> nn.Module:
     weights = read_weights(folder / WEIGHTS_FILE)  # a bad file fails before the model is built
     model = build(factory)
     apply_plan(model, plan, str(folder / PLAN_FILE))
-    return load_weights(model, folder / WEIGHTS_FILE, weights)
+    return load_weights(model, folder / WEIGHTS_FILE, weights,
+                        built="the model the factory built and the plan reshaped")
 
 
 __all__ = ["PLAN_FILE", "WEIGHTS_FILE", "Factory", "build", "check_destination",

@@ -168,11 +168,12 @@ def _state_dict_from_torch(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _load_torch_weights(model: nn.Module, path: Path, factory: Factory) -> nn.Module:
-    return load_weights(model, path, (_state_dict_from_torch(path), {}))
+    return load_weights(model, path, (_state_dict_from_torch(path), {}),
+                        built="the model the factory built")
 
 
 def _load_safetensors(model: nn.Module, path: Path, factory: Factory) -> nn.Module:
-    return load_weights(model, path)
+    return load_weights(model, path, built="the model the factory built")
 
 
 WEIGHT_READERS: dict[str, Callable[[nn.Module, Path, Factory], nn.Module]] = {
