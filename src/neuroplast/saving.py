@@ -120,6 +120,7 @@ def weights_of(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, str
         if tensor.numel() > 0:
             groups.setdefault(_storage_key(tensor), []).append(name)
     tied: dict[str, str] = {}
+    copied: set[str] = set()  # views of a storage another stored tensor uses
     for names in groups.values():
         first = state[names[0]]
         for name in names[1:]:
@@ -127,13 +128,14 @@ def weights_of(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, str
             if (t.storage_offset(), t.shape, t.stride(), t.dtype) == \
                     (first.storage_offset(), first.shape, first.stride(), first.dtype):
                 tied[name] = names[0]
+            else:
+                copied.add(name)
     tensors = {}
     for name, tensor in state.items():
         if name in tied:
             continue
-        tensor = tensor.detach().to("cpu")
-        # a clone: views of one storage (other than ties) cannot be stored as they are
-        tensors[name] = tensor.contiguous().clone()
+        tensor = tensor.to("cpu").contiguous()
+        tensors[name] = tensor.clone() if name in copied else tensor
     return tensors, tied
 
 

@@ -15,10 +15,11 @@ from neuroplast import __version__
 
 COMMANDS = (
     "train", "evaluate", "demo", "inspect", "prune", "grow",
-    "sites", "prune_model", "grow_model", "inspect_model",
+    "sites", "prune-model", "grow-model", "inspect-model",
     "methods", "reproduce", "bench",
 )
-"""Subcommand modules in ``neuroplast.cli``, in the order ``--help`` lists them."""
+"""Subcommands, in the order ``--help`` lists them; each lives in the module of
+``neuroplast.cli`` named after it (``prune-model`` in ``prune_model``)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"neuroplast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="<command>", parser_class=_Parser)
     for name in COMMANDS:
-        importlib.import_module(f"neuroplast.cli.{name}").add_parser(sub)
+        importlib.import_module(f"neuroplast.cli.{name.replace('-', '_')}").add_parser(sub)
     return parser
 
 
