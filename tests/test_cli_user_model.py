@@ -9,7 +9,6 @@ ends with exit status 2 and one line on stderr, before any long work.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import json
 import pickle
 import subprocess
@@ -26,10 +25,6 @@ import neuroplast
 from neuroplast.data.calibration import read_calibration
 from neuroplast.errors import NeuroplastError
 from neuroplast.saving import PLAN_FILE, WEIGHTS_FILE, read_plan
-
-needs_discovery = pytest.mark.skipif(
-    importlib.util.find_spec("neuroplast.sites.discover") is None,
-    reason="needs site discovery (neuroplast.sites.discover), not on this branch yet")
 
 MODULE = "neuroplast_test_user_nets"
 """A name no other test imports, so the module cached in sys.modules is this file's."""
@@ -136,7 +131,6 @@ def site_names(files) -> dict[str, str]:
 # -- sites ----------------------------------------------------------------------------------------
 
 
-@needs_discovery
 def test_sites_lists_every_discovered_site(files, capsys):
     code, out, err = run_cli(base_args(files, "sites"), capsys)
     assert code == 0, err
@@ -154,7 +148,6 @@ def test_sites_lists_every_discovered_site(files, capsys):
     assert report["examples"] == 48 and report["input_shape"] == [1, 8, 8]
 
 
-@needs_discovery
 def test_sites_from_a_subprocess_imports_the_factory_from_the_current_folder(files):
     env = {"PYTHONPATH": str(Path(neuroplast.__file__).parents[1]), "PATH": "/usr/bin:/bin"}
     done = subprocess.run(
@@ -165,7 +158,6 @@ def test_sites_from_a_subprocess_imports_the_factory_from_the_current_folder(fil
     assert "features.3 (Conv2d)" in done.stdout and "head.1 (Linear)" in done.stdout
 
 
-@needs_discovery
 def test_factory_as_a_file_path(files, capsys):
     args = base_args(files, "sites")
     args[2] = f"{files['root'] / (MODULE + '.py')}:build"
@@ -177,7 +169,6 @@ def test_factory_as_a_file_path(files, capsys):
 # -- prune, grow, inspect -------------------------------------------------------------------------
 
 
-@needs_discovery
 def test_prune_saves_plan_and_weights_that_load_through_the_factory(files, tmp_path, capsys):
     conv = site_names(files)["conv"]
     out_dir = tmp_path / "pruned"
@@ -206,7 +197,6 @@ def test_prune_saves_plan_and_weights_that_load_through_the_factory(files, tmp_p
     assert len(entry["events"][0]["keep"]) == 4
 
 
-@needs_discovery
 def test_prune_then_grow_then_inspect_chain_through_saved_folders(files, tmp_path, capsys):
     flatten = site_names(files)["flatten"]
     pruned, grown = tmp_path / "pruned", tmp_path / "grown"
@@ -236,7 +226,6 @@ def test_prune_then_grow_then_inspect_chain_through_saved_folders(files, tmp_pat
     assert report["rows"] == 48 * 16  # every position of the flattened 4x4 channel
 
 
-@needs_discovery
 def test_inspect_table(files, capsys):
     conv = site_names(files)["conv"]
     code, out, err = run_cli(base_args(files, "inspect-model", "--site", conv), capsys)
@@ -246,7 +235,6 @@ def test_inspect_table(files, capsys):
     assert sorted(int(r[0]) for r in rows) == list(range(6))
 
 
-@needs_discovery
 def test_weights_as_a_torch_state_dict(files, capsys):
     args = base_args(files, "sites", "--json")
     args[4] = str(files["pt"])
@@ -254,7 +242,6 @@ def test_weights_as_a_torch_state_dict(files, capsys):
     assert code == 0, err
 
 
-@needs_discovery
 def test_goal_accuracy_uses_the_labels_of_the_data(files, tmp_path, capsys):
     conv = site_names(files)["conv"]
     model = trained(files)
@@ -316,7 +303,6 @@ def test_bad_inputs_fail_in_one_line(files, capsys, monkeypatch, change, pattern
     assert_one_line_error(code, err, pattern)
 
 
-@needs_discovery
 def test_unknown_site_names_the_known_ones(files, capsys):
     code, _, err = run_cli(base_args(files, "prune-model", "--site", "nope", "--amount", 1),
                            capsys)
@@ -357,7 +343,6 @@ def test_bad_method_names_fail_before_the_model_is_built(args, pattern, capsys):
     assert "no_such_module_xyz" not in err
 
 
-@needs_discovery
 def test_grow_refuses_too_many_parents(files, capsys):
     conv = site_names(files)["conv"]
     code, _, err = run_cli(base_args(files, "grow-model", "--site", conv, "--n", 7), capsys)

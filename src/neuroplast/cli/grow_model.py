@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 
+from neuroplast.api import replicate
 from neuroplast.cli.common import positive_int
 from neuroplast.cli.prune_model import jsonable, parent_metadata
 from neuroplast.cli.user_model import (
@@ -24,7 +25,7 @@ from neuroplast.cli.user_model import (
 from neuroplast.efficiency import MEASURES
 from neuroplast.errors import NeuroplastError
 from neuroplast.replication import METHODS, resolve_method
-from neuroplast.saving import check_destination
+from neuroplast.saving import check_destination, save
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -55,8 +56,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import neuroplast
-
     if args.out is not None:
         check_destination(args.out, args.force, "choose another --out or pass --force")
     resolve_method(args.method, args.alpha)
@@ -73,9 +72,8 @@ def run(args: argparse.Namespace) -> int:
                               f"neurons; choose --n between 1 and {site.width}")
 
     before = outputs(model, data, args.batch_size)
-    result = neuroplast.replicate(model, site, data=data.inputs_for(model), n=args.n,
-                                  method=args.method, alpha=args.alpha, measure=args.measure,
-                                  seed=args.seed)
+    result = replicate(model, site, data=data.inputs_for(model), n=args.n, method=args.method,
+                       alpha=args.alpha, measure=args.measure, seed=args.seed)
     after = outputs(model, data, args.batch_size)
 
     alpha = "" if result.alpha is None else f" alpha={result.alpha:g}"
@@ -93,6 +91,6 @@ def run(args: argparse.Namespace) -> int:
         metadata = {"command": "grow-model", "factory": args.factory, "weights": args.weights,
                     "data": data.source, "examples": data.n, "site": args.site,
                     "result": result.as_dict(), "parent": parent_metadata(args.weights)}
-        neuroplast.save(model, args.out, force=args.force, metadata=jsonable(metadata))
+        save(model, args.out, force=args.force, metadata=jsonable(metadata))
         print(f"saved {args.out} (plan.json + model.safetensors)")
     return 0

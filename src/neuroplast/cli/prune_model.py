@@ -15,6 +15,7 @@ import argparse
 import json
 from typing import Any
 
+from neuroplast.api import prune
 from neuroplast.cli.prune import amount_value
 from neuroplast.cli.user_model import (
     add_model_arguments,
@@ -29,7 +30,7 @@ from neuroplast.cli.user_model import (
 from neuroplast.death import get_rule
 from neuroplast.efficiency import MEASURES
 from neuroplast.errors import NeuroplastError
-from neuroplast.saving import check_destination, is_saved_model, read_plan
+from neuroplast.saving import check_destination, is_saved_model, read_plan, save
 from neuroplast.train.report import format_table
 
 
@@ -93,8 +94,6 @@ def _row(label: str, width: int, parameters: int, values: dict[str, float]) -> l
 
 
 def run(args: argparse.Namespace) -> int:
-    import neuroplast
-
     if args.out is not None:
         check_destination(args.out, args.force, "choose another --out or pass --force")
     rule = get_rule(args.rule).name
@@ -113,9 +112,9 @@ def run(args: argparse.Namespace) -> int:
     width_before, parameters_before = site.width, parameter_count(model)
     before = metrics(model, data, args.batch_size)
     old_outputs = outputs(model, data, args.batch_size)
-    result = neuroplast.prune(model, site, data.batches(model, args.batch_size), rule=rule,
-                              measure=measure, max_fraction=args.max_fraction,
-                              recompute=args.recompute, **strategy_arguments(args))
+    result = prune(model, site, data.batches(model, args.batch_size), rule=rule,
+                   measure=measure, max_fraction=args.max_fraction, recompute=args.recompute,
+                   **strategy_arguments(args))
     after = metrics(model, data, args.batch_size)
     new_outputs = outputs(model, data, args.batch_size)
 
@@ -142,6 +141,6 @@ def run(args: argparse.Namespace) -> int:
             "result": as_dict() if callable(as_dict) else None,
             "parent": parent_metadata(args.weights),
         }
-        neuroplast.save(model, args.out, force=args.force, metadata=jsonable(metadata))
+        save(model, args.out, force=args.force, metadata=jsonable(metadata))
         print(f"saved {args.out} (plan.json + model.safetensors)")
     return 0

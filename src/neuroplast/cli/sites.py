@@ -1,6 +1,6 @@
 """``neuroplast sites``: the sites discovery finds in a user's model, and why others are not.
 
-A thin layer over :func:`neuroplast.sites.discover.explain_sites`: the model is built from
+A thin layer over :func:`neuroplast.explain_sites`: the model is built from
 ``--factory`` (with ``--weights``), run on the first examples of ``--data``, and every site is
 listed with
 its kind, width and consumer; the Linear / Conv modules not offered are listed with the
@@ -24,6 +24,7 @@ from neuroplast.cli.user_model import (
     read_data,
 )
 from neuroplast.data.calibration import Calibration
+from neuroplast.sites import explain_sites
 from neuroplast.train.report import format_table
 
 
@@ -41,8 +42,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def sites_report(model: nn.Module, data: Calibration) -> dict[str, Any]:
     """Sites, modules not offered (with the reason) and discovery's notes, JSON-ready."""
-    from neuroplast.sites.discover import explain_sites
-
     found = explain_sites(model, data.inputs_for(model)[:2])
     names = module_names(model)
     sites = [{"name": site.name, "kind": site.kind, "width": site.width,

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from neuroplast.api import find_sites
 from neuroplast.cli.common import positive_int
 from neuroplast.data.calibration import Calibration, read_calibration
 from neuroplast.errors import NeuroplastError
@@ -283,9 +284,7 @@ def module_names(model: nn.Module) -> dict[int, str]:
 
 def discovered_sites(model: nn.Module, data: Calibration) -> list[Any]:
     """:func:`neuroplast.find_sites` on the first two examples."""
-    import neuroplast
-
-    return list(neuroplast.find_sites(model, data.inputs_for(model)[:2]))
+    return list(find_sites(model, data.inputs_for(model)[:2]))
 
 
 def find_site(model: nn.Module, data: Calibration, name: str) -> Any:
