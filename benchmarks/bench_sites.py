@@ -16,7 +16,8 @@ References, timed in the same run (these machines are noisy; DESIGN.md §5):
   log-log slope of time vs n over the two widest sizes must stay ≤ 3 (O(n³) overall: n/2
   removals of O(n·m + n²) each, plus the statistics' O(rows·n²) covariance).
 
-Run: ``python -m benchmarks.bench_sites [--quick]`` or through ``python -m benchmarks``.
+Run: ``python -m benchmarks.bench_sites [--quick] [--threads 1] [--out
+docs/benchmarks/sites.json]`` or through ``python -m benchmarks``.
 """
 
 from __future__ import annotations
@@ -103,7 +104,31 @@ def run(quick: bool = False) -> dict[str, Any]:
             "greedy_seconds": dict(zip(widths, seconds, strict=True))}
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
+    import argparse
     import json
+    from pathlib import Path
 
-    print(json.dumps(run(), indent=2, default=str))
+    from benchmarks.runner import machine_description
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
+    args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    result = run(args.quick) | {"machine": machine_description()}
+    text = json.dumps(result, indent=2, default=str)
+    if args.out is None:
+        print(text)
+    else:
+        args.out.write_text(text + "\n")
+        for row in result["rows"]:
+            ratio = row.get("ratio") or row["value"] / row["reference"]
+            print(f"{row['name']}: {ratio:.3f} (goal {row['goal']})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -81,3 +81,15 @@ def test_runner_writes_json_and_markdown_with_the_machine(tmp_path):
     markdown = (tmp_path / "results-quick.md").read_text()
     assert "## Machine" in markdown and rows[0]["name"] in markdown
     assert not (tmp_path / "results.json").exists()  # a quick run never replaces full results
+
+
+def test_sites_benchmark_quick_rows_and_growth_exponent_arithmetic():
+    from benchmarks import bench_sites
+
+    result = bench_sites.run(quick=True)
+    names = [row["name"] for row in result["rows"]]
+    assert names[0].startswith("FFN site") and names[1].startswith("conv site")
+    assert [row["goal"] for row in result["rows"]] == ["<= 1.5", "<= 1.5", "<= 3"]
+    seconds = result["greedy_seconds"]
+    expected = math.log(seconds[256] / seconds[128]) / math.log(2)
+    assert result["rows"][2]["ratio"] == pytest.approx(expected)
