@@ -161,8 +161,8 @@ def train_llama(seed: int, recipe: LmRecipe, corpus: Corpus, *, progress: bool =
         all_val = validation_starts(corpus.validation.numel(), context)
         pick = torch.linspace(0, all_val.numel() - 1, min(recipe.eval_windows, all_val.numel()))
         curve_starts = all_val[pick.round().long()]
-        curve, window, eval_seconds = [], [], 0.0
-        started = time.perf_counter()
+        curve, window, eval_seconds, eval_cpu = [], [], 0.0, 0.0
+        started, cpu_started = time.perf_counter(), time.process_time()
         model.train()
         for step in range(1, recipe.steps + 1):
             x, y = windows(corpus.train, torch.randint(0, high, (recipe.batch_size,),
@@ -176,9 +176,10 @@ def train_llama(seed: int, recipe: LmRecipe, corpus: Corpus, *, progress: bool =
             schedule.step()
             window.append(loss.item())
             if step % recipe.eval_every == 0 or step == recipe.steps:
-                tick = time.perf_counter()
+                tick, cpu_tick = time.perf_counter(), time.process_time()
                 val = evaluate_lm(model, corpus.validation, curve_starts, recipe.eval_batch_size)
                 eval_seconds += time.perf_counter() - tick
+                eval_cpu += time.process_time() - cpu_tick
                 curve.append({"step": step, "train_loss": sum(window) / len(window),
                               "validation_loss_subset": val["loss"],
                               "seconds": round(time.perf_counter() - started - eval_seconds, 1)})
@@ -189,6 +190,7 @@ def train_llama(seed: int, recipe: LmRecipe, corpus: Corpus, *, progress: bool =
                           f"({val['bits_per_byte']:.3f} bits/byte) "
                           f"{curve[-1]['seconds']:.0f}s", flush=True)
         train_seconds = time.perf_counter() - started - eval_seconds
+        train_cpu = time.process_time() - cpu_started - eval_cpu
         model.eval()
         tick = time.perf_counter()
         validation = evaluate_lm(model, corpus.validation, None, recipe.eval_batch_size)
@@ -205,7 +207,7 @@ def train_llama(seed: int, recipe: LmRecipe, corpus: Corpus, *, progress: bool =
         "metrics": {"validation": validation,
                     "final_train_loss": curve[-1]["train_loss"] if curve else None},
         "curve": curve,
-        "seconds": {"train": round(train_seconds, 2),
+        "seconds": {"train": round(train_seconds, 2), "train_cpu": round(train_cpu, 2),
                     "evaluate": round(eval_seconds + final_eval, 2),
                     "per_step": round(train_seconds / recipe.steps, 4)},
         "data": corpus.summary(),
