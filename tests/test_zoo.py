@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 import neuroplast
 from benchmarks.architectures import build as build_cli
-from benchmarks.architectures import train_cnn, train_llama
+from benchmarks.architectures import table, train_cnn, train_llama
 from neuroplast.data import IDX_FILE_NAMES, write_idx
 from neuroplast.errors import NeuroplastError
 from neuroplast.sites import conv_site, gated_site
@@ -333,6 +333,10 @@ def test_build_command_trains_once_skips_cached_and_refuses_other_recipes(tmp_pa
     assert "other hyper-parameters" in capsys.readouterr().err
     assert build_cli.main(args + ["--force"]) == 0
     assert cache.read_meta("llama-quick", 0, tmp_path / "zoo")["recipe"]["lr"] == 3e-3
+    rows = table.rows(tmp_path / "zoo", quick=True)
+    assert [(r["model"], r["seed"]) for r in rows] == [("llama-quick", 0)]
+    assert rows[0]["corpus_sha256"] == meta["data"]["fingerprint_sha256"]
+    assert "bits/byte" in table.markdown(rows) and table.rows(tmp_path / "zoo") == []
 
 
 # -- neuroplast's sites on the zoo's models -----------------------------------------------------

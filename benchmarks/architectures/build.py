@@ -77,7 +77,7 @@ def build_one(model: str, seed: int, args: argparse.Namespace, data: dict[str, A
             data["mnist"] = load_mnist_images(args.data)
         trained, record = train_cnn.train_cnn(model, seed, recipe, data["mnist"],
                                               progress=not args.silent)
-    record["machine"] = machine_description()
+    record["machine"] = machine_description() | {"torch_threads": recipe.threads}
     record["command"] = " ".join(["python -m benchmarks.architectures.build", model,
                                   "--seed", str(seed)] + (["--quick"] if args.quick else []))
     path = zoo_cache.save_entry(trained, key, seed, record, cache=args.cache, force=args.force)
