@@ -121,10 +121,10 @@ def read_meta(key: str, seed: int, cache: str | Path | None = None) -> dict[str,
     """
     folder = entry_dir(key, seed, cache)
     if not is_cached(key, seed, cache):
+        family, quick = key.removesuffix("-quick"), " --quick" if key.endswith("-quick") else ""
         raise NeuroplastError(
             f"no cached {key} model for seed {seed} in {folder.parent}; build it with "
-            f"`python -m benchmarks.architectures.build {key.removesuffix('-quick')} "
-            f"--seed {seed}`"
+            f"`python -m benchmarks.architectures.build {family} --seed {seed}{quick}`"
         )
     try:
         meta = json.loads((folder / META).read_text(encoding="utf-8"))
