@@ -377,3 +377,40 @@ def test_b1_replication_on_a_conv_site_keeps_the_output(family):
     neuroplast.replicate(model, site, data=x, n=2, method="B1", seed=0)
     assert grown.in_channels == width + 2
     torch.testing.assert_close(model(x), before, rtol=1e-10, atol=1e-10)
+
+
+# -- discovery and saving on the zoo's models --------------------------------------------------
+EXPECTED_SITES = {
+    "vgg": [("features.0", "conv"), ("features.3", "conv"), ("features.7", "conv"),
+            ("features.10", "flatten"), ("classifier.1", "linear")],
+    "resnet": [(f"layer{s}.{b}.conv1", "conv") for s in (1, 2, 3) for b in (0, 1)],
+    "llama": [(f"model.layers.{i}.mlp", "gated") for i in range(4)],
+}
+
+
+@pytest.mark.parametrize("family", sorted(EXPECTED_SITES))
+def test_discovery_finds_the_documented_sites(family):
+    torch.manual_seed(0)
+    model = build(family).eval()
+    example = tokens((2, 8)) if family == "llama" else torch.rand(2, 1, 28, 28)
+    report = neuroplast.explain_sites(model, example)
+    assert [(s.name, s.kind) for s in report.sites] == EXPECTED_SITES[family]
+    if family == "resnet":
+        assert all(report.reason(n).startswith("residual-coupled") for n in
+                   ("conv1", "layer1.0.conv2", "layer2.0.downsample.0", "layer3.1.conv2"))
+    if family == "llama":
+        assert report.reason("model.layers.0.self_attn.q_proj").startswith("attention")
+        assert report.reason("model.layers.0.mlp.down_proj").startswith("residual-coupled")
+
+
+def test_a_pruned_zoo_model_saves_and_loads_through_its_factory(tmp_path):
+    config = {"channels": [4, 6, 8, 8], "hidden": 8}
+    torch.manual_seed(0)
+    model = build("vgg", config).eval()
+    x = torch.rand(16, 1, 28, 28)
+    sites = neuroplast.find_sites(model, x[:2])
+    neuroplast.prune(model, sites[1], x, rule="lstsq", amount=2)
+    assert model.features[7].in_channels == 4
+    neuroplast.save(model, tmp_path / "pruned")
+    loaded = neuroplast.load(tmp_path / "pruned", lambda: build("vgg", config)).eval()
+    assert torch.equal(loaded(x), model(x))
