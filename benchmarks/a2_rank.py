@@ -13,7 +13,7 @@ dimensions, and after m removals the consumer's output is the same for every ima
 accuracy. This is a property of the formula (of eq. 36 with the consumer at its mean), not of
 the net or of the ranking.
 
-The script trains (or reads from the frontier cache) N4 with the ``fast`` protocol, seed 0,
+The script trains (or reads from its cache of trained nets) N4 with the ``fast`` protocol, seed 0,
 removes k = 0 … 6 neurons of ``hidden1`` with A2 (one shot, ``prune(amount=k)``, in float64
 so that a lost direction shows as a singular value at round-off level, not at float32's
 1e-7) and prints the singular values of the centred consumer (``hidden2``) pre-activation
@@ -109,16 +109,18 @@ def markdown(rows: Sequence[dict[str, Any]], seed: int) -> str:
     ])
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from benchmarks.frontier import DEFAULT_MODELS
+DEFAULT_MODELS = Path.home() / ".cache" / "neuroplast" / "frontier-models"
+"""Cache of trained nets (the earlier frontier benchmark's cache, which this one still reads)."""
 
+
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.a2_rank",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-removed", type=int, default=6)
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR)
     parser.add_argument("--models", type=Path, default=DEFAULT_MODELS,
-                        help="cache of trained nets shared with benchmarks.frontier")
+                        help=f"cache of trained nets (default {DEFAULT_MODELS})")
     parser.add_argument("--data", default=None, help="MNIST folder (default: as benchmarks)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)

@@ -32,7 +32,12 @@ from neuroplast.experiments.folder import (
     mark_markdown,
 )
 from neuroplast.experiments.options import OPTIONS, with_options
-from neuroplast.experiments.registry import EXPERIMENTS, all_experiments, get_experiment
+from neuroplast.experiments.registry import (
+    BENCHMARKS,
+    EXPERIMENTS,
+    all_experiments,
+    get_experiment,
+)
 from neuroplast.experiments.report import SUMMARY_NAME
 from neuroplast.experiments.runner import RunFailedError, plan, run_sweep
 from neuroplast.experiments.stats_summary import markdown_table
@@ -214,7 +219,8 @@ def _report(experiment: Experiment, records: list[dict[str, Any]], directory: Pa
 
 
 def _listing() -> str:
-    rows = [[e.name + ("" if e.name in EXPERIMENTS else " (extra)"), e.section,
+    rows = [[e.name + ("" if e.name in EXPERIMENTS else " (benchmark)" if e.name in BENCHMARKS
+                       else " (extra)"), e.section,
              ", ".join(e.figures), e.description] for e in all_experiments().values()]
     return format_table(("experiment", "section", "figures", "description"), rows)
 

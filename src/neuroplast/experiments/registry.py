@@ -1,6 +1,9 @@
 """The experiment registry: the paper's experiments by name, plus optional extra ones.
 
-``EXPERIMENTS`` holds the built-in definitions of :mod:`neuroplast.experiments.definitions`.
+``EXPERIMENTS`` holds the built-in definitions of :mod:`neuroplast.experiments.definitions`;
+``BENCHMARKS`` the built-in experiments that go beyond the paper (the compression frontier,
+the architecture frontier): found by name like the paper's, listed by ``--list``, but not run
+by ``reproduce all``.
 Further experiments (a project's own, or test doubles) are named by the environment variable
 ``NEUROPLAST_EXTRA_EXPERIMENTS`` as comma-separated ``module:attribute`` entries; the attribute
 is an :class:`Experiment` or a sequence of them. They are imported on lookup, in the driver and
@@ -15,16 +18,22 @@ import os
 from collections.abc import Iterable
 
 from neuroplast.errors import NeuroplastError
-from neuroplast.experiments.definitions import DEFINITIONS
+from neuroplast.experiments.definitions import BENCHMARK_DEFINITIONS, DEFINITIONS
 from neuroplast.experiments.experiment import Experiment, mnist
 
-__all__ = ["EXPERIMENTS", "EXTRA_ENV_VAR", "Experiment", "all_experiments", "extra_experiments",
-           "get_experiment", "mnist"]
+__all__ = ["BENCHMARKS", "BUILT_IN", "EXPERIMENTS", "EXTRA_ENV_VAR", "Experiment",
+           "all_experiments", "extra_experiments", "get_experiment", "mnist"]
 
 EXTRA_ENV_VAR = "NEUROPLAST_EXTRA_EXPERIMENTS"
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in DEFINITIONS}
 """The paper's experiments (DESIGN.md §4), in the paper's order."""
+
+BENCHMARKS: dict[str, Experiment] = {e.name: e for e in BENCHMARK_DEFINITIONS}
+"""Built-in experiments beyond the paper; not part of ``reproduce all``."""
+
+BUILT_IN: dict[str, Experiment] = EXPERIMENTS | BENCHMARKS
+"""Every built-in experiment: the paper's, then the benchmarks."""
 
 
 def extra_experiments() -> dict[str, Experiment]:
@@ -59,11 +68,11 @@ def _iterable(value: object, entry: str) -> Iterable[object]:
 def all_experiments() -> dict[str, Experiment]:
     """Built-in experiments followed by the extra ones (an extra one may not shadow a built-in)."""
     extras = extra_experiments()
-    clash = sorted(set(extras) & set(EXPERIMENTS))
+    clash = sorted(set(extras) & set(BUILT_IN))
     if clash:
         raise NeuroplastError(f"${EXTRA_ENV_VAR} redefines built-in experiment(s) {clash}; "
                               "rename them")
-    return EXPERIMENTS | extras
+    return BUILT_IN | extras
 
 
 def get_experiment(name: str) -> Experiment:
@@ -72,8 +81,8 @@ def get_experiment(name: str) -> Experiment:
     Raises:
         NeuroplastError: no such experiment (the message lists the known ones).
     """
-    if name in EXPERIMENTS:
-        return EXPERIMENTS[name]
+    if name in BUILT_IN:
+        return BUILT_IN[name]
     known = all_experiments()
     if name not in known:
         raise NeuroplastError(f"unknown experiment {name!r}; choose one of: "
