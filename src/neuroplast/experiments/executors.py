@@ -26,14 +26,16 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from neuroplast.errors import NeuroplastError
+from neuroplast.experiments.architectures import ARCHITECTURES_ENV_VAR, CACHE_ENV_VAR
 from neuroplast.experiments.registry import EXTRA_ENV_VAR
 from neuroplast.experiments.sweep import RunSpec
 from neuroplast.experiments.worker import run_one
 
 Outcome = tuple[RunSpec, "dict[str, Any] | BaseException"]
 
-FORWARDED_ENV_VARS = (EXTRA_ENV_VAR, "NEUROPLAST_DATA")
-"""Environment variables handed to Ray workers when we start or join a cluster."""
+FORWARDED_ENV_VARS = (EXTRA_ENV_VAR, "NEUROPLAST_DATA", ARCHITECTURES_ENV_VAR, CACHE_ENV_VAR)
+"""Environment variables handed to Ray workers when we start or join a cluster (extra
+experiments, data, the architecture frontier's model families and model cache)."""
 
 
 class Executor(Protocol):

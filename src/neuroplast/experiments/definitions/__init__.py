@@ -27,6 +27,7 @@ How to add an experiment (``training_baseline.py`` is the example to copy):
 3. Add ``tests/test_reproduce_<name>.py`` running it with the ``quick`` protocol and one seed.
 """
 
+from neuroplast.experiments.definitions.architecture_frontier import ARCHITECTURE_FRONTIER
 from neuroplast.experiments.definitions.compression_frontier import COMPRESSION_FRONTIER
 from neuroplast.experiments.definitions.cutoff_pruning import CUTOFF_PRUNING
 from neuroplast.experiments.definitions.death_and_replication import DEATH_AND_REPLICATION
@@ -45,5 +46,5 @@ DEFINITIONS = (EFFICIENCY_VS_LOSS, BASELINE_TRAINING, CUTOFF_PRUNING, GOAL_PRUNI
                REPLICATION_SHIFT, DEATH_AND_REPLICATION)
 """Every built-in experiment, in the paper's order."""
 
-BENCHMARK_DEFINITIONS = (COMPRESSION_FRONTIER,)
+BENCHMARK_DEFINITIONS = (COMPRESSION_FRONTIER, ARCHITECTURE_FRONTIER)
 """Built-in experiments beyond the paper (not run by ``reproduce all``)."""

@@ -1,0 +1,145 @@
+"""The architecture frontier's methods: a rule, a measure and how the ratio is spread.
+
+A method prunes every site of a model (those :func:`neuroplast.find_sites` offers) so that a
+fraction ``ratio`` goes, in one of two ways (:data:`ALLOCATIONS`):
+
+* ``uniform``: every site loses ``round(ratio · width)`` neurons (at most width − 1), one site
+  after another in discovery order, each with :func:`neuroplast.prune` — statistics and
+  rankings of a site are collected on the model as pruned so far;
+* ``global``: FLAP's adaptive structure search (:func:`~neuroplast.efficiency.baselines.flap.
+  flap_allocation`): statistics of every site on the *unpruned* model, each site's scores
+  standardised, ranked together, and the neurons with the largest standardised scores kept
+  until their parameters are closest to (1 − ratio) of the sites' total
+  (:func:`~neuroplast.efficiency.baselines.flap.parameters_per_neuron`); then each site loses
+  its count with :func:`neuroplast.prune` on those statistics. With rule A1 and measure
+  ``flap`` this is FLAP's whole procedure
+  (:func:`~neuroplast.efficiency.baselines.flap.flap_prune`).
+
+A method is plain data (:class:`ArchMethod`, stored in the experiment's configuration as a
+dict), so a configuration may name methods beyond :data:`DEFAULT_METHODS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from torch import nn
+
+from neuroplast.death import prune
+from neuroplast.death.rules import get_rule
+from neuroplast.efficiency import MEASURES, efficiency
+from neuroplast.efficiency.baselines.flap import flap_allocation, parameters_per_neuron
+from neuroplast.efficiency.conditional import is_greedy
+from neuroplast.errors import NeuroplastError
+from neuroplast.sites.site import Site
+from neuroplast.stats import collect_site_statistics
+from neuroplast.stats.site import Forward
+
+FAMILIES = ("ours", "baseline")
+
+
+@dataclass(frozen=True)
+class ArchMethod:
+    """One method of the architecture frontier.
+
+    Attributes:
+        name: how reports name it (a baseline's name contains its method: ``flap``,
+            ``wanda``, ``obs``, ``tp-``).
+        family: ``ours`` or ``baseline``.
+        rule: re-wiring rule.
+        measure: efficiency measure (or greedy selection).
+        allocation: ``uniform`` or ``global`` (:data:`ALLOCATIONS`).
+    """
+
+    name: str
+    family: str
+    rule: str
+    measure: str
+    allocation: str = "uniform"
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise NeuroplastError(f"method {self.name!r}: family must be one of "
+                                  f"{', '.join(FAMILIES)}, got {self.family!r}")
+        if self.allocation not in ALLOCATIONS:
+            raise NeuroplastError(f"method {self.name!r}: allocation must be one of "
+                                  f"{', '.join(ALLOCATIONS)}, got {self.allocation!r}")
+        rule = get_rule(self.rule)
+        measure, _ = MEASURES.get(self.measure)
+        if is_greedy(self.measure) and (rule.name != measure.greedy_rule
+                                        or self.allocation != "uniform"):
+            raise NeuroplastError(f"method {self.name!r}: the greedy selection {self.measure} "
+                                  f"runs with rule {measure.greedy_rule} and the uniform "
+                                  "allocation only")
+
+    def as_config(self) -> dict[str, str]:
+        """The method as stored in a configuration."""
+        return asdict(self)
+
+    @classmethod
+    def from_config(cls, data: Mapping[str, Any]) -> ArchMethod:
+        return cls(**dict(data))
+
+
+def _uniform(model: nn.Module, sites: Sequence[Site], data: Any, method: ArchMethod,
+             ratio: float, forward: Forward | None) -> None:
+    for site in sites:
+        count = min(round(ratio * site.width), site.width - 1)
+        prune(model, site, data, rule=method.rule, measure=method.measure, amount=count,
+              forward=forward)
+
+
+def _global(model: nn.Module, sites: Sequence[Site], data: Any, method: ArchMethod,
+            ratio: float, forward: Forward | None) -> None:
+    rule, (measure, _) = get_rule(method.rule), MEASURES.get(method.measure)
+    covariance = rule.needs_covariance or measure.needs_covariance
+    stats = {site.name: collect_site_statistics(model, site, data, covariance=covariance,
+                                                forward=forward) for site in sites}
+    scores = {site.name: efficiency(method.measure, model, site, stats[site.name], data)
+              for site in sites}
+    counts = flap_allocation(scores, ratio, {site.name: float(parameters_per_neuron(site))
+                                             for site in sites})
+    for site in sites:
+        prune(model, site, data, rule=method.rule, measure=method.measure,
+              amount=counts[site.name], stats=stats[site.name], forward=forward)
+
+
+Allocation = Callable[[nn.Module, Sequence[Site], Any, ArchMethod, float, "Forward | None"],
+                      None]
+ALLOCATIONS: dict[str, Allocation] = {"uniform": _uniform, "global": _global}
+"""How a method spreads the ratio over the sites (module doc)."""
+
+
+def apply_method(model: nn.Module, sites: Sequence[Site], data: Any, method: ArchMethod,
+                 ratio: float, forward: Forward | None = None) -> None:
+    """Prune ``sites`` of ``model`` in place with ``method`` at ``ratio``.
+
+    Raises:
+        NeuroplastError: the method refuses a site (a measure that needs a BatchNorm, a
+            missing optional dependency, ...) or the ratio is outside [0, 1).
+    """
+    if not 0.0 <= float(ratio) < 1.0:
+        raise NeuroplastError(f"a pruning ratio must be in [0, 1), got {ratio}")
+    ALLOCATIONS[method.allocation](model, sites, data, method, float(ratio), forward)
+
+
+DEFAULT_METHODS = (
+    ArchMethod("E_k + A1", "ours", "A1", "connection"),
+    ArchMethod("E_k + lstsq", "ours", "lstsq", "connection"),
+    ArchMethod("E^c_k greedy + lstsq", "ours", "lstsq", "conditional:greedy"),
+    ArchMethod("E'_k + A3", "ours", "A3", "covariance"),
+    ArchMethod("flap (global)", "baseline", "A1", "flap", "global"),
+    ArchMethod("wanda-sp", "baseline", "none", "wanda-sp"),
+    ArchMethod("obs:greedy (ZipLM)", "baseline", "obs", "obs:greedy"),
+    ArchMethod("tp-group-l1", "baseline", "none", "tp-group-l1"),
+    ArchMethod("tp-group-l2", "baseline", "none", "tp-group-l2"),
+    ArchMethod("tp-group-taylor", "baseline", "none", "tp-group-taylor"),
+    ArchMethod("tp-group-lamp", "baseline", "none", "tp-group-lamp"),
+    ArchMethod("tp-bn-scale", "baseline", "none", "tp-bn-scale"),
+    ArchMethod("random", "baseline", "none", "random:0"),
+)
+"""Ours: E_k + A1, E_k + lstsq, greedy E^c_k + lstsq, E'_k + A3 (uniform). Baselines: FLAP
+(its fluctuation, global standardised allocation, A1 bias compensation), Wanda-sp, ZipLM's
+structured OBS (greedy, OBS update), the Torch-Pruning group importances (sliced) and random."""

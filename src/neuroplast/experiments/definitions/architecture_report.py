@@ -1,0 +1,265 @@
+"""The architecture frontier's report: the JSON file, Markdown tables and a figure.
+
+``architectures.json`` has exactly this schema (one row per seed, method, ratio and
+fine-tuning; ``dense`` is the unpruned model's metric, mean over seeds; ``seconds`` is the
+pruning's wall time in units of one forward pass of the whole model over the calibration
+batches, measured in the same run)::
+
+    {"models": {"<name>": {"metric": "accuracy" | "perplexity", "higher_is_better": bool,
+                           "dense": float,
+                           "rows": [{"method": str, "family": "ours" | "baseline",
+                                     "ratio": float, "finetune": bool, "seed": int,
+                                     "value": float, "seconds": float}]}}}
+
+The Markdown has, per model, the metric as mean ± s.e. over seeds for every method × ratio
+without and with fine-tuning (the best of each ratio in bold) and the cost table; the figure
+one row of two panels per model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import neuroplast
+from neuroplast.errors import NeuroplastError
+from neuroplast.experiments.folder import PNG_SOFTWARE, check_figure_owned
+from neuroplast.experiments.report import new_figure, write_summary
+from neuroplast.experiments.stats_summary import format_mean_se, markdown_table, summarize
+from neuroplast.files import atomic_write, atomic_write_text
+
+ROW_KEYS = ("method", "family", "ratio", "finetune", "seed", "value", "seconds")
+"""The keys of a row of ``architectures.json``, in order."""
+MODEL_KEYS = ("metric", "higher_is_better", "dense", "rows")
+DIGITS = {"accuracy": 4, "perplexity": 3}
+
+
+def export(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The stored runs in the schema of ``architectures.json`` (module doc); models in the
+    order of their first run, rows in run order.
+
+    Raises:
+        NeuroplastError: runs of one model that disagree on its metric.
+    """
+    models: dict[str, dict[str, Any]] = {}
+    dense: dict[str, list[float]] = {}
+    for record in records:
+        result, seed = record["result"], int(record["spec"]["seed"])
+        name = result["architecture"]
+        model = models.setdefault(name, {"metric": result["metric"],
+                                         "higher_is_better": result["higher_is_better"],
+                                         "dense": 0.0, "rows": []})
+        if (model["metric"], model["higher_is_better"]) != (result["metric"],
+                                                            result["higher_is_better"]):
+            raise NeuroplastError(f"the runs of {name!r} disagree on its metric")
+        dense.setdefault(name, []).append(float(result["dense"]))
+        model["rows"] += [{"method": row["method"], "family": row["family"],
+                           "ratio": float(row["ratio"]), "finetune": bool(row["finetune"]),
+                           "seed": seed, "value": float(row["value"]),
+                           "seconds": float(row["seconds"])} for row in result["rows"]]
+    for name, model in models.items():
+        model["dense"] = summarize(dense[name]).mean
+    return {"models": models}
+
+
+def _methods(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """(method, family) in order of appearance."""
+    return list(dict.fromkeys((row["method"], row["family"]) for row in rows))
+
+
+def _cell(rows: Sequence[Mapping[str, Any]], field: str, digits: int) -> tuple[str, float]:
+    summary = summarize(row[field] for row in rows)
+    return format_mean_se(summary.mean, summary.se, digits, n=summary.n), summary.mean
+
+
+def metric_table(model: Mapping[str, Any], finetune: bool) -> str:
+    """Method × ratio, the metric's mean ± s.e. over seeds; the best of each ratio in bold."""
+    rows = [row for row in model["rows"] if row["finetune"] == finetune]
+    ratios = sorted({row["ratio"] for row in rows})
+    digits = DIGITS.get(model["metric"], 4)
+    cells: dict[tuple[str, float], tuple[str, float]] = {}
+    for method, _ in _methods(rows):
+        for ratio in ratios:
+            chosen = [r for r in rows if r["method"] == method and r["ratio"] == ratio]
+            if chosen:
+                cells[(method, ratio)] = _cell(chosen, "value", digits)
+    pick = max if model["higher_is_better"] else min
+    best = {ratio: pick(mean for (_, r), (_, mean) in cells.items() if r == ratio)
+            for ratio in ratios}
+    lines = []
+    for method, family in _methods(rows):
+        line = [family, method]
+        for ratio in ratios:
+            text, mean = cells.get((method, ratio), ("-", float("nan")))
+            line.append(f"**{text}**" if mean == best[ratio] else text)
+        lines.append(line)
+    return markdown_table(["family", "method", *[f"ratio {r:g}" for r in ratios]], lines)
+
+
+def cost_table(model: Mapping[str, Any]) -> str:
+    """Method × ratio, the pruning's cost in forward passes (mean ± s.e. over seeds)."""
+    rows = [row for row in model["rows"] if not row["finetune"]]
+    ratios = sorted({row["ratio"] for row in rows})
+    lines = []
+    for method, family in _methods(rows):
+        line = [family, method]
+        for ratio in ratios:
+            chosen = [r for r in rows if r["method"] == method and r["ratio"] == ratio]
+            line.append(_cell(chosen, "seconds", 2)[0] if chosen else "-")
+        lines.append(line)
+    return markdown_table(["family", "method", *[f"ratio {r:g}" for r in ratios]], lines)
+
+
+def markdown(records: Sequence[dict[str, Any]], exported: Mapping[str, Any], command: str,
+             figure: str | None, context: Mapping[str, Any] | None = None) -> str:
+    """The report: how it was made, then per model its sites, tables and skipped methods."""
+    context = dict(context or {})
+    made = f"neuroplast {neuroplast.__version__}"
+    if "commit" in context:
+        made = f"neuroplast commit `{context['commit']}` (`git describe`: " \
+               f"`{context['describe']}`)"
+    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    lines = [
+        "# Architecture frontier: trained models pruned by every method, without and with "
+        "fine-tuning",
+        "",
+        f"Generated by `{command}` on {date} UTC, {made}, from {len(records)} stored runs "
+        "(one per model and training seed) of the experiment `architecture-frontier`.",
+        "",
+        "Every site `neuroplast.find_sites` offers is pruned by the ratio: uniformly (each site "
+        "loses round(ratio × width) neurons, one site after another) or, for FLAP, by its "
+        "global allocation (standardised scores of all sites ranked together, statistics of "
+        "the unpruned model, ratio = fraction of the sites' parameters). Values are the "
+        "validation metric, mean ± standard error over seeds; the best of each ratio is in "
+        "bold. Fine-tuning is the model family's fixed budget, the same for every method. "
+        "Cost is the pruning's wall time in forward passes of the whole model over the "
+        "calibration batches, timed in the same run (`seconds` in `architectures.json`).",
+        "",
+    ]
+    for name, model in exported["models"].items():
+        results = [r["result"] for r in records if r["result"]["architecture"] == name]
+        seeds = sorted({r["spec"]["seed"] for r in records
+                        if r["result"]["architecture"] == name})
+        dense = summarize(r["dense"] for r in results)
+        digits = DIGITS.get(model["metric"], 4)
+        better = "higher" if model["higher_is_better"] else "lower"
+        sites = ", ".join(f"`{site}` ({width})" for site, width in results[0]["sites"].items())
+        steps = next((r["spec"]["config"]["finetune_steps"] for r in records
+                      if r["result"]["architecture"] == name), 0)
+        lines += [
+            f"## {name}",
+            "",
+            f"Metric: validation {model['metric']} ({better} is better); unpruned "
+            f"{format_mean_se(dense.mean, dense.se, digits, n=dense.n)}; seeds {seeds}. "
+            f"Sites: {sites}. Fine-tuning: {steps} steps.",
+            "",
+            "### Without fine-tuning",
+            "",
+            metric_table(model, finetune=False),
+            "",
+            f"### After fine-tuning ({steps} steps)",
+            "",
+            metric_table(model, finetune=True),
+            "",
+            "### Cost (forward passes of the whole model over the calibration batches)",
+            "",
+            cost_table(model),
+            "",
+        ]
+        skipped = {method: why for r in results for method, why in r["skipped"].items()}
+        lines += [f"- Skipped `{method}`: {why}" for method, why in skipped.items()]
+        lines += [""] if skipped else []
+    if figure is not None:
+        lines += [f"![{figure}]({figure})", ""]
+    if "machine" in context:
+        lines += ["## Machine", "",
+                  markdown_table(["property", "value"],
+                                 [[k, v] for k, v in context["machine"].items()]), ""]
+    return "\n".join(lines)
+
+
+def figure_of(exported: Mapping[str, Any]) -> Any | None:
+    """One row per model: the metric vs ratio without (left) and with (right) fine-tuning;
+    ours solid and coloured, baselines dashed; the unpruned model as a grey line."""
+    models = exported["models"]
+    figure = new_figure(11, 3.6 * max(1, len(models)))
+    if figure is None or not models:
+        return None
+    axes = figure.subplots(len(models), 2, squeeze=False)
+    for index, (name, model) in enumerate(models.items()):
+        for column, finetune in enumerate((False, True)):
+            ax = axes[index, column]
+            rows = [row for row in model["rows"] if row["finetune"] == finetune]
+            for method, family in _methods(rows):
+                ratios = sorted({r["ratio"] for r in rows if r["method"] == method})
+                means = [summarize(r["value"] for r in rows if r["method"] == method
+                                   and r["ratio"] == ratio).mean for ratio in ratios]
+                ax.plot(ratios, means, marker="o", ms=3,
+                        ls="-" if family == "ours" else "--", lw=2 if family == "ours" else 1,
+                        label=f"{method} ({family})")
+            ax.axhline(model["dense"], color="0.5", lw=1, label="unpruned")
+            ax.set(title=f"{name}, {'after' if finetune else 'without'} fine-tuning",
+                   xlabel="pruning ratio", ylabel=model["metric"])
+            ax.grid(alpha=0.3)
+        axes[index, 0].legend(fontsize=6, ncol=2)
+    return figure
+
+
+def _check_json_owned(path: Path) -> None:
+    """Refuse to replace a JSON file of a results folder that is not an earlier report."""
+    if not path.exists():
+        return
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        ours = isinstance(data, dict) and set(data) == {"models"}
+    except (OSError, UnicodeDecodeError, ValueError):
+        ours = False
+    if not ours:
+        raise NeuroplastError(f"{path} exists and was not written by neuroplast, which never "
+                              "overwrites such files; move it out of the way, or choose "
+                              "another --out")
+
+
+def write_report(records: Sequence[dict[str, Any]], out_dir: Path, *, summary: bool,
+                 stem: str = "architectures", command: str | None = None,
+                 context: Mapping[str, Any] | None = None) -> Path:
+    """Write ``<stem>.json``, ``<stem>.png`` and the Markdown into ``out_dir``.
+
+    Args:
+        records: stored runs of ``architecture-frontier``.
+        out_dir: the folder.
+        summary: a results folder of ``neuroplast reproduce``: the Markdown is ``summary.md``
+            (marked) and no file neuroplast did not write is replaced; else ``<stem>.md``.
+        stem: name of the files.
+        command: the command line recorded in the report.
+        context: ``commit``, ``describe`` and ``machine`` for the report (the benchmark's).
+
+    Returns:
+        The Markdown file's path.
+    """
+    if not records:
+        raise NeuroplastError("no architecture-frontier runs to report")
+    out_dir = Path(out_dir)
+    json_path, png_path = out_dir / f"{stem}.json", out_dir / f"{stem}.png"
+    if summary:
+        _check_json_owned(json_path)
+        check_figure_owned(png_path)
+    exported = export(records)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(json_path, json.dumps(exported, indent=1) + "\n")
+    figure, shown = figure_of(exported), None
+    if figure is not None:
+        software = f"{PNG_SOFTWARE} {neuroplast.__version__} (matplotlib)"
+        atomic_write(png_path, lambda handle: figure.savefig(handle, format="png", dpi=100,
+                                                             metadata={"Software": software}))
+        shown = png_path.name
+    text = markdown(records, exported, command or "neuroplast reproduce architecture-frontier",
+                    shown, context)
+    if summary:
+        return write_summary(out_dir, [text])
+    path = out_dir / f"{stem}.md"
+    atomic_write_text(path, text)
+    return path
