@@ -124,6 +124,16 @@ def test_flap_equals_e_k_with_unit_gain_and_the_library_procedure(swept, tmp_pat
                              batches, ratio=0.5)
         assert row["kept"] == {r.site: r.width_after for r in results}
         assert row["value"] == spec.evaluate(reference, val)
+        assert row["parameters"] == results[-1].parameters_after < record["result"]["parameters"]
+
+
+def test_the_uniform_allocation_removes_the_ratio_of_every_site(swept):
+    _, records = swept
+    for record in records:
+        for row in record["result"]["rows"]:
+            if row["method"] == "E_k + A1":
+                assert row["kept"] == {"0": 6 - round(6 * row["ratio"]),
+                                       "3": 8 - round(8 * row["ratio"])}
 
 
 def test_a_rerun_computes_nothing_stored_and_a_new_seed_only_itself(swept, monkeypatch):
@@ -143,6 +153,7 @@ def test_markdown_has_both_tables_the_cost_and_the_figure(swept):
     text = (root / "docs" / "architectures.md").read_text()
     assert "## tiny-cnn" in text and "### Without fine-tuning" in text
     assert "### After fine-tuning (3 steps)" in text and "### Cost" in text
+    assert "### Parameters left" in text
     for method in ("E_k + A1", "flap (global)", "random"):
         assert f"| {method} |" in text
     assert "| family | method | ratio 0.3 | ratio 0.5 |" in text

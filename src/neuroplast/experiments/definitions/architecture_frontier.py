@@ -15,7 +15,9 @@ transformers; a test's tiny CNN). The run
    (0.1, 0.3, 0.5, 0.7), prunes a copy of the trained model, scores it on the validation data
    without fine-tuning, then after the family's fixed fine-tuning budget (``finetune`` after
    ``torch.manual_seed(seed)``, so every method gets the same budget and randomness), and
-   records the pruning's wall time divided by the forward-pass reference.
+   records the pruning's wall time divided by the forward-pass reference, the kept widths
+   and the parameters left (FLAP's allocation counts parameters, the uniform one neurons, so
+   equal ratios are not exactly equal sizes).
 
 A method that refuses the model (a measure needing a BatchNorm on a transformer, a cross-
 entropy on a language model, Torch-Pruning not installed) is recorded as skipped with its
@@ -38,6 +40,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from neuroplast.cost import count_parameters
 from neuroplast.errors import NeuroplastError
 from neuroplast.experiments.architectures import (
     ArchitectureSpec,
@@ -166,7 +169,8 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
             work.eval()
             row = {"method": method.name, "family": method.family, "ratio": float(ratio),
                    "seconds": seconds / reference, "prune_seconds": seconds,
-                   "kept": {site.name: site.width for site in work_sites}}
+                   "kept": {site.name: site.width for site in work_sites},
+                   "parameters": count_parameters(work)}
             rows.append(row | {"finetune": False, "value": float(arch.evaluate(work, val_data))})
             torch.manual_seed(spec.seed)
             arch.finetune(work, train_data, config["finetune_steps"])
@@ -175,6 +179,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     return {"architecture": arch.name, "metric": arch.metric,
             "higher_is_better": arch.higher_is_better,
             "dense": float(arch.evaluate(model, val_data)), "forward_seconds": reference,
+            "parameters": count_parameters(model),
             "sites": {site.name: site.width for site in sites}, "rows": rows,
             "skipped": skipped}
 
@@ -186,9 +191,10 @@ def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
 
 ROW_SCHEMA = {"method": TEXT, "family": TEXT, "ratio": NUMBER, "finetune": BOOLEAN,
               "value": NUMBER, "seconds": NUMBER, "prune_seconds": NUMBER,
-              "kept": map_of(INTEGER)}
+              "kept": map_of(INTEGER), "parameters": INTEGER}
 RESULT_SCHEMA = {"architecture": TEXT, "metric": TEXT, "higher_is_better": BOOLEAN,
-                 "dense": NUMBER, "forward_seconds": NUMBER, "sites": map_of(INTEGER),
+                 "dense": NUMBER, "forward_seconds": NUMBER, "parameters": INTEGER,
+                 "sites": map_of(INTEGER),
                  "rows": [ROW_SCHEMA], "skipped": map_of(TEXT)}
 """What :func:`run` returns (checked when a stored run is read back)."""
 

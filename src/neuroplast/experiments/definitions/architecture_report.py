@@ -113,6 +113,23 @@ def cost_table(model: Mapping[str, Any]) -> str:
     return markdown_table(["family", "method", *[f"ratio {r:g}" for r in ratios]], lines)
 
 
+def size_table(records: Sequence[dict[str, Any]], name: str) -> str:
+    """Method × ratio, the parameters left as a fraction of the unpruned model's (mean over
+    seeds): FLAP's allocation counts parameters, the uniform one neurons."""
+    results = [r["result"] for r in records if r["result"]["architecture"] == name]
+    rows = [row | {"share": row["parameters"] / result["parameters"]}
+            for result in results for row in result["rows"] if not row["finetune"]]
+    ratios = sorted({row["ratio"] for row in rows})
+    lines = []
+    for method, family in _methods(rows):
+        line = [family, method]
+        for ratio in ratios:
+            chosen = [r["share"] for r in rows if r["method"] == method and r["ratio"] == ratio]
+            line.append(f"{summarize(chosen).mean:.3f}" if chosen else "-")
+        lines.append(line)
+    return markdown_table(["family", "method", *[f"ratio {r:g}" for r in ratios]], lines)
+
+
 def markdown(records: Sequence[dict[str, Any]], exported: Mapping[str, Any], command: str,
              figure: str | None, context: Mapping[str, Any] | None = None) -> str:
     """The report: how it was made, then per model its sites, tables and skipped methods."""
@@ -167,6 +184,10 @@ def markdown(records: Sequence[dict[str, Any]], exported: Mapping[str, Any], com
             "### Cost (forward passes of the whole model over the calibration batches)",
             "",
             cost_table(model),
+            "",
+            "### Parameters left (fraction of the unpruned model's)",
+            "",
+            size_table(records, name),
             "",
         ]
         skipped = {method: why for r in results for method, why in r["skipped"].items()}
