@@ -12,6 +12,7 @@ test sees which runs were computed.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -61,9 +62,11 @@ def train_or_load(seed: int, cache_dir: Path | None) -> tuple[nn.Module, Data, D
     return model, train, val
 
 
-def calibration(train: Data) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def calibration(train: Data) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Two labelled batches, as a generator (the experiment must read them more than once)."""
     x, y = train
-    return [(x[:150], y[:150]), (x[150:], y[150:])]
+    yield x[:150], y[:150]
+    yield x[150:], y[150:]
 
 
 def evaluate(model: nn.Module, val: Data) -> float:

@@ -118,7 +118,7 @@ def test_flap_equals_e_k_with_unit_gain_and_the_library_procedure(swept, tmp_pat
             _environment(patch, tmp_path / "unused.log")
             spec = get_architecture("tiny-cnn")
             model, train, val = spec.train_or_load(record["spec"]["seed"], None)
-        batches = spec.calibration(train)
+        batches = list(spec.calibration(train))
         reference = copy.deepcopy(model)
         results = flap_prune(reference, neuroplast.find_sites(reference, batches[0][0][:2]),
                              batches, ratio=0.5)

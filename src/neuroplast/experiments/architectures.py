@@ -62,10 +62,11 @@ class ArchitectureSpec:
             statistics and data-driven measures — anything :func:`neuroplast.prune` accepts as
             data (a tensor, a list of tensors, of ``(input, target)`` pairs, of dicts).
             Measures that need targets (Taylor) read them from ``(input, target)`` pairs.
+            It is read many times (a generator is turned into a list first).
         evaluate: ``evaluate(model, val_data) -> float``, the metric on the validation data.
         finetune: ``finetune(model, train_data, steps)``: train ``model`` in place for
             ``steps`` optimiser steps (its own optimiser and schedule, fixed by the family).
-            Called after ``torch.manual_seed(seed)``; it must leave the model in eval mode.
+            Called after ``torch.manual_seed(seed)``; the model is put in eval mode after.
         forward: ``forward(model, batch)`` when the model is not called as ``model(batch)``
             / ``model(**batch)`` (see :func:`neuroplast.find_sites`).
         finetune_steps: the fine-tuning budget when the experiment's configuration names

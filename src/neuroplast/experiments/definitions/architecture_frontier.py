@@ -152,6 +152,8 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     model, train_data, val_data = arch.train_or_load(spec.seed, cache_dir())
     model.eval()
     calibration = arch.calibration(train_data)
+    if iter(calibration) is calibration:  # a generator is read once; pruning reads it often
+        calibration = list(calibration)
     sites = _sites(model, arch, calibration)
     reference = forward_seconds(model, calibration, arch.forward)
     rows: list[dict[str, Any]] = []
