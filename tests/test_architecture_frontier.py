@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 import neuroplast
 from neuroplast.efficiency.baselines.flap import flap_prune
@@ -212,3 +213,50 @@ def test_quick_protocol_shrinks_ratios_and_budget(monkeypatch):
     assert quick["ratios"] == [0.3, 0.7] and quick["finetune_steps"] == 5
     assert full["ratios"] == [0.1, 0.3, 0.5, 0.7] and full["finetune_steps"] == 3
     assert [ArchMethod.from_config(m) for m in full["methods"]] == list(DEFAULT_METHODS)
+
+
+def test_a_bias_added_to_a_later_sites_producer_is_sliced_with_it():
+    """VGG's pattern: bias-free convs followed by BatchNorm. Rule A1 gives the first site's
+    consumer a zero bias; that conv produces the second site, which must slice the new bias
+    (its site object, found before the bias existed, is found again). Same result as
+    pruning site by site with sites found afresh each time."""
+    from torch import nn
+
+    from neuroplast.death import prune
+    from neuroplast.experiments.definitions.architecture_methods import apply_method
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1, bias=False), nn.BatchNorm2d(6),
+                          nn.ReLU(), nn.Conv2d(6, 8, 3, padding=1, bias=False),
+                          nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(8 * 4 * 4, 5)).double().eval()
+    x = torch.randn(30, 3, 4, 4, dtype=torch.float64)
+    reference = copy.deepcopy(model)
+    sites = neuroplast.find_sites(model, x[:2])
+    pruned = apply_method(model, sites, [x], ArchMethod("m", "ours", "A1", "connection"), 0.5)
+    assert [s.width for s in pruned] == [3, 4] and model[3].bias.shape == (4,)
+    for name in ("0", "3"):
+        (site,) = [s for s in neuroplast.find_sites(reference, x[:2]) if s.name == name]
+        prune(reference, site, [x], rule="A1", measure="connection", amount=site.width // 2)
+    assert torch.equal(model(x), reference(x))
+
+
+def test_a_method_that_crashes_is_recorded_as_failed_and_the_others_run(tmp_path, monkeypatch):
+    from neuroplast.experiments.definitions import architecture_frontier as af
+
+    original = af.apply_method
+
+    def crash_random(model, sites, data, method, ratio, forward=None):
+        if method.name == "random":
+            raise TypeError("inside a third-party library")
+        return original(model, sites, data, method, ratio, forward)
+
+    monkeypatch.setattr(af, "apply_method", crash_random)
+    _environment(monkeypatch, tmp_path / "log")
+    (record,) = run_sweep(architecture_frontier(["tiny-cnn"], ratios=(0.5,), methods=METHODS[:3],
+                                                finetune_steps=1),
+                          protocol="fast", seeds=1, out_dir=tmp_path / "runs", progress=False)
+    assert record["result"]["failed"] == {"random": "TypeError: inside a third-party library"}
+    assert {row["method"] for row in record["result"]["rows"]} == {"E_k + A1", "flap (global)"}
+    write_report([record], tmp_path / "docs", summary=False)
+    assert "**Failed** `random`: TypeError" in (tmp_path / "docs" / "architectures.md").read_text()

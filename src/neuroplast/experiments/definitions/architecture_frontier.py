@@ -21,9 +21,12 @@ transformers; a test's tiny CNN). The run
 
 A method that refuses the model (a measure needing a BatchNorm on a transformer, a cross-
 entropy on a language model, Torch-Pruning not installed) is recorded as skipped with its
-message. The configuration holds the family, ratios, methods (as plain data) and the
-fine-tuning budget, so changing any of them makes new runs; :func:`architecture_frontier`
-builds the experiment for chosen families, ratios and methods. The report is
+message; one that crashes (any other exception, e.g. inside Torch-Pruning's graph tracing) as
+failed with the exception, so the other methods' results are kept and the report names it.
+
+The configuration holds the family, ratios, methods (as plain data) and the fine-tuning
+budget, so changing any of them makes new runs; :func:`architecture_frontier` builds the
+experiment for chosen families, ratios and methods. The report is
 :mod:`~neuroplast.experiments.definitions.architecture_report`;
 ``python -m benchmarks.architecture_frontier`` writes it into ``docs/benchmarks``.
 """
@@ -158,14 +161,19 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     reference = forward_seconds(model, calibration, arch.forward)
     rows: list[dict[str, Any]] = []
     skipped: dict[str, str] = {}
+    failed: dict[str, str] = {}
     for method in methods:
         for ratio in config["ratios"]:
             work, work_sites = copy.deepcopy((model, sites))  # sites follow the copy
             started = time.perf_counter()
             try:
-                apply_method(work, work_sites, calibration, method, ratio, arch.forward)
-            except NeuroplastError as error:
+                work_sites = apply_method(work, work_sites, calibration, method, ratio,
+                                          arch.forward)
+            except NeuroplastError as error:  # a documented refusal
                 skipped[method.name] = str(error)
+                break
+            except Exception as error:  # a crash (e.g. inside a third-party library): the
+                failed[method.name] = f"{type(error).__name__}: {error}"  # others still run
                 break
             seconds = time.perf_counter() - started
             work.eval()
@@ -183,7 +191,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
             "dense": float(arch.evaluate(model, val_data)), "forward_seconds": reference,
             "parameters": count_parameters(model),
             "sites": {site.name: site.width for site in sites}, "rows": rows,
-            "skipped": skipped}
+            "skipped": skipped, "failed": failed}
 
 
 def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
@@ -197,7 +205,7 @@ ROW_SCHEMA = {"method": TEXT, "family": TEXT, "ratio": NUMBER, "finetune": BOOLE
 RESULT_SCHEMA = {"architecture": TEXT, "metric": TEXT, "higher_is_better": BOOLEAN,
                  "dense": NUMBER, "forward_seconds": NUMBER, "parameters": INTEGER,
                  "sites": map_of(INTEGER),
-                 "rows": [ROW_SCHEMA], "skipped": map_of(TEXT)}
+                 "rows": [ROW_SCHEMA], "skipped": map_of(TEXT), "failed": map_of(TEXT)}
 """What :func:`run` returns (checked when a stored run is read back)."""
 
 ARCHITECTURE_FRONTIER = Experiment(

@@ -33,6 +33,8 @@ from neuroplast.efficiency import MEASURES, efficiency
 from neuroplast.efficiency.baselines.flap import flap_allocation, parameters_per_neuron
 from neuroplast.efficiency.conditional import is_greedy
 from neuroplast.errors import NeuroplastError
+from neuroplast.sites.discover import find_sites
+from neuroplast.sites.resolve import first_batch
 from neuroplast.sites.site import Site
 from neuroplast.stats import collect_site_statistics
 from neuroplast.stats.site import Forward
@@ -83,16 +85,36 @@ class ArchMethod:
         return cls(**dict(data))
 
 
+def _prune_sites(model: nn.Module, sites: Sequence[Site], data: Any, method: ArchMethod,
+                 counts: Mapping[str, int], stats: Mapping[str, Any], forward: Forward | None,
+                 ) -> list[Site]:
+    """Prune each site by its count in order; returns the sites as they are at the end.
+
+    A rule that moves the bias gives a bias-free consumer a zero bias
+    (:func:`neuroplast.prune`); when that consumer is also the producer of a later site (a
+    conv followed by BatchNorm, as in VGG), the later site's object, found before the bias
+    existed, would not slice it, so the later sites are found again first.
+    """
+    sites = list(sites)
+    for index, site in enumerate(sites):
+        result = prune(model, site, data, rule=method.rule, measure=method.measure,
+                       amount=counts[site.name], stats=stats.get(site.name), forward=forward)
+        later = sites[index + 1:]
+        if result.bias_added and any(site.consumer is producer for other in later
+                                     for producer in other.producers):
+            found = {s.name: s for s in find_sites(model, first_batch(data), forward=forward)}
+            sites[index + 1:] = [found[other.name] for other in later]
+    return sites
+
+
 def _uniform(model: nn.Module, sites: Sequence[Site], data: Any, method: ArchMethod,
-             ratio: float, forward: Forward | None) -> None:
-    for site in sites:
-        count = min(round(ratio * site.width), site.width - 1)
-        prune(model, site, data, rule=method.rule, measure=method.measure, amount=count,
-              forward=forward)
+             ratio: float, forward: Forward | None) -> list[Site]:
+    counts = {site.name: min(round(ratio * site.width), site.width - 1) for site in sites}
+    return _prune_sites(model, sites, data, method, counts, {}, forward)
 
 
 def _global(model: nn.Module, sites: Sequence[Site], data: Any, method: ArchMethod,
-            ratio: float, forward: Forward | None) -> None:
+            ratio: float, forward: Forward | None) -> list[Site]:
     rule, (measure, _) = get_rule(method.rule), MEASURES.get(method.measure)
     covariance = rule.needs_covariance or measure.needs_covariance
     stats = {site.name: collect_site_statistics(model, site, data, covariance=covariance,
@@ -101,20 +123,19 @@ def _global(model: nn.Module, sites: Sequence[Site], data: Any, method: ArchMeth
               for site in sites}
     counts = flap_allocation(scores, ratio, {site.name: float(parameters_per_neuron(site))
                                              for site in sites})
-    for site in sites:
-        prune(model, site, data, rule=method.rule, measure=method.measure,
-              amount=counts[site.name], stats=stats[site.name], forward=forward)
+    return _prune_sites(model, sites, data, method, counts, stats, forward)
 
 
 Allocation = Callable[[nn.Module, Sequence[Site], Any, ArchMethod, float, "Forward | None"],
-                      None]
+                      list[Site]]
 ALLOCATIONS: dict[str, Allocation] = {"uniform": _uniform, "global": _global}
 """How a method spreads the ratio over the sites (module doc)."""
 
 
 def apply_method(model: nn.Module, sites: Sequence[Site], data: Any, method: ArchMethod,
-                 ratio: float, forward: Forward | None = None) -> None:
-    """Prune ``sites`` of ``model`` in place with ``method`` at ``ratio``.
+                 ratio: float, forward: Forward | None = None) -> list[Site]:
+    """Prune ``sites`` of ``model`` in place with ``method`` at ``ratio``; returns the sites
+    as they are after the pruning (some found again, see :func:`_prune_sites`).
 
     Raises:
         NeuroplastError: the method refuses a site (a measure that needs a BatchNorm, a
@@ -122,7 +143,7 @@ def apply_method(model: nn.Module, sites: Sequence[Site], data: Any, method: Arc
     """
     if not 0.0 <= float(ratio) < 1.0:
         raise NeuroplastError(f"a pruning ratio must be in [0, 1), got {ratio}")
-    ALLOCATIONS[method.allocation](model, sites, data, method, float(ratio), forward)
+    return ALLOCATIONS[method.allocation](model, sites, data, method, float(ratio), forward)
 
 
 DEFAULT_METHODS = (

@@ -191,8 +191,10 @@ def markdown(records: Sequence[dict[str, Any]], exported: Mapping[str, Any], com
             "",
         ]
         skipped = {method: why for r in results for method, why in r["skipped"].items()}
+        failed = {method: why for r in results for method, why in r.get("failed", {}).items()}
         lines += [f"- Skipped `{method}`: {why}" for method, why in skipped.items()]
-        lines += [""] if skipped else []
+        lines += [f"- **Failed** `{method}`: {why}" for method, why in failed.items()]
+        lines += [""] if skipped or failed else []
     if figure is not None:
         lines += [f"![{figure}]({figure})", ""]
     if "machine" in context:
