@@ -15,6 +15,10 @@ fraction ``ratio`` goes, in one of two ways (:data:`ALLOCATIONS`):
   ``flap`` this is FLAP's whole procedure
   (:func:`~neuroplast.efficiency.baselines.flap.flap_prune`).
 
+Where a rule gives a bias-free consumer a zero bias and that consumer produces a later site
+(VGG's conv → BatchNorm), the later sites are found again before they are pruned, so the new
+bias is sliced with its rows (:func:`_prune_sites`).
+
 A method is plain data (:class:`ArchMethod`, stored in the experiment's configuration as a
 dict), so a configuration may name methods beyond :data:`DEFAULT_METHODS`.
 """
