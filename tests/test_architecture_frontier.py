@@ -215,15 +215,20 @@ def test_quick_protocol_shrinks_ratios_and_budget(monkeypatch):
     assert [ArchMethod.from_config(m) for m in full["methods"]] == list(DEFAULT_METHODS)
 
 
-def test_a_bias_added_to_a_later_sites_producer_is_sliced_with_it():
+def test_a_bias_added_to_a_later_sites_producer_is_sliced_with_it(monkeypatch):
     """VGG's pattern: bias-free convs followed by BatchNorm. Rule A1 gives the first site's
     consumer a zero bias; that conv produces the second site, which must slice the new bias
-    (its site object, found before the bias existed, is found again). Same result as
-    pruning site by site with sites found afresh each time."""
+    (its site object, found before the bias existed, is found again), or every bias is added
+    up front (``with_consumer_biases``, as the experiment does once per model). Same result
+    as pruning site by site with sites found afresh each time."""
     from torch import nn
 
     from neuroplast.death import prune
-    from neuroplast.experiments.definitions.architecture_methods import apply_method
+    from neuroplast.experiments.definitions import architecture_methods as am
+    from neuroplast.experiments.definitions.architecture_methods import (
+        apply_method,
+        with_consumer_biases,
+    )
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1, bias=False), nn.BatchNorm2d(6),
@@ -231,14 +236,22 @@ def test_a_bias_added_to_a_later_sites_producer_is_sliced_with_it():
                           nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(),
                           nn.Linear(8 * 4 * 4, 5)).double().eval()
     x = torch.randn(30, 3, 4, 4, dtype=torch.float64)
+    method = ArchMethod("m", "ours", "A1", "connection")
     reference = copy.deepcopy(model)
     sites = neuroplast.find_sites(model, x[:2])
-    pruned = apply_method(model, sites, [x], ArchMethod("m", "ours", "A1", "connection"), 0.5)
+    biased, biased_sites = with_consumer_biases(model, sites, [x])
+    assert model[3].bias is None and biased[3].bias is not None  # a copy
+    assert torch.equal(biased(x), model(x))
+    pruned = apply_method(model, sites, [x], method, 0.5)  # finds site "3" again mid-way
     assert [s.width for s in pruned] == [3, 4] and model[3].bias.shape == (4,)
     for name in ("0", "3"):
         (site,) = [s for s in neuroplast.find_sites(reference, x[:2]) if s.name == name]
         prune(reference, site, [x], rule="A1", measure="connection", amount=site.width // 2)
     assert torch.equal(model(x), reference(x))
+    with monkeypatch.context() as patch:  # prepared once: nothing to find again
+        patch.setattr(am, "find_sites", None)
+        apply_method(biased, biased_sites, [x], method, 0.5)
+    assert torch.equal(biased(x), reference(x))
 
 
 def test_a_method_that_crashes_is_recorded_as_failed_and_the_others_run(tmp_path, monkeypatch):

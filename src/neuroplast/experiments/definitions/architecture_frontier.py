@@ -15,7 +15,10 @@ transformers; a test's tiny CNN). The run
    (0.1, 0.3, 0.5, 0.7), prunes a copy of the trained model, scores it on the validation data
    without fine-tuning, then after the family's fixed fine-tuning budget (``finetune`` after
    ``torch.manual_seed(seed)``, so every method gets the same budget and randomness), and
-   records the pruning's wall time divided by the forward-pass reference, the kept widths
+   records the pruning's wall time divided by the forward-pass reference (the zero biases a
+   rule such as A1 gives bias-free consumers are added once per model before, see
+   :func:`~neuroplast.experiments.definitions.architecture_methods.with_consumer_biases`,
+   so re-finding the sites is not charged to every method), the kept widths
    and the parameters left (FLAP's allocation counts parameters, the uniform one neurons, so
    equal ratios are not exactly equal sizes).
 
@@ -44,6 +47,7 @@ import torch
 from torch import nn
 
 from neuroplast.cost import count_parameters
+from neuroplast.death.rules import get_rule
 from neuroplast.errors import NeuroplastError
 from neuroplast.experiments.architectures import (
     ArchitectureSpec,
@@ -55,6 +59,7 @@ from neuroplast.experiments.definitions.architecture_methods import (
     DEFAULT_METHODS,
     ArchMethod,
     apply_method,
+    with_consumer_biases,
 )
 from neuroplast.experiments.definitions.architecture_report import write_report
 from neuroplast.experiments.experiment import Experiment
@@ -162,9 +167,15 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     skipped: dict[str, str] = {}
     failed: dict[str, str] = {}
+    with_biases: tuple[nn.Module, list[Any]] | None = None
     for method in methods:
+        base = (model, sites)
+        if get_rule(method.rule).moves_bias:  # the zero biases the rule adds, added once
+            with_biases = with_biases or with_consumer_biases(model, sites, calibration,
+                                                              arch.forward)
+            base = with_biases
         for ratio in config["ratios"]:
-            work, work_sites = copy.deepcopy((model, sites))  # sites follow the copy
+            work, work_sites = copy.deepcopy(base)  # sites follow the copy
             started = time.perf_counter()
             try:
                 work_sites = apply_method(work, work_sites, calibration, method, ratio,

@@ -15,9 +15,12 @@ fraction ``ratio`` goes, in one of two ways (:data:`ALLOCATIONS`):
   ``flap`` this is FLAP's whole procedure
   (:func:`~neuroplast.efficiency.baselines.flap.flap_prune`).
 
-Where a rule gives a bias-free consumer a zero bias and that consumer produces a later site
-(VGG's conv → BatchNorm), the later sites are found again before they are pruned, so the new
-bias is sliced with its rows (:func:`_prune_sites`).
+A rule that moves the bias (A1, A2, A3, lstsq) gives a bias-free consumer a zero bias first
+(:func:`neuroplast.prune`). Where that consumer produces a later site (VGG's conv →
+BatchNorm), the later site must slice the new bias with its rows, which a site object found
+before the bias existed does not: :func:`with_consumer_biases` adds every such bias at once
+and finds the sites again (the experiment does it once per trained model, outside the timed
+pruning), and :func:`_prune_sites` finds later sites again if a bias still appears mid-way.
 
 A method is plain data (:class:`ArchMethod`, stored in the experiment's configuration as a
 dict), so a configuration may name methods beyond :data:`DEFAULT_METHODS`.
@@ -25,6 +28,7 @@ dict), so a configuration may name methods beyond :data:`DEFAULT_METHODS`.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -87,6 +91,20 @@ class ArchMethod:
     @classmethod
     def from_config(cls, data: Mapping[str, Any]) -> ArchMethod:
         return cls(**dict(data))
+
+
+def with_consumer_biases(model: nn.Module, sites: Sequence[Site], data: Any,
+                         forward: Forward | None = None) -> tuple[nn.Module, list[Site]]:
+    """``model`` and ``sites`` with a zero bias on every bias-free consumer, the sites found
+    again (a copy; the same objects when every consumer has a bias). The function is
+    unchanged; pruning it with a rule that moves the bias equals pruning ``model``."""
+    if all(site.consumer_bias() is not None for site in sites):
+        return model, list(sites)
+    work, work_sites = copy.deepcopy((model, list(sites)))
+    for site in work_sites:
+        site.add_consumer_bias()
+    found = {site.name: site for site in find_sites(work, first_batch(data), forward=forward)}
+    return work, [found[site.name] for site in work_sites]
 
 
 def _prune_sites(model: nn.Module, sites: Sequence[Site], data: Any, method: ArchMethod,
