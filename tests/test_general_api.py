@@ -192,3 +192,21 @@ def test_prune_retrain_cycles_calls_the_users_training_and_checks_the_plan_first
     with pytest.raises(NeuroplastError, match="would remove 6 of the 6"):
         prune_retrain_cycles(model, site, x, cycles=3, retrain=retrain, rule="A1", amount=2)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_a_bias_added_to_a_producer_is_resized_by_a_site_found_before_it():
+    """conv2 is site A's consumer and site B's producer; A1 on A gives conv2 a bias, and B
+    (found earlier) must then slice it with conv2's output channels."""
+    from neuroplast.sites import conv_site
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 6, 3, padding=1, bias=False), nn.BatchNorm2d(6), nn.ReLU(),
+                          nn.Conv2d(6, 5, 3, padding=1, bias=False), nn.BatchNorm2d(5), nn.ReLU(),
+                          nn.Conv2d(5, 3, 3, padding=1)).double().eval()
+    site_a = conv_site("a", producer=model[0], consumer=model[3], between=(model[1],))
+    site_b = conv_site("b", producer=model[3], consumer=model[6], between=(model[4],))
+    x = torch.randn(16, 2, 6, 6, dtype=torch.float64)
+    assert neuroplast.prune(model, site_a, x, rule="A1", amount=2).bias_added
+    neuroplast.prune(model, site_b, x, rule="A1", amount=2)
+    assert model[3].bias.shape == (3,) and model[3].weight.shape[0] == 3
+    assert model(x).shape == (16, 3, 6, 6)  # the model still runs

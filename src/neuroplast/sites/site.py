@@ -43,7 +43,8 @@ class Site:
         name: the site's name (``hidden1``, ``features.3``, ``layers.0.mlp``, ...).
         kind: ``linear``, ``gated``, ``conv``, ``flatten`` or ``input``.
         view: the consumer as an (m, n, K) map (:class:`ConsumerView`).
-        upstream: tensors indexed by the site's neurons before the consumer.
+        declared_upstream: tensors indexed by the site's neurons before the consumer, as
+            they were when the site was built (:attr:`upstream` adds biases added since).
         upstream_widths: (module, attribute, per-neuron) integers recording the width.
         activation: the site's own element-wise activation, when known (None for ``input``).
         consumer_activation: the element-wise activation applied to the consumer's output
@@ -56,7 +57,7 @@ class Site:
     name: str
     kind: str
     view: ConsumerView
-    upstream: tuple[Axis, ...]
+    declared_upstream: tuple[Axis, ...]
     upstream_widths: tuple[tuple[nn.Module, str, int], ...] = ()
     activation: Activation | None = None
     consumer_activation: Activation | None = None
@@ -65,6 +66,19 @@ class Site:
     notes: tuple[str, ...] = field(default=())
 
     # -- shape ---------------------------------------------------------------------------
+    @property
+    def upstream(self) -> tuple[Axis, ...]:
+        """Every tensor indexed by the site's neurons before the consumer, now: the declared
+        axes plus the bias of a producer that had none when the site was built and was given
+        one since (a bias-free conv that is also another site's consumer gets a bias when that
+        site is compensated; this site must then resize it too)."""
+        late = tuple(
+            Axis(module, "bias", 0, "bias") for module in self.producers
+            if isinstance(getattr(module, "bias", None), nn.Parameter)
+            and not any(a.module is module and a.name == "bias" for a in self.declared_upstream)
+        )
+        return self.declared_upstream + late
+
     @property
     def consumer(self) -> nn.Module:
         return self.view.module
