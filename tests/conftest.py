@@ -21,6 +21,8 @@ from neuroplast.data import Dataset, Split, load_mnist
 from neuroplast.models import MLP, build_mlp, initialize
 from neuroplast.train import get_protocol, train
 
+pytest_plugins = ("sweep_fixtures",)  # the toy experiments' fixture `extras`
+
 torch.set_num_threads(1)
 """One thread: the suite is dominated by small operations, and results do not depend on the
 machine's core count or load (a thread count change alters float32 summation order)."""

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 
 from neuroplast.experiments.experiment import Experiment, mnist
+from neuroplast.experiments.registry import EXTRA_ENV_VAR
 from neuroplast.experiments.report import header, write_summary
 from neuroplast.experiments.schema import INTEGER, NUMBER
 from neuroplast.experiments.stats_summary import summarize_field
@@ -89,3 +92,24 @@ TOY_DATA = Experiment(name="toy-data", section="test", figures=("none",),
                       report=toy_report, default_seeds=2,
                       result_schema={"value": NUMBER, "n_train": INTEGER})
 EXTRAS = (TOY, TOY_FAILING, TOY_DATA)
+
+
+EXTRAS_ENTRY = "sweep_fixtures:EXTRAS"
+"""How $NEUROPLAST_EXTRA_EXPERIMENTS names the toy experiments of this module."""
+
+
+@pytest.fixture
+def extras(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Register the toy experiments; return the path of the execution log."""
+    log = tmp_path / "executions.log"
+    monkeypatch.setenv(EXTRA_ENV_VAR, EXTRAS_ENTRY)
+    monkeypatch.setenv("NEUROPLAST_TOY_LOG", str(log))
+    monkeypatch.setenv("NEUROPLAST_TOY_SLEEP", "0")
+    return log
+
+
+def executions(log: Path) -> Counter:
+    """How many times each run id started executing."""
+    if not log.exists():
+        return Counter()
+    return Counter(line.split()[0] for line in log.read_text().splitlines())

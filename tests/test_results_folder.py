@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sweep_fixtures import EXTRAS_ENTRY as EXTRAS
+from sweep_fixtures import executions
 
 from neuroplast.cli.main import main
 from neuroplast.data import IDX_FILE_NAMES, data_fingerprint, load_mnist, write_idx
@@ -36,24 +38,8 @@ from neuroplast.experiments.schema import NUMBER, RECORD, SchemaError, validate
 from neuroplast.experiments.store import CorruptRecordWarning
 
 TESTS_DIR = Path(__file__).resolve().parent
-EXTRAS = "sweep_fixtures:EXTRAS"
 
 
-@pytest.fixture
-def extras(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """Register the toy experiments; return the path of the execution log."""
-    log = tmp_path / "executions.log"
-    monkeypatch.setenv(EXTRA_ENV_VAR, EXTRAS)
-    monkeypatch.setenv("NEUROPLAST_TOY_LOG", str(log))
-    monkeypatch.setenv("NEUROPLAST_TOY_SLEEP", "0")
-    return log
-
-
-def executions(log: Path) -> Counter:
-    """How many times each run id started executing."""
-    if not log.exists():
-        return Counter()
-    return Counter(line.split()[0] for line in log.read_text().splitlines())
 
 
 def reproduce(capsys, out: Path, *extra: str, name: str = "toy-sweep",

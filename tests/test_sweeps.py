@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 import sweep_fixtures
+from sweep_fixtures import EXTRAS_ENTRY as EXTRAS
+from sweep_fixtures import executions
 
 from neuroplast.cli.main import main
 from neuroplast.errors import NeuroplastError
@@ -41,24 +43,8 @@ from neuroplast.experiments.worker import run_one
 from neuroplast.train import PROTOCOLS
 
 TESTS_DIR = Path(__file__).resolve().parent
-EXTRAS = "sweep_fixtures:EXTRAS"
 
 
-@pytest.fixture
-def extras(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """Register the toy experiments; return the path of the execution log."""
-    log = tmp_path / "executions.log"
-    monkeypatch.setenv(EXTRA_ENV_VAR, EXTRAS)
-    monkeypatch.setenv("NEUROPLAST_TOY_LOG", str(log))
-    monkeypatch.setenv("NEUROPLAST_TOY_SLEEP", "0")
-    return log
-
-
-def executions(log: Path) -> Counter:
-    """How many times each run id started executing."""
-    if not log.exists():
-        return Counter()
-    return Counter(line.split()[0] for line in log.read_text().splitlines())
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

@@ -36,6 +36,23 @@ DEFAULT_RETRAIN = 500.0
 """Paper epochs of retraining between prunes when --cycles > 1 and none are given (§5.2)."""
 
 
+
+def add_strategy_arguments(p: argparse.ArgumentParser, *, data: str, labels: str) -> None:
+    """The mutually exclusive strategy flags (exactly one): cutoff, relative cutoff, amount,
+    accuracy or loss goal, measured on ``data`` (``labels`` notes what a goal needs)."""
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--cutoff", type=float, help="remove every neuron with efficiency < this")
+    how.add_argument("--relative-cutoff", type=float,
+                     help="remove every neuron with efficiency < this × the site's maximum")
+    how.add_argument("--amount", type=amount_value,
+                     help="remove this many neurons (40) or this fraction of the site (0.4)")
+    how.add_argument("--goal-accuracy", type=float,
+                     help=f"remove least efficient first while {data} accuracy stays >= this"
+                          f"{labels}")
+    how.add_argument("--goal-loss", type=float,
+                     help=f"remove least efficient first while {data} loss stays <= this"
+                          f"{labels}")
+
 def amount_value(text: str) -> int | float:
     """``40`` → 40 neurons, ``0.4`` → 40 % of the site."""
     try:
@@ -65,16 +82,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--measure", default=None,
                    help="efficiency measure (default: the rule's, connection for A1/A2/none, "
                         "covariance for A3/lstsq); see `neuroplast methods`, e.g. nnsp:5")
-    how = p.add_mutually_exclusive_group(required=True)
-    how.add_argument("--cutoff", type=float, help="remove every neuron with efficiency < this")
-    how.add_argument("--relative-cutoff", type=float,
-                     help="remove every neuron with efficiency < this × the site's maximum")
-    how.add_argument("--amount", type=amount_value,
-                     help="remove this many neurons (40) or this fraction of the site (0.4)")
-    how.add_argument("--goal-accuracy", type=float,
-                     help="remove least efficient first while training accuracy stays >= this")
-    how.add_argument("--goal-loss", type=float,
-                     help="remove least efficient first while training loss stays <= this")
+    add_strategy_arguments(p, data="training", labels="")
     p.add_argument("--max-fraction", type=float, default=None,
                    help="remove at most this fraction of the site per prune")
     p.add_argument("--recompute", action="store_true",

@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from neuroplast.api import prune
-from neuroplast.cli.prune import amount_value
+from neuroplast.cli.prune import add_strategy_arguments
 from neuroplast.cli.user_model import (
     add_model_arguments,
     check_data_fits,
@@ -48,18 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="re-wiring rule: A1 (default), A2, A3, A3-appendix, lstsq, none")
     p.add_argument("--measure", default=None,
                    help="efficiency measure (default: the rule's); see `neuroplast methods`")
-    how = p.add_mutually_exclusive_group(required=True)
-    how.add_argument("--cutoff", type=float, help="remove every neuron with efficiency < this")
-    how.add_argument("--relative-cutoff", type=float,
-                     help="remove every neuron with efficiency < this × the site's maximum")
-    how.add_argument("--amount", type=amount_value,
-                     help="remove this many neurons (40) or this fraction of the site (0.4)")
-    how.add_argument("--goal-accuracy", type=float,
-                     help="remove least efficient first while accuracy on --data stays >= this "
-                          "(needs labels)")
-    how.add_argument("--goal-loss", type=float,
-                     help="remove least efficient first while cross-entropy on --data stays "
-                          "<= this (needs labels)")
+    add_strategy_arguments(p, data="--data", labels=" (needs labels)")
     p.add_argument("--max-fraction", type=float, default=None,
                    help="remove at most this fraction of the site")
     p.add_argument("--recompute", action="store_true",
