@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -113,3 +114,24 @@ def random_mlp(widths, activation: str = "tanh", seed: int = 0) -> MLP:
         for layer in model.layers:
             layer.bias.copy_(0.3 * torch.randn(layer.bias.shape, generator=generator))
     return model.double()
+
+
+def run_cli(args, capsys) -> tuple[int, str, str]:
+    """Run ``neuroplast *args`` in-process; returns (exit status, stdout, stderr)."""
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exc:  # argparse: --help, --version and usage errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *patterns: str) -> str:
+    """Exit status 2 and one line on stderr matching every pattern; returns the line."""
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    for pattern in patterns:
+        assert re.search(pattern, lines[0]), (pattern, lines[0])
+    return lines[0]

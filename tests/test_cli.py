@@ -14,10 +14,10 @@ import sys
 
 import pytest
 import torch
-from conftest import mnist_dir
+from conftest import assert_one_line_error, mnist_dir, run_cli
 
 from neuroplast import __version__
-from neuroplast.cli.main import COMMANDS, main
+from neuroplast.cli.main import COMMANDS
 from neuroplast.data import datasets
 from neuroplast.models import build_mlp, load_model, save_model
 
@@ -25,23 +25,6 @@ QUICK = ["--protocol", "quick", "--epochs", "1", "--no-progress"]
 """Arguments that keep an accidental training run to one step."""
 
 
-def run_cli(args, capsys) -> tuple[int, str, str]:
-    """Run ``neuroplast *args`` in-process; returns (exit status, stdout, stderr)."""
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as exc:  # argparse: --help, --version and usage errors
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code: int, err: str, *patterns: str) -> None:
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    for pattern in patterns:
-        assert re.search(pattern, lines[0]), (pattern, lines[0])
 
 
 @pytest.fixture

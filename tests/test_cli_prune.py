@@ -10,9 +10,8 @@ import re
 
 import pytest
 import torch
-from conftest import mnist_dir
+from conftest import assert_one_line_error, mnist_dir, run_cli
 
-from neuroplast.cli.main import main
 from neuroplast.efficiency import efficiency
 from neuroplast.models import load_model, save_model
 from neuroplast.stats import collect_site_statistics
@@ -37,20 +36,6 @@ def model_file(trained_n4, tmp_path_factory):
     return path
 
 
-def run_cli(args, capsys) -> tuple[int, str, str]:
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as exc:  # argparse usage errors
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code: int, err: str, pattern: str) -> None:
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert re.search(pattern, lines[0]), lines[0]
 
 
 def table_row(out: str, label: str) -> list[str]:

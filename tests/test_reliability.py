@@ -21,9 +21,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import mnist_dir
+from conftest import assert_one_line_error, mnist_dir, run_cli
 
-from neuroplast.cli.main import main
 from neuroplast.data import IdxFormatError, Split, read_idx
 from neuroplast.death import prune
 from neuroplast.errors import NeuroplastError
@@ -36,25 +35,6 @@ QUICK = ["--protocol", "quick", "--epochs", "1", "--no-progress"]
 """Arguments that keep an accidental training run to one step."""
 
 
-def run_cli(args, capsys) -> tuple[int, str, str]:
-    """Run ``neuroplast *args`` in-process; returns (exit status, stdout, stderr)."""
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as exc:  # argparse: usage errors
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code: int, err: str, *patterns: str) -> str:
-    """Exit status 2 and one line on stderr matching every pattern; returns the line."""
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    for pattern in patterns:
-        assert re.search(pattern, lines[0]), (pattern, lines[0])
-    return lines[0]
 
 
 @pytest.fixture
