@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ import torch
 
 from benchmarks.runner import load_benchmark_mnist, trained_n4
 from neuroplast.death import prune
+from neuroplast.experiments.definitions.frontier_tables import mean_se
 from neuroplast.train import evaluate
 from neuroplast.train.report import format_table
 
@@ -43,16 +43,6 @@ PAIRS = (
     ("none", "covariance"),
 )
 """(rule, measure): A1/A2/none/lstsq on the E_k ranking, A3/lstsq/none on the E'_k ranking."""
-
-
-def mean_se(values: list[float]) -> tuple[float, float]:
-    """Mean and standard error of the mean (sample s.d. / √n; 0 for one value)."""
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, 0.0
-    var = sum((v - mean) ** 2 for v in values) / (n - 1)
-    return mean, math.sqrt(var / n)
 
 
 def run_seed(dataset, seed: int, keep: int, paper_epochs: float, models: Path | None,

@@ -35,10 +35,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", help="a model file written by neuroplast")
     p.add_argument("--site", default="hidden1", help="hidden site to grow (default hidden1)")
+    add_replication_arguments(p, default_method="beta")
+    add_data_arguments(p)
+    add_output_arguments(p)
+    p.set_defaults(run=run)
+
+
+def add_replication_arguments(p: argparse.ArgumentParser, *, default_method: str) -> None:
+    """--n, --method, --alpha, --measure and --seed of a replication (eqs 44-49)."""
     p.add_argument("--n", type=positive_int, default=1,
                    help="number of parents (= new neurons), default 1")
-    p.add_argument("--method", default="beta",
-                   help="beta, random, none, or a preset: "
+    p.add_argument("--method", default=default_method,
+                   help=f"{default_method} (default), beta, random, none, or a preset: "
                         + "; ".join(f"{m.name} {m.description}" for m in METHODS.values()
                                     if m.name.startswith("B")))
     p.add_argument("--alpha", type=float, default=None,
@@ -48,9 +56,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "default connection = E_k, eq. 28)")
     p.add_argument("--seed", type=seed_value, default=0,
                    help="seed of the chi draws / random weights (0 to 2**63 - 1)")
-    add_data_arguments(p)
-    add_output_arguments(p)
-    p.set_defaults(run=run)
 
 
 @torch.no_grad()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from neuroplast.api import replicate
-from neuroplast.cli.common import positive_int
+from neuroplast.cli.grow import add_replication_arguments
 from neuroplast.cli.prune_model import jsonable, parent_metadata
 from neuroplast.cli.user_model import (
     add_model_arguments,
@@ -24,7 +24,7 @@ from neuroplast.cli.user_model import (
 )
 from neuroplast.efficiency import MEASURES
 from neuroplast.errors import NeuroplastError
-from neuroplast.replication import METHODS, resolve_method
+from neuroplast.replication import resolve_method
 from neuroplast.saving import check_destination, save
 
 
@@ -38,17 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "model.safetensors).")
     add_model_arguments(p)
     p.add_argument("--site", required=True, help="the site to grow (see `neuroplast sites`)")
-    p.add_argument("--n", type=positive_int, default=1,
-                   help="number of parents (= new neurons), default 1")
-    p.add_argument("--method", default="B1",
-                   help="B1 (default), beta, random, none, or a preset: "
-                        + "; ".join(f"{m.name} {m.description}" for m in METHODS.values()
-                                    if m.name.startswith("B")))
-    p.add_argument("--alpha", type=float, default=None,
-                   help="alpha of Beta(alpha, alpha) for --method beta (default 0.01)")
-    p.add_argument("--measure", default="connection",
-                   help="efficiency ranking the parents (default connection = E_k, eq. 28)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the chi draws / random weights")
+    add_replication_arguments(p, default_method="B1")
     p.add_argument("--out", metavar="FOLDER", default=None,
                    help="save the grown model here (plan.json + model.safetensors)")
     p.add_argument("--force", action="store_true", help="replace an existing --out")
