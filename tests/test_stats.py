@@ -134,6 +134,39 @@ def test_batches_are_not_modified(data):
     assert torch.equal(batch, data[:10])
 
 
+@pytest.mark.parametrize("covariance", [False, True])
+def test_reused_scratch_buffer_and_strided_batches(data, covariance):
+    """Through one reused float64 buffer (growing, shrinking, growing again): contiguous
+    batches give bitwise the numbers of the plain path; strided (channels-first seen
+    channels-last) batches give the torch float64 reference; consuming a float64 copy in place
+    gives bitwise what the buffer gives."""
+    scratch = M.Scratch()
+    g = torch.Generator().manual_seed(1)
+    for rows in (40, 7, 90, 3):  # the buffer is reused, never stale
+        channels_first = torch.randn(rows, WIDTH, 4, generator=g) * 3 + 1  # (b, n, K)
+        strided = channels_first.transpose(1, 2)  # (b, K, n), a non-contiguous view
+        flat = strided.reshape(-1, WIDTH)  # (b·K, n) contiguous copy
+        plain = M.from_batch(flat, covariance=covariance)
+        reused = M.from_batch(flat, covariance=covariance, scratch=scratch)
+        assert torch.equal(reused.mean, plain.mean) and torch.equal(reused.m2, plain.m2)
+        if covariance:
+            assert torch.equal(reused.comoment, plain.comoment)
+        via_buffer = M.from_batch(strided, covariance=covariance, scratch=scratch)
+        mean, var, cov = reference(flat)
+        assert via_buffer.count == rows * 4
+        torch.testing.assert_close(via_buffer.mean, mean, rtol=1e-13, atol=1e-13)
+        torch.testing.assert_close(via_buffer.m2 / (rows * 4), var, rtol=1e-12, atol=1e-13)
+        if covariance:
+            torch.testing.assert_close(via_buffer.comoment / (rows * 4), cov, rtol=1e-12,
+                                       atol=1e-13)
+        copy = strided.to(torch.float64)
+        consumed = M.from_batch(copy, covariance=covariance, consume=True)
+        assert torch.equal(consumed.mean, via_buffer.mean)
+        assert torch.equal(consumed.m2, via_buffer.m2)
+    with pytest.raises(ValueError, match="float64"):
+        M.from_batch(data.float(), consume=True)
+
+
 def test_compute_without_observations_raises():
     with pytest.raises(ValueError, match="at least one"):
         M.compute(M.init(3))

@@ -86,13 +86,23 @@ class ConsumerView:
         return bias
 
     # -- values --------------------------------------------------------------------------
+    def row_values(self, x: torch.Tensor) -> torch.Tensor:
+        """The consumer's input with the site's neurons last, (..., n): a view where the
+        layout allows (no copy), its leading dimensions in the order of :meth:`rows`."""
+        raise NotImplementedError
+
+    def output_row_values(self, y: torch.Tensor) -> torch.Tensor:
+        """The consumer's output with its output channels last, (..., m), a view."""
+        raise NotImplementedError
+
     def rows(self, x: torch.Tensor) -> torch.Tensor:
         """The consumer's input as rows of site values: (rows, n)."""
-        raise NotImplementedError
+        return self.row_values(x).reshape(-1, self.width)
 
     def output_rows(self, y: torch.Tensor) -> torch.Tensor:
         """The consumer's output as rows of output channels: (rows, m)."""
-        raise NotImplementedError
+        values = self.output_row_values(y)
+        return values.reshape(-1, values.shape[-1])
 
     def patch_sums(self, x: torch.Tensor) -> tuple[torch.Tensor, int] | None:
         """Σ over rows of each neuron's value at each offset, (n, K) float64, and the row
@@ -126,14 +136,13 @@ class LinearView(ConsumerView):
         with torch.no_grad():
             self.module.weight.copy_(weight.reshape(self.module.weight.shape))
 
-    def rows(self, x: torch.Tensor) -> torch.Tensor:
+    def row_values(self, x: torch.Tensor) -> torch.Tensor:
         if self.block == 1:
-            return x.reshape(-1, x.shape[-1])  # (rows, n)
-        n = self.width
-        return x.reshape(-1, n, self.block).transpose(1, 2).reshape(-1, n)  # (B·K, n)
+            return x  # (..., n)
+        return x.reshape(-1, self.width, self.block).transpose(1, 2)  # (B, K, n)
 
-    def output_rows(self, y: torch.Tensor) -> torch.Tensor:
-        return y.reshape(-1, y.shape[-1])  # (rows, m)
+    def output_row_values(self, y: torch.Tensor) -> torch.Tensor:
+        return y  # (..., m)
 
     def patch_sums(self, x: torch.Tensor) -> tuple[torch.Tensor, int] | None:
         if self.block == 1:
@@ -216,11 +225,11 @@ class Conv2dView(ConsumerView):
         with torch.no_grad():
             self.module.weight.copy_(weight.reshape(self.module.weight.shape))
 
-    def rows(self, x: torch.Tensor) -> torch.Tensor:
-        return x.movedim(1, -1).reshape(-1, x.shape[1])  # (B·H·W, n)
+    def row_values(self, x: torch.Tensor) -> torch.Tensor:
+        return x.movedim(1, -1)  # (B, H, W, n)
 
-    def output_rows(self, y: torch.Tensor) -> torch.Tensor:
-        return y.movedim(1, -1).reshape(-1, y.shape[1])  # (B·H'·W', m)
+    def output_row_values(self, y: torch.Tensor) -> torch.Tensor:
+        return y.movedim(1, -1)  # (B, H', W', m)
 
     def _padding(self) -> tuple[int, int, int, int]:
         """(left, right, top, bottom) zero padding as the convolution applies it."""

@@ -117,10 +117,21 @@ class Site:
         """The site's values from the consumer's input: (rows, n)."""
         return self.view.rows(consumer_input)
 
+    def row_values(self, consumer_input: torch.Tensor) -> torch.Tensor:
+        """The site's values with the neurons last, (..., n): a view, rows in the order of
+        :meth:`rows` (for streaming statistics, which gather it once in float64)."""
+        return self.view.row_values(consumer_input)
+
     def consumer_rows(self, consumer_output: torch.Tensor) -> torch.Tensor:
         """The consumer's outputs after its activation (eq. 28's C_ii is their variance):
         (rows, m)."""
-        out = self.view.output_rows(consumer_output)
+        out = self.consumer_row_values(consumer_output)
+        return out.reshape(-1, out.shape[-1])
+
+    def consumer_row_values(self, consumer_output: torch.Tensor) -> torch.Tensor:
+        """:meth:`consumer_rows` with the output channels last, (..., m), without flattening
+        (a view when the consumer's output is used as it is)."""
+        out = self.view.output_row_values(consumer_output)
         return out if self.consumer_activation is None else self.consumer_activation.fn(out)
 
     # -- consumer ------------------------------------------------------------------------

@@ -8,6 +8,7 @@ the count), as the paper's ⟨Δx²⟩ (eq. 10).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -53,8 +54,41 @@ def init(n: int, *, covariance: bool = False) -> MomentState:
     )
 
 
+class Scratch:
+    """A float64 buffer reused for the deviations of successive batches.
+
+    Allocating a fresh (b, n) float64 buffer per batch costs page faults each time the
+    allocator hands the memory back to the system (most of the statistics' overhead over a
+    forward pass in ``benchmarks/bench_sites.py``); one buffer that grows to the largest batch
+    avoids them. The arithmetic is the same with or without it.
+    """
+
+    def __init__(self) -> None:
+        self._buffer: torch.Tensor | None = None
+
+    def take(self, shape: torch.Size, device: torch.device) -> torch.Tensor:
+        """An uninitialised contiguous float64 tensor of ``shape`` on ``device``."""
+        numel = math.prod(shape)
+        if (self._buffer is None or self._buffer.numel() < numel
+                or self._buffer.device != device):
+            self._buffer = torch.empty(numel, dtype=DTYPE, device=device)
+        return self._buffer[:numel].view(shape)
+
+    def take_like(self, like: torch.Tensor) -> torch.Tensor:
+        """A float64 tensor shaped like ``like`` with its memory layout when that layout is a
+        permutation of a contiguous one (a channels-first feature map seen channels-last),
+        so copying ``like`` in is a straight cast rather than a gather."""
+        order = sorted(range(like.dim()), key=lambda d: -like.stride(d))
+        permuted = like.permute(order)
+        if not permuted.is_contiguous():
+            return self.take(like.shape, like.device)
+        inverse = sorted(range(like.dim()), key=order.__getitem__)
+        return self.take(permuted.shape, like.device).permute(inverse)
+
+
 def from_batch(batch: torch.Tensor, *, covariance: bool = False,
-               shift: torch.Tensor | None = None) -> MomentState:
+               shift: torch.Tensor | None = None, scratch: Scratch | None = None,
+               consume: bool = False) -> MomentState:
     """The state of one batch (b, n), accumulated in float64.
 
     Deviations d = x − K from a shift K (default: the batch's first row; :func:`update` passes
@@ -67,19 +101,42 @@ def from_batch(batch: torch.Tensor, *, covariance: bool = False,
     when statistics ride along a forward pass (``collect_site_statistics``).
 
     Args:
-        batch: (b, n) observations, or (..., n), flattened to rows; any real dtype.
+        batch: (b, n) observations, or (..., n) (any strides), flattened to rows in their
+            logical order; any real dtype.
         covariance: also accumulate the (n, n) co-moment Σ d dᵀ − (Σd)(Σd)ᵀ/b.
         shift: (n,) the shift K; any value gives the same result up to rounding.
+        scratch: a reusable buffer for the float64 deviations (same result, fewer allocations).
+        consume: ``batch`` is a float64 buffer the caller no longer needs (e.g. taken from a
+            :class:`Scratch`): the deviations overwrite it, no copy at all.
     """
-    x = batch.detach().reshape(-1, batch.shape[-1])  # (b, n)
-    count, n = x.shape
+    batch = batch.detach()
+    n = batch.shape[-1]
+    count = batch.numel() // n if n else 0
     if count == 0:
         return init(n, covariance=covariance)
-    if shift is None:
-        shift = x[0]
-    shift = shift.to(device=x.device, dtype=DTYPE)  # (n,)
-    deviation = x.to(DTYPE, copy=True).sub_(shift)  # (b, n) float64, one new buffer
-    ones = torch.ones(count, dtype=DTYPE, device=x.device)  # (b,)
+    if shift is None:  # the first row (a copy: the deviations may overwrite the batch)
+        shift = batch[(0,) * (batch.dim() - 1)].to(DTYPE, copy=True)
+    shift = shift.to(device=batch.device, dtype=DTYPE)  # (n,)
+    if consume:
+        if batch.dtype != DTYPE:
+            raise ValueError(f"consume=True needs a float64 batch, got {batch.dtype}")
+        deviation = batch.sub_(shift)
+    elif scratch is None:  # float64, one new buffer in the batch's memory layout
+        deviation = batch.to(DTYPE, copy=True).sub_(shift)
+    else:  # cast straight into the reused buffer
+        deviation = scratch.take_like(batch).copy_(batch).sub_(shift)
+    if not deviation.is_contiguous():
+        if not covariance:
+            # Rows strided across memory (a feature map's positions, channel by channel):
+            # reductions in the buffer's own layout, no gather.
+            leading = tuple(range(deviation.dim() - 1))
+            total = deviation.sum(dim=leading)  # (n,) Σ d
+            mean_deviation = total / count
+            m2 = deviation.square_().sum(dim=leading) - total * mean_deviation  # (n,)
+            return MomentState(count, shift + mean_deviation, m2, None)
+        deviation = deviation.reshape(count, n)  # C needs the rows side by side: one copy
+    deviation = deviation.view(count, n)
+    ones = torch.ones(count, dtype=DTYPE, device=batch.device)  # (b,)
     total = ones @ deviation  # (n,) Σ d
     mean_deviation = total / count  # (n,)
     comoment = None
@@ -108,10 +165,13 @@ def merge(a: MomentState, b: MomentState) -> MomentState:
     return MomentState(count, mean, m2, comoment)
 
 
-def update(state: MomentState, batch: torch.Tensor) -> MomentState:
-    """The state after also observing ``batch`` (b, n); deviations from the running mean."""
+def update(state: MomentState, batch: torch.Tensor, scratch: Scratch | None = None,
+           consume: bool = False) -> MomentState:
+    """The state after also observing ``batch`` (b, n); deviations from the running mean
+    (``scratch`` and ``consume`` as in :func:`from_batch`)."""
     shift = state.mean if state.count > 0 else None
-    return merge(state, from_batch(batch, covariance=state.comoment is not None, shift=shift))
+    return merge(state, from_batch(batch, covariance=state.comoment is not None, shift=shift,
+                                   scratch=scratch, consume=consume))
 
 
 def compute(state: MomentState) -> Moments:

@@ -175,22 +175,26 @@ def collect_site_statistics(model: nn.Module, site: Site | str, data: Batches, *
     target = resolve_site(model, site, data, forward)
     site_state = moments.init(target.width, covariance=covariance)
     consumer_state = moments.init(target.consumer_width)
+    site_scratch, consumer_scratch = moments.Scratch(), moments.Scratch()
     patch_sum: torch.Tensor | None = None
     patch_count = 0
     name = target.name
 
     def pre_hook(_module, inputs):
         nonlocal site_state, patch_sum, patch_count
-        x = inputs[0]
-        site_state = moments.update(site_state, target.rows(x))  # (rows, n)
+        # One float64 copy of the consumer's input serves the offset sums and then, in
+        # place, the moments' deviations.
+        x = site_scratch.take_like(inputs[0]).copy_(inputs[0])
         sums = target.view.patch_sums(x)
         if sums is not None:
             patch_sum = sums[0] if patch_sum is None else patch_sum + sums[0]
             patch_count += sums[1]
+        site_state = moments.update(site_state, target.row_values(x), consume=True)  # (…, n)
 
     def hook(_module, _inputs, output):
         nonlocal consumer_state
-        consumer_state = moments.update(consumer_state, target.consumer_rows(output))
+        consumer_state = moments.update(consumer_state, target.consumer_row_values(output),
+                                        consumer_scratch)
         # A NaN or infinity anywhere in the batch reaches the (n,) sums; checking them is far
         # cheaper than scanning the (batch, n) values.
         if not (torch.isfinite(site_state.m2).all() and torch.isfinite(consumer_state.m2).all()):
