@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.runner import REPO_ROOT, machine_description
+from benchmarks.runner import REPO_ROOT, git_output, machine_description
 from neuroplast.experiments.architectures import ARCHITECTURES_ENV_VAR
 from neuroplast.experiments.definitions.architecture_frontier import architecture_frontier
 from neuroplast.experiments.definitions.architecture_report import write_report
@@ -39,12 +38,6 @@ DEFAULT_RUNS = Path.home() / ".cache" / "neuroplast" / "architecture-frontier-ru
 DEFAULT_OUT_DIR = REPO_ROOT / "docs" / "benchmarks"
 
 
-def _git(*args: str) -> str:
-    try:
-        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,8 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stem = "architectures-quick" if args.quick else "architectures"
     command = "python -m benchmarks.architecture_frontier " + " ".join(
         sys.argv[1:] if argv is None else argv)
-    context = {"commit": _git("rev-parse", "HEAD"),
-               "describe": _git("describe", "--always", "--dirty"),
+    context = {"commit": git_output("rev-parse", "HEAD"),
+               "describe": git_output("describe", "--always", "--dirty"),
                "machine": machine_description()}
     path = write_report(records, args.out_dir, summary=False, stem=stem,
                         command=command.strip(), context=context)

@@ -22,13 +22,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.runner import REPO_ROOT, machine_description
+from benchmarks.runner import REPO_ROOT, git_output, machine_description
 from neuroplast.data import DataNotFoundError, load_mnist
 from neuroplast.experiments.definitions.compression_frontier import (
     COMPRESSION_FRONTIER,
@@ -56,12 +55,6 @@ def benchmark_data_dir() -> str | None:
     return None
 
 
-def _git(*args: str) -> str:
-    try:
-        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def a2_section(out_dir: Path, stem: str) -> str:
@@ -99,8 +92,8 @@ def run(quick: bool = False, out_dir: Path | None = None, *, seeds: Sequence[int
     records = seed_records(records)
     if out_dir is not None:
         stem = "frontier-quick" if quick else "frontier"
-        context = {"commit": _git("rev-parse", "HEAD"),
-                   "describe": _git("describe", "--always", "--dirty"),
+        context = {"commit": git_output("rev-parse", "HEAD"),
+                   "describe": git_output("describe", "--always", "--dirty"),
                    "machine": machine_description()}
         write_report(records, out_dir, command=command or "python -m benchmarks.frontier",
                      summary=False, stem=stem, context=context,

@@ -59,6 +59,7 @@ import math
 import os
 import pkgutil
 import platform
+import subprocess
 import sys
 import time
 import traceback
@@ -76,6 +77,15 @@ COLUMNS = ("benchmark", "measured", "reference", "ratio", "goal", "verdict")
 
 
 # -- helpers for benchmark modules ---------------------------------------------------------
+def git_output(*args: str) -> str:
+    """``git <args>`` in the repository, stripped ("unknown" without git or outside a clone)."""
+    try:
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def best_time(fn: Callable[[], Any], *, repeats: int = 5, min_seconds: float = 0.2) -> float:
     """Seconds per call of ``fn``: the minimum over ``repeats`` timed rounds.
 

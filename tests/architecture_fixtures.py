@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -79,8 +80,30 @@ def finetune(model: nn.Module, train: Data, steps: int) -> None:
     _steps(model, train, steps, torch.optim.SGD(model.parameters(), lr=0.05))
 
 
+def train(seed: int, train_data: Data, steps: int, on_step: Any
+          ) -> tuple[nn.Module, list[dict[str, Any]]]:
+    """From scratch: full-batch Adam, ``on_step(model, optimizer, step)`` after every step."""
+    torch.manual_seed(seed)
+    model = build()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
+    x, y = train_data
+    curve = []
+    model.train()
+    for step in range(1, steps + 1):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        curve.append({"step": step, "train_loss": loss.item()})
+        if on_step is not None:
+            on_step(model, optimizer, step)
+    model.eval()
+    return model, curve
+
+
 TINY = ArchitectureSpec(name="tiny-cnn", build=build, train_or_load=train_or_load,
                         metric="accuracy", higher_is_better=True, calibration=calibration,
                         evaluate=evaluate, finetune=finetune, finetune_steps=3,
-                        description="two-conv CNN on random 8×8 images (tests)")
+                        description="two-conv CNN on random 8×8 images (tests)",
+                        data=_data, train=train, training_steps=30)
 

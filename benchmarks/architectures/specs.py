@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmarks.architectures.train_llama import context_of, evaluate_lm, windows
+from benchmarks.architectures.train_cnn import CnnRecipe, train_cnn
+from benchmarks.architectures.train_llama import (
+    LmRecipe,
+    context_of,
+    evaluate_lm,
+    train_llama,
+    windows,
+)
 from neuroplast.errors import NeuroplastError
-from neuroplast.experiments.architectures import ArchitectureSpec
+from neuroplast.experiments.architectures import ArchitectureSpec, OnStep
 from neuroplast.zoo import build
 from neuroplast.zoo.cache import is_cached, load_entry
 from neuroplast.zoo.corpus import load_corpus
@@ -93,6 +101,38 @@ def _cnn_finetune(model: nn.Module, train: ImageSplit, steps: int) -> None:
     model.eval()
 
 
+def _cnn_data() -> tuple[ImageSplit, ImageSplit]:
+    data = _mnist()
+    return data.train, data.validation.head(VALIDATION_IMAGES)
+
+
+def _cnn_train(key: str):
+    def train(seed: int, train_data: ImageSplit, steps: int, on_step: OnStep | None
+              ) -> tuple[nn.Module, list[dict[str, Any]]]:
+        data = replace(_mnist(), train=train_data)
+        model, record = train_cnn(key, seed, CnnRecipe(max_steps=steps, log_every=10), data,
+                                  on_step=on_step, evaluate_splits=False)
+        return model, record["curve"]
+
+    return train
+
+
+def _llama_data() -> tuple[torch.Tensor, torch.Tensor]:
+    corpus = load_corpus()
+    return corpus.train, corpus.validation
+
+
+def _llama_train(seed: int, train_data: torch.Tensor, steps: int, on_step: OnStep | None
+                 ) -> tuple[nn.Module, list[dict[str, Any]]]:
+    corpus = load_corpus()
+    if not torch.equal(train_data, corpus.train):
+        raise NeuroplastError("llama-bytes trains on the corpus's own training split")
+    model, record = train_llama(seed, LmRecipe(steps=steps, eval_every=max(1, steps // 10),
+                                               eval_windows=16),
+                                corpus, on_step=on_step, final_validation=False)
+    return model, record["curve"]
+
+
 def _llama_train_or_load(seed: int, cache_dir: Path | None) -> tuple[nn.Module, Any, Any]:
     corpus = load_corpus()
     return _cached("llama", seed, cache_dir), corpus.train, corpus.validation
@@ -128,13 +168,16 @@ def _llama_finetune(model: nn.Module, train: torch.Tensor, steps: int) -> None:
 SPECS = [
     ArchitectureSpec("vgg-mnist", lambda: build("vgg"), _cnn_train_or_load("vgg"), "accuracy",
                      True, _image_calibration, _accuracy, _cnn_finetune, finetune_steps=50,
-                     description="VGG-style CNN with BatchNorm on MNIST (zoo 'vgg')"),
+                     description="VGG-style CNN with BatchNorm on MNIST (zoo 'vgg')",
+                     data=_cnn_data, train=_cnn_train("vgg"), training_steps=391),
     ArchitectureSpec("resnet-mnist", lambda: build("resnet"), _cnn_train_or_load("resnet"),
                      "accuracy", True, _image_calibration, _accuracy, _cnn_finetune,
                      finetune_steps=50,
-                     description="small ResNet with basic blocks on MNIST (zoo 'resnet')"),
+                     description="small ResNet with basic blocks on MNIST (zoo 'resnet')",
+                     data=_cnn_data, train=_cnn_train("resnet"), training_steps=391),
     ArchitectureSpec("llama-bytes", lambda: build("llama"), _llama_train_or_load, "perplexity",
                      False, _llama_calibration, _perplexity, _llama_finetune, finetune_steps=50,
-                     description="LLaMA-style byte transformer on the stdlib corpus (zoo 'llama')"),
+                     description="LLaMA-style byte transformer on the stdlib corpus (zoo 'llama')",
+                     data=_llama_data, train=_llama_train, training_steps=600),
 ]
 """The three zoo families (``--specs benchmarks.architectures.specs:SPECS``)."""

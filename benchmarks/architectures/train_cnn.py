@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -78,9 +79,18 @@ def evaluate(model: nn.Module, split: ImageSplit, batch_size: int = 1000) -> dic
     return {"loss": loss / split.n, "accuracy": correct / split.n}
 
 
+OnStep = Callable[[nn.Module, torch.optim.Optimizer, int], None]
+"""Called after every optimizer step with (model, optimizer, step) — e.g. a death-and-
+replication schedule, which may resize the model and the optimizer's state in place."""
+
+
 def train_cnn(family: str, seed: int, recipe: CnnRecipe, data: MnistImages,
-              *, progress: bool = False) -> tuple[nn.Module, dict[str, Any]]:
+              *, progress: bool = False, on_step: OnStep | None = None,
+              evaluate_splits: bool = True) -> tuple[nn.Module, dict[str, Any]]:
     """Train a fresh ``family`` model (``vgg`` or ``resnet``) on ``data.train``.
+
+    ``on_step`` (see :data:`OnStep`) runs after every step; ``evaluate_splits=False`` skips
+    the final train/validation/test metrics (the record's ``metrics`` is then empty).
 
     Returns:
         The trained model (eval mode) and its record: family, config, recipe, seed, metrics
@@ -115,6 +125,8 @@ def train_cnn(family: str, seed: int, recipe: CnnRecipe, data: MnistImages,
                 schedule.step()
                 step += 1
                 window.append(loss.item())
+                if on_step is not None:
+                    on_step(model, optimizer, step)
                 if step % recipe.log_every == 0 or step == total:
                     curve.append({"step": step, "train_loss": sum(window) / len(window)})
                     window = []
@@ -129,7 +141,7 @@ def train_cnn(family: str, seed: int, recipe: CnnRecipe, data: MnistImages,
             "train": evaluate(model, data.train.head(N_TRAIN_METRIC), recipe.eval_batch_size),
             "validation": evaluate(model, data.validation, recipe.eval_batch_size),
             "test": evaluate(model, data.test, recipe.eval_batch_size),
-        }
+        } if evaluate_splits else {}
         eval_seconds = time.perf_counter() - started
     finally:
         torch.set_num_threads(previous_threads)

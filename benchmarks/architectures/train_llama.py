@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -130,9 +131,18 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
             {"params": no_decay, "weight_decay": 0.0}]
 
 
-def train_llama(seed: int, recipe: LmRecipe, corpus: Corpus, *, progress: bool = False
+OnStep = Callable[[nn.Module, torch.optim.Optimizer, int], None]
+"""Called after every optimizer step with (model, optimizer, step) — e.g. a death-and-
+replication schedule, which may resize the model and the optimizer's state in place."""
+
+
+def train_llama(seed: int, recipe: LmRecipe, corpus: Corpus, *, progress: bool = False,
+                on_step: OnStep | None = None, final_validation: bool = True,
                 ) -> tuple[nn.Module, dict[str, Any]]:
     """Train a fresh :class:`~neuroplast.zoo.transformer.TinyLlama` on ``corpus.train``.
+
+    ``on_step`` (see :data:`OnStep`) runs after every step; ``final_validation=False`` skips
+    the loss over the whole validation split (the record's ``validation`` is then None).
 
     Returns:
         The trained model (eval mode) and its record: family, config, recipe, seed, the full
@@ -175,6 +185,8 @@ def train_llama(seed: int, recipe: LmRecipe, corpus: Corpus, *, progress: bool =
             optimizer.step()
             schedule.step()
             window.append(loss.item())
+            if on_step is not None:
+                on_step(model, optimizer, step)
             if step % recipe.eval_every == 0 or step == recipe.steps:
                 tick, cpu_tick = time.perf_counter(), time.process_time()
                 val = evaluate_lm(model, corpus.validation, curve_starts, recipe.eval_batch_size)
@@ -193,7 +205,8 @@ def train_llama(seed: int, recipe: LmRecipe, corpus: Corpus, *, progress: bool =
         train_cpu = time.process_time() - cpu_started - eval_cpu
         model.eval()
         tick = time.perf_counter()
-        validation = evaluate_lm(model, corpus.validation, None, recipe.eval_batch_size)
+        validation = evaluate_lm(model, corpus.validation, None, recipe.eval_batch_size) \
+            if final_validation else None
         final_eval = time.perf_counter() - tick
     finally:
         torch.set_num_threads(previous_threads)

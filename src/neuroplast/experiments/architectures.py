@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from neuroplast.errors import NeuroplastError
@@ -39,6 +40,8 @@ from neuroplast.stats.site import Forward
 ARCHITECTURES_ENV_VAR = "NEUROPLAST_EXTRA_ARCHITECTURES"
 CACHE_ENV_VAR = "NEUROPLAST_CACHE"
 """The folder of trained models handed to ``train_or_load`` (None when unset)."""
+OnStep = Callable[[nn.Module, torch.optim.Optimizer, int], None]
+"""``on_step(model, optimizer, step)``, called by a family's ``train`` after every step."""
 METRICS = {"accuracy": True, "perplexity": False}
 """The metrics a family may report, each with whether higher is better."""
 
@@ -72,6 +75,15 @@ class ArchitectureSpec:
         finetune_steps: the fine-tuning budget when the experiment's configuration names
             none.
         description: one line for reports.
+        data: ``data() -> (train_data, val_data)`` without a model (for training from
+            scratch; None: the family cannot be trained from scratch here).
+        train: ``train(seed, train_data, steps, on_step) -> (model, curve)``: build the
+            family's model with ``seed`` and train it for ``steps`` optimiser steps with its
+            own recipe, calling ``on_step(model, optimizer, step)`` after every step (a
+            death-and-replication schedule resizes the model and the optimiser's state
+            there); ``curve`` is a list of ``{"step", "train_loss", ...}`` points. Needed by
+            ``architecture-training``.
+        training_steps: the budget of ``train`` when the configuration names none.
     """
 
     name: str
@@ -85,6 +97,10 @@ class ArchitectureSpec:
     forward: Forward | None = None
     finetune_steps: int = 100
     description: str = ""
+    data: Callable[[], tuple[Any, Any]] | None = None
+    train: Callable[[int, Any, int, OnStep | None], tuple[nn.Module, list[dict[str, Any]]]] \
+        | None = None
+    training_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
@@ -97,6 +113,13 @@ class ArchitectureSpec:
                 or self.finetune_steps < 0:
             raise NeuroplastError(f"architecture {self.name!r}: finetune_steps must be a "
                                   f"non-negative integer, got {self.finetune_steps!r}")
+        if isinstance(self.training_steps, bool) or not isinstance(self.training_steps, int) \
+                or self.training_steps < 0:
+            raise NeuroplastError(f"architecture {self.name!r}: training_steps must be a "
+                                  f"non-negative integer, got {self.training_steps!r}")
+        if (self.data is None) != (self.train is None):
+            raise NeuroplastError(f"architecture {self.name!r}: give both data and train (to "
+                                  "train from scratch) or neither")
 
 
 def _specs(value: Any, entry: str) -> Iterable[Any]:

@@ -65,6 +65,10 @@ class DeathReplicationSchedule:
         site: a hidden site, by name or as a :class:`~neuroplast.sites.Site` (the paper's
             "second layer" is ``hidden1``).
         cutoff: ε; neurons with efficiency < ε die (ε = 0 removes nothing: plain training).
+        relative_cutoff: ρ; when given it replaces ε: neurons with efficiency < ρ · the
+            site's largest efficiency die. Efficiencies have the scale of the consumer's
+            weights and outputs, so one absolute ε does not carry over from the paper's MLP to
+            a CNN or a transformer; ρ does (not in the paper; our extension).
         every_paper_epochs: Δt in the paper's epochs (rescaled by the protocol).
         rule: re-wiring rule of the death step (``A1``; any of ``death.rules.RULES``).
         measure: efficiency measure ranking both the dying and the parent neurons.
@@ -76,6 +80,7 @@ class DeathReplicationSchedule:
 
     site: Site | str = "hidden1"
     cutoff: float = 0.01
+    relative_cutoff: float | None = None
     every_paper_epochs: float = 500.0
     rule: str = "A1"
     measure: str = "connection"
@@ -92,6 +97,11 @@ class DeathReplicationSchedule:
             )
         if not (math.isfinite(self.cutoff) and self.cutoff >= 0):
             raise NeuroplastError(f"cutoff must be a number >= 0, got {self.cutoff}")
+        if self.relative_cutoff is not None and not (
+                math.isfinite(self.relative_cutoff) and 0 <= self.relative_cutoff <= 1):
+            raise NeuroplastError(
+                f"relative_cutoff must be a fraction in [0, 1] of the site's largest "
+                f"efficiency, got {self.relative_cutoff}")
         if not (math.isfinite(self.every_paper_epochs) and self.every_paper_epochs > 0):
             raise NeuroplastError(
                 f"every must be a positive number of paper epochs, got {self.every_paper_epochs}"
@@ -196,9 +206,15 @@ class DeathReplication:
         width = site.width
 
         # 1-2. the least efficient neurons below the cutoff die, at most the cap (prune's cutoff)
+        if cfg.relative_cutoff is None:
+            threshold, strategy = cfg.cutoff, {"cutoff": cfg.cutoff}
+        else:
+            strategy = {"relative_cutoff": cfg.relative_cutoff}
         death = prune(model, site, data, rule=cfg.rule, measure=cfg.measure,
-                      cutoff=cfg.cutoff, max_fraction=cfg.max_fraction, optimizer=optimizer)
-        below = sum(e < cfg.cutoff for e in death.efficiencies)
+                      max_fraction=cfg.max_fraction, optimizer=optimizer, **strategy)
+        if cfg.relative_cutoff is not None:
+            threshold = cfg.relative_cutoff * max(death.efficiencies, default=0.0)
+        below = sum(e < threshold for e in death.efficiencies)
         n = death.n_removed
 
         parents_before = torch.zeros(0, dtype=torch.long)
@@ -218,7 +234,8 @@ class DeathReplication:
             "epoch": epoch,
             "paper_epoch": None if self.protocol is None else epoch / self.protocol.epoch_scale,
             "site": site.name,
-            "cutoff": cfg.cutoff,
+            "cutoff": threshold,
+            "relative_cutoff": cfg.relative_cutoff,
             "n_below_cutoff": below,
             "n_removed": n,
             "removed": list(death.removed),
@@ -234,6 +251,7 @@ class DeathReplication:
 _SPEC_KEYS = {
     "cutoff": ("cutoff", float),
     "every": ("every_paper_epochs", float),
+    "relative_cutoff": ("relative_cutoff", float),
     "site": ("site", str),
     "rule": ("rule", str),
     "measure": ("measure", str),

@@ -28,6 +28,7 @@ How to add an experiment (``training_baseline.py`` is the example to copy):
 """
 
 from neuroplast.experiments.definitions.architecture_frontier import ARCHITECTURE_FRONTIER
+from neuroplast.experiments.definitions.architecture_training import ARCHITECTURE_TRAINING
 from neuroplast.experiments.definitions.compression_frontier import COMPRESSION_FRONTIER
 from neuroplast.experiments.definitions.cutoff_pruning import CUTOFF_PRUNING
 from neuroplast.experiments.definitions.death_and_replication import DEATH_AND_REPLICATION
@@ -46,5 +47,5 @@ DEFINITIONS = (EFFICIENCY_VS_LOSS, BASELINE_TRAINING, CUTOFF_PRUNING, GOAL_PRUNI
                REPLICATION_SHIFT, DEATH_AND_REPLICATION)
 """Every built-in experiment, in the paper's order."""
 
-BENCHMARK_DEFINITIONS = (COMPRESSION_FRONTIER, ARCHITECTURE_FRONTIER)
+BENCHMARK_DEFINITIONS = (COMPRESSION_FRONTIER, ARCHITECTURE_FRONTIER, ARCHITECTURE_TRAINING)
 """Built-in experiments beyond the paper (not run by ``reproduce all``)."""

@@ -231,7 +231,7 @@ def figure_of(exported: Mapping[str, Any]) -> Any | None:
     return figure
 
 
-def _check_json_owned(path: Path) -> None:
+def check_json_owned(path: Path) -> None:
     """Refuse to replace a JSON file of a results folder that is not an earlier report."""
     if not path.exists():
         return
@@ -268,7 +268,7 @@ def write_report(records: Sequence[dict[str, Any]], out_dir: Path, *, summary: b
     out_dir = Path(out_dir)
     json_path, png_path = out_dir / f"{stem}.json", out_dir / f"{stem}.png"
     if summary:
-        _check_json_owned(json_path)
+        check_json_owned(json_path)
         check_figure_owned(png_path)
     exported = export(records)
     out_dir.mkdir(parents=True, exist_ok=True)
