@@ -507,6 +507,49 @@ def test_tp_group_taylor_against_autograd(kind):
     np.testing.assert_allclose(scores, expected / expected.mean(), rtol=1e-5)
 
 
+def tiny_llama() -> tuple[nn.Module, neuroplast.Site, torch.Tensor, torch.Tensor]:
+    """The zoo's LLaMA at a tiny size (RoPE, RMSNorm, gated MLP without biases), float64,
+    with next-token targets; its MLP as a discovered site."""
+    from neuroplast.zoo import build
+
+    torch.manual_seed(0)
+    model = build("llama", {"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 24,
+                            "context": 16}).to(DT)
+    g = torch.Generator().manual_seed(5)
+    tokens = torch.randint(0, 256, (6, 17), generator=g)
+    x, y = tokens[:, :-1], tokens[:, 1:]
+    (site,) = [s for s in neuroplast.find_sites(model, x) if s.kind != "input"]
+    return model, site, x, y
+
+
+def test_tp_group_measures_trace_the_block_when_the_whole_model_fails():
+    """Torch-Pruning cannot trace the LLaMA (its index mapping fails on RoPE's concatenated
+    halves); the adapter then traces the smallest block holding the site (the MLP), whose
+    group is the same: group L2 = magnitude-l2² over its mean, and group Taylor = Σ|w ∂L/∂w|
+    of the next-token cross-entropy (every position once) over its mean."""
+    tp = pytest.importorskip("torch_pruning")
+    model, site, x, y = tiny_llama()
+    with pytest.warns(UserWarning), pytest.raises(TypeError):  # the whole model: no graph
+        tp.DependencyGraph().build_dependency(copy.deepcopy(model), example_inputs=x)
+    stats = collect_site_statistics(model, site, x)
+    power = incoming_power(site, 2) + (consumer_weight(site) ** 2).sum(axis=(0, 2))
+    with pytest.warns(UserWarning):
+        scores = efficiency("tp-group-l2", model, site, stats, [(x, y)]).numpy()
+    np.testing.assert_allclose(scores, power / power.mean(), rtol=1e-6)
+    work = copy.deepcopy(model).eval()
+    F.cross_entropy(work(x).flatten(0, 1), y.flatten()).backward()
+    names = {id(m): n for n, m in model.named_modules()}
+    terms = []
+    for module, dim in [(m, 0) for m in site.producers] + [(site.consumer, 1)]:
+        copied = work.get_submodule(names[id(module)]).weight
+        product = (copied * copied.grad).detach().abs().movedim(dim, 0)
+        terms.append(product.reshape(site.width, -1).sum(dim=1).numpy())
+    expected = np.mean(terms, axis=0)
+    with pytest.warns(UserWarning):
+        taylor = efficiency("tp-group-taylor", model, site, stats, [(x, y)]).numpy()
+    np.testing.assert_allclose(taylor, expected / expected.mean(), rtol=1e-6)
+
+
 def test_tp_group_measures_equal_the_mlp_adapter_on_the_papers_mlp():
     """On the paper's MLP the general adapter gives the MLP-only adapter's numbers."""
     pytest.importorskip("torch_pruning")

@@ -106,19 +106,22 @@ def _labelled(data: Any, measure: str) -> Iterator[tuple[Any, torch.Tensor]]:
 
 def set_mean_cross_entropy_gradient(model: nn.Module, data: Any, measure: str) -> None:
     """``.grad`` of every parameter = ∂/∂θ of the mean cross-entropy over all ``data``
-    (summed batch by batch, divided by the number of examples at the end)."""
+    (summed batch by batch, divided by the number of predictions at the end). Logits are
+    (batch, classes) against labels (batch,), or (batch, ..., classes) against labels
+    (batch, ...) — a language model's next-token targets — every position counted once."""
     device, dtype = model_device_dtype(model)
     model.zero_grad(set_to_none=True)
     count = 0
     for x, y in _labelled(data, measure):
         logits = default_forward(model, to_model(x, device, dtype))
-        if not torch.is_tensor(logits) or logits.ndim != 2:
+        if not torch.is_tensor(logits) or logits.ndim < 2 or logits.shape[:-1] != y.shape:
             raise NeuroplastError(
-                f"measure {measure!r} needs a model that returns logits (batch, classes) to "
-                "compute a cross-entropy"
+                f"measure {measure!r} needs a model that returns logits (batch, ..., classes) "
+                "for labels (batch, ...) to compute a cross-entropy"
             )
-        F.cross_entropy(logits, y.to(device), reduction="sum").backward()
-        count += int(y.shape[0])
+        F.cross_entropy(logits.flatten(0, -2), y.to(device).flatten(),
+                        reduction="sum").backward()
+        count += int(y.numel())
     for parameter in model.parameters():
         if parameter.grad is not None:
             parameter.grad /= count
@@ -149,10 +152,19 @@ def site_group(tp: Any, model: nn.Module, site: Site, copy_: nn.Module, example:
             f"the output channels of a Linear or Conv2d producer, not {what}"
         )
     producer, owned = _owned_names(model, site)
-    graph = tp.DependencyGraph().build_dependency(copy_, example_inputs=example)
+    try:
+        traced, prefix = copy_, ""
+        graph = tp.DependencyGraph().build_dependency(copy_, example_inputs=example)
+    except NeuroplastError:
+        raise
+    except Exception as whole_model_error:  # Torch-Pruning's tracer fails on this model
+        traced, prefix, inputs = _enclosing_module(copy_, owned | {producer}, example)
+        if traced is copy_ or inputs is None:
+            raise whole_model_error from None
+        graph = tp.DependencyGraph().build_dependency(traced, example_inputs=inputs)
     group = graph.get_pruning_group(copy_.get_submodule(producer), getattr(tp, function),
                                     idxs=list(range(site.width)))
-    names = {id(module): name for name, module in copy_.named_modules()}
+    names = {id(module): prefix + name for name, module in traced.named_modules()}
     members = {names[id(dep.target.module)] for dep, _ in group
                if isinstance(dep.target.module, PARAMETRIC)}
     if members != owned:
@@ -162,6 +174,48 @@ def site_group(tp: Any, model: nn.Module, site: Site, copy_: nn.Module, example:
             "importance would score channels the site does not prune; choose another measure"
         )
     return group
+
+
+def _enclosing_module(model: nn.Module, names: set[str], example: Any
+                      ) -> tuple[nn.Module, str, Any]:
+    """The smallest module of ``model`` holding every module in ``names``, the prefix of its
+    submodules' names in ``model``, and the positional input it receives when ``model`` runs
+    on ``example`` (None when it takes keyword arguments or several inputs).
+
+    When Torch-Pruning cannot trace a whole model (LLaMA's rotary embedding concatenates
+    halves of a tensor whose sizes its index mapping cannot follow), the pruning group of a
+    site that lies inside one block — a transformer's MLP — is the same group traced on that
+    block alone: the group's membership is checked against the site's modules either way.
+    """
+    parts = [name.split(".") for name in names]
+    common: list[str] = []
+    for level in zip(*parts, strict=False):
+        if len(set(level)) != 1:
+            break
+        common.append(level[0])
+    # the deepest shared *module*: a name shared by every path may be the site's own module
+    while common and ".".join(common) in names and len(names) > 1:
+        common.pop()
+    if not common:
+        return model, "", None
+    block = model.get_submodule(".".join(common))
+    captured: list[Any] = []
+
+    def hook(_module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        captured.append((args, kwargs))
+
+    handle = block.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        with torch.no_grad():
+            default_forward(model, example)
+    finally:
+        handle.remove()
+    if not captured:
+        return model, "", None
+    args, kwargs = captured[0]
+    if kwargs or len(args) != 1 or not torch.is_tensor(args[0]):
+        return model, "", None
+    return block, ".".join(common) + ".", args[0].detach()
 
 
 def torch_pruning_group_importance(ctx: MeasureContext, spec: GroupImportance) -> torch.Tensor:

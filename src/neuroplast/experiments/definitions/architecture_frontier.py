@@ -22,8 +22,8 @@ transformers; a test's tiny CNN). The run
    and the parameters left (FLAP's allocation counts parameters, the uniform one neurons, so
    equal ratios are not exactly equal sizes).
 
-A method that refuses the model (a measure needing a BatchNorm on a transformer, a cross-
-entropy on a language model, Torch-Pruning not installed) is recorded as skipped with its
+A method that refuses the model (a measure needing a BatchNorm on a transformer, Torch-
+Pruning not installed) is recorded as skipped with its
 message; one that crashes (any other exception, e.g. inside Torch-Pruning's graph tracing) as
 failed with the exception, so the other methods' results are kept and the report names it.
 
