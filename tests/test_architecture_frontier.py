@@ -273,3 +273,31 @@ def test_a_method_that_crashes_is_recorded_as_failed_and_the_others_run(tmp_path
     assert {row["method"] for row in record["result"]["rows"]} == {"E_k + A1", "flap (global)"}
     write_report([record], tmp_path / "docs", summary=False)
     assert "**Failed** `random`: TypeError" in (tmp_path / "docs" / "architectures.md").read_text()
+
+
+def test_headline_pairs_the_best_of_each_family_seed_by_seed():
+    """Best = best mean within a family; the difference is paired over seeds, signed so that
+    positive is better (perplexity: lower), with a verdict only beyond 2 s.e."""
+    from neuroplast.experiments.definitions.architecture_report import headline_rows
+
+    def rows(method, family, values, ratio=0.5):
+        return [{"method": method, "family": family, "ratio": ratio, "finetune": False,
+                 "seed": seed, "value": value, "seconds": 1.0}
+                for seed, value in enumerate(values)]
+
+    exported = {"models": {
+        "a-cnn": {"metric": "accuracy", "higher_is_better": True, "dense": 0.99,
+                  "rows": rows("ours-1", "ours", [0.90, 0.92, 0.91])
+                  + rows("ours-2", "ours", [0.95, 0.97, 0.96])
+                  + rows("base-1", "baseline", [0.80, 0.81, 0.82])
+                  + rows("base-2", "baseline", [0.94, 0.96, 0.98])},
+        "b-llama": {"metric": "perplexity", "higher_is_better": False, "dense": 3.0,
+                    "rows": rows("ours-1", "ours", [4.0, 4.2, 4.4])
+                    + rows("base-1", "baseline", [5.0, 5.3, 5.5])}}}
+    (cnn, llama) = headline_rows(exported)
+    assert cnn[3].startswith("ours-2: 0.9600") and cnn[4].startswith("base-2: 0.9600")
+    # paired differences 0.01, 0.01, -0.02: mean 0, within 2 s.e.
+    assert cnn[5].startswith("0.0000") and cnn[6] == "level"
+    diffs = [1.0, 1.1, 1.1]  # baseline − ours for perplexity: positive = ours better
+    mean = sum(diffs) / 3
+    assert llama[5].startswith(f"{mean:.3f}") and llama[6] == "ours ahead"

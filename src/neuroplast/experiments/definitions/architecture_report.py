@@ -99,6 +99,53 @@ def metric_table(model: Mapping[str, Any], finetune: bool) -> str:
     return markdown_table(["family", "method", *[f"ratio {r:g}" for r in ratios]], lines)
 
 
+def headline_rows(exported: Mapping[str, Any]) -> list[list[str]]:
+    """Per model, fine-tuning and ratio: our best method and the best baseline (by mean over
+    seeds), and their paired difference over the seeds both have, ours − baseline in the
+    direction where positive is better, with a verdict beyond 2 standard errors."""
+    lines = []
+    for name, model in exported["models"].items():
+        digits = DIGITS.get(model["metric"], 4)
+        sign = 1.0 if model["higher_is_better"] else -1.0
+        for finetune in (False, True):
+            rows = [row for row in model["rows"] if row["finetune"] == finetune]
+            for ratio in sorted({row["ratio"] for row in rows}):
+                at = [row for row in rows if row["ratio"] == ratio]
+                best = {}
+                for family in ("ours", "baseline"):
+                    methods = {row["method"] for row in at if row["family"] == family}
+                    if methods:
+                        best[family] = max(methods, key=lambda m: sign * summarize(
+                            row["value"] for row in at if row["method"] == m).mean)
+                if len(best) < 2:
+                    continue
+                values = {family: {row["seed"]: row["value"] for row in at
+                                   if row["method"] == method}
+                          for family, method in best.items()}
+                seeds = sorted(set(values["ours"]) & set(values["baseline"]))
+                diff = summarize(sign * (values["ours"][s] - values["baseline"][s])
+                                 for s in seeds)
+                if diff.se is None:
+                    verdict = "one seed"
+                elif abs(diff.mean) <= 2 * diff.se:
+                    verdict = "level"
+                else:
+                    verdict = "ours ahead" if diff.mean > 0 else "baseline ahead"
+                means = {family: summarize(values[family].values()).mean for family in best}
+                lines.append([name, "yes" if finetune else "no", f"{ratio:g}",
+                              f"{best['ours']}: {means['ours']:.{digits}f}",
+                              f"{best['baseline']}: {means['baseline']:.{digits}f}",
+                              format_mean_se(diff.mean, diff.se, digits, n=diff.n), verdict])
+    return lines
+
+
+def headline_table(exported: Mapping[str, Any]) -> str:
+    """:func:`headline_rows` as Markdown."""
+    return markdown_table(["model", "fine-tuned", "ratio", "best of ours", "best baseline",
+                           "ours − baseline (better > 0)", "verdict"],
+                          headline_rows(exported))
+
+
 def cost_table(model: Mapping[str, Any]) -> str:
     """Method × ratio, the pruning's cost in forward passes (mean ± s.e. over seeds)."""
     rows = [row for row in model["rows"] if not row["finetune"]]
@@ -155,7 +202,24 @@ def markdown(records: Sequence[dict[str, Any]], exported: Mapping[str, Any], com
         "Cost is the pruning's wall time in forward passes of the whole model over the "
         "calibration batches, timed in the same run (`seconds` in `architectures.json`).",
         "",
+        "Baselines that are one of our rules, shown numerically by tests that could fail: "
+        "FLAP's fluctuation score is E_k (eq. 28) with unit consumer gain (f' = 1, C_ii = 1) "
+        "and its bias compensation is A1 — same removals and same outputs as `prune(rule='A1',"
+        " measure='flap')` under FLAP's allocation "
+        "(`tests/test_architecture_frontier.py::test_flap_equals_e_k_with_unit_gain_and_the_"
+        "library_procedure`); structured OBS (ZipLM) equals our lstsq with the greedy "
+        "conditional selection when the site's means are zero and the consumer gain is one "
+        "(`tests/test_structured_baselines.py::test_obs_equals_lstsq_greedy_on_zero_means_"
+        "unit_gain`), and differs otherwise (uncentred H, no intercept, no gain); Torch-"
+        "Pruning's group L2 / LAMP rank as `magnitude-l2` on sites without BatchNorm "
+        "(`test_tp_group_magnitude_is_magnitude_to_the_p_over_its_mean`).",
+        "",
     ]
+    lines += ["## Headline: our best method against the best baseline", "",
+              "Per model, ratio and fine-tuning: the method of each family with the best mean, "
+              "and their difference seed by seed (paired; mean ± s.e.; positive = ours "
+              "better, for perplexity ours lower). *Level* = within 2 s.e.", "",
+              headline_table(exported), ""]
     for name, model in exported["models"].items():
         results = [r["result"] for r in records if r["result"]["architecture"] == name]
         seeds = sorted({r["spec"]["seed"] for r in records
