@@ -41,6 +41,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,25 @@ def _lean_sequential(models: list[MLP], data: Split, steps: int, seed: int) -> f
     return time.perf_counter() - started
 
 
+def later_layer_products(widths: list[int], batch: int) -> Callable[[], None]:
+    """The matrix products of the fused step after the first layer, at ``widths`` for
+    :data:`N_MEMBERS` members: forward ``baddbmm`` and, in the backward pass, the weight
+    gradient and the input gradient (``bmm``) of every later layer (FusedMLP's own calls),
+    on tensors made once."""
+    s = N_MEMBERS
+    operands = [(torch.randn(s, n_out, n_in), torch.randn(s, n_out, 1),
+                 torch.randn(s, n_in, batch), torch.randn(s, n_out, batch))
+                for n_in, n_out in zip(widths[1:-1], widths[2:], strict=True)]
+
+    def products() -> None:
+        for weight, bias, h, g in operands:
+            torch.baddbmm(bias, weight, h)
+            torch.bmm(g, h.transpose(1, 2))
+            torch.bmm(weight.transpose(1, 2), g)
+
+    return products
+
+
 def fused_vs_sequential(data: Split, steps: int) -> dict[str, Any]:
     protocol = get_protocol("fast")
     epochs = steps / math.ceil(data.n / protocol.batch_size)
@@ -104,6 +124,8 @@ def fused_vs_sequential(data: Split, steps: int) -> dict[str, Any]:
     grad_out = torch.randn(N_MEMBERS * nets[0].widths[1], protocol.batch_size)  # (S·h1, 600)
     gemm_s = (best_time(lambda: torch.mm(first, x.t()), repeats=7, min_seconds=0.2)
               + best_time(lambda: torch.mm(grad_out, x), repeats=7, min_seconds=0.2))
+    all_gemms_s = gemm_s + best_time(later_layer_products(nets[0].widths, protocol.batch_size),
+                                     repeats=7, min_seconds=0.2)
 
     max_diff = max(
         (a - b).abs().max().item()
@@ -119,6 +141,8 @@ def fused_vs_sequential(data: Split, steps: int) -> dict[str, Any]:
         "sequential_lean_member_steps_per_s": member_steps / lean_s,
         "first_layer_gemms_s_per_step": gemm_s,
         "gemm_bound_member_steps_per_s": member_steps / (steps * gemm_s),
+        "all_gemms_s_per_step": all_gemms_s,
+        "all_gemms_bound_member_steps_per_s": member_steps / (steps * all_gemms_s),
         "max_abs_param_diff_fused_vs_train": max_diff,
     }
 
@@ -333,6 +357,26 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict[str, Any]:
          "reference_name": f"{N_MEMBERS} sequential neuroplast.train.train runs",
          "note": f"forward (600x784 @ 784x{N_MEMBERS * 5}) + weight gradient of the shared "
                  "first layer at this CPU's GEMM speed: no fused step can beat this ratio"},
+        {"name": f"ceiling: {N_MEMBERS} N1 nets, every matrix product of the fused step "
+                 "(first layer + later layers' baddbmm/bmm) vs train() one after another",
+         "value": fused["all_gemms_bound_member_steps_per_s"], "unit": "member-steps/s",
+         "reference": fused["sequential_train_member_steps_per_s"],
+         "reference_name": f"{N_MEMBERS} sequential neuroplast.train.train runs",
+         "note": "the later layers add ~11 % of the first layer's FLOPs at lower GEMM "
+                 "efficiency (28 small products each)"},
+        {"name": "fused training / its first-layer GEMM ceiling",
+         "value": fused["fused_member_steps_per_s"], "unit": "member-steps/s",
+         "reference": fused["gemm_bound_member_steps_per_s"],
+         "reference_name": "the ceiling of the 2 first-layer GEMMs",
+         "goal": ">= 0.8",
+         "note": "out of reach by arithmetic: the later layers' products alone, at the first "
+                 "layer's own GEMM speed, leave at most ~0.8 (see the next row)"},
+        {"name": "fused training / its all-GEMM ceiling",
+         "value": fused["fused_member_steps_per_s"], "unit": "member-steps/s",
+         "reference": fused["all_gemms_bound_member_steps_per_s"],
+         "reference_name": "the ceiling of every matrix product of the step",
+         "note": "what the rest of the step (batch gather, softmax, activations, optimizer) "
+                 "costs on top of its matrix products"},
         {"name": "N4 training FLOP/s (train()) / matmul 600x784 @ 784x100",
          "value": flops["train_flop_per_s"], "unit": "FLOP/s",
          "reference": flops["matmul_flop_per_s"],

@@ -60,8 +60,11 @@ def test_fused_benchmark_trains_the_same_nets_as_sequential_training(monkeypatch
     assert result["members"] == 3 and result["steps"] == 4
     assert 0 < result["max_abs_param_diff_fused_vs_train"] < 1e-5  # float32 rounding only
     assert result["first_layer_gemms_s_per_step"] > 0
+    # every product of the step costs more than the first layer's alone
+    assert result["all_gemms_s_per_step"] > result["first_layer_gemms_s_per_step"]
     for key in ("fused_member_steps_per_s", "sequential_train_member_steps_per_s",
-                "sequential_lean_member_steps_per_s", "gemm_bound_member_steps_per_s"):
+                "sequential_lean_member_steps_per_s", "gemm_bound_member_steps_per_s",
+                "all_gemms_bound_member_steps_per_s"):
         assert math.isfinite(result[key]) and result[key] > 0
 
 
