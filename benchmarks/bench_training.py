@@ -11,6 +11,11 @@
     row times the two products of the fused first layer alone (forward and weight gradient of
     the shared batch, at this CPU's GEMM speed): no fused step can be faster than them, so
     sequential time ÷ their time bounds the speed-up any fused implementation can reach here.
+    A second ceiling adds every later layer's products (forward ``baddbmm``, weight- and
+    input-gradient ``bmm``, at the same shapes): for N1 they are ~11 % of the first layer's
+    FLOPs but 28 small products each, so even at the first layer's GEMM speed they hold the
+    fused step to ≤ ~0.8 of the first-layer ceiling; rows give the fused speed as a share of
+    both ceilings.
 (b) **N4 FLOP/s.** N4 (784 → 100 → 5 → 10) trained by :func:`neuroplast.train.train`; FLOPs
     counted as what one SGD step must compute: forward 2·Σ in·out per example, weight gradients
     2·Σ in·out, input gradients 2·Σ in·out for every layer but the first (the data need no
