@@ -92,6 +92,16 @@ def test_events_remove_and_replicate_keeping_every_width(swept):
         assert len(curve) == 30 and curve[-1]["train_loss"] != curve[-2]["train_loss"]
 
 
+def test_nine_events_whatever_the_remainder_of_steps(registered, tmp_path):
+    """25 steps: every 2 steps, events at 2, 4, …, 18 — nine, the last 7 steps before the end
+    (firing at every multiple below 25 would give twelve, the last one step before the end)."""
+    experiment = architecture_training(["tiny-cnn"], steps=25, relative_cutoff=0.9)
+    (record,) = run_sweep(experiment, protocol="fast", seeds=1, out_dir=tmp_path,
+                          progress=False)
+    events = record["result"]["arms"]["death-replication"]["events"]
+    assert sorted({e["step"] for e in events}) == [2 * k for k in range(1, EVENTS + 1)]
+
+
 def test_paired_differences_are_those_of_the_rows(swept):
     root, records = swept
     data = json.loads((root / "docs" / "architecture-training.json").read_text())

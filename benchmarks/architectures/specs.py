@@ -110,7 +110,9 @@ def _cnn_train(key: str):
     def train(seed: int, train_data: ImageSplit, steps: int, on_step: OnStep | None
               ) -> tuple[nn.Module, list[dict[str, Any]]]:
         data = replace(_mnist(), train=train_data)
-        model, record = train_cnn(key, seed, CnnRecipe(max_steps=steps, log_every=10), data,
+        epochs = math.ceil(steps / math.ceil(train_data.n / CnnRecipe.batch_size))
+        model, record = train_cnn(key, seed, CnnRecipe(epochs=epochs, max_steps=steps,
+                                                       log_every=10), data,
                                   on_step=on_step, evaluate_splits=False)
         return model, record["curve"]
 
@@ -125,7 +127,7 @@ def _llama_data() -> tuple[torch.Tensor, torch.Tensor]:
 def _llama_train(seed: int, train_data: torch.Tensor, steps: int, on_step: OnStep | None
                  ) -> tuple[nn.Module, list[dict[str, Any]]]:
     corpus = load_corpus()
-    if not torch.equal(train_data, corpus.train):
+    if train_data is not corpus.train and not torch.equal(train_data, corpus.train):
         raise NeuroplastError("llama-bytes trains on the corpus's own training split")
     model, record = train_llama(seed, LmRecipe(steps=steps, eval_every=max(1, steps // 10),
                                                eval_windows=16),

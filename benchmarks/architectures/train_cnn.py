@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neuroplast.experiments.architectures import OnStep
 from neuroplast.zoo.mnist_images import ImageSplit, MnistImages
 from neuroplast.zoo.registry import build, resolved_config
 
@@ -77,11 +77,6 @@ def evaluate(model: nn.Module, split: ImageSplit, batch_size: int = 1000) -> dic
         correct += int((logits.argmax(1) == y).sum())
     model.train(was_training)
     return {"loss": loss / split.n, "accuracy": correct / split.n}
-
-
-OnStep = Callable[[nn.Module, torch.optim.Optimizer, int], None]
-"""Called after every optimizer step with (model, optimizer, step) — e.g. a death-and-
-replication schedule, which may resize the model and the optimizer's state in place."""
 
 
 def train_cnn(family: str, seed: int, recipe: CnnRecipe, data: MnistImages,

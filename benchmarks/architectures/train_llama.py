@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -27,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neuroplast.experiments.architectures import OnStep
 from neuroplast.zoo.corpus import Corpus
 from neuroplast.zoo.registry import build
 
@@ -129,11 +129,6 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     return [{"params": decay, "weight_decay": weight_decay},
             {"params": no_decay, "weight_decay": 0.0}]
-
-
-OnStep = Callable[[nn.Module, torch.optim.Optimizer, int], None]
-"""Called after every optimizer step with (model, optimizer, step) — e.g. a death-and-
-replication schedule, which may resize the model and the optimizer's state in place."""
 
 
 def train_llama(seed: int, recipe: LmRecipe, corpus: Corpus, *, progress: bool = False,

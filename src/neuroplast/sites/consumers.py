@@ -25,7 +25,11 @@ from neuroplast.sites.axis import Axis
 
 
 class ConsumerView:
-    """How one consumer class looks as the (m, n, K) map above. Subclasses fill it in."""
+    """How one consumer class looks as the (m, n, K) map above. Subclasses fill it in: the
+    shape properties, ``axis``, ``width_attributes``, ``weight``/``write_weight`` and the
+    value views ``row_values``/``output_row_values`` (``rows``/``output_rows`` derive from
+    them; streaming statistics read the views, so a subclass overriding only ``rows`` is not
+    enough)."""
 
     def __init__(self, module: nn.Module, block: int = 1) -> None:
         self.module = module

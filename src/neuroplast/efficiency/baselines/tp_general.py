@@ -161,7 +161,7 @@ def site_group(tp: Any, model: nn.Module, site: Site, copy_: nn.Module, example:
         traced, prefix, inputs = _enclosing_module(copy_, owned | {producer}, example)
         if traced is copy_ or inputs is None:
             raise whole_model_error from None
-        graph = tp.DependencyGraph().build_dependency(traced, example_inputs=inputs)
+        graph = tp.DependencyGraph().build_dependency(traced, example_inputs=(inputs,))
     group = graph.get_pruning_group(copy_.get_submodule(producer), getattr(tp, function),
                                     idxs=list(range(site.width)))
     names = {id(module): prefix + name for name, module in traced.named_modules()}
@@ -185,7 +185,10 @@ def _enclosing_module(model: nn.Module, names: set[str], example: Any
     When Torch-Pruning cannot trace a whole model (LLaMA's rotary embedding concatenates
     halves of a tensor whose sizes its index mapping cannot follow), the pruning group of a
     site that lies inside one block — a transformer's MLP — is the same group traced on that
-    block alone: the group's membership is checked against the site's modules either way.
+    block alone. The group's membership is still checked against the site's modules, but a
+    coupling *outside* the block (the block's output channels tied to a residual stream) is
+    out of this trace's sight: discovery (:func:`neuroplast.find_sites`) has refused such
+    sites already, which is what makes the fallback safe for the sites it offers.
     """
     parts = [name.split(".") for name in names]
     common: list[str] = []

@@ -8,10 +8,10 @@ for the same number of optimiser steps, from the same initialisation and the sam
 seeded by ``seed``):
 
 * ``plain``: the recipe as it is;
-* ``death-replication``: after every tenth of the steps (nine events, none at the end, as the
-  paper's 500 of 5000 epochs), on **every** site :func:`neuroplast.find_sites` offers (input
-  features excluded), one :class:`~neuroplast.replication.schedule.DeathReplication` event:
-  A1 removes the neurons whose efficiency E_k (eq. 28) is below ρ times the site's largest
+* ``death-replication``: every ⌊steps / 10⌋ steps (nine events, the last at least that many
+  steps before the end, as the paper's 500 of 5000 epochs), on **every** site
+  :func:`neuroplast.find_sites` offers (input features excluded), one
+  :class:`~neuroplast.replication.schedule.DeathReplication` event: A1 removes the neurons whose efficiency E_k (eq. 28) is below ρ times the site's largest
   (at most half of the site), then B1 replicates as many of the most efficient survivors, so
   every site ends each event at its width. Statistics come from the family's calibration
   batches (training data); the optimiser's state follows the surgery.
@@ -99,7 +99,7 @@ class TrainingConfigs:
             DeathReplicationSchedule(relative_cutoff=self.relative_cutoff,
                                      max_fraction=self.max_fraction)
             configs.append({"architecture": name, "steps": steps,
-                            "every": steps // (EVENTS + 1),
+                            "every": steps // (EVENTS + 1), "events": EVENTS,
                             "relative_cutoff": self.relative_cutoff,
                             "max_fraction": self.max_fraction,
                             "rule": "A1", "measure": "connection", "method": "B1"})
@@ -153,7 +153,10 @@ class _Schedules:
         return [DeathReplication(DeathReplicationSchedule(
             site=site, relative_cutoff=cfg["relative_cutoff"], max_fraction=cfg["max_fraction"],
             rule=cfg["rule"], measure=cfg["measure"], method=cfg["method"], seed=self.seed),
-            every=cfg["every"], total_epochs=cfg["steps"]) for site in sites]
+            # events at every, 2·every, …, EVENTS·every: exactly EVENTS of them, the last at
+            # least ``every`` steps before the end whatever the remainder of steps / 10
+            every=cfg["every"], total_epochs=cfg["every"] * (cfg["events"] + 1))
+            for site in sites]
 
     def __call__(self, model: nn.Module, optimizer: torch.optim.Optimizer, step: int) -> None:
         if self.schedules is None:

@@ -56,9 +56,14 @@ def _by_model(records: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any
     for record in records:
         groups.setdefault(record["result"]["architecture"], []).append(record)
     for name, group in groups.items():
-        if len({(r["result"]["metric"], r["result"]["steps"]) for r in group}) != 1:
-            raise NeuroplastError(f"the runs of {name!r} disagree on their metric or steps; "
-                                  "report them from separate folders")
+        settings = {(r["result"]["metric"], r["result"]["steps"],
+                     tuple(sorted(r["spec"]["config"].items()))) for r in group}
+        if len(settings) != 1:
+            raise NeuroplastError(f"the runs of {name!r} disagree on their metric, steps or "
+                                  "schedule; report them from separate folders")
+        seeds = [int(r["spec"]["seed"]) for r in group]
+        if len(set(seeds)) != len(seeds):
+            raise NeuroplastError(f"seed repeated among the runs of {name!r}")
         group.sort(key=lambda r: int(r["spec"]["seed"]))
     return groups
 
@@ -124,8 +129,9 @@ def markdown(records: Sequence[dict[str, Any]], exported: Mapping[str, Any], com
         "",
         "Each run trains the model from scratch twice with its family's recipe, for the same "
         "number of steps, from the same initialisation and data order: **plain**, and "
-        "**death-replication**: after every tenth of the steps (nine events, none at the end, "
-        "as the paper's 500 of 5000 epochs) on every site `neuroplast.find_sites` offers, A1 "
+        "**death-replication**: every ⌊steps/10⌋ steps (nine events, the last at least that "
+        "many steps before the end, as the paper's 500 of 5000 epochs) on every site "
+        "`neuroplast.find_sites` offers, A1 "
         f"removes the neurons whose E_k is below ρ = {config['relative_cutoff']} × the site's "
         f"largest (at most {config['max_fraction']:.0%} of the site), then B1 replicates as "
         "many of the most efficient survivors. Statistics: the family's calibration batches "
