@@ -11,8 +11,9 @@ seeded by ``seed``):
 * ``death-replication``: every ⌊steps / 10⌋ steps (nine events, the last at least that many
   steps before the end, as the paper's 500 of 5000 epochs), on **every** site
   :func:`neuroplast.find_sites` offers (input features excluded), one
-  :class:`~neuroplast.replication.schedule.DeathReplication` event: A1 removes the neurons whose efficiency E_k (eq. 28) is below ρ times the site's largest
-  (at most half of the site), then B1 replicates as many of the most efficient survivors, so
+  :class:`~neuroplast.replication.schedule.DeathReplication` event: A1 removes the neurons
+  whose efficiency E_k (eq. 28) is below ρ times the site's largest (at most half of the
+  site), then B1 replicates as many of the most efficient survivors, so
   every site ends each event at its width. Statistics come from the family's calibration
   batches (training data); the optimiser's state follows the surgery.
 
