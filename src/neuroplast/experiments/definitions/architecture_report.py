@@ -19,7 +19,7 @@ one row of two panels per model.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -329,22 +329,36 @@ def write_report(records: Sequence[dict[str, Any]], out_dir: Path, *, summary: b
     """
     if not records:
         raise NeuroplastError("no architecture-frontier runs to report")
+    exported = export(records)
+    return write_files(out_dir, stem, summary=summary, exported=exported,
+                       make_figure=lambda: figure_of(exported),
+                       make_text=lambda shown: markdown(
+                           records, exported,
+                           command or "neuroplast reproduce architecture-frontier", shown,
+                           context))
+
+
+def write_files(out_dir: Path, stem: str, *, summary: bool, exported: Mapping[str, Any],
+                make_figure: Callable[[], Any | None],
+                make_text: Callable[[str | None], str]) -> Path:
+    """Write ``<stem>.json`` (``exported``), ``<stem>.png`` (``make_figure()``, when
+    matplotlib is there) and the Markdown ``make_text(png name or None)`` into ``out_dir``:
+    ``summary.md`` in a results folder of ``neuroplast reproduce`` (``summary``: no file
+    neuroplast did not write is replaced), else ``<stem>.md``. Returns the Markdown's path."""
     out_dir = Path(out_dir)
     json_path, png_path = out_dir / f"{stem}.json", out_dir / f"{stem}.png"
     if summary:
         check_json_owned(json_path)
         check_figure_owned(png_path)
-    exported = export(records)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(json_path, json.dumps(exported, indent=1) + "\n")
-    figure, shown = figure_of(exported), None
+    figure, shown = make_figure(), None
     if figure is not None:
         software = f"{PNG_SOFTWARE} {neuroplast.__version__} (matplotlib)"
         atomic_write(png_path, lambda handle: figure.savefig(handle, format="png", dpi=100,
                                                              metadata={"Software": software}))
         shown = png_path.name
-    text = markdown(records, exported, command or "neuroplast reproduce architecture-frontier",
-                    shown, context)
+    text = make_text(shown)
     if summary:
         return write_summary(out_dir, [text])
     path = out_dir / f"{stem}.md"

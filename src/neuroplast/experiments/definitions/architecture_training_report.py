@@ -17,7 +17,6 @@ level needs about 2.8 s.e.; two is the looser screen the reproduction's claims a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,16 +24,14 @@ from typing import Any
 
 import neuroplast
 from neuroplast.errors import NeuroplastError
-from neuroplast.experiments.definitions.architecture_report import check_json_owned
-from neuroplast.experiments.folder import PNG_SOFTWARE, check_figure_owned
-from neuroplast.experiments.report import new_figure, write_summary
+from neuroplast.experiments.definitions.architecture_report import write_files
+from neuroplast.experiments.report import new_figure
 from neuroplast.experiments.stats_summary import (
     Summary,
     format_mean_se,
     markdown_table,
     summarize,
 )
-from neuroplast.files import atomic_write, atomic_write_text
 
 ARMS = ("plain", "death-replication")
 DIGITS = {"accuracy": 4, "perplexity": 3}
@@ -210,24 +207,10 @@ def write_report(records: Sequence[dict[str, Any]], out_dir: Path, *, summary: b
     folder of ``neuroplast reproduce``, else ``<stem>.md``) into ``out_dir``."""
     if not records:
         raise NeuroplastError("no architecture-training runs to report")
-    out_dir = Path(out_dir)
-    json_path, png_path = out_dir / f"{stem}.json", out_dir / f"{stem}.png"
-    if summary:
-        check_json_owned(json_path)
-        check_figure_owned(png_path)
     exported = export(records)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(json_path, json.dumps(exported, indent=1) + "\n")
-    figure, shown = figure_of(records), None
-    if figure is not None:
-        software = f"{PNG_SOFTWARE} {neuroplast.__version__} (matplotlib)"
-        atomic_write(png_path, lambda handle: figure.savefig(handle, format="png", dpi=100,
-                                                             metadata={"Software": software}))
-        shown = png_path.name
-    text = markdown(records, exported, command or "neuroplast reproduce architecture-training",
-                    shown, context)
-    if summary:
-        return write_summary(out_dir, [text])
-    path = out_dir / f"{stem}.md"
-    atomic_write_text(path, text)
-    return path
+    return write_files(out_dir, stem, summary=summary, exported=exported,
+                       make_figure=lambda: figure_of(records),
+                       make_text=lambda shown: markdown(
+                           records, exported,
+                           command or "neuroplast reproduce architecture-training", shown,
+                           context))
