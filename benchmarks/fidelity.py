@@ -18,6 +18,11 @@ reported there with the experiment's own report. The arm with every default of t
 protocol is the committed reproduction: with ``--reuse docs/reproduction`` its stored runs are
 copied instead of recomputed (their run ids are unchanged by the options).
 
+Four of the five experiments start from the same trained N4 of a seed and arm; the study
+shares it between them through ``$NEUROPLAST_TRAINED_CACHE`` (default ``OUT/trained``,
+:mod:`neuroplast.experiments.trained_cache`), so each base net is trained once — under the
+paper protocol that is ~16 minutes a net saved three times over.
+
 The study then reads every ``ours − paper`` cell of every report (the columns that
 :func:`neuroplast.experiments.stats_summary.paper_vs_ours_row` writes: the difference and its
 combined standard error √(se_ours² + se_paper²), as printed) and counts, per arm and per level
@@ -36,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import sys
@@ -221,6 +227,7 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from neuroplast.experiments.trained_cache import CACHE_ENV_VAR
     from neuroplast.models import INITIALIZATIONS
     from neuroplast.train import PROTOCOLS
 
@@ -241,7 +248,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="copy the default fast arm's runs from this reproduction folder")
     parser.add_argument("--report-only", action="store_true",
                         help="compute nothing; report what is stored")
+    parser.add_argument("--trained-cache", type=Path, default=None,
+                        help="where trained base N4s are shared between experiments (default "
+                             "OUT/trained; sets $NEUROPLAST_TRAINED_CACHE)")
     args = parser.parse_args(argv)
+    # baseline-training, cutoff-, goal- and input-pruning start from the same trained N4 of
+    # a seed and arm: train it once (neuroplast.experiments.trained_cache)
+    os.environ.setdefault(CACHE_ENV_VAR, str(args.trained_cache or args.out / "trained"))
     arms = [Arm(p, e, i) for p in args.protocols for e in args.encodings for i in args.inits]
     arms.sort(key=lambda a: not a.is_default)  # the reused arm first: reported at once
     results: dict[Arm, list[Cell]] = {arm: [] for arm in arms}

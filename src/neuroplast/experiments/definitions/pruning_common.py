@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from neuroplast.data import Dataset, Split
+from neuroplast.data import Dataset, Split, data_fingerprint
 from neuroplast.death import PruneResult, prune_cycles
 from neuroplast.experiments.claims import Verdict, Z
 from neuroplast.experiments.definitions.pixel_regions import region_masks
@@ -31,6 +31,7 @@ from neuroplast.experiments.stats_summary import (
     paper_vs_ours_row,
     summarize,
 )
+from neuroplast.experiments.trained_cache import cached_training, training_key
 from neuroplast.models import DEFAULT_INIT, MLP, build_mlp, initialize
 from neuroplast.plots.pixel_map import (
     removal_colormap,
@@ -47,16 +48,23 @@ TIMING_NOTE = "different hardware: the paper's Mathematica on a Ryzen 7 5000, ou
 def train_base(arch: str, paper_epochs: float, seed: int, protocol: Protocol,
                dataset: Dataset, init: str = DEFAULT_INIT) -> tuple[MLP, dict[str, Any]]:
     """A freshly initialised net (initialisation ``init``) trained ``paper_epochs`` (the
-    protocol rescales them).
+    protocol rescales them) — or, with ``$NEUROPLAST_TRAINED_CACHE`` set, the same net loaded
+    from an earlier identical training (:mod:`neuroplast.experiments.trained_cache`).
 
     Returns:
         The model and ``History.final`` (training-split metrics on the data the protocol
         trains on, test metrics, ``wall_time_s``).
     """
     model = initialize(build_mlp(arch), seed, init)
-    history = train(model, dataset.train, protocol, epochs=protocol.epochs(paper_epochs),
-                    seed=seed, test_split=dataset.test, progress=False)
-    return model, dict(history.final)
+
+    def fit() -> dict[str, Any]:
+        history = train(model, dataset.train, protocol, epochs=protocol.epochs(paper_epochs),
+                        seed=seed, test_split=dataset.test, progress=False)
+        return dict(history.final)
+
+    final = cached_training(lambda: training_key(arch, paper_epochs, seed, init, protocol,
+                                                 data_fingerprint(dataset)), model, fit)
+    return model, final
 
 
 def keep_one(width: int) -> float:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from neuroplast.experiments.claims import Claim, claims_section, equivalence_verdict
+from neuroplast.experiments.definitions.pruning_common import train_base
 from neuroplast.experiments.experiment import Experiment, mnist
 from neuroplast.experiments.options import effective_options, option
 from neuroplast.experiments.paper_tables import paper_table
@@ -26,8 +27,7 @@ from neuroplast.experiments.stats_summary import (
     versus_paper,
 )
 from neuroplast.experiments.sweep import RunSpec
-from neuroplast.models import build_mlp, initialize
-from neuroplast.train import Protocol, get_protocol, train
+from neuroplast.train import Protocol, get_protocol
 
 PAPER_EPOCHS = 5000
 TOLERANCE = 0.005
@@ -41,10 +41,8 @@ def configs(protocol: Protocol) -> list[dict[str, Any]]:
 def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     protocol = get_protocol(spec.protocol)
     dataset = mnist(data_dir, invert=option(spec.config, "invert"))
-    model = initialize(build_mlp(spec.config["arch"]), spec.seed, option(spec.config, "init"))
-    history = train(model, dataset.train, protocol, seed=spec.seed, test_split=dataset.test,
-                    epochs=protocol.epochs(spec.config["paper_epochs"]), progress=False)
-    final = history.final
+    _, final = train_base(spec.config["arch"], spec.config["paper_epochs"], spec.seed,
+                          protocol, dataset, option(spec.config, "init"))
     return {key: final[key] for key in ("train_accuracy", "train_loss", "test_accuracy",
                                         "test_loss", "epochs", "steps")} | {
         "run_options": effective_options(spec.config)}

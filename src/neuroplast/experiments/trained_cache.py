@@ -1,0 +1,92 @@
+"""Trained base networks shared between experiments: train N4 once per seed, not once per
+experiment.
+
+``baseline-training``, ``cutoff-pruning``, ``goal-pruning`` and ``input-pruning`` each start
+from the same net: N4 initialised with the run's seed and initialisation, trained 5000 paper
+epochs on the same data with the same protocol. Under the paper protocol that training is
+~16 minutes a net here, repeated by every experiment for every seed and every arm of the
+fidelity study. With ``$NEUROPLAST_TRAINED_CACHE=DIR`` set, :func:`cached_training` stores the
+first such training (weights as safetensors, its key and ``History.final`` as JSON) and every
+later run with the same key loads it instead of training again.
+
+The key is everything the trained weights depend on: architecture, paper epochs, seed,
+initialisation, every protocol field, the data's fingerprint (contents, so standard and
+inverted MNIST differ), the torch version and its thread count (accumulation orders), and
+neuroplast's version. A hit gives the very tensors a fresh training would give on this
+machine; the ``final`` metrics and wall time are those of the training that made them (marked
+``from_cache``). Nothing is cached without the variable: stored results do not depend on a
+hidden cache. No pickle is written or read; a file whose key does not match is ignored and
+replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
+from torch import nn
+
+import neuroplast
+from neuroplast.files import atomic_write, atomic_write_text
+from neuroplast.train.protocols import Protocol
+
+CACHE_ENV_VAR = "NEUROPLAST_TRAINED_CACHE"
+
+
+def cache_folder() -> Path | None:
+    """``$NEUROPLAST_TRAINED_CACHE`` as a path, or None (no caching)."""
+    value = os.environ.get(CACHE_ENV_VAR, "")
+    return Path(value) if value else None
+
+
+def training_key(arch: str, paper_epochs: float, seed: int, init: str, protocol: Protocol,
+                 data_fingerprint: str) -> dict[str, Any]:
+    """Everything a trained base net depends on, as plain JSON data."""
+    return {"arch": arch, "paper_epochs": float(paper_epochs), "seed": int(seed), "init": init,
+            "protocol": asdict(protocol) | {"description": None},
+            "data": data_fingerprint, "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "neuroplast": neuroplast.__version__}
+
+
+def _digest(key: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def cached_training(make_key: Callable[[], Mapping[str, Any]], model: nn.Module,
+                    train: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Train ``model`` in place with ``train() -> final``, or load what an earlier call with
+    the same key stored (only when ``$NEUROPLAST_TRAINED_CACHE`` is set; ``make_key`` is
+    called only then, as the data's fingerprint reads all of it).
+
+    Returns:
+        ``final`` (JSON data) of the training; with ``from_cache`` True on a hit.
+    """
+    folder = cache_folder()
+    if folder is None:
+        return train()
+    key = make_key()
+    stem = folder / _digest(key)
+    meta_path, weights_path = stem.with_suffix(".json"), stem.with_suffix(".safetensors")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("key") == json.loads(json.dumps(key)) and weights_path.is_file():
+            state = load_file(str(weights_path))
+            model.load_state_dict(state)
+            return dict(meta["final"]) | {"from_cache": True}
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError):
+        pass  # absent, unreadable or another key: train and replace
+    final = train()
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {name: tensor.detach().contiguous().cpu()
+             for name, tensor in model.state_dict().items()}
+    atomic_write(weights_path, lambda handle: handle.write(save(state)))
+    atomic_write_text(meta_path, json.dumps({"key": key, "final": final}, indent=1) + "\n")
+    return final
