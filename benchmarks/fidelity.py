@@ -19,7 +19,8 @@ protocol is the committed reproduction: with ``--reuse docs/reproduction`` its s
 copied instead of recomputed (their run ids are unchanged by the options).
 
 Four of the five experiments start from the same trained N4 of a seed and arm; the study
-shares it between them through ``$NEUROPLAST_TRAINED_CACHE`` (default ``OUT/trained``,
+shares it between them through ``$NEUROPLAST_TRAINED_CACHE`` (default
+``~/.cache/neuroplast/trained``,
 :mod:`neuroplast.experiments.trained_cache`), so each base net is trained once — under the
 paper protocol that is ~16 minutes a net saved three times over.
 
@@ -33,7 +34,7 @@ Usage (one command; the cheapest arms)::
 
     nice -n 19 env OMP_NUM_THREADS=1 python -m benchmarks.fidelity --protocols fast \\
         --encodings standard inverted --inits xavier-normal kaiming-normal --seeds 10 \\
-        --out /work/fidelity-runs --data /path/to/mnist --reuse docs/reproduction
+        --out docs/reproduction/fidelity --data /path/to/mnist --reuse docs/reproduction
     python -m benchmarks.fidelity ... --report-only   # tables from whatever is stored
 """
 
@@ -248,13 +249,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="copy the default fast arm's runs from this reproduction folder")
     parser.add_argument("--report-only", action="store_true",
                         help="compute nothing; report what is stored")
-    parser.add_argument("--trained-cache", type=Path, default=None,
+    parser.add_argument("--trained-cache", type=Path,
+                        default=Path.home() / ".cache" / "neuroplast" / "trained",
                         help="where trained base N4s are shared between experiments (default "
-                             "OUT/trained; sets $NEUROPLAST_TRAINED_CACHE)")
+                             "~/.cache/neuroplast/trained; sets $NEUROPLAST_TRAINED_CACHE)")
     args = parser.parse_args(argv)
     # baseline-training, cutoff-, goal- and input-pruning start from the same trained N4 of
     # a seed and arm: train it once (neuroplast.experiments.trained_cache)
-    os.environ.setdefault(CACHE_ENV_VAR, str(args.trained_cache or args.out / "trained"))
+    os.environ.setdefault(CACHE_ENV_VAR, str(args.trained_cache))
     arms = [Arm(p, e, i) for p in args.protocols for e in args.encodings for i in args.inits]
     arms.sort(key=lambda a: not a.is_default)  # the reused arm first: reported at once
     results: dict[Arm, list[Cell]] = {arm: [] for arm in arms}
