@@ -13,7 +13,7 @@ import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from neuroplast.errors import NeuroplastError
 
@@ -122,3 +122,18 @@ def check_writable_directory(directory: str | Path, what: str) -> None:
         ) from None
     os.close(fd)
     probe.unlink(missing_ok=True)
+
+
+def load_without_pickle(path: str | Path, label: str, advice: str) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU: tensors and plain containers only,
+    never code. Any failure is one :class:`NeuroplastError` naming ``label`` (what the file
+    is, e.g. ``--weights model.pt``) and ending with ``advice`` (what to save instead)."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - the unpickler's reasons are many and long
+        raise NeuroplastError(
+            f"{label} cannot be read with torch.load(weights_only=True) "
+            f"({exc.__class__.__name__}); neuroplast never unpickles code: {advice}"
+        ) from None

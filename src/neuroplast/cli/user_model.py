@@ -32,6 +32,7 @@ from neuroplast.api import find_sites
 from neuroplast.cli.common import positive_int
 from neuroplast.data.calibration import Calibration, read_calibration
 from neuroplast.errors import NeuroplastError
+from neuroplast.files import load_without_pickle
 from neuroplast.saving import Factory, build, is_saved_model, load, load_weights
 
 DEFAULT_BATCH = 256
@@ -147,14 +148,8 @@ def call_factory(factory: Factory, spec: str) -> nn.Module:
 
 
 def _state_dict_from_torch(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        value = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - the unpickler's reasons are many and long
-        raise NeuroplastError(
-            f"--weights {path} cannot be read with torch.load(weights_only=True) "
-            f"({exc.__class__.__name__}); neuroplast never unpickles code: save "
-            "model.state_dict() with safetensors or torch.save"
-        ) from None
+    value = load_without_pickle(path, f"--weights {path}",
+                                "save model.state_dict() with safetensors or torch.save")
     for key in ("state_dict", "model"):
         if isinstance(value, dict) and isinstance(value.get(key), dict):
             value = value[key]

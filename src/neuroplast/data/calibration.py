@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from neuroplast.errors import NeuroplastError
+from neuroplast.files import load_without_pickle
 
 INPUT_KEYS = ("x", "inputs", "input", "images", "data")
 LABEL_KEYS = ("y", "labels", "targets")
@@ -155,14 +156,8 @@ def _read_npy(path: Path) -> Calibration:
 
 
 def _read_torch(path: Path) -> Calibration:
-    try:
-        value = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - the unpickler's reasons are many and long
-        raise NeuroplastError(
-            f"{path} cannot be read with torch.load(weights_only=True) "
-            f"({exc.__class__.__name__}); neuroplast never unpickles code: save tensors, a "
-            "dict of tensors or an (x, y) pair, or use .npz / .safetensors"
-        ) from None
+    value = load_without_pickle(path, str(path), "save tensors, a dict of tensors or an (x, y) "
+                                "pair, or use .npz / .safetensors")
     if torch.is_tensor(value):
         return from_arrays({"x": value}, str(path))
     if isinstance(value, tuple | list) and len(value) == 2:
