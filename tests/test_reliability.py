@@ -351,3 +351,19 @@ def test_model_files_and_run_records_follow_the_umask(tmp_path, umask, mode):
         os.umask(previous)
     assert model.stat().st_mode & 0o777 == mode
     assert record.stat().st_mode & 0o777 == mode
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """`neuroplast methods | head -1`: the pipe closes before the output is written; the
+    command must stop without an error message, with a shell's SIGPIPE status."""
+    import subprocess
+    import sys
+
+    code = "import sys; from neuroplast.cli.main import main; sys.exit(main(['methods']))"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the child has started: its first write finds no reader
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 141
+    assert err == b""

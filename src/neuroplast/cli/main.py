@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -46,10 +47,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.run(args) or 0)
+        code = int(args.run(args) or 0)
+        sys.stdout.flush()  # a pipe is block-buffered: a closed reader shows here, not at exit
+        return code
     except KeyboardInterrupt:
         print("neuroplast: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`neuroplast methods | head`): be quiet,
+        # as a command killed by SIGPIPE is; stdout goes nowhere so exit's flush cannot fail
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13  # 141, a shell's status for a SIGPIPE
     except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError,
             NotImplementedError, OSError) as exc:
         print(f"neuroplast {args.command}: error: {one_line(exc)}", file=sys.stderr)
