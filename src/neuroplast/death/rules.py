@@ -65,7 +65,7 @@ from neuroplast.efficiency.paper import (
 )
 from neuroplast.errors import NeuroplastError
 from neuroplast.sites.resolve import resolve_site
-from neuroplast.sites.site import Site
+from neuroplast.sites.site import Site, rebind
 from neuroplast.stats.site import SiteStatistics
 
 DTYPE = torch.float64
@@ -191,6 +191,7 @@ class Rewirer:
                 f"{type(target.consumer).__name__} of site {target.name!r} has none; let prune "
                 "add one (add_bias=True, the default) or call site.add_consumer_bias(optimizer)"
             )
+        self.model = model
         self.target = target
         self.site = target.name
         self.stats = stats
@@ -400,11 +401,11 @@ class Rewirer:
         return [self.remove(l) for l in order]
 
     def _target_in(self, model: nn.Module | None) -> Site:
-        """The site in ``model`` (default: the model the re-wirer was built on); a copy of
-        that model is reached through the site's name."""
+        """The site in ``model`` (default: the model the re-wirer was built on); in a copy of
+        that model, the same modules by name (hand-declared sites included)."""
         if model is None or any(m is self.target.consumer for m in model.modules()):
             return self.target
-        return resolve_site(model, self.site)
+        return rebind(self.target, self.model, model)
 
     def write(self, model: nn.Module | None = None) -> None:
         """Write the re-wired weights into the consumer without deleting anyone: dead neurons'

@@ -18,8 +18,10 @@ first layer, kept by a selector).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -238,3 +240,29 @@ class Site:
             tensor = axis.tensor.detach()
             out.append(tensor.index_select(axis.dim, axis.entries(neurons)).clone())
         return out
+
+
+def rebind(site: Site, source: nn.Module, target: nn.Module) -> Site:
+    """``site`` of ``source`` as the same site of ``target``, a model with the same module
+    names (a ``copy.deepcopy`` of ``source``, a model rebuilt by its factory): every module,
+    parameter and buffer the site refers to is replaced by ``target``'s of the same name.
+    Works for hand-declared sites as well as discovered ones (no discovery is run).
+
+    Raises:
+        NeuroplastError: ``target`` lacks one of the site's modules.
+    """
+    memo: dict[int, Any] = {}
+    try:
+        for name, module in source.named_modules(remove_duplicate=False):
+            memo[id(module)] = target.get_submodule(name)
+        for name, parameter in source.named_parameters(remove_duplicate=False):
+            memo[id(parameter)] = target.get_parameter(name)
+        for name, buffer in source.named_buffers(remove_duplicate=False):
+            memo[id(buffer)] = target.get_buffer(name)
+    except AttributeError as error:
+        raise NeuroplastError(f"site {site.name!r} cannot be found in the other model: "
+                              f"{error}; give a model with the same module names") from None
+    if id(site.consumer) not in memo:
+        raise NeuroplastError(f"site {site.name!r} does not belong to the model given as its "
+                              "source")
+    return copy.deepcopy(site, memo)
