@@ -51,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="at most 20 steps (smoke test)")
     parser.add_argument("--runs", type=Path, default=DEFAULT_RUNS)
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR)
+    parser.add_argument("--stem", default=None,
+                        help="name of the report files (default architecture-training, "
+                             "-quick under --quick; give another for a second setting)")
     parser.add_argument("--executor", choices=list(EXECUTORS), default="local")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--address", default=None, help="Ray cluster address (--executor ray)")
@@ -68,9 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     context = {"commit": git_output("rev-parse", "HEAD"),
                "describe": git_output("describe", "--always", "--dirty"),
                "machine": machine_description()}
-    path = write_report(records, args.out_dir, summary=False,
-                        stem="architecture-training-quick" if args.quick
-                        else "architecture-training", command=command.strip(), context=context)
+    stem = args.stem or ("architecture-training-quick" if args.quick
+                         else "architecture-training")
+    path = write_report(records, args.out_dir, summary=False, stem=stem,
+                        command=command.strip(), context=context)
     print(f"report: {path}")
     return 0
 
