@@ -34,7 +34,7 @@ from neuroplast.experiments.definitions.architecture_report import write_report
 from neuroplast.experiments.executors import EXECUTORS
 from neuroplast.experiments.runner import run_sweep
 
-DEFAULT_RUNS = Path.home() / ".cache" / "neuroplast" / "architecture-frontier-runs"
+DEFAULT_RUNS = REPO_ROOT / "docs" / "benchmarks" / "runs"
 DEFAULT_OUT_DIR = REPO_ROOT / "docs" / "benchmarks"
 
 

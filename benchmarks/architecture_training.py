@@ -31,7 +31,7 @@ from neuroplast.experiments.definitions.architecture_training_report import writ
 from neuroplast.experiments.executors import EXECUTORS
 from neuroplast.experiments.runner import run_sweep
 
-DEFAULT_RUNS = Path.home() / ".cache" / "neuroplast" / "architecture-training-runs"
+DEFAULT_RUNS = REPO_ROOT / "docs" / "benchmarks" / "runs"
 DEFAULT_OUT_DIR = REPO_ROOT / "docs" / "benchmarks"
 
 

@@ -15,7 +15,7 @@ DIR`` (which writes ``DIR/compression-frontier/summary.md``).
 Usage::
 
     python -m benchmarks.frontier --seeds 0 1 2 3 4 5 6 7 8 9 --out-dir docs/benchmarks \\
-        [--runs ~/.cache/neuroplast/frontier-runs] [--executor ray --workers 2]
+        [--runs docs/benchmarks/runs] [--executor ray --workers 2]
     python -m benchmarks.frontier --quick        # 2 seeds, quick protocol, 2 widths, < 1 min
 """
 
@@ -39,7 +39,7 @@ from neuroplast.experiments.runner import run_sweep
 
 DEFAULT_SEEDS = tuple(range(10))
 QUICK_SEEDS = (0, 1)
-DEFAULT_RUNS = Path.home() / ".cache" / "neuroplast" / "frontier-runs"
+DEFAULT_RUNS = REPO_ROOT / "docs" / "benchmarks" / "runs"
 DEFAULT_OUT_DIR = REPO_ROOT / "docs" / "benchmarks"
 
 
