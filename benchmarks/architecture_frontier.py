@@ -32,7 +32,7 @@ from neuroplast.experiments.architectures import ARCHITECTURES_ENV_VAR
 from neuroplast.experiments.definitions.architecture_frontier import architecture_frontier
 from neuroplast.experiments.definitions.architecture_report import write_report
 from neuroplast.experiments.executors import EXECUTORS
-from neuroplast.experiments.runner import run_sweep
+from neuroplast.experiments.runner import run_sweep, stored_records
 
 DEFAULT_RUNS = REPO_ROOT / "docs" / "benchmarks" / "runs"
 DEFAULT_OUT_DIR = REPO_ROOT / "docs" / "benchmarks"
@@ -63,14 +63,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--executor", choices=list(EXECUTORS), default="local")
     parser.add_argument("--workers", type=int, default=1, help="runs in parallel")
     parser.add_argument("--address", default=None, help="Ray cluster address (--executor ray)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="compute nothing: report the runs already stored")
     args = parser.parse_args(argv)
     if args.specs is not None:  # read by this process and inherited by its workers
         os.environ[ARCHITECTURES_ENV_VAR] = args.specs
     experiment = architecture_frontier(args.models, ratios=args.ratios,
                                        finetune_steps=args.finetune_steps)
-    records = run_sweep(experiment, protocol="quick" if args.quick else "fast",
-                        seeds=args.seeds, out_dir=args.runs, workers=args.workers,
-                        executor=args.executor, address=args.address)
+    protocol = "quick" if args.quick else "fast"
+    if args.report_only:
+        records = stored_records(experiment, protocol=protocol, seeds=args.seeds,
+                                 out_dir=args.runs)
+    else:
+        records = run_sweep(experiment, protocol=protocol, seeds=args.seeds, out_dir=args.runs,
+                            workers=args.workers, executor=args.executor, address=args.address)
     stem = "architectures-quick" if args.quick else "architectures"
     command = "python -m benchmarks.architecture_frontier " + " ".join(
         sys.argv[1:] if argv is None else argv)

@@ -29,7 +29,7 @@ from neuroplast.experiments.definitions.architecture_training import (
 )
 from neuroplast.experiments.definitions.architecture_training_report import write_report
 from neuroplast.experiments.executors import EXECUTORS
-from neuroplast.experiments.runner import run_sweep
+from neuroplast.experiments.runner import run_sweep, stored_records
 
 DEFAULT_RUNS = REPO_ROOT / "docs" / "benchmarks" / "runs"
 DEFAULT_OUT_DIR = REPO_ROOT / "docs" / "benchmarks"
@@ -57,15 +57,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--executor", choices=list(EXECUTORS), default="local")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--address", default=None, help="Ray cluster address (--executor ray)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="compute nothing: report the runs already stored")
     args = parser.parse_args(argv)
     if args.specs is not None:
         os.environ[ARCHITECTURES_ENV_VAR] = args.specs
     experiment = architecture_training(args.models, steps=args.steps,
                                        relative_cutoff=args.relative_cutoff,
                                        max_fraction=args.max_fraction)
-    records = run_sweep(experiment, protocol="quick" if args.quick else "fast",
-                        seeds=args.seeds, out_dir=args.runs, workers=args.workers,
-                        executor=args.executor, address=args.address)
+    protocol = "quick" if args.quick else "fast"
+    if args.report_only:
+        records = stored_records(experiment, protocol=protocol, seeds=args.seeds,
+                                 out_dir=args.runs)
+    else:
+        records = run_sweep(experiment, protocol=protocol, seeds=args.seeds, out_dir=args.runs,
+                            workers=args.workers, executor=args.executor, address=args.address)
     command = "python -m benchmarks.architecture_training " + " ".join(
         sys.argv[1:] if argv is None else argv)
     context = {"commit": git_output("rev-parse", "HEAD"),

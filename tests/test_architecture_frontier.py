@@ -149,6 +149,23 @@ def test_a_rerun_computes_nothing_stored_and_a_new_seed_only_itself(swept, monke
     assert again[:2] == records and again[2]["spec"]["seed"] == 2
 
 
+def test_stored_records_report_what_is_there_and_compute_nothing(swept, monkeypatch):
+    """``--report-only``: the stored runs of the requested seeds, in run order; a seed never
+    run is simply absent (nothing is trained for it)."""
+    from neuroplast.experiments.runner import stored_records
+
+    root, records = swept
+    log = root / "executions.log"
+    before = log.read_text()
+    _environment(monkeypatch, log)
+    experiment = architecture_frontier(["tiny-cnn"], ratios=RATIOS, methods=METHODS,
+                                       finetune_steps=3)
+    found = stored_records(experiment, protocol="fast", seeds=[1, 0, 7], out_dir=root / "runs")
+    assert [r["spec"]["seed"] for r in found] == [1, 0]
+    assert found == [records[1], records[0]]
+    assert log.read_text() == before
+
+
 def test_markdown_has_both_tables_the_cost_and_the_figure(swept):
     root, _ = swept
     text = (root / "docs" / "architectures.md").read_text()

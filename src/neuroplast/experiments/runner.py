@@ -88,6 +88,20 @@ def run_sweep(experiment: str | Experiment, *, protocol: str, seeds: int | Seque
         return _run_pending(exp, specs, store, pool, folder, progress, data_dir)
 
 
+def stored_records(experiment: str | Experiment, *, protocol: str,
+                   seeds: int | Sequence[int], out_dir: str | Path) -> list[dict[str, Any]]:
+    """The records of the sweep's runs already stored in ``out_dir``, in run order; nothing
+    is computed or locked (a sweep may be writing: its records appear atomically), so a
+    report can be made from a sweep still running."""
+    exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
+    folder = ResultsFolder(out_dir)
+    store = ResultStore(folder.directory / exp.name, result_schema=exp.result_schema,
+                        data_fingerprint=folder.data_fingerprint)
+    stored = store.scan()
+    return [stored[spec.run_id] for spec in plan(exp, protocol=protocol, seeds=seeds)
+            if spec.run_id in stored]
+
+
 def data_source(data_dir: str | None) -> str:
     """Where the data of a sweep are read from, for the folder record and messages."""
     if data_dir is not None:
