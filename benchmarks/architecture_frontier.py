@@ -22,30 +22,21 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from benchmarks.runner import REPO_ROOT, git_output, machine_description
-from neuroplast.experiments.architectures import ARCHITECTURES_ENV_VAR
+from benchmarks.sweep_cli import (
+    add_sweep_arguments,
+    register_specs,
+    report_context,
+    sweep_records,
+)
 from neuroplast.experiments.definitions.architecture_frontier import architecture_frontier
 from neuroplast.experiments.definitions.architecture_report import write_report
-from neuroplast.experiments.executors import EXECUTORS
-from neuroplast.experiments.runner import run_sweep, stored_records
-
-DEFAULT_RUNS = REPO_ROOT / "docs" / "benchmarks" / "runs"
-DEFAULT_OUT_DIR = REPO_ROOT / "docs" / "benchmarks"
-
-
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.architecture_frontier",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--specs", default=None,
-                        help=f"module:attribute of the ArchitectureSpecs (sets "
-                             f"${ARCHITECTURES_ENV_VAR})")
     parser.add_argument("--models", nargs="+", default=None,
                         help="architecture names (default: every registered one)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
@@ -56,35 +47,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="fine-tuning budget (default: each family's)")
     parser.add_argument("--quick", action="store_true",
                         help="the quick protocol: ratios 0.3 0.7, at most 5 fine-tuning steps")
-    parser.add_argument("--runs", type=Path, default=DEFAULT_RUNS,
-                        help=f"results folder of the stored runs (default {DEFAULT_RUNS})")
-    parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR,
-                        help=f"where architectures.md/.json/.png go (default {DEFAULT_OUT_DIR})")
-    parser.add_argument("--executor", choices=list(EXECUTORS), default="local")
-    parser.add_argument("--workers", type=int, default=1, help="runs in parallel")
-    parser.add_argument("--address", default=None, help="Ray cluster address (--executor ray)")
-    parser.add_argument("--report-only", action="store_true",
-                        help="compute nothing: report the runs already stored")
+    add_sweep_arguments(parser)
     args = parser.parse_args(argv)
-    if args.specs is not None:  # read by this process and inherited by its workers
-        os.environ[ARCHITECTURES_ENV_VAR] = args.specs
+    register_specs(args)
     experiment = architecture_frontier(args.models, ratios=args.ratios,
                                        finetune_steps=args.finetune_steps)
-    protocol = "quick" if args.quick else "fast"
-    if args.report_only:
-        records = stored_records(experiment, protocol=protocol, seeds=args.seeds,
-                                 out_dir=args.runs)
-    else:
-        records = run_sweep(experiment, protocol=protocol, seeds=args.seeds, out_dir=args.runs,
-                            workers=args.workers, executor=args.executor, address=args.address)
-    stem = "architectures-quick" if args.quick else "architectures"
-    command = "python -m benchmarks.architecture_frontier " + " ".join(
-        sys.argv[1:] if argv is None else argv)
-    context = {"commit": git_output("rev-parse", "HEAD"),
-               "describe": git_output("describe", "--always", "--dirty"),
-               "machine": machine_description()}
-    path = write_report(records, args.out_dir, summary=False, stem=stem,
-                        command=command.strip(), context=context)
+    records = sweep_records(experiment, args, "quick" if args.quick else "fast", args.seeds)
+    command, context = report_context("benchmarks.architecture_frontier", argv)
+    path = write_report(records, args.out_dir, summary=False,
+                        stem="architectures-quick" if args.quick else "architectures",
+                        command=command, context=context)
     print(f"report: {path}")
     return 0
 

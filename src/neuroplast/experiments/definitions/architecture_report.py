@@ -177,15 +177,20 @@ def size_table(records: Sequence[dict[str, Any]], name: str) -> str:
     return markdown_table(["family", "method", *[f"ratio {r:g}" for r in ratios]], lines)
 
 
-def markdown(records: Sequence[dict[str, Any]], exported: Mapping[str, Any], command: str,
-             figure: str | None, context: Mapping[str, Any] | None = None) -> str:
-    """The report: how it was made, then per model its sites, tables and skipped methods."""
-    context = dict(context or {})
+def made_by(context: Mapping[str, Any]) -> tuple[str, str]:
+    """("neuroplast commit `…` (`git describe`: `…`)" or the version, UTC date and time)."""
     made = f"neuroplast {neuroplast.__version__}"
     if "commit" in context:
         made = f"neuroplast commit `{context['commit']}` (`git describe`: " \
                f"`{context['describe']}`)"
-    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return made, datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def markdown(records: Sequence[dict[str, Any]], exported: Mapping[str, Any], command: str,
+             figure: str | None, context: Mapping[str, Any] | None = None) -> str:
+    """The report: how it was made, then per model its sites, tables and skipped methods."""
+    context = dict(context or {})
+    made, date = made_by(context)
     lines = [
         "# Architecture frontier: trained models pruned by every method, without and with "
         "fine-tuning",

@@ -18,13 +18,11 @@ level needs about 2.8 s.e.; two is the looser screen the reproduction's claims a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import neuroplast
 from neuroplast.errors import NeuroplastError
-from neuroplast.experiments.definitions.architecture_report import write_files
+from neuroplast.experiments.definitions.architecture_report import made_by, write_files
 from neuroplast.experiments.report import new_figure
 from neuroplast.experiments.stats_summary import (
     Summary,
@@ -112,11 +110,7 @@ def _event_table(group: Sequence[dict[str, Any]]) -> str:
 def markdown(records: Sequence[dict[str, Any]], exported: Mapping[str, Any], command: str,
              figure: str | None, context: Mapping[str, Any] | None = None) -> str:
     context = dict(context or {})
-    made = f"neuroplast {neuroplast.__version__}"
-    if "commit" in context:
-        made = f"neuroplast commit `{context['commit']}` (`git describe`: " \
-               f"`{context['describe']}`)"
-    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    made, date = made_by(context)
     config = records[0]["spec"]["config"]
     lines = [
         "# Death and replication during training, beyond the paper's MLP",
