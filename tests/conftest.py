@@ -135,3 +135,14 @@ def assert_one_line_error(code: int, err: str, *patterns: str) -> str:
     for pattern in patterns:
         assert re.search(pattern, lines[0]), (pattern, lines[0])
     return lines[0]
+
+
+def register_tiny_cnn(patch: pytest.MonkeyPatch, log: Path | None = None) -> None:
+    """Register ``architecture_fixtures:TINY`` (this folder on PYTHONPATH, for workers too);
+    with ``log``, every ``train_or_load`` appends its seed there."""
+    tests_dir = Path(__file__).resolve().parent
+    patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tests_dir),
+                                                              os.environ.get("PYTHONPATH")])))
+    patch.setenv("NEUROPLAST_EXTRA_ARCHITECTURES", "architecture_fixtures:TINY")
+    if log is not None:
+        patch.setenv("NEUROPLAST_TINY_LOG", str(log))

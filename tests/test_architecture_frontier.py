@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import register_tiny_cnn
 
 import neuroplast
 from neuroplast.efficiency.baselines.flap import flap_prune
@@ -39,7 +39,6 @@ from neuroplast.experiments.definitions.architecture_report import (
 )
 from neuroplast.train import get_protocol
 
-TESTS_DIR = Path(__file__).resolve().parent
 RATIOS = (0.3, 0.5)
 FLAP = ArchMethod("flap (global)", "baseline", "A1", "flap", "global")
 UNIT_GAIN = ArchMethod("E_k with unit gain + A1 (global)", "ours", "A1", "flap", "global")
@@ -49,10 +48,7 @@ METHODS = (ArchMethod("E_k + A1", "ours", "A1", "connection"), FLAP,
 
 
 def _environment(patch: pytest.MonkeyPatch, log: Path) -> None:
-    path = os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")]))
-    patch.setenv("PYTHONPATH", path)
-    patch.setenv(ARCHITECTURES_ENV_VAR, "architecture_fixtures:TINY")
-    patch.setenv("NEUROPLAST_TINY_LOG", str(log))
+    register_tiny_cnn(patch, log)
 
 
 def _sweep(out: Path, seeds: int) -> list[dict]:

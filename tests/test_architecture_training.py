@@ -11,15 +11,15 @@ refused before any training.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import register_tiny_cnn
 
 from neuroplast.errors import NeuroplastError
 from neuroplast.experiments import run_sweep
-from neuroplast.experiments.architectures import ARCHITECTURES_ENV_VAR, ArchitectureSpec
+from neuroplast.experiments.architectures import ArchitectureSpec
 from neuroplast.experiments.definitions.architecture_training import (
     EVENTS,
     architecture_training,
@@ -34,14 +34,10 @@ from neuroplast.experiments.stats_summary import Summary
 from neuroplast.replication.schedule import DeathReplicationSchedule, parse_spec
 from neuroplast.train import get_protocol
 
-TESTS_DIR = Path(__file__).resolve().parent
-
 
 @pytest.fixture
 def registered(monkeypatch):
-    path = os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")]))
-    monkeypatch.setenv("PYTHONPATH", path)
-    monkeypatch.setenv(ARCHITECTURES_ENV_VAR, "architecture_fixtures:TINY")
+    register_tiny_cnn(monkeypatch)
 
 
 def _sweep(out: Path, seeds: int, relative_cutoff: float) -> list[dict]:
@@ -54,9 +50,7 @@ def _sweep(out: Path, seeds: int, relative_cutoff: float) -> list[dict]:
 def swept(tmp_path_factory):
     root = tmp_path_factory.mktemp("training")
     with pytest.MonkeyPatch.context() as patch:
-        path = os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")]))
-        patch.setenv("PYTHONPATH", path)
-        patch.setenv(ARCHITECTURES_ENV_VAR, "architecture_fixtures:TINY")
+        register_tiny_cnn(patch)
         records = _sweep(root / "runs", 2, relative_cutoff=0.9)
         write_report(records, root / "docs", summary=False, command="test")
     return root, records

@@ -206,14 +206,11 @@ class DeathReplication:
         width = site.width
 
         # 1-2. the least efficient neurons below the cutoff die, at most the cap (prune's cutoff)
-        if cfg.relative_cutoff is None:
-            threshold, strategy = cfg.cutoff, {"cutoff": cfg.cutoff}
-        else:
-            strategy = {"relative_cutoff": cfg.relative_cutoff}
+        strategy = {"cutoff": cfg.cutoff} if cfg.relative_cutoff is None \
+            else {"relative_cutoff": cfg.relative_cutoff}
         death = prune(model, site, data, rule=cfg.rule, measure=cfg.measure,
                       max_fraction=cfg.max_fraction, optimizer=optimizer, **strategy)
-        if cfg.relative_cutoff is not None:
-            threshold = cfg.relative_cutoff * max(death.efficiencies, default=0.0)
+        threshold = death.threshold  # absolute: ε, or ρ · the first ranking's largest E_k
         below = sum(e < threshold for e in death.efficiencies)
         n = death.n_removed
 
