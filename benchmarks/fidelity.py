@@ -9,7 +9,9 @@ Three factors the paper leaves open or that we changed to fit these machines (RE
 * **encoding**: standard MNIST (background 0) or inverted (background 1, the paper's
   probable Mathematica data) — run option ``invert``;
 * **initialisation**: ``xavier-normal`` (ours) or ``kaiming-normal`` (Mathematica's documented
-  ``NetInitialize`` default) — run option ``init``.
+  ``NetInitialize`` default) — run option ``init``;
+* **L2 form** (only where the three above leave gaps): (λ/2)·Σθ² or λ·Σθ², over weights and
+  biases or weights only (:mod:`neuroplast.train.l2`) — run option ``l2``.
 
 Each arm (protocol, encoding, initialisation) is a resumable sweep of every experiment into
 ``OUT/<protocol>/<encoding>-<init>/<experiment>/`` (runs stored one by one, as
@@ -42,9 +44,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
+import statistics
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -57,6 +61,12 @@ ENCODINGS = {"standard": False, "inverted": True}
 WITHIN = 2.0
 """A paper cell agrees when |ours − paper| ≤ WITHIN × combined s.e."""
 
+FACTORS = ("protocol", "encoding", "init", "l2")
+"""The factors of the design (the fields of :class:`Arm`)."""
+DEFAULT_L2_FORM = "half-all"
+"""``neuroplast.train.l2.DEFAULT_L2_FORM`` (checked by the tests; this module imports
+neuroplast lazily)."""
+
 _DIFFERENCE = re.compile(r"^([+-]?\d+(?:\.\d*)?) ± (\d+(?:\.\d*)?)$")
 _VERDICT = re.compile(r"\*\*(confirmed|not confirmed|inconclusive)\*\*")
 
@@ -68,15 +78,19 @@ class Arm:
     protocol: str
     encoding: str
     init: str
+    l2: str = DEFAULT_L2_FORM
 
     @property
     def folder(self) -> str:
-        return f"{self.protocol}/{self.encoding}-{self.init}"
+        """``protocol/encoding-init``, with ``-l2-<form>`` for a non-default L2 form (so the
+        folders of the arms run before the L2 factor existed keep their names)."""
+        tail = "" if self.l2 == DEFAULT_L2_FORM else f"-l2-{self.l2}"
+        return f"{self.protocol}/{self.encoding}-{self.init}{tail}"
 
     @property
     def is_default(self) -> bool:
-        return (self.protocol, self.encoding, self.init) == ("fast", "standard",
-                                                             "xavier-normal")
+        return (self.protocol, self.encoding, self.init, self.l2) == (
+            "fast", "standard", "xavier-normal", DEFAULT_L2_FORM)
 
 
 @dataclass(frozen=True)
@@ -91,6 +105,13 @@ class Cell:
     @property
     def agrees(self) -> bool:
         return abs(self.difference) <= WITHIN * self.se
+
+    @property
+    def z(self) -> float:
+        """(ours − paper) / combined s.e.: signed distance in standard errors."""
+        if self.se > 0:
+            return self.difference / self.se
+        return 0.0 if self.difference == 0 else math.copysign(math.inf, self.difference)
 
 
 def paper_cells(summary: str, experiment: str) -> list[Cell]:
@@ -139,12 +160,74 @@ def agreement(cells: Iterable[Cell]) -> tuple[int, int]:
 def by_level(results: dict[Arm, list[Cell]]) -> dict[str, dict[str, tuple[int, int]]]:
     """factor → level → (agreeing, total) over every arm at that level."""
     table: dict[str, dict[str, tuple[int, int]]] = {}
-    for factor in ("protocol", "encoding", "init"):
+    for factor in FACTORS:
         levels: dict[str, list[Cell]] = {}
         for arm, cells in results.items():
             levels.setdefault(getattr(arm, factor), []).extend(cells)
         table[factor] = {level: agreement(cells) for level, cells in levels.items()}
     return table
+
+
+def median_z(results: dict[Arm, list[Cell]]) -> dict[Arm, dict[str, float]]:
+    """arm → experiment → median signed z of its cells: which way, and how far, an arm's
+    numbers sit from the paper's (negative: ours below)."""
+    table: dict[Arm, dict[str, float]] = {}
+    for arm, cells in results.items():
+        names = dict.fromkeys(c.experiment for c in cells)
+        table[arm] = {name: statistics.median(c.z for c in cells if c.experiment == name)
+                      for name in names}
+    return table
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """Two arms that differ in one factor, compared cell by cell."""
+
+    factor: str
+    first: Arm
+    second: Arm
+    cells: int
+    first_closer: int
+    second_closer: int
+    p_value: float
+
+
+def paired_closeness(results: dict[Arm, list[Cell]]) -> list[Pairing]:
+    """For every two arms that differ in exactly one factor: over the paper cells both have,
+    how often each comes closer to the paper (smaller |z|), and the sign test's two-sided p
+    (:func:`neuroplast.analysis.sign_test`; ties dropped)."""
+    from neuroplast.analysis import sign_test
+
+    arms = list(results)
+    pairings = []
+    for i, first in enumerate(arms):
+        for second in arms[i + 1:]:
+            differing = [f for f in FACTORS if getattr(first, f) != getattr(second, f)]
+            if len(differing) != 1:
+                continue
+            a = {(c.experiment, c.quantity): abs(c.z) for c in results[first]}
+            b = {(c.experiment, c.quantity): abs(c.z) for c in results[second]}
+            common = a.keys() & b.keys()
+            wins = sum(a[k] < b[k] for k in common)
+            losses = sum(b[k] < a[k] for k in common)
+            pairings.append(Pairing(differing[0], first, second, len(common), wins, losses,
+                                    sign_test(wins, losses)))
+    return pairings
+
+
+def unreached(results: dict[Arm, list[Cell]]) -> list[tuple[Cell, Arm]]:
+    """The paper cells that no arm brings within 2 s.e., each with the arm that comes closest
+    (smallest |z|) and that arm's cell; in the order they first appear."""
+    best: dict[tuple[str, str], tuple[Cell, Arm]] = {}
+    reached: set[tuple[str, str]] = set()
+    for arm, cells in results.items():
+        for cell in cells:
+            key = (cell.experiment, cell.quantity)
+            if cell.agrees:
+                reached.add(key)
+            if key not in best or abs(cell.z) < abs(best[key][0].z):
+                best[key] = (cell, arm)
+    return [pair for key, pair in best.items() if key not in reached]
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -175,7 +258,8 @@ def run_arm(arm: Arm, name: str, seeds: int, out: Path, data: str | None, worker
     from neuroplast.experiments.runner import plan, run_sweep
     from neuroplast.experiments.store import ResultStore
 
-    experiment = with_options(EXPERIMENTS[name], invert=ENCODINGS[arm.encoding], init=arm.init)
+    experiment = with_options(EXPERIMENTS[name], invert=ENCODINGS[arm.encoding], init=arm.init,
+                              l2=arm.l2)
     directory = out / arm.folder
     if report_only:
         stored = ResultStore(directory / name).scan() if (directory / name).is_dir() else {}
@@ -204,15 +288,38 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
              f"Seeds per arm: up to {seeds} (what is stored). A cell agrees when |ours − paper| "
              "≤ 2·√(se_ours² + se_paper²), as printed in the reports' `ours − paper` columns.",
              "", "## Per arm", ""]
-    rows = [[arm.protocol, arm.encoding, arm.init]
+    rows = [[arm.protocol, arm.encoding, arm.init, arm.l2]
             + [share(agreement(c for c in results[arm] if c.experiment == name))
                for name in EXPERIMENT_NAMES] + [share(agreement(results[arm]))] for arm in arms]
-    lines += [markdown_table(("protocol", "encoding", "init", *EXPERIMENT_NAMES, "all"), rows),
+    lines += [markdown_table(("protocol", "encoding", "init", "l2", *EXPERIMENT_NAMES, "all"),
+                             rows),
               "", "## Per factor level (all arms at that level pooled)", ""]
     level_rows = [[factor, level, share(pair)] for factor, levels in by_level(results).items()
                   for level, pair in levels.items()]
-    lines += [markdown_table(("factor", "level", "cells within 2 s.e."), level_rows), "",
-              "## Claim verdicts per arm", ""]
+    lines += [markdown_table(("factor", "level", "cells within 2 s.e."), level_rows), ""]
+    pairings = paired_closeness(results)
+    lines += ["## One factor at a time, cell by cell", "",
+              "Arms that differ in one factor only, over the paper cells both have: how often "
+              "each is closer to the paper (smaller |z|), with the exact two-sided sign test "
+              "(ties dropped).", "",
+              markdown_table(("factor", "arm A", "arm B", "cells", "A closer", "B closer", "p"),
+                             [[p.factor, p.first.folder, p.second.folder, p.cells,
+                               p.first_closer, p.second_closer, f"{p.p_value:.2g}"]
+                              for p in pairings]), "",
+              "## Which way each arm misses", "",
+              "Median over an experiment's cells of z = (ours − paper) / combined s.e.: "
+              "negative when our numbers sit below the paper's.", ""]
+    medians = median_z(results)
+    lines += [markdown_table(("arm", *EXPERIMENT_NAMES), [
+        [arm.folder] + [f"{medians[arm][n]:+.1f}" if n in medians[arm] else "—"
+                        for n in EXPERIMENT_NAMES] for arm in arms]), ""]
+    missed = unreached(results)
+    lines += [f"## Cells no arm brings within 2 s.e. ({len(missed)})", "",
+              "With the arm that comes closest.", "",
+              markdown_table(("experiment", "cell", "closest arm", "ours − paper", "z"), [
+                  [c.experiment, c.quantity, arm.folder,
+                   f"{c.difference:+.4g} ± {c.se:.2g}", f"{c.z:+.1f}"] for c, arm in missed]),
+              "", "## Claim verdicts per arm", ""]
     claim_ids = list(dict.fromkeys((name, cid) for arm in arms
                                    for name, claims in verdicts[arm].items() for cid in claims))
     claim_rows = [[name, cid] + [verdicts[arm].get(name, {}).get(cid, "—") for arm in arms]
@@ -223,7 +330,11 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
     (out / "fidelity.json").write_text(json.dumps(
         {"seeds": seeds, "arms": [{**asdict(arm), "cells": [asdict(c) | {"agrees": c.agrees}
                                                              for c in results[arm]],
-                                   "verdicts": verdicts[arm]} for arm in arms]}, indent=1))
+                                   "verdicts": verdicts[arm]} for arm in arms],
+         "pairings": [{"factor": p.factor, "first": p.first.folder, "second": p.second.folder,
+                       "cells": p.cells, "first_closer": p.first_closer,
+                       "second_closer": p.second_closer, "p_value": p.p_value}
+                      for p in pairings]}, indent=1))
     return path
 
 
@@ -231,6 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from neuroplast.experiments.trained_cache import CACHE_ENV_VAR
     from neuroplast.models import INITIALIZATIONS
     from neuroplast.train import PROTOCOLS
+    from neuroplast.train.l2 import L2_FORMS
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.fidelity",
                                      description=__doc__.split("\n\n")[0])
@@ -239,6 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         choices=list(ENCODINGS))
     parser.add_argument("--inits", nargs="+", default=list(INITIALIZATIONS),
                         choices=list(INITIALIZATIONS))
+    parser.add_argument("--l2-forms", nargs="+", default=[DEFAULT_L2_FORM],
+                        choices=list(L2_FORMS), help="forms of the L2 term (default: ours only)")
     parser.add_argument("--experiments", nargs="+", default=list(EXPERIMENT_NAMES),
                         choices=list(EXPERIMENT_NAMES))
     parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 per arm")
@@ -257,7 +371,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # baseline-training, cutoff-, goal- and input-pruning start from the same trained N4 of
     # a seed and arm: train it once (neuroplast.experiments.trained_cache)
     os.environ.setdefault(CACHE_ENV_VAR, str(args.trained_cache))
-    arms = [Arm(p, e, i) for p in args.protocols for e in args.encodings for i in args.inits]
+    arms = [Arm(p, e, i, f) for p in args.protocols for e in args.encodings for i in args.inits
+            for f in args.l2_forms]
     arms.sort(key=lambda a: not a.is_default)  # the reused arm first: reported at once
     results: dict[Arm, list[Cell]] = {arm: [] for arm in arms}
     verdicts: dict[Arm, dict[str, dict[str, str]]] = {arm: {} for arm in arms}

@@ -67,3 +67,27 @@ def test_log_sd_ratio_edge_cases():
     assert exact.mean == pytest.approx(math.log(2.0)) and exact.se == 0.0  # ρ = 1
     with pytest.raises(ValueError, match="paired"):
         log_sd_ratio([1, 2, 3], [1, 2])
+
+
+def test_sign_test_against_enumerating_every_outcome():
+    """Independent: enumerate all 2^n win/loss sequences and count those at least as uneven."""
+    import itertools
+
+    from neuroplast.analysis import sign_test
+
+    for wins, losses in [(8, 2), (5, 5), (0, 7), (12, 3), (1, 0)]:
+        n = wins + losses
+        seen = abs(wins - losses)
+        uneven = sum(abs(2 * sum(bits) - n) >= seen
+                     for bits in itertools.product((0, 1), repeat=n))
+        assert sign_test(wins, losses) == pytest.approx(uneven / 2**n)
+    assert sign_test(8, 2) == pytest.approx(112 / 1024)  # 2·(45 + 10 + 1)/2¹⁰
+    assert sign_test(0, 0) == 1.0
+
+
+def test_sign_test_refuses_negative_counts():
+    from neuroplast.analysis import sign_test
+    from neuroplast.errors import NeuroplastError
+
+    with pytest.raises(NeuroplastError, match="non-negative"):
+        sign_test(-1, 3)

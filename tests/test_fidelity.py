@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.fidelity import Arm, Cell, by_level, claim_verdicts, main, paper_cells
+import pytest
+
+from benchmarks.fidelity import (
+    Arm,
+    Cell,
+    by_level,
+    claim_verdicts,
+    main,
+    median_z,
+    paired_closeness,
+    paper_cells,
+    unreached,
+)
 
 SUMMARY = """# x: y
 
@@ -53,6 +65,18 @@ def test_agreement_is_pooled_per_factor_level():
     assert levels["encoding"] == {"standard": (1, 2), "inverted": (2, 3)}
     assert levels["init"] == {"xavier-normal": (3, 4), "kaiming-normal": (0, 1)}
     assert levels["protocol"] == {"fast": (3, 5)}
+    assert levels["l2"] == {"half-all": (3, 5)}
+
+
+def test_an_l2_arm_has_its_own_folder_and_the_old_arms_keep_theirs():
+    from benchmarks.fidelity import DEFAULT_L2_FORM as MIRRORED
+    from neuroplast.train.l2 import DEFAULT_L2_FORM
+
+    assert MIRRORED == DEFAULT_L2_FORM
+    assert Arm("medium", "inverted", "kaiming-normal").folder == "medium/inverted-kaiming-normal"
+    arm = Arm("fast", "standard", "xavier-normal", "full-weights")
+    assert arm.folder == "fast/standard-xavier-normal-l2-full-weights"
+    assert not arm.is_default and Arm("fast", "standard", "xavier-normal").is_default
 
 
 def test_report_only_reuses_the_committed_default_arm(tmp_path):
@@ -63,5 +87,32 @@ def test_report_only_reuses_the_committed_default_arm(tmp_path):
                  "baseline-training", "cutoff-pruning", "--out", str(tmp_path), "--reuse",
                  str(reproduction), "--report-only"]) == 0
     text = (tmp_path / "fidelity.md").read_text()
-    assert "| fast | standard | xavier-normal | 0/1 (0%) | 8/47 (17%) |" in text
+    assert "| fast | standard | xavier-normal | half-all | 0/1 (0%) | 8/47 (17%) |" in text
     assert "| cutoff-pruning | 6 | confirmed |" in text
+
+
+def test_the_direction_of_misses_and_the_cells_no_arm_reaches():
+    a, b = Arm("fast", "standard", "xavier-normal"), Arm("medium", "standard", "xavier-normal")
+    results = {a: [Cell("e", "x", -6.0, 1.0), Cell("e", "y", 1.0, 1.0), Cell("f", "z", 0.0, 0.0)],
+               b: [Cell("e", "x", -3.0, 1.0), Cell("e", "y", 9.0, 1.0)]}
+    assert median_z(results) == {a: {"e": -2.5, "f": 0.0}, b: {"e": 3.0}}
+    ((cell, arm),) = unreached(results)  # y is reached by a, z agrees exactly (0 ± 0)
+    assert (cell.quantity, cell.difference, arm) == ("x", -3.0, b)
+    assert Cell("e", "w", 1.0, 0.0).z == float("inf") and not Cell("e", "w", 1.0, 0.0).agrees
+
+
+def test_arms_that_differ_in_one_factor_are_compared_cell_by_cell():
+    x, k = Arm("fast", "standard", "xavier-normal"), Arm("fast", "standard", "kaiming-normal")
+    inverted_k = Arm("fast", "inverted", "kaiming-normal")
+    cells = [Cell("e", str(i), 0.0, 1.0) for i in range(10)]
+    results = {x: [Cell("e", str(i), 3.0, 1.0) for i in range(10)],  # 3 s.e. off everywhere
+               k: cells[:8] + [Cell("e", "8", 5.0, 1.0), Cell("e", "9", 3.0, 1.0)],
+               inverted_k: cells[:3]}
+    pairings = {(p.first, p.second): p for p in paired_closeness(results)}
+    assert (x, inverted_k) not in pairings  # two factors differ
+    first = pairings[(x, k)]
+    assert (first.factor, first.cells, first.first_closer, first.second_closer) == (
+        "init", 10, 1, 8)  # cell 9 ties
+    assert first.p_value == pytest.approx(2 * (9 + 1) / 2**9)  # P[X ≥ 8], X ~ Bin(9, ½), × 2
+    assert pairings[(k, inverted_k)].factor == "encoding"
+    assert pairings[(k, inverted_k)].cells == 3

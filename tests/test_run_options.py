@@ -27,7 +27,7 @@ N4_EXPERIMENTS = ("baseline-training", "cutoff-pruning", "goal-pruning", "untrai
 
 @pytest.mark.parametrize("name", N4_EXPERIMENTS)
 def test_the_five_n4_experiments_take_both_options(name):
-    assert set(EXPERIMENTS[name].options) == {"invert", "init"}
+    assert set(EXPERIMENTS[name].options) == {"invert", "init", "l2"}
 
 
 @pytest.mark.parametrize("name", N4_EXPERIMENTS)
@@ -66,8 +66,9 @@ def test_options_are_validated_with_a_message_that_says_what_to_do():
 
 def test_option_defaults_and_effective_options():
     assert option({}, "invert") is False and option({}, "init") == "xavier-normal"
-    assert effective_options({"invert": True}) == {"invert": True, "init": "xavier-normal"}
-    assert set(OPTIONS) == {"invert", "init"}
+    assert effective_options({"invert": True}) == {"invert": True, "init": "xavier-normal",
+                                                   "l2": "half-all"}
+    assert set(OPTIONS) == {"invert", "init", "l2"}
 
 
 def test_xavier_default_draws_what_it_always_drew():
@@ -102,7 +103,8 @@ def test_a_quick_run_with_options_trains_that_net_and_records_them(tmp_path, dat
                           progress=False, data_dir=data_dir)
     assert record["spec"]["config"] == {"arch": "N4", "paper_epochs": 5000, "invert": True,
                                         "init": "kaiming-normal"}
-    assert record["result"]["run_options"] == {"invert": True, "init": "kaiming-normal"}
+    assert record["result"]["run_options"] == {"invert": True, "init": "kaiming-normal",
+                                               "l2": "half-all"}
     stored = json.loads((tmp_path / "baseline-training" / "runs"
                          / f"{record['run_id']}.json").read_text())
     assert stored["spec"] == record["spec"]
@@ -137,6 +139,10 @@ def test_cli_flags_become_run_options_and_refuse_an_experiment_without_them():
     default_ids = {r.run_id for r in plan(EXPERIMENTS["cutoff-pruning"], protocol="quick",
                                            seeds=1)}
     assert not default_ids & {r.run_id for r in plan(experiment, protocol="quick", seeds=1)}
+    (halved,) = apply_run_options([EXPERIMENTS["goal-pruning"]],
+                                  _cli_args("goal-pruning", "--l2", "half-weights"))
+    assert all(c["l2"] == "half-weights" and "init" not in c
+               for c in halved.configs(get_protocol("quick")))
     plain = _cli_args("cutoff-pruning", "--out", "x")
     assert apply_run_options([EXPERIMENTS["cutoff-pruning"]], plain) == \
         [EXPERIMENTS["cutoff-pruning"]]

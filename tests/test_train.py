@@ -99,7 +99,7 @@ def test_protocols_are_frozen_and_recorded():
         p.learning_rate = 1.0
     assert p.as_dict() == {"protocol": "quick", "learning_rate": 0.1, "epoch_scale": 0.002,
                            "batch_size": 600, "momentum": 0.0, "weight_decay": 0.001,
-                           "max_train_examples": 6000}
+                           "decay_biases": True, "max_train_examples": 6000}
     assert set(PROTOCOLS) == {"paper", "medium", "fast", "quick"}
 
 

@@ -9,14 +9,17 @@ against an independent computation:
 * :mod:`~neuroplast.analysis.density` — a Gaussian kernel density estimate for the PDFs of
   Fig. 21;
 * :mod:`~neuroplast.analysis.spread` — whether one quantity varies more over seeds than
-  another, from paired samples (the log ratio of standard deviations and its standard error).
+  another, from paired samples (the log ratio of standard deviations and its standard error);
+* :mod:`~neuroplast.analysis.sign_test` — the exact two-sided sign test (which of two settings
+  wins more paired comparisons).
 
 Spearman's rank correlation is :func:`neuroplast.stats.spearman`.
 """
 
 from neuroplast.analysis.density import gaussian_kde, silverman_bandwidth
 from neuroplast.analysis.fits import crossing, linear_fit
+from neuroplast.analysis.sign_test import sign_test
 from neuroplast.analysis.spread import LogRatio, log_sd_ratio
 
-__all__ = ["LogRatio", "crossing", "gaussian_kde", "linear_fit", "log_sd_ratio",
+__all__ = ["LogRatio", "crossing", "gaussian_kde", "linear_fit", "log_sd_ratio", "sign_test",
            "silverman_bandwidth"]

@@ -85,19 +85,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    default=OPTIONS["init"].default,
                    help=f"run option: weight initialisation (default {OPTIONS['init'].default}) "
                         "for the experiments that support it; use another --out")
+    p.add_argument("--l2", choices=list(OPTIONS["l2"].levels), default=OPTIONS["l2"].default,
+                   help=f"run option: form of the L2 term (default {OPTIONS['l2'].default}: "
+                        "(λ/2)·Σθ² over weights and biases; full-*: λ·Σθ², *-weights: biases "
+                        "not penalised) for the experiments that support it; use another --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
 
 def apply_run_options(experiments: list[Experiment], args: argparse.Namespace,
                       ) -> list[Experiment]:
-    """The experiments with the run options the command line chose (``--invert``, ``--init``).
+    """The experiments with the run options the command line chose (``--invert``, ``--init``,
+    ``--l2``).
 
     With ``all`` an option applies to the experiments that support it; a single experiment that
     does not support a chosen option is refused (``with_options`` says which it supports).
     """
-    chosen = {key: value for key, value in (("invert", args.invert), ("init", args.init))
-              if value != OPTIONS[key].default}
+    chosen = {key: getattr(args, key) for key in ("invert", "init", "l2")
+              if getattr(args, key) != OPTIONS[key].default}
     if not chosen:
         return experiments
     if len(experiments) == 1:

@@ -1,7 +1,8 @@
 """Run options: choices the paper leaves open that an experiment can be run under.
 
 The fidelity study (docs/reproduction/fidelity.md) varies, besides the protocol, the MNIST
-encoding (REFERENCE §1.15 item 6) and the initialisation (item 3). An experiment that supports
+encoding (REFERENCE §1.15 item 6), the initialisation (item 3) and the form of the L2 term
+(item 2; :func:`run_protocol` gives the protocol a run trains with). An experiment that supports
 them lists their keys in :attr:`Experiment.options`; its ``run`` reads them from the run's
 configuration with :func:`option`.
 
@@ -22,7 +23,8 @@ from typing import Any
 from neuroplast.errors import NeuroplastError
 from neuroplast.experiments.experiment import Experiment
 from neuroplast.models import DEFAULT_INIT, INITIALIZATIONS
-from neuroplast.train import Protocol
+from neuroplast.train import Protocol, get_protocol
+from neuroplast.train.l2 import DEFAULT_L2_FORM, L2_FORMS, with_l2_form
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ OPTIONS: dict[str, RunOption] = {
                   "(background 1, the paper's Mathematica data)"),
         RunOption("init", DEFAULT_INIT, tuple(INITIALIZATIONS),
                   "weight initialisation (neuroplast.models.INITIALIZATIONS)"),
+        RunOption("l2", DEFAULT_L2_FORM, tuple(L2_FORMS),
+                  "form of the L2 term: λ/2 or λ, biases or weights only "
+                  "(neuroplast.train.l2)"),
     )
 }
 """The run options, by configuration key."""
@@ -50,6 +55,12 @@ OPTIONS: dict[str, RunOption] = {
 def option(config: Mapping[str, Any], key: str) -> Any:
     """The value of option ``key`` in a run's configuration (its default when absent)."""
     return config.get(key, OPTIONS[key].default)
+
+
+def run_protocol(protocol_name: str, config: Mapping[str, Any]) -> Protocol:
+    """The protocol a run trains with: ``protocol_name`` under the run's L2 form (option
+    ``l2``; the named protocol itself at the default)."""
+    return with_l2_form(get_protocol(protocol_name), option(config, "l2"))
 
 
 def effective_options(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -49,9 +49,16 @@ def cache_folder() -> Path | None:
 
 def training_key(arch: str, paper_epochs: float, seed: int, init: str, protocol: Protocol,
                  data_fingerprint: str) -> dict[str, Any]:
-    """Everything a trained base net depends on, as plain JSON data."""
+    """Everything a trained base net depends on, as plain JSON data.
+
+    ``decay_biases`` enters only when False, so nets stored before the protocol had that field
+    (all trained with decaying biases) keep their keys.
+    """
+    fields = asdict(protocol) | {"description": None}
+    if protocol.decay_biases:
+        del fields["decay_biases"]
     return {"arch": arch, "paper_epochs": float(paper_epochs), "seed": int(seed), "init": init,
-            "protocol": asdict(protocol) | {"description": None},
+            "protocol": fields,
             "data": data_fingerprint, "torch": torch.__version__,
             "threads": torch.get_num_threads(), "neuroplast": neuroplast.__version__}
 

@@ -26,10 +26,10 @@ import torch
 
 import neuroplast
 from neuroplast.experiments.experiment import mnist_fingerprint
+from neuroplast.experiments.options import run_protocol
 from neuroplast.experiments.registry import get_experiment
 from neuroplast.experiments.store import RECORD_FORMAT
 from neuroplast.experiments.sweep import RunSpec
-from neuroplast.train import get_protocol
 
 DEFAULT_THREADS = 1
 """torch threads per run (see the module docstring)."""
@@ -46,7 +46,7 @@ def provenance(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "torch_threads": torch.get_num_threads(),
-        "protocol": get_protocol(spec.protocol).as_dict(),
+        "protocol": run_protocol(spec.protocol, spec.config).as_dict(),  # run option l2 applied
         "data_argument": data_dir,
         "data_fingerprint": mnist_fingerprint(data_dir) if needs_data else None,
     }

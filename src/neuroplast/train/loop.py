@@ -138,14 +138,30 @@ def check_protocol(protocol: object) -> Protocol:
 
 def make_optimizer(model: MLP, protocol: Protocol, kind: str = "sgd",
                    learning_rate: float | None = None) -> torch.optim.Optimizer:
-    """The protocol's optimizer: SGD (the paper's) or Adam, with L2 as ``weight_decay``."""
+    """The protocol's optimizer: SGD (the paper's) or Adam, with L2 as ``weight_decay``.
+
+    With ``protocol.decay_biases`` False the biases (parameters named ``bias`` or held in a
+    ``biases`` list) form a second parameter group without weight decay.
+    """
     lr = protocol.learning_rate if learning_rate is None else learning_rate
+    params: list[dict[str, Any]] | Any = model.parameters()
+    if not protocol.decay_biases:
+        named = list(model.named_parameters())
+        biases = [p for name, p in named if _is_bias(name)]
+        params = [{"params": [p for name, p in named if not _is_bias(name)]},
+                  {"params": biases, "weight_decay": 0.0}]
     if kind == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=lr, momentum=protocol.momentum,
+        return torch.optim.SGD(params, lr=lr, momentum=protocol.momentum,
                                weight_decay=protocol.weight_decay)
     if kind == "adam":
-        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=protocol.weight_decay)
+        return torch.optim.Adam(params, lr=lr, weight_decay=protocol.weight_decay)
     raise NeuroplastError(f"unknown optimizer {kind!r}; choose 'sgd' or 'adam'")
+
+
+def _is_bias(name: str) -> bool:
+    """Whether the parameter called ``name`` is a bias (``*.bias``, or in a ``biases`` list)."""
+    parts = name.split(".")
+    return parts[-1] == "bias" or "biases" in parts[:-1]
 
 
 def restrict(split: Split, protocol: Protocol) -> Split:

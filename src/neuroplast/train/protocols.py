@@ -48,6 +48,8 @@ class Protocol:
         batch_size: examples per SGD step.
         momentum: SGD momentum.
         weight_decay: λ of the L2 penalty (λ/2)·Σθ².
+        decay_biases: whether the penalty covers biases (True) or weights only
+            (``neuroplast.train.l2``).
         max_train_examples: use only the first this-many training examples (None = all).
         description: one line for ``--help`` and reports.
     """
@@ -58,6 +60,7 @@ class Protocol:
     batch_size: int = 600
     momentum: float = 0.0
     weight_decay: float = 0.001
+    decay_biases: bool = True
     max_train_examples: int | None = None
     description: str = ""
 
@@ -78,6 +81,7 @@ class Protocol:
             "batch_size": self.batch_size,
             "momentum": self.momentum,
             "weight_decay": self.weight_decay,
+            "decay_biases": self.decay_biases,
             "max_train_examples": self.max_train_examples,
         }
 

@@ -55,7 +55,7 @@ from neuroplast.experiments.definitions.pruning_common import (
     unique_values,
 )
 from neuroplast.experiments.experiment import Experiment, mnist
-from neuroplast.experiments.options import effective_options, option
+from neuroplast.experiments.options import effective_options, option, run_protocol
 from neuroplast.experiments.paper_tables import paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
 from neuroplast.experiments.schema import BOOLEAN, INTEGER, NUMBER
@@ -67,7 +67,7 @@ from neuroplast.experiments.stats_summary import (
 )
 from neuroplast.experiments.sweep import RunSpec
 from neuroplast.models import MLP
-from neuroplast.train import Protocol, get_protocol, restrict
+from neuroplast.train import Protocol, restrict
 
 PAPER_CUTOFFS = (0.01, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3)
 """The cutoffs ε of Fig. 5."""
@@ -98,7 +98,7 @@ def configs(protocol: Protocol) -> list[dict[str, Any]]:
 
 def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     config = spec.config
-    protocol = get_protocol(spec.protocol)
+    protocol = run_protocol(spec.protocol, config)
     dataset = mnist(data_dir, invert=option(config, "invert"))
     model, final = train_base(config["arch"], config["paper_epochs"], spec.seed, protocol,
                               dataset, option(config, "init"))
@@ -319,6 +319,6 @@ CUTOFF_PRUNING = Experiment(
     configs=configs,
     run=run,
     report=report,
-    options=("invert", "init"),
+    options=("invert", "init", "l2"),
     result_schema=RESULT_SCHEMA,
 )

@@ -62,7 +62,7 @@ from neuroplast.experiments.definitions.pruning_common import (
     train_base,
 )
 from neuroplast.experiments.experiment import Experiment, mnist
-from neuroplast.experiments.options import effective_options, option
+from neuroplast.experiments.options import effective_options, option, run_protocol
 from neuroplast.experiments.paper_tables import PaperTable, paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
 from neuroplast.experiments.schema import INTEGER, NUMBER
@@ -75,7 +75,7 @@ from neuroplast.experiments.stats_summary import (
 )
 from neuroplast.experiments.sweep import RunSpec
 from neuroplast.models import MLP
-from neuroplast.train import Protocol, get_protocol, restrict
+from neuroplast.train import Protocol, restrict
 
 PAPER_GOALS = (0.97, 0.95)
 PAPER_PAIRED_CUTOFFS = (0.1, 0.2)
@@ -113,7 +113,7 @@ def configs(protocol: Protocol) -> list[dict[str, Any]]:
 
 def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     config = spec.config
-    protocol = get_protocol(spec.protocol)
+    protocol = run_protocol(spec.protocol, config)
     dataset = mnist(data_dir, invert=option(config, "invert"))
     model, final = train_base(config["arch"], config["paper_epochs"], spec.seed, protocol,
                               dataset, option(config, "init"))
@@ -361,6 +361,6 @@ GOAL_PRUNING = Experiment(
     configs=configs,
     run=run,
     report=report,
-    options=("invert", "init"),
+    options=("invert", "init", "l2"),
     result_schema=RESULT_SCHEMA,
 )

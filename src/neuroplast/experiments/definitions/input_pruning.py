@@ -69,7 +69,7 @@ from neuroplast.experiments.definitions.pruning_common import (
     unique_values,
 )
 from neuroplast.experiments.experiment import Experiment, mnist
-from neuroplast.experiments.options import effective_options, option
+from neuroplast.experiments.options import effective_options, option, run_protocol
 from neuroplast.experiments.paper_tables import PaperTable, paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
 from neuroplast.experiments.schema import BOOLEAN, INTEGER, NUMBER, any_of, nullable
@@ -83,7 +83,7 @@ from neuroplast.experiments.stats_summary import (
 from neuroplast.experiments.sweep import RunSpec
 from neuroplast.models import MLP
 from neuroplast.plots.pixel_map import kept_mask
-from neuroplast.train import Protocol, evaluate, get_protocol, restrict
+from neuroplast.train import Protocol, evaluate, restrict
 
 PAPER_HIDDEN_CUTOFFS = (0.1, 0.2)
 """Lines 5 and 7 of Fig. 5: the starting nets of Figs 7 and 9."""
@@ -141,7 +141,7 @@ def configs(protocol: Protocol) -> list[dict[str, Any]]:
 
 def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     config = spec.config
-    protocol = get_protocol(spec.protocol)
+    protocol = run_protocol(spec.protocol, config)
     dataset = mnist(data_dir, invert=option(config, "invert"))
     model, final = train_base(config["arch"], config["paper_epochs"], spec.seed, protocol,
                               dataset, option(config, "init"))
@@ -653,6 +653,6 @@ INPUT_PRUNING = Experiment(
     configs=configs,
     run=run,
     report=report,
-    options=("invert", "init"),
+    options=("invert", "init", "l2"),
     result_schema=RESULT_SCHEMA,
 )

@@ -14,7 +14,7 @@ from typing import Any
 from neuroplast.experiments.claims import Claim, claims_section, equivalence_verdict
 from neuroplast.experiments.definitions.pruning_common import train_base
 from neuroplast.experiments.experiment import Experiment, mnist
-from neuroplast.experiments.options import effective_options, option
+from neuroplast.experiments.options import effective_options, option, run_protocol
 from neuroplast.experiments.paper_tables import paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
 from neuroplast.experiments.schema import INTEGER, NUMBER
@@ -27,7 +27,7 @@ from neuroplast.experiments.stats_summary import (
     versus_paper,
 )
 from neuroplast.experiments.sweep import RunSpec
-from neuroplast.train import Protocol, get_protocol
+from neuroplast.train import Protocol
 
 PAPER_EPOCHS = 5000
 TOLERANCE = 0.005
@@ -39,7 +39,7 @@ def configs(protocol: Protocol) -> list[dict[str, Any]]:
 
 
 def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
-    protocol = get_protocol(spec.protocol)
+    protocol = run_protocol(spec.protocol, spec.config)
     dataset = mnist(data_dir, invert=option(spec.config, "invert"))
     _, final = train_base(spec.config["arch"], spec.config["paper_epochs"], spec.seed,
                           protocol, dataset, option(spec.config, "init"))
@@ -100,6 +100,6 @@ BASELINE_TRAINING = Experiment(
     configs=configs,
     run=run,
     report=report,
-    options=("invert", "init"),
+    options=("invert", "init", "l2"),
     result_schema=RESULT_SCHEMA,
 )

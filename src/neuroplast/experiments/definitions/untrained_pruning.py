@@ -58,7 +58,7 @@ from neuroplast.experiments.definitions.pruning_common import (
     timing_row,
 )
 from neuroplast.experiments.experiment import Experiment, mnist
-from neuroplast.experiments.options import effective_options, option
+from neuroplast.experiments.options import effective_options, option, run_protocol
 from neuroplast.experiments.paper_tables import PaperTable, PaperValue, paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
 from neuroplast.experiments.schema import INTEGER, NUMBER, TEXT
@@ -74,7 +74,7 @@ from neuroplast.experiments.stats_summary import (
 )
 from neuroplast.experiments.sweep import RunSpec
 from neuroplast.models import build_mlp, initialize
-from neuroplast.train import Protocol, evaluate, get_protocol, restrict, train
+from neuroplast.train import Protocol, evaluate, restrict, train
 
 PAPER_PERCENTS = (0.1, 1.0, 5.0)
 QUICK_PERCENTS = (5.0,)
@@ -107,7 +107,7 @@ def configs(protocol: Protocol) -> list[dict[str, Any]]:
 
 def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     config = spec.config
-    protocol = get_protocol(spec.protocol)
+    protocol = run_protocol(spec.protocol, config)
     dataset = mnist(data_dir, invert=option(config, "invert"))
     split = restrict(dataset.train, protocol)
     initial = initialize(build_mlp(config["arch"]), spec.seed, option(config, "init"))
@@ -419,6 +419,6 @@ UNTRAINED_PRUNING = Experiment(
     configs=configs,
     run=run,
     report=report,
-    options=("invert", "init"),
+    options=("invert", "init", "l2"),
     result_schema=RESULT_SCHEMA,
 )

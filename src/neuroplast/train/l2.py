@@ -1,0 +1,74 @@
+"""Forms of the paper's "L2 regularization 0.001" (REFERENCE §1.15 item 2).
+
+The paper (Mathematica's ``NetTrain``) gives λ = 0.001 and no functional form. Two choices are
+open and both change how far weights shrink over 5 × 10⁵ SGD steps (REFERENCE §1.15 item 2):
+
+* **scale**: the penalty (λ/2)·Σθ² (gradient λθ, PyTorch's ``weight_decay = λ``; MXNet's
+  ``wd``, the engine under Mathematica's nets, uses this form) or λ·Σθ² (gradient 2λθ);
+* **biases**: whether the penalty covers biases as well as weights.
+
+Each form maps to a ``weight_decay`` and whether biases decay (:class:`Protocol` fields);
+:func:`with_l2_form` returns the protocol trained under a form. ``half-all`` is what the
+protocols already did before this choice was a factor, so it is the default, and a protocol
+under it is unchanged. The fidelity study varies it as the run option ``l2``
+(docs/reproduction/fidelity.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from neuroplast.errors import NeuroplastError
+from neuroplast.train.protocols import Protocol
+
+
+@dataclass(frozen=True)
+class L2Form:
+    """One reading of "L2 regularization λ".
+
+    Attributes:
+        name: the form's name (the run option's level).
+        gradient_scale: the penalty's gradient is ``gradient_scale · λ · θ``: 1 for (λ/2)Σθ²,
+            2 for λΣθ².
+        biases: whether biases are penalised too.
+        description: one line for reports.
+    """
+
+    name: str
+    gradient_scale: float
+    biases: bool
+    description: str
+
+
+L2_FORMS: dict[str, L2Form] = {
+    form.name: form for form in (
+        L2Form("half-all", 1.0, True, "(λ/2)·Σθ² over weights and biases (our default)"),
+        L2Form("full-all", 2.0, True, "λ·Σθ² over weights and biases"),
+        L2Form("half-weights", 1.0, False, "(λ/2)·Σw² over weights only"),
+        L2Form("full-weights", 2.0, False, "λ·Σw² over weights only"),
+    )
+}
+"""The forms the fidelity study can run, by name."""
+
+DEFAULT_L2_FORM = "half-all"
+
+
+def with_l2_form(protocol: Protocol, form: str) -> Protocol:
+    """``protocol`` with its L2 term read as ``form`` (``protocol`` itself for the default).
+
+    The protocol's ``weight_decay`` is λ; the result has ``weight_decay = gradient_scale · λ``
+    and ``decay_biases = form.biases``.
+
+    Raises:
+        NeuroplastError: an unknown form (the message lists the known ones).
+    """
+    try:
+        chosen = L2_FORMS[form]
+    except KeyError:
+        raise NeuroplastError(
+            f"unknown L2 form {form!r}; choose one of: {', '.join(L2_FORMS)}"
+        ) from None
+    if form == DEFAULT_L2_FORM:
+        return protocol
+    return replace(protocol, weight_decay=protocol.weight_decay * chosen.gradient_scale,
+                   decay_biases=chosen.biases)
