@@ -46,7 +46,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +59,9 @@ from neuroplast.death import Rewirer
 from neuroplast.efficiency import efficiency
 from neuroplast.models import MLP, build_mlp, initialize
 from neuroplast.stats import collect_site_statistics
+from neuroplast.surgery import keep_neurons
 from neuroplast.train import get_protocol, make_optimizer, train
-from neuroplast.train.fused import train_fused
+from neuroplast.train.fused import train_fused, train_together
 
 N_MEMBERS = 28
 DATA_SEED = 1234
@@ -150,6 +151,48 @@ def fused_vs_sequential(data: Split, steps: int) -> dict[str, Any]:
         "all_gemms_bound_member_steps_per_s": member_steps / (steps * all_gemms_s),
         "max_abs_param_diff_fused_vs_train": max_diff,
     }
+
+
+# -- (a') several pruned copies of one seed ----------------------------------------------------
+FIG5_WIDTHS = (88, 72, 60, 49, 39, 26, 15, 9, 6)
+"""hidden1 widths of N4 after Fig. 5's cutoffs ε = 0.01 … 0.3 (our fast reproduction's means)."""
+FIG7_COPIES = tuple((h, kept) for h in (39, 15) for kept in (700, 550, 400, 250))
+"""(hidden1 width, kept inputs) of Fig. 7/9's input-pruned copies, as in input-pruning."""
+
+
+def _pruned_copies(shapes: Sequence[tuple[int, int]]) -> list[MLP]:
+    """Copies of one initialised N4 pruned to (hidden1 width, kept inputs) each."""
+    base = initialize(build_mlp("N4"), 0)
+    generator = torch.Generator().manual_seed(0)
+    copies = []
+    for hidden, kept in shapes:
+        net = copy.deepcopy(base)
+        if kept < net.n_inputs:
+            keep_neurons(net, "input", torch.randperm(net.n_inputs, generator=generator)[:kept]
+                         .sort().values)
+        keep_neurons(net, "hidden1", torch.arange(hidden))
+        copies.append(net)
+    return copies
+
+
+def copies_together(data: Split, steps: int, shapes: Sequence[tuple[int, int]]) -> dict[str, Any]:
+    """Pruned copies of one net retrained with one seed: fused (``train_together``) vs
+    ``train()`` one after another, the same steps."""
+    protocol = get_protocol("fast")
+    epochs = steps / math.ceil(data.n / protocol.batch_size)
+    together = _pruned_copies(shapes)
+    alone = copy.deepcopy(together)
+    histories = train_together(together, data, protocol, epochs=epochs, seed=DATA_SEED)
+    fused_s = histories[0].final["fused_wall_time_s"]
+    sequential_s = sum(train(net, data, protocol, epochs=epochs, seed=DATA_SEED,
+                             progress=False).final["wall_time_s"] for net in alone)
+    max_diff = max((a - b).abs().max().item() for x, y in zip(together, alone, strict=True)
+                   for a, b in zip(x.parameters(), y.parameters(), strict=True))
+    member_steps = len(shapes) * steps
+    return {"copies": len(shapes), "steps": steps, "fused_s": fused_s,
+            "sequential_s": sequential_s, "fused_member_steps_per_s": member_steps / fused_s,
+            "sequential_member_steps_per_s": member_steps / sequential_s,
+            "max_abs_param_diff": max_diff}
 
 
 # -- (b) N4 FLOP/s -------------------------------------------------------------------------
@@ -321,6 +364,8 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict[str, Any]:
     data = dataset.train
     steps = 20 if quick else 100
     fused = fused_vs_sequential(data, steps)
+    fig5 = copies_together(data, steps, [(h, 784) for h in FIG5_WIDTHS])
+    fig7 = copies_together(data, steps, FIG7_COPIES)
     flops = n4_flops(data, steps)
     sizes = [100, 256, 512] if quick else [100, 256, 512, 1024, 2048, 4096]
     n_examples = 2_000 if quick else 5_000
@@ -382,6 +427,21 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict[str, Any]:
          "reference_name": "the ceiling of every matrix product of the step",
          "note": "what the rest of the step (batch gather, softmax, activations, optimizer) "
                  "costs on top of its matrix products"},
+        {"name": f"{fig5['copies']} pruned N4 copies of one seed (Fig. 5's hidden widths) "
+                 "retrained together vs one after another",
+         "value": fig5["fused_member_steps_per_s"], "unit": "member-steps/s",
+         "reference": fig5["sequential_member_steps_per_s"],
+         "reference_name": "train() on each copy, one after another",
+         "note": f"hidden1 widths {', '.join(map(str, FIG5_WIDTHS))}; train_together (what "
+                 f"cutoff-pruning's retrainings use); max |Δθ| = {fig5['max_abs_param_diff']:.1e}"},
+        {"name": f"{fig7['copies']} input-pruned N4 copies (Fig. 7/9) retrained together vs "
+                 "one after another",
+         "value": fig7["fused_member_steps_per_s"], "unit": "member-steps/s",
+         "reference": fig7["sequential_member_steps_per_s"],
+         "reference_name": "train() on each copy, one after another",
+         "note": "hidden1 39 or 15, 700/550/400/250 inputs kept (masked columns of the fused "
+                 f"first layer; input-pruning's retrainings); max |Δθ| = "
+                 f"{fig7['max_abs_param_diff']:.1e}"},
         {"name": "N4 training FLOP/s (train()) / matmul 600x784 @ 784x100",
          "value": flops["train_flop_per_s"], "unit": "FLOP/s",
          "reference": flops["matmul_flop_per_s"],
@@ -433,7 +493,8 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict[str, Any]:
     ]
     return {
         "rows": rows, "tables": tables, "figures": figures,
-        "fused": fused, "n4": flops, "scaling": records, "exponents": exponents,
+        "fused": fused, "fig5_copies": fig5, "fig7_copies": fig7, "n4": flops,
+        "scaling": records, "exponents": exponents,
         "data": {"name": dataset.name, "train_images": data.n},
         "torch_threads": torch.get_num_threads(),
         "notes": [

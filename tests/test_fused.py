@@ -14,7 +14,7 @@ from neuroplast.errors import NeuroplastError
 from neuroplast.models import MLP, initialize
 from neuroplast.surgery import keep_neurons
 from neuroplast.train import Protocol, get_protocol, train
-from neuroplast.train.fused import FusedMLP, evaluate_fused, fuse, train_fused
+from neuroplast.train.fused import FusedMLP, can_fuse, evaluate_fused, fuse, train_fused
 
 SMALL = (12, 5, 7, 3)
 
@@ -165,21 +165,82 @@ def test_evaluate_fused_matches_direct_computation():
         assert evaluation.accuracy == (logits.argmax(1) == split.y).double().mean().item()
 
 
-def test_mismatched_widths_are_refused():
+def test_mismatched_later_widths_are_refused():
     with pytest.raises(NeuroplastError, match="separately"):
-        fuse([random_mlp(SMALL), random_mlp((12, 6, 7, 3))])
+        fuse([random_mlp(SMALL), random_mlp((12, 5, 6, 3))])
+    with pytest.raises(NeuroplastError, match="separately"):
+        fuse([random_mlp(SMALL), random_mlp((11, 5, 7, 3))])  # another input count
+    assert not can_fuse([random_mlp(SMALL), random_mlp((12, 5, 3))])
+    assert can_fuse([random_mlp(SMALL), random_mlp((12, 2, 7, 3))])
 
 
 def test_mismatched_activation_is_refused():
-    with pytest.raises(NeuroplastError, match="identical architectures"):
+    with pytest.raises(NeuroplastError, match="differ only in their first hidden width"):
         fuse([random_mlp(SMALL, "tanh"), random_mlp(SMALL, "relu")])
 
 
-def test_pruned_inputs_are_refused():
-    pruned = random_mlp(SMALL)
-    keep_neurons(pruned, "input", torch.arange(10))
-    with pytest.raises(NeuroplastError, match="pruned inputs.*separately"):
-        fuse([random_mlp(SMALL), pruned])
+def _pruned_members(activation: str = "tanh") -> list[MLP]:
+    """Four members of one family: full, hidden1 pruned to 2, inputs pruned to 7 of 12, both."""
+    members = _members(n=4, activation=activation)
+    keep_neurons(members[1], "hidden1", torch.tensor([0, 3]))
+    keep_neurons(members[2], "input", torch.tensor([0, 2, 3, 5, 8, 9, 11]))
+    keep_neurons(members[3], "input", torch.tensor([1, 4, 6, 7, 10]))
+    keep_neurons(members[3], "hidden1", torch.tensor([1, 2, 4]))
+    return members
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu"])
+def test_members_with_pruned_sites_compute_what_they_compute_alone(activation):
+    members = _pruned_members(activation)
+    fused = fuse(members)
+    assert fused.first_widths == [5, 2, 5, 3] and fused.first.weight.shape == (15, 12)
+    x = torch.randn(30, SMALL[0], dtype=torch.float64)
+    logits = fused(x)
+    for s, member in enumerate(members):
+        torch.testing.assert_close(logits[s], member(x), rtol=1e-12, atol=1e-12)
+    # autograd of the fused forward gives each member exactly its own gradient
+    y = torch.randint(0, SMALL[-1], (30,))
+    F.cross_entropy(fused.logits_by_class(x), y.expand(4, -1), reduction="none").mean(
+        dim=1).sum().backward()
+    auto = [p.grad.clone() for p in fused.parameters()]
+    for p in fused.parameters():
+        p.grad = None
+    fused.loss_and_gradients(x, y)
+    hand = [p.grad for p in fused.parameters()]
+    for a, h in zip(auto[2:], hand[2:], strict=True):  # later layers: padding included
+        torch.testing.assert_close(h, a, rtol=1e-10, atol=1e-12)
+    for s, member in enumerate(members):
+        F.cross_entropy(member(x), y).backward()
+        rows = slice(sum(fused.first_widths[:s]), sum(fused.first_widths[: s + 1]))
+        kept = member.selector.kept
+        torch.testing.assert_close(hand[0][rows][:, kept], member.layers[0].weight.grad)
+        dropped = torch.ones(12, dtype=torch.bool)
+        dropped[kept] = False
+        assert not hand[0][rows][:, dropped].any()  # unread inputs get no gradient
+        torch.testing.assert_close(hand[1][rows], member.layers[0].bias.grad)
+        width = fused.first_widths[s]
+        torch.testing.assert_close(hand[2][s][:, :width], member.layers[1].weight.grad)
+        assert not hand[2][s][:, width:].any()  # the padding gets no gradient
+
+
+def test_pruned_members_train_as_they_would_alone_and_unfuse():
+    split = _random_split(230, SMALL[0], SMALL[-1], seed=1)
+    protocol = _tight_protocol(0.0)
+    members = _pruned_members()
+    alone = copy.deepcopy(members)
+    histories = train_fused(members, split, protocol, epochs=6, data_seed=5, progress=False)
+    for member, solo, history in zip(members, alone, histories, strict=True):
+        solo_history = train(solo, split, protocol, epochs=6, seed=5, progress=False)
+        assert member.widths == solo.widths
+        assert torch.equal(member.selector.kept, solo.selector.kept)
+        assert _max_difference(member, solo) < 1e-11
+        assert history.final["train_loss"] == pytest.approx(solo_history.final["train_loss"],
+                                                             rel=1e-10)
+    copies = fuse(members).unfuse()
+    for member, copy_ in zip(members, copies, strict=True):
+        assert copy_.widths == member.widths
+        assert torch.equal(copy_.selector.kept, member.selector.kept)
+        assert _max_difference(member, copy_) == 0.0
 
 
 def test_mixed_dtypes_and_empty_lists_are_refused():

@@ -17,7 +17,7 @@ import torch
 from conftest import random_mlp
 
 from neuroplast.data import Split
-from neuroplast.death import PruneResult, Rewirer, prune, prune_cycles
+from neuroplast.death import PruneResult, Rewirer, prune, prune_cycles, prune_cycles_together
 from neuroplast.efficiency import MEASURES, efficiency
 from neuroplast.errors import NeuroplastError
 from neuroplast.models import MLP, build_mlp, count_macs, count_parameters, initialize
@@ -366,6 +366,49 @@ def test_prune_cycles_prunes_retrains_and_prunes_again(mnist_small):
     with pytest.raises(NeuroplastError, match="cycles must be an integer >= 1"):
         prune_cycles(model, "hidden1", split, protocol, cycles=0, retrain_paper_epochs=1,
                      seed=0, amount=1)
+
+
+@pytest.mark.parametrize(("site", "settings", "cycles", "retrain_last"), [
+    ("hidden1", [{"relative_cutoff": 0.02}, {"relative_cutoff": 0.1},
+                 {"relative_cutoff": 0.3}, {"goal_accuracy": 0.5}], 3, False),
+    ("input", [{"relative_cutoff": 0.001}, {"relative_cutoff": 0.05}], 1, True),
+])
+def test_prune_cycles_together_equals_one_chain_after_another(mnist_small, site, settings,
+                                                              cycles, retrain_last):
+    """Lock-step chains whose retrainings are fused give each chain's own results (float64,
+    so the fused sums' rounding cannot flip a pruning decision)."""
+    split = Split(mnist_small.train.x[:2000], mnist_small.train.y[:2000])
+    test = Split(mnist_small.test.x[:500], mnist_small.test.y[:500])
+    base = initialize(build_mlp("N4"), seed=2).double()
+    protocol = get_protocol("quick")
+    train(base, split, protocol, epochs=3, seed=0, progress=False)
+    together = [copy.deepcopy(base) for _ in settings]
+    chains = prune_cycles_together(together, site, split, protocol, cycles=cycles,
+                                   retrain_paper_epochs=1000, seed=4, test_split=test,
+                                   retrain_last=retrain_last, prune_kwargs=settings)
+    widths = set()
+    for model, chain, kwargs in zip(together, chains, settings, strict=True):
+        alone = copy.deepcopy(base)
+        reference = prune_cycles(alone, site, split, protocol, cycles=cycles,
+                                 retrain_paper_epochs=1000, seed=4, test_split=test,
+                                 retrain_last=retrain_last, **kwargs)
+        assert [r.removed for r in chain] == [r.removed for r in reference]
+        assert model.widths == alone.widths
+        widths.add(tuple(model.widths))
+        for p, q in zip(model.parameters(), alone.parameters(), strict=True):
+            torch.testing.assert_close(p, q, rtol=1e-9, atol=1e-10)
+        for got, want in zip(chain, reference, strict=True):
+            assert got.after == pytest.approx(want.after, rel=1e-9)
+            assert (got.retrain is None) == (want.retrain is None)
+            if got.retrain is not None:
+                assert got.retrain["train_accuracy"] == pytest.approx(
+                    want.retrain["train_accuracy"], abs=1e-12)
+                assert got.retrain["fused_members"] == len(settings)
+                assert got.retrain["steps"] == want.retrain["steps"]
+    assert len(widths) > 1  # the chains really pruned to different sizes
+    with pytest.raises(NeuroplastError, match="one prune setting per model"):
+        prune_cycles_together(together, site, split, protocol, cycles=1,
+                              retrain_paper_epochs=0, seed=0, prune_kwargs=settings[:1])
 
 
 # -- errors -----------------------------------------------------------------------------------

@@ -7,11 +7,13 @@ from neuroplast.death.strategies import (
     make_strategy,
     prune,
     prune_cycles,
+    prune_cycles_together,
     prune_retrain_cycles,
     removal_cap,
 )
 
 __all__ = [
     "RULES", "PruneResult", "Relation", "Rewirer", "RuleInfo", "Strategy", "get_rule",
-    "make_strategy", "prune", "prune_cycles", "prune_retrain_cycles", "removal_cap",
+    "make_strategy", "prune", "prune_cycles", "prune_cycles_together", "prune_retrain_cycles",
+    "removal_cap",
 ]

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import numbers
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -254,6 +254,54 @@ def prune_cycles(model: nn.Module, site: str, split: Split, protocol: Protocol, 
                             progress=progress)
             retrained = dict(history.final)
         results.append(replace(result, after=after, retrain=retrained))
+    return results
+
+
+def prune_cycles_together(models: Sequence[nn.Module], site: str, split: Split,
+                          protocol: Protocol, *, cycles: int, retrain_paper_epochs: float,
+                          seed: int, prune_kwargs: Sequence[Mapping[str, Any]],
+                          test_split: Split | None = None,
+                          retrain_last: bool = False) -> list[list[PruneResult]]:
+    """:func:`prune_cycles` on several models at once, in lock-step, one prune setting each.
+
+    ``result[i]`` is what ``prune_cycles(models[i], site, split, protocol, cycles=cycles,
+    retrain_paper_epochs=..., seed=seed, **prune_kwargs[i])`` returns, to float rounding:
+    the prunes are the same calls, and since every chain's retraining in cycle k uses the
+    same shuffling seed (``seed + 1000 k``), the cycle's retrainings see the same batches and
+    are trained as one fused model when they can be
+    (:func:`neuroplast.train.fused.train_together`: copies of one MLP pruned to different
+    widths or inputs). Each retraining's ``wall_time_s`` is then its share of the fused time.
+
+    Raises:
+        NeuroplastError: bad cycle count or retraining length, or not one ``prune_kwargs``
+            per model.
+    """
+    from neuroplast.train.fused import train_together
+
+    if isinstance(cycles, bool) or not isinstance(cycles, numbers.Integral) or cycles < 1:
+        raise NeuroplastError(f"cycles must be an integer >= 1, got {cycles!r}")
+    if number("retrain_paper_epochs", retrain_paper_epochs) < 0:
+        raise NeuroplastError(f"retrain_paper_epochs must be >= 0, got {retrain_paper_epochs}")
+    if len(prune_kwargs) != len(models):
+        raise NeuroplastError(f"give one prune setting per model: {len(models)} models, "
+                              f"{len(prune_kwargs)} settings")
+    results: list[list[PruneResult]] = [[] for _ in models]
+    for cycle in range(1, cycles + 1):
+        pruned = []
+        for model, kwargs in zip(models, prune_kwargs, strict=True):
+            result = prune(model, site, split, **kwargs)
+            after = evaluate(model, split).as_dict("train")  # type: ignore[arg-type]
+            if test_split is not None:
+                after |= evaluate(model, test_split).as_dict("test")  # type: ignore[arg-type]
+            pruned.append(replace(result, after=after))
+        retrained: list[dict[str, Any] | None] = [None] * len(models)
+        if retrain_paper_epochs > 0 and (cycle < cycles or retrain_last):
+            histories = train_together(models, split, protocol,
+                                       epochs=protocol.epochs(retrain_paper_epochs),
+                                       seed=seed + 1000 * cycle, test_split=test_split)
+            retrained = [dict(history.final) for history in histories]
+        for chain, result, metrics in zip(results, pruned, retrained, strict=True):
+            chain.append(replace(result, retrain=metrics))
     return results
 
 

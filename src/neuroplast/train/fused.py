@@ -34,13 +34,24 @@ averages over random nets (REFERENCE §2.1), and the order in which the same exa
 visited is a second-order effect on them; a sweep that needs per-seed shuffling trains the
 seeds separately.
 
+Several configurations of one seed. A run that prunes one net several ways (one cutoff
+each) and retrains every pruned copy with the same seed visits the same batches in the same
+order for all of them: those copies fuse with no change of meaning. Members may therefore
+differ in their **first hidden width** and in the **input features they keep**: the first
+layer holds Σ_s h_s rows over all inputs (a member's unread inputs are zero columns whose
+gradient is masked), the second layer is padded with zero columns to the widest member, and
+padded activations are written as zeros, so no member sees another's padding. Everything
+else (input count, later widths, activation, dtype, device) must be equal.
+:func:`train_together` trains any list of models with one data seed, fused where
+:func:`can_fuse` allows and one after another otherwise; the pruning experiments retrain their
+pruned copies with it (``neuroplast.death.prune_cycles_together``).
+
 Death and replication are **not** done on a fused model: surgery changes one member's width,
-which breaks the shared (S, out, in) layout. A sweep whose runs do surgery *during* training
-(the death-and-replication schedule, callbacks) trains those runs as separate models; a run
-that trains first and prunes or replicates afterwards may train fused and then
+which breaks the fused layout. A sweep whose runs do surgery *during* training (the
+death-and-replication schedule, callbacks) trains those runs as separate models; a run that
+trains first and prunes or replicates afterwards may train fused and then
 :meth:`FusedMLP.unfuse` (or :func:`train_fused`, which writes the trained weights back into the
-members) before the surgery. Members must have unpruned inputs (an identity input selector)
-and identical widths and activation.
+members) before the surgery.
 """
 
 from __future__ import annotations
@@ -57,7 +68,7 @@ from torch import nn
 from neuroplast.activations import Activation, get_activation
 from neuroplast.data import Split
 from neuroplast.errors import NeuroplastError
-from neuroplast.models.mlp import MLP, check_widths
+from neuroplast.models.mlp import MLP, FeatureSelector, check_widths
 from neuroplast.train.loop import (
     Evaluation,
     History,
@@ -65,33 +76,55 @@ from neuroplast.train.loop import (
     make_optimizer,
     restrict,
     step_schedule,
+    train,
 )
 from neuroplast.train.protocols import Protocol
 
 
 class FusedMLP(nn.Module):
-    """S MLPs of identical widths and activation evaluated together; logits (S, batch, C).
+    """S MLPs of one architecture family evaluated together; logits (S, batch, C).
+
+    Members share the input features, the activation and every width after the first hidden
+    layer. Their **first hidden widths may differ** (a site pruned to different sizes) and so
+    may the **inputs they read** (input-pruned members): the first layer holds every member's
+    rows one after another (``first_widths[s]`` rows for member s) over all ``n_inputs``
+    features, with the columns a member does not read held at zero by a gradient mask; the
+    second layer's weights are padded with zero columns to the widest member. Padded neurons
+    stay exactly zero (their activations are written as zeros, so their weights get no
+    gradient), so each member computes what it computes alone.
 
     Build it with :func:`fuse` from initialised members; the constructor's parameters are
     placeholders.
 
     Attributes:
         n_members: S.
-        widths: the members' widths ``(inputs, hidden..., outputs)``.
-        first: Linear ``d → S·h1``; rows ``s·h1 … (s+1)·h1 − 1`` are member s's first layer.
-        weights: later layers' weights, each (S, out, in).
+        widths: ``(inputs, widest first hidden, later widths..., outputs)``.
+        first_widths: each member's first hidden width (for a net without hidden layer, its
+            output width).
+        first: Linear ``inputs → Σ first_widths``; member s's rows follow member s − 1's.
+        weights: later layers' weights, each (S, out, in); the first of them padded to the
+            widest member.
         biases: later layers' biases, each (S, out).
     """
 
-    def __init__(self, n_members: int, widths: Sequence[int], activation: str = "tanh") -> None:
+    def __init__(self, n_members: int, widths: Sequence[int], activation: str = "tanh",
+                 first_widths: Sequence[int] | None = None) -> None:
         super().__init__()
         if n_members < 1:
             raise NeuroplastError(f"a fused model needs at least one member, got {n_members}")
         widths = check_widths(widths)
+        first_widths = [widths[1]] * n_members if first_widths is None else list(first_widths)
+        if len(first_widths) != n_members or not all(0 < w <= widths[1] for w in first_widths):
+            raise NeuroplastError(
+                f"first_widths {first_widths} must give {n_members} widths in 1..{widths[1]}"
+            )
+        if len(widths) == 2 and any(w != widths[1] for w in first_widths):
+            raise NeuroplastError("members without hidden layer must have equal output widths")
         self.n_members = int(n_members)
         self.widths = widths
+        self.first_widths = first_widths
         self.activation = get_activation(activation)
-        self.first = nn.Linear(widths[0], n_members * widths[1])
+        self.first = nn.Linear(widths[0], sum(first_widths))
         pairs = list(zip(widths[1:-1], widths[2:], strict=True))
         self.weights = nn.ParameterList(
             nn.Parameter(torch.zeros(n_members, n_out, n_in)) for n_in, n_out in pairs
@@ -99,10 +132,40 @@ class FusedMLP(nn.Module):
         self.biases = nn.ParameterList(
             nn.Parameter(torch.zeros(n_members, n_out)) for _, n_out in pairs
         )
+        self.ragged = any(w != widths[1] for w in first_widths)
+        positions = [s * widths[1] + j for s, w in enumerate(first_widths) for j in range(w)]
+        self.register_buffer("pad_index", torch.tensor(positions, dtype=torch.long))
+        self.register_buffer("input_mask", None)  # (Σ first_widths, inputs) or None
+        self.member_inputs: list[torch.Tensor | None] = [None] * n_members
+        """Each member's kept input features (None: all of them)."""
 
     @property
     def activation_name(self) -> str:
         return self.activation.name
+
+    def member_widths(self, s: int) -> list[int]:
+        """Member ``s``'s own widths ``(kept inputs, first hidden, later widths...)``."""
+        kept = self.member_inputs[s]
+        inputs = self.widths[0] if kept is None else int(kept.numel())
+        return [inputs, self.first_widths[s], *self.widths[2:]]
+
+    def _rows(self, s: int) -> slice:
+        start = sum(self.first_widths[:s])
+        return slice(start, start + self.first_widths[s])
+
+    def _padded(self, h: torch.Tensor) -> torch.Tensor:
+        """First-layer activations (Σ first_widths, batch) laid out (S, widest, batch), the
+        padding exactly zero."""
+        if not self.ragged:
+            return h.view(self.n_members, -1, h.shape[1])
+        padded = h.new_zeros(self.n_members * self.widths[1], h.shape[1])
+        padded.index_copy_(0, self.pad_index, h)
+        return padded.view(self.n_members, -1, h.shape[1])
+
+    def _unpadded(self, g: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`_padded` for a gradient (S, widest, batch)."""
+        g = g.reshape(-1, g.shape[2])
+        return g.index_select(0, self.pad_index) if self.ragged else g
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of every member for the shared batch ``x`` (batch, d): (S, batch, C)."""
@@ -112,14 +175,17 @@ class FusedMLP(nn.Module):
         """The same logits laid out (S, C, batch), the layout the loss is fastest on.
 
         Activations are kept as (S, width, batch) throughout: the first layer is one matmul
-        ``W (S·h1, d) @ xᵀ (d, batch)`` whose result is already member-major, and every later
+        ``W (Σh, d) @ xᵀ (d, batch)`` whose result is already member-major, and every later
         layer is ``baddbmm(b, W (S, out, in), h (S, in, batch))`` — no transposes are copied.
         """
         s = self.n_members
-        z = torch.addmm(self.first.bias.unsqueeze(1), self.first.weight, x.t())  # (S·h1, batch)
-        z = z.view(s, -1, x.shape[0])  # (S, h1, batch)
-        for weight, bias in zip(self.weights, self.biases, strict=True):
-            h = self.activation.fn(z)  # (S, in, batch)
+        z = torch.addmm(self.first.bias.unsqueeze(1), self.first.weight, x.t())  # (Σh, batch)
+        if not self.weights:
+            return z.view(s, -1, x.shape[0])  # (S, C, batch)
+        h = self._padded(self.activation.fn(z))  # (S, widest, batch)
+        for k, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
+            if k > 0:
+                h = self.activation.fn(z)  # (S, in, batch)
             z = torch.baddbmm(bias.unsqueeze(2), weight, h)  # (S, out, batch)
         return z  # (S, C, batch)
 
@@ -128,7 +194,8 @@ class FusedMLP(nn.Module):
 
         The same numbers as autograd of Σ_s mean-cross-entropy_s(``self.logits_by_class(x)``)
         (checked against autograd in the tests), computed without autograd: member s's
-        parameters get exactly the gradient of its own mean cross-entropy.
+        parameters get exactly the gradient of its own mean cross-entropy. Columns of the
+        first layer a member does not read get zero gradient.
 
         Args:
             x: shared input batch (batch, d).
@@ -139,14 +206,20 @@ class FusedMLP(nn.Module):
         """
         s, batch = self.n_members, x.shape[0]
         with torch.no_grad():
-            z = torch.addmm(self.first.bias.unsqueeze(1), self.first.weight, x.t())
-            z = z.view(s, -1, batch)  # (S, h1, batch)
+            z = torch.addmm(self.first.bias.unsqueeze(1), self.first.weight, x.t())  # (Σh, b)
             outputs, slopes = [], []
-            for weight, bias in zip(self.weights, self.biases, strict=True):
-                h, slope = _activate(self.activation, z)  # f(z), f'(z): (S, in, batch)
-                outputs.append(h)
+            if self.weights:
+                h, slope = _activate(self.activation, z)  # f(z), f'(z): (Σh, batch)
+                outputs.append(self._padded(h))  # (S, widest, batch)
                 slopes.append(slope)
-                z = torch.baddbmm(bias.unsqueeze(2), weight, h)  # (S, out, batch)
+                z = torch.baddbmm(self.biases[0].unsqueeze(2), self.weights[0], outputs[0])
+                for weight, bias in zip(self.weights[1:], self.biases[1:], strict=True):
+                    h, slope = _activate(self.activation, z)  # (S, in, batch)
+                    outputs.append(h)
+                    slopes.append(slope)
+                    z = torch.baddbmm(bias.unsqueeze(2), weight, h)  # (S, out, batch)
+            else:
+                z = z.view(s, -1, batch)
             log_p = torch.log_softmax(z, dim=1)  # (S, C, batch)
             target = y.view(1, 1, batch).expand(s, 1, batch)
             losses = -log_p.gather(1, target).mean(dim=(1, 2))  # (S,)
@@ -158,20 +231,27 @@ class FusedMLP(nn.Module):
                 weight = self.weights[k]
                 weight.grad = torch.bmm(g, outputs[k].transpose(1, 2))  # (S, out, in)
                 self.biases[k].grad = g.sum(dim=2)  # (S, out)
-                g = torch.bmm(weight.transpose(1, 2), g).mul_(slopes[k])  # (S, in, batch)
-            g = g.reshape(-1, batch)  # (S·h1, batch)
-            self.first.weight.grad = g @ x  # (S·h1, d)
-            self.first.bias.grad = g.sum(dim=1)  # (S·h1,)
+                g = torch.bmm(weight.transpose(1, 2), g)  # (S, in, batch)
+                g = self._unpadded(g).mul_(slopes[0]) if k == 0 else g.mul_(slopes[k])
+            g = g.reshape(-1, batch)  # (Σh, batch)
+            self.first.weight.grad = g @ x  # (Σh, d)
+            if self.input_mask is not None:
+                self.first.weight.grad.mul_(self.input_mask)
+            self.first.bias.grad = g.sum(dim=1)  # (Σh,)
         return losses
 
     def member_layers(self, s: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Views ``(weight (out, in), bias (out,))`` of member ``s``'s layers, first to last."""
+        """Views ``(weight (out, in), bias (out,))`` of member ``s``'s layers, first to last.
+
+        The first layer's weight spans all input features (zeros where the member reads none);
+        the second layer's weight is cut to the member's own first hidden width.
+        """
         if not 0 <= s < self.n_members:
             raise NeuroplastError(f"member {s} does not exist; this model has {self.n_members}")
-        h1 = self.widths[1]
-        rows = slice(s * h1, (s + 1) * h1)
+        rows, width = self._rows(s), self.first_widths[s]
         layers = [(self.first.weight[rows], self.first.bias[rows])]
-        layers += [(w[s], b[s]) for w, b in zip(self.weights, self.biases, strict=True)]
+        layers += [(w[s][:, :width] if k == 0 else w[s], b[s])
+                   for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True))]
         return layers
 
     def copy_into(self, models: Sequence[MLP]) -> None:
@@ -182,26 +262,36 @@ class FusedMLP(nn.Module):
             )
         with torch.no_grad():
             for s, model in enumerate(models):
-                if model.widths != self.widths:
+                if model.widths != self.member_widths(s):
                     raise NeuroplastError(
-                        f"model {s} has widths {model.widths}, the fused members {self.widths}"
+                        f"model {s} has widths {model.widths}, fused member {s} "
+                        f"{self.member_widths(s)}"
                     )
-                for layer, (weight, bias) in zip(model.layers, self.member_layers(s), strict=True):
+                kept = self.member_inputs[s]
+                for k, (layer, (weight, bias)) in enumerate(
+                        zip(model.layers, self.member_layers(s), strict=True)):
+                    if k == 0 and kept is not None:
+                        weight = weight.index_select(1, kept.to(weight.device))
                     layer.weight.copy_(weight)
                     layer.bias.copy_(bias)
 
     def unfuse(self) -> list[MLP]:
         """S independent :class:`MLP` copies of the members (same dtype and device)."""
         reference = self.first.weight
-        models = [
-            MLP(self.widths, self.activation.name).to(reference.device, reference.dtype)
-            for _ in range(self.n_members)
-        ]
+        models = []
+        for s in range(self.n_members):
+            model = MLP([self.widths[0], *self.member_widths(s)[1:]], self.activation.name)
+            kept = self.member_inputs[s]
+            if kept is not None:
+                model.selector = FeatureSelector(self.widths[0], kept)
+                model.layers[0] = nn.Linear(int(kept.numel()), self.first_widths[s])
+            models.append(model.to(reference.device, reference.dtype))
         self.copy_into(models)
         return models
 
     def extra_repr(self) -> str:
-        return (f"n_members={self.n_members}, widths={self.widths}, "
+        ragged = f", first_widths={self.first_widths}" if self.ragged else ""
+        return (f"n_members={self.n_members}, widths={self.widths}{ragged}, "
                 f"activation={self.activation.name}")
 
 
@@ -230,17 +320,17 @@ def _check_fusable(models: Sequence[MLP]) -> None:
             raise NeuroplastError(
                 f"model {s} is a {type(model).__name__}, not an MLP; train it separately"
             )
-        if not model.selector.is_identity:
+        same = (model.n_inputs == first.n_inputs and model.widths[2:] == first.widths[2:]
+                and len(model.widths) == len(first.widths)
+                and model.activation_name == first.activation_name)
+        if len(model.widths) == 2:  # no hidden layer: the first layer is the output layer
+            same = same and model.widths == first.widths and model.selector.is_identity
+        if not same:
             raise NeuroplastError(
-                f"model {s} has pruned inputs ({model.selector.kept.numel()} of "
-                f"{model.selector.n_features} kept); fused members share the full input batch, "
-                "so train input-pruned models separately with neuroplast.train.train"
-            )
-        if model.widths != first.widths or model.activation_name != first.activation_name:
-            raise NeuroplastError(
-                f"model {s} is {model.widths} {model.activation_name} but model 0 is "
-                f"{first.widths} {first.activation_name}; only identical architectures can be "
-                "fused, train the others separately with neuroplast.train.train"
+                f"model {s} is {model.widths} {model.activation_name} on {model.n_inputs} "
+                f"inputs but model 0 is {first.widths} {first.activation_name} on "
+                f"{first.n_inputs}; members may differ only in their first hidden width and "
+                "the inputs they keep — train the others separately with neuroplast.train.train"
             )
         param = model.layers[0].weight
         reference = first.layers[0].weight
@@ -251,23 +341,58 @@ def _check_fusable(models: Sequence[MLP]) -> None:
             )
 
 
+def can_fuse(models: Sequence[nn.Module]) -> bool:
+    """Whether :func:`fuse` accepts ``models`` (MLPs that differ at most in their first
+    hidden width and kept inputs, one dtype and device)."""
+    try:
+        _check_fusable(models)  # type: ignore[arg-type]
+    except NeuroplastError:
+        return False
+    return True
+
+
 def fuse(models: Sequence[MLP]) -> FusedMLP:
-    """One :class:`FusedMLP` holding copies of ``models`` (identical widths, unpruned inputs).
+    """One :class:`FusedMLP` holding copies of ``models``.
+
+    Members may differ in their first hidden width (a pruned site) and in the input features
+    they keep (input pruning); everything else — input count, later widths, activation, dtype,
+    device — must be equal.
 
     Raises:
-        NeuroplastError: if the models differ in widths, activation, dtype or device, or have
-            pruned inputs (train those separately).
+        NeuroplastError: if the models differ in anything else (train those separately).
     """
     _check_fusable(models)
     reference = models[0].layers[0].weight
-    fused = FusedMLP(len(models), models[0].widths, models[0].activation_name)
+    d = models[0].n_inputs
+    first_widths = [m.layers[0].out_features for m in models]
+    widths = [d, max(first_widths), *models[0].widths[2:]]
+    fused = FusedMLP(len(models), widths, models[0].activation_name, first_widths)
     fused = fused.to(reference.device, reference.dtype)
     with torch.no_grad():
-        fused.first.weight.copy_(torch.cat([m.layers[0].weight for m in models]))  # (S·h1, d)
-        fused.first.bias.copy_(torch.cat([m.layers[0].bias for m in models]))  # (S·h1,)
+        blocks, masks = [], []
+        for s, m in enumerate(models):
+            weight = m.layers[0].weight  # (h_s, kept_s)
+            if m.selector.is_identity:
+                blocks.append(weight)
+                masks.append(torch.ones_like(weight))
+                continue
+            kept = m.selector.kept.to(weight.device)
+            fused.member_inputs[s] = kept.clone()
+            full = weight.new_zeros(weight.shape[0], d)
+            full.index_copy_(1, kept, weight)
+            blocks.append(full)
+            mask = weight.new_zeros(weight.shape[0], d)
+            mask[:, kept] = 1.0
+            masks.append(mask)
+        fused.first.weight.copy_(torch.cat(blocks))  # (Σh, d)
+        fused.first.bias.copy_(torch.cat([m.layers[0].bias for m in models]))  # (Σh,)
+        if any(kept is not None for kept in fused.member_inputs):
+            fused.input_mask = torch.cat(masks)  # (Σh, d)
         for k, (weight, bias) in enumerate(zip(fused.weights, fused.biases, strict=True)):
-            weight.copy_(torch.stack([m.layers[k + 1].weight for m in models]))  # (S, out, in)
-            bias.copy_(torch.stack([m.layers[k + 1].bias for m in models]))  # (S, out)
+            for s, m in enumerate(models):
+                w = m.layers[k + 1].weight
+                weight[s, :, : w.shape[1]] = w  # (out, in_s); the padding stays zero
+                bias[s] = m.layers[k + 1].bias
     return fused
 
 
@@ -321,8 +446,8 @@ def train_fused(models: Sequence[MLP], train_split: Split, protocol: Protocol, *
     between members (see the module docstring for what that means for seed sweeps).
 
     Args:
-        models: S MLPs with identical widths and activation and unpruned inputs; trained in
-            place (the fused weights are written back at the end).
+        models: S MLPs that differ at most in their first hidden width and kept inputs
+            (:func:`fuse`); trained in place (the fused weights are written back at the end).
         train_split: training data; the protocol may restrict it (``max_train_examples``).
         protocol: hyper-parameters (SGD momentum and L2 ``weight_decay`` included).
         epochs: our epochs, as in :func:`neuroplast.train.train`.
@@ -402,3 +527,29 @@ def train_fused(models: Sequence[MLP], train_split: Split, protocol: Protocol, *
             final |= test_eval[member].as_dict("test")
         h.final = final
     return histories
+
+
+def train_together(models: Sequence[nn.Module], train_split: Split, protocol: Protocol, *,
+                   epochs: float, seed: int, test_split: Split | None = None,
+                   progress: bool | None = False) -> list[History]:
+    """Train each model as ``train(model, train_split, protocol, epochs=epochs, seed=seed)``
+    would — all with the same data seed, so with the same batches — fused into one model when
+    :func:`can_fuse` allows (several pruned copies of one net), one after another otherwise.
+
+    Fused members equal their separate trainings to float rounding (:func:`train_fused`).
+    Each member's ``final["wall_time_s"]`` is its share of the fused wall time (total ÷ S);
+    ``final["fused_wall_time_s"]`` is the total and ``final["fused_members"]`` is S.
+
+    Returns:
+        One :class:`History` per model, in order.
+    """
+    if len(models) > 1 and can_fuse(models):
+        histories = train_fused(models, train_split, protocol, epochs=epochs,  # type: ignore[arg-type]
+                                data_seed=seed, test_split=test_split, progress=progress)
+        for history in histories:
+            total = history.final["wall_time_s"]
+            history.final["fused_wall_time_s"] = total
+            history.final["wall_time_s"] = total / len(models)
+        return histories
+    return [train(model, train_split, protocol, epochs=epochs, seed=seed,  # type: ignore[arg-type]
+                  test_split=test_split, progress=progress) for model in models]

@@ -18,7 +18,11 @@ prune → retrain 500 → prune. Decisions:
   efficient neuron and the row is flagged ``emptied`` (the report counts such rows);
 * pruning time = statistics + efficiencies + re-wiring + surgery (``PruneResult.seconds``),
   without the accuracy evaluation; "learning and second pruning time" = retraining wall time
-  + second pruning time. The retraining of every ε uses the same shuffling seed.
+  + second pruning time. The retraining of every ε uses the same shuffling seed, so the
+  copies are retrained together as one fused model (``pruning_common.cutoff_chains``; equal
+  to separate retrainings to float rounding) and each row's retraining time is its share of
+  the fused wall time (runs stored before fusing, without ``fused_members`` in their
+  retraining, timed each retraining alone).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from neuroplast.data import Split
+from neuroplast.death import PruneResult
 from neuroplast.experiments.claims import (
     SMOKE_TEST_PROTOCOLS,
     Claim,
@@ -40,7 +44,7 @@ from neuroplast.experiments.claims import (
 )
 from neuroplast.experiments.definitions.pruning_common import (
     TIMING_NOTE,
-    cutoff_cycles,
+    cutoff_chains,
     emptied,
     format_summary,
     non_increasing,
@@ -66,7 +70,6 @@ from neuroplast.experiments.stats_summary import (
     summarize_field,
 )
 from neuroplast.experiments.sweep import RunSpec
-from neuroplast.models import MLP
 from neuroplast.train import Protocol, restrict
 
 PAPER_CUTOFFS = (0.01, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3)
@@ -103,19 +106,19 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     model, final = train_base(config["arch"], config["paper_epochs"], spec.seed, protocol,
                               dataset, option(config, "init"))
     split = restrict(dataset.train, protocol)
-    rows = [_chain(copy.deepcopy(model), cutoff, config, spec.seed, protocol, split,
-                   dataset.test) for cutoff in config["cutoffs"]]
+    cutoffs = config["cutoffs"]
+    chains = cutoff_chains([copy.deepcopy(model) for _ in cutoffs], config["site"], cutoffs,
+                           config, spec.seed, protocol, split, dataset.test)
+    rows = [_row(cutoff, first, second) for cutoff, (first, second) in zip(cutoffs, chains,
+                                                                          strict=True)]
     return {"train_accuracy": final["train_accuracy"], "train_loss": final["train_loss"],
             "test_accuracy": final["test_accuracy"], "training_time_s": final["wall_time_s"],
             "max_hidden_efficiency": rows[0]["max_efficiency"], "rows": rows,
             "run_options": effective_options(config)}
 
 
-def _chain(model: MLP, cutoff: float, config: dict[str, Any], seed: int, protocol: Protocol,
-           split: Split, test: Split) -> dict[str, Any]:
-    """Prune with ε, retrain, prune again with ε: one row of Fig. 5."""
-    first, second = cutoff_cycles(model, config["site"], cutoff, config, seed, protocol, split,
-                                  test)
+def _row(cutoff: float, first: PruneResult, second: PruneResult) -> dict[str, Any]:
+    """One row of Fig. 5 from its chain: prune with ε, retrain, prune again with ε."""
     retrain_s = first.retrain["wall_time_s"]
     return {
         "cutoff": cutoff,

@@ -19,7 +19,10 @@ Two configurations, one run each per seed, both starting from N4 trained 5000 pa
 
 Decisions: as in cutoff-pruning and goal-pruning (one-shot cutoffs, strict ``<``, training
 accuracy, the most efficient neuron kept — and the row flagged — when a cutoff would empty a
-site); pruning time excludes the accuracy evaluation; the report's "border" is the outer
+site); pruning time excludes the accuracy evaluation; copies retrained with one seed are
+retrained together as one fused model (equal to separate retrainings to float rounding), and a
+row's retraining time is its share of the fused wall time (runs stored before fusing timed each
+retraining alone); the report's "border" is the outer
 4-pixel ring of the 28 × 28 field (MNIST digits are normalised into the central 20 × 20 box).
 """
 
@@ -33,8 +36,8 @@ from typing import Any
 import torch
 
 from neuroplast.analysis import crossing
-from neuroplast.data import Dataset, Split
-from neuroplast.death import prune, prune_cycles
+from neuroplast.data import Dataset
+from neuroplast.death import PruneResult, prune, prune_cycles_together
 from neuroplast.experiments.claims import (
     SMOKE_TEST_PROTOCOLS,
     Claim,
@@ -50,7 +53,7 @@ from neuroplast.experiments.definitions.pruning_common import (
     TIMING_NOTE,
     below,
     border_share,
-    cutoff_cycles,
+    cutoff_chains,
     emptied,
     find_row,
     format_seconds,
@@ -153,34 +156,46 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
 
 def _from_cutoff_nets(model: MLP, config: dict[str, Any], seed: int, protocol: Protocol,
                       dataset: Dataset) -> dict[str, Any]:
-    """Figs 7–9: hidden1 cutoff chain, then every input cutoff + retraining on a copy."""
+    """Figs 7–9: hidden1 cutoff chain, then every input cutoff + retraining on a copy.
+
+    Copies retrained with the same seed are retrained together (one fused model per cycle,
+    ``pruning_common.cutoff_chains``): the hidden chains of all hidden cutoffs, then the input
+    chains of all (hidden cutoff, input cutoff) pairs.
+    """
     split = restrict(dataset.train, protocol)
-    starts, rows = [], []
-    for hidden_cutoff in config["hidden_cutoffs"]:
-        net = copy.deepcopy(model)
-        first, second = cutoff_cycles(net, "hidden1", hidden_cutoff, config, seed, protocol,
-                                      split, dataset.test)
+    hidden_cutoffs, input_cutoffs = config["hidden_cutoffs"], config["input_cutoffs"]
+    nets = [copy.deepcopy(model) for _ in hidden_cutoffs]
+    hidden_chains = cutoff_chains(nets, "hidden1", hidden_cutoffs, config, seed, protocol,
+                                  split, dataset.test)
+    pairs = [(h, net, c) for h, net in zip(hidden_cutoffs, nets, strict=True)
+             for c in input_cutoffs]
+    copies = [copy.deepcopy(net) for _, net, _ in pairs]
+    input_chains = cutoff_chains(copies, "input", [c for _, _, c in pairs], config, seed,
+                                 protocol, split, dataset.test, cycles=1, retrain_last=True)
+    rows = []
+    for (hidden_cutoff, net, cutoff), pruned, (result,) in zip(pairs, copies, input_chains,
+                                                                strict=True):
         hidden = net.site("hidden1").width
-        chain = [_input_cutoff(copy.deepcopy(net), c, config, seed, protocol, split,
-                               dataset.test) | {"hidden_cutoff": hidden_cutoff,
-                                                "hidden_neurons": hidden}
-                 for c in config["input_cutoffs"]]
-        for row in chain:
-            row["first_layer_weights"] = row["remaining_inputs"] * hidden
+        row = _input_row(cutoff, result, pruned) | {"hidden_cutoff": hidden_cutoff,
+                                                    "hidden_neurons": hidden}
+        row["first_layer_weights"] = row["remaining_inputs"] * hidden
+        rows.append(row)
+    starts = []
+    for hidden_cutoff, net, (first, second) in zip(hidden_cutoffs, nets, hidden_chains,
+                                                   strict=True):
+        chain = [row for row in rows if row["hidden_cutoff"] == hidden_cutoff]
         starts.append({"hidden_cutoff": hidden_cutoff,
                        "accuracy": second.after["train_accuracy"],
                        "test_accuracy": second.after["test_accuracy"],
-                       "hidden_neurons": hidden, "hidden_emptied": emptied(first),
+                       "hidden_neurons": net.site("hidden1").width,
+                       "hidden_emptied": emptied(first),
                        "max_input_efficiency": chain[0]["max_input_efficiency"]})
-        rows += chain
     return {"starts": starts, "cutoff_rows": rows}
 
 
-def _input_cutoff(model: MLP, cutoff: float, config: dict[str, Any], seed: int,
-                  protocol: Protocol, split: Split, test: Split) -> dict[str, Any]:
-    """One line of Fig. 7/9: prune the inputs with ``cutoff``, retrain 500 paper epochs."""
-    (result,) = cutoff_cycles(model, "input", cutoff, config, seed, protocol, split, test,
-                              cycles=1, retrain_last=True)
+def _input_row(cutoff: float, result: PruneResult, model: MLP) -> dict[str, Any]:
+    """One line of Fig. 7/9 from its chain: inputs pruned with ``cutoff``, retrained 500
+    paper epochs (``model`` is the pruned, retrained net)."""
     largest = max(result.efficiencies)
     return {"input_cutoff": cutoff, "max_input_efficiency": largest,
             "cutoff_over_max_efficiency": cutoff / largest if largest > 0 else None,
@@ -196,14 +211,18 @@ def _input_cutoff(model: MLP, cutoff: float, config: dict[str, Any], seed: int,
 
 def _from_goal_nets(model: MLP, config: dict[str, Any], seed: int, protocol: Protocol,
                     dataset: Dataset) -> dict[str, Any]:
-    """Figs 10–11: the goal chain of Fig. 6, then input pruning with the same goal."""
+    """Figs 10–11: the goal chain of Fig. 6, then input pruning with the same goal (the goal
+    chains of all goals in lock-step, their retrainings fused)."""
     split = restrict(dataset.train, protocol)
+    goals = config["goals"]
+    nets = [copy.deepcopy(model) for _ in goals]
+    prune_cycles_together(nets, "hidden1", split, protocol, cycles=config["hidden_cycles"],
+                          retrain_paper_epochs=config["retrain_paper_epochs"], seed=seed,
+                          test_split=dataset.test,
+                          prune_kwargs=[{"rule": config["rule"], "goal_accuracy": goal}
+                                        for goal in goals])
     rows = []
-    for goal in config["goals"]:
-        net = copy.deepcopy(model)
-        prune_cycles(net, "hidden1", split, protocol, cycles=config["hidden_cycles"],
-                     retrain_paper_epochs=config["retrain_paper_epochs"], seed=seed,
-                     test_split=dataset.test, rule=config["rule"], goal_accuracy=goal)
+    for goal, net in zip(goals, nets, strict=True):
         result = prune(net, "input", split, rule=config["rule"], goal_accuracy=goal)
         hidden = net.site("hidden1").width
         rows.append({"goal": goal, "iteration_time_s": result.seconds,

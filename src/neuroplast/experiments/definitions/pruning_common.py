@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from neuroplast.data import Dataset, Split, data_fingerprint
-from neuroplast.death import PruneResult, prune_cycles
+from neuroplast.death import PruneResult, prune_cycles_together
 from neuroplast.experiments.claims import Verdict, Z
 from neuroplast.experiments.definitions.pixel_regions import region_masks
 from neuroplast.experiments.paper_tables import PaperTable, PaperValue
@@ -85,11 +85,26 @@ def cutoff_cycles(model: MLP, site: str, cutoff: float, config: dict[str, Any], 
     is Fig. 7's prune, retrain. ``config`` gives ``rule`` and ``retrain_paper_epochs``; every
     prune keeps at least one neuron (:func:`keep_one`).
     """
-    return prune_cycles(model, site, split, protocol, cycles=cycles,
-                        retrain_paper_epochs=config["retrain_paper_epochs"],
-                        retrain_last=retrain_last, seed=seed, test_split=test,
-                        rule=config["rule"], cutoff=cutoff,
-                        max_fraction=keep_one(model.site(site).width))
+    (chain,) = cutoff_chains([model], site, [cutoff], config, seed, protocol, split, test,
+                             cycles=cycles, retrain_last=retrain_last)
+    return chain
+
+
+def cutoff_chains(models: Sequence[MLP], site: str, cutoffs: Sequence[float],
+                  config: dict[str, Any], seed: int, protocol: Protocol, split: Split,
+                  test: Split, *, cycles: int = 2,
+                  retrain_last: bool = False) -> list[list[PruneResult]]:
+    """:func:`cutoff_cycles` for ``models[i]`` with ``cutoffs[i]``, all in lock-step: the
+    retrainings of a cycle share their seed and are trained as one fused model
+    (:func:`neuroplast.death.prune_cycles_together`; each retraining's ``wall_time_s`` is its
+    share of the fused time)."""
+    settings = [{"rule": config["rule"], "cutoff": cutoff,
+                 "max_fraction": keep_one(model.site(site).width)}
+                for model, cutoff in zip(models, cutoffs, strict=True)]
+    return prune_cycles_together(models, site, split, protocol, cycles=cycles,
+                                 retrain_paper_epochs=config["retrain_paper_epochs"],
+                                 retrain_last=retrain_last, seed=seed, test_split=test,
+                                 prune_kwargs=settings)
 
 
 def emptied(result: PruneResult) -> bool:
