@@ -3,6 +3,7 @@ without effect on the identity of runs made with the defaults."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -30,14 +31,26 @@ def test_the_five_n4_experiments_take_both_options(name):
     assert set(EXPERIMENTS[name].options) == {"invert", "init", "l2"}
 
 
-@pytest.mark.parametrize("name", N4_EXPERIMENTS)
+REPRODUCED = sorted(p.name for p in REPRODUCTION.iterdir() if (p / "runs").is_dir())
+
+
+def test_every_reproduced_experiment_that_initialises_a_net_takes_init_and_l2():
+    assert len(REPRODUCED) == 11
+    for name in REPRODUCED:
+        assert {"init", "l2"} <= set(EXPERIMENTS[name].options), name
+
+
+@pytest.mark.parametrize("name", REPRODUCED)
 def test_default_options_keep_the_committed_runs_identity(name):
     """The stored fast-protocol runs are exactly the runs the default options plan."""
     stored = {p.stem for p in (REPRODUCTION / name / "runs").glob("*.json")}
     assert stored, f"no committed runs for {name}"
-    experiment = with_options(EXPERIMENTS[name], invert=False, init="xavier-normal")
+    defaults = {key: OPTIONS[key].default for key in EXPERIMENTS[name].options}
+    experiment = with_options(EXPERIMENTS[name], **defaults)
     assert experiment is EXPERIMENTS[name]
-    planned = {spec.run_id for spec in plan(experiment, protocol="fast", seeds=10)}
+    seeds = len({json.loads(p.read_text())["spec"]["seed"]
+                 for p in (REPRODUCTION / name / "runs").glob("*.json")})
+    planned = {spec.run_id for spec in plan(experiment, protocol="fast", seeds=seeds)}
     assert planned == stored
 
 
@@ -54,8 +67,11 @@ def test_a_non_default_option_is_in_the_configuration_and_the_run_id():
 
 
 def test_options_are_validated_with_a_message_that_says_what_to_do():
+    without = dataclasses.replace(EXPERIMENTS["vs-nnsp"], options=())
     with pytest.raises(NeuroplastError, match="does not support the run option 'init'"):
-        with_options(EXPERIMENTS["vs-nnsp"], init="kaiming-normal")
+        with_options(without, init="kaiming-normal")
+    with pytest.raises(NeuroplastError, match="does not support the run option 'invert'"):
+        with_options(EXPERIMENTS["vs-nnsp"], invert=True)
     with pytest.raises(NeuroplastError, match="choose one of 'xavier-normal', 'kaiming-normal'"):
         with_options(EXPERIMENTS["cutoff-pruning"], init="he")
     with pytest.raises(NeuroplastError, match="choose one of False, True"):

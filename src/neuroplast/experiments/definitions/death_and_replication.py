@@ -44,6 +44,7 @@ from neuroplast.experiments.claims import (
 )
 from neuroplast.experiments.definitions.replication import describe
 from neuroplast.experiments.experiment import Experiment, mnist
+from neuroplast.experiments.options import effective_options, option, run_protocol
 from neuroplast.experiments.paper_tables import paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
 from neuroplast.experiments.schema import INTEGER, NUMBER
@@ -57,7 +58,7 @@ from neuroplast.experiments.stats_summary import (
 from neuroplast.experiments.sweep import RunSpec
 from neuroplast.models import build_mlp, initialize
 from neuroplast.replication import DeathReplication, DeathReplicationSchedule
-from neuroplast.train import Protocol, TrainState, evaluate, get_protocol, restrict, train
+from neuroplast.train import Protocol, TrainState, evaluate, restrict, train
 
 ARCH = "N4"
 PAPER_EPOCHS = 5000
@@ -113,7 +114,7 @@ class EventProbe:
 
 def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     cfg = spec.config
-    protocol = get_protocol(spec.protocol)
+    protocol = run_protocol(spec.protocol, spec.config)
     dataset = mnist(data_dir)
     epochs = protocol.epochs(cfg["paper_epochs"])
     schedule = DeathReplication(
@@ -122,7 +123,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
                                  every_paper_epochs=cfg["every_paper_epochs"]),
         protocol, total_epochs=epochs)
     probe = EventProbe(schedule)
-    model = initialize(build_mlp(cfg["arch"]), spec.seed)
+    model = initialize(build_mlp(cfg["arch"]), spec.seed, option(spec.config, "init"))
     history = train(model, dataset.train, protocol, epochs=epochs, seed=spec.seed,
                     test_split=dataset.test, callbacks=[probe.before, schedule, probe.after],
                     progress=False)
@@ -140,6 +141,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
                   "mean_batch_loss": [e["mean_batch_loss"] for e in history.epochs]},
         "events": events,
         "train_examples": restrict(dataset.train, protocol).n,
+        "run_options": effective_options(spec.config),
     }
 
 
@@ -408,6 +410,7 @@ DEATH_AND_REPLICATION = Experiment(
                 "loss and accuracy vs ε, neurons affected",
     configs=configs,
     run=run,
+    options=("init", "l2"),
     report=report,
     result_schema=RESULT_SCHEMA,
 )

@@ -58,6 +58,7 @@ from neuroplast.experiments.claims import (
     reference_claim_text,
 )
 from neuroplast.experiments.experiment import Experiment, mnist
+from neuroplast.experiments.options import effective_options, option, run_protocol
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
 from neuroplast.experiments.schema import INTEGER, NUMBER, TEXT, map_of, nullable
 from neuroplast.experiments.stats_summary import Summary, markdown_table, summarize
@@ -65,7 +66,7 @@ from neuroplast.experiments.sweep import RunSpec
 from neuroplast.models import MLP, build_mlp, initialize
 from neuroplast.oracle import loss_change_oracle
 from neuroplast.stats import collect_site_statistics, spearman
-from neuroplast.train import Protocol, TrainState, get_protocol, restrict, train
+from neuroplast.train import Protocol, TrainState, restrict, train
 
 NETS = ("N1", "N2", "N3")
 CHECKPOINTS = (0, 100, 500, 1000, 2000, 5000, 10000, 20000, 50000)
@@ -114,11 +115,11 @@ def checkpoint_epochs(protocol: Protocol, paper_epochs: Sequence[float]) -> dict
 
 
 def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
-    protocol = get_protocol(spec.protocol)
+    protocol = run_protocol(spec.protocol, spec.config)
     split = restrict(mnist(data_dir).train, protocol)
     config = spec.config
     schedule = checkpoint_epochs(protocol, config["checkpoints"])
-    model = initialize(build_mlp(config["arch"]), spec.seed)
+    model = initialize(build_mlp(config["arch"]), spec.seed, option(spec.config, "init"))
     checkpoints: list[dict[str, Any]] = []
 
     def record(state: TrainState) -> None:
@@ -132,7 +133,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
                     callbacks=[record], progress=False)
     return {"arch": config["arch"], "site": SITE, "width": model.site(SITE).width,
             "examples": split.n, "train_wall_time_s": history.final["wall_time_s"],
-            "checkpoints": checkpoints}
+            "checkpoints": checkpoints, "run_options": effective_options(spec.config)}
 
 
 def analyse(model: MLP, split: Split, rules: Sequence[str], *, epoch: int,
@@ -534,6 +535,7 @@ EFFICIENCY_VS_LOSS = Experiment(
                 "(A1, A2, A3, lstsq)",
     configs=configs,
     run=run,
+    options=("init", "l2"),
     report=report,
     result_schema=RESULT_SCHEMA,
     default_seeds=50,

@@ -57,6 +57,7 @@ from neuroplast.experiments.claims import (
     reference_claim_text,
 )
 from neuroplast.experiments.experiment import Experiment, mnist
+from neuroplast.experiments.options import effective_options, option, run_protocol
 from neuroplast.experiments.paper_tables import paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
 from neuroplast.experiments.schema import INTEGER, NUMBER, TEXT, map_of
@@ -72,7 +73,7 @@ from neuroplast.experiments.sweep import RunSpec
 from neuroplast.models import MLP, build_mlp, initialize
 from neuroplast.replication import replicate
 from neuroplast.stats import SiteStatistics, collect_site_statistics
-from neuroplast.train import Protocol, evaluate, get_protocol, restrict, train
+from neuroplast.train import Protocol, evaluate, restrict, train
 
 SITE = "hidden1"
 """The paper's "second layer"."""
@@ -169,12 +170,12 @@ def grow_and_retrain(model: MLP, method: str, *, stats: SiteStatistics, statisti
 
 def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     cfg = spec.config
-    protocol = get_protocol(spec.protocol)
+    protocol = run_protocol(spec.protocol, spec.config)
     dataset = mnist(data_dir)
     data = restrict(dataset.train, protocol)
     splits = {"train": data, "test": dataset.test}
 
-    model = initialize(build_mlp(cfg["arch"]), spec.seed)
+    model = initialize(build_mlp(cfg["arch"]), spec.seed, option(spec.config, "init"))
     history = train(model, data, protocol, epochs=protocol.epochs(cfg["pretrain_paper_epochs"]),
                     seed=spec.seed, progress=False)
     pretrained = metrics(model, splits)
@@ -204,6 +205,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
         "parent": parent,
         "statistics_wall_s": statistics_wall,
         "methods": methods,
+        "run_options": effective_options(spec.config),
     }
 
 
@@ -542,6 +544,7 @@ REPLICATION = Experiment(
                 "Δ⟨H⟩ PDFs and N1 accuracies",
     configs=configs,
     run=run,
+    options=("init", "l2"),
     report=report,
     result_schema=RESULT_SCHEMA,
     default_seeds=50,

@@ -55,6 +55,7 @@ from neuroplast.experiments.definitions.replication import (
     summary_over,
 )
 from neuroplast.experiments.experiment import Experiment, mnist
+from neuroplast.experiments.options import effective_options, option, run_protocol
 from neuroplast.experiments.paper_tables import paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
 from neuroplast.experiments.schema import INTEGER, NUMBER, TEXT, map_of
@@ -63,7 +64,7 @@ from neuroplast.experiments.sweep import RunSpec
 from neuroplast.models import build_mlp, initialize
 from neuroplast.replication import most_efficient_neurons
 from neuroplast.stats import collect_site_statistics
-from neuroplast.train import Protocol, get_protocol, restrict, train
+from neuroplast.train import Protocol, restrict, train
 
 PRETRAIN_PAPER_EPOCHS = 10000
 HORIZONS = (10, 100, 1000)
@@ -88,7 +89,7 @@ def set_name(digit: int) -> str:
 
 def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     cfg = spec.config
-    protocol = get_protocol(spec.protocol)
+    protocol = run_protocol(spec.protocol, spec.config)
     dataset = mnist(data_dir)
     sizes = {"major": cfg["major"], "minor": cfg["minor"], "seed": spec.seed}
     old = peaked_split(dataset.train, cfg["old_digit"], **sizes)
@@ -96,7 +97,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     splits = {set_name(cfg["old_digit"]): old, set_name(cfg["new_digit"]): new,
               VALIDATION: dataset.test}
 
-    model = initialize(build_mlp(cfg["arch"]), spec.seed)
+    model = initialize(build_mlp(cfg["arch"]), spec.seed, option(spec.config, "init"))
     history = train(model, old, protocol, epochs=protocol.epochs(cfg["pretrain_paper_epochs"]),
                     seed=spec.seed, progress=False)
     trained = metrics(model, splits)
@@ -124,6 +125,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
         "parent_on_old_data": int(old_parent[0]),
         "statistics_wall_s": statistics_wall,
         "methods": methods,
+        "run_options": effective_options(spec.config),
     }
 
 
@@ -287,6 +289,7 @@ REPLICATION_SHIFT = Experiment(
                 "'1'-peaked set; accuracies on both sets and the validation set",
     configs=configs,
     run=run,
+    options=("init", "l2"),
     report=report,
     result_schema=RESULT_SCHEMA,
 )

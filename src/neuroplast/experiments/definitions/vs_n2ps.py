@@ -63,6 +63,7 @@ from neuroplast.experiments.definitions.pixel_regions import (
     pixel_map_grid,
 )
 from neuroplast.experiments.experiment import Experiment, mnist
+from neuroplast.experiments.options import effective_options, option, run_protocol
 from neuroplast.experiments.paper_tables import PaperTable, paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
 from neuroplast.experiments.schema import INTEGER, NUMBER, map_of
@@ -75,7 +76,7 @@ from neuroplast.experiments.stats_summary import (
 from neuroplast.experiments.sweep import RunSpec
 from neuroplast.models import MLP, build_mlp, initialize
 from neuroplast.stats import collect_site_statistics
-from neuroplast.train import Protocol, evaluate, get_protocol, restrict, train
+from neuroplast.train import Protocol, evaluate, restrict, train
 
 PAPER_EPOCHS = 5000
 SITES = ("input", "hidden1")
@@ -145,11 +146,12 @@ def prune_input_and_hidden(model: MLP, split: Split, method: dict[str, Any]) -> 
 
 
 def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
-    protocol = get_protocol(spec.protocol)
+    protocol = run_protocol(spec.protocol, spec.config)
     config = spec.config
     dataset = mnist(data_dir, invert=config["invert"])
     split = restrict(dataset.train, protocol)
-    model = initialize(build_mlp(config["arch"], activation=config["activation"]), spec.seed)
+    model = initialize(build_mlp(config["arch"], activation=config["activation"]), spec.seed,
+                       option(config, "init"))
     history = train(model, split, protocol, epochs=protocol.epochs(config["paper_epochs"]),
                     seed=spec.seed, test_split=dataset.test, progress=False)
     trained = {key: history.final[key] for key in ("train_accuracy", "train_loss",
@@ -168,7 +170,8 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
             "border_preference": border_preference(kept),
             "kept_inputs": kept,
         }
-    return {"trained": trained, "methods": methods}
+    return {"trained": trained, "methods": methods,
+            "run_options": effective_options(config)}
 
 
 # -- the report -----------------------------------------------------------------------------
@@ -315,6 +318,7 @@ VS_N2PS = Experiment(
                 "inverted and standard MNIST",
     configs=configs,
     run=run,
+    options=("init", "l2"),
     report=report,
     result_schema=RESULT_SCHEMA,
 )

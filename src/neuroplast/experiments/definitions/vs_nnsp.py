@@ -69,6 +69,7 @@ from neuroplast.experiments.definitions.pixel_regions import (
 )
 from neuroplast.experiments.definitions.pruning_common import non_increasing
 from neuroplast.experiments.experiment import Experiment, mnist
+from neuroplast.experiments.options import effective_options, option, run_protocol
 from neuroplast.experiments.paper_tables import PaperTable, paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
 from neuroplast.experiments.schema import INTEGER, NUMBER, map_of, nullable
@@ -80,7 +81,7 @@ from neuroplast.experiments.stats_summary import (
 )
 from neuroplast.experiments.sweep import RunSpec
 from neuroplast.models import MLP, build_mlp, initialize
-from neuroplast.train import Protocol, evaluate_splits, get_protocol, restrict, train
+from neuroplast.train import Protocol, evaluate_splits, restrict, train
 
 PAPER_EPOCHS = 5000
 RETRAIN_PAPER_EPOCHS = 500
@@ -146,11 +147,11 @@ def prune_inputs(model: MLP, split: Split, test: Split, method: dict[str, Any]) 
 
 
 def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
-    protocol = get_protocol(spec.protocol)
+    protocol = run_protocol(spec.protocol, spec.config)
     config = spec.config
     dataset = mnist(data_dir, invert=config["invert"])
     split = restrict(dataset.train, protocol)
-    model = initialize(build_mlp(config["arch"]), spec.seed)
+    model = initialize(build_mlp(config["arch"]), spec.seed, option(spec.config, "init"))
     untrained = {m["id"]: prune_inputs(copy.deepcopy(model), split, dataset.test, m)
                  for m in config["untrained"]}
     history = train(model, split, protocol, epochs=protocol.epochs(config["paper_epochs"]),
@@ -172,7 +173,8 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     return {"initial": {"train_accuracy": final["train_accuracy"],
                         "test_accuracy": final["test_accuracy"],
                         "training_time_s": final["wall_time_s"]},
-            "untrained": untrained, "trained": trained}
+            "untrained": untrained, "trained": trained,
+            "run_options": effective_options(spec.config)}
 
 
 # -- the report -----------------------------------------------------------------------------
@@ -442,6 +444,7 @@ VS_NNSP = Experiment(
                 "untrained N4, with retraining",
     configs=configs,
     run=run,
+    options=("init", "l2"),
     report=report,
     result_schema=RESULT_SCHEMA,
 )
