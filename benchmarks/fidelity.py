@@ -16,9 +16,10 @@ Three factors the paper leaves open or that we changed to fit these machines (RE
 Each arm (protocol, encoding, initialisation) is a resumable sweep of every experiment into
 ``OUT/<protocol>/<encoding>-<init>/<experiment>/`` (runs stored one by one, as
 ``neuroplast reproduce`` does; a killed study started again computes only what is missing),
-reported there with the experiment's own report. The arm with every default of the ``fast``
-protocol is the committed reproduction: with ``--reuse docs/reproduction`` its stored runs are
-copied instead of recomputed (their run ids are unchanged by the options).
+reported there with the experiment's own report. The committed reproductions are arms too:
+``docs/reproduction`` holds the runs of the reproduction's default arm and
+``docs/reproduction/xavier-normal`` those of the earlier default; with ``--reuse`` every stored
+run an arm plans (same run id) is copied instead of recomputed.
 
 Four of the five experiments start from the same trained N4 of a seed and arm; the study
 shares it between them through ``$NEUROPLAST_TRAINED_CACHE`` (default
@@ -36,7 +37,8 @@ Usage (one command; the cheapest arms)::
 
     nice -n 19 env OMP_NUM_THREADS=1 python -m benchmarks.fidelity --protocols fast \\
         --encodings standard inverted --inits xavier-normal kaiming-normal --seeds 10 \\
-        --out docs/reproduction/fidelity --data /path/to/mnist --reuse docs/reproduction
+        --out docs/reproduction/fidelity --data /path/to/mnist \\
+        --reuse docs/reproduction docs/reproduction/xavier-normal
     python -m benchmarks.fidelity ... --report-only   # tables from whatever is stored
 """
 
@@ -67,6 +69,10 @@ DEFAULT_L2_FORM = "half-all"
 """``neuroplast.train.l2.DEFAULT_L2_FORM`` (checked by the tests; this module imports
 neuroplast lazily)."""
 
+REPRODUCTION_ARM = ("fast", "standard", "kaiming-normal", DEFAULT_L2_FORM)
+"""(protocol, encoding, init, l2) of ``neuroplast reproduce``'s defaults
+(``neuroplast.experiments.options.REPRODUCTION_DEFAULTS``; checked by the tests)."""
+
 _DIFFERENCE = re.compile(r"^([+-]?\d+(?:\.\d*)?) ± (\d+(?:\.\d*)?)$")
 _VERDICT = re.compile(r"\*\*(confirmed|not confirmed|inconclusive)\*\*")
 
@@ -89,8 +95,8 @@ class Arm:
 
     @property
     def is_default(self) -> bool:
-        return (self.protocol, self.encoding, self.init, self.l2) == (
-            "fast", "standard", "xavier-normal", DEFAULT_L2_FORM)
+        """Whether this is the arm the reproduction (docs/reproduction) runs under."""
+        return (self.protocol, self.encoding, self.init, self.l2) == REPRODUCTION_ARM
 
 
 @dataclass(frozen=True)
@@ -116,11 +122,18 @@ class Cell:
 
 def paper_cells(summary: str, experiment: str) -> list[Cell]:
     """Every row of every table in ``summary`` whose ``ours − paper`` cell prints a difference
-    with a standard error (rows without the paper's number or with one seed are skipped)."""
-    cells, column, section = [], None, ""
+    with a standard error (rows without the paper's number or with one seed are skipped).
+
+    A cell is named by the headings above its table below the title (``## … / ### …``) and
+    its row label, so tables with the same subtitle under different figures stay apart; a
+    name that still repeats gets ``#2``, ``#3``, … (each cell is compared across arms by its
+    name)."""
+    cells, column, path = [], None, []
+    seen: dict[str, int] = {}
     for line in summary.splitlines():
         if line.startswith("#"):
-            section = line.lstrip("#").strip()
+            level = len(line) - len(line.lstrip("#"))
+            path = path[: max(level - 2, 0)] + ([line.lstrip("#").strip()] if level > 1 else [])
         if not line.startswith("|"):
             column = None
             continue
@@ -132,8 +145,11 @@ def paper_cells(summary: str, experiment: str) -> list[Cell]:
             continue
         match = _DIFFERENCE.match(parts[column])
         if match:
-            cells.append(Cell(experiment, f"{section}: {parts[0]}", float(match.group(1)),
-                              float(match.group(2))))
+            name = f"{' / '.join(path)}: {parts[0]}"
+            seen[name] = seen.get(name, 0) + 1
+            if seen[name] > 1:
+                name += f" #{seen[name]}"
+            cells.append(Cell(experiment, name, float(match.group(1)), float(match.group(2))))
     return cells
 
 
@@ -233,33 +249,45 @@ def unreached(results: dict[Arm, list[Cell]]) -> list[tuple[Cell, Arm]]:
 # -- running ---------------------------------------------------------------------------------
 
 
-def reuse_default_arm(arm_dir: Path, source: Path, names: Sequence[str]) -> int:
-    """Copy the stored runs of ``source/<experiment>/runs`` that the arm lacks; their count."""
+def reuse_stored_runs(arm: Arm, out: Path, sources: Sequence[Path], names: Sequence[str],
+                      seeds: int) -> int:
+    """Copy into the arm's folder every run stored under ``sources/<experiment>/runs`` that the
+    arm plans (same run id: same configuration, options, seed and protocol) and lacks; their
+    count. The reproduction's folders hold the runs of the arm they were made under."""
+    from neuroplast.experiments.runner import plan
+
     copied = 0
     for name in names:
-        runs = source / name / "runs"
-        if not runs.is_dir():
-            continue
-        target = arm_dir / name / "runs"
-        target.mkdir(parents=True, exist_ok=True)
-        for path in runs.glob("*.json"):
-            if not (target / path.name).exists():
-                shutil.copy2(path, target / path.name)
-                copied += 1
+        target = out / arm.folder / name / "runs"
+        planned = {spec.run_id for spec in plan(arm_experiment(arm, name),
+                                                protocol=arm.protocol, seeds=seeds)}
+        for source in sources:
+            for run_id in sorted(planned):
+                path = source / name / "runs" / f"{run_id}.json"
+                if path.is_file() and not (target / path.name).exists():
+                    target.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(path, target / path.name)
+                    copied += 1
     return copied
+
+
+def arm_experiment(arm: Arm, name: str):  # -> neuroplast.experiments.Experiment
+    """The experiment ``name`` under the arm's encoding, initialisation and L2 form."""
+    from neuroplast.experiments import EXPERIMENTS
+    from neuroplast.experiments.options import with_options
+
+    return with_options(EXPERIMENTS[name], invert=ENCODINGS[arm.encoding], init=arm.init,
+                        l2=arm.l2)
 
 
 def run_arm(arm: Arm, name: str, seeds: int, out: Path, data: str | None, workers: int,
             report_only: bool) -> list[Cell]:
     """Run (or, with ``report_only``, only report what is stored of) one experiment of one
     arm; the paper cells of its report."""
-    from neuroplast.experiments import EXPERIMENTS
-    from neuroplast.experiments.options import with_options
     from neuroplast.experiments.runner import plan, run_sweep
     from neuroplast.experiments.store import ResultStore
 
-    experiment = with_options(EXPERIMENTS[name], invert=ENCODINGS[arm.encoding], init=arm.init,
-                              l2=arm.l2)
+    experiment = arm_experiment(arm, name)
     directory = out / arm.folder
     if report_only:
         stored = ResultStore(directory / name).scan() if (directory / name).is_dir() else {}
@@ -359,8 +387,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="results folder (resumable)")
     parser.add_argument("--data", default=None, help="MNIST folder")
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--reuse", type=Path, default=None,
-                        help="copy the default fast arm's runs from this reproduction folder")
+    parser.add_argument("--reuse", type=Path, nargs="+", default=[],
+                        help="reproduction folders (e.g. docs/reproduction "
+                             "docs/reproduction/xavier-normal) whose stored runs an arm plans "
+                             "are copied instead of recomputed")
     parser.add_argument("--report-only", action="store_true",
                         help="compute nothing; report what is stored")
     parser.add_argument("--trained-cache", type=Path,
@@ -373,14 +403,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault(CACHE_ENV_VAR, str(args.trained_cache))
     arms = [Arm(p, e, i, f) for p in args.protocols for e in args.encodings for i in args.inits
             for f in args.l2_forms]
-    arms.sort(key=lambda a: not a.is_default)  # the reused arm first: reported at once
+    arms.sort(key=lambda a: not a.is_default)  # the reproduction's arm first
     results: dict[Arm, list[Cell]] = {arm: [] for arm in arms}
     verdicts: dict[Arm, dict[str, dict[str, str]]] = {arm: {} for arm in arms}
     for arm in arms:
-        if arm.is_default and args.reuse is not None:
-            copied = reuse_default_arm(args.out / arm.folder, args.reuse, args.experiments)
-            print(f"[fidelity] {arm.folder}: {copied} runs copied from {args.reuse}",
-                  file=sys.stderr)
+        if args.reuse:
+            copied = reuse_stored_runs(arm, args.out, args.reuse, args.experiments, args.seeds)
+            print(f"[fidelity] {arm.folder}: {copied} stored runs copied", file=sys.stderr)
     for name in args.experiments:  # every arm of one experiment before the next experiment
         for arm in arms:
             results[arm] += run_arm(arm, name, args.seeds, args.out, args.data, args.workers,

@@ -19,8 +19,13 @@ import torch
 
 from neuroplast.cli.main import main
 from neuroplast.data import Dataset, Split, load_mnist
+from neuroplast.experiments.options import REPRODUCTION_DEFAULTS
 from neuroplast.models import MLP, build_mlp, initialize
 from neuroplast.train import get_protocol, train
+
+REPRODUCTION_INIT = REPRODUCTION_DEFAULTS["init"]
+"""The initialisation ``neuroplast reproduce`` runs under (its independent recomputations in the
+tests use the same)."""
 
 pytest_plugins = ("sweep_fixtures",)  # the toy experiments' fixture `extras`
 
@@ -76,11 +81,13 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def quick_trained_n4(split: Split, activation: str | None = None, seed: int = 0) -> MLP:
+def quick_trained_n4(split: Split, activation: str | None = None, seed: int = 0,
+                     init: str = REPRODUCTION_INIT) -> MLP:
     """N4 (``activation`` overriding tanh) as the quick reproductions train it: initialised
-    with ``seed``, 5000 paper epochs on ``split`` under the quick protocol, one torch thread."""
+    with ``seed`` (the reproduction's initialisation), 5000 paper epochs on ``split`` under the
+    quick protocol, one torch thread."""
     protocol = get_protocol("quick")
-    model = initialize(build_mlp("N4", activation=activation), seed)
+    model = initialize(build_mlp("N4", activation=activation), seed, init)
     with one_thread():
         train(model, split, protocol, epochs=protocol.epochs(5000), seed=seed, progress=False)
     return model

@@ -47,8 +47,8 @@ SUMMARY = """# x: y
 def test_paper_cells_read_the_difference_and_its_combined_se():
     cells = paper_cells(SUMMARY, "cutoff-pruning")
     assert [(c.quantity, c.difference, c.se) for c in cells] == [
-        ("Accuracy after pruning: 0.01", -0.0024, 0.0004),
-        ("Accuracy after pruning: 0.03", -0.0010, 0.0014)]
+        ("Fig. 5 / Accuracy after pruning: 0.01", -0.0024, 0.0004),
+        ("Fig. 5 / Accuracy after pruning: 0.03", -0.0010, 0.0014)]
     assert [c.agrees for c in cells] == [False, True]  # 6 s.e. off; within 1 s.e.
 
 
@@ -76,19 +76,26 @@ def test_an_l2_arm_has_its_own_folder_and_the_old_arms_keep_theirs():
     assert Arm("medium", "inverted", "kaiming-normal").folder == "medium/inverted-kaiming-normal"
     arm = Arm("fast", "standard", "xavier-normal", "full-weights")
     assert arm.folder == "fast/standard-xavier-normal-l2-full-weights"
-    assert not arm.is_default and Arm("fast", "standard", "xavier-normal").is_default
+    assert not arm.is_default and Arm("fast", "standard", "kaiming-normal").is_default
 
 
-def test_report_only_reuses_the_committed_default_arm(tmp_path):
-    """The default fast arm is the committed reproduction: its runs are found under the same
-    ids, and the report reads its paper cells without computing anything."""
+def test_report_only_reuses_the_committed_reproductions(tmp_path):
+    """The committed reproductions are arms: their runs are found under the same ids, and the
+    report reads their paper cells without computing anything."""
+    from benchmarks.fidelity import REPRODUCTION_ARM
+    from neuroplast.experiments.options import REPRODUCTION_DEFAULTS
+
+    assert REPRODUCTION_ARM[2] == REPRODUCTION_DEFAULTS["init"]
     reproduction = Path(__file__).resolve().parents[1] / "docs" / "reproduction"
-    assert main(["--encodings", "standard", "--inits", "xavier-normal", "--experiments",
-                 "baseline-training", "cutoff-pruning", "--out", str(tmp_path), "--reuse",
-                 str(reproduction), "--report-only"]) == 0
+    assert main(["--encodings", "standard", "--experiments", "baseline-training",
+                 "cutoff-pruning", "--out", str(tmp_path), "--reuse", str(reproduction),
+                 str(reproduction / "xavier-normal"), "--report-only"]) == 0
     text = (tmp_path / "fidelity.md").read_text()
     assert "| fast | standard | xavier-normal | half-all | 0/1 (0%) | 8/47 (17%) |" in text
-    assert "| cutoff-pruning | 6 | confirmed |" in text
+    assert "| fast | standard | kaiming-normal | half-all | 1/1 (100%) | 16/47 (34%) |" in text
+    assert "| cutoff-pruning | 6 | inconclusive | confirmed |" in text  # reproduction first
+    assert len(list((tmp_path / "fast" / "standard-kaiming-normal" / "cutoff-pruning" / "runs")
+                    .glob("*.json"))) == 10
 
 
 def test_the_direction_of_misses_and_the_cells_no_arm_reaches():
@@ -116,3 +123,16 @@ def test_arms_that_differ_in_one_factor_are_compared_cell_by_cell():
     assert first.p_value == pytest.approx(2 * (9 + 1) / 2**9)  # P[X ≥ 8], X ~ Bin(9, ½), × 2
     assert pairings[(k, inverted_k)].factor == "encoding"
     assert pairings[(k, inverted_k)].cells == 3
+
+
+def test_cells_of_tables_with_the_same_subtitle_under_different_figures_stay_apart():
+    """untrained-pruning has "Accuracy after 5000 paper epochs" under Fig. 12 and Fig. 14."""
+    reproduction = Path(__file__).resolve().parents[1] / "docs" / "reproduction"
+    for summary in reproduction.glob("*/summary.md"):
+        cells = paper_cells(summary.read_text(), summary.parent.name)
+        names = [c.quantity for c in cells]
+        assert len(names) == len(set(names)), summary
+    table = "| q | ours | paper | ours − paper |\n|---|---|---|---|\n| 1 | 1 | 1 | +0 ± 1 |\n"
+    text = f"# t\n## Fig. 12\n### A\n{table}\n## Fig. 14\n### A\n{table}\n### A\n{table}"
+    assert [c.quantity for c in paper_cells(text, "e")] == [
+        "Fig. 12 / A: 1", "Fig. 14 / A: 1", "Fig. 14 / A: 1 #2"]

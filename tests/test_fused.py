@@ -236,7 +236,12 @@ def test_pruned_members_train_as_they_would_alone_and_unfuse():
         assert _max_difference(member, solo) < 1e-11
         assert history.final["train_loss"] == pytest.approx(solo_history.final["train_loss"],
                                                              rel=1e-10)
-    copies = fuse(members).unfuse()
+    fused = fuse(members)
+    others = copy.deepcopy(members)
+    others[2].selector.kept = torch.tensor([1, 2, 3, 5, 8, 9, 11])  # as many inputs, not the same
+    with pytest.raises(NeuroplastError, match="keeps other inputs"):
+        fused.copy_into(others)
+    copies = fused.unfuse()
     for member, copy_ in zip(members, copies, strict=True):
         assert copy_.widths == member.widths
         assert torch.equal(copy_.selector.kept, member.selector.kept)

@@ -126,3 +126,13 @@ def test_format_seconds_without_a_standard_error_keeps_three_digits():
     assert format_seconds(Summary(41.2689, None, 1)) == "41.3 (n=1)"
     assert format_seconds(Summary(0.05123, None, 1)) == "0.0512 (n=1)"
     assert format_seconds(None) == "—"
+
+
+def test_timing_tables_say_when_retraining_times_are_shares_of_a_fused_retraining():
+    from neuroplast.experiments.definitions.pruning_common import fused_share_note
+
+    alone = {"result": {"rows": [{"retraining_fused_members": 1}, {}]}}
+    fused = {"result": {"rows": [{"retraining_fused_members": 9}] * 9}}
+    assert fused_share_note([alone, alone], "rows") == ""
+    note = fused_share_note([alone, fused], "rows")
+    assert "In 1 of 2 runs" in note and "up to 9 copies" in note and "share" in note

@@ -6,7 +6,7 @@ import json
 import time
 
 import pytest
-from conftest import one_thread
+from conftest import REPRODUCTION_INIT, one_thread
 
 from neuroplast.cli.main import main
 from neuroplast.experiments import EXPERIMENTS
@@ -23,12 +23,13 @@ def test_baseline_training_quick_reports_ours_beside_the_paper(tmp_path, data_di
     (run_file,) = (out / "baseline-training" / "runs").glob("*.json")
     record = json.loads(run_file.read_text())
     assert record["spec"] == {"experiment": "baseline-training", "protocol": "quick", "seed": 0,
-                              "config": {"arch": "N4", "paper_epochs": 5000}}
+                              "config": {"arch": "N4", "paper_epochs": 5000,
+                                         "init": REPRODUCTION_INIT}}
     assert record["provenance"]["protocol"] == get_protocol("quick").as_dict()
 
     # The same training done here: N4, seed 0, 5000 paper epochs, one torch thread.
     protocol = get_protocol("quick")
-    model = initialize(build_mlp("N4"), 0)
+    model = initialize(build_mlp("N4"), 0, REPRODUCTION_INIT)
     with one_thread():
         train(model, mnist.train, protocol, epochs=protocol.epochs(5000), seed=0, progress=False)
         ours_train = evaluate(model, restrict(mnist.train, protocol))

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import mnist_dir
+from conftest import REPRODUCTION_INIT, mnist_dir
 
 from neuroplast.cli.main import main
 from neuroplast.models import build_mlp, initialize
@@ -59,7 +59,7 @@ def test_epsilon_zero_is_plain_training(sweep, mnist):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        model = initialize(build_mlp("N4"), 1)
+        model = initialize(build_mlp("N4"), 1, REPRODUCTION_INIT)
         history = train(model, mnist.train, protocol, epochs=protocol.epochs(5000), seed=1,
                         test_split=mnist.test, progress=False)
     finally:

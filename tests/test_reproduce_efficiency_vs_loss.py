@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import one_thread, reproduce_quick
+from conftest import REPRODUCTION_INIT, one_thread, reproduce_quick
 
 from neuroplast.analysis import linear_fit
 from neuroplast.experiments.definitions.efficiency_vs_loss import checkpoint_epochs
@@ -85,7 +85,7 @@ def test_quick_run_reports_claims_figures_and_exact_delta_loss(tmp_path, data_di
 
     # Epoch 0 is the initialised net: Δ⟨H⟩ of A1 against a float64 re-implementation.
     seed0 = records[0]["result"]["checkpoints"]
-    model = initialize(build_mlp("N1"), 0)
+    model = initialize(build_mlp("N1"), 0, REPRODUCTION_INIT)
     expected = _a1_delta_loss_float64(model, split)
     np.testing.assert_allclose(seed0[0]["rules"]["A1"]["delta_loss"], expected, atol=2e-5)
 

@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from conftest import mnist_dir
+from conftest import REPRODUCTION_INIT, mnist_dir
 
 from neuroplast.cli.main import main
 from neuroplast.experiments.claims import Verdict, all_of, direction_verdict
@@ -87,7 +87,7 @@ def test_same_training_done_here_gives_the_same_numbers(sweep, mnist):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        model = initialize(build_mlp("N1"), 0)
+        model = initialize(build_mlp("N1"), 0, REPRODUCTION_INIT)
         train(model, data, protocol, epochs=protocol.epochs(25000), seed=0, progress=False)
         assert evaluate(model, data).loss == result["pretrain"]["train"]["loss"]
         expected = _efficiency_float64(model, data.x)

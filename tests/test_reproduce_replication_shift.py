@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import mnist_dir
+from conftest import REPRODUCTION_INIT, mnist_dir
 
 from neuroplast.cli.main import main
 from neuroplast.data import peaked_split
@@ -70,7 +70,7 @@ def test_parent_is_chosen_on_the_new_data_and_training_matches(sweep, mnist):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        model = initialize(build_mlp("N1"), 0)
+        model = initialize(build_mlp("N1"), 0, REPRODUCTION_INIT)
         train(model, old, protocol, epochs=protocol.epochs(10000), seed=0, progress=False)
         assert evaluate(model, old).accuracy == result["pretrain"]["peaked_at_3"]["accuracy"]
         expected = _efficiency_float64(model, restrict(new, protocol).x)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from conftest import reproduce_quick
+from conftest import REPRODUCTION_INIT, reproduce_quick
 from test_reproduce_cutoff_pruning import _claims
 from test_reproduce_input_pruning import _a1_input, _kept
 
@@ -60,7 +60,7 @@ def test_quick_run_prunes_at_initialisation_as_eq_28_says(tmp_path, data_dir, mn
     # Seed 0 by hand: inputs with E_k ≥ p % of the largest survive; then hidden1's E_k
     # recomputed on the input-pruned net decides the hidden neurons.
     split = restrict(mnist.train, get_protocol("quick"))
-    model = initialize(build_mlp("N4"), 0)
+    model = initialize(build_mlp("N4"), 0, REPRODUCTION_INIT)
     efficiency = _a1_input(model, split.x)
     kept = torch.nonzero(efficiency >= percent / 100 * efficiency.max()).flatten()
     rows = {(r["mode"], r["cut_percent"]): r for r in records[0]["result"]["rows"]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from conftest import one_thread, reproduce_quick
+from conftest import REPRODUCTION_INIT, one_thread, reproduce_quick
 
 from neuroplast.experiments.definitions.vs_nnsp import configs
 from neuroplast.models import build_mlp, initialize
@@ -68,7 +68,7 @@ def test_quick_run_matches_independent_scores_and_reports_the_paper(tmp_path, da
     protocol = get_protocol("quick")
     split = restrict(mnist.train, protocol)
     x = split.x.double()
-    model = initialize(build_mlp("N4"), 0)
+    model = initialize(build_mlp("N4"), 0, REPRODUCTION_INIT)
     result = records[False, 0]["result"]
     a1 = _a1_input_efficiency(model, x)
     assert result["untrained"]["a1"]["kept_inputs"] == \

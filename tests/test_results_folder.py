@@ -179,7 +179,9 @@ def test_every_published_record_fits_its_experiments_schema():
     root = TESTS_DIR.parent / "docs" / "reproduction"
     checked = 0
     for name, experiment in EXPERIMENTS.items():
-        for path in sorted((root / name / "runs").glob("*.json")):
+        paths = [*(root / name / "runs").glob("*.json"),
+                 *(root / "xavier-normal" / name / "runs").glob("*.json")]
+        for path in sorted(paths):
             record = json.loads(path.read_text())
             validate(record, RECORD, path.name)
             validate(record["result"], experiment.result_schema, f"{path.name} result")

@@ -15,7 +15,13 @@ from conftest import one_thread
 from neuroplast.data import load_mnist
 from neuroplast.errors import NeuroplastError
 from neuroplast.experiments import EXPERIMENTS
-from neuroplast.experiments.options import OPTIONS, effective_options, option, with_options
+from neuroplast.experiments.options import (
+    OPTIONS,
+    effective_options,
+    option,
+    reproduction_options,
+    with_options,
+)
 from neuroplast.experiments.runner import plan, run_sweep
 from neuroplast.models import INITIALIZATIONS, build_mlp, initialize, xavier_std
 from neuroplast.models.init import kaiming_std
@@ -31,7 +37,9 @@ def test_the_five_n4_experiments_take_both_options(name):
     assert set(EXPERIMENTS[name].options) == {"invert", "init", "l2"}
 
 
-REPRODUCED = sorted(p.name for p in REPRODUCTION.iterdir() if (p / "runs").is_dir())
+EARLIER = REPRODUCTION / "xavier-normal"
+"""The reproduction under the earlier default (Xavier-normal), kept for comparison."""
+REPRODUCED = sorted(p.name for p in EARLIER.iterdir() if (p / "runs").is_dir())
 
 
 def test_every_reproduced_experiment_that_initialises_a_net_takes_init_and_l2():
@@ -40,18 +48,32 @@ def test_every_reproduced_experiment_that_initialises_a_net_takes_init_and_l2():
         assert {"init", "l2"} <= set(EXPERIMENTS[name].options), name
 
 
+def _stored(folder: Path) -> tuple[set[str], int]:
+    paths = list((folder / "runs").glob("*.json"))
+    return {p.stem for p in paths}, len({json.loads(p.read_text())["spec"]["seed"] for p in paths})
+
+
 @pytest.mark.parametrize("name", REPRODUCED)
 def test_default_options_keep_the_committed_runs_identity(name):
-    """The stored fast-protocol runs are exactly the runs the default options plan."""
-    stored = {p.stem for p in (REPRODUCTION / name / "runs").glob("*.json")}
+    """The earlier default's runs are exactly what the options' identity defaults plan."""
+    stored, seeds = _stored(EARLIER / name)
     assert stored, f"no committed runs for {name}"
     defaults = {key: OPTIONS[key].default for key in EXPERIMENTS[name].options}
     experiment = with_options(EXPERIMENTS[name], **defaults)
     assert experiment is EXPERIMENTS[name]
-    seeds = len({json.loads(p.read_text())["spec"]["seed"]
-                 for p in (REPRODUCTION / name / "runs").glob("*.json")})
     planned = {spec.run_id for spec in plan(experiment, protocol="fast", seeds=seeds)}
     assert planned == stored
+
+
+@pytest.mark.parametrize("name", REPRODUCED)
+def test_the_published_reproduction_is_what_its_defaults_plan(name):
+    stored, seeds = _stored(REPRODUCTION / name)
+    assert stored, f"no committed runs for {name} under the reproduction's defaults"
+    planned = {spec.run_id for spec in plan(reproduction_options(EXPERIMENTS[name]),
+                                            protocol="fast", seeds=seeds)}
+    assert planned == stored
+    for path in (REPRODUCTION / name / "runs").glob("*.json"):
+        assert json.loads(path.read_text())["result"]["run_options"]["init"] == "kaiming-normal"
 
 
 def test_a_non_default_option_is_in_the_configuration_and_the_run_id():
@@ -157,13 +179,28 @@ def test_cli_flags_become_run_options_and_refuse_an_experiment_without_them():
     assert not default_ids & {r.run_id for r in plan(experiment, protocol="quick", seeds=1)}
     (halved,) = apply_run_options([EXPERIMENTS["goal-pruning"]],
                                   _cli_args("goal-pruning", "--l2", "half-weights"))
-    assert all(c["l2"] == "half-weights" and "init" not in c
+    assert all(c["l2"] == "half-weights" and c["init"] == "kaiming-normal"
                for c in halved.configs(get_protocol("quick")))
-    plain = _cli_args("cutoff-pruning", "--out", "x")
-    assert apply_run_options([EXPERIMENTS["cutoff-pruning"]], plain) == \
-        [EXPERIMENTS["cutoff-pruning"]]
     with pytest.raises(NeuroplastError, match="does not support the run option 'invert'"):
         apply_run_options([EXPERIMENTS["replication"]], _cli_args("replication", "--invert"))
     every = apply_run_options(list(EXPERIMENTS.values()), _cli_args("all", "--invert"))
-    changed = {e.name for e in every if e is not EXPERIMENTS[e.name]}
-    assert changed == {name for name, e in EXPERIMENTS.items() if "invert" in e.options}
+    inverted = {e.name for e in every
+                if all(c.get("invert") is True for c in e.configs(get_protocol("quick")))}
+    assert inverted == {name for name, e in EXPERIMENTS.items() if "invert" in e.options}
+
+
+def test_the_reproduction_runs_under_its_defaults_and_the_earlier_default_stays_reachable():
+    """Without flags the reproduction uses REPRODUCTION_DEFAULTS (Kaiming-normal) on every
+    experiment; --init xavier-normal plans exactly the earlier default's runs (no init key,
+    the same ids as before the switch)."""
+    from neuroplast.cli.reproduce import apply_run_options
+    from neuroplast.experiments.options import REPRODUCTION_DEFAULTS
+
+    assert REPRODUCTION_DEFAULTS == {"init": "kaiming-normal"}
+    every = apply_run_options(list(EXPERIMENTS.values()), _cli_args("all"))
+    for experiment in every:
+        assert all(c["init"] == "kaiming-normal" for c in experiment.configs(
+            get_protocol("quick"))), experiment.name
+    earlier = apply_run_options([EXPERIMENTS["cutoff-pruning"]],
+                                _cli_args("cutoff-pruning", "--init", "xavier-normal"))
+    assert earlier == [EXPERIMENTS["cutoff-pruning"]]

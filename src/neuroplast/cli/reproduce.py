@@ -31,7 +31,7 @@ from neuroplast.experiments.folder import (
     check_markdown_owned,
     mark_markdown,
 )
-from neuroplast.experiments.options import OPTIONS, with_options
+from neuroplast.experiments.options import OPTIONS, REPRODUCTION_DEFAULTS, reproduction_options
 from neuroplast.experiments.registry import (
     BENCHMARKS,
     EXPERIMENTS,
@@ -81,11 +81,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--invert", action="store_true",
                    help="run option: inverted MNIST (background 1, the paper's Mathematica "
                         "encoding) for the experiments that support it; use another --out")
-    p.add_argument("--init", choices=list(OPTIONS["init"].levels),
-                   default=OPTIONS["init"].default,
-                   help=f"run option: weight initialisation (default {OPTIONS['init'].default}) "
-                        "for the experiments that support it; use another --out")
-    p.add_argument("--l2", choices=list(OPTIONS["l2"].levels), default=OPTIONS["l2"].default,
+    p.add_argument("--init", choices=list(OPTIONS["init"].levels), default=None,
+                   help="run option: weight initialisation (default "
+                        f"{REPRODUCTION_DEFAULTS['init']}, the fidelity study's best match; "
+                        "xavier-normal gives the earlier default's runs); use another --out")
+    p.add_argument("--l2", choices=list(OPTIONS["l2"].levels), default=None,
                    help=f"run option: form of the L2 term (default {OPTIONS['l2'].default}: "
                         "(λ/2)·Σθ² over weights and biases; full-*: λ·Σθ², *-weights: biases "
                         "not penalised) for the experiments that support it; use another --out")
@@ -95,19 +95,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def apply_run_options(experiments: list[Experiment], args: argparse.Namespace,
                       ) -> list[Experiment]:
-    """The experiments with the run options the command line chose (``--invert``, ``--init``,
-    ``--l2``).
+    """The experiments under the reproduction's defaults
+    (:data:`~neuroplast.experiments.options.REPRODUCTION_DEFAULTS`) and the run options the
+    command line chose (``--invert``, ``--init``, ``--l2``).
 
-    With ``all`` an option applies to the experiments that support it; a single experiment that
-    does not support a chosen option is refused (``with_options`` says which it supports).
+    With ``all`` a chosen option applies to the experiments that support it; a single
+    experiment that does not support a chosen option is refused (``with_options`` says which
+    it supports). The defaults apply wherever they are supported.
     """
-    chosen = {key: getattr(args, key) for key in ("invert", "init", "l2")
-              if getattr(args, key) != OPTIONS[key].default}
-    if not chosen:
-        return experiments
+    chosen = {key: value for key, value in (("invert", args.invert or None),
+                                            ("init", args.init), ("l2", args.l2))
+              if value is not None}
     if len(experiments) == 1:
-        return [with_options(experiments[0], **chosen)]
-    return [with_options(e, **{k: v for k, v in chosen.items() if k in e.options})
+        return [reproduction_options(experiments[0], chosen)]
+    return [reproduction_options(e, {k: v for k, v in chosen.items() if k in e.options})
             for e in experiments]
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import Any
 
 from neuroplast.errors import NeuroplastError
@@ -50,6 +51,27 @@ OPTIONS: dict[str, RunOption] = {
     )
 }
 """The run options, by configuration key."""
+
+
+REPRODUCTION_DEFAULTS: Mapping[str, Any] = MappingProxyType({"init": "kaiming-normal"})
+"""The run options the reproduction uses when the command line does not choose them: the
+best-matching setting the fidelity study has measured (docs/decisions.md item 3,
+docs/reproduction/fidelity.md). They are *not* the options' identity defaults
+(:attr:`RunOption.default`, what a configuration without the key means): those stay fixed, so
+runs stored before the reproduction's default changed keep their meaning and their ids (the
+earlier default's results: docs/reproduction/xavier-normal/)."""
+
+
+def reproduction_options(experiment: Experiment,
+                         chosen: Mapping[str, Any] | None = None) -> Experiment:
+    """``experiment`` under the reproduction's defaults (:data:`REPRODUCTION_DEFAULTS`, those
+    it supports) overridden by ``chosen``.
+
+    Raises:
+        NeuroplastError: a chosen option the experiment does not support, or a bad value.
+    """
+    defaults = {k: v for k, v in REPRODUCTION_DEFAULTS.items() if k in experiment.options}
+    return with_options(experiment, **(defaults | dict(chosen or {})))
 
 
 def option(config: Mapping[str, Any], key: str) -> Any:

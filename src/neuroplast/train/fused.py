@@ -268,6 +268,13 @@ class FusedMLP(nn.Module):
                         f"{self.member_widths(s)}"
                     )
                 kept = self.member_inputs[s]
+                reads = model.selector.kept
+                if (kept is None and not model.selector.is_identity) or (
+                        kept is not None and not torch.equal(reads, kept.to(reads.device))):
+                    raise NeuroplastError(
+                        f"model {s} keeps other inputs than fused member {s}; copy into the "
+                        "models the fused model was made from"
+                    )
                 for k, (layer, (weight, bias)) in enumerate(
                         zip(model.layers, self.member_layers(s), strict=True)):
                     if k == 0 and kept is not None:

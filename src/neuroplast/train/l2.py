@@ -68,7 +68,7 @@ def with_l2_form(protocol: Protocol, form: str) -> Protocol:
         raise NeuroplastError(
             f"unknown L2 form {form!r}; choose one of: {', '.join(L2_FORMS)}"
         ) from None
-    if form == DEFAULT_L2_FORM:
+    if form == DEFAULT_L2_FORM and protocol.decay_biases:
         return protocol
     return replace(protocol, weight_decay=protocol.weight_decay * chosen.gradient_scale,
                    decay_biases=chosen.biases)

@@ -21,8 +21,9 @@ prune → retrain 500 → prune. Decisions:
   + second pruning time. The retraining of every ε uses the same shuffling seed, so the
   copies are retrained together as one fused model (``pruning_common.cutoff_chains``; equal
   to separate retrainings to float rounding) and each row's retraining time is its share of
-  the fused wall time (runs stored before fusing, without ``fused_members`` in their
-  retraining, timed each retraining alone).
+  the fused wall time; ``retraining_fused_members`` records how many copies shared it (rows
+  stored before fusing lack it and timed each retraining alone), and the timing table says
+  when its times are such shares.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from neuroplast.experiments.definitions.pruning_common import (
     cutoff_chains,
     emptied,
     format_summary,
+    fused_share_note,
     non_increasing,
     number,
     ours_vs_paper_table,
@@ -131,6 +133,7 @@ def _row(cutoff: float, first: PruneResult, second: PruneResult) -> dict[str, An
         "accuracy_after_learning": first.retrain["train_accuracy"],
         "test_accuracy_after_learning": first.retrain["test_accuracy"],
         "retraining_time_s": retrain_s,
+        "retraining_fused_members": int(first.retrain.get("fused_members", 1)),
         "learning_and_second_pruning_time_s": retrain_s + second.seconds,
         "accuracy_after_second_pruning": second.after["train_accuracy"],
         "test_accuracy_after_second_pruning": second.after["test_accuracy"],
@@ -165,7 +168,9 @@ def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
             records, "rows", "cutoff", "ε", field, table, field, digits=digits))
     parts.append("### Test (validation) accuracy — the paper does not report it\n\n"
                  + _test_table(records, cutoffs))
-    parts.append(f"### Timings (s; {TIMING_NOTE})\n\n" + _timing_table(records, cutoffs, table))
+    note = fused_share_note(records, "rows").lstrip()
+    parts.append(f"### Timings (s; {TIMING_NOTE})\n\n" + (note + "\n\n" if note else "")
+                 + _timing_table(records, cutoffs, table))
     emptied_rows = sum(row["emptied"] for r in records for row in r["result"]["rows"])
     if emptied_rows:
         parts.append(f"> {emptied_rows} (seed, ε) rows had every efficiency below ε: the most "

@@ -21,8 +21,10 @@ Decisions: as in cutoff-pruning and goal-pruning (one-shot cutoffs, strict ``<``
 accuracy, the most efficient neuron kept — and the row flagged — when a cutoff would empty a
 site); pruning time excludes the accuracy evaluation; copies retrained with one seed are
 retrained together as one fused model (equal to separate retrainings to float rounding), and a
-row's retraining time is its share of the fused wall time (runs stored before fusing timed each
-retraining alone); the report's "border" is the outer
+row's retraining time is its share of the fused wall time (``retraining_fused_members`` says how
+many copies shared it; rows stored before fusing lack it and timed each retraining alone, and
+the timing tables say when times are shares — the fused first layer reads all 784 inputs, so
+shares cannot show what pruning inputs saves); the report's "border" is the outer
 4-pixel ring of the 28 × 28 field (MNIST digits are normalised into the central 20 × 20 box).
 """
 
@@ -58,6 +60,7 @@ from neuroplast.experiments.definitions.pruning_common import (
     find_row,
     format_seconds,
     format_summary,
+    fused_share_note,
     kept_pixels,
     number,
     ours_vs_paper_table,
@@ -206,6 +209,7 @@ def _input_row(cutoff: float, result: PruneResult, model: MLP) -> dict[str, Any]
             "accuracy_after_retraining": result.retrain["train_accuracy"],
             "validation_accuracy_after_retraining": result.retrain["test_accuracy"],
             "retraining_time_s": result.retrain["wall_time_s"],
+            "retraining_fused_members": int(result.retrain.get("fused_members", 1)),
             "kept_pixels": kept_pixels(model)}
 
 
@@ -296,7 +300,9 @@ def _cutoff_sections(records: Sequence[dict[str, Any]], out_dir: Path) -> list[s
                     summarize_rows(records, "cutoff_rows", field, hidden_cutoff=hidden_cutoff,
                                    input_cutoff=c),
                     None if table is None else paper_cell(table, field, input_cutoff=c)))
+        note = fused_share_note(records, "cutoff_rows").lstrip()
         parts.append(f"### ε = {number(hidden_cutoff)}: timings (s; {TIMING_NOTE})\n\n"
+                     + (note + "\n\n" if note else "")
                      + markdown_table(("input cutoff", "ours (s)", "paper (s)", "note"), timing))
     emptied_rows = sum(row["emptied"] for r in records for row in r["result"]["cutoff_rows"])
     if emptied_rows:

@@ -107,6 +107,20 @@ def cutoff_chains(models: Sequence[MLP], site: str, cutoffs: Sequence[float],
                                  prune_kwargs=settings)
 
 
+def fused_share_note(records: Iterable[dict[str, Any]], rows_key: str) -> str:
+    """A sentence for a timing table whose retraining times are shares of fused retrainings
+    (rows with ``retraining_fused_members`` > 1), or "" when every retraining ran alone."""
+    records = list(records)
+    fused = [max((row.get("retraining_fused_members", 1) for row in r["result"][rows_key]),
+                 default=1) for r in records]
+    if max(fused, default=1) <= 1:
+        return ""
+    return (f" In {sum(f > 1 for f in fused)} of {len(records)} runs the copies were retrained "
+            f"together as one fused model (up to {max(fused)} copies, docs/decisions.md item "
+            "23): a retraining time there is the copy's share of the fused time, equal for "
+            "every copy of the run, so it shows no difference between copies.")
+
+
 def emptied(result: PruneResult) -> bool:
     """Whether a cutoff strategy wanted every neuron gone (and :func:`keep_one` kept one)."""
     return result.threshold is not None and bool(result.efficiencies) and all(
