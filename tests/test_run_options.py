@@ -129,7 +129,12 @@ def test_kaiming_is_the_same_stream_scaled_to_sqrt_two_over_fan_in():
     # the empirical std of the 784 → 100 layer is √(2/784) to within sampling error
     assert kaiming.layers[0].weight.std().item() == pytest.approx(math.sqrt(2 / 784), rel=0.01)
     assert kaiming_std(100, 5, "relu") == pytest.approx(math.sqrt(4 / 100))  # Ramp: factor 2
-    assert set(INITIALIZATIONS) == {"xavier-normal", "kaiming-normal"}
+    assert set(INITIALIZATIONS) == {"xavier-normal", "kaiming-normal", "lecun-normal"}
+    lecun = initialize(build_mlp("N4"), 5, "lecun-normal")
+    for a, b in zip(xavier.layers, lecun.layers, strict=True):
+        scale = math.sqrt(1 / a.in_features) / xavier_std(a.in_features, a.out_features)
+        torch.testing.assert_close(b.weight.data, a.weight.data * scale, rtol=1e-6, atol=0)
+    assert lecun.layers[0].weight.std().item() == pytest.approx(math.sqrt(1 / 784), rel=0.01)
     with pytest.raises(NeuroplastError, match="unknown initialisation 'orthogonal'"):
         initialize(build_mlp("N4"), 0, "orthogonal")
 

@@ -1,16 +1,21 @@
 """Weight initialisation (a decision the paper leaves open, REFERENCE §1.15 item 3).
 
 The paper trains in Mathematica 12.3.1 and does not say how its nets were initialised, so
-Mathematica's ``NetInitialize`` default applies. Two named initialisations are offered, both
+Mathematica's ``NetInitialize`` default applies. Three named initialisations are offered, all
 with normal weights and **zero biases** (Wolfram documents zero biases for every method):
 
-* ``xavier-normal`` (the default; every stored result uses it): std = √(2 / (fan_in + fan_out)),
+* ``xavier-normal`` (the default of ``initialize`` and ``neuroplast train``, and of the
+  reproduction before 2026-12-05): std = √(2 / (fan_in + fan_out)),
   Glorot & Bengio. This is ``NetInitialize``'s ``Method -> "Xavier"`` with its default
   ``"FactorType" -> "Mean"`` and ``"Distribution" -> "Normal"``, the default of older versions.
 * ``kaiming-normal`` (Mathematica's documented default ``Method -> "Kaiming"``,
   ``"Distribution" -> "Normal"``): std = √(g · 2 / fan_in), with g the scale factor of the
   activation that *follows* the layer: 2 for ReLU (``Ramp``), 1 for everything else (tanh,
   sigmoid, the softmax output).
+* ``lecun-normal``: std = √(g / fan_in), g as above — He et al.'s rule with the activation's
+  own gain, LeCun's 1/fan_in before tanh; the other reading of ``"Kaiming"`` for tanh nets. On
+  inverted MNIST it is the one setting that reproduces the paper's hidden-neuron counts after
+  pruning at initialisation (docs/reproduction/fidelity.md).
 
 What could and could not be confirmed (docs/decisions.md, item 3):
 
@@ -20,8 +25,10 @@ What could and could not be confirmed (docs/decisions.md, item 3):
   which had only the Xavier variance-scaling method): variance = 2/fan_in (``"In"``),
   2/fan_out (``"Out"``) or 2/(fan_in + fan_out) (``"Mean"``), multiplied by the next layer's
   activation factor (2 for ``Ramp``, 1 otherwise, so 1 for ``Tanh``);
-* *not* confirmed: the fan and gain that the later ``"Kaiming"`` method uses. We take He et
-  al.'s fan_in with the paclet's formula (variance 2/fan_in, factor 1 for tanh); PyTorch's
+* *not* confirmed: the fan and gain that the later ``"Kaiming"`` method uses. ``kaiming-normal``
+  takes He et al.'s fan_in with the paclet's formula (variance 2/fan_in, factor 1 for tanh);
+  ``lecun-normal`` takes He et al.'s derivation with the activation's own gain (variance
+  g/fan_in: 2/fan_in before ReLU, 1/fan_in before tanh); PyTorch's
   ``kaiming_normal_(nonlinearity="tanh")`` would instead give (5/3)²/fan_in. Nor is it
   confirmed that 12.3.1 (the paper's version) already defaulted to ``"Kaiming"``.
 
@@ -43,7 +50,8 @@ from neuroplast.models.checks import check_model
 from neuroplast.models.mlp import MLP
 
 DEFAULT_INIT = "xavier-normal"
-"""The initialisation every stored result was made with."""
+"""The library's default initialisation (the reproduction's is
+``neuroplast.experiments.options.REPRODUCTION_DEFAULTS``)."""
 
 
 def xavier_std(fan_in: int, fan_out: int) -> float:
@@ -61,6 +69,13 @@ def kaiming_std(fan_in: int, fan_out: int, activation: str | None = None) -> flo
     """Standard deviation √(g · 2 / fan_in) of Mathematica-style Kaiming-normal weights."""
     del fan_out  # the fan-in convention of He et al.
     return math.sqrt(activation_gain(activation) * 2.0 / fan_in)
+
+
+def lecun_std(fan_in: int, fan_out: int, activation: str | None = None) -> float:
+    """Standard deviation √(g / fan_in): He et al.'s variance 2/fan_in is g/fan_in with the
+    ReLU gain g = 2; with tanh's gain 1 it is LeCun's 1/fan_in."""
+    del fan_out
+    return math.sqrt(activation_gain(activation) / fan_in)
 
 
 @dataclass(frozen=True)
@@ -90,6 +105,10 @@ INITIALIZATIONS: dict[str, Initialization] = {
         Initialization("kaiming-normal", kaiming_std,
                        "Mathematica's NetInitialize default \"Kaiming\" (normal): std "
                        "√(g·2/fan_in), g = 2 before ReLU else 1, zero biases"),
+        Initialization("lecun-normal", lecun_std,
+                       "He et al.'s fan-in rule with the activation's own gain: std "
+                       "√(g/fan_in), g = 2 before ReLU else 1 (LeCun normal before tanh), "
+                       "zero biases — the other reading of Mathematica's \"Kaiming\""),
     )
 }
 """The named initialisations."""
