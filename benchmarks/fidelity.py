@@ -8,8 +8,10 @@ Three factors the paper leaves open or that we changed to fit these machines (RE
   ``paper`` (the paper's lr 0.001 and epoch counts);
 * **encoding**: standard MNIST (background 0) or inverted (background 1, the paper's
   probable Mathematica data) — run option ``invert``;
-* **initialisation**: ``xavier-normal`` (ours) or ``kaiming-normal`` (Mathematica's documented
-  ``NetInitialize`` default) — run option ``init``;
+* **initialisation**: ``xavier-normal`` (the earlier default), ``kaiming-normal`` (variance
+  2/fan_in, our reading of Mathematica's documented ``NetInitialize`` default; the
+  reproduction's default) or ``lecun-normal`` (variance 1/fan_in, the other reading) — run
+  option ``init``;
 * **L2 form** (only where the three above leave gaps): (λ/2)·Σθ² or λ·Σθ², over weights and
   biases or weights only (:mod:`neuroplast.train.l2`) — run option ``l2``.
 

@@ -44,7 +44,8 @@ padded activations are written as zeros, so no member sees another's padding. Ev
 else (input count, later widths, activation, dtype, device) must be equal.
 :func:`train_together` trains any list of models with one data seed, fused where
 :func:`can_fuse` allows and one after another otherwise; the pruning experiments retrain their
-pruned copies with it (``neuroplast.death.prune_cycles_together``).
+pruned copies with it (``neuroplast.death.prune_cycles_together``) in cutoff- and input-pruning;
+goal- and untrained-pruning train separately because their claims compare training times.
 
 Death and replication are **not** done on a fused model: surgery changes one member's width,
 which breaks the fused layout. A sweep whose runs do surgery *during* training (the

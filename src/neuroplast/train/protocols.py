@@ -7,7 +7,9 @@ learning rate 0.001, for thousands of epochs; one epoch is one pass over the tra
 * **L2 form** (item 2): the penalty is (λ/2)·Σθ² over *all* parameters, weights and biases,
   with λ = 0.001, added to the per-example *mean* cross-entropy; i.e. PyTorch SGD
   ``weight_decay = 0.001``. Reported losses never include the penalty.
-* **Initialisation** (item 3): Xavier-normal weights, zero biases (``neuroplast.models.init``).
+* **Initialisation** (item 3): zero biases; the library's default is Xavier-normal weights
+  (``neuroplast.models.init``), the reproduction's Kaiming-normal
+  (``neuroplast.experiments.options.REPRODUCTION_DEFAULTS``).
 * **Pixel scaling** (item 6): pixels in [0, 1]; the paper's Mathematica data is probably
   colour-inverted (background 1); ``load_mnist(invert=True)`` gives that encoding. A1, A3 and the
   NNSP variances do not depend on it; N2PS and trained weight signs do.
