@@ -313,10 +313,13 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
         good, total = pair
         return f"{good}/{total} ({good / total:.0%})" if total else "—"
 
+    results = {arm: cells for arm, cells in results.items() if cells}  # arms with runs
+    verdicts = {arm: verdicts[arm] for arm in results}
     arms = list(results)
     lines = ["# Fidelity study: paper cells within 2 combined s.e.", "",
-             f"Seeds per arm: up to {seeds} (what is stored). A cell agrees when |ours − paper| "
-             "≤ 2·√(se_ours² + se_paper²), as printed in the reports' `ours − paper` columns.",
+             f"Seeds per arm: up to {seeds} (what is stored; arms with nothing stored are left "
+             "out). A cell agrees when |ours − paper| ≤ 2·√(se_ours² + se_paper²), as printed "
+             "in the reports' `ours − paper` columns.",
              "", "## Per arm", ""]
     rows = [[arm.protocol, arm.encoding, arm.init, arm.l2]
             + [share(agreement(c for c in results[arm] if c.experiment == name))
