@@ -69,6 +69,12 @@ REPEATS = 3
 """N4 training and its matmul reference are each timed as the best of this many runs."""
 
 
+def max_parameter_difference(models: Sequence[MLP], others: Sequence[MLP]) -> float:
+    """Largest |θ − θ'| over every parameter of paired models (fused vs separate training)."""
+    return max((a - b).abs().max().item() for x, y in zip(models, others, strict=True)
+               for a, b in zip(x.parameters(), y.parameters(), strict=True))
+
+
 # -- (a) fused seeds -----------------------------------------------------------------------
 def _lean_sequential(models: list[MLP], data: Split, steps: int, seed: int) -> float:
     """Seconds to train each model for ``steps`` SGD steps in a minimal loop, one after another."""
@@ -133,11 +139,7 @@ def fused_vs_sequential(data: Split, steps: int) -> dict[str, Any]:
     all_gemms_s = gemm_s + best_time(later_layer_products(nets[0].widths, protocol.batch_size),
                                      repeats=7, min_seconds=0.2)
 
-    max_diff = max(
-        (a - b).abs().max().item()
-        for fused, alone in zip(fused_nets, nets, strict=True)
-        for a, b in zip(fused.parameters(), alone.parameters(), strict=True)
-    )
+    max_diff = max_parameter_difference(fused_nets, nets)
     member_steps = N_MEMBERS * steps
     return {
         "members": N_MEMBERS, "steps": steps, "batch_size": protocol.batch_size,
@@ -186,8 +188,7 @@ def copies_together(data: Split, steps: int, shapes: Sequence[tuple[int, int]]) 
     fused_s = histories[0].final["fused_wall_time_s"]
     sequential_s = sum(train(net, data, protocol, epochs=epochs, seed=DATA_SEED,
                              progress=False).final["wall_time_s"] for net in alone)
-    max_diff = max((a - b).abs().max().item() for x, y in zip(together, alone, strict=True)
-                   for a, b in zip(x.parameters(), y.parameters(), strict=True))
+    max_diff = max_parameter_difference(together, alone)
     member_steps = len(shapes) * steps
     return {"copies": len(shapes), "steps": steps, "fused_s": fused_s,
             "sequential_s": sequential_s, "fused_member_steps_per_s": member_steps / fused_s,

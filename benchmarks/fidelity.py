@@ -115,6 +115,11 @@ class Cell:
         return abs(self.difference) <= WITHIN * self.se
 
     @property
+    def key(self) -> tuple[str, str]:
+        """(experiment, quantity): the same paper cell across arms."""
+        return self.experiment, self.quantity
+
+    @property
     def z(self) -> float:
         """(ours − paper) / combined s.e.: signed distance in standard errors."""
         if self.se > 0:
@@ -217,14 +222,14 @@ def paired_closeness(results: dict[Arm, list[Cell]]) -> list[Pairing]:
     from neuroplast.analysis import sign_test
 
     arms = list(results)
+    distance = {arm: {c.key: abs(c.z) for c in cells} for arm, cells in results.items()}
     pairings = []
     for i, first in enumerate(arms):
         for second in arms[i + 1:]:
             differing = [f for f in FACTORS if getattr(first, f) != getattr(second, f)]
             if len(differing) != 1:
                 continue
-            a = {(c.experiment, c.quantity): abs(c.z) for c in results[first]}
-            b = {(c.experiment, c.quantity): abs(c.z) for c in results[second]}
+            a, b = distance[first], distance[second]
             common = a.keys() & b.keys()
             wins = sum(a[k] < b[k] for k in common)
             losses = sum(b[k] < a[k] for k in common)
@@ -240,11 +245,10 @@ def unreached(results: dict[Arm, list[Cell]]) -> list[tuple[Cell, Arm]]:
     reached: set[tuple[str, str]] = set()
     for arm, cells in results.items():
         for cell in cells:
-            key = (cell.experiment, cell.quantity)
             if cell.agrees:
-                reached.add(key)
-            if key not in best or abs(cell.z) < abs(best[key][0].z):
-                best[key] = (cell, arm)
+                reached.add(cell.key)
+            if cell.key not in best or abs(cell.z) < abs(best[cell.key][0].z):
+                best[cell.key] = (cell, arm)
     return [pair for key, pair in best.items() if key not in reached]
 
 

@@ -28,17 +28,15 @@ from neuroplast.data import Split, load_mnist
 from neuroplast.death import prune
 from neuroplast.experiments.definitions.pruning_common import keep_one
 from neuroplast.models import MLP, build_mlp
+from neuroplast.models.init import get_initialization
 
 PERCENTS = (0.1, 1.0, 5.0)
 PAPER_HIDDEN = (98.93, 92.2, 74.8)
 PAPER_INPUTS = (594.4, 502.0, 419.5)
 
-VARIANCES: dict[str, Callable[[int, int], float]] = {
-    "xavier": lambda fan_in, fan_out: 2.0 / (fan_in + fan_out),
-    "kaiming": lambda fan_in, fan_out: 2.0 / fan_in,
-    "lecun": lambda fan_in, fan_out: 1.0 / fan_in,
-}
-"""Weight variance per layer (tanh N4: no ReLU gain)."""
+VARIANCES = ("xavier-normal", "kaiming-normal", "lecun-normal")
+"""The variance rules: the stds of these named initialisations (``neuroplast.models.init``),
+drawn normal or uniform."""
 
 ENCODINGS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "standard [0,1]": lambda x: x,
@@ -49,13 +47,16 @@ ENCODINGS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 
 
 def initialised(seed: int, variance: str, distribution: str) -> MLP:
-    """N4 with zero biases and weights of the given variance rule and distribution."""
+    """N4 with zero biases and weights with the std of the initialisation ``variance``, drawn
+    from ``distribution``."""
     model = build_mlp("N4")
     generator = torch.Generator().manual_seed(seed)
+    rule = get_initialization(variance)
+    last = len(model.layers) - 1
     with torch.no_grad():
-        for layer in model.layers:
+        for index, layer in enumerate(model.layers):
             fan_out, fan_in = layer.weight.shape
-            std = math.sqrt(VARIANCES[variance](fan_in, fan_out))
+            std = rule.std(fan_in, fan_out, None if index == last else model.activation_name)
             if distribution == "normal":
                 draw = torch.randn(fan_out, fan_in, generator=generator)
             else:  # uniform on ±√3·std has standard deviation std
@@ -96,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         h, i = counts(split, seed, variance, distribution, p)
                         hidden[p].append(h)
                         inputs[p].append(i)
-                print(f"{encoding:16s} {variance:8s} {distribution:8s} hidden "
+                print(f"{encoding:16s} {variance:15s} {distribution:8s} hidden "
                       + " / ".join(f"{statistics.mean(hidden[p]):5.1f}" for p in PERCENTS)
                       + "   inputs " + " / ".join(f"{statistics.mean(inputs[p]):.0f}"
                                                  for p in PERCENTS), flush=True)

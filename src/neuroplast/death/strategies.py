@@ -206,6 +206,23 @@ def prune(model: nn.Module, site: Site | str, split: Any, *, rule: str = "A1",
 # -- prune and retrain ---------------------------------------------------------------------
 
 
+def _check_cycles(cycles: int, retrain_paper_epochs: float = 0.0) -> None:
+    """Refuse a cycle count that is not an integer ≥ 1 or a negative retraining length."""
+    if isinstance(cycles, bool) or not isinstance(cycles, numbers.Integral) or cycles < 1:
+        raise NeuroplastError(f"cycles must be an integer >= 1, got {cycles!r}")
+    if number("retrain_paper_epochs", retrain_paper_epochs) < 0:
+        raise NeuroplastError(f"retrain_paper_epochs must be >= 0, got {retrain_paper_epochs}")
+
+
+def _metrics_after_prune(model: nn.Module, split: Split,
+                         test_split: Split | None) -> dict[str, Any]:
+    """Training-split (and test-split) loss and accuracy of ``model`` right after a prune."""
+    after = evaluate(model, split).as_dict("train")  # type: ignore[arg-type]
+    if test_split is not None:
+        after |= evaluate(model, test_split).as_dict("test")  # type: ignore[arg-type]
+    return after
+
+
 def prune_cycles(model: nn.Module, site: str, split: Split, protocol: Protocol, *, cycles: int,
                  retrain_paper_epochs: float, seed: int, test_split: Split | None = None,
                  optimizer: torch.optim.Optimizer | None = None, retrain_last: bool = False,
@@ -237,16 +254,11 @@ def prune_cycles(model: nn.Module, site: str, split: Split, protocol: Protocol, 
         One :class:`PruneResult` per cycle, with ``after`` (metrics right after the prune) and
         ``retrain`` (metrics after the retraining that followed it, or None).
     """
-    if isinstance(cycles, bool) or not isinstance(cycles, numbers.Integral) or cycles < 1:
-        raise NeuroplastError(f"cycles must be an integer >= 1, got {cycles!r}")
-    if number("retrain_paper_epochs", retrain_paper_epochs) < 0:
-        raise NeuroplastError(f"retrain_paper_epochs must be >= 0, got {retrain_paper_epochs}")
+    _check_cycles(cycles, retrain_paper_epochs)
     results: list[PruneResult] = []
     for cycle in range(1, cycles + 1):
         result = prune(model, site, split, optimizer=optimizer, **prune_kwargs)
-        after = evaluate(model, split).as_dict("train")
-        if test_split is not None:
-            after |= evaluate(model, test_split).as_dict("test")
+        after = _metrics_after_prune(model, split, test_split)
         retrained = None
         if retrain_paper_epochs > 0 and (cycle < cycles or retrain_last):
             history = train(model, split, protocol, epochs=protocol.epochs(retrain_paper_epochs),
@@ -278,10 +290,7 @@ def prune_cycles_together(models: Sequence[nn.Module], site: str, split: Split,
     """
     from neuroplast.train.fused import train_together
 
-    if isinstance(cycles, bool) or not isinstance(cycles, numbers.Integral) or cycles < 1:
-        raise NeuroplastError(f"cycles must be an integer >= 1, got {cycles!r}")
-    if number("retrain_paper_epochs", retrain_paper_epochs) < 0:
-        raise NeuroplastError(f"retrain_paper_epochs must be >= 0, got {retrain_paper_epochs}")
+    _check_cycles(cycles, retrain_paper_epochs)
     if len(prune_kwargs) != len(models):
         raise NeuroplastError(f"give one prune setting per model: {len(models)} models, "
                               f"{len(prune_kwargs)} settings")
@@ -290,10 +299,7 @@ def prune_cycles_together(models: Sequence[nn.Module], site: str, split: Split,
         pruned = []
         for model, kwargs in zip(models, prune_kwargs, strict=True):
             result = prune(model, site, split, **kwargs)
-            after = evaluate(model, split).as_dict("train")  # type: ignore[arg-type]
-            if test_split is not None:
-                after |= evaluate(model, test_split).as_dict("test")  # type: ignore[arg-type]
-            pruned.append(replace(result, after=after))
+            pruned.append(replace(result, after=_metrics_after_prune(model, split, test_split)))
         retrained: list[dict[str, Any] | None] = [None] * len(models)
         if retrain_paper_epochs > 0 and (cycle < cycles or retrain_last):
             histories = train_together(models, split, protocol,
@@ -333,8 +339,7 @@ def prune_retrain_cycles(model: nn.Module, site: Site | str, data: Any, *, cycle
         NeuroplastError: before any work, for a bad cycle count or an integer ``amount`` whose
             ``cycles`` prunes would remove every neuron of the site.
     """
-    if isinstance(cycles, bool) or not isinstance(cycles, numbers.Integral) or cycles < 1:
-        raise NeuroplastError(f"cycles must be an integer >= 1, got {cycles!r}")
+    _check_cycles(cycles)
     if not callable(retrain):
         raise TypeError("retrain must be a function (model, cycle) -> metrics or None")
     target = resolve_site(model, site, data, prune_kwargs.get("forward"))

@@ -288,11 +288,8 @@ class FusedMLP(nn.Module):
         reference = self.first.weight
         models = []
         for s in range(self.n_members):
-            model = MLP([self.widths[0], *self.member_widths(s)[1:]], self.activation.name)
-            kept = self.member_inputs[s]
-            if kept is not None:
-                model.selector = FeatureSelector(self.widths[0], kept)
-                model.layers[0] = nn.Linear(int(kept.numel()), self.first_widths[s])
+            model = MLP(self.member_widths(s), self.activation.name)
+            model.selector = FeatureSelector(self.widths[0], self.member_inputs[s])
             models.append(model.to(reference.device, reference.dtype))
         self.copy_into(models)
         return models
@@ -377,25 +374,22 @@ def fuse(models: Sequence[MLP]) -> FusedMLP:
     fused = FusedMLP(len(models), widths, models[0].activation_name, first_widths)
     fused = fused.to(reference.device, reference.dtype)
     with torch.no_grad():
-        blocks, masks = [], []
         for s, m in enumerate(models):
             weight = m.layers[0].weight  # (h_s, kept_s)
+            rows = fused._rows(s)
             if m.selector.is_identity:
-                blocks.append(weight)
-                masks.append(torch.ones_like(weight))
+                fused.first.weight[rows] = weight
                 continue
             kept = m.selector.kept.to(weight.device)
             fused.member_inputs[s] = kept.clone()
-            full = weight.new_zeros(weight.shape[0], d)
-            full.index_copy_(1, kept, weight)
-            blocks.append(full)
-            mask = weight.new_zeros(weight.shape[0], d)
-            mask[:, kept] = 1.0
-            masks.append(mask)
-        fused.first.weight.copy_(torch.cat(blocks))  # (Σh, d)
+            fused.first.weight[rows] = 0.0
+            fused.first.weight[rows, kept] = weight
         fused.first.bias.copy_(torch.cat([m.layers[0].bias for m in models]))  # (Σh,)
         if any(kept is not None for kept in fused.member_inputs):
-            fused.input_mask = torch.cat(masks)  # (Σh, d)
+            mask = torch.zeros_like(fused.first.weight)  # (Σh, d): 1 where a member reads
+            for s, kept in enumerate(fused.member_inputs):
+                mask[fused._rows(s), slice(None) if kept is None else kept] = 1.0
+            fused.input_mask = mask
         for k, (weight, bias) in enumerate(zip(fused.weights, fused.biases, strict=True)):
             for s, m in enumerate(models):
                 w = m.layers[k + 1].weight

@@ -168,8 +168,7 @@ def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
             records, "rows", "cutoff", "ε", field, table, field, digits=digits))
     parts.append("### Test (validation) accuracy — the paper does not report it\n\n"
                  + _test_table(records, cutoffs))
-    note = fused_share_note(records, "rows").lstrip()
-    parts.append(f"### Timings (s; {TIMING_NOTE})\n\n" + (note + "\n\n" if note else "")
+    parts.append(f"### Timings (s; {TIMING_NOTE})\n\n" + fused_share_note(records, "rows")
                  + _timing_table(records, cutoffs, table))
     emptied_rows = sum(row["emptied"] for r in records for row in r["result"]["rows"])
     if emptied_rows:

@@ -270,6 +270,7 @@ def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
 
 def _cutoff_sections(records: Sequence[dict[str, Any]], out_dir: Path) -> list[str]:
     parts = []
+    fused_note = fused_share_note(records, "cutoff_rows")
     for hidden_cutoff in unique_values(records, "starts", "hidden_cutoff"):
         table = _paper_table(hidden_cutoff)
         context = {} if table is None else table.context
@@ -300,9 +301,8 @@ def _cutoff_sections(records: Sequence[dict[str, Any]], out_dir: Path) -> list[s
                     summarize_rows(records, "cutoff_rows", field, hidden_cutoff=hidden_cutoff,
                                    input_cutoff=c),
                     None if table is None else paper_cell(table, field, input_cutoff=c)))
-        note = fused_share_note(records, "cutoff_rows").lstrip()
         parts.append(f"### ε = {number(hidden_cutoff)}: timings (s; {TIMING_NOTE})\n\n"
-                     + (note + "\n\n" if note else "")
+                     + fused_note
                      + markdown_table(("input cutoff", "ours (s)", "paper (s)", "note"), timing))
     emptied_rows = sum(row["emptied"] for r in records for row in r["result"]["cutoff_rows"])
     if emptied_rows:

@@ -108,17 +108,18 @@ def cutoff_chains(models: Sequence[MLP], site: str, cutoffs: Sequence[float],
 
 
 def fused_share_note(records: Iterable[dict[str, Any]], rows_key: str) -> str:
-    """A sentence for a timing table whose retraining times are shares of fused retrainings
-    (rows with ``retraining_fused_members`` > 1), or "" when every retraining ran alone."""
+    """A paragraph (ending in a blank line) to put above a timing table whose retraining
+    times are shares of fused retrainings (rows with ``retraining_fused_members`` > 1), or ""
+    when every retraining ran alone."""
     records = list(records)
     fused = [max((row.get("retraining_fused_members", 1) for row in r["result"][rows_key]),
                  default=1) for r in records]
     if max(fused, default=1) <= 1:
         return ""
-    return (f" In {sum(f > 1 for f in fused)} of {len(records)} runs the copies were retrained "
+    return (f"In {sum(f > 1 for f in fused)} of {len(records)} runs the copies were retrained "
             f"together as one fused model (up to {max(fused)} copies, docs/decisions.md item "
             "23): a retraining time there is the copy's share of the fused time, equal for "
-            "every copy of the run, so it shows no difference between copies.")
+            "every copy of the run, so it shows no difference between copies.\n\n")
 
 
 def emptied(result: PruneResult) -> bool:
