@@ -19,9 +19,10 @@ Each arm (protocol, encoding, initialisation) is a resumable sweep of every expe
 ``OUT/<protocol>/<encoding>-<init>/<experiment>/`` (runs stored one by one, as
 ``neuroplast reproduce`` does; a killed study started again computes only what is missing),
 reported there with the experiment's own report. The committed reproductions are arms too:
-``docs/reproduction`` holds the runs of the reproduction's default arm and
-``docs/reproduction/xavier-normal`` those of the earlier default; with ``--reuse`` every stored
-run an arm plans (same run id) is copied instead of recomputed.
+``docs/reproduction`` holds the runs of the reproduction's default arm (Kaiming-normal,
+``half-weights``), ``docs/reproduction/kaiming-normal`` and ``docs/reproduction/xavier-normal``
+those of the earlier defaults (both ``half-all``); with ``--reuse`` every stored run an arm
+plans (same run id) is copied instead of recomputed.
 
 Four of the five experiments start from the same trained N4 of a seed and arm; the study
 shares it between them through ``$NEUROPLAST_TRAINED_CACHE`` (default
@@ -33,14 +34,16 @@ The study then reads every ``ours − paper`` cell of every report (the columns 
 :func:`neuroplast.experiments.stats_summary.paper_vs_ours_row` writes: the difference and its
 combined standard error √(se_ours² + se_paper²), as printed) and counts, per arm and per level
 of each factor, the paper cells within 2 combined s.e.; it also lists each arm's claim
-verdicts. Writes ``OUT/fidelity.md`` and ``OUT/fidelity.json``.
+verdicts and the compute its stored runs took. Writes ``OUT/fidelity.md`` and
+``OUT/fidelity.json``.
 
 Usage (one command; the cheapest arms)::
 
     nice -n 19 env OMP_NUM_THREADS=1 python -m benchmarks.fidelity --protocols fast \\
         --encodings standard inverted --inits xavier-normal kaiming-normal --seeds 10 \\
         --out docs/reproduction/fidelity --data /path/to/mnist \\
-        --reuse docs/reproduction docs/reproduction/xavier-normal
+        --reuse docs/reproduction docs/reproduction/kaiming-normal \\
+        docs/reproduction/xavier-normal
     python -m benchmarks.fidelity ... --report-only   # tables from whatever is stored
 """
 
@@ -71,7 +74,7 @@ DEFAULT_L2_FORM = "half-all"
 """``neuroplast.train.l2.DEFAULT_L2_FORM`` (checked by the tests; this module imports
 neuroplast lazily)."""
 
-REPRODUCTION_ARM = ("fast", "standard", "kaiming-normal", DEFAULT_L2_FORM)
+REPRODUCTION_ARM = ("fast", "standard", "kaiming-normal", "half-weights")
 """(protocol, encoding, init, l2) of ``neuroplast reproduce``'s defaults
 (``neuroplast.experiments.options.REPRODUCTION_DEFAULTS``; checked by the tests)."""
 
@@ -133,36 +136,55 @@ def paper_cells(summary: str, experiment: str) -> list[Cell]:
 
     A cell is named by the headings above its table below the title (``## … / ### …``) and
     its row label, so tables with the same subtitle under different figures stay apart; a
-    name that still repeats gets ``#2``, ``#3``, … (each cell is compared across arms by its
-    name)."""
-    cells, column, path = [], None, []
+    table with several ``ours − paper`` columns adds the quantity each compares (the nearest
+    header to its left other than ``paper``, e.g. ``peaked_at_1``); a name that still repeats
+    gets ``#2``, ``#3``, … (each cell is compared across arms by its name)."""
+    cells, columns, path = [], None, []
     seen: dict[str, int] = {}
     for line in summary.splitlines():
         if line.startswith("#"):
             level = len(line) - len(line.lstrip("#"))
             path = path[: max(level - 2, 0)] + ([line.lstrip("#").strip()] if level > 1 else [])
         if not line.startswith("|"):
-            column = None
+            columns = None
             continue
         parts = [p.strip() for p in line.strip().strip("|").split("|")]
-        if column is None:
-            column = parts.index("ours − paper") if "ours − paper" in parts else -1
+        if columns is None:
+            columns = _difference_columns(parts)
             continue
-        if column < 0 or column >= len(parts) or set(parts[0]) <= {"-"}:
+        if set(parts[0]) <= {"-"}:
             continue
-        match = _DIFFERENCE.match(parts[column])
-        if match:
-            name = f"{' / '.join(path)}: {parts[0]}"
-            seen[name] = seen.get(name, 0) + 1
-            if seen[name] > 1:
-                name += f" #{seen[name]}"
-            cells.append(Cell(experiment, name, float(match.group(1)), float(match.group(2))))
+        for column, quantity in columns.items():
+            match = _DIFFERENCE.match(parts[column]) if column < len(parts) else None
+            if match:
+                name = f"{' / '.join(path)}: {parts[0]}{quantity}"
+                seen[name] = seen.get(name, 0) + 1
+                if seen[name] > 1:
+                    name += f" #{seen[name]}"
+                cells.append(Cell(experiment, name, float(match.group(1)),
+                                  float(match.group(2))))
     return cells
 
 
+def _difference_columns(header: list[str]) -> dict[int, str]:
+    """Index of each ``ours − paper`` column of a table's header → the suffix naming what it
+    compares (empty for a table with one such column, so single-column names stay as they
+    were)."""
+    found = [i for i, h in enumerate(header) if h == "ours − paper"]
+    if len(found) < 2:
+        return dict.fromkeys(found, "")
+    named = {}
+    for i in found:
+        label = next((h for h in reversed(header[:i]) if h != "paper"), "")
+        named[i] = f" ({label.removesuffix(': ours')})"
+    return named
+
+
 def claim_verdicts(summary: str) -> dict[str, str]:
-    """claim id → verdict, from the report's claims table."""
+    """claim id → verdict, from the report's claims table; an id on several rows (a claim
+    tested per network) gets ``#2``, ``#3``, … in the order of the rows."""
     verdicts, inside = {}, False
+    seen: dict[str, int] = {}
     for line in summary.splitlines():
         if line.startswith("## "):
             inside = line.strip() == "## Claims"
@@ -170,7 +192,9 @@ def claim_verdicts(summary: str) -> dict[str, str]:
             parts = [p.strip() for p in line.strip().strip("|").split("|")]
             found = _VERDICT.search(line)
             if found and len(parts) > 2:
-                verdicts[parts[0]] = found.group(1)
+                seen[parts[0]] = seen.get(parts[0], 0) + 1
+                key = parts[0] if seen[parts[0]] == 1 else f"{parts[0]} #{seen[parts[0]]}"
+                verdicts[key] = found.group(1)
     return verdicts
 
 
@@ -286,10 +310,23 @@ def arm_experiment(arm: Arm, name: str):  # -> neuroplast.experiments.Experiment
                         l2=arm.l2)
 
 
+@dataclass(frozen=True)
+class Compute:
+    """What one experiment of one arm cost: its stored runs and the sum of their wall times
+    (``provenance.wall_s``: one process, one torch thread each, as recorded when each run
+    was made)."""
+
+    runs: int = 0
+    wall_s: float = 0.0
+
+    def __add__(self, other: Compute) -> Compute:
+        return Compute(self.runs + other.runs, self.wall_s + other.wall_s)
+
+
 def run_arm(arm: Arm, name: str, seeds: int, out: Path, data: str | None, workers: int,
-            report_only: bool) -> list[Cell]:
+            report_only: bool) -> tuple[list[Cell], Compute]:
     """Run (or, with ``report_only``, only report what is stored of) one experiment of one
-    arm; the paper cells of its report."""
+    arm; the paper cells of its report and what its runs cost."""
     from neuroplast.experiments.runner import plan, run_sweep
     from neuroplast.experiments.store import ResultStore
 
@@ -304,12 +341,14 @@ def run_arm(arm: Arm, name: str, seeds: int, out: Path, data: str | None, worker
         records = run_sweep(experiment, protocol=arm.protocol, seeds=seeds, out_dir=directory,
                             workers=workers, progress=False, data_dir=data)
     if not records:
-        return []
-    return paper_cells(experiment.report(records, directory / name).read_text(), name)
+        return [], Compute()
+    compute = Compute(len(records), sum(r["provenance"]["wall_s"] for r in records))
+    return paper_cells(experiment.report(records, directory / name).read_text(), name), compute
 
 
 def write_report(out: Path, results: dict[Arm, list[Cell]],
-                 verdicts: dict[Arm, dict[str, dict[str, str]]], seeds: int) -> Path:
+                 verdicts: dict[Arm, dict[str, dict[str, str]]],
+                 compute: dict[Arm, dict[str, Compute]], seeds: int) -> Path:
     """``OUT/fidelity.md`` and ``OUT/fidelity.json``."""
     from neuroplast.experiments.stats_summary import markdown_table
 
@@ -334,6 +373,16 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
     level_rows = [[factor, level, share(pair)] for factor, levels in by_level(results).items()
                   for level, pair in levels.items()]
     lines += [markdown_table(("factor", "level", "cells within 2 s.e."), level_rows), ""]
+    lines += ["## Compute per arm", "",
+              "Sum of the stored runs' wall times (`provenance.wall_s`, one process with one "
+              "torch thread per run, on whatever machine and load each run was made, pauses "
+              "included; runs copied from the reproductions keep theirs), in seconds, with the "
+              "number of runs. "
+              "A run that read its trained base N4 from the trained cache does not include that "
+              "training.", "",
+              markdown_table(("arm", *EXPERIMENT_NAMES, "all"), [
+                  [arm.folder] + [_cost(compute[arm].get(n, Compute())) for n in EXPERIMENT_NAMES]
+                  + [_cost(sum(compute[arm].values(), Compute()))] for arm in arms]), ""]
     pairings = paired_closeness(results)
     lines += ["## One factor at a time, cell by cell", "",
               "Arms that differ in one factor only, over the paper cells both have: how often "
@@ -371,8 +420,14 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
          "pairings": [{"factor": p.factor, "first": p.first.folder, "second": p.second.folder,
                        "cells": p.cells, "first_closer": p.first_closer,
                        "second_closer": p.second_closer, "p_value": p.p_value}
-                      for p in pairings]}, indent=1))
+                      for p in pairings],
+         "compute": {arm.folder: {n: asdict(c) for n, c in compute[arm].items()}
+                     for arm in arms}}, indent=1))
     return path
+
+
+def _cost(compute: Compute) -> str:
+    return f"{compute.wall_s:,.0f} s ({compute.runs})" if compute.runs else "—"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -389,7 +444,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--inits", nargs="+", default=list(INITIALIZATIONS),
                         choices=list(INITIALIZATIONS))
     parser.add_argument("--l2-forms", nargs="+", default=[DEFAULT_L2_FORM],
-                        choices=list(L2_FORMS), help="forms of the L2 term (default: ours only)")
+                        choices=list(L2_FORMS),
+                        help="forms of the L2 term (default: half-all, the library's; the "
+                             "reproduction runs half-weights)")
     parser.add_argument("--experiments", nargs="+", default=list(EXPERIMENT_NAMES),
                         choices=list(EXPERIMENT_NAMES))
     parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 per arm")
@@ -398,8 +455,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--reuse", type=Path, nargs="+", default=[],
                         help="reproduction folders (e.g. docs/reproduction "
-                             "docs/reproduction/xavier-normal) whose stored runs an arm plans "
-                             "are copied instead of recomputed")
+                             "docs/reproduction/kaiming-normal docs/reproduction/xavier-normal) "
+                             "whose stored runs an arm plans are copied instead of recomputed")
     parser.add_argument("--report-only", action="store_true",
                         help="compute nothing; report what is stored")
     parser.add_argument("--trained-cache", type=Path,
@@ -415,18 +472,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     arms.sort(key=lambda a: not a.is_default)  # the reproduction's arm first
     results: dict[Arm, list[Cell]] = {arm: [] for arm in arms}
     verdicts: dict[Arm, dict[str, dict[str, str]]] = {arm: {} for arm in arms}
+    compute: dict[Arm, dict[str, Compute]] = {arm: {} for arm in arms}
     for arm in arms:
         if args.reuse:
             copied = reuse_stored_runs(arm, args.out, args.reuse, args.experiments, args.seeds)
             print(f"[fidelity] {arm.folder}: {copied} stored runs copied", file=sys.stderr)
     for name in args.experiments:  # every arm of one experiment before the next experiment
         for arm in arms:
-            results[arm] += run_arm(arm, name, args.seeds, args.out, args.data, args.workers,
-                                    args.report_only)
+            cells, compute[arm][name] = run_arm(arm, name, args.seeds, args.out, args.data,
+                                                args.workers, args.report_only)
+            results[arm] += cells
             summary = args.out / arm.folder / name / "summary.md"
             if summary.is_file():
                 verdicts[arm][name] = claim_verdicts(summary.read_text())
-            report = write_report(args.out, results, verdicts, args.seeds)
+            report = write_report(args.out, results, verdicts, compute, args.seeds)
     print(f"[fidelity] report {report}", file=sys.stderr, flush=True)
     return 0
 

@@ -21,11 +21,20 @@ from neuroplast.cli.main import main
 from neuroplast.data import Dataset, Split, load_mnist
 from neuroplast.experiments.options import REPRODUCTION_DEFAULTS
 from neuroplast.models import MLP, build_mlp, initialize
-from neuroplast.train import get_protocol, train
+from neuroplast.train import Protocol, get_protocol, train
+from neuroplast.train.l2 import with_l2_form
 
 REPRODUCTION_INIT = REPRODUCTION_DEFAULTS["init"]
 """The initialisation ``neuroplast reproduce`` runs under (its independent recomputations in the
 tests use the same)."""
+REPRODUCTION_L2 = REPRODUCTION_DEFAULTS["l2"]
+"""The L2 form ``neuroplast reproduce`` trains under."""
+
+
+def reproduction_protocol(name: str) -> Protocol:
+    """Protocol ``name`` as ``neuroplast reproduce`` trains with it (under
+    :data:`REPRODUCTION_L2`), for the tests' independent recomputations."""
+    return with_l2_form(get_protocol(name), REPRODUCTION_L2)
 
 pytest_plugins = ("sweep_fixtures",)  # the toy experiments' fixture `extras`
 
@@ -85,8 +94,8 @@ def quick_trained_n4(split: Split, activation: str | None = None, seed: int = 0,
                      init: str = REPRODUCTION_INIT) -> MLP:
     """N4 (``activation`` overriding tanh) as the quick reproductions train it: initialised
     with ``seed`` (the reproduction's initialisation), 5000 paper epochs on ``split`` under the
-    quick protocol, one torch thread."""
-    protocol = get_protocol("quick")
+    quick protocol under the reproduction's L2 form, one torch thread."""
+    protocol = reproduction_protocol("quick")
     model = initialize(build_mlp("N4", activation=activation), seed, init)
     with one_thread():
         train(model, split, protocol, epochs=protocol.epochs(5000), seed=seed, progress=False)

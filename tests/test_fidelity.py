@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,25 @@ def test_claim_verdicts_come_from_the_claims_table_only():
     assert claim_verdicts(SUMMARY) == {"6": "confirmed", "7 (≈0.97)": "not confirmed"}
 
 
+def test_a_claim_tested_per_network_keeps_every_row():
+    """replication reports claim 18a once per network (N1, N2, N3) under one id."""
+    rows = "".join(f"| 18a | on {net} | **{v}** | … |\n" for net, v in
+                   (("N1", "confirmed"), ("N2", "inconclusive"), ("N3", "not confirmed")))
+    text = f"# r\n## Claims\n| claim | statement | verdict | statistic |\n|---|---|---|---|\n{rows}"
+    assert claim_verdicts(text) == {"18a": "confirmed", "18a #2": "inconclusive",
+                                    "18a #3": "not confirmed"}
+
+
+def test_every_difference_column_of_a_table_is_a_cell():
+    """replication-shift compares three sets in one table, vs-nnsp two accuracies."""
+    text = ("# r\n## Fig. 23\n| algorithm | peaked_at_3: ours | paper | ours − paper | "
+            "peaked_at_1: ours | paper | ours − paper |\n|---|---|---|---|---|---|---|\n"
+            "| B1 | 0.9 ± 0.1 | 0.8 | +0.1 ± 0.1 | 0.7 ± 0.1 | 0.2 | +0.5 ± 0.1 |\n")
+    cells = paper_cells(text, "replication-shift")
+    assert [(c.quantity, c.difference, c.agrees) for c in cells] == [
+        ("Fig. 23: B1 (peaked_at_3)", 0.1, True), ("Fig. 23: B1 (peaked_at_1)", 0.5, False)]
+
+
 def test_agreement_is_pooled_per_factor_level():
     good, bad = Cell("e", "q", 0.0, 1.0), Cell("e", "q", 5.0, 1.0)
     results = {Arm("fast", "standard", "xavier-normal"): [good, bad],
@@ -76,7 +96,8 @@ def test_an_l2_arm_has_its_own_folder_and_the_old_arms_keep_theirs():
     assert Arm("medium", "inverted", "kaiming-normal").folder == "medium/inverted-kaiming-normal"
     arm = Arm("fast", "standard", "xavier-normal", "full-weights")
     assert arm.folder == "fast/standard-xavier-normal-l2-full-weights"
-    assert not arm.is_default and Arm("fast", "standard", "kaiming-normal").is_default
+    assert not arm.is_default and not Arm("fast", "standard", "kaiming-normal").is_default
+    assert Arm("fast", "standard", "kaiming-normal", "half-weights").is_default
 
 
 def test_report_only_reuses_the_committed_reproductions(tmp_path):
@@ -85,17 +106,32 @@ def test_report_only_reuses_the_committed_reproductions(tmp_path):
     from benchmarks.fidelity import REPRODUCTION_ARM
     from neuroplast.experiments.options import REPRODUCTION_DEFAULTS
 
-    assert REPRODUCTION_ARM[2] == REPRODUCTION_DEFAULTS["init"]
+    assert REPRODUCTION_ARM[2:] == (REPRODUCTION_DEFAULTS["init"], REPRODUCTION_DEFAULTS["l2"])
     reproduction = Path(__file__).resolve().parents[1] / "docs" / "reproduction"
     assert main(["--encodings", "standard", "--experiments", "baseline-training",
-                 "cutoff-pruning", "--out", str(tmp_path), "--reuse", str(reproduction),
-                 str(reproduction / "xavier-normal"), "--report-only"]) == 0
+                 "goal-pruning", "--l2-forms", "half-all", "half-weights", "--out",
+                 str(tmp_path), "--reuse", str(reproduction), str(reproduction / "xavier-normal"),
+                 str(reproduction / "kaiming-normal"), "--report-only"]) == 0
     text = (tmp_path / "fidelity.md").read_text()
-    assert "| fast | standard | xavier-normal | half-all | 0/1 (0%) | 8/47 (17%) |" in text
-    assert "| fast | standard | kaiming-normal | half-all | 1/1 (100%) | 16/47 (34%) |" in text
-    assert "| cutoff-pruning | 6 | inconclusive | confirmed |" in text  # reproduction first
-    assert len(list((tmp_path / "fast" / "standard-kaiming-normal" / "cutoff-pruning" / "runs")
-                    .glob("*.json"))) == 10
+    rows = {"xavier-normal | half-all | 0/1 (0%) | — | 20/37 (54%)",
+            "kaiming-normal | half-all | 1/1 (100%) | — | 22/37 (59%)",
+            "kaiming-normal | half-weights | 1/1 (100%) | — | 25/37 (68%)"}
+    assert all(f"| fast | standard | {row} |" in text for row in rows)
+    assert "xavier-normal-l2-half-weights" not in text  # nothing stored: left out
+    # the reproduction's arm first, then in the order the levels were given
+    assert "| goal-pruning | 7 (≈0.95) | inconclusive | inconclusive | confirmed |" in text
+    for folder in ("standard-kaiming-normal", "standard-kaiming-normal-l2-half-weights"):
+        assert len(list((tmp_path / "fast" / folder / "goal-pruning" / "runs")
+                        .glob("*.json"))) == 10
+    # the compute table sums the stored runs' own wall times
+    walls = {name: sum(json.loads(p.read_text())["provenance"]["wall_s"]
+                       for p in (reproduction / name / "runs").glob("*.json"))
+             for name in ("baseline-training", "goal-pruning")}
+    row = next(line for line in text.split("## Compute per arm")[1].splitlines()
+               if line.startswith("| fast/standard-kaiming-normal-l2-half-weights |"))
+    assert row == (f"| fast/standard-kaiming-normal-l2-half-weights | "
+                   f"{walls['baseline-training']:,.0f} s (10) | — | {walls['goal-pruning']:,.0f} "
+                   f"s (10) | — | — | {sum(walls.values()):,.0f} s (20) |")
 
 
 def test_the_direction_of_misses_and_the_cells_no_arm_reaches():

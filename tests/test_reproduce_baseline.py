@@ -6,12 +6,12 @@ import json
 import time
 
 import pytest
-from conftest import REPRODUCTION_INIT, one_thread
+from conftest import REPRODUCTION_INIT, REPRODUCTION_L2, one_thread, reproduction_protocol
 
 from neuroplast.cli.main import main
 from neuroplast.experiments import EXPERIMENTS
 from neuroplast.models import build_mlp, initialize
-from neuroplast.train import evaluate, get_protocol, restrict, train
+from neuroplast.train import evaluate, restrict, train
 
 
 def test_baseline_training_quick_reports_ours_beside_the_paper(tmp_path, data_dir, mnist,
@@ -24,11 +24,11 @@ def test_baseline_training_quick_reports_ours_beside_the_paper(tmp_path, data_di
     record = json.loads(run_file.read_text())
     assert record["spec"] == {"experiment": "baseline-training", "protocol": "quick", "seed": 0,
                               "config": {"arch": "N4", "paper_epochs": 5000,
-                                         "init": REPRODUCTION_INIT}}
-    assert record["provenance"]["protocol"] == get_protocol("quick").as_dict()
+                                         "init": REPRODUCTION_INIT, "l2": REPRODUCTION_L2}}
+    assert record["provenance"]["protocol"] == reproduction_protocol("quick").as_dict()
 
     # The same training done here: N4, seed 0, 5000 paper epochs, one torch thread.
-    protocol = get_protocol("quick")
+    protocol = reproduction_protocol("quick")
     model = initialize(build_mlp("N4"), 0, REPRODUCTION_INIT)
     with one_thread():
         train(model, mnist.train, protocol, epochs=protocol.epochs(5000), seed=0, progress=False)

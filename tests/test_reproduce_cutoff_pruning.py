@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import quick_trained_n4, reproduce_quick
+from conftest import quick_trained_n4, reproduce_quick, reproduction_protocol
 
 from neuroplast.experiments.definitions.cutoff_pruning import PAPER_CUTOFFS, configs, report
 from neuroplast.train import get_protocol, restrict
@@ -60,7 +60,7 @@ def test_quick_run_prunes_what_eq_28_says_and_reports_the_paper(tmp_path, data_d
             assert row["pruning_time_s"] > 0 and row["retraining_time_s"] > 0
 
     # Seed 0 again, by hand: which neurons fall below each ε, and the accuracy after A1.
-    protocol = get_protocol("quick")
+    protocol = reproduction_protocol("quick")
     split = restrict(mnist.train, protocol)
     model = quick_trained_n4(mnist.train)
     efficiency, h = _a1_hidden(model, split.x)

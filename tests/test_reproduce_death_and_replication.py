@@ -6,11 +6,11 @@ import json
 
 import pytest
 import torch
-from conftest import REPRODUCTION_INIT, mnist_dir
+from conftest import REPRODUCTION_INIT, mnist_dir, reproduction_protocol
 
 from neuroplast.cli.main import main
 from neuroplast.models import build_mlp, initialize
-from neuroplast.train import get_protocol, train
+from neuroplast.train import train
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_events_follow_the_schedule(sweep):
 def test_epsilon_zero_is_plain_training(sweep, mnist):
     """ε = 0 removes nothing, so the run equals N4 trained without any callback."""
     _, results = sweep
-    protocol = get_protocol("quick")
+    protocol = reproduction_protocol("quick")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import REPRODUCTION_INIT, one_thread, reproduce_quick
+from conftest import REPRODUCTION_INIT, one_thread, reproduce_quick, reproduction_protocol
 
 from neuroplast.analysis import linear_fit
 from neuroplast.experiments.definitions.efficiency_vs_loss import checkpoint_epochs
@@ -55,7 +55,7 @@ def test_quick_run_reports_claims_figures_and_exact_delta_loss(tmp_path, data_di
     out = tmp_path / "out"
     records = reproduce_quick(NAME, out, data_dir, seeds=2)
     assert [r["spec"]["seed"] for r in records] == [0, 1]
-    protocol = get_protocol("quick")
+    protocol = reproduction_protocol("quick")
     split = restrict(mnist.train, protocol)
 
     for record in records:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from conftest import quick_trained_n4, reproduce_quick
+from conftest import quick_trained_n4, reproduce_quick, reproduction_protocol
 from test_reproduce_cutoff_pruning import _a1_hidden, _accuracy_with_means, _claims
 
 from neuroplast.experiments.definitions.goal_pruning import configs, report
@@ -45,7 +45,7 @@ def test_quick_run_stops_where_the_goal_breaks(tmp_path, data_dir, mnist):
 
     # Seed 0, row 1 by hand: remove the least efficient neurons one by one (A1 = replace by
     # the mean) until the training accuracy would fall below the goal.
-    protocol = get_protocol("quick")
+    protocol = reproduction_protocol("quick")
     split = restrict(mnist.train, protocol)
     model = quick_trained_n4(mnist.train)
     efficiency, h = _a1_hidden(model, split.x)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import one_thread, quick_trained_n4, reproduce_quick
+from conftest import one_thread, quick_trained_n4, reproduce_quick, reproduction_protocol
 from test_reproduce_cutoff_pruning import _claims
 
 from neuroplast.death import prune_cycles
@@ -70,7 +70,7 @@ def test_quick_run_removes_the_pixels_eq_28_names(tmp_path, data_dir, mnist):
 
     # Seed 0's starting net again (train, prune hidden1 with ε, retrain, prune again), then
     # the input efficiencies by hand: the kept pixels are those with E_k ≥ the cutoff.
-    protocol = get_protocol("quick")
+    protocol = reproduction_protocol("quick")
     split = restrict(mnist.train, protocol)
     config = cut[0]["spec"]["config"]
     model = quick_trained_n4(mnist.train)

@@ -7,13 +7,13 @@ import math
 
 import pytest
 import torch
-from conftest import REPRODUCTION_INIT, mnist_dir
+from conftest import REPRODUCTION_INIT, mnist_dir, reproduction_protocol
 
 from neuroplast.cli.main import main
 from neuroplast.experiments.claims import Verdict, all_of, direction_verdict
 from neuroplast.experiments.definitions.replication import stage_seed
 from neuroplast.models import build_mlp, initialize
-from neuroplast.train import evaluate, get_protocol, restrict, train
+from neuroplast.train import evaluate, restrict, train
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -82,7 +82,7 @@ def test_same_training_done_here_gives_the_same_numbers(sweep, mnist):
     """Seed 0, N1, 25000 paper epochs, then B5's three stages with the stage seeds; E_k too."""
     _, records = sweep
     result = _one(records, "fig21")
-    protocol = get_protocol("quick")
+    protocol = reproduction_protocol("quick")
     data = restrict(mnist.train, protocol)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -6,13 +6,13 @@ import json
 
 import pytest
 import torch
-from conftest import REPRODUCTION_INIT, mnist_dir
+from conftest import REPRODUCTION_INIT, mnist_dir, reproduction_protocol
 
 from neuroplast.cli.main import main
 from neuroplast.data import peaked_split
 from neuroplast.experiments.definitions.replication import stage_seed
 from neuroplast.models import build_mlp, initialize
-from neuroplast.train import evaluate, get_protocol, restrict, train
+from neuroplast.train import evaluate, restrict, train
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_parent_is_chosen_on_the_new_data_and_training_matches(sweep, mnist):
     """Seed 0 redone here: '3'-peaked pretraining, E_k on the '1'-peaked data, B5's stages."""
     _, records = sweep
     result = records[0]["result"]
-    protocol = get_protocol("quick")
+    protocol = reproduction_protocol("quick")
     old = peaked_split(mnist.train, 3, seed=0)
     new = peaked_split(mnist.train, 1, seed=0)
     threads = torch.get_num_threads()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from conftest import quick_trained_n4, reproduce_quick
+from conftest import quick_trained_n4, reproduce_quick, reproduction_protocol
 
 from neuroplast.data import load_mnist
 from neuroplast.experiments.definitions.pixel_regions import (
@@ -11,7 +11,7 @@ from neuroplast.experiments.definitions.pixel_regions import (
     region_masks,
     removal_rates,
 )
-from neuroplast.train import get_protocol, restrict
+from neuroplast.train import restrict
 
 NAME = "vs-n2ps"
 
@@ -55,7 +55,7 @@ def test_quick_run_matches_an_independent_n2ps_and_reports_the_paper(tmp_path, d
             assert methods[f"{variant}+A1"]["kept_inputs"] == methods[variant]["kept_inputs"]
 
     # Re-train the inverted run's net and recompute N2PS in float64, independently.
-    protocol = get_protocol("quick")
+    protocol = reproduction_protocol("quick")
     data = restrict(load_mnist(data_dir, download=False, invert=True).train, protocol)
     model = quick_trained_n4(data, activation="sigmoid")
     w0, b0 = model.layers[0].weight.detach(), model.layers[0].bias.detach()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from conftest import REPRODUCTION_INIT, one_thread, reproduce_quick
+from conftest import REPRODUCTION_INIT, one_thread, reproduce_quick, reproduction_protocol
 
 from neuroplast.experiments.definitions.vs_nnsp import configs
 from neuroplast.models import build_mlp, initialize
@@ -65,7 +65,7 @@ def test_quick_run_matches_independent_scores_and_reports_the_paper(tmp_path, da
 
     # Independent float64 scores for seed 0, standard encoding: A1 before training, NNSP
     # level 2 after.
-    protocol = get_protocol("quick")
+    protocol = reproduction_protocol("quick")
     split = restrict(mnist.train, protocol)
     x = split.x.double()
     model = initialize(build_mlp("N4"), 0, REPRODUCTION_INIT)

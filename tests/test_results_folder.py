@@ -179,8 +179,8 @@ def test_every_published_record_fits_its_experiments_schema():
     root = TESTS_DIR.parent / "docs" / "reproduction"
     checked = 0
     for name, experiment in EXPERIMENTS.items():
-        paths = [*(root / name / "runs").glob("*.json"),
-                 *(root / "xavier-normal" / name / "runs").glob("*.json")]
+        paths = [path for folder in (root, root / "xavier-normal", root / "kaiming-normal")
+                 for path in (folder / name / "runs").glob("*.json")]
         for path in sorted(paths):
             record = json.loads(path.read_text())
             validate(record, RECORD, path.name)

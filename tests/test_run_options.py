@@ -38,7 +38,11 @@ def test_the_five_n4_experiments_take_both_options(name):
 
 
 EARLIER = REPRODUCTION / "xavier-normal"
-"""The reproduction under the earlier default (Xavier-normal), kept for comparison."""
+"""The reproduction under the first default (Xavier-normal, L2 ``half-all``: the options'
+identity defaults), kept for comparison."""
+KAIMING_HALF_ALL = REPRODUCTION / "kaiming-normal"
+"""The reproduction under the second default (Kaiming-normal, L2 ``half-all``), kept for
+comparison."""
 REPRODUCED = sorted(p.name for p in EARLIER.iterdir() if (p / "runs").is_dir())
 
 
@@ -53,27 +57,45 @@ def _stored(folder: Path) -> tuple[set[str], int]:
     return {p.stem for p in paths}, len({json.loads(p.read_text())["spec"]["seed"] for p in paths})
 
 
+def _planned(experiment, seeds: int) -> set[str]:
+    return {spec.run_id for spec in plan(experiment, protocol="fast", seeds=seeds)}
+
+
 @pytest.mark.parametrize("name", REPRODUCED)
 def test_default_options_keep_the_committed_runs_identity(name):
-    """The earlier default's runs are exactly what the options' identity defaults plan."""
+    """The first default's runs are exactly what the options' identity defaults plan."""
     stored, seeds = _stored(EARLIER / name)
     assert stored, f"no committed runs for {name}"
     defaults = {key: OPTIONS[key].default for key in EXPERIMENTS[name].options}
     experiment = with_options(EXPERIMENTS[name], **defaults)
     assert experiment is EXPERIMENTS[name]
-    planned = {spec.run_id for spec in plan(experiment, protocol="fast", seeds=seeds)}
-    assert planned == stored
+    assert _planned(experiment, seeds) == stored
 
 
 @pytest.mark.parametrize("name", REPRODUCED)
 def test_the_published_reproduction_is_what_its_defaults_plan(name):
     stored, seeds = _stored(REPRODUCTION / name)
     assert stored, f"no committed runs for {name} under the reproduction's defaults"
-    planned = {spec.run_id for spec in plan(reproduction_options(EXPERIMENTS[name]),
-                                            protocol="fast", seeds=seeds)}
-    assert planned == stored
+    assert _planned(reproduction_options(EXPERIMENTS[name]), seeds) == stored
     for path in (REPRODUCTION / name / "runs").glob("*.json"):
-        assert json.loads(path.read_text())["result"]["run_options"]["init"] == "kaiming-normal"
+        record = json.loads(path.read_text())
+        assert record["result"]["run_options"] | {"invert": None} == {
+            "init": "kaiming-normal", "l2": "half-weights", "invert": None}
+        assert record["provenance"]["protocol"]["decay_biases"] is False
+
+
+@pytest.mark.parametrize("name", REPRODUCED)
+def test_the_second_defaults_runs_stay_published_under_their_options(name):
+    """Kaiming-normal with L2 ``half-all`` (the default from the initialisation switch to the
+    L2 switch): ``--init kaiming-normal --l2 half-all`` plans exactly the runs kept."""
+    stored, seeds = _stored(KAIMING_HALF_ALL / name)
+    assert stored, f"no committed runs for {name} in {KAIMING_HALF_ALL}"
+    chosen = reproduction_options(EXPERIMENTS[name], {"l2": "half-all"})
+    assert _planned(chosen, seeds) == stored
+    for path in (KAIMING_HALF_ALL / name / "runs").glob("*.json"):
+        record = json.loads(path.read_text())  # runs made before L2 was an option record
+        assert option(record["result"]["run_options"], "l2") == "half-all"  # neither field
+        assert record["provenance"]["protocol"].get("decay_biases", True) is True
 
 
 def test_a_non_default_option_is_in_the_configuration_and_the_run_id():
@@ -195,17 +217,18 @@ def test_cli_flags_become_run_options_and_refuse_an_experiment_without_them():
 
 
 def test_the_reproduction_runs_under_its_defaults_and_the_earlier_default_stays_reachable():
-    """Without flags the reproduction uses REPRODUCTION_DEFAULTS (Kaiming-normal) on every
-    experiment; --init xavier-normal plans exactly the earlier default's runs (no init key,
-    the same ids as before the switch)."""
+    """Without flags the reproduction uses REPRODUCTION_DEFAULTS (Kaiming-normal, biases not
+    penalised) on every experiment; ``--init xavier-normal --l2 half-all`` plans exactly the
+    first default's runs (no option keys, the same ids as before either switch)."""
     from neuroplast.cli.reproduce import apply_run_options
     from neuroplast.experiments.options import REPRODUCTION_DEFAULTS
 
-    assert REPRODUCTION_DEFAULTS == {"init": "kaiming-normal"}
+    assert REPRODUCTION_DEFAULTS == {"init": "kaiming-normal", "l2": "half-weights"}
     every = apply_run_options(list(EXPERIMENTS.values()), _cli_args("all"))
     for experiment in every:
-        assert all(c["init"] == "kaiming-normal" for c in experiment.configs(
-            get_protocol("quick"))), experiment.name
+        assert all(c["init"] == "kaiming-normal" and c["l2"] == "half-weights"
+                   for c in experiment.configs(get_protocol("quick"))), experiment.name
     earlier = apply_run_options([EXPERIMENTS["cutoff-pruning"]],
-                                _cli_args("cutoff-pruning", "--init", "xavier-normal"))
+                                _cli_args("cutoff-pruning", "--init", "xavier-normal",
+                                          "--l2", "half-all"))
     assert earlier == [EXPERIMENTS["cutoff-pruning"]]

@@ -84,11 +84,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", choices=list(OPTIONS["init"].levels), default=None,
                    help="run option: weight initialisation (default "
                         f"{REPRODUCTION_DEFAULTS['init']}, the fidelity study's best match; "
-                        "xavier-normal gives the earlier default's runs); use another --out")
+                        "xavier-normal with --l2 half-all gives the first default's runs); use "
+                        "another --out")
     p.add_argument("--l2", choices=list(OPTIONS["l2"].levels), default=None,
-                   help=f"run option: form of the L2 term (default {OPTIONS['l2'].default}: "
-                        "(λ/2)·Σθ² over weights and biases; full-*: λ·Σθ², *-weights: biases "
-                        "not penalised) for the experiments that support it; use another --out")
+                   help="run option: form of the L2 term (default "
+                        f"{REPRODUCTION_DEFAULTS['l2']}, the fidelity study's best match: "
+                        "half-*: (λ/2)·Σθ², full-*: λ·Σθ², *-weights: biases not penalised; "
+                        f"{OPTIONS['l2'].default} with --init kaiming-normal gives the earlier "
+                        "default's runs) for the experiments that support it; use another --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 

@@ -53,13 +53,15 @@ OPTIONS: dict[str, RunOption] = {
 """The run options, by configuration key."""
 
 
-REPRODUCTION_DEFAULTS: Mapping[str, Any] = MappingProxyType({"init": "kaiming-normal"})
+REPRODUCTION_DEFAULTS: Mapping[str, Any] = MappingProxyType({"init": "kaiming-normal",
+                                                             "l2": "half-weights"})
 """The run options the reproduction uses when the command line does not choose them: the
 best-matching setting the fidelity study has measured (docs/decisions.md item 3,
 docs/reproduction/fidelity.md). They are *not* the options' identity defaults
 (:attr:`RunOption.default`, what a configuration without the key means): those stay fixed, so
-runs stored before the reproduction's default changed keep their meaning and their ids (the
-earlier default's results: docs/reproduction/xavier-normal/)."""
+runs stored before the reproduction's defaults changed keep their meaning and their ids (the
+earlier defaults' results: docs/reproduction/xavier-normal/ and
+docs/reproduction/kaiming-normal/)."""
 
 
 def reproduction_options(experiment: Experiment,

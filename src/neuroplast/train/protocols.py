@@ -4,9 +4,11 @@ The paper (REFERENCE §2.2) trains with plain SGD, batch 600, momentum 0, L2 0.0
 learning rate 0.001, for thousands of epochs; one epoch is one pass over the training set
 (100 steps on MNIST). Decisions we made where the paper is silent (REFERENCE §1.15):
 
-* **L2 form** (item 2): the penalty is (λ/2)·Σθ² over *all* parameters, weights and biases,
-  with λ = 0.001, added to the per-example *mean* cross-entropy; i.e. PyTorch SGD
-  ``weight_decay = 0.001``. Reported losses never include the penalty.
+* **L2 form** (item 2): the protocols' penalty is (λ/2)·Σθ² over *all* parameters, weights and
+  biases, with λ = 0.001, added to the per-example *mean* cross-entropy; i.e. PyTorch SGD
+  ``weight_decay = 0.001``. The reproduction leaves biases unpenalised (``half-weights``,
+  ``neuroplast.train.l2``; ``REPRODUCTION_DEFAULTS``). Reported losses never include the
+  penalty.
 * **Initialisation** (item 3): zero biases; the library's default is Xavier-normal weights
   (``neuroplast.models.init``), the reproduction's Kaiming-normal
   (``neuroplast.experiments.options.REPRODUCTION_DEFAULTS``).
