@@ -8,15 +8,16 @@ Three factors the paper leaves open or that we changed to fit these machines (RE
   ``paper`` (the paper's lr 0.001 and epoch counts);
 * **encoding**: standard MNIST (background 0) or inverted (background 1, the paper's
   probable Mathematica data) — run option ``invert``;
-* **initialisation**: ``xavier-normal`` (the earlier default), ``kaiming-normal`` (variance
+* **initialisation**: ``xavier-normal`` (the first default), ``kaiming-normal`` (variance
   2/fan_in, our reading of Mathematica's documented ``NetInitialize`` default; the
   reproduction's default) or ``lecun-normal`` (variance 1/fan_in, the other reading) — run
   option ``init``;
-* **L2 form** (only where the three above leave gaps): (λ/2)·Σθ² or λ·Σθ², over weights and
-  biases or weights only (:mod:`neuroplast.train.l2`) — run option ``l2``.
+* **L2 form**: (λ/2)·Σθ² or λ·Σθ², over weights and biases or weights only
+  (:mod:`neuroplast.train.l2`; the reproduction's is ``half-weights``) — run option ``l2``.
 
-Each arm (protocol, encoding, initialisation) is a resumable sweep of every experiment into
-``OUT/<protocol>/<encoding>-<init>/<experiment>/`` (runs stored one by one, as
+Each arm (protocol, encoding, initialisation, L2 form) is a resumable sweep of every experiment
+into ``OUT/<protocol>/<encoding>-<init>[-l2-<form>]/<experiment>/`` (the suffix for a form
+other than ``half-all``; runs stored one by one, as
 ``neuroplast reproduce`` does; a killed study started again computes only what is missing),
 reported there with the experiment's own report. The committed reproductions are arms too:
 ``docs/reproduction`` holds the runs of the reproduction's default arm (Kaiming-normal,
@@ -51,22 +52,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import re
 import shutil
 import statistics
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from benchmarks.report_cells import Cell, agreement, claim_verdicts, paper_cells
 
 EXPERIMENT_NAMES = ("baseline-training", "cutoff-pruning", "goal-pruning", "untrained-pruning",
                     "input-pruning")
 """The five N4 experiments the study runs, cheapest first."""
 ENCODINGS = {"standard": False, "inverted": True}
-WITHIN = 2.0
-"""A paper cell agrees when |ours − paper| ≤ WITHIN × combined s.e."""
 
 FACTORS = ("protocol", "encoding", "init", "l2")
 """The factors of the design (the fields of :class:`Arm`)."""
@@ -78,8 +77,6 @@ REPRODUCTION_ARM = ("fast", "standard", "kaiming-normal", "half-weights")
 """(protocol, encoding, init, l2) of ``neuroplast reproduce``'s defaults
 (``neuroplast.experiments.options.REPRODUCTION_DEFAULTS``; checked by the tests)."""
 
-_DIFFERENCE = re.compile(r"^([+-]?\d+(?:\.\d*)?) ± (\d+(?:\.\d*)?)$")
-_VERDICT = re.compile(r"\*\*(confirmed|not confirmed|inconclusive)\*\*")
 
 
 @dataclass(frozen=True)
@@ -102,106 +99,6 @@ class Arm:
     def is_default(self) -> bool:
         """Whether this is the arm the reproduction (docs/reproduction) runs under."""
         return (self.protocol, self.encoding, self.init, self.l2) == REPRODUCTION_ARM
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One ``ours − paper`` cell of a report."""
-
-    experiment: str
-    quantity: str
-    difference: float
-    se: float
-
-    @property
-    def agrees(self) -> bool:
-        return abs(self.difference) <= WITHIN * self.se
-
-    @property
-    def key(self) -> tuple[str, str]:
-        """(experiment, quantity): the same paper cell across arms."""
-        return self.experiment, self.quantity
-
-    @property
-    def z(self) -> float:
-        """(ours − paper) / combined s.e.: signed distance in standard errors."""
-        if self.se > 0:
-            return self.difference / self.se
-        return 0.0 if self.difference == 0 else math.copysign(math.inf, self.difference)
-
-
-def paper_cells(summary: str, experiment: str) -> list[Cell]:
-    """Every row of every table in ``summary`` whose ``ours − paper`` cell prints a difference
-    with a standard error (rows without the paper's number or with one seed are skipped).
-
-    A cell is named by the headings above its table below the title (``## … / ### …``) and
-    its row label, so tables with the same subtitle under different figures stay apart; a
-    table with several ``ours − paper`` columns adds the quantity each compares (the nearest
-    header to its left other than ``paper``, e.g. ``peaked_at_1``); a name that still repeats
-    gets ``#2``, ``#3``, … (each cell is compared across arms by its name)."""
-    cells, columns, path = [], None, []
-    seen: dict[str, int] = {}
-    for line in summary.splitlines():
-        if line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            path = path[: max(level - 2, 0)] + ([line.lstrip("#").strip()] if level > 1 else [])
-        if not line.startswith("|"):
-            columns = None
-            continue
-        parts = [p.strip() for p in line.strip().strip("|").split("|")]
-        if columns is None:
-            columns = _difference_columns(parts)
-            continue
-        if set(parts[0]) <= {"-"}:
-            continue
-        for column, quantity in columns.items():
-            match = _DIFFERENCE.match(parts[column]) if column < len(parts) else None
-            if match:
-                name = f"{' / '.join(path)}: {parts[0]}{quantity}"
-                seen[name] = seen.get(name, 0) + 1
-                if seen[name] > 1:
-                    name += f" #{seen[name]}"
-                cells.append(Cell(experiment, name, float(match.group(1)),
-                                  float(match.group(2))))
-    return cells
-
-
-def _difference_columns(header: list[str]) -> dict[int, str]:
-    """Index of each ``ours − paper`` column of a table's header → the suffix naming what it
-    compares (empty for a table with one such column, so single-column names stay as they
-    were)."""
-    found = [i for i, h in enumerate(header) if h == "ours − paper"]
-    if len(found) < 2:
-        return dict.fromkeys(found, "")
-    named = {}
-    for i in found:
-        label = next((h for h in reversed(header[:i]) if h != "paper"), "")
-        named[i] = f" ({label.removesuffix(': ours')})"
-    return named
-
-
-def claim_verdicts(summary: str) -> dict[str, str]:
-    """claim id → verdict, from the report's claims table; an id on several rows (a claim
-    tested per network) gets ``#2``, ``#3``, … in the order of the rows."""
-    verdicts, inside = {}, False
-    seen: dict[str, int] = {}
-    for line in summary.splitlines():
-        if line.startswith("## "):
-            inside = line.strip() == "## Claims"
-        if inside and line.startswith("| ") and not line.startswith("| claim "):
-            parts = [p.strip() for p in line.strip().strip("|").split("|")]
-            found = _VERDICT.search(line)
-            if found and len(parts) > 2:
-                seen[parts[0]] = seen.get(parts[0], 0) + 1
-                key = parts[0] if seen[parts[0]] == 1 else f"{parts[0]} #{seen[parts[0]]}"
-                verdicts[key] = found.group(1)
-    return verdicts
-
-
-def agreement(cells: Iterable[Cell]) -> tuple[int, int]:
-    """(cells within 2 combined s.e., cells)."""
-    cells = list(cells)
-    return sum(c.agrees for c in cells), len(cells)
 
 
 def by_level(results: dict[Arm, list[Cell]]) -> dict[str, dict[str, tuple[int, int]]]:
@@ -311,7 +208,7 @@ def arm_experiment(arm: Arm, name: str):  # -> neuroplast.experiments.Experiment
 
 
 @dataclass(frozen=True)
-class Compute:
+class StoredCompute:
     """What one experiment of one arm cost: its stored runs and the sum of their wall times
     (``provenance.wall_s``: one process, one torch thread each, as recorded when each run
     was made)."""
@@ -319,12 +216,12 @@ class Compute:
     runs: int = 0
     wall_s: float = 0.0
 
-    def __add__(self, other: Compute) -> Compute:
-        return Compute(self.runs + other.runs, self.wall_s + other.wall_s)
+    def __add__(self, other: StoredCompute) -> StoredCompute:
+        return StoredCompute(self.runs + other.runs, self.wall_s + other.wall_s)
 
 
 def run_arm(arm: Arm, name: str, seeds: int, out: Path, data: str | None, workers: int,
-            report_only: bool) -> tuple[list[Cell], Compute]:
+            report_only: bool) -> tuple[list[Cell], StoredCompute]:
     """Run (or, with ``report_only``, only report what is stored of) one experiment of one
     arm; the paper cells of its report and what its runs cost."""
     from neuroplast.experiments.runner import plan, run_sweep
@@ -341,14 +238,14 @@ def run_arm(arm: Arm, name: str, seeds: int, out: Path, data: str | None, worker
         records = run_sweep(experiment, protocol=arm.protocol, seeds=seeds, out_dir=directory,
                             workers=workers, progress=False, data_dir=data)
     if not records:
-        return [], Compute()
-    compute = Compute(len(records), sum(r["provenance"]["wall_s"] for r in records))
+        return [], StoredCompute()
+    compute = StoredCompute(len(records), sum(r["provenance"]["wall_s"] for r in records))
     return paper_cells(experiment.report(records, directory / name).read_text(), name), compute
 
 
 def write_report(out: Path, results: dict[Arm, list[Cell]],
                  verdicts: dict[Arm, dict[str, dict[str, str]]],
-                 compute: dict[Arm, dict[str, Compute]], seeds: int) -> Path:
+                 compute: dict[Arm, dict[str, StoredCompute]], seeds: int) -> Path:
     """``OUT/fidelity.md`` and ``OUT/fidelity.json``."""
     from neuroplast.experiments.stats_summary import markdown_table
 
@@ -381,8 +278,9 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
               "A run that read its trained base N4 from the trained cache does not include that "
               "training.", "",
               markdown_table(("arm", *EXPERIMENT_NAMES, "all"), [
-                  [arm.folder] + [_cost(compute[arm].get(n, Compute())) for n in EXPERIMENT_NAMES]
-                  + [_cost(sum(compute[arm].values(), Compute()))] for arm in arms]), ""]
+                  [arm.folder]
+                  + [_cost(compute[arm].get(n, StoredCompute())) for n in EXPERIMENT_NAMES]
+                  + [_cost(sum(compute[arm].values(), StoredCompute()))] for arm in arms]), ""]
     pairings = paired_closeness(results)
     lines += ["## One factor at a time, cell by cell", "",
               "Arms that differ in one factor only, over the paper cells both have: how often "
@@ -421,12 +319,12 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
                        "cells": p.cells, "first_closer": p.first_closer,
                        "second_closer": p.second_closer, "p_value": p.p_value}
                       for p in pairings],
-         "compute": {arm.folder: {n: asdict(c) for n, c in compute[arm].items()}
+         "compute": {arm.folder: {n: asdict(c) for n, c in compute[arm].items() if c.runs}
                      for arm in arms}}, indent=1))
     return path
 
 
-def _cost(compute: Compute) -> str:
+def _cost(compute: StoredCompute) -> str:
     return f"{compute.wall_s:,.0f} s ({compute.runs})" if compute.runs else "—"
 
 
@@ -443,10 +341,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         choices=list(ENCODINGS))
     parser.add_argument("--inits", nargs="+", default=list(INITIALIZATIONS),
                         choices=list(INITIALIZATIONS))
-    parser.add_argument("--l2-forms", nargs="+", default=[DEFAULT_L2_FORM],
+    parser.add_argument("--l2-forms", nargs="+",
+                        default=list(dict.fromkeys((DEFAULT_L2_FORM, REPRODUCTION_ARM[3]))),
                         choices=list(L2_FORMS),
-                        help="forms of the L2 term (default: half-all, the library's; the "
-                             "reproduction runs half-weights)")
+                        help="forms of the L2 term (default: half-all, the library's, and "
+                             "half-weights, the reproduction's)")
     parser.add_argument("--experiments", nargs="+", default=list(EXPERIMENT_NAMES),
                         choices=list(EXPERIMENT_NAMES))
     parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 per arm")
@@ -472,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arms.sort(key=lambda a: not a.is_default)  # the reproduction's arm first
     results: dict[Arm, list[Cell]] = {arm: [] for arm in arms}
     verdicts: dict[Arm, dict[str, dict[str, str]]] = {arm: {} for arm in arms}
-    compute: dict[Arm, dict[str, Compute]] = {arm: {} for arm in arms}
+    compute: dict[Arm, dict[str, StoredCompute]] = {arm: {} for arm in arms}
     for arm in arms:
         if args.reuse:
             copied = reuse_stored_runs(arm, args.out, args.reuse, args.experiments, args.seeds)

@@ -90,8 +90,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="run option: form of the L2 term (default "
                         f"{REPRODUCTION_DEFAULTS['l2']}, the fidelity study's best match: "
                         "half-*: (λ/2)·Σθ², full-*: λ·Σθ², *-weights: biases not penalised; "
-                        f"{OPTIONS['l2'].default} with --init kaiming-normal gives the earlier "
-                        "default's runs) for the experiments that support it; use another --out")
+                        f"{OPTIONS['l2'].default} gives the previous reproduction's runs) for the "
+                        "experiments that support it; use another --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 

@@ -42,7 +42,7 @@ class L2Form:
 
 L2_FORMS: dict[str, L2Form] = {
     form.name: form for form in (
-        L2Form("half-all", 1.0, True, "(λ/2)·Σθ² over weights and biases (our default)"),
+        L2Form("half-all", 1.0, True, "(λ/2)·Σθ² over weights and biases (the library's default)"),
         L2Form("full-all", 2.0, True, "λ·Σθ² over weights and biases"),
         L2Form("half-weights", 1.0, False, "(λ/2)·Σw² over weights only"),
         L2Form("full-weights", 2.0, False, "λ·Σw² over weights only"),

@@ -2,15 +2,15 @@
 
 The fidelity study (:mod:`benchmarks.fidelity`) counts the five N4 experiments it runs; this
 counts every experiment of a results folder (e.g. ``docs/reproduction`` and its earlier
-reproductions), by the same rule: a cell is a row of a summary table whose ``ours − paper``
-column prints a difference and its combined standard error
-(:func:`benchmarks.fidelity.paper_cells`), and it agrees when the difference is within 2 of
-them. vs-n2ps and vs-nnsp run both encodings beside the paper's single (inverted) one; only
-their inverted-encoding cells are counted, as the paper's numbers are for that data.
+reproductions), by the same rule: a cell is an ``ours − paper`` entry of a summary table that
+prints a difference and its combined standard error (:func:`benchmarks.report_cells.paper_cells`),
+and it agrees when the difference is within 2 of them. vs-n2ps and vs-nnsp run both encodings
+beside the paper's single (inverted) one; only their inverted-encoding cells are counted, as the
+paper's numbers are for that data.
 
 Usage::
 
-    python -m benchmarks.paper_cells docs/reproduction docs/reproduction/kaiming-normal \\
+    python -m benchmarks.cell_counts docs/reproduction docs/reproduction/kaiming-normal \\
         docs/reproduction/xavier-normal
 """
 
@@ -21,20 +21,20 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.fidelity import Cell, agreement, paper_cells
-
-OTHER_ENCODING = "standard (background 0)"
-"""How vs-n2ps and vs-nnsp head their standard-encoding tables (the paper used inverted)."""
+from benchmarks.report_cells import Cell, agreement, paper_cells
 
 
 def comparable_cells(folder: Path) -> dict[str, list[Cell]]:
     """Experiment → its comparable paper cells, for every ``<experiment>/summary.md`` in
-    ``folder``."""
+    ``folder`` (cells under a standard-encoding heading left out: the paper used inverted)."""
+    from neuroplast.experiments.definitions.pixel_regions import ENCODINGS
+
+    other_encoding = ENCODINGS[False]  # how vs-n2ps and vs-nnsp head their standard tables
     cells = {}
     for summary in sorted(folder.glob("*/summary.md")):
         name = summary.parent.name
         cells[name] = [c for c in paper_cells(summary.read_text(), name)
-                       if OTHER_ENCODING not in c.quantity]
+                       if other_encoding not in c.quantity]
     return cells
 
 
@@ -56,7 +56,7 @@ def count_table(folders: Sequence[Path]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.paper_cells",
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.cell_counts",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("folders", type=Path, nargs="+", help="results folders")
     args = parser.parse_args(argv)

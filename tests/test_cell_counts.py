@@ -1,0 +1,52 @@
+"""benchmarks/cell_counts.py: paper cells counted per experiment over results folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.cell_counts import comparable_cells, count_table, main
+from neuroplast.experiments.definitions.pixel_regions import ENCODINGS
+
+TABLE = "| q | ours | paper | ours − paper |\n|---|---|---|---|\n"
+
+
+def _write(folder, name: str, text: str) -> None:
+    (folder / name).mkdir(parents=True)
+    (folder / name / "summary.md").write_text(text)
+
+
+def test_counts_per_experiment_leave_out_the_other_encodings_cells(tmp_path):
+    _write(tmp_path, "cutoff-pruning",
+           f"# c\n## Fig. 5\n{TABLE}| 0.1 | x | y | +1 ± 1 |\n| 0.2 | x | y | +3 ± 1 |\n")
+    _write(tmp_path, "vs-nnsp",
+           f"# v\n## inverted (background 1, the paper's) MNIST\n### Fig. 18\n{TABLE}"
+           "| A1 | x | y | +0.1 ± 1 |\n"
+           f"## {ENCODINGS[False]} MNIST\n### Fig. 18\n{TABLE}| A1 | x | y | +9 ± 1 |\n")
+    table = count_table([tmp_path])
+    assert "| cutoff-pruning | 1/2 |" in table  # 1 s.e. in, 3 s.e. out
+    assert "| vs-nnsp | 1/1 |" in table  # the standard-encoding cell is not counted
+    assert "| all | 2/3 |" in table
+
+
+def test_a_folder_without_reports_is_refused_with_what_to_give(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main([str(tmp_path)])
+    assert "no <experiment>/summary.md" in capsys.readouterr().err
+
+
+def test_the_published_reproductions_counts_leave_out_exactly_the_standard_encoding_tables():
+    """vs-n2ps and vs-nnsp print their standard-encoding tables beside the inverted ones: the
+    count keeps the inverted half (the paper's data) and no other experiment loses a cell."""
+    from benchmarks.report_cells import paper_cells
+
+    root = Path(__file__).resolve().parents[1] / "docs" / "reproduction"
+    kept = comparable_cells(root)
+    for name, cells in kept.items():
+        every = paper_cells((root / name / "summary.md").read_text(), name)
+        if name in ("vs-n2ps", "vs-nnsp"):
+            assert 0 < len(cells) < len(every), name
+            assert all(ENCODINGS[True] in c.quantity for c in cells), name
+        else:
+            assert cells == every, name
