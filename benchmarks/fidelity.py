@@ -78,7 +78,6 @@ REPRODUCTION_ARM = ("fast", "standard", "kaiming-normal", "half-weights")
 (``neuroplast.experiments.options.REPRODUCTION_DEFAULTS``; checked by the tests)."""
 
 
-
 @dataclass(frozen=True)
 class Arm:
     """One cell of the factorial design."""
@@ -220,10 +219,20 @@ class StoredCompute:
         return StoredCompute(self.runs + other.runs, self.wall_s + other.wall_s)
 
 
+@dataclass(frozen=True)
+class ArmResult:
+    """One experiment of one arm, read from its report: its paper cells, its claim verdicts
+    and what its stored runs cost (all empty when nothing is stored)."""
+
+    cells: list[Cell]
+    verdicts: dict[str, str]
+    compute: StoredCompute
+
+
 def run_arm(arm: Arm, name: str, seeds: int, out: Path, data: str | None, workers: int,
-            report_only: bool) -> tuple[list[Cell], StoredCompute]:
+            report_only: bool) -> ArmResult:
     """Run (or, with ``report_only``, only report what is stored of) one experiment of one
-    arm; the paper cells of its report and what its runs cost."""
+    arm, and read its report once."""
     from neuroplast.experiments.runner import plan, run_sweep
     from neuroplast.experiments.store import ResultStore
 
@@ -238,9 +247,10 @@ def run_arm(arm: Arm, name: str, seeds: int, out: Path, data: str | None, worker
         records = run_sweep(experiment, protocol=arm.protocol, seeds=seeds, out_dir=directory,
                             workers=workers, progress=False, data_dir=data)
     if not records:
-        return [], StoredCompute()
-    compute = StoredCompute(len(records), sum(r["provenance"]["wall_s"] for r in records))
-    return paper_cells(experiment.report(records, directory / name).read_text(), name), compute
+        return ArmResult([], {}, StoredCompute())
+    summary = experiment.report(records, directory / name).read_text()
+    return ArmResult(paper_cells(summary, name), claim_verdicts(summary),
+                     StoredCompute(len(records), sum(r["provenance"]["wall_s"] for r in records)))
 
 
 def write_report(out: Path, results: dict[Arm, list[Cell]],
@@ -378,13 +388,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"[fidelity] {arm.folder}: {copied} stored runs copied", file=sys.stderr)
     for name in args.experiments:  # every arm of one experiment before the next experiment
         for arm in arms:
-            cells, compute[arm][name] = run_arm(arm, name, args.seeds, args.out, args.data,
-                                                args.workers, args.report_only)
-            results[arm] += cells
-            summary = args.out / arm.folder / name / "summary.md"
-            if summary.is_file():
-                verdicts[arm][name] = claim_verdicts(summary.read_text())
-            report = write_report(args.out, results, verdicts, compute, args.seeds)
+            result = run_arm(arm, name, args.seeds, args.out, args.data, args.workers,
+                             args.report_only)
+            results[arm] += result.cells
+            compute[arm][name] = result.compute
+            if result.compute.runs:
+                verdicts[arm][name] = result.verdicts
+            if not args.report_only:  # a long study reports as it goes
+                write_report(args.out, results, verdicts, compute, args.seeds)
+    report = write_report(args.out, results, verdicts, compute, args.seeds)
     print(f"[fidelity] report {report}", file=sys.stderr, flush=True)
     return 0
 

@@ -26,13 +26,12 @@ import torch
 
 from neuroplast.data import Split, load_mnist
 from neuroplast.death import prune
-from neuroplast.experiments.definitions.pruning_common import keep_one
-from neuroplast.models import MLP, build_mlp
+from neuroplast.experiments.definitions.pruning_common import keep_one, paper_cell
+from neuroplast.experiments.paper_tables import paper_table
+from neuroplast.models import MLP, build_mlp, initialize
 from neuroplast.models.init import get_initialization
 
 PERCENTS = (0.1, 1.0, 5.0)
-PAPER_HIDDEN = (98.93, 92.2, 74.8)
-PAPER_INPUTS = (594.4, 502.0, 419.5)
 
 VARIANCES = ("xavier-normal", "kaiming-normal", "lecun-normal")
 """The variance rules: the stds of these named initialisations (``neuroplast.models.init``),
@@ -48,8 +47,10 @@ ENCODINGS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 
 def initialised(seed: int, variance: str, distribution: str) -> MLP:
     """N4 with zero biases and weights with the std of the initialisation ``variance``, drawn
-    from ``distribution``."""
+    from ``distribution`` (normal: :func:`neuroplast.models.initialize` itself)."""
     model = build_mlp("N4")
+    if distribution == "normal":
+        return initialize(model, seed, variance)
     generator = torch.Generator().manual_seed(seed)
     rule = get_initialization(variance)
     last = len(model.layers) - 1
@@ -57,10 +58,8 @@ def initialised(seed: int, variance: str, distribution: str) -> MLP:
         for index, layer in enumerate(model.layers):
             fan_out, fan_in = layer.weight.shape
             std = rule.std(fan_in, fan_out, None if index == last else model.activation_name)
-            if distribution == "normal":
-                draw = torch.randn(fan_out, fan_in, generator=generator)
-            else:  # uniform on ±√3·std has standard deviation std
-                draw = (torch.rand(fan_out, fan_in, generator=generator) * 2 - 1) * math.sqrt(3)
+            # uniform on ±√3·std has standard deviation std
+            draw = (torch.rand(fan_out, fan_in, generator=generator) * 2 - 1) * math.sqrt(3)
             layer.weight.copy_(draw * std)
             layer.bias.zero_()
     return model
@@ -84,8 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     data = load_mnist(args.data, download=False)
-    print("paper: hidden " + " / ".join(map(str, PAPER_HIDDEN)) + "; inputs "
-          + " / ".join(map(str, PAPER_INPUTS)))
+    fig14 = paper_table("fig14")
+    paper = {column: " / ".join(str(paper_cell(fig14, column, cut_percent=p).mean)
+                                for p in PERCENTS)
+             for column in ("hidden_neurons", "input_neurons")}
+    print(f"paper: hidden {paper['hidden_neurons']}; inputs {paper['input_neurons']}")
     for encoding, transform in ENCODINGS.items():
         split = Split(transform(data.train.x), data.train.y)
         for variance in VARIANCES:
