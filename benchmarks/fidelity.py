@@ -35,7 +35,8 @@ The study then reads every ``ours − paper`` cell of every report (the columns 
 :func:`neuroplast.experiments.stats_summary.paper_vs_ours_row` writes: the difference and its
 combined standard error √(se_ours² + se_paper²), as printed) and counts, per arm and per level
 of each factor, the paper cells within 2 combined s.e.; it also lists each arm's claim
-verdicts and the compute its stored runs took. Writes ``OUT/fidelity.md`` and
+verdicts and the compute its stored runs took. For every cell the reproduction's arm misses,
+it names the arm that reaches it while changing the fewest factors. Writes ``OUT/fidelity.md`` and
 ``OUT/fidelity.json``.
 
 Usage (one command; the cheapest arms)::
@@ -122,6 +123,11 @@ def median_z(results: dict[Arm, list[Cell]]) -> dict[Arm, dict[str, float]]:
     return table
 
 
+def changed_factors(first: Arm, second: Arm) -> tuple[str, ...]:
+    """The factors in which two arms differ, in :data:`FACTORS` order."""
+    return tuple(f for f in FACTORS if getattr(first, f) != getattr(second, f))
+
+
 @dataclass(frozen=True)
 class Pairing:
     """Two arms that differ in one factor, compared cell by cell."""
@@ -146,7 +152,7 @@ def paired_closeness(results: dict[Arm, list[Cell]]) -> list[Pairing]:
     pairings = []
     for i, first in enumerate(arms):
         for second in arms[i + 1:]:
-            differing = [f for f in FACTORS if getattr(first, f) != getattr(second, f)]
+            differing = changed_factors(first, second)
             if len(differing) != 1:
                 continue
             a, b = distance[first], distance[second]
@@ -170,6 +176,42 @@ def unreached(results: dict[Arm, list[Cell]]) -> list[tuple[Cell, Arm]]:
             if cell.key not in best or abs(cell.z) < abs(best[cell.key][0].z):
                 best[cell.key] = (cell, arm)
     return [pair for key, pair in best.items() if key not in reached]
+
+
+@dataclass(frozen=True)
+class Miss:
+    """A paper cell the reproduction's arm misses, with the arm that reaches it by changing the
+    fewest factors (``None`` when no arm reaches it)."""
+
+    cell: Cell
+    reaching: Arm | None
+    reached: Cell | None
+    changed: tuple[str, ...]
+    """The factors in which ``reaching`` differs from the reproduction's arm."""
+
+
+def reproduction_misses(results: dict[Arm, list[Cell]]) -> list[Miss]:
+    """Every paper cell the reproduction's arm (:data:`REPRODUCTION_ARM`) has outside 2 s.e.,
+    in its order, each with the arm that brings it within 2 s.e. while changing the fewest
+    factors (ties: the smallest |z|): which measured change reaches the cell. Empty when the
+    reproduction's arm has no cells."""
+    reference = next((arm for arm in results if arm.is_default), None)
+    if reference is None:
+        return []
+    by_key = {arm: {c.key: c for c in cells} for arm, cells in results.items()}
+    misses = []
+    for cell in results[reference]:
+        if cell.agrees:
+            continue
+        reaching = [(len(changed_factors(arm, reference)), abs(cells[cell.key].z), i, arm)
+                    for i, (arm, cells) in enumerate(by_key.items())
+                    if arm != reference and cell.key in cells and cells[cell.key].agrees]
+        if not reaching:
+            misses.append(Miss(cell, None, None, ()))
+            continue
+        arm = min(reaching)[3]
+        misses.append(Miss(cell, arm, by_key[arm][cell.key], changed_factors(arm, reference)))
+    return misses
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -313,7 +355,10 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
               markdown_table(("experiment", "cell", "closest arm", "ours − paper", "z"), [
                   [c.experiment, c.quantity, arm.folder,
                    f"{c.difference:+.4g} ± {c.se:.2g}", f"{c.z:+.1f}"] for c, arm in missed]),
-              "", "## Claim verdicts per arm", ""]
+              ""]
+    misses = reproduction_misses(results)
+    lines += _misses_section(misses)
+    lines += ["## Claim verdicts per arm", ""]
     claim_ids = list(dict.fromkeys((name, cid) for arm in arms
                                    for name, claims in verdicts[arm].items() for cid in claims))
     claim_rows = [[name, cid] + [verdicts[arm].get(name, {}).get(cid, "—") for arm in arms]
@@ -329,9 +374,47 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
                        "cells": p.cells, "first_closer": p.first_closer,
                        "second_closer": p.second_closer, "p_value": p.p_value}
                       for p in pairings],
+         "reproduction_misses": [{"experiment": m.cell.experiment,
+                                  "quantity": m.cell.quantity,
+                                  "reached_by": m.reaching.folder if m.reaching else None,
+                                  "factors_changed": list(m.changed)}
+                                 for m in misses],
          "compute": {arm.folder: {n: asdict(c) for n, c in compute[arm].items() if c.runs}
                      for arm in arms}}, indent=1))
     return path
+
+
+def _misses_section(misses: list[Miss]) -> list[str]:
+    """The report's section on the reproduction's misses: counted by the factors whose change
+    reaches them, then cell by cell."""
+    from neuroplast.experiments.stats_summary import markdown_table
+
+    if not misses:
+        return []
+
+    def label(miss: Miss) -> str:
+        return " + ".join(miss.changed) if miss.reaching else "no arm reaches it"
+
+    groups: dict[str, list[Miss]] = {}
+    for miss in sorted(misses, key=lambda m: (not m.reaching, len(m.changed))):
+        groups.setdefault(label(miss), []).append(miss)
+    counts = [[name] + [sum(m.cell.experiment == e for m in group) or "—"
+                        for e in EXPERIMENT_NAMES] + [len(group)]
+              for name, group in groups.items()]
+    return ["## The reproduction's misses, and the change that reaches them", "",
+            f"The {len(misses)} cells that the reproduction's arm "
+            f"({'/'.join(REPRODUCTION_ARM)}) has outside 2 s.e., each with the arm that brings "
+            "it within 2 s.e. while changing the fewest factors (ties: the closest). With many "
+            "arms, one may reach a cell by chance: a count says where the study measured a "
+            "cell within reach, not that the factor is the paper's.", "",
+            markdown_table(("factors changed", *EXPERIMENT_NAMES, "all"), counts), "",
+            markdown_table(("experiment", "cell", "reproduction: ours − paper", "z",
+                            "reached by", "factors changed", "there: ours − paper"), [
+                [m.cell.experiment, m.cell.quantity,
+                 f"{m.cell.difference:+.4g} ± {m.cell.se:.2g}", f"{m.cell.z:+.1f}",
+                 m.reaching.folder if m.reaching else "—", label(m),
+                 f"{m.reached.difference:+.4g} ± {m.reached.se:.2g}" if m.reached else "—"]
+                for m in misses]), ""]
 
 
 def _cost(compute: StoredCompute) -> str:

@@ -13,6 +13,7 @@ from benchmarks.fidelity import (
     main,
     median_z,
     paired_closeness,
+    reproduction_misses,
     unreached,
 )
 from benchmarks.report_cells import Cell
@@ -60,6 +61,8 @@ def test_report_only_reuses_the_committed_reproductions(tmp_path):
             "kaiming-normal | half-weights | 1/1 (100%) | — | 25/37 (68%)"}
     assert all(f"| fast | standard | {row} |" in text for row in rows)
     assert "xavier-normal-l2-half-weights" not in text  # nothing stored: left out
+    # the reproduction's arm misses 37 − 25 goal-pruning cells (baseline-training agrees)
+    assert "The 12 cells that the reproduction's arm" in text
     # the reproduction's arm first, then in the order the levels were given
     assert "| goal-pruning | 7 (≈0.95) | inconclusive | inconclusive | confirmed |" in text
     for folder in ("standard-kaiming-normal", "standard-kaiming-normal-l2-half-weights"):
@@ -101,3 +104,26 @@ def test_arms_that_differ_in_one_factor_are_compared_cell_by_cell():
     assert first.p_value == pytest.approx(2 * (9 + 1) / 2**9)  # P[X ≥ 8], X ~ Bin(9, ½), × 2
     assert pairings[(k, inverted_k)].factor == "encoding"
     assert pairings[(k, inverted_k)].cells == 3
+
+
+def test_each_miss_of_the_reproduction_names_the_fewest_factors_that_reach_it():
+    from benchmarks.fidelity import REPRODUCTION_ARM
+
+    reference = Arm(*REPRODUCTION_ARM)
+    medium = Arm("medium", *REPRODUCTION_ARM[1:])
+    inverted_lecun = Arm(REPRODUCTION_ARM[0], "inverted", "lecun-normal", REPRODUCTION_ARM[3])
+    results = {
+        medium: [Cell("e", "x", 1.5, 1.0), Cell("e", "y", 5.0, 1.0), Cell("e", "w", 9.0, 1.0)],
+        reference: [Cell("e", "x", 4.0, 1.0), Cell("e", "y", 4.0, 1.0), Cell("e", "z", 3.0, 1.0),
+                    Cell("e", "w", 0.5, 1.0)],
+        inverted_lecun: [Cell("e", "x", 0.0, 1.0), Cell("e", "y", 1.0, 1.0),
+                         Cell("e", "z", 2.5, 1.0)],
+    }
+    misses = {m.cell.quantity: m for m in reproduction_misses(results)}
+    assert set(misses) == {"x", "y", "z"}  # w agrees in the reproduction: no miss
+    # x: one factor beats two, although the two-factor arm comes closer
+    assert (misses["x"].reaching, misses["x"].changed, misses["x"].reached.difference) == (
+        medium, ("protocol",), 1.5)
+    assert (misses["y"].reaching, misses["y"].changed) == (inverted_lecun, ("encoding", "init"))
+    assert (misses["z"].reaching, misses["z"].reached, misses["z"].changed) == (None, None, ())
+    assert reproduction_misses({medium: results[medium]}) == []  # no reproduction arm
