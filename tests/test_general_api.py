@@ -52,6 +52,24 @@ def test_prune_takes_a_dataloader_adds_a_bias_and_the_optimizer_still_steps():
     assert any(p is model[2].bias for g in optimizer.param_groups for p in g["params"])
 
 
+def test_a_surgery_made_bias_trains_with_the_users_biases():
+    """With a no-decay group for 0-/1-D parameters (the usual setup), the consumer's new bias
+    joins it; with one group, the weight's."""
+    x, _ = labelled()
+    model, site = ffn()
+    weights = [p for p in model.parameters() if p.dim() > 1]
+    biases = [p for p in model.parameters() if p.dim() <= 1]
+    optimizer = torch.optim.SGD([{"params": weights, "weight_decay": 1e-3},
+                                 {"params": biases, "weight_decay": 0.0}], lr=0.1)
+    neuroplast.prune(model, site, x, rule="A1", amount=2, optimizer=optimizer)
+    assert any(p is model[2].bias for p in optimizer.param_groups[1]["params"])
+    assert not any(p is model[2].bias for p in optimizer.param_groups[0]["params"])
+    model, site = ffn()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=1e-3)
+    neuroplast.prune(model, site, x, rule="A1", amount=2, optimizer=optimizer)
+    assert any(p is model[2].bias for p in optimizer.param_groups[0]["params"])
+
+
 def test_add_bias_false_refuses_before_changing_anything():
     model, site = ffn()
     x, _ = labelled()

@@ -76,17 +76,23 @@ class ConsumerView:
         return None if bias is None else bias.detach()
 
     def add_bias(self, optimizer: torch.optim.Optimizer | None) -> nn.Parameter:
-        """Give a bias-free consumer a zero bias parameter (registered in the weight's
-        optimizer group, so it trains with the same settings)."""
+        """Give a bias-free consumer a zero bias parameter, registered in ``optimizer`` where
+        the user's own biases train: the first group that holds only 0- and 1-D parameters
+        (the usual "no weight decay for biases and norms" group, e.g.
+        :func:`neuroplast.train.make_optimizer` without bias decay), else the weight's
+        group."""
         weight = self.module.weight
         bias = nn.Parameter(torch.zeros(self.out_channels, dtype=weight.dtype,
                                         device=weight.device))
         self.module.bias = bias
         if optimizer is not None:
-            for group in optimizer.param_groups:
-                if any(p is weight for p in group["params"]):
-                    group["params"].append(bias)
-                    break
+            groups = optimizer.param_groups
+            group = next((g for g in groups if g["params"]
+                          and all(p.dim() <= 1 for p in g["params"])), None)
+            group = group or next((g for g in groups if any(p is weight for p in g["params"])),
+                                  None)
+            if group is not None:
+                group["params"].append(bias)
         return bias
 
     # -- values --------------------------------------------------------------------------
