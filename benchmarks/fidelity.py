@@ -401,10 +401,12 @@ def _misses_section(misses: list[Miss]) -> list[str]:
         return []
 
     def label(miss: Miss) -> str:
-        return " + ".join(miss.changed) if miss.reaching else "no arm reaches it"
+        if miss.reaching is None:
+            return "no arm reaches it"
+        return " + ".join(f"{f} {getattr(miss.reaching, f)}" for f in miss.changed)
 
     groups: dict[str, list[Miss]] = {}
-    for miss in sorted(misses, key=lambda m: (not m.reaching, len(m.changed))):
+    for miss in sorted(misses, key=lambda m: (m.reaching is None, len(m.changed))):
         groups.setdefault(label(miss), []).append(miss)
     counts = [[name] + [sum(m.cell.experiment == e for m in group) or "—"
                         for e in EXPERIMENT_NAMES]
@@ -418,10 +420,10 @@ def _misses_section(misses: list[Miss]) -> list[str]:
             "last column counts the cells where the reaching arm at least halves the "
             "reproduction's |ours − paper|. A count says where the study measured a cell "
             "within reach, not that the factor is the paper's.", "",
-            markdown_table(("factors changed", *EXPERIMENT_NAMES, "all", "gap at least halved"),
+            markdown_table(("change", *EXPERIMENT_NAMES, "all", "gap at least halved"),
                            counts), "",
             markdown_table(("experiment", "cell", "reproduction: ours − paper", "z",
-                            "reached by", "factors changed", "there: ours − paper"), [
+                            "reached by", "change", "there: ours − paper"), [
                 [m.cell.experiment, m.cell.quantity,
                  f"{m.cell.difference:+.4g} ± {m.cell.se:.2g}", f"{m.cell.z:+.1f}",
                  m.reaching.folder if m.reaching else "—", label(m),
