@@ -139,28 +139,37 @@ class Pairing:
     first_closer: int
     second_closer: int
     p_value: float
+    first_nearer: int
+    """Cells where the first arm's |ours − paper| itself is smaller: unlike |z|, a wider
+    standard error (fewer seeds) cannot make an arm nearer."""
+    second_nearer: int
+    p_nearer: float
 
 
 def paired_closeness(results: dict[Arm, list[Cell]]) -> list[Pairing]:
     """For every two arms that differ in exactly one factor: over the paper cells both have,
-    how often each comes closer to the paper (smaller |z|), and the sign test's two-sided p
+    how often each comes closer to the paper (smaller |z|) and how often each is nearer
+    (smaller |ours − paper|), each with the sign test's two-sided p
     (:func:`neuroplast.analysis.sign_test`; ties dropped)."""
     from neuroplast.analysis import sign_test
 
+    def split(a: dict, b: dict, common: set) -> tuple[int, int, float]:
+        wins, losses = sum(a[k] < b[k] for k in common), sum(b[k] < a[k] for k in common)
+        return wins, losses, sign_test(wins, losses)
+
     arms = list(results)
-    distance = {arm: {c.key: abs(c.z) for c in cells} for arm, cells in results.items()}
+    by_z = {arm: {c.key: abs(c.z) for c in cells} for arm, cells in results.items()}
+    by_value = {arm: {c.key: abs(c.difference) for c in cells} for arm, cells in results.items()}
     pairings = []
     for i, first in enumerate(arms):
         for second in arms[i + 1:]:
             differing = changed_factors(first, second)
             if len(differing) != 1:
                 continue
-            a, b = distance[first], distance[second]
-            common = a.keys() & b.keys()
-            wins = sum(a[k] < b[k] for k in common)
-            losses = sum(b[k] < a[k] for k in common)
-            pairings.append(Pairing(differing[0], first, second, len(common), wins, losses,
-                                    sign_test(wins, losses)))
+            common = by_z[first].keys() & by_z[second].keys()
+            pairings.append(Pairing(differing[0], first, second, len(common),
+                                    *split(by_z[first], by_z[second], common),
+                                    *split(by_value[first], by_value[second], common)))
     return pairings
 
 
@@ -200,8 +209,8 @@ class Miss:
 def reproduction_misses(results: dict[Arm, list[Cell]]) -> list[Miss]:
     """Every paper cell the reproduction's arm (:data:`REPRODUCTION_ARM`) has outside 2 s.e.,
     in its order, each with the arm that brings it within 2 s.e. while changing the fewest
-    factors (ties: the smallest |z|): which measured change reaches the cell. Empty when the
-    reproduction's arm has no cells."""
+    factors (ties: the smallest |ours − paper|, which fewer seeds cannot shrink): which
+    measured change reaches the cell. Empty when the reproduction's arm has no cells."""
     reference = next((arm for arm in results if arm.is_default), None)
     if reference is None:
         return []
@@ -210,7 +219,8 @@ def reproduction_misses(results: dict[Arm, list[Cell]]) -> list[Miss]:
     for cell in results[reference]:
         if cell.agrees:
             continue
-        reaching = [(len(changed_factors(arm, reference)), abs(cells[cell.key].z), i, arm)
+        reaching = [(len(changed_factors(arm, reference)), abs(cells[cell.key].difference), i,
+                     arm)
                     for i, (arm, cells) in enumerate(by_key.items())
                     if arm != reference and cell.key in cells and cells[cell.key].agrees]
         if not reaching:
@@ -344,10 +354,13 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
     lines += ["## One factor at a time, cell by cell", "",
               "Arms that differ in one factor only, over the paper cells both have: how often "
               "each is closer to the paper (smaller |z|), with the exact two-sided sign test "
-              "(ties dropped).", "",
-              markdown_table(("factor", "arm A", "arm B", "cells", "A closer", "B closer", "p"),
+              "(ties dropped); then how often each is nearer in value (smaller |ours − paper|, "
+              "which a wider standard error from fewer seeds cannot shrink).", "",
+              markdown_table(("factor", "arm A", "arm B", "cells", "A closer", "B closer", "p",
+                              "A nearer", "B nearer", "p (nearer)"),
                              [[p.factor, p.first.folder, p.second.folder, p.cells,
-                               p.first_closer, p.second_closer, f"{p.p_value:.2g}"]
+                               p.first_closer, p.second_closer, f"{p.p_value:.2g}",
+                               p.first_nearer, p.second_nearer, f"{p.p_nearer:.2g}"]
                               for p in pairings]), "",
               "## Which way each arm misses", "",
               "Median over an experiment's cells of z = (ours − paper) / combined s.e.: "
@@ -379,7 +392,9 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
                                    "verdicts": verdicts[arm]} for arm in arms],
          "pairings": [{"factor": p.factor, "first": p.first.folder, "second": p.second.folder,
                        "cells": p.cells, "first_closer": p.first_closer,
-                       "second_closer": p.second_closer, "p_value": p.p_value}
+                       "second_closer": p.second_closer, "p_value": p.p_value,
+                       "first_nearer": p.first_nearer, "second_nearer": p.second_nearer,
+                       "p_nearer": p.p_nearer}
                       for p in pairings],
          "reproduction_misses": [{"experiment": m.cell.experiment,
                                   "quantity": m.cell.quantity,
@@ -415,8 +430,9 @@ def _misses_section(misses: list[Miss]) -> list[str]:
     return ["## The reproduction's misses, and the change that reaches them", "",
             f"The {len(misses)} cells that the reproduction's arm "
             f"({'/'.join(REPRODUCTION_ARM)}) has outside 2 s.e., each with the arm that brings "
-            "it within 2 s.e. while changing the fewest factors (ties: the closest). With many "
-            "arms, one may reach a cell by chance, or by a wider standard error alone: the "
+            "it within 2 s.e. while changing the fewest factors (ties: the nearest in value). "
+            "With many arms, one may reach a cell by chance, or by a wider standard error alone "
+            "(fewer seeds): the "
             "last column counts the cells where the reaching arm at least halves the "
             "reproduction's |ours − paper|. A count says where the study measured a cell "
             "within reach, not that the factor is the paper's.", "",

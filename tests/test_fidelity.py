@@ -102,8 +102,20 @@ def test_arms_that_differ_in_one_factor_are_compared_cell_by_cell():
     assert (first.factor, first.cells, first.first_closer, first.second_closer) == (
         "init", 10, 1, 8)  # cell 9 ties
     assert first.p_value == pytest.approx(2 * (9 + 1) / 2**9)  # P[X ≥ 8], X ~ Bin(9, ½), × 2
+    assert (first.first_nearer, first.second_nearer) == (1, 8)  # same s.e.: same split
     assert pairings[(k, inverted_k)].factor == "encoding"
     assert pairings[(k, inverted_k)].cells == 3
+
+
+def test_a_wider_standard_error_makes_an_arm_closer_in_z_but_not_nearer_in_value():
+    ten = Arm("fast", "standard", "kaiming-normal")
+    four = Arm("paper", "standard", "kaiming-normal")
+    results = {ten: [Cell("e", str(i), 3.0, 1.0) for i in range(6)],
+               four: [Cell("e", str(i), 4.0, 2.5) for i in range(6)]}  # farther, wider
+    (pairing,) = paired_closeness(results)
+    assert (pairing.first_closer, pairing.second_closer) == (0, 6)
+    assert (pairing.first_nearer, pairing.second_nearer) == (6, 0)
+    assert pairing.p_nearer == pytest.approx(2 / 2**6)
 
 
 def test_each_miss_of_the_reproduction_names_the_fewest_factors_that_reach_it():
