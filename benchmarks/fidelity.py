@@ -57,7 +57,7 @@ import os
 import shutil
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -123,6 +123,11 @@ def median_z(results: dict[Arm, list[Cell]]) -> dict[Arm, dict[str, float]]:
     return table
 
 
+def cells_by_key(results: dict[Arm, list[Cell]]) -> dict[Arm, dict[tuple[str, str], Cell]]:
+    """arm → paper cell key → that arm's cell."""
+    return {arm: {c.key: c for c in cells} for arm, cells in results.items()}
+
+
 def changed_factors(first: Arm, second: Arm) -> tuple[str, ...]:
     """The factors in which two arms differ, in :data:`FACTORS` order."""
     return tuple(f for f in FACTORS if getattr(first, f) != getattr(second, f))
@@ -151,26 +156,31 @@ def paired_closeness(results: dict[Arm, list[Cell]]) -> list[Pairing]:
     how often each comes closer to the paper (smaller |z|) and how often each is nearer
     (smaller |ours − paper|), each with the sign test's two-sided p
     (:func:`neuroplast.analysis.sign_test`; ties dropped)."""
-    from neuroplast.analysis import sign_test
-
-    def split(a: dict, b: dict, common: set) -> tuple[int, int, float]:
-        wins, losses = sum(a[k] < b[k] for k in common), sum(b[k] < a[k] for k in common)
-        return wins, losses, sign_test(wins, losses)
-
     arms = list(results)
-    by_z = {arm: {c.key: abs(c.z) for c in cells} for arm, cells in results.items()}
-    by_value = {arm: {c.key: abs(c.difference) for c in cells} for arm, cells in results.items()}
+    by_key = cells_by_key(results)
     pairings = []
     for i, first in enumerate(arms):
         for second in arms[i + 1:]:
             differing = changed_factors(first, second)
             if len(differing) != 1:
                 continue
-            common = by_z[first].keys() & by_z[second].keys()
-            pairings.append(Pairing(differing[0], first, second, len(common),
-                                    *split(by_z[first], by_z[second], common),
-                                    *split(by_value[first], by_value[second], common)))
+            a, b = by_key[first], by_key[second]
+            pairs = [(a[k], b[k]) for k in a.keys() & b.keys()]
+            pairings.append(Pairing(differing[0], first, second, len(pairs),
+                                    *_sign_split(pairs, lambda c: abs(c.z)),
+                                    *_sign_split(pairs, lambda c: abs(c.difference))))
     return pairings
+
+
+def _sign_split(pairs: list[tuple[Cell, Cell]],
+                distance: Callable[[Cell], float]) -> tuple[int, int, float]:
+    """How often the first, then the second cell of each pair is nearer the paper by
+    ``distance``, and the sign test's two-sided p (ties dropped)."""
+    from neuroplast.analysis import sign_test
+
+    wins = sum(distance(x) < distance(y) for x, y in pairs)
+    losses = sum(distance(y) < distance(x) for x, y in pairs)
+    return wins, losses, sign_test(wins, losses)
 
 
 def unreached(results: dict[Arm, list[Cell]]) -> list[tuple[Cell, Arm]]:
@@ -214,19 +224,18 @@ def reproduction_misses(results: dict[Arm, list[Cell]]) -> list[Miss]:
     reference = next((arm for arm in results if arm.is_default), None)
     if reference is None:
         return []
-    by_key = {arm: {c.key: c for c in cells} for arm, cells in results.items()}
+    by_key = cells_by_key(results)
     misses = []
     for cell in results[reference]:
         if cell.agrees:
             continue
-        reaching = [(len(changed_factors(arm, reference)), abs(cells[cell.key].difference), i,
-                     arm)
-                    for i, (arm, cells) in enumerate(by_key.items())
+        reaching = [arm for arm, cells in by_key.items()
                     if arm != reference and cell.key in cells and cells[cell.key].agrees]
         if not reaching:
             misses.append(Miss(cell, None, None, ()))
             continue
-        arm = min(reaching)[3]
+        arm = min(reaching, key=lambda a: (len(changed_factors(a, reference)),
+                                           abs(by_key[a][cell.key].difference)))
         misses.append(Miss(cell, arm, by_key[arm][cell.key], changed_factors(arm, reference)))
     return misses
 
@@ -432,8 +441,8 @@ def _misses_section(misses: list[Miss]) -> list[str]:
             f"({'/'.join(REPRODUCTION_ARM)}) has outside 2 s.e., each with the arm that brings "
             "it within 2 s.e. while changing the fewest factors (ties: the nearest in value). "
             "With many arms, one may reach a cell by chance, or by a wider standard error alone "
-            "(fewer seeds): the "
-            "last column counts the cells where the reaching arm at least halves the "
+            "(fewer seeds): the last column counts the cells where the reaching arm at least "
+            "halves the "
             "reproduction's |ours − paper|. A count says where the study measured a cell "
             "within reach, not that the factor is the paper's.", "",
             markdown_table(("change", *EXPERIMENT_NAMES, "all", "gap at least halved"),
