@@ -2,7 +2,8 @@
 
 Three factors the paper leaves open or that we changed to fit these machines (REFERENCE
 §1.15, docs/reproduction/fidelity.md) are crossed on the five N4 experiments
-(baseline-training, cutoff-pruning, goal-pruning, untrained-pruning, input-pruning):
+(baseline-training, cutoff-pruning, goal-pruning, untrained-pruning, input-pruning) and on
+replication's Fig. 22 (N1 trained 10000 epochs, then grown by one neuron):
 
 * **time rescaling**: ``fast`` (lr ×100, epochs ÷100), ``medium`` (lr ×10, epochs ÷10),
   ``paper`` (the paper's lr 0.001 and epoch counts);
@@ -58,14 +59,19 @@ import shutil
 import statistics
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from benchmarks.report_cells import Cell, agreement, claim_verdicts, paper_cells
 
 EXPERIMENT_NAMES = ("baseline-training", "cutoff-pruning", "goal-pruning", "untrained-pruning",
-                    "input-pruning")
-"""The five N4 experiments the study runs, cheapest first."""
+                    "input-pruning", "replication")
+"""The experiments the study runs: the five N4 experiments, cheapest first, then replication's
+Fig. 22 (N1; see :data:`STUDIED_CONFIGURATIONS`)."""
+STUDIED_CONFIGURATIONS: dict[str, dict[str, Any]] = {"replication": {"figure": "fig22"}}
+"""Experiments of which the study runs only the configurations holding these values: Fig. 21
+of replication prints no numbers (PDFs only), its Fig. 22 holds all ten of its paper cells."""
 ENCODINGS = {"standard": False, "inverted": True}
 
 FACTORS = ("protocol", "encoding", "init", "l2")
@@ -270,8 +276,25 @@ def arm_experiment(arm: Arm, name: str):  # -> neuroplast.experiments.Experiment
     from neuroplast.experiments import EXPERIMENTS
     from neuroplast.experiments.options import with_options
 
-    return with_options(EXPERIMENTS[name], invert=ENCODINGS[arm.encoding], init=arm.init,
-                        l2=arm.l2)
+    experiment = with_options(EXPERIMENTS[name], invert=ENCODINGS[arm.encoding], init=arm.init,
+                              l2=arm.l2)
+    if name not in STUDIED_CONFIGURATIONS:
+        return experiment
+    values = tuple(sorted(STUDIED_CONFIGURATIONS[name].items()))
+    return replace(experiment, configs=_ConfigsHolding(experiment.configs, values))
+
+
+@dataclass(frozen=True)
+class _ConfigsHolding:
+    """An experiment's ``configs`` cut to the configurations holding ``values`` (the runs keep
+    their run ids: a run's id depends on its own configuration only)."""
+
+    configs: Callable[[Any], list[dict[str, Any]]]
+    values: tuple[tuple[str, Any], ...]
+
+    def __call__(self, protocol: Any) -> list[dict[str, Any]]:
+        return [config for config in self.configs(protocol)
+                if all(config.get(key) == value for key, value in self.values)]
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,31 @@ def test_report_only_reuses_the_committed_reproductions(tmp_path):
                if line.startswith("| fast/standard-kaiming-normal-l2-half-weights |"))
     assert row == (f"| fast/standard-kaiming-normal-l2-half-weights | "
                    f"{walls['baseline-training']:,.0f} s (10) | — | {walls['goal-pruning']:,.0f} "
-                   f"s (10) | — | — | {sum(walls.values()):,.0f} s (20) |")
+                   f"s (10) | — | — | — | {sum(walls.values()):,.0f} s (20) |")
+
+
+def test_replication_is_studied_on_fig22_only_under_every_option(tmp_path):
+    """Fig. 22 holds replication's paper cells; an arm runs it with the arm's options, and the
+    committed reproduction's Fig. 22 runs are that arm's runs (same ids)."""
+    from benchmarks.fidelity import arm_experiment
+    from neuroplast.experiments.runner import plan
+
+    specs = plan(arm_experiment(Arm("medium", "inverted", "lecun-normal", "half-weights"),
+                                "replication"), protocol="medium", seeds=3)
+    assert [s.seed for s in specs] == [0, 1, 2]
+    assert all(s.config["figure"] == "fig22" and s.config["arch"] == "N1" for s in specs)
+    assert all((s.config["invert"], s.config["init"], s.config["l2"])
+               == (True, "lecun-normal", "half-weights") for s in specs)
+    reproduction = Path(__file__).resolve().parents[1] / "docs" / "reproduction"
+    assert main(["--encodings", "standard", "--inits", "kaiming-normal", "--l2-forms",
+                 "half-weights", "--experiments", "replication", "--out", str(tmp_path),
+                 "--reuse", str(reproduction), "--report-only"]) == 0
+    copied = list((tmp_path / "fast" / "standard-kaiming-normal-l2-half-weights" / "replication"
+                   / "runs").glob("*.json"))
+    assert len(copied) == 10
+    assert all(json.loads(p.read_text())["spec"]["config"]["figure"] == "fig22" for p in copied)
+    assert "| fast | standard | kaiming-normal | half-weights | — | — | — | — | — | 0/10 (0%) |" \
+        in (tmp_path / "fidelity.md").read_text()
 
 
 def test_the_direction_of_misses_and_the_cells_no_arm_reaches():

@@ -27,6 +27,9 @@ Decisions where the paper is silent:
   each stage (momentum 0: SGD has no state, so this changes nothing).
 * **Fig. 22's accuracies** are training-set accuracies (REFERENCE §1.15 item 8); test
   accuracies are reported beside them.
+* **Run options** (docs/reproduction/fidelity.md): ``invert`` (the paper's probable inverted
+  MNIST), ``init`` and ``l2``, as in the N4 experiments; the fidelity study runs Fig. 22's
+  configuration, the one with printed numbers, under them.
 * **Training is per run, not fused**: fused training shares the shuffling across seeds and
   cannot do surgery; N1–N3 are small enough to train one by one (see the timings in the
   report).
@@ -171,7 +174,7 @@ def grow_and_retrain(model: MLP, method: str, *, stats: SiteStatistics, statisti
 def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     cfg = spec.config
     protocol = run_protocol(spec.protocol, spec.config)
-    dataset = mnist(data_dir)
+    dataset = mnist(data_dir, invert=option(cfg, "invert"))
     data = restrict(dataset.train, protocol)
     splits = {"train": data, "test": dataset.test}
 
@@ -544,7 +547,7 @@ REPLICATION = Experiment(
                 "Δ⟨H⟩ PDFs and N1 accuracies",
     configs=configs,
     run=run,
-    options=("init", "l2"),
+    options=("invert", "init", "l2"),
     report=report,
     result_schema=RESULT_SCHEMA,
     default_seeds=50,
