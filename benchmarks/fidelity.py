@@ -3,7 +3,8 @@
 Three factors the paper leaves open or that we changed to fit these machines (REFERENCE
 §1.15, docs/reproduction/fidelity.md) are crossed on the five N4 experiments
 (baseline-training, cutoff-pruning, goal-pruning, untrained-pruning, input-pruning) and on
-replication's Fig. 22 (N1 trained 10000 epochs, then grown by one neuron):
+the two N1 experiments, replication's Fig. 22 and replication-shift (N1 trained 10000 epochs,
+then grown by one neuron):
 
 * **time rescaling**: ``fast`` (lr ×100, epochs ÷100), ``medium`` (lr ×10, epochs ÷10),
   ``paper`` (the paper's lr 0.001 and epoch counts);
@@ -66,9 +67,10 @@ from typing import Any
 from benchmarks.report_cells import Cell, agreement, claim_verdicts, paper_cells
 
 EXPERIMENT_NAMES = ("baseline-training", "cutoff-pruning", "goal-pruning", "untrained-pruning",
-                    "input-pruning", "replication")
-"""The experiments the study runs: the five N4 experiments, cheapest first, then replication's
-Fig. 22 (N1; see :data:`STUDIED_CONFIGURATIONS`)."""
+                    "input-pruning", "replication", "replication-shift")
+"""The experiments the study runs: the five N4 experiments, cheapest first, then the two N1
+experiments with paper numbers, replication's Fig. 22 (see :data:`STUDIED_CONFIGURATIONS`) and
+replication-shift."""
 STUDIED_CONFIGURATIONS: dict[str, dict[str, Any]] = {"replication": {"figure": "fig22"}}
 """Experiments of which the study runs only the configurations holding these values: Fig. 21
 of replication prints no numbers (PDFs only), its Fig. 22 holds all ten of its paper cells."""

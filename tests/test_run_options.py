@@ -209,8 +209,8 @@ def test_cli_flags_become_run_options_and_refuse_an_experiment_without_them():
     assert all(c["l2"] == "half-weights" and c["init"] == "kaiming-normal"
                for c in halved.configs(get_protocol("quick")))
     with pytest.raises(NeuroplastError, match="does not support the run option 'invert'"):
-        apply_run_options([EXPERIMENTS["replication-shift"]],
-                          _cli_args("replication-shift", "--invert"))
+        apply_run_options([EXPERIMENTS["death-and-replication"]],
+                          _cli_args("death-and-replication", "--invert"))
     every = apply_run_options(list(EXPERIMENTS.values()), _cli_args("all", "--invert"))
     inverted = {e.name for e in every
                 if all(c.get("invert") is True for c in e.configs(get_protocol("quick")))}

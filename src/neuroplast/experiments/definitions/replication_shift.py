@@ -23,6 +23,8 @@ Decisions where the paper is silent (REFERENCE §1.15 item 21):
   same batches for every method. With the ``quick`` protocol the training sets are cut to
   their first 6000 images (the protocol's ``max_train_examples``).
 * **Accuracy** is the fraction correct on each set (no "training accuracy" ambiguity here).
+* **Run options** (docs/reproduction/fidelity.md): ``invert`` (the paper's probable inverted
+  MNIST), ``init`` and ``l2``, as in the N4 experiments.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def set_name(digit: int) -> str:
 def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     cfg = spec.config
     protocol = run_protocol(spec.protocol, spec.config)
-    dataset = mnist(data_dir)
+    dataset = mnist(data_dir, invert=option(cfg, "invert"))
     sizes = {"major": cfg["major"], "minor": cfg["minor"], "seed": spec.seed}
     old = peaked_split(dataset.train, cfg["old_digit"], **sizes)
     new = peaked_split(dataset.train, cfg["new_digit"], **sizes)
@@ -289,7 +291,7 @@ REPLICATION_SHIFT = Experiment(
                 "'1'-peaked set; accuracies on both sets and the validation set",
     configs=configs,
     run=run,
-    options=("init", "l2"),
+    options=("invert", "init", "l2"),
     report=report,
     result_schema=RESULT_SCHEMA,
 )
