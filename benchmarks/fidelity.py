@@ -348,8 +348,10 @@ def run_arm(arm: Arm, name: str, seeds: int, out: Path, data: str | None, worker
 
 def write_report(out: Path, results: dict[Arm, list[Cell]],
                  verdicts: dict[Arm, dict[str, dict[str, str]]],
-                 compute: dict[Arm, dict[str, StoredCompute]], seeds: int) -> Path:
-    """``OUT/fidelity.md`` and ``OUT/fidelity.json``."""
+                 compute: dict[Arm, dict[str, StoredCompute]], seeds: int,
+                 names: Sequence[str] = EXPERIMENT_NAMES) -> Path:
+    """``OUT/fidelity.md`` and ``OUT/fidelity.json``, with a column for each experiment of
+    ``names`` (those the study was asked for)."""
     from neuroplast.experiments.stats_summary import markdown_table
 
     def share(pair: tuple[int, int]) -> str:
@@ -366,8 +368,8 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
              "", "## Per arm", ""]
     rows = [[arm.protocol, arm.encoding, arm.init, arm.l2]
             + [share(agreement(c for c in results[arm] if c.experiment == name))
-               for name in EXPERIMENT_NAMES] + [share(agreement(results[arm]))] for arm in arms]
-    lines += [markdown_table(("protocol", "encoding", "init", "l2", *EXPERIMENT_NAMES, "all"),
+               for name in names] + [share(agreement(results[arm]))] for arm in arms]
+    lines += [markdown_table(("protocol", "encoding", "init", "l2", *names, "all"),
                              rows),
               "", "## Per factor level (all arms at that level pooled)", ""]
     level_rows = [[factor, level, share(pair)] for factor, levels in by_level(results).items()
@@ -380,9 +382,9 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
               "number of runs. "
               "A run that read its trained base N4 from the trained cache does not include that "
               "training.", "",
-              markdown_table(("arm", *EXPERIMENT_NAMES, "all"), [
+              markdown_table(("arm", *names, "all"), [
                   [arm.folder]
-                  + [_cost(compute[arm].get(n, StoredCompute())) for n in EXPERIMENT_NAMES]
+                  + [_cost(compute[arm].get(n, StoredCompute())) for n in names]
                   + [_cost(sum(compute[arm].values(), StoredCompute()))] for arm in arms]), ""]
     pairings = paired_closeness(results)
     lines += ["## One factor at a time, cell by cell", "",
@@ -400,9 +402,9 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
               "Median over an experiment's cells of z = (ours − paper) / combined s.e.: "
               "negative when our numbers sit below the paper's.", ""]
     medians = median_z(results)
-    lines += [markdown_table(("arm", *EXPERIMENT_NAMES), [
+    lines += [markdown_table(("arm", *names), [
         [arm.folder] + [f"{medians[arm][n]:+.1f}" if n in medians[arm] else "—"
-                        for n in EXPERIMENT_NAMES] for arm in arms]), ""]
+                        for n in names] for arm in arms]), ""]
     missed = unreached(results)
     lines += [f"## Cells no arm brings within 2 s.e. ({len(missed)})", "",
               "With the arm that comes closest.", "",
@@ -411,7 +413,7 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
                    f"{c.difference:+.4g} ± {c.se:.2g}", f"{c.z:+.1f}"] for c, arm in missed]),
               ""]
     misses = reproduction_misses(results)
-    lines += _misses_section(misses)
+    lines += _misses_section(misses, names)
     lines += ["## Claim verdicts per arm", ""]
     claim_ids = list(dict.fromkeys((name, cid) for arm in arms
                                    for name, claims in verdicts[arm].items() for cid in claims))
@@ -441,7 +443,7 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
     return path
 
 
-def _misses_section(misses: list[Miss]) -> list[str]:
+def _misses_section(misses: list[Miss], names: Sequence[str]) -> list[str]:
     """The report's section on the reproduction's misses: counted by the factors whose change
     reaches them, then cell by cell."""
     from neuroplast.experiments.stats_summary import markdown_table
@@ -458,7 +460,7 @@ def _misses_section(misses: list[Miss]) -> list[str]:
     for miss in sorted(misses, key=lambda m: (m.reaching is None, len(m.changed))):
         groups.setdefault(label(miss), []).append(miss)
     counts = [[name] + [sum(m.cell.experiment == e for m in group) or "—"
-                        for e in EXPERIMENT_NAMES]
+                        for e in names]
               + [len(group), sum(m.gap_halved for m in group) if group[0].reaching else "—"]
               for name, group in groups.items()]
     return ["## The reproduction's misses, and the change that reaches them", "",
@@ -470,7 +472,7 @@ def _misses_section(misses: list[Miss]) -> list[str]:
             "halves the "
             "reproduction's |ours − paper|. A count says where the study measured a cell "
             "within reach, not that the factor is the paper's.", "",
-            markdown_table(("change", *EXPERIMENT_NAMES, "all", "gap at least halved"),
+            markdown_table(("change", *names, "all", "gap at least halved"),
                            counts), "",
             markdown_table(("experiment", "cell", "reproduction: ours − paper", "z",
                             "reached by", "change", "there: ours − paper"), [
@@ -520,6 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="where trained base N4s are shared between experiments (default "
                              "~/.cache/neuroplast/trained; sets $NEUROPLAST_TRAINED_CACHE)")
     args = parser.parse_args(argv)
+    args.experiments = [name for name in EXPERIMENT_NAMES if name in args.experiments]
     # baseline-training, cutoff-, goal- and input-pruning start from the same trained N4 of
     # a seed and arm: train it once (neuroplast.experiments.trained_cache)
     os.environ.setdefault(CACHE_ENV_VAR, str(args.trained_cache))
@@ -542,8 +545,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if result.compute.runs:
                 verdicts[arm][name] = result.verdicts
             if not args.report_only:  # a long study reports as it goes
-                write_report(args.out, results, verdicts, compute, args.seeds)
-    report = write_report(args.out, results, verdicts, compute, args.seeds)
+                write_report(args.out, results, verdicts, compute, args.seeds,
+                             args.experiments)
+    report = write_report(args.out, results, verdicts, compute, args.seeds, args.experiments)
     print(f"[fidelity] report {report}", file=sys.stderr, flush=True)
     return 0
 
