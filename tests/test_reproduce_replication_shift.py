@@ -106,3 +106,25 @@ def test_summary_has_the_paper_table_figure_and_claims(sweep):
         assert claim in summary
     assert "**confirmed**" not in summary
     assert (directory / "fig23_accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_independent_peaked_sets_draw_other_examples_of_the_other_digits():
+    """``peaked_sets: independent`` (REFERENCE §1.15 item 21): the new set's examples of the
+    eight digits that peak in neither set are mostly not the old set's; shared sets (the
+    default, and a run stored before the key existed) share them all."""
+    from neuroplast.data.subsets import peaked_indices
+    from neuroplast.errors import NeuroplastError
+    from neuroplast.experiments.definitions.replication_shift import new_set_seed
+
+    labels = torch.arange(10).repeat_interleave(700)  # 700 examples of each digit
+    old = peaked_indices(labels, 3, major=650, minor=60, seed=4)
+
+    def others(idx: torch.Tensor) -> set[int]:  # the examples of the eight other digits
+        return {int(i) for i in idx if int(labels[i]) not in (1, 3)}
+
+    for config, least, most in (({}, 480, 480), ({"peaked_sets": "shared"}, 480, 480),
+                                ({"peaked_sets": "independent"}, 0, 120)):
+        new = peaked_indices(labels, 1, major=650, minor=60, seed=new_set_seed(4, config))
+        assert least <= len(others(old) & others(new)) <= most  # 8 digits × 60 = 480
+    with pytest.raises(NeuroplastError, match="peaked_sets must be one of"):
+        new_set_seed(4, {"peaked_sets": "disjoint"})
