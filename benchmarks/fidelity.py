@@ -326,15 +326,13 @@ def run_arm(arm: Arm, name: str, seeds: int, out: Path, data: str | None, worker
             report_only: bool) -> ArmResult:
     """Run (or, with ``report_only``, only report what is stored of) one experiment of one
     arm, and read its report once."""
-    from neuroplast.experiments.runner import plan, run_sweep
-    from neuroplast.experiments.store import ResultStore
+    from neuroplast.experiments.runner import run_sweep, stored_records
 
     experiment = arm_experiment(arm, name)
     directory = out / arm.folder
     if report_only:
-        stored = ResultStore(directory / name).scan() if (directory / name).is_dir() else {}
-        records = [stored[s.run_id] for s in plan(experiment, protocol=arm.protocol,
-                                                  seeds=seeds) if s.run_id in stored]
+        records = stored_records(experiment, protocol=arm.protocol, seeds=seeds,
+                                 out_dir=directory)
     else:
         print(f"[fidelity] {arm.folder} {name}", file=sys.stderr, flush=True)
         records = run_sweep(experiment, protocol=arm.protocol, seeds=seeds, out_dir=directory,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,23 +35,14 @@ from benchmarks.report_cells import Cell, agreement, paper_cells
 EXPERIMENT = "replication-shift"
 
 
-@dataclass(frozen=True)
-class _Independent:
-    """The experiment's configurations with the new set drawn independently."""
-
-    configs: Any
-
-    def __call__(self, protocol: Any) -> list[dict[str, Any]]:
-        return [config | {"peaked_sets": "independent"} for config in self.configs(protocol)]
-
-
 def independent_sets_experiment(options: dict[str, Any]):  # -> Experiment
     """replication-shift under ``options`` with independent peaked sets."""
     from neuroplast.experiments import EXPERIMENTS
-    from neuroplast.experiments.options import with_options
+    from neuroplast.experiments.options import ConfigsWith, with_options
 
     experiment = with_options(EXPERIMENTS[EXPERIMENT], **options)
-    return replace(experiment, configs=_Independent(experiment.configs))
+    return replace(experiment, configs=ConfigsWith(experiment.configs,
+                                                   (("peaked_sets", "independent"),)))
 
 
 def shared_sets_records(folder: Path, options: dict[str, Any], protocol: str,
@@ -60,13 +51,10 @@ def shared_sets_records(folder: Path, options: dict[str, Any], protocol: str,
     protocol, options and seeds plan (same run ids), in run order."""
     from neuroplast.experiments import EXPERIMENTS
     from neuroplast.experiments.options import with_options
-    from neuroplast.experiments.runner import plan
-    from neuroplast.experiments.store import ResultStore
+    from neuroplast.experiments.runner import stored_records
 
-    stored = ResultStore(folder / EXPERIMENT).scan() if (folder / EXPERIMENT).is_dir() else {}
-    planned = plan(with_options(EXPERIMENTS[EXPERIMENT], **options), protocol=protocol,
-                   seeds=seeds)
-    return [stored[spec.run_id] for spec in planned if spec.run_id in stored]
+    return stored_records(with_options(EXPERIMENTS[EXPERIMENT], **options), protocol=protocol,
+                          seeds=seeds, out_dir=folder)
 
 
 def nearer_counts(first: list[Cell], second: list[Cell]) -> tuple[int, int, float]:

@@ -124,8 +124,10 @@ def check_options(options: Mapping[str, Any], supported: tuple[str, ...] = tuple
 
 
 @dataclass(frozen=True)
-class _ConfigsWithOptions:
-    """``configs(protocol)`` of an experiment with non-default options added (picklable)."""
+class ConfigsWith:
+    """``configs(protocol)`` of an experiment with fixed keys added to every configuration
+    (picklable): :func:`with_options`' non-default options, or another fixed choice of a
+    configuration key."""
 
     configs: Callable[[Protocol], list[dict[str, Any]]]
     options: tuple[tuple[str, Any], ...]
@@ -149,5 +151,5 @@ def with_options(experiment: Experiment, **options: Any) -> Experiment:
     chosen = check_options(options, experiment.options, experiment.name)
     if not chosen:
         return experiment
-    return replace(experiment, configs=_ConfigsWithOptions(experiment.configs,
+    return replace(experiment, configs=ConfigsWith(experiment.configs,
                                                            tuple(sorted(chosen.items()))))

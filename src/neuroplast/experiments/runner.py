@@ -95,6 +95,8 @@ def stored_records(experiment: str | Experiment, *, protocol: str,
     report can be made from a sweep still running."""
     exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
     folder = ResultsFolder(out_dir)
+    if not (folder.directory / exp.name / "runs").is_dir():
+        return []  # nothing stored; reading must not create the store's folders
     store = ResultStore(folder.directory / exp.name, result_schema=exp.result_schema,
                         data_fingerprint=folder.data_fingerprint)
     stored = store.scan()
