@@ -31,7 +31,9 @@ Four of the five experiments start from the same trained N4 of a seed and arm; t
 shares it between them through ``$NEUROPLAST_TRAINED_CACHE`` (default
 ``~/.cache/neuroplast/trained``,
 :mod:`neuroplast.experiments.trained_cache`), so each base net is trained once — under the
-paper protocol that is ~16 minutes a net saved three times over.
+paper protocol that is ~16 minutes a net saved three times over. A base net's training
+checkpoints itself about once a minute beside the cache entry, so a study killed part-way (a
+session's end) resumes it the next time instead of training it again.
 
 The study then reads every ``ours − paper`` cell of every report (the columns that
 :func:`neuroplast.experiments.stats_summary.paper_vs_ours_row` writes: the difference and its

@@ -325,3 +325,69 @@ def test_train_fused_seeds_never_overwrites(tmp_path, data_dir, capsys):
     assert code == 2 and "already exists" in err
     assert (tmp_path / "n1-1.pt").read_bytes() == b"precious"
     assert not (tmp_path / "n1-0.pt").exists()  # refused before any work
+
+
+# ---------------------------------------------------------------------------------------------
+# train --checkpoint
+
+
+def test_train_checkpoint_continues_an_interrupted_run_to_the_same_net(tmp_path, data_dir,
+                                                                       capsys, monkeypatch):
+    from functools import partial
+
+    from neuroplast.cli import train as train_command
+    from neuroplast.train import Checkpoint
+    from neuroplast.train import loop as loop_module
+
+    args = ["train", "--arch", "N1", "--protocol", "quick", "--epochs", "1500", "--seed", "2",
+            "--data", data_dir, "--no-progress"]
+    code, _, err = run_cli([*args, "--out", tmp_path / "whole.pt"], capsys)
+    assert code == 0, err
+
+    checkpoint = tmp_path / "n1.ckpt"
+    monkeypatch.setattr(train_command, "Checkpoint", partial(Checkpoint, every_s=0))
+    real_save = loop_module.save_checkpoint
+
+    def save_then_stop(*a, **k):
+        real_save(*a, **k)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(loop_module, "save_checkpoint", save_then_stop)
+        code, _, err = run_cli([*args, "--checkpoint", checkpoint, "--out",
+                                tmp_path / "resumed.pt"], capsys)
+    assert code == 130 and "run the same command again to continue" in err
+    assert checkpoint.is_file() and not (tmp_path / "resumed.pt").exists()
+
+    code, out, err = run_cli([*args, "--checkpoint", checkpoint, "--out",
+                              tmp_path / "resumed.pt"], capsys)
+    assert code == 0, err
+    assert "continuing from it" in out and "resumed at epoch 1 of 3" in out
+    assert not checkpoint.exists()
+    whole, _ = load_model(tmp_path / "whole.pt")
+    resumed, _ = load_model(tmp_path / "resumed.pt")
+    for p, q in zip(whole.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--death-replication", "cutoff=0.01,every=500"], "cannot resume a --death-replication"),
+    (["--fused-seeds", "2"], "not available for fused training"),
+    (["--out", "{ckpt}"], "name the same file"),
+])
+def test_train_checkpoint_refuses_bad_requests(tmp_path, data_dir, capsys, extra, message):
+    ckpt = tmp_path / "c.ckpt"
+    extra = [str(ckpt) if a == "{ckpt}" else a for a in extra]
+    code, _, err = run_cli(["train", "--arch", "N1", *QUICK, "--data", data_dir,
+                            "--checkpoint", ckpt, *extra], capsys)
+    assert_one_line_error(code, err, message)
+    assert not ckpt.exists()
+
+
+def test_train_checkpoint_never_overwrites_a_file_that_is_not_one(tmp_path, data_dir, capsys):
+    precious = tmp_path / "notes.txt"
+    precious.write_bytes(b"precious")
+    code, _, err = run_cli(["train", "--arch", "N1", *QUICK, "--data", data_dir,
+                            "--checkpoint", precious], capsys)
+    assert_one_line_error(code, err, "is not a neuroplast training checkpoint")
+    assert precious.read_bytes() == b"precious"

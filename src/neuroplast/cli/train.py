@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from neuroplast.checks import MAX_SEED
 from neuroplast.cli.common import (
@@ -21,7 +23,7 @@ from neuroplast.data import Dataset
 from neuroplast.errors import NeuroplastError
 from neuroplast.experiments.stats_summary import summarize
 from neuroplast.models import ACTIVATIONS, PRESETS, build_mlp, initialize, save_model
-from neuroplast.train import Protocol, get_protocol, make_optimizer, train
+from neuroplast.train import Checkpoint, Protocol, get_protocol, make_optimizer, train
 from neuroplast.train.fused import train_fused
 from neuroplast.train.report import format_metrics, format_table
 
@@ -49,6 +51,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="train S nets (initialisation seeds SEED … SEED+S−1) as one fused "
                         "model sharing every batch (shuffling seeded by --seed); --out must "
                         "contain {seed}, e.g. n1-{seed}.pt")
+    p.add_argument("--checkpoint", metavar="PATH", default=None,
+                   help="save the training's state to PATH about once a minute; after an "
+                        "interruption, the same command continues from it (same result as "
+                        "an uninterrupted run); removed when training ends")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_data_arguments(p)
     add_output_arguments(p)
@@ -59,6 +65,14 @@ def run(args: argparse.Namespace) -> int:
     if args.fused_seeds is not None:
         return run_fused(args)
     check_output(args.out, args.force)
+    if args.checkpoint and args.death_replication:
+        raise NeuroplastError(
+            "--checkpoint cannot resume a --death-replication schedule (it changes the net's "
+            "width and keeps state of its own); drop one of them"
+        )
+    if args.checkpoint and args.out and Path(args.checkpoint).resolve() == Path(args.out).resolve():
+        raise NeuroplastError("--checkpoint and --out name the same file; give the checkpoint "
+                              "its own path")
     arch = args.arch if args.arch or args.widths else "N4"
     model = initialize(build_mlp(arch, widths=args.widths, activation=args.activation), args.seed)
     check_mnist_model(model)
@@ -75,9 +89,27 @@ def run(args: argparse.Namespace) -> int:
     print(f"training {arch or 'MLP'} widths={model.widths} activation={model.activation_name} "
           f"protocol={protocol.name} epochs={args.epochs:g} (paper) seed={args.seed}")
     print(_data_line(dataset, protocol, subset))
-    history = train(model, dataset.train, protocol, epochs=protocol.epochs(args.epochs),
-                    seed=args.seed, test_split=dataset.test, optimizer=optimizer,
-                    callbacks=callbacks, progress=False if args.no_progress else None)
+    checkpoint = None
+    if args.checkpoint:
+        checkpoint = Checkpoint(Path(args.checkpoint), key={
+            "command": "neuroplast train", "arch": arch, "activation": model.activation_name,
+            "paper_epochs": args.epochs, "optimizer": args.optimizer,
+            "protocol": protocol.as_dict(), "data": dataset.source})
+        state = "continuing from it" if checkpoint.path.exists() else "saved about once a minute"
+        print(f"checkpoint: {checkpoint.path} ({state})")
+    try:
+        history = train(model, dataset.train, protocol, epochs=protocol.epochs(args.epochs),
+                        seed=args.seed, test_split=dataset.test, optimizer=optimizer,
+                        callbacks=callbacks, progress=False if args.no_progress else None,
+                        checkpoint=checkpoint)
+    except KeyboardInterrupt:
+        if checkpoint is not None and checkpoint.path.exists():
+            print(f"interrupted: run the same command again to continue from "
+                  f"{checkpoint.path}", file=sys.stderr)
+        raise
+    if "resumed_at_epoch" in history.final:
+        print(f"resumed at epoch {history.final['resumed_at_epoch']} of "
+              f"{history.final['epochs']} from {checkpoint.path}")
     for event in history.events:
         print("event:", ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                   for k, v in event.items() if not isinstance(v, list)))
@@ -116,6 +148,9 @@ def run_fused(args: argparse.Namespace) -> int:
             "--death-replication changes a net's width during training, which a fused model "
             "cannot do; train those seeds one by one (drop --fused-seeds)"
         )
+    if args.checkpoint:
+        raise NeuroplastError("--checkpoint is not available for fused training; train the "
+                              "seeds one by one to checkpoint them (drop --fused-seeds)")
     seeds = list(range(args.seed, args.seed + count))
     outputs: list[str] = []
     if args.out:

@@ -17,6 +17,12 @@ machine; the ``final`` metrics and wall time are those of the training that made
 ``from_cache``). Nothing is cached without the variable: stored results do not depend on a
 hidden cache. No pickle is written or read; a file whose key does not match is ignored and
 replaced.
+
+A training the cache starts is resumable: it saves a checkpoint beside the cache entry
+(``<digest>.partial.safetensors``, :mod:`neuroplast.train.checkpoint`) about once a minute, so
+a run killed part-way (the end of a session, a time limit) continues where it stopped the next
+time a run needs the same net, with the same result; the checkpoint is removed once the net is
+stored.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from torch import nn
 
 import neuroplast
 from neuroplast.files import atomic_write, atomic_write_text
+from neuroplast.train.checkpoint import Checkpoint, CheckpointMismatch, discard_checkpoint
 from neuroplast.train.protocols import Protocol
 
 CACHE_ENV_VAR = "NEUROPLAST_TRAINED_CACHE"
@@ -67,18 +74,28 @@ def _digest(key: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
 
 
+CHECKPOINT_EVERY_S = 60.0
+"""Seconds between the checkpoints of a training the cache starts."""
+
+
 def cached_training(make_key: Callable[[], Mapping[str, Any]], model: nn.Module,
-                    train: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Train ``model`` in place with ``train() -> final``, or load what an earlier call with
-    the same key stored (only when ``$NEUROPLAST_TRAINED_CACHE`` is set; ``make_key`` is
-    called only then, as the data's fingerprint reads all of it).
+                    train: Callable[[Checkpoint | None], dict[str, Any]]) -> dict[str, Any]:
+    """Train ``model`` in place with ``train(checkpoint) -> final``, or load what an earlier
+    call with the same key stored (only when ``$NEUROPLAST_TRAINED_CACHE`` is set; ``make_key``
+    is called only then, as the data's fingerprint reads all of it).
+
+    ``train`` gets None without the cache, and otherwise a
+    :class:`~neuroplast.train.checkpoint.Checkpoint` beside the cache entry to pass on to
+    :func:`neuroplast.train.train`, which resumes from it if an earlier attempt was
+    interrupted. A checkpoint that does not belong to the key is removed and the net trained
+    from the beginning.
 
     Returns:
         ``final`` (JSON data) of the training; with ``from_cache`` True on a hit.
     """
     folder = cache_folder()
     if folder is None:
-        return train()
+        return train(None)
     key = make_key()
     stem = folder / _digest(key)
     meta_path, weights_path = stem.with_suffix(".json"), stem.with_suffix(".safetensors")
@@ -90,7 +107,13 @@ def cached_training(make_key: Callable[[], Mapping[str, Any]], model: nn.Module,
             return dict(meta["final"]) | {"from_cache": True}
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError):
         pass  # absent, unreadable or another key: train and replace
-    final = train()
+    checkpoint = Checkpoint(stem.with_name(f"{stem.name}.partial.safetensors"),
+                            every_s=CHECKPOINT_EVERY_S, key=key)
+    try:
+        final = train(checkpoint)
+    except CheckpointMismatch:  # the cache's own file, left by other code: start afresh
+        discard_checkpoint(checkpoint)
+        final = train(checkpoint)
     folder.mkdir(parents=True, exist_ok=True)
     state = {name: tensor.detach().contiguous().cpu()
              for name, tensor in model.state_dict().items()}

@@ -1,5 +1,7 @@
-"""Training: protocols (paper, medium, fast, quick), the seeded SGD loop, evaluation, callbacks."""
+"""Training: protocols (paper, medium, fast, quick), the seeded SGD loop, evaluation, callbacks,
+resumable checkpoints."""
 
+from neuroplast.train.checkpoint import Checkpoint, CheckpointMismatch
 from neuroplast.train.loop import (
     Callback,
     Evaluation,
@@ -17,7 +19,8 @@ from neuroplast.train.loop import (
 from neuroplast.train.protocols import PROTOCOLS, Protocol, get_protocol
 
 __all__ = [
-    "Callback", "Evaluation", "History", "PROTOCOLS", "Protocol", "TrainState", "check_protocol",
+    "Callback", "Checkpoint", "CheckpointMismatch", "Evaluation", "History", "PROTOCOLS",
+    "Protocol", "TrainState", "check_protocol",
     "evaluate", "evaluate_splits", "get_protocol", "has_finite_weights", "make_optimizer",
     "non_finite_message", "restrict", "train",
 ]

@@ -23,6 +23,15 @@ from neuroplast.data import Split
 from neuroplast.errors import NeuroplastError
 from neuroplast.models.checks import check_model, check_split_for_model
 from neuroplast.models.mlp import MLP
+from neuroplast.train.checkpoint import (
+    Checkpoint,
+    data_checksum,
+    discard_checkpoint,
+    load_checkpoint,
+    optimizer_settings,
+    save_checkpoint,
+    state_digest,
+)
 from neuroplast.train.protocols import Protocol
 
 
@@ -208,7 +217,7 @@ def _progress_bar(total: int, enabled: bool | None):
 def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, seed: int,
           test_split: Split | None = None, optimizer: torch.optim.Optimizer | None = None,
           callbacks: Sequence[Callback] = (), progress: bool | None = None,
-          history: History | None = None) -> History:
+          history: History | None = None, checkpoint: Checkpoint | None = None) -> History:
     """Train ``model`` in place with mini-batch SGD as the protocol prescribes.
 
     Args:
@@ -225,11 +234,16 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
             with a :class:`TrainState`; they may change model and optimizer in place.
         progress: show a progress bar (None = only on an interactive terminal).
         history: append to this history (default: a new one).
+        checkpoint: save the training's state there after full epochs (at most every
+            ``checkpoint.every_s`` seconds) and, if the file exists from an interrupted call
+            with the same arguments, continue from it; the result equals an uninterrupted
+            training's (:mod:`neuroplast.train.checkpoint`). The file is removed at the end.
 
     Returns:
         The history; ``history.final`` holds train/test loss and accuracy (on the data
         actually trained on, i.e. after ``restrict``) and the training wall time (evaluation
-        excluded).
+        excluded; with a checkpoint, summed over the interrupted calls, and
+        ``resumed_at_epoch`` when this call continued one).
 
     Raises:
         TypeError: ``model``, ``train_split``, ``test_split`` or ``protocol`` of the wrong
@@ -238,7 +252,9 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
         NeuroplastError: if ``epochs`` is negative or not finite, the seed is out of range,
             the training split is empty or does not fit the model (features, labels, device),
             the model's weights are not finite to begin with, or the loss becomes NaN or
-            infinite (checked after every epoch).
+            infinite (checked after every epoch); a checkpoint given together with callbacks,
+            or a file at the checkpoint path that is not this training's checkpoint
+            (:class:`~neuroplast.train.checkpoint.CheckpointMismatch`; nothing is overwritten).
     """
     check_model(model)
     check_split_for_model(model, train_split, "train_split")
@@ -252,6 +268,15 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
         raise NeuroplastError(f"epochs must be a non-negative number, got {epochs}")
     if not has_finite_weights(model):
         raise NeuroplastError(non_finite_message(model))
+    if checkpoint is not None:
+        if not isinstance(checkpoint, Checkpoint):
+            raise TypeError(f"checkpoint must be a neuroplast.train.Checkpoint, got "
+                            f"{type(checkpoint).__name__}; pass Checkpoint(path)")
+        if callbacks:
+            raise NeuroplastError(
+                "a checkpoint cannot be combined with callbacks: they may change the model "
+                "and keep state of their own that a checkpoint does not hold; drop one of them"
+            )
     data = restrict(train_split, protocol)
     if data.n == 0:
         raise NeuroplastError("the training split is empty; give at least one example")
@@ -261,11 +286,26 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
     generator = torch.Generator().manual_seed(int(seed))
     steps_per_epoch, total_steps, n_epochs = step_schedule(data.n, protocol.batch_size, epochs)
     first_epoch = len(history.epochs)
+    epochs_done, step, earlier_wall = 0, 0, 0.0
+    identity: dict[str, Any] = {}
+    if checkpoint is not None:
+        identity = {"key": checkpoint.key, "seed": seed, "epochs": float(epochs),
+                    "total_steps": total_steps, "batch_size": protocol.batch_size,
+                    "examples": data.n, "data": data_checksum(data.x, data.y),
+                    "widths": list(model.widths), "dtype": str(model.dtype),
+                    "start": state_digest(model, optimizer),
+                    "optimizer": optimizer_settings(optimizer), "history_length": first_epoch}
+        resumed = load_checkpoint(checkpoint, identity, model, optimizer, generator)
+        if resumed is not None:
+            history.epochs[:] = resumed.history_epochs
+            epochs_done, step, earlier_wall = resumed.epochs_done, resumed.steps, resumed.wall_s
     bar = _progress_bar(n_epochs, progress)
+    if bar is not None and epochs_done:
+        bar.update(epochs_done)
     started = time.perf_counter()
-    step = 0
+    saved_at = started
     try:
-        for epoch in range(n_epochs):
+        for epoch in range(epochs_done, n_epochs):
             model.train()
             order = torch.randperm(data.n, generator=generator)  # (n,)
             running = torch.zeros((), dtype=torch.float64, device=x_all.device)
@@ -294,14 +334,26 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
                 state = TrainState(model, optimizer, first_epoch + epoch + 1, data, history)
                 for callback in callbacks:
                     callback(state)
+                now = time.perf_counter()
+                if (checkpoint is not None and epoch + 1 < n_epochs
+                        and now - saved_at >= checkpoint.every_s):
+                    save_checkpoint(checkpoint, identity, model, optimizer, generator,
+                                    epochs_done=epoch + 1, steps=step,
+                                    wall_s=earlier_wall + now - started,
+                                    history_epochs=history.epochs)
+                    saved_at = time.perf_counter()
             if bar is not None:
                 bar.set_postfix(loss=f"{total / max(batches, 1):.4f}", refresh=False)
                 bar.update(1)
     finally:
         if bar is not None:
             bar.close()
-    wall = time.perf_counter() - started
+    wall = earlier_wall + time.perf_counter() - started
     final: dict[str, Any] = {"epochs": first_epoch + n_epochs, "steps": step, "wall_time_s": wall}
+    if epochs_done:
+        final["resumed_at_epoch"] = first_epoch + epochs_done
     final |= evaluate_splits(model, data, test_split)
     history.final = final
+    if checkpoint is not None:
+        discard_checkpoint(checkpoint)
     return history

@@ -37,7 +37,7 @@ from neuroplast.plots.pixel_map import (
     removal_colormap,
     removal_frequency,
 )
-from neuroplast.train import Protocol, train
+from neuroplast.train import Checkpoint, Protocol, train
 
 TIMING_NOTE = "different hardware: the paper's Mathematica on a Ryzen 7 5000, ours in the header"
 
@@ -57,9 +57,10 @@ def train_base(arch: str, paper_epochs: float, seed: int, protocol: Protocol,
     """
     model = initialize(build_mlp(arch), seed, init)
 
-    def fit() -> dict[str, Any]:
+    def fit(checkpoint: Checkpoint | None) -> dict[str, Any]:
         history = train(model, dataset.train, protocol, epochs=protocol.epochs(paper_epochs),
-                        seed=seed, test_split=dataset.test, progress=False)
+                        seed=seed, test_split=dataset.test, progress=False,
+                        checkpoint=checkpoint)
         return dict(history.final)
 
     final = cached_training(lambda: training_key(arch, paper_epochs, seed, init, protocol,

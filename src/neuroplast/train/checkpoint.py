@@ -1,0 +1,246 @@
+"""Resumable training: what :func:`neuroplast.train.train` saves between epochs so that an
+interrupted training goes on where it stopped.
+
+A paper-protocol N4 is 500,000 SGD steps (~25 minutes on one core here); the end of a session,
+a batch job's time limit or a closed laptop ends it, and without a checkpoint all of it is
+lost. With ``train(..., checkpoint=Checkpoint(path))`` the loop writes, after a full epoch and
+at most once every ``every_s`` seconds, one safetensors file holding everything the rest of
+the training depends on:
+
+* the model's parameters and buffers;
+* the optimizer's state (SGD momentum buffers, Adam's moments and step counts);
+* the shuffling generator's state (it draws the next epoch's permutation);
+* the epochs done, the steps taken, the per-epoch history so far and the wall seconds spent.
+
+A later ``train`` call with the same arguments and path loads it and continues with the next
+epoch. On a CPU with the same thread count the result is bit for bit the uninterrupted
+training's: same weights, same history (tested); ``final["wall_time_s"]`` adds up every
+attempt's training time and ``final["resumed_at_epoch"]`` says where the last one began.
+
+**Identity.** The file records what training it belongs to: the caller's ``key`` (JSON data,
+e.g. the trained cache's key) and what ``train`` itself sees — seed, epochs and steps, batch
+size, number of examples and a checksum of the data, the model's widths and dtype, a digest of
+the weights and optimizer state it *started* from, the optimizer's hyper-parameters, the
+history's length at the start. A file made by another training is refused with a message
+(:class:`CheckpointMismatch`), never silently used or overwritten; so is a file at the path
+that is not a neuroplast checkpoint. The non-tensor state is JSON in the safetensors header;
+no pickle is written or read. Every save is atomic (a kill while saving leaves the previous
+checkpoint), and the file is removed once the training has finished.
+
+Not supported: callbacks (they may change the model's shape and keep state of their own, as
+the death-and-replication schedule does) and fused training (``neuroplast.train.fused``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
+from torch import nn
+
+from neuroplast.errors import NeuroplastError
+from neuroplast.files import atomic_write
+
+FORMAT = "neuroplast-training-checkpoint/1"
+"""The value of the ``format`` entry that marks a file as a training checkpoint."""
+
+_METADATA_KEY = "neuroplast_checkpoint"
+"""The safetensors metadata entry holding the JSON state."""
+
+
+class CheckpointMismatch(NeuroplastError):
+    """A file at the checkpoint path that does not belong to this training."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where and how often :func:`neuroplast.train.train` saves its state.
+
+    Attributes:
+        path: the checkpoint file (safetensors); created, replaced while training, removed at
+            the end.
+        every_s: seconds between saves (a save happens after a full epoch, never more often
+            than this; 0 saves after every epoch).
+        key: JSON data naming the training (e.g. the trained cache's key); a file whose key
+            differs is refused.
+    """
+
+    path: Path
+    every_s: float = 60.0
+    key: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+        if isinstance(self.every_s, bool) or not isinstance(self.every_s, int | float) \
+                or not math.isfinite(self.every_s) or self.every_s < 0:
+            raise NeuroplastError(
+                f"Checkpoint every_s must be a non-negative number of seconds, got "
+                f"{self.every_s!r}"
+            )
+        try:
+            object.__setattr__(self, "key", json.loads(json.dumps(dict(self.key))))
+        except (TypeError, ValueError) as exc:
+            raise NeuroplastError(
+                f"Checkpoint key must be JSON data (strings, numbers, lists, dicts): {exc}"
+            ) from None
+
+
+@dataclass
+class Resumed:
+    """What a loaded checkpoint restores besides the tensors."""
+
+    epochs_done: int
+    steps: int
+    wall_s: float
+    history_epochs: list[dict[str, Any]]
+
+
+def state_digest(model: nn.Module, optimizer: torch.optim.Optimizer) -> str:
+    """SHA-256 over the model's state and the optimizer's tensor state (names, dtypes, shapes,
+    bytes): the starting point a checkpoint must have been made from."""
+    digest = hashlib.sha256()
+    tensors = {f"model/{n}": t for n, t in model.state_dict().items()}
+    tensors |= _optimizer_tensors(optimizer)[0]
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().contiguous().cpu()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def data_checksum(x: torch.Tensor, y: torch.Tensor) -> list[float]:
+    """Float64 sums of the inputs, of every 97th example's squared inputs and of the labels:
+    cheap (no copy of the data), and different for another dataset, encoding or subset."""
+    return [float(x.sum(dtype=torch.float64)), float(x[::97].square().sum(dtype=torch.float64)),
+            float(y.sum(dtype=torch.float64))]
+
+
+def optimizer_settings(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """The optimizer's class and per-group hyper-parameters as JSON data (each group's
+    parameter list as its length)."""
+    groups = []
+    for group in optimizer.state_dict()["param_groups"]:
+        entry = {name: value for name, value in group.items() if name != "params"}
+        entry["n_params"] = len(group["params"])
+        groups.append(entry)
+    settings = {"class": type(optimizer).__name__, "groups": groups}
+    return json.loads(json.dumps(settings, default=str))
+
+
+def _optimizer_tensors(optimizer: torch.optim.Optimizer,
+                       ) -> tuple[dict[str, torch.Tensor], dict[str, dict[str, Any]]]:
+    """The optimizer's per-parameter state split into tensors (``optimizer/<index>/<name>``)
+    and JSON values (``{index: {name: value}}``)."""
+    tensors: dict[str, torch.Tensor] = {}
+    plain: dict[str, dict[str, Any]] = {}
+    for index, entries in optimizer.state_dict()["state"].items():
+        values: dict[str, Any] = {}
+        for name, value in entries.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer/{index}/{name}"] = value
+            elif value is None or isinstance(value, bool | int | float | str):
+                values[name] = value
+            else:
+                raise NeuroplastError(
+                    f"the optimizer's state {name!r} is a {type(value).__name__}, which a "
+                    "checkpoint cannot hold; train without a checkpoint"
+                )
+        plain[str(index)] = values
+    return tensors, plain
+
+
+def save_checkpoint(checkpoint: Checkpoint, identity: Mapping[str, Any], model: nn.Module,
+                    optimizer: torch.optim.Optimizer, generator: torch.Generator, *,
+                    epochs_done: int, steps: int, wall_s: float,
+                    history_epochs: list[dict[str, Any]]) -> None:
+    """Write the training's state to ``checkpoint.path`` atomically (see the module)."""
+    optimizer_tensors, optimizer_plain = _optimizer_tensors(optimizer)
+    tensors = {f"model/{n}": t for n, t in model.state_dict().items()} | optimizer_tensors
+    tensors["generator"] = generator.get_state()
+    tensors = {name: t.detach().contiguous().cpu() for name, t in tensors.items()}
+    state = {"format": FORMAT, "identity": dict(identity), "epochs_done": int(epochs_done),
+             "steps": int(steps), "wall_s": float(wall_s), "optimizer_state": optimizer_plain,
+             "history_epochs": history_epochs}
+    data = save(tensors, metadata={_METADATA_KEY: json.dumps(state)})
+    checkpoint.path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(checkpoint.path, lambda handle: handle.write(data))
+
+
+def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Tensors and JSON state of a checkpoint file.
+
+    Raises:
+        CheckpointMismatch: the file is not a neuroplast training checkpoint.
+    """
+    not_ours = CheckpointMismatch(
+        f"{path} exists but is not a neuroplast training checkpoint; give another checkpoint "
+        "path (nothing was overwritten)"
+    )
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = dict(handle.metadata() or {})
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+        state = json.loads(metadata[_METADATA_KEY])
+    except (SafetensorError, OSError, ValueError, RuntimeError, KeyError):
+        raise not_ours from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise not_ours
+    return tensors, state
+
+
+def _differences(saved: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
+    names = sorted(set(saved) | set(wanted))
+    return [name for name in names if saved.get(name) != wanted.get(name)]
+
+
+def load_checkpoint(checkpoint: Checkpoint, identity: Mapping[str, Any], model: nn.Module,
+                    optimizer: torch.optim.Optimizer,
+                    generator: torch.Generator) -> Resumed | None:
+    """Restore model, optimizer and generator from ``checkpoint.path`` if it exists.
+
+    Returns:
+        What else it restores, or None when there is no file (start from the beginning).
+
+    Raises:
+        CheckpointMismatch: the file is not a checkpoint, or belongs to another training
+            (the message names what differs); the model and optimizer are then untouched.
+    """
+    path = checkpoint.path
+    if not path.exists():
+        return None
+    tensors, state = _read(path)
+    wanted = json.loads(json.dumps(dict(identity)))
+    differs = _differences(state.get("identity", {}), wanted)
+    if differs:
+        raise CheckpointMismatch(
+            f"{path} holds the checkpoint of another training ({', '.join(differs)} differ); "
+            "delete it to start this training from the beginning, or give another checkpoint "
+            "path"
+        )
+    model_state = {name[len("model/"):]: t for name, t in tensors.items()
+                   if name.startswith("model/")}
+    optimizer_state: dict[int, dict[str, Any]] = {
+        int(index): dict(values) for index, values in state["optimizer_state"].items()}
+    for name, tensor in tensors.items():
+        if name.startswith("optimizer/"):
+            _, index, entry = name.split("/", 2)
+            optimizer_state.setdefault(int(index), {})[entry] = tensor
+    groups = optimizer.state_dict()["param_groups"]
+    model.load_state_dict(model_state, strict=True)
+    optimizer.load_state_dict({"state": optimizer_state, "param_groups": groups})
+    generator.set_state(tensors["generator"])
+    return Resumed(int(state["epochs_done"]), int(state["steps"]), float(state["wall_s"]),
+                   list(state["history_epochs"]))
+
+
+def discard_checkpoint(checkpoint: Checkpoint) -> None:
+    """Remove the checkpoint file (the training it belonged to has finished)."""
+    checkpoint.path.unlink(missing_ok=True)

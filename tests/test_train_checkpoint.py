@@ -1,0 +1,174 @@
+"""Resumable training (neuroplast.train.checkpoint): a training interrupted after a checkpoint
+and called again must end exactly where the uninterrupted training ends — same weights, same
+history, same step count — for SGD with momentum and for Adam; a file that belongs to another
+training, or is no checkpoint at all, is refused and left as it was; the file is gone once the
+training has finished; the trained cache resumes its base nets the same way."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import pytest
+import torch
+from conftest import random_mlp
+
+from neuroplast.data import Dataset, Split
+from neuroplast.errors import NeuroplastError
+from neuroplast.experiments import trained_cache
+from neuroplast.experiments.definitions.pruning_common import train_base
+from neuroplast.train import Checkpoint, CheckpointMismatch, get_protocol, make_optimizer, train
+from neuroplast.train import loop as loop_module
+
+EPOCHS = 6
+
+
+def _split(n: int = 300, seed: int = 0) -> Split:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 20, generator=g)
+    y = (x @ torch.randn(20, 4, generator=g)).argmax(dim=1)
+    return Split(x, y)
+
+
+def _protocol():
+    """Momentum and undecayed biases, so the optimizer has state and two parameter groups."""
+    return dataclasses.replace(get_protocol("fast"), batch_size=50, momentum=0.9,
+                               decay_biases=False)
+
+
+def _interrupt_after(monkeypatch, saves: int) -> None:
+    """Make the training loop stop (as a kill would) right after its ``saves``-th save."""
+    real = loop_module.save_checkpoint
+    count = [0]
+
+    def save_then_stop(*args, **kwargs):
+        real(*args, **kwargs)
+        count[0] += 1
+        if count[0] == saves:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop_module, "save_checkpoint", save_then_stop)
+
+
+def _same_weights(a, b) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
+                                                 b.state_dict().values(), strict=True))
+
+
+def _run(model, split, checkpoint=None, optimizer: str = "sgd", seed: int = 7):
+    protocol = _protocol()
+    return train(model, split, protocol, epochs=EPOCHS, seed=seed, progress=False,
+                 optimizer=make_optimizer(model, protocol, optimizer), checkpoint=checkpoint)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_an_interrupted_training_resumes_to_the_uninterrupted_result(optimizer, tmp_path,
+                                                                     monkeypatch):
+    split = _split()
+    whole = random_mlp([20, 8, 6, 4], seed=3)
+    expected = _run(whole, split, optimizer=optimizer)
+
+    checkpoint = Checkpoint(tmp_path / "run.ckpt", every_s=0)
+    model = random_mlp([20, 8, 6, 4], seed=3)
+    with monkeypatch.context() as patch:
+        _interrupt_after(patch, 3)
+        with pytest.raises(KeyboardInterrupt):
+            _run(model, split, checkpoint, optimizer=optimizer)
+    assert checkpoint.path.is_file()
+    assert not _same_weights(model, whole)  # stopped half-way
+
+    restarted = random_mlp([20, 8, 6, 4], seed=3)  # a new process starts from scratch
+    history = _run(restarted, split, checkpoint, optimizer=optimizer)
+    assert _same_weights(restarted, whole)
+    assert history.epochs == expected.epochs
+    assert history.final["steps"] == expected.final["steps"]
+    assert history.final["resumed_at_epoch"] == 3
+    assert history.final["train_accuracy"] == expected.final["train_accuracy"]
+    assert "resumed_at_epoch" not in expected.final
+    assert not checkpoint.path.exists()  # finished: removed
+
+
+def test_a_finished_training_leaves_no_checkpoint(tmp_path):
+    checkpoint = Checkpoint(tmp_path / "sub" / "run.ckpt", every_s=0)
+    history = _run(random_mlp([20, 8, 4]), _split(), checkpoint)
+    assert "resumed_at_epoch" not in history.final
+    assert not checkpoint.path.exists()
+
+
+def test_the_checkpoint_of_another_training_is_refused_and_kept(tmp_path, monkeypatch):
+    split = _split()
+    checkpoint = Checkpoint(tmp_path / "run.ckpt", every_s=0)
+    with monkeypatch.context() as patch:
+        _interrupt_after(patch, 2)
+        with pytest.raises(KeyboardInterrupt):
+            _run(random_mlp([20, 8, 4], seed=3), split, checkpoint, seed=7)
+    saved = checkpoint.path.read_bytes()
+
+    cases = [  # (model, split, seed, checkpoint, what the message names)
+        (random_mlp([20, 8, 4], seed=3), split, 8, checkpoint, "seed"),
+        (random_mlp([20, 8, 4], seed=4), split, 7, checkpoint, "start"),  # other weights
+        (random_mlp([20, 8, 4], seed=3), _split(seed=1), 7, checkpoint, "data"),
+        (random_mlp([20, 8, 4], seed=3), split, 7,
+         dataclasses.replace(checkpoint, key={"arch": "other"}), "key"),
+    ]
+    for model, data, seed, ckpt, named in cases:
+        before = copy.deepcopy(model)
+        with pytest.raises(CheckpointMismatch, match=rf"another training \(.*{named}"):
+            _run(model, data, ckpt, seed=seed)
+        assert _same_weights(model, before)  # untouched
+        assert checkpoint.path.read_bytes() == saved  # kept as it was
+
+
+@pytest.mark.parametrize("content", [b"my notes", None])
+def test_a_file_that_is_no_checkpoint_is_refused_and_kept(content, tmp_path):
+    path = tmp_path / "model.safetensors"
+    if content is None:  # a safetensors file, but not a checkpoint
+        from safetensors.torch import save_file
+
+        save_file({"w": torch.zeros(2)}, str(path))
+    else:
+        path.write_bytes(content)
+    before = path.read_bytes()
+    with pytest.raises(NeuroplastError, match="is not a neuroplast training checkpoint"):
+        _run(random_mlp([20, 8, 4]), _split(), Checkpoint(path, every_s=0))
+    assert path.read_bytes() == before
+
+
+def test_checkpoint_arguments_are_checked(tmp_path):
+    model = random_mlp([20, 8, 4])
+    before = copy.deepcopy(model)
+    with pytest.raises(NeuroplastError, match="cannot be combined with callbacks"):
+        train(model, _split(), _protocol(), epochs=2, seed=0, progress=False,
+              callbacks=[lambda state: None], checkpoint=Checkpoint(tmp_path / "c"))
+    with pytest.raises(TypeError, match="pass Checkpoint"):
+        train(model, _split(), _protocol(), epochs=2, seed=0, progress=False,
+              checkpoint=str(tmp_path / "c"))
+    assert _same_weights(model, before) and not (tmp_path / "c").exists()
+    with pytest.raises(NeuroplastError, match="non-negative number of seconds"):
+        Checkpoint(tmp_path / "c", every_s=-1)
+    with pytest.raises(NeuroplastError, match="JSON data"):
+        Checkpoint(tmp_path / "c", key={"f": object()})
+
+
+def test_the_trained_cache_resumes_an_interrupted_base_net(mnist_small, tmp_path, monkeypatch):
+    train_split = Split(mnist_small.train.x[:600], mnist_small.train.y[:600])
+    data = Dataset(mnist_small.name, train_split,
+                   Split(mnist_small.test.x[:200], mnist_small.test.y[:200]), "test")
+    quick = get_protocol("quick")
+    fresh, fresh_final = train_base("N4", 1500, 3, quick, data)  # no cache: the reference
+
+    monkeypatch.setenv(trained_cache.CACHE_ENV_VAR, str(tmp_path))
+    monkeypatch.setattr(trained_cache, "CHECKPOINT_EVERY_S", 0.0)
+    with monkeypatch.context() as patch:
+        _interrupt_after(patch, 1)
+        with pytest.raises(KeyboardInterrupt):
+            train_base("N4", 1500, 3, quick, data)
+    assert len(list(tmp_path.glob("*.partial.safetensors"))) == 1
+    assert not list(tmp_path.glob("*.json"))  # nothing stored as trained
+
+    resumed, final = train_base("N4", 1500, 3, quick, data)
+    assert _same_weights(resumed, fresh)
+    assert final["resumed_at_epoch"] == 1
+    assert final["train_accuracy"] == fresh_final["train_accuracy"]
+    assert not list(tmp_path.glob("*.partial.safetensors"))
+    assert train_base("N4", 1500, 3, quick, data)[1]["from_cache"] is True
