@@ -17,7 +17,14 @@ from neuroplast.data import Dataset, Split
 from neuroplast.errors import NeuroplastError
 from neuroplast.experiments import trained_cache
 from neuroplast.experiments.definitions.pruning_common import train_base
-from neuroplast.train import Checkpoint, CheckpointMismatch, get_protocol, make_optimizer, train
+from neuroplast.train import (
+    Checkpoint,
+    CheckpointMismatch,
+    History,
+    get_protocol,
+    make_optimizer,
+    train,
+)
 from neuroplast.train import loop as loop_module
 
 EPOCHS = 6
@@ -172,3 +179,79 @@ def test_the_trained_cache_resumes_an_interrupted_base_net(mnist_small, tmp_path
     assert final["train_accuracy"] == fresh_final["train_accuracy"]
     assert not list(tmp_path.glob("*.partial.safetensors"))
     assert train_base("N4", 1500, 3, quick, data)[1]["from_cache"] is True
+
+
+def test_continuing_with_a_used_optimizer_and_history_resumes_exactly(tmp_path, monkeypatch):
+    """Adam that has already stepped (0-dim step counts), an earlier history and a fractional
+    length: the continued training, interrupted and resumed, equals the uninterrupted one."""
+    split, protocol = _split(), _protocol()
+
+    def warmed_up():
+        model = random_mlp([20, 8, 6, 4], seed=5)
+        optimizer = make_optimizer(model, protocol, "adam")
+        history = train(model, split, protocol, epochs=2, seed=1, optimizer=optimizer,
+                        progress=False)
+        return model, optimizer, history
+
+    def go_on(model, optimizer, history, checkpoint=None):
+        return train(model, split, protocol, epochs=4.5, seed=2, optimizer=optimizer,
+                     history=history, progress=False, checkpoint=checkpoint)
+
+    whole, optimizer, history = warmed_up()
+    expected = go_on(whole, optimizer, history)
+
+    checkpoint = Checkpoint(tmp_path / "c", every_s=0)
+    with monkeypatch.context() as patch:
+        _interrupt_after(patch, 2)
+        with pytest.raises(KeyboardInterrupt):
+            go_on(*warmed_up(), checkpoint)
+    model, optimizer, history = warmed_up()
+    resumed = go_on(model, optimizer, history, checkpoint)
+    assert _same_weights(model, whole)
+    assert resumed.epochs == expected.epochs and len(resumed.epochs) == 2 + 5
+    assert resumed.final["resumed_at_epoch"] == 2 + 2
+
+
+def test_a_checkpoint_is_refused_for_another_activation_or_earlier_history(tmp_path,
+                                                                          monkeypatch):
+    split, protocol = _split(), _protocol()
+    checkpoint = Checkpoint(tmp_path / "c", every_s=0)
+    with monkeypatch.context() as patch:
+        _interrupt_after(patch, 1)
+        with pytest.raises(KeyboardInterrupt):
+            _run(random_mlp([20, 8, 4], seed=3), split, checkpoint)
+    with pytest.raises(CheckpointMismatch, match="activation"):
+        _run(random_mlp([20, 8, 4], activation="sigmoid", seed=3), split, checkpoint)
+    other = random_mlp([20, 8, 4], seed=3)
+    with pytest.raises(CheckpointMismatch, match="earlier_history"):
+        train(other, split, protocol, epochs=EPOCHS, seed=7, progress=False,
+              history=History(epochs=[{"epoch": 1}]), checkpoint=checkpoint)
+
+
+def test_a_damaged_checkpoint_is_refused_and_changes_nothing(tmp_path, monkeypatch):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    split = _split()
+    checkpoint = Checkpoint(tmp_path / "c", every_s=0)
+    with monkeypatch.context() as patch:
+        _interrupt_after(patch, 1)
+        with pytest.raises(KeyboardInterrupt):
+            _run(random_mlp([20, 8, 4], seed=3), split, checkpoint)
+    with safe_open(str(checkpoint.path), framework="pt") as handle:
+        metadata = handle.metadata()
+        tensors = {n: handle.get_tensor(n) for n in handle.keys()}  # noqa: SIM118
+    del tensors["generator"]  # header intact, a piece missing
+    save_file(tensors, str(checkpoint.path), metadata=metadata)
+    model = random_mlp([20, 8, 4], seed=3)
+    before = copy.deepcopy(model)
+    with pytest.raises(CheckpointMismatch, match="damaged checkpoint"):
+        _run(model, split, checkpoint)
+    assert _same_weights(model, before)
+
+
+def test_remove_at_end_false_leaves_the_file_for_the_caller(tmp_path):
+    checkpoint = Checkpoint(tmp_path / "c", every_s=0, remove_at_end=False)
+    _run(random_mlp([20, 8, 4]), _split(), checkpoint)
+    assert checkpoint.path.is_file()
+    hash(checkpoint)  # usable as a dict key

@@ -24,6 +24,7 @@ from neuroplast.errors import NeuroplastError
 from neuroplast.experiments.stats_summary import summarize
 from neuroplast.models import ACTIVATIONS, PRESETS, build_mlp, initialize, save_model
 from neuroplast.train import Checkpoint, Protocol, get_protocol, make_optimizer, train
+from neuroplast.train.checkpoint import discard_checkpoint
 from neuroplast.train.fused import train_fused
 from neuroplast.train.report import format_metrics, format_table
 
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint = Checkpoint(Path(args.checkpoint), key={
             "command": "neuroplast train", "arch": arch, "activation": model.activation_name,
             "paper_epochs": args.epochs, "optimizer": args.optimizer,
-            "protocol": protocol.as_dict(), "data": dataset.source})
+            "protocol": protocol.as_dict(), "data": dataset.source}, remove_at_end=False)
         state = "continuing from it" if checkpoint.path.exists() else "saved about once a minute"
         print(f"checkpoint: {checkpoint.path} ({state})")
     try:
@@ -120,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
                     **protocol.as_dict(), "history": history.as_dict()}
         save_model(model, args.out, metadata=metadata, overwrite=args.force)
         print(f"saved {args.out}")
+    if checkpoint is not None:
+        discard_checkpoint(checkpoint)  # only now: the net is saved
     return 0
 
 

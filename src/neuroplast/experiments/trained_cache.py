@@ -98,17 +98,18 @@ def cached_training(make_key: Callable[[], Mapping[str, Any]], model: nn.Module,
         return train(None)
     key = make_key()
     stem = folder / _digest(key)
+    checkpoint = Checkpoint(stem.with_name(f"{stem.name}.partial.safetensors"),
+                            every_s=CHECKPOINT_EVERY_S, key=key, remove_at_end=False)
     meta_path, weights_path = stem.with_suffix(".json"), stem.with_suffix(".safetensors")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if meta.get("key") == json.loads(json.dumps(key)) and weights_path.is_file():
             state = load_file(str(weights_path))
             model.load_state_dict(state)
+            discard_checkpoint(checkpoint)  # another process stored it first
             return dict(meta["final"]) | {"from_cache": True}
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError):
         pass  # absent, unreadable or another key: train and replace
-    checkpoint = Checkpoint(stem.with_name(f"{stem.name}.partial.safetensors"),
-                            every_s=CHECKPOINT_EVERY_S, key=key)
     try:
         final = train(checkpoint)
     except CheckpointMismatch:  # the cache's own file, left by other code: start afresh
@@ -119,4 +120,5 @@ def cached_training(make_key: Callable[[], Mapping[str, Any]], model: nn.Module,
              for name, tensor in model.state_dict().items()}
     atomic_write(weights_path, lambda handle: handle.write(save(state)))
     atomic_write_text(meta_path, json.dumps({"key": key, "final": final}, indent=1) + "\n")
+    discard_checkpoint(checkpoint)  # only now: the net is stored
     return final

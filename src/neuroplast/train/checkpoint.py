@@ -25,7 +25,10 @@ history's length at the start. A file made by another training is refused with a
 (:class:`CheckpointMismatch`), never silently used or overwritten; so is a file at the path
 that is not a neuroplast checkpoint. The non-tensor state is JSON in the safetensors header;
 no pickle is written or read. Every save is atomic (a kill while saving leaves the previous
-checkpoint), and the file is removed once the training has finished.
+checkpoint). The file is removed once the training has finished — or, with
+``remove_at_end=False``, by the caller once it has stored the trained net (the trained cache and
+``neuroplast train --checkpoint`` do so), so that a kill between the end of training and the
+stored result loses nothing.
 
 Not supported: callbacks (they may change the model's shape and keep state of their own, as
 the death-and-replication schedule does) and fused training (``neuroplast.train.fused``).
@@ -60,22 +63,25 @@ class CheckpointMismatch(NeuroplastError):
     """A file at the checkpoint path that does not belong to this training."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Checkpoint:
     """Where and how often :func:`neuroplast.train.train` saves its state.
 
     Attributes:
-        path: the checkpoint file (safetensors); created, replaced while training, removed at
-            the end.
+        path: the checkpoint file (safetensors); created and replaced while training.
         every_s: seconds between saves (a save happens after a full epoch, never more often
             than this; 0 saves after every epoch).
         key: JSON data naming the training (e.g. the trained cache's key); a file whose key
             differs is refused.
+        remove_at_end: ``train`` removes the file when it has finished. A caller that stores
+            the trained net itself passes False and calls :func:`discard_checkpoint` once the
+            net is safely stored, so a kill in between loses nothing.
     """
 
     path: Path
     every_s: float = 60.0
     key: Mapping[str, Any] = field(default_factory=dict)
+    remove_at_end: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
@@ -112,15 +118,19 @@ def state_digest(model: nn.Module, optimizer: torch.optim.Optimizer) -> str:
     for name in sorted(tensors):
         tensor = tensors[name].detach().contiguous().cpu()
         digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 
-def data_checksum(x: torch.Tensor, y: torch.Tensor) -> list[float]:
-    """Float64 sums of the inputs, of every 97th example's squared inputs and of the labels:
-    cheap (no copy of the data), and different for another dataset, encoding or subset."""
-    return [float(x.sum(dtype=torch.float64)), float(x[::97].square().sum(dtype=torch.float64)),
-            float(y.sum(dtype=torch.float64))]
+def data_checksum(x: torch.Tensor, y: torch.Tensor) -> str:
+    """SHA-256 of the inputs' and labels' dtypes, shapes and bytes: another dataset, encoding,
+    subset, order or labelling gives another value (~0.5 s for MNIST's training set)."""
+    digest = hashlib.sha256()
+    for tensor in (x, y):
+        tensor = tensor.detach().contiguous().cpu()
+        digest.update(f"{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(memoryview(tensor.reshape(-1).view(torch.uint8).numpy()))
+    return digest.hexdigest()
 
 
 def optimizer_settings(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
@@ -175,28 +185,35 @@ def save_checkpoint(checkpoint: Checkpoint, identity: Mapping[str, Any], model: 
 
 
 def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Tensors and JSON state of a checkpoint file.
+    """Tensors and JSON state of a checkpoint file (the header is checked before any tensor
+    is read).
 
     Raises:
         CheckpointMismatch: the file is not a neuroplast training checkpoint.
+        NeuroplastError: the file cannot be read (permissions, a folder at the path).
     """
     not_ours = CheckpointMismatch(
         f"{path} exists but is not a neuroplast training checkpoint; give another checkpoint "
         "path (nothing was overwritten)"
     )
+    if not path.is_file():
+        raise NeuroplastError(f"{path} is not a file; give a file path for the checkpoint")
     try:
         with safe_open(str(path), framework="pt") as handle:
-            metadata = dict(handle.metadata() or {})
+            state = json.loads(dict(handle.metadata() or {})[_METADATA_KEY])
+            if not isinstance(state, dict) or state.get("format") != FORMAT:
+                raise not_ours
             tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
-        state = json.loads(metadata[_METADATA_KEY])
+    except PermissionError as exc:
+        raise NeuroplastError(f"cannot read the checkpoint {path}: {exc.strerror}; check its "
+                              "permissions") from None
     except (SafetensorError, OSError, ValueError, RuntimeError, KeyError):
         raise not_ours from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise not_ours
     return tensors, state
 
 
 def _differences(saved: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
+    """The identity entries whose values differ (or are present in one only)."""
     names = sorted(set(saved) | set(wanted))
     return [name for name in names if saved.get(name) != wanted.get(name)]
 
@@ -210,8 +227,9 @@ def load_checkpoint(checkpoint: Checkpoint, identity: Mapping[str, Any], model: 
         What else it restores, or None when there is no file (start from the beginning).
 
     Raises:
-        CheckpointMismatch: the file is not a checkpoint, or belongs to another training
-            (the message names what differs); the model and optimizer are then untouched.
+        CheckpointMismatch: the file is not a checkpoint, belongs to another training (the
+            message names what differs) or is damaged; model, optimizer and generator are then
+            as they were.
     """
     path = checkpoint.path
     if not path.exists():
@@ -225,20 +243,33 @@ def load_checkpoint(checkpoint: Checkpoint, identity: Mapping[str, Any], model: 
             "delete it to start this training from the beginning, or give another checkpoint "
             "path"
         )
-    model_state = {name[len("model/"):]: t for name, t in tensors.items()
-                   if name.startswith("model/")}
-    optimizer_state: dict[int, dict[str, Any]] = {
-        int(index): dict(values) for index, values in state["optimizer_state"].items()}
-    for name, tensor in tensors.items():
-        if name.startswith("optimizer/"):
-            _, index, entry = name.split("/", 2)
-            optimizer_state.setdefault(int(index), {})[entry] = tensor
-    groups = optimizer.state_dict()["param_groups"]
-    model.load_state_dict(model_state, strict=True)
-    optimizer.load_state_dict({"state": optimizer_state, "param_groups": groups})
-    generator.set_state(tensors["generator"])
-    return Resumed(int(state["epochs_done"]), int(state["steps"]), float(state["wall_s"]),
-                   list(state["history_epochs"]))
+    model_before = {name: t.detach().clone() for name, t in model.state_dict().items()}
+    optimizer_before = optimizer.state_dict()
+    generator_before = generator.get_state()
+    try:
+        model_state = {name[len("model/"):]: t for name, t in tensors.items()
+                       if name.startswith("model/")}
+        optimizer_state: dict[int, dict[str, Any]] = {
+            int(index): dict(values) for index, values in state["optimizer_state"].items()}
+        for name, tensor in tensors.items():
+            if name.startswith("optimizer/"):
+                _, index, entry = name.split("/", 2)
+                optimizer_state.setdefault(int(index), {})[entry] = tensor
+        groups = optimizer.state_dict()["param_groups"]
+        model.load_state_dict(model_state, strict=True)
+        optimizer.load_state_dict({"state": optimizer_state, "param_groups": groups})
+        generator.set_state(tensors["generator"])
+        resumed = Resumed(int(state["epochs_done"]), int(state["steps"]),
+                          float(state["wall_s"]), list(state["history_epochs"]))
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        model.load_state_dict(model_before)
+        optimizer.load_state_dict(optimizer_before)
+        generator.set_state(generator_before)
+        raise CheckpointMismatch(
+            f"{path} is a damaged checkpoint ({exc.__class__.__name__}); delete it to start "
+            "this training from the beginning"
+        ) from None
+    return resumed
 
 
 def discard_checkpoint(checkpoint: Checkpoint) -> None:

@@ -7,6 +7,8 @@ death-and-replication schedule does: surgery keeps the optimizer usable). Events
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import numbers
 import sys
@@ -237,7 +239,8 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
         checkpoint: save the training's state there after full epochs (at most every
             ``checkpoint.every_s`` seconds) and, if the file exists from an interrupted call
             with the same arguments, continue from it; the result equals an uninterrupted
-            training's (:mod:`neuroplast.train.checkpoint`). The file is removed at the end.
+            training's (:mod:`neuroplast.train.checkpoint`). The file is removed at the end
+            unless ``checkpoint.remove_at_end`` is False.
 
     Returns:
         The history; ``history.final`` holds train/test loss and accuracy (on the data
@@ -292,9 +295,11 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
         identity = {"key": checkpoint.key, "seed": seed, "epochs": float(epochs),
                     "total_steps": total_steps, "batch_size": protocol.batch_size,
                     "examples": data.n, "data": data_checksum(data.x, data.y),
-                    "widths": list(model.widths), "dtype": str(model.dtype),
-                    "start": state_digest(model, optimizer),
-                    "optimizer": optimizer_settings(optimizer), "history_length": first_epoch}
+                    "widths": list(model.widths), "activation": model.activation_name,
+                    "dtype": str(model.dtype), "start": state_digest(model, optimizer),
+                    "optimizer": optimizer_settings(optimizer),
+                    "earlier_history": hashlib.sha256(
+                        json.dumps(history.epochs, sort_keys=True).encode()).hexdigest()}
         resumed = load_checkpoint(checkpoint, identity, model, optimizer, generator)
         if resumed is not None:
             history.epochs[:] = resumed.history_epochs
@@ -354,6 +359,6 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
         final["resumed_at_epoch"] = first_epoch + epochs_done
     final |= evaluate_splits(model, data, test_split)
     history.final = final
-    if checkpoint is not None:
+    if checkpoint is not None and checkpoint.remove_at_end:
         discard_checkpoint(checkpoint)
     return history
