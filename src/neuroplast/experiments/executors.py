@@ -45,7 +45,8 @@ class Executor(Protocol):
 
     def __exit__(self, *exc_info: object) -> None: ...
 
-    def run(self, specs: Sequence[RunSpec], data_dir: str | None) -> Iterator[Outcome]: ...
+    def run(self, specs: Sequence[RunSpec], data_dir: str | None,
+            checkpoint_dir: str | None = None) -> Iterator[Outcome]: ...
 
 
 class InProcessExecutor:
@@ -57,10 +58,11 @@ class InProcessExecutor:
     def __exit__(self, *exc_info: object) -> None:
         return None
 
-    def run(self, specs: Sequence[RunSpec], data_dir: str | None) -> Iterator[Outcome]:
+    def run(self, specs: Sequence[RunSpec], data_dir: str | None,
+            checkpoint_dir: str | None = None) -> Iterator[Outcome]:
         for spec in specs:
             try:
-                yield spec, run_one(spec, data_dir)
+                yield spec, run_one(spec, data_dir, checkpoint_dir=checkpoint_dir)
             except Exception as exc:  # handed to the driver, which stops the sweep
                 yield spec, exc
 
@@ -103,10 +105,12 @@ class ProcessPoolRunner:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def run(self, specs: Sequence[RunSpec], data_dir: str | None) -> Iterator[Outcome]:
+    def run(self, specs: Sequence[RunSpec], data_dir: str | None,
+            checkpoint_dir: str | None = None) -> Iterator[Outcome]:
         if self._pool is None:
             raise RuntimeError("use the executor inside a `with` block")
-        futures = {self._pool.submit(run_one, spec, data_dir): spec for spec in specs}
+        futures = {self._pool.submit(run_one, spec, data_dir, checkpoint_dir=checkpoint_dir): spec
+                   for spec in specs}
         for future in concurrent.futures.as_completed(futures):
             exc = future.exception()
             yield futures[future], (future.result() if exc is None else exc)
@@ -145,12 +149,16 @@ class RayRunner:
             self._ray.shutdown()
             self._started_here = False
 
-    def run(self, specs: Sequence[RunSpec], data_dir: str | None) -> Iterator[Outcome]:
+    def run(self, specs: Sequence[RunSpec], data_dir: str | None,
+            checkpoint_dir: str | None = None) -> Iterator[Outcome]:
         ray = self._ray
         if ray is None:
             raise RuntimeError("use the executor inside a `with` block")
         task = ray.remote(num_cpus=1, max_retries=0)(run_one)
-        pending = {task.remote(spec, data_dir): spec for spec in specs}
+        # a cluster's workers do not share this disk: their trainings run without checkpoints
+        checkpoints = None if self.address else checkpoint_dir
+        pending = {task.remote(spec, data_dir, checkpoint_dir=checkpoints): spec
+                   for spec in specs}
         try:
             while pending:
                 (ready,), _ = ray.wait(list(pending), num_returns=1)

@@ -3,12 +3,14 @@
 The sweep's state lives entirely in its store (``OUT/<experiment>/runs/``): a run is done
 exactly when its record file exists, reads back and fits its schema. So a sweep killed at any
 moment — even with ``kill -9`` — and started again with the same arguments runs only what is
-missing: finished runs are neither redone nor lost, and a run in flight at the kill is simply
-run again.
+missing: finished runs are neither redone nor lost, and a run in flight at the kill is run
+again, its long trainings continuing from their checkpoints in ``OUT/<experiment>/partial/``
+(:mod:`neuroplast.experiments.stage_checkpoints`).
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 import traceback
@@ -21,6 +23,7 @@ from neuroplast.experiments.executors import Executor, open_executor
 from neuroplast.experiments.experiment import Experiment, mnist, mnist_fingerprint
 from neuroplast.experiments.folder import FolderLock, ResultsFolder
 from neuroplast.experiments.registry import get_experiment
+from neuroplast.experiments.stage_checkpoints import PARTIAL_FOLDER
 from neuroplast.experiments.store import ResultStore
 from neuroplast.experiments.sweep import RunSpec, expand
 from neuroplast.files import atomic_write_text
@@ -121,13 +124,15 @@ def _run_pending(exp: Experiment, specs: list[RunSpec], store: ResultStore, pool
     failures: list[tuple[RunSpec, BaseException, Path]] = []
     try:
         if pending:
+            partial = store.directory / PARTIAL_FOLDER
             with pool:
-                for spec, outcome in pool.run(pending, data_dir):
+                for spec, outcome in pool.run(pending, data_dir, str(partial)):
                     if not isinstance(outcome, BaseException):
                         outcome = _store(store, folder, exp, outcome)
                     if isinstance(outcome, BaseException):
                         failures.append((spec, outcome, _log_failure(store, spec, outcome)))
                         continue
+                    shutil.rmtree(partial / spec.run_id, ignore_errors=True)  # it is stored
                     (store.directory / "failed" / f"{spec.run_id}.txt").unlink(missing_ok=True)
                     records[spec.run_id] = outcome
                     bar.update()

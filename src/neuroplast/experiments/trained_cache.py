@@ -79,14 +79,15 @@ CHECKPOINT_EVERY_S = 60.0
 
 
 def cached_training(make_key: Callable[[], Mapping[str, Any]], model: nn.Module,
-                    train: Callable[[Checkpoint | None], dict[str, Any]]) -> dict[str, Any]:
+                    train: Callable[[Checkpoint | None], dict[str, Any]], *,
+                    uncached: Checkpoint | None = None) -> dict[str, Any]:
     """Train ``model`` in place with ``train(checkpoint) -> final``, or load what an earlier
     call with the same key stored (only when ``$NEUROPLAST_TRAINED_CACHE`` is set; ``make_key``
     is called only then, as the data's fingerprint reads all of it).
 
-    ``train`` gets None without the cache, and otherwise a
-    :class:`~neuroplast.train.checkpoint.Checkpoint` beside the cache entry to pass on to
-    :func:`neuroplast.train.train`, which resumes from it if an earlier attempt was
+    ``train`` gets ``uncached`` without the cache (the run's own checkpoint, if any), and
+    otherwise a :class:`~neuroplast.train.checkpoint.Checkpoint` beside the cache entry, to
+    pass on to :func:`neuroplast.train.train`, which resumes from it if an earlier attempt was
     interrupted. A checkpoint that does not belong to the key is removed and the net trained
     from the beginning.
 
@@ -95,7 +96,7 @@ def cached_training(make_key: Callable[[], Mapping[str, Any]], model: nn.Module,
     """
     folder = cache_folder()
     if folder is None:
-        return train(None)
+        return train(uncached)
     key = make_key()
     stem = folder / _digest(key)
     checkpoint = Checkpoint(stem.with_name(f"{stem.name}.partial.safetensors"),

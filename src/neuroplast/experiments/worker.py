@@ -19,6 +19,7 @@ import json
 import platform
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy
@@ -28,6 +29,7 @@ import neuroplast
 from neuroplast.experiments.experiment import mnist_fingerprint
 from neuroplast.experiments.options import run_protocol
 from neuroplast.experiments.registry import get_experiment
+from neuroplast.experiments.stage_checkpoints import checkpoints_in
 from neuroplast.experiments.store import RECORD_FORMAT
 from neuroplast.experiments.sweep import RunSpec
 
@@ -53,7 +55,8 @@ def provenance(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
 
 
 def run_one(spec: RunSpec, data_dir: str | None = None,
-            threads: int | None = DEFAULT_THREADS) -> dict[str, Any]:
+            threads: int | None = DEFAULT_THREADS, *,
+            checkpoint_dir: str | None = None) -> dict[str, Any]:
     """Run one sweep entry and return its record.
 
     Args:
@@ -62,6 +65,9 @@ def run_one(spec: RunSpec, data_dir: str | None = None,
             user cache, as :func:`neuroplast.data.load_mnist` searches).
         threads: torch threads for the run (None: leave the process setting alone); restored
             afterwards.
+        checkpoint_dir: the experiment's folder of runs in flight; the run's long trainings
+            checkpoint into ``checkpoint_dir/<run_id>/`` and resume from it
+            (:mod:`neuroplast.experiments.stage_checkpoints`). None: no checkpoints.
 
     Returns:
         ``{"format", "run_id", "spec", "result", "provenance"}``, exactly as the store will
@@ -78,7 +84,9 @@ def run_one(spec: RunSpec, data_dir: str | None = None,
     try:
         started = datetime.now(UTC)
         clock = time.perf_counter()
-        result = experiment.run(spec, data_dir)
+        folder = None if checkpoint_dir is None else Path(checkpoint_dir) / spec.run_id
+        with checkpoints_in(folder):
+            result = experiment.run(spec, data_dir)
         wall = time.perf_counter() - clock
         finished = datetime.now(UTC)
         record = {

@@ -10,12 +10,14 @@ the training depends on:
 * the model's parameters and buffers;
 * the optimizer's state (SGD momentum buffers, Adam's moments and step counts);
 * the shuffling generator's state (it draws the next epoch's permutation);
-* the epochs done, the steps taken, the per-epoch history so far and the wall seconds spent.
+* the epochs done, the steps taken, the per-epoch history so far, and the wall and CPU seconds
+  spent.
 
 A later ``train`` call with the same arguments and path loads it and continues with the next
 epoch. On a CPU with the same thread count the result is bit for bit the uninterrupted
-training's: same weights, same history (tested); ``final["wall_time_s"]`` adds up every
-attempt's training time and ``final["resumed_at_epoch"]`` says where the last one began.
+training's: same weights, same history (tested); ``final["wall_time_s"]`` and
+``final["cpu_time_s"]`` add up every attempt's training time and ``final["resumed_at_epoch"]``
+says where the last one began.
 
 **Identity.** The file records what training it belongs to: the caller's ``key`` (JSON data,
 e.g. the trained cache's key) and what ``train`` itself sees — seed, epochs and steps, batch
@@ -106,6 +108,7 @@ class Resumed:
     epochs_done: int
     steps: int
     wall_s: float
+    cpu_s: float
     history_epochs: list[dict[str, Any]]
 
 
@@ -169,7 +172,7 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer,
 
 def save_checkpoint(checkpoint: Checkpoint, identity: Mapping[str, Any], model: nn.Module,
                     optimizer: torch.optim.Optimizer, generator: torch.Generator, *,
-                    epochs_done: int, steps: int, wall_s: float,
+                    epochs_done: int, steps: int, wall_s: float, cpu_s: float,
                     history_epochs: list[dict[str, Any]]) -> None:
     """Write the training's state to ``checkpoint.path`` atomically (see the module)."""
     optimizer_tensors, optimizer_plain = _optimizer_tensors(optimizer)
@@ -177,7 +180,8 @@ def save_checkpoint(checkpoint: Checkpoint, identity: Mapping[str, Any], model: 
     tensors["generator"] = generator.get_state()
     tensors = {name: t.detach().contiguous().cpu() for name, t in tensors.items()}
     state = {"format": FORMAT, "identity": dict(identity), "epochs_done": int(epochs_done),
-             "steps": int(steps), "wall_s": float(wall_s), "optimizer_state": optimizer_plain,
+             "steps": int(steps), "wall_s": float(wall_s), "cpu_s": float(cpu_s),
+             "optimizer_state": optimizer_plain,
              "history_epochs": history_epochs}
     data = save(tensors, metadata={_METADATA_KEY: json.dumps(state)})
     checkpoint.path.parent.mkdir(parents=True, exist_ok=True)
@@ -260,7 +264,8 @@ def load_checkpoint(checkpoint: Checkpoint, identity: Mapping[str, Any], model: 
         optimizer.load_state_dict({"state": optimizer_state, "param_groups": groups})
         generator.set_state(tensors["generator"])
         resumed = Resumed(int(state["epochs_done"]), int(state["steps"]),
-                          float(state["wall_s"]), list(state["history_epochs"]))
+                          float(state["wall_s"]), float(state["cpu_s"]),
+                          list(state["history_epochs"]))
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
         model.load_state_dict(model_before)
         optimizer.load_state_dict(optimizer_before)

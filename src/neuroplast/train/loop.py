@@ -244,9 +244,10 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
 
     Returns:
         The history; ``history.final`` holds train/test loss and accuracy (on the data
-        actually trained on, i.e. after ``restrict``) and the training wall time (evaluation
-        excluded; with a checkpoint, summed over the interrupted calls, and
-        ``resumed_at_epoch`` when this call continued one).
+        actually trained on, i.e. after ``restrict``), the training's wall time and the
+        process's CPU time (``wall_time_s``, ``cpu_time_s``; evaluation excluded; with a
+        checkpoint, summed over the interrupted calls, and ``resumed_at_epoch`` when this call
+        continued one).
 
     Raises:
         TypeError: ``model``, ``train_split``, ``test_split`` or ``protocol`` of the wrong
@@ -289,7 +290,7 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
     generator = torch.Generator().manual_seed(int(seed))
     steps_per_epoch, total_steps, n_epochs = step_schedule(data.n, protocol.batch_size, epochs)
     first_epoch = len(history.epochs)
-    epochs_done, step, earlier_wall = 0, 0, 0.0
+    epochs_done, step, earlier_wall, earlier_cpu = 0, 0, 0.0, 0.0
     identity: dict[str, Any] = {}
     if checkpoint is not None:
         identity = {"key": checkpoint.key, "seed": seed, "epochs": float(epochs),
@@ -303,11 +304,12 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
         resumed = load_checkpoint(checkpoint, identity, model, optimizer, generator)
         if resumed is not None:
             history.epochs[:] = resumed.history_epochs
-            epochs_done, step, earlier_wall = resumed.epochs_done, resumed.steps, resumed.wall_s
+            epochs_done, step = resumed.epochs_done, resumed.steps
+            earlier_wall, earlier_cpu = resumed.wall_s, resumed.cpu_s
     bar = _progress_bar(n_epochs, progress)
     if bar is not None and epochs_done:
         bar.update(epochs_done)
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     saved_at = started
     try:
         for epoch in range(epochs_done, n_epochs):
@@ -345,6 +347,7 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
                     save_checkpoint(checkpoint, identity, model, optimizer, generator,
                                     epochs_done=epoch + 1, steps=step,
                                     wall_s=earlier_wall + now - started,
+                                    cpu_s=earlier_cpu + time.process_time() - started_cpu,
                                     history_epochs=history.epochs)
                     saved_at = time.perf_counter()
             if bar is not None:
@@ -354,7 +357,9 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
         if bar is not None:
             bar.close()
     wall = earlier_wall + time.perf_counter() - started
-    final: dict[str, Any] = {"epochs": first_epoch + n_epochs, "steps": step, "wall_time_s": wall}
+    cpu = earlier_cpu + time.process_time() - started_cpu
+    final: dict[str, Any] = {"epochs": first_epoch + n_epochs, "steps": step, "wall_time_s": wall,
+                             "cpu_time_s": cpu}
     if epochs_done:
         final["resumed_at_epoch"] = first_epoch + epochs_done
     final |= evaluate_splits(model, data, test_split)

@@ -24,6 +24,7 @@ from neuroplast.experiments.claims import Verdict, Z
 from neuroplast.experiments.definitions.pixel_regions import region_masks
 from neuroplast.experiments.paper_tables import PaperTable, PaperValue
 from neuroplast.experiments.report import new_figure
+from neuroplast.experiments.stage_checkpoints import stage_checkpoint
 from neuroplast.experiments.stats_summary import (
     Summary,
     format_mean_se,
@@ -64,7 +65,8 @@ def train_base(arch: str, paper_epochs: float, seed: int, protocol: Protocol,
         return dict(history.final)
 
     final = cached_training(lambda: training_key(arch, paper_epochs, seed, init, protocol,
-                                                 data_fingerprint(dataset)), model, fit)
+                                                 data_fingerprint(dataset)), model, fit,
+                            uncached=stage_checkpoint(f"base-{arch}-{paper_epochs:g}-{seed}"))
     return model, final
 
 

@@ -64,6 +64,7 @@ from neuroplast.experiments.options import effective_options, option, run_protoc
 from neuroplast.experiments.paper_tables import paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
 from neuroplast.experiments.schema import INTEGER, NUMBER, TEXT, map_of
+from neuroplast.experiments.stage_checkpoints import stage_checkpoint
 from neuroplast.experiments.stats_summary import (
     PAPER_VS_OURS_HEADERS,
     Summary,
@@ -164,7 +165,8 @@ def grow_and_retrain(model: MLP, method: str, *, stats: SiteStatistics, statisti
     done = 0.0
     for horizon in horizons:
         history = train(branch, retrain, protocol, epochs=protocol.epochs(horizon - done),
-                        seed=stage_seed(seed, horizon), progress=False)
+                        seed=stage_seed(seed, horizon), progress=False,
+                        checkpoint=stage_checkpoint(f"{method}-to-{horizon:g}"))
         done = horizon
         out["stages"].append({"paper_epochs": horizon, "steps": history.final["steps"],
                               "wall_s": history.final["wall_time_s"], **metrics(branch, splits)})
@@ -180,7 +182,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
 
     model = initialize(build_mlp(cfg["arch"]), spec.seed, option(spec.config, "init"))
     history = train(model, data, protocol, epochs=protocol.epochs(cfg["pretrain_paper_epochs"]),
-                    seed=spec.seed, progress=False)
+                    seed=spec.seed, progress=False, checkpoint=stage_checkpoint("pretrain"))
     pretrained = metrics(model, splits)
 
     started = time.perf_counter()

@@ -64,6 +64,7 @@ from neuroplast.experiments.options import effective_options, option, run_protoc
 from neuroplast.experiments.paper_tables import paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
 from neuroplast.experiments.schema import INTEGER, NUMBER, TEXT, map_of
+from neuroplast.experiments.stage_checkpoints import stage_checkpoint
 from neuroplast.experiments.stats_summary import markdown_table, paper_vs_ours_row
 from neuroplast.experiments.sweep import RunSpec
 from neuroplast.models import build_mlp, initialize
@@ -126,7 +127,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
 
     model = initialize(build_mlp(cfg["arch"]), spec.seed, option(spec.config, "init"))
     history = train(model, old, protocol, epochs=protocol.epochs(cfg["pretrain_paper_epochs"]),
-                    seed=spec.seed, progress=False)
+                    seed=spec.seed, progress=False, checkpoint=stage_checkpoint("pretrain"))
     trained = metrics(model, splits)
 
     started = time.perf_counter()

@@ -67,6 +67,7 @@ from neuroplast.experiments.options import effective_options, option, run_protoc
 from neuroplast.experiments.paper_tables import PaperTable, paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
 from neuroplast.experiments.schema import INTEGER, NUMBER, map_of
+from neuroplast.experiments.stage_checkpoints import stage_checkpoint
 from neuroplast.experiments.stats_summary import (
     Summary,
     markdown_table,
@@ -153,7 +154,8 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     model = initialize(build_mlp(config["arch"], activation=config["activation"]), spec.seed,
                        option(config, "init"))
     history = train(model, split, protocol, epochs=protocol.epochs(config["paper_epochs"]),
-                    seed=spec.seed, test_split=dataset.test, progress=False)
+                    seed=spec.seed, test_split=dataset.test, progress=False,
+                    checkpoint=stage_checkpoint("base"))
     trained = {key: history.final[key] for key in ("train_accuracy", "train_loss",
                                                    "test_accuracy", "test_loss", "wall_time_s")}
     methods = {}

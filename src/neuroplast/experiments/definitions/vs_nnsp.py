@@ -73,6 +73,7 @@ from neuroplast.experiments.options import effective_options, option, run_protoc
 from neuroplast.experiments.paper_tables import PaperTable, paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
 from neuroplast.experiments.schema import INTEGER, NUMBER, map_of, nullable
+from neuroplast.experiments.stage_checkpoints import stage_checkpoint
 from neuroplast.experiments.stats_summary import (
     Summary,
     markdown_table,
@@ -155,7 +156,8 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     untrained = {m["id"]: prune_inputs(copy.deepcopy(model), split, dataset.test, m)
                  for m in config["untrained"]}
     history = train(model, split, protocol, epochs=protocol.epochs(config["paper_epochs"]),
-                    seed=spec.seed, test_split=dataset.test, progress=False)
+                    seed=spec.seed, test_split=dataset.test, progress=False,
+                    checkpoint=stage_checkpoint("base"))
     trained = {}
     for method in config["trained"]:
         pruned = copy.deepcopy(model)
@@ -163,7 +165,8 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
         retrained = train(pruned, split, protocol,
                           epochs=protocol.epochs(config["retrain_paper_epochs"]),
                           seed=spec.seed + RETRAIN_SEED_OFFSET, test_split=dataset.test,
-                          progress=False).final
+                          progress=False,
+                          checkpoint=stage_checkpoint(f"retrain-{method['id']}")).final
         trained[method["id"]] = numbers | {
             "retrained_train_accuracy": retrained["train_accuracy"],
             "retrained_test_accuracy": retrained["test_accuracy"],

@@ -1,0 +1,72 @@
+"""Checkpoints of a run's long trainings, so that a run killed part-way resumes them.
+
+The sweep stores a run only when it has finished, so a run in flight when the process ends (a
+session's end, a batch job's time limit, ``kill``) is run again from the start — under the
+paper protocol that is up to hours of lost work (untrained-pruning trains seven N4 nets for
+5000 epochs each; replication trains N1 for 10000–25000). :func:`run_sweep
+<neuroplast.experiments.runner.run_sweep>` therefore gives every run a folder
+``OUT/<experiment>/partial/<run_id>/``, and an experiment asks :func:`stage_checkpoint` for a
+:class:`~neuroplast.train.Checkpoint` for each long training (``"pretrain"``, ``"base"``, …)
+and passes it to :func:`neuroplast.train.train`. The training saves its state about once a
+minute; when the sweep runs the killed run again, everything before the training is recomputed
+(it is deterministic) and the training continues where it stopped, to the same numbers an
+uninterrupted run gives (:mod:`neuroplast.train.checkpoint`). The sweep removes the run's
+folder once the run's record is stored.
+
+Without a folder — a run function called directly, or Ray workers on other machines, which do
+not share the driver's disk — :func:`stage_checkpoint` returns None and trainings run without
+checkpoints. Trainings whose *time* a claim compares read ``final["cpu_time_s"]``, which a
+checkpoint carries across the interruptions; a run's ``provenance.wall_s`` counts its last
+attempt only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+
+from neuroplast.errors import NeuroplastError
+from neuroplast.train.checkpoint import Checkpoint
+
+PARTIAL_FOLDER = "partial"
+"""The folder beside ``runs/`` that holds the checkpoints of runs in flight."""
+
+STAGE_EVERY_S = 60.0
+"""Seconds between the checkpoints of a run's trainings."""
+
+_STAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+
+_RUN_FOLDER: ContextVar[Path | None] = ContextVar("neuroplast_run_checkpoints", default=None)
+"""The checkpoint folder of the run executing in this context (set by the worker)."""
+
+
+@contextmanager
+def checkpoints_in(folder: Path | None) -> Iterator[None]:
+    """Within the block, :func:`stage_checkpoint` puts checkpoints in ``folder`` (None: none)."""
+    token = _RUN_FOLDER.set(folder)
+    try:
+        yield
+    finally:
+        _RUN_FOLDER.reset(token)
+
+
+def stage_checkpoint(stage: str) -> Checkpoint | None:
+    """The checkpoint of the current run's training ``stage``, or None outside a sweep.
+
+    ``stage`` names the training within the run (letters, digits, ``._+-``); each training of
+    a run needs its own name. The caller removes nothing: the sweep removes the run's folder
+    once the run is stored.
+
+    Raises:
+        NeuroplastError: ``stage`` is not a usable file name.
+    """
+    if not _STAGE_NAME.fullmatch(stage):
+        raise NeuroplastError(f"stage name {stage!r} must be letters, digits and ._+- only")
+    folder = _RUN_FOLDER.get()
+    if folder is None:
+        return None
+    return Checkpoint(folder / f"{stage}.safetensors", every_s=STAGE_EVERY_S,
+                      key={"run": folder.name, "stage": stage}, remove_at_end=False)

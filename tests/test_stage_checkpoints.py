@@ -1,0 +1,87 @@
+"""Checkpoints of a run's long trainings (neuroplast.experiments.stage_checkpoints): a sweep
+killed in the middle of a run's training and started again continues that training from its
+checkpoint and stores the record an uninterrupted sweep stores (times aside); the run's
+checkpoint folder is gone once the record is stored; outside a sweep there are none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from neuroplast.errors import NeuroplastError
+from neuroplast.experiments import stage_checkpoints
+from neuroplast.experiments.runner import plan, run_sweep
+from neuroplast.experiments.stage_checkpoints import (
+    PARTIAL_FOLDER,
+    checkpoints_in,
+    stage_checkpoint,
+)
+from neuroplast.train import loop as loop_module
+
+EXPERIMENT = "replication-shift"  # N1 pre-trained 20 epochs under quick, then 5 branches
+
+
+def _without_times(value: Any) -> Any:
+    """``value`` with every timing entry (``*_s``, ``*time*``) left out, recursively."""
+    if isinstance(value, dict):
+        return {k: _without_times(v) for k, v in value.items()
+                if not (k.endswith("_s") or "time" in k)}
+    if isinstance(value, list):
+        return [_without_times(v) for v in value]
+    return value
+
+
+def test_stage_checkpoints_exist_only_inside_a_run(tmp_path):
+    assert stage_checkpoint("pretrain") is None
+    with checkpoints_in(tmp_path / "run-1"):
+        checkpoint = stage_checkpoint("inputs+hidden-0.1")
+        assert checkpoint is not None
+        assert checkpoint.path == tmp_path / "run-1" / "inputs+hidden-0.1.safetensors"
+        assert checkpoint.key == {"run": "run-1", "stage": "inputs+hidden-0.1"}
+        assert checkpoint.remove_at_end is False  # the sweep removes the folder
+    assert stage_checkpoint("pretrain") is None
+    with pytest.raises(NeuroplastError, match="letters, digits"):
+        stage_checkpoint("../escape")
+
+
+def test_a_sweep_killed_mid_training_resumes_to_the_same_record(tmp_path, data_dir,
+                                                                monkeypatch):
+    (spec,) = plan(EXPERIMENT, protocol="quick", seeds=1)
+    (expected,) = run_sweep(EXPERIMENT, protocol="quick", seeds=1, out_dir=tmp_path / "whole",
+                            progress=False, data_dir=data_dir)
+
+    out = tmp_path / "killed"
+    monkeypatch.setattr(stage_checkpoints, "STAGE_EVERY_S", 0.0)
+    saves = [0]
+    real_save = loop_module.save_checkpoint
+
+    def save_then_die(*args, **kwargs):
+        real_save(*args, **kwargs)
+        saves[0] += 1
+        if saves[0] == 3:  # three epochs into the pre-training
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(loop_module, "save_checkpoint", save_then_die)
+        with pytest.raises(KeyboardInterrupt):
+            run_sweep(EXPERIMENT, protocol="quick", seeds=1, out_dir=out, progress=False,
+                      data_dir=data_dir)
+    partial: Path = out / EXPERIMENT / PARTIAL_FOLDER / spec.run_id
+    assert [p.name for p in partial.iterdir()] == ["pretrain.safetensors"]
+    assert not list((out / EXPERIMENT / "runs").glob("*.json"))  # nothing stored yet
+
+    real_load, loaded = loop_module.load_checkpoint, []
+
+    def load_and_note(*args, **kwargs):
+        resumed = real_load(*args, **kwargs)
+        loaded.append(None if resumed is None else resumed.epochs_done)
+        return resumed
+
+    monkeypatch.setattr(loop_module, "load_checkpoint", load_and_note)
+    (resumed,) = run_sweep(EXPERIMENT, protocol="quick", seeds=1, out_dir=out, progress=False,
+                           data_dir=data_dir)
+    assert loaded[0] == 3  # the pre-training went on from its third epoch
+    assert _without_times(resumed["result"]) == _without_times(expected["result"])
+    assert not partial.exists()
