@@ -84,4 +84,4 @@ def test_a_sweep_killed_mid_training_resumes_to_the_same_record(tmp_path, data_d
                            data_dir=data_dir)
     assert loaded[0] == 3  # the pre-training went on from its third epoch
     assert _without_times(resumed["result"]) == _without_times(expected["result"])
-    assert not partial.exists()
+    assert not partial.parent.exists()  # every run stored: no folder left behind

@@ -10,6 +10,7 @@ again, its long trainings continuing from their checkpoints in ``OUT/<experiment
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import time
@@ -136,6 +137,8 @@ def _run_pending(exp: Experiment, specs: list[RunSpec], store: ResultStore, pool
                     (store.directory / "failed" / f"{spec.run_id}.txt").unlink(missing_ok=True)
                     records[spec.run_id] = outcome
                     bar.update()
+            with contextlib.suppress(OSError):  # empty once every run is stored
+                partial.rmdir()
     finally:
         bar.close()
     if failures:
