@@ -57,6 +57,17 @@ def _interrupt_after(monkeypatch, saves: int) -> None:
     monkeypatch.setattr(loop_module, "save_checkpoint", save_then_stop)
 
 
+def _interrupted(path, monkeypatch, saves: int) -> Checkpoint:
+    """A checkpoint left by training a [20, 8, 4] net (seed 3, shuffling seed 7) that was
+    stopped right after its ``saves``-th save."""
+    checkpoint = Checkpoint(path, every_s=0)
+    with monkeypatch.context() as patch:
+        _interrupt_after(patch, saves)
+        with pytest.raises(KeyboardInterrupt):
+            _run(random_mlp([20, 8, 4], seed=3), _split(), checkpoint, seed=7)
+    return checkpoint
+
+
 def _same_weights(a, b) -> bool:
     return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
                                                  b.state_dict().values(), strict=True))
@@ -104,11 +115,7 @@ def test_a_finished_training_leaves_no_checkpoint(tmp_path):
 
 def test_the_checkpoint_of_another_training_is_refused_and_kept(tmp_path, monkeypatch):
     split = _split()
-    checkpoint = Checkpoint(tmp_path / "run.ckpt", every_s=0)
-    with monkeypatch.context() as patch:
-        _interrupt_after(patch, 2)
-        with pytest.raises(KeyboardInterrupt):
-            _run(random_mlp([20, 8, 4], seed=3), split, checkpoint, seed=7)
+    checkpoint = _interrupted(tmp_path / "run.ckpt", monkeypatch, 2)
     saved = checkpoint.path.read_bytes()
 
     cases = [  # (model, split, seed, checkpoint, what the message names)
@@ -215,11 +222,7 @@ def test_continuing_with_a_used_optimizer_and_history_resumes_exactly(tmp_path, 
 def test_a_checkpoint_is_refused_for_another_activation_or_earlier_history(tmp_path,
                                                                           monkeypatch):
     split, protocol = _split(), _protocol()
-    checkpoint = Checkpoint(tmp_path / "c", every_s=0)
-    with monkeypatch.context() as patch:
-        _interrupt_after(patch, 1)
-        with pytest.raises(KeyboardInterrupt):
-            _run(random_mlp([20, 8, 4], seed=3), split, checkpoint)
+    checkpoint = _interrupted(tmp_path / "c", monkeypatch, 1)
     with pytest.raises(CheckpointMismatch, match="activation"):
         _run(random_mlp([20, 8, 4], activation="sigmoid", seed=3), split, checkpoint)
     other = random_mlp([20, 8, 4], seed=3)
@@ -233,11 +236,7 @@ def test_a_damaged_checkpoint_is_refused_and_changes_nothing(tmp_path, monkeypat
     from safetensors.torch import save_file
 
     split = _split()
-    checkpoint = Checkpoint(tmp_path / "c", every_s=0)
-    with monkeypatch.context() as patch:
-        _interrupt_after(patch, 1)
-        with pytest.raises(KeyboardInterrupt):
-            _run(random_mlp([20, 8, 4], seed=3), split, checkpoint)
+    checkpoint = _interrupted(tmp_path / "c", monkeypatch, 1)
     with safe_open(str(checkpoint.path), framework="pt") as handle:
         metadata = handle.metadata()
         tensors = {n: handle.get_tensor(n) for n in handle.keys()}  # noqa: SIM118
