@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from neuroplast.errors import NeuroplastError
 from neuroplast.experiments import stage_checkpoints
@@ -39,11 +40,17 @@ def test_stage_checkpoints_exist_only_inside_a_run(tmp_path):
         checkpoint = stage_checkpoint("inputs+hidden-0.1")
         assert checkpoint is not None
         assert checkpoint.path == tmp_path / "run-1" / "inputs+hidden-0.1.safetensors"
-        assert checkpoint.key == {"run": "run-1", "stage": "inputs+hidden-0.1"}
+        assert checkpoint.key["run"] == "run-1"
+        assert checkpoint.key["stage"] == "inputs+hidden-0.1"
+        assert checkpoint.key["torch"] == torch.__version__  # another torch: not resumed
         assert checkpoint.remove_at_end is False  # the sweep removes the folder
+        assert checkpoint.replace_foreign is True  # a leftover of other code is replaced
     assert stage_checkpoint("pretrain") is None
     with pytest.raises(NeuroplastError, match="letters, digits"):
         stage_checkpoint("../escape")
+    with checkpoints_in(tmp_path / "run-2"), pytest.raises(NeuroplastError, match="used twice"):
+        stage_checkpoint("pretrain")
+        stage_checkpoint("pretrain")
 
 
 def test_a_sweep_killed_mid_training_resumes_to_the_same_record(tmp_path, data_dir,
@@ -83,5 +90,25 @@ def test_a_sweep_killed_mid_training_resumes_to_the_same_record(tmp_path, data_d
     (resumed,) = run_sweep(EXPERIMENT, protocol="quick", seeds=1, out_dir=out, progress=False,
                            data_dir=data_dir)
     assert loaded[0] == 3  # the pre-training went on from its third epoch
+    assert resumed["provenance"]["resumed_stages"] == ["pretrain"]
+    assert "resumed_stages" not in expected["provenance"]
     assert _without_times(resumed["result"]) == _without_times(expected["result"])
     assert not partial.parent.exists()  # every run stored: no folder left behind
+
+
+def test_leftovers_in_partial_are_replaced_or_removed(tmp_path, data_dir):
+    """A file of other code at a stage's path is replaced (the run completes), and the
+    checkpoints of a run that is already stored are removed when the sweep starts."""
+    (spec,) = plan(EXPERIMENT, protocol="quick", seeds=1)
+    partial = tmp_path / EXPERIMENT / PARTIAL_FOLDER
+    (partial / spec.run_id).mkdir(parents=True)
+    (partial / spec.run_id / "pretrain.safetensors").write_bytes(b"left by other code")
+    (record,) = run_sweep(EXPERIMENT, protocol="quick", seeds=1, out_dir=tmp_path,
+                          progress=False, data_dir=data_dir)
+    assert record["result"] and not partial.exists()
+
+    (partial / spec.run_id).mkdir(parents=True)  # as if killed between storing and cleaning
+    (partial / spec.run_id / "pretrain.safetensors").write_bytes(b"stale")
+    run_sweep(EXPERIMENT, protocol="quick", seeds=1, out_dir=tmp_path, progress=False,
+              data_dir=data_dir)
+    assert not partial.exists()

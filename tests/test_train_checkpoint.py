@@ -254,3 +254,19 @@ def test_remove_at_end_false_leaves_the_file_for_the_caller(tmp_path):
     _run(random_mlp([20, 8, 4]), _split(), checkpoint)
     assert checkpoint.path.is_file()
     hash(checkpoint)  # usable as a dict key
+
+
+def test_replace_foreign_trains_afresh_over_a_file_of_other_code(tmp_path, monkeypatch):
+    """For folders neuroplast owns: another training's file, or no checkpoint at all, is
+    replaced and the training runs from the beginning to the uninterrupted result."""
+    split = _split()
+    expected = random_mlp([20, 8, 4], seed=4)
+    _run(expected, split, seed=7)
+    for foreign in (_interrupted(tmp_path / "a", monkeypatch, 1).path, tmp_path / "b"):
+        if not foreign.exists():
+            foreign.write_bytes(b"not a checkpoint")
+        checkpoint = Checkpoint(foreign, every_s=0, replace_foreign=True)
+        model = random_mlp([20, 8, 4], seed=4)  # seed 4: the file in "a" is seed 3's
+        history = _run(model, split, checkpoint, seed=7)
+        assert _same_weights(model, expected) and "resumed_at_epoch" not in history.final
+        assert not foreign.exists()

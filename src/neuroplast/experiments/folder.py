@@ -6,7 +6,9 @@ Layout::
     DIR/neuroplast-results.json   the folder's record: data fingerprint, reported runs
     DIR/.neuroplast.lock          locked (flock) by the process running a sweep; holds its PID
     DIR/index.md                  the index of the reports
-    DIR/<experiment>/             one experiment: runs/, failed/, summary.md, figures
+    DIR/<experiment>/             one experiment: runs/, failed/, summary.md, figures, and
+                                  partial/ while runs are in flight (their trainings'
+                                  checkpoints, neuroplast.experiments.stage_checkpoints)
 
 **Ownership.** neuroplast overwrites only files it wrote. Its Markdown files start with
 :data:`MARK`, its figures carry a PNG ``Software`` tag naming neuroplast, and its folder record

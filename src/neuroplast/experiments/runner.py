@@ -124,10 +124,12 @@ def _run_pending(exp: Experiment, specs: list[RunSpec], store: ResultStore, pool
     bar = _Progress(exp.name, total=len(specs), done=len(specs) - len(pending), enabled=progress)
     failures: list[tuple[RunSpec, BaseException, Path]] = []
     try:
+        partial = (store.directory / PARTIAL_FOLDER).resolve()
+        for run_id in records:  # stored, but a kill came before its checkpoints were removed
+            shutil.rmtree(partial / run_id, ignore_errors=True)
         if pending:
-            partial = store.directory / PARTIAL_FOLDER
             with pool:
-                for spec, outcome in pool.run(pending, data_dir, str(partial)):
+                for spec, outcome in pool.run(pending, data_dir, checkpoint_dir=str(partial)):
                     if not isinstance(outcome, BaseException):
                         outcome = _store(store, folder, exp, outcome)
                     if isinstance(outcome, BaseException):
@@ -137,8 +139,8 @@ def _run_pending(exp: Experiment, specs: list[RunSpec], store: ResultStore, pool
                     (store.directory / "failed" / f"{spec.run_id}.txt").unlink(missing_ok=True)
                     records[spec.run_id] = outcome
                     bar.update()
-            with contextlib.suppress(OSError):  # empty once every run is stored
-                partial.rmdir()
+        with contextlib.suppress(OSError):  # empty once every run is stored
+            partial.rmdir()
     finally:
         bar.close()
     if failures:

@@ -17,7 +17,7 @@ Without a folder — a run function called directly, or Ray workers on other mac
 not share the driver's disk — :func:`stage_checkpoint` returns None and trainings run without
 checkpoints. Trainings whose *time* a claim compares read ``final["cpu_time_s"]``, which a
 checkpoint carries across the interruptions; a run's ``provenance.wall_s`` counts its last
-attempt only.
+attempt only, and ``provenance.resumed_stages`` names the trainings that attempt continued.
 """
 
 from __future__ import annotations
@@ -26,8 +26,12 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
+import neuroplast
 from neuroplast.errors import NeuroplastError
 from neuroplast.train.checkpoint import Checkpoint
 
@@ -39,34 +43,63 @@ STAGE_EVERY_S = 60.0
 
 _STAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
-_RUN_FOLDER: ContextVar[Path | None] = ContextVar("neuroplast_run_checkpoints", default=None)
-"""The checkpoint folder of the run executing in this context (set by the worker)."""
+
+@dataclass
+class RunCheckpoints:
+    """The checkpoints of the run executing in this context.
+
+    Attributes:
+        folder: where they go (``OUT/<experiment>/partial/<run_id>``).
+        stages: the stage names handed out so far (each may be used once per run).
+        resumed: those whose checkpoint file already existed: trainings this attempt continued
+            (or, where the file was a leftover of other code, replaced).
+    """
+
+    folder: Path
+    stages: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
+
+
+_CURRENT: ContextVar[RunCheckpoints | None] = ContextVar("neuroplast_run_checkpoints",
+                                                         default=None)
 
 
 @contextmanager
-def checkpoints_in(folder: Path | None) -> Iterator[None]:
-    """Within the block, :func:`stage_checkpoint` puts checkpoints in ``folder`` (None: none)."""
-    token = _RUN_FOLDER.set(folder)
+def checkpoints_in(folder: Path | None) -> Iterator[RunCheckpoints | None]:
+    """Within the block, :func:`stage_checkpoint` puts checkpoints in ``folder`` (None: none);
+    yields the run's :class:`RunCheckpoints` (None without a folder)."""
+    current = None if folder is None else RunCheckpoints(Path(folder))
+    token = _CURRENT.set(current)
     try:
-        yield
+        yield current
     finally:
-        _RUN_FOLDER.reset(token)
+        _CURRENT.reset(token)
 
 
 def stage_checkpoint(stage: str) -> Checkpoint | None:
     """The checkpoint of the current run's training ``stage``, or None outside a sweep.
 
     ``stage`` names the training within the run (letters, digits, ``._+-``); each training of
-    a run needs its own name. The caller removes nothing: the sweep removes the run's folder
-    once the run is stored.
+    a run needs its own name. The checkpoint's key holds the run, the stage and the versions
+    of neuroplast and torch; a file left by other code or versions is replaced, not resumed
+    (``replace_foreign``). The caller removes nothing: the sweep removes the run's folder once
+    the run is stored.
 
     Raises:
-        NeuroplastError: ``stage`` is not a usable file name.
+        NeuroplastError: ``stage`` is not a usable file name, or this run already used it.
     """
     if not _STAGE_NAME.fullmatch(stage):
         raise NeuroplastError(f"stage name {stage!r} must be letters, digits and ._+- only")
-    folder = _RUN_FOLDER.get()
-    if folder is None:
+    current = _CURRENT.get()
+    if current is None:
         return None
-    return Checkpoint(folder / f"{stage}.safetensors", every_s=STAGE_EVERY_S,
-                      key={"run": folder.name, "stage": stage}, remove_at_end=False)
+    if stage in current.stages:
+        raise NeuroplastError(f"stage {stage!r} is used twice in one run; give each training "
+                              "of a run its own stage name")
+    current.stages.append(stage)
+    path = current.folder / f"{stage}.safetensors"
+    if path.exists():
+        current.resumed.append(stage)
+    return Checkpoint(path, every_s=STAGE_EVERY_S, remove_at_end=False, replace_foreign=True,
+                      key={"run": current.folder.name, "stage": stage,
+                           "neuroplast": neuroplast.__version__, "torch": torch.__version__})

@@ -42,7 +42,7 @@ from torch import nn
 
 import neuroplast
 from neuroplast.files import atomic_write, atomic_write_text
-from neuroplast.train.checkpoint import Checkpoint, CheckpointMismatch, discard_checkpoint
+from neuroplast.train.checkpoint import Checkpoint, discard_checkpoint
 from neuroplast.train.protocols import Protocol
 
 CACHE_ENV_VAR = "NEUROPLAST_TRAINED_CACHE"
@@ -88,8 +88,8 @@ def cached_training(make_key: Callable[[], Mapping[str, Any]], model: nn.Module,
     ``train`` gets ``uncached`` without the cache (the run's own checkpoint, if any), and
     otherwise a :class:`~neuroplast.train.checkpoint.Checkpoint` beside the cache entry, to
     pass on to :func:`neuroplast.train.train`, which resumes from it if an earlier attempt was
-    interrupted. A checkpoint that does not belong to the key is removed and the net trained
-    from the beginning.
+    interrupted. A partial file that does not belong to this training is removed and the net
+    trained from the beginning.
 
     Returns:
         ``final`` (JSON data) of the training; with ``from_cache`` True on a hit.
@@ -100,7 +100,8 @@ def cached_training(make_key: Callable[[], Mapping[str, Any]], model: nn.Module,
     key = make_key()
     stem = folder / _digest(key)
     checkpoint = Checkpoint(stem.with_name(f"{stem.name}.partial.safetensors"),
-                            every_s=CHECKPOINT_EVERY_S, key=key, remove_at_end=False)
+                            every_s=CHECKPOINT_EVERY_S, key=key, remove_at_end=False,
+                            replace_foreign=True)
     meta_path, weights_path = stem.with_suffix(".json"), stem.with_suffix(".safetensors")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -111,11 +112,7 @@ def cached_training(make_key: Callable[[], Mapping[str, Any]], model: nn.Module,
             return dict(meta["final"]) | {"from_cache": True}
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError):
         pass  # absent, unreadable or another key: train and replace
-    try:
-        final = train(checkpoint)
-    except CheckpointMismatch:  # the cache's own file, left by other code: start afresh
-        discard_checkpoint(checkpoint)
-        final = train(checkpoint)
+    final = train(checkpoint)  # a partial file of other code is replaced (replace_foreign)
     folder.mkdir(parents=True, exist_ok=True)
     state = {name: tensor.detach().contiguous().cpu()
              for name, tensor in model.state_dict().items()}

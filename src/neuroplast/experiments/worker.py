@@ -85,7 +85,7 @@ def run_one(spec: RunSpec, data_dir: str | None = None,
         started = datetime.now(UTC)
         clock = time.perf_counter()
         folder = None if checkpoint_dir is None else Path(checkpoint_dir) / spec.run_id
-        with checkpoints_in(folder):
+        with checkpoints_in(folder) as checkpoints:
             result = experiment.run(spec, data_dir)
         wall = time.perf_counter() - clock
         finished = datetime.now(UTC)
@@ -100,6 +100,8 @@ def run_one(spec: RunSpec, data_dir: str | None = None,
                 "wall_s": wall,
             },
         }
+        if checkpoints is not None and checkpoints.resumed:  # wall_s is this attempt's only
+            record["provenance"]["resumed_stages"] = list(checkpoints.resumed)
     finally:
         torch.set_num_threads(previous_threads)
     if not isinstance(result, dict):

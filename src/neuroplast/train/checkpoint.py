@@ -78,12 +78,19 @@ class Checkpoint:
         remove_at_end: ``train`` removes the file when it has finished. A caller that stores
             the trained net itself passes False and calls :func:`discard_checkpoint` once the
             net is safely stored, so a kill in between loses nothing.
+        replace_foreign: what to do with a file at ``path`` that is not this training's
+            checkpoint (another training's, a damaged one, no checkpoint at all): False (the
+            default) refuses it with :class:`CheckpointMismatch` and leaves it as it is; True
+            deletes it and trains from the beginning — for folders neuroplast owns (the
+            trained cache, a sweep's ``partial/``), where such a file is a leftover of other
+            code or versions.
     """
 
     path: Path
     every_s: float = 60.0
     key: Mapping[str, Any] = field(default_factory=dict)
     remove_at_end: bool = True
+    replace_foreign: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
@@ -233,8 +240,21 @@ def load_checkpoint(checkpoint: Checkpoint, identity: Mapping[str, Any], model: 
     Raises:
         CheckpointMismatch: the file is not a checkpoint, belongs to another training (the
             message names what differs) or is damaged; model, optimizer and generator are then
-            as they were.
+            as they were. With ``checkpoint.replace_foreign`` such a file is deleted instead
+            and None returned.
     """
+    try:
+        return _load(checkpoint, identity, model, optimizer, generator)
+    except CheckpointMismatch:
+        if not checkpoint.replace_foreign:
+            raise
+        discard_checkpoint(checkpoint)
+        return None
+
+
+def _load(checkpoint: Checkpoint, identity: Mapping[str, Any], model: nn.Module,
+          optimizer: torch.optim.Optimizer, generator: torch.Generator) -> Resumed | None:
+    """:func:`load_checkpoint` without the ``replace_foreign`` handling."""
     path = checkpoint.path
     if not path.exists():
         return None
