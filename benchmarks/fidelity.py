@@ -381,7 +381,8 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
               "included; runs copied from the reproductions keep theirs), in seconds, with the "
               "number of runs. "
               "A run that read its trained base N4 from the trained cache does not include that "
-              "training.", "",
+              "training; a run that continued trainings from their checkpoints after an "
+              "interruption (`provenance.resumed_stages`) counts its last attempt only.", "",
               markdown_table(("arm", *names, "all"), [
                   [arm.folder]
                   + [_cost(compute[arm].get(n, StoredCompute())) for n in names]
