@@ -155,6 +155,30 @@ def optimizer_settings(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     return json.loads(json.dumps(settings, default=str))
 
 
+def training_identity(checkpoint: Checkpoint, model: nn.Module,
+                      optimizer: torch.optim.Optimizer, data: Any, history: Any, *, seed: int,
+                      epochs: float, total_steps: int, batch_size: int) -> dict[str, Any]:
+    """What a training is, as JSON data: a checkpoint resumes only the training whose identity
+    it records (see the module docstring).
+
+    Args:
+        checkpoint: its ``key`` is the caller's part.
+        model: at the start of the training (its widths, activation, dtype and weights).
+        optimizer: at the start (its settings and state).
+        data: the split trained on (``x``, ``y``, ``n``), after ``restrict``.
+        history: the history the training appends to (its earlier epochs).
+        seed, epochs, total_steps, batch_size: the schedule.
+    """
+    earlier = json.dumps(history.epochs, sort_keys=True).encode()
+    return {"key": checkpoint.key, "seed": int(seed), "epochs": float(epochs),
+            "total_steps": int(total_steps), "batch_size": int(batch_size),
+            "examples": int(data.n), "data": data_checksum(data.x, data.y),
+            "widths": list(model.widths), "activation": model.activation_name,
+            "dtype": str(next(model.parameters()).dtype),
+            "start": state_digest(model, optimizer), "optimizer": optimizer_settings(optimizer),
+            "earlier_history": hashlib.sha256(earlier).hexdigest()}
+
+
 def _optimizer_tensors(optimizer: torch.optim.Optimizer,
                        ) -> tuple[dict[str, torch.Tensor], dict[str, dict[str, Any]]]:
     """The optimizer's per-parameter state split into tensors (``optimizer/<index>/<name>``)

@@ -7,8 +7,6 @@ death-and-replication schedule does: surgery keeps the optimizer usable). Events
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import numbers
 import sys
@@ -27,12 +25,10 @@ from neuroplast.models.checks import check_model, check_split_for_model
 from neuroplast.models.mlp import MLP
 from neuroplast.train.checkpoint import (
     Checkpoint,
-    data_checksum,
     discard_checkpoint,
     load_checkpoint,
-    optimizer_settings,
     save_checkpoint,
-    state_digest,
+    training_identity,
 )
 from neuroplast.train.protocols import Protocol
 
@@ -293,14 +289,9 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
     epochs_done, step, earlier_wall, earlier_cpu = 0, 0, 0.0, 0.0
     identity: dict[str, Any] = {}
     if checkpoint is not None:
-        identity = {"key": checkpoint.key, "seed": seed, "epochs": float(epochs),
-                    "total_steps": total_steps, "batch_size": protocol.batch_size,
-                    "examples": data.n, "data": data_checksum(data.x, data.y),
-                    "widths": list(model.widths), "activation": model.activation_name,
-                    "dtype": str(model.dtype), "start": state_digest(model, optimizer),
-                    "optimizer": optimizer_settings(optimizer),
-                    "earlier_history": hashlib.sha256(
-                        json.dumps(history.epochs, sort_keys=True).encode()).hexdigest()}
+        identity = training_identity(checkpoint, model, optimizer, data, history, seed=seed,
+                                     epochs=float(epochs), total_steps=total_steps,
+                                     batch_size=protocol.batch_size)
         resumed = load_checkpoint(checkpoint, identity, model, optimizer, generator)
         if resumed is not None:
             history.epochs[:] = resumed.history_epochs
