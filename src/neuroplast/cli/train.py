@@ -55,7 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", metavar="PATH", default=None,
                    help="save the training's state to PATH about once a minute; after an "
                         "interruption, the same command continues from it (same result as "
-                        "an uninterrupted run); removed when training ends")
+                        "an uninterrupted run); removed once the net is saved")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_data_arguments(p)
     add_output_arguments(p)
