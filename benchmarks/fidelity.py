@@ -31,7 +31,7 @@ Four of the five experiments start from the same trained N4 of a seed and arm; t
 shares it between them through ``$NEUROPLAST_TRAINED_CACHE`` (default
 ``~/.cache/neuroplast/trained``,
 :mod:`neuroplast.experiments.trained_cache`), so each base net is trained once — under the
-paper protocol that is ~16 minutes a net saved three times over. A base net's training
+paper protocol that is 21–26 minutes a net (one core) saved three times over. A base net's training
 checkpoints itself about once a minute beside the cache entry, so a study killed part-way (a
 session's end) resumes it the next time instead of training it again.
 
