@@ -4,8 +4,8 @@ experiment.
 ``baseline-training``, ``cutoff-pruning``, ``goal-pruning`` and ``input-pruning`` each start
 from the same net: N4 initialised with the run's seed and initialisation, trained 5000 paper
 epochs on the same data with the same protocol. Under the paper protocol that training is
-21–26 minutes a net here (one core), repeated by every experiment for every seed and every arm of the
-fidelity study. With ``$NEUROPLAST_TRAINED_CACHE=DIR`` set, :func:`cached_training` stores the
+21–26 minutes a net here (one core), repeated by every experiment for every seed and every
+arm of the fidelity study. With ``$NEUROPLAST_TRAINED_CACHE=DIR`` set, :func:`cached_training` stores the
 first such training (weights as safetensors, its key and ``History.final`` as JSON) and every
 later run with the same key loads it instead of training again.
 
