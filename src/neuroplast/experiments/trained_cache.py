@@ -5,9 +5,9 @@ experiment.
 from the same net: N4 initialised with the run's seed and initialisation, trained 5000 paper
 epochs on the same data with the same protocol. Under the paper protocol that training is
 21–26 minutes a net here (one core), repeated by every experiment for every seed and every
-arm of the fidelity study. With ``$NEUROPLAST_TRAINED_CACHE=DIR`` set, :func:`cached_training` stores the
-first such training (weights as safetensors, its key and ``History.final`` as JSON) and every
-later run with the same key loads it instead of training again.
+arm of the fidelity study. With ``$NEUROPLAST_TRAINED_CACHE=DIR`` set, :func:`cached_training`
+stores the first such training (weights as safetensors, its key and ``History.final`` as JSON)
+and every later run with the same key loads it instead of training again.
 
 The key is everything the trained weights depend on: architecture, paper epochs, seed,
 initialisation, every protocol field, the data's fingerprint (contents, so standard and
