@@ -18,6 +18,7 @@ import http.client
 import os
 import shutil
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -149,12 +150,18 @@ def data_fingerprint(dataset: Dataset) -> str:
     compressed or not; any other data (another dataset, a subset, one changed pixel) give
     another. Results folders record it to refuse mixing runs computed from different data.
     """
+    return tensors_fingerprint([dataset.train.x, dataset.train.y, dataset.test.x,
+                                dataset.test.y])
+
+
+def tensors_fingerprint(tensors: Iterable[torch.Tensor]) -> str:
+    """``sha256:<hex digits>`` of tensors' dtypes, shapes and contents, in order (see
+    :func:`data_fingerprint`)."""
     digest = hashlib.sha256()
-    for split in (dataset.train, dataset.test):
-        for tensor in (split.x, split.y):
-            array = tensor.detach().cpu().contiguous().numpy()
-            digest.update(f"{array.dtype.str}{array.shape};".encode("ascii"))
-            digest.update(array)  # hashed in place through the buffer protocol, no copy
+    for tensor in tensors:
+        array = tensor.detach().cpu().contiguous().numpy()
+        digest.update(f"{array.dtype.str}{array.shape};".encode("ascii"))
+        digest.update(array)  # hashed in place through the buffer protocol, no copy
     return f"sha256:{digest.hexdigest()}"
 
 

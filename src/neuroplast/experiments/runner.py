@@ -125,8 +125,9 @@ def _run_pending(exp: Experiment, specs: list[RunSpec], store: ResultStore, pool
     failures: list[tuple[RunSpec, BaseException, Path]] = []
     try:
         partial = (store.directory / PARTIAL_FOLDER).resolve()
-        for run_id in records:  # stored, but a kill came before its checkpoints were removed
-            shutil.rmtree(partial / run_id, ignore_errors=True)
+        for folder in (partial.iterdir() if partial.is_dir() else ()):
+            if folder.name in records:  # stored, but a kill came before this was removed
+                shutil.rmtree(folder, ignore_errors=True)
         if pending:
             with pool:
                 for spec, outcome in pool.run(pending, data_dir, checkpoint_dir=str(partial)):

@@ -41,18 +41,21 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 from torch import nn
 
+from neuroplast.data.datasets import tensors_fingerprint
 from neuroplast.errors import NeuroplastError
 from neuroplast.files import atomic_write
+from neuroplast.saving import read_weights
 
 FORMAT = "neuroplast-training-checkpoint/1"
 """The value of the ``format`` entry that marks a file as a training checkpoint."""
@@ -132,17 +135,6 @@ def state_digest(model: nn.Module, optimizer: torch.optim.Optimizer) -> str:
     return digest.hexdigest()
 
 
-def data_checksum(x: torch.Tensor, y: torch.Tensor) -> str:
-    """SHA-256 of the inputs' and labels' dtypes, shapes and bytes: another dataset, encoding,
-    subset, order or labelling gives another value (~0.5 s for MNIST's training set)."""
-    digest = hashlib.sha256()
-    for tensor in (x, y):
-        tensor = tensor.detach().contiguous().cpu()
-        digest.update(f"{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(memoryview(tensor.reshape(-1).view(torch.uint8).numpy()))
-    return digest.hexdigest()
-
-
 def optimizer_settings(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     """The optimizer's class and per-group hyper-parameters as JSON data (each group's
     parameter list as its length)."""
@@ -155,11 +147,14 @@ def optimizer_settings(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     return json.loads(json.dumps(settings, default=str))
 
 
-def training_identity(checkpoint: Checkpoint, model: nn.Module,
-                      optimizer: torch.optim.Optimizer, data: Any, history: Any, *, seed: int,
-                      epochs: float, total_steps: int, batch_size: int) -> dict[str, Any]:
+class TrainingIdentity:
     """What a training is, as JSON data: a checkpoint resumes only the training whose identity
     it records (see the module docstring).
+
+    Made at the start of the training (the starting weights and optimizer state, the earlier
+    history); the data's fingerprint, which reads all of it, is taken only when a checkpoint is
+    read or first written (:attr:`value`), so a training that never saves — shorter than
+    ``every_s`` — never pays for it.
 
     Args:
         checkpoint: its ``key`` is the caller's part.
@@ -169,14 +164,24 @@ def training_identity(checkpoint: Checkpoint, model: nn.Module,
         history: the history the training appends to (its earlier epochs).
         seed, epochs, total_steps, batch_size: the schedule.
     """
-    earlier = json.dumps(history.epochs, sort_keys=True).encode()
-    return {"key": checkpoint.key, "seed": int(seed), "epochs": float(epochs),
+
+    def __init__(self, checkpoint: Checkpoint, model: nn.Module,
+                 optimizer: torch.optim.Optimizer, data: Any, history: Any, *, seed: int,
+                 epochs: float, total_steps: int, batch_size: int) -> None:
+        earlier = json.dumps(history.epochs, sort_keys=True).encode()
+        self._data = data
+        self._known = {
+            "key": checkpoint.key, "seed": int(seed), "epochs": float(epochs),
             "total_steps": int(total_steps), "batch_size": int(batch_size),
-            "examples": int(data.n), "data": data_checksum(data.x, data.y),
-            "widths": list(model.widths), "activation": model.activation_name,
-            "dtype": str(next(model.parameters()).dtype),
+            "examples": int(data.n), "widths": list(model.widths),
+            "activation": model.activation_name, "dtype": str(next(model.parameters()).dtype),
             "start": state_digest(model, optimizer), "optimizer": optimizer_settings(optimizer),
             "earlier_history": hashlib.sha256(earlier).hexdigest()}
+
+    @cached_property
+    def value(self) -> dict[str, Any]:
+        """The whole identity, the data's fingerprint included."""
+        return self._known | {"data": tensors_fingerprint([self._data.x, self._data.y])}
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer,
@@ -201,7 +206,7 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer,
     return tensors, plain
 
 
-def save_checkpoint(checkpoint: Checkpoint, identity: Mapping[str, Any], model: nn.Module,
+def save_checkpoint(checkpoint: Checkpoint, identity: TrainingIdentity, model: nn.Module,
                     optimizer: torch.optim.Optimizer, generator: torch.Generator, *,
                     epochs_done: int, steps: int, wall_s: float, cpu_s: float,
                     history_epochs: list[dict[str, Any]]) -> None:
@@ -210,7 +215,7 @@ def save_checkpoint(checkpoint: Checkpoint, identity: Mapping[str, Any], model: 
     tensors = {f"model/{n}": t for n, t in model.state_dict().items()} | optimizer_tensors
     tensors["generator"] = generator.get_state()
     tensors = {name: t.detach().contiguous().cpu() for name, t in tensors.items()}
-    state = {"format": FORMAT, "identity": dict(identity), "epochs_done": int(epochs_done),
+    state = {"format": FORMAT, "identity": identity.value, "epochs_done": int(epochs_done),
              "steps": int(steps), "wall_s": float(wall_s), "cpu_s": float(cpu_s),
              "optimizer_state": optimizer_plain,
              "history_epochs": history_epochs}
@@ -220,30 +225,27 @@ def save_checkpoint(checkpoint: Checkpoint, identity: Mapping[str, Any], model: 
 
 
 def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Tensors and JSON state of a checkpoint file (the header is checked before any tensor
-    is read).
+    """Tensors and JSON state of a checkpoint file (:func:`neuroplast.saving.read_weights`).
 
     Raises:
         CheckpointMismatch: the file is not a neuroplast training checkpoint.
         NeuroplastError: the file cannot be read (permissions, a folder at the path).
     """
+    if not path.is_file():
+        raise NeuroplastError(f"{path} is not a file; give a file path for the checkpoint")
+    if not os.access(path, os.R_OK):
+        raise NeuroplastError(f"cannot read the checkpoint {path}; check its permissions")
     not_ours = CheckpointMismatch(
         f"{path} exists but is not a neuroplast training checkpoint; give another checkpoint "
         "path (nothing was overwritten)"
     )
-    if not path.is_file():
-        raise NeuroplastError(f"{path} is not a file; give a file path for the checkpoint")
     try:
-        with safe_open(str(path), framework="pt") as handle:
-            state = json.loads(dict(handle.metadata() or {})[_METADATA_KEY])
-            if not isinstance(state, dict) or state.get("format") != FORMAT:
-                raise not_ours
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
-    except PermissionError as exc:
-        raise NeuroplastError(f"cannot read the checkpoint {path}: {exc.strerror}; check its "
-                              "permissions") from None
-    except (SafetensorError, OSError, ValueError, RuntimeError, KeyError):
+        tensors, metadata = read_weights(path)
+        state = json.loads(metadata[_METADATA_KEY])
+    except (NeuroplastError, ValueError, KeyError):
         raise not_ours from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise not_ours
     return tensors, state
 
 
@@ -253,7 +255,7 @@ def _differences(saved: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[st
     return [name for name in names if saved.get(name) != wanted.get(name)]
 
 
-def load_checkpoint(checkpoint: Checkpoint, identity: Mapping[str, Any], model: nn.Module,
+def load_checkpoint(checkpoint: Checkpoint, identity: TrainingIdentity, model: nn.Module,
                     optimizer: torch.optim.Optimizer,
                     generator: torch.Generator) -> Resumed | None:
     """Restore model, optimizer and generator from ``checkpoint.path`` if it exists.
@@ -276,14 +278,14 @@ def load_checkpoint(checkpoint: Checkpoint, identity: Mapping[str, Any], model: 
         return None
 
 
-def _load(checkpoint: Checkpoint, identity: Mapping[str, Any], model: nn.Module,
+def _load(checkpoint: Checkpoint, identity: TrainingIdentity, model: nn.Module,
           optimizer: torch.optim.Optimizer, generator: torch.Generator) -> Resumed | None:
     """:func:`load_checkpoint` without the ``replace_foreign`` handling."""
     path = checkpoint.path
     if not path.exists():
         return None
     tensors, state = _read(path)
-    wanted = json.loads(json.dumps(dict(identity)))
+    wanted = json.loads(json.dumps(identity.value))
     differs = _differences(state.get("identity", {}), wanted)
     if differs:
         raise CheckpointMismatch(

@@ -25,10 +25,10 @@ from neuroplast.models.checks import check_model, check_split_for_model
 from neuroplast.models.mlp import MLP
 from neuroplast.train.checkpoint import (
     Checkpoint,
+    TrainingIdentity,
     discard_checkpoint,
     load_checkpoint,
     save_checkpoint,
-    training_identity,
 )
 from neuroplast.train.protocols import Protocol
 
@@ -287,11 +287,11 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
     steps_per_epoch, total_steps, n_epochs = step_schedule(data.n, protocol.batch_size, epochs)
     first_epoch = len(history.epochs)
     epochs_done, step, earlier_wall, earlier_cpu = 0, 0, 0.0, 0.0
-    identity: dict[str, Any] = {}
+    identity: TrainingIdentity | None = None
     if checkpoint is not None:
-        identity = training_identity(checkpoint, model, optimizer, data, history, seed=seed,
-                                     epochs=float(epochs), total_steps=total_steps,
-                                     batch_size=protocol.batch_size)
+        identity = TrainingIdentity(checkpoint, model, optimizer, data, history, seed=seed,
+                                    epochs=float(epochs), total_steps=total_steps,
+                                    batch_size=protocol.batch_size)
         resumed = load_checkpoint(checkpoint, identity, model, optimizer, generator)
         if resumed is not None:
             history.epochs[:] = resumed.history_epochs
@@ -333,7 +333,7 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
                 for callback in callbacks:
                     callback(state)
                 now = time.perf_counter()
-                if (checkpoint is not None and epoch + 1 < n_epochs
+                if (checkpoint is not None and identity is not None and epoch + 1 < n_epochs
                         and now - saved_at >= checkpoint.every_s):
                     save_checkpoint(checkpoint, identity, model, optimizer, generator,
                                     epochs_done=epoch + 1, steps=step,

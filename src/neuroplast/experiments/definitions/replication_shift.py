@@ -103,10 +103,19 @@ def new_set_seed(seed: int, config: dict[str, Any]) -> int:
     Raises:
         NeuroplastError: an unknown ``peaked_sets`` value.
     """
+    return int(seed) + (INDEPENDENT_SET_SEED_OFFSET if _independent(config) else 0)
+
+
+def _independent(config: dict[str, Any]) -> bool:
+    """Whether the configuration draws the peaked sets independently (``peaked_sets``).
+
+    Raises:
+        NeuroplastError: an unknown ``peaked_sets`` value.
+    """
     relation = config.get("peaked_sets", "shared")
     if relation not in PEAKED_SETS:
         raise NeuroplastError(f"peaked_sets must be one of {PEAKED_SETS}, got {relation!r}")
-    return int(seed) + (INDEPENDENT_SET_SEED_OFFSET if relation == "independent" else 0)
+    return relation == "independent"
 
 
 def set_name(digit: int) -> str:
@@ -182,7 +191,7 @@ def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
 
 
 def _relation(config: dict[str, Any]) -> str:
-    if config.get("peaked_sets", "shared") == "independent":
+    if _independent(config):
         return ("independently (`peaked_sets` independent: the new set's other digits are "
                 "mostly examples the net has not trained on)")
     return "with one seed (they share their 600 examples of every other digit)"
