@@ -107,3 +107,70 @@ def test_claim_verdicts_follow_the_statistics():
     verdicts = {c.id: c.verdict.value for c in _claims(groups)}
     assert verdicts["15a"] == verdicts["15b"] == "not confirmed"
     assert [c.verdict.value for c in _claims({False: groups[False]})] == ["inconclusive"]
+
+
+def _net_with_a_background_pixel_and_dead_neurons():
+    """A float64 sigmoid net 8 → 6 → 4 → 3 on data whose pixel 6 is always 1 (background,
+    E = 0); hidden1's neuron 5 is constant (no incoming weights) and neuron 4 saturated by a
+    weight of 20 from the background pixel (E ≈ 1e-16), so A1 at 1 % chooses exactly pixel 6
+    and neurons 4 and 5 on the unpruned net."""
+    from neuroplast.data import Split
+    from neuroplast.models import MLP
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(1000, 8, generator=generator, dtype=torch.float64)
+    x[:, 6] = 1.0
+    split = Split(x, torch.randint(0, 3, (1000,), generator=generator))
+    model = MLP([8, 6, 4, 3], activation="sigmoid").double()
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator,
+                                           dtype=torch.float64))
+            layer.bias.zero_()
+        model.layers[0].weight[4, 6] = 20.0
+        model.layers[0].weight[5].zero_()
+        model.layers[0].bias[5] = 0.3
+    return model, split
+
+
+def _logits_by_hand(model, x: torch.Tensor, zero_inputs=(), zero_hidden=()) -> torch.Tensor:
+    """The net's logits in float64 with the given inputs' and hidden1 neurons' outgoing
+    weights set to zero (deletion without compensation)."""
+    (w0, b0), (w1, b1), (w2, b2) = [(layer.weight.detach().clone(), layer.bias.detach())
+                                    for layer in model.layers]
+    w0[:, list(zero_inputs)] = 0.0
+    w1[:, list(zero_hidden)] = 0.0
+    hidden1 = torch.sigmoid(x @ w0.T + b0)
+    return torch.sigmoid(hidden1 @ w1.T + b1) @ w2.T + b2
+
+
+def test_a1_variants_delete_or_compensate_per_site_and_can_rank_hidden1_after_inputs():
+    import copy
+
+    from neuroplast.experiments.definitions.vs_n2ps import prune_input_and_hidden
+
+    model, split = _net_with_a_background_pixel_and_dead_neurons()
+    base = {"input": "connection", "hidden": "connection", "threshold": 0.01, "rule": "A1"}
+
+    def pruned(**keys):
+        net = copy.deepcopy(model)
+        prune_input_and_hidden(net, split, base | keys)
+        assert net.selector.kept.tolist() == [0, 1, 2, 3, 4, 5, 7]
+        return net
+
+    x = split.x
+    deleted = pruned(rules=["none", "none"])
+    assert deleted.site("hidden1").width == 4
+    torch.testing.assert_close(deleted(x), _logits_by_hand(model, x, [6], [4, 5]))
+    # The background pixel's contribution is constant: A1 on the inputs loses nothing of it.
+    hidden_deleted = pruned(rules=["A1", "none"])
+    torch.testing.assert_close(hidden_deleted(x), _logits_by_hand(model, x, [], [4, 5]))
+    # Deleting the pixel unsaturates neuron 4: ranked on the input-pruned net it is kept.
+    assert pruned(rules=["none", "A1"]).site("hidden1").width == 4
+    sequential = pruned(rules=["none", "A1"], choose_hidden_after_inputs=True)
+    assert sequential.site("hidden1").width == 5
+    torch.testing.assert_close(sequential(x), _logits_by_hand(model, x, [6], []))
+    # Ranking after the inputs changes nothing when A1 keeps the inputs' contribution.
+    stock, after = pruned(), pruned(choose_hidden_after_inputs=True)
+    assert stock.site("hidden1").width == after.site("hidden1").width == 4
+    torch.testing.assert_close(stock(x), after(x))

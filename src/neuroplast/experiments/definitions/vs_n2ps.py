@@ -127,20 +127,32 @@ def below_threshold(scores: torch.Tensor, threshold: str | float) -> torch.Tenso
 def prune_input_and_hidden(model: MLP, split: Split, method: dict[str, Any]) -> float:
     """Choose both sites' neurons on the unpruned ``model``, then remove them; returns seconds.
 
-    See the module docstring ("Order"); ``model`` is modified in place.
+    See the module docstring ("Order"); ``model`` is modified in place. Two optional keys of
+    ``method`` vary the procedure (the A1 variants of ``benchmarks.vs_n2ps_a1``; Fig. 15's
+    rows use neither): ``rules``, one re-wiring rule per site in :data:`SITES` order instead of
+    ``rule`` for both, and ``choose_hidden_after_inputs``, which ranks ``hidden1`` on the
+    input-pruned net instead of the unpruned one.
     """
     started = time.perf_counter()
-    rule = get_rule(method["rule"])
-    statistics, chosen = {}, {}
-    for site, measure in zip(SITES, (method["input"], method["hidden"]), strict=True):
+    rules = [get_rule(name) for name in method.get("rules", [method["rule"]] * len(SITES))]
+    sequential = method.get("choose_hidden_after_inputs", False)
+    statistics: dict[str, Any] = {}
+    chosen: dict[str, torch.Tensor] = {}
+
+    def choose(site: str, measure: str) -> None:
         statistics[site] = collect_site_statistics(model, site, split.x)
         scores = efficiency(measure, model, site, statistics[site], split)  # (n,)
         chosen[site] = below_threshold(scores, method["threshold"])
-    for site in SITES:
-        stats = statistics[site]
-        if site != SITES[0] and rule.name != "none":  # re-wire with the input-pruned net's
-            stats = collect_site_statistics(model, site, split.x)
-        rewirer = Rewirer(model, site, stats, rule.name)
+
+    for site, measure in zip(SITES, (method["input"], method["hidden"]), strict=True):
+        if site == SITES[0] or not sequential:
+            choose(site, measure)
+    for site, rule in zip(SITES, rules, strict=True):
+        if site not in chosen:  # sequential: rank hidden1 now, on the input-pruned net
+            choose(site, method["hidden"])
+        elif site != SITES[0] and rule.name != "none":  # re-wire with the input-pruned net's
+            statistics[site] = collect_site_statistics(model, site, split.x)
+        rewirer = Rewirer(model, site, statistics[site], rule.name)
         rewirer.remove_many(chosen[site])
         rewirer.commit(model)
     return time.perf_counter() - started
