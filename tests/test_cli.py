@@ -391,3 +391,32 @@ def test_train_checkpoint_never_overwrites_a_file_that_is_not_one(tmp_path, data
                             "--checkpoint", precious], capsys)
     assert_one_line_error(code, err, "is not a neuroplast training checkpoint")
     assert precious.read_bytes() == b"precious"
+
+
+def test_threads_apply_while_the_command_runs_and_are_restored(monkeypatch, capsys):
+    import neuroplast.cli.demo as demo
+    import neuroplast.cli.train as train_command
+
+    seen = []
+    monkeypatch.setattr(demo, "run", lambda args: seen.append(torch.get_num_threads()) or 0)
+    monkeypatch.setattr(train_command, "run", lambda args: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    assert run_cli(["demo"], capsys)[0] == 0  # the demo's default: one thread
+    assert run_cli(["demo", "--threads", "3"], capsys)[0] == 0
+    assert run_cli(["train", "--threads", "2"], capsys)[0] == 0
+    assert run_cli(["train"], capsys)[0] == 0  # train leaves torch's own choice
+    assert seen == [1, 3, 2, before] and torch.get_num_threads() == before
+    code, _, err = run_cli(["demo", "--threads", "0"], capsys)
+    assert_one_line_error(code, err, "argument --threads")
+
+
+def test_torch_threads_are_restored_when_the_block_raises():
+    from neuroplast.train.threads import torch_threads
+
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError), torch_threads(before + 1):
+        assert torch.get_num_threads() == before + 1
+        raise RuntimeError("stop")
+    assert torch.get_num_threads() == before
+    with torch_threads(None):
+        assert torch.get_num_threads() == before

@@ -44,6 +44,14 @@ def add_protocol_argument(parser: argparse.ArgumentParser, default: str = "fast"
                              + "; ".join(f"{p.name}: {p.description}" for p in PROTOCOLS.values()))
 
 
+def add_threads_argument(parser: argparse.ArgumentParser, default: int | None = None) -> None:
+    """``--threads N``: torch's CPU threads while the command runs (``main`` applies it)."""
+    shown = "torch's own choice" if default is None else str(default)
+    parser.add_argument("--threads", type=positive_int, default=default, metavar="N",
+                        help=f"CPU threads for torch (default: {shown}); on a machine other "
+                             "processes keep busy, 1 avoids threads waiting for each other")
+
+
 def add_output_arguments(parser: argparse.ArgumentParser, required: bool = False) -> None:
     parser.add_argument("--out", metavar="FILE", default=None, required=required,
                         help="write the resulting model here")

@@ -6,6 +6,7 @@ import argparse
 
 from neuroplast.cli.common import (
     add_data_arguments,
+    add_threads_argument,
     load_data,
     non_negative_float,
     seed_value,
@@ -30,6 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     # Hidden: training length in paper epochs (the paper's 5000); tests shorten it.
     p.add_argument("--epochs", type=non_negative_float, default=5000.0, help=argparse.SUPPRESS)
     add_data_arguments(p)
+    # One thread by default: N4 is small, and the demo must not crawl on a busy machine.
+    add_threads_argument(p, default=1)
     p.set_defaults(run=run)
 
 

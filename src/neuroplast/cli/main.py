@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from neuroplast import __version__
+from neuroplast.train.threads import torch_threads
 
 COMMANDS = (
     "train", "evaluate", "demo", "inspect", "prune", "grow",
@@ -47,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        code = int(args.run(args) or 0)
+        with torch_threads(getattr(args, "threads", None)):
+            code = int(args.run(args) or 0)
         sys.stdout.flush()  # a pipe is block-buffered: a closed reader shows here, not at exit
         return code
     except KeyboardInterrupt:

@@ -11,6 +11,7 @@ from neuroplast.cli.common import (
     add_data_arguments,
     add_output_arguments,
     add_protocol_argument,
+    add_threads_argument,
     check_mnist_model,
     check_output,
     load_data,
@@ -59,6 +60,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_data_arguments(p)
     add_output_arguments(p)
+    add_threads_argument(p)
     p.set_defaults(run=run)
 
 

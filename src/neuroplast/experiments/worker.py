@@ -32,6 +32,7 @@ from neuroplast.experiments.registry import get_experiment
 from neuroplast.experiments.stage_checkpoints import checkpoints_in
 from neuroplast.experiments.store import RECORD_FORMAT
 from neuroplast.experiments.sweep import RunSpec
+from neuroplast.train.threads import torch_threads
 
 DEFAULT_THREADS = 1
 """torch threads per run (see the module docstring)."""
@@ -78,10 +79,7 @@ def run_one(spec: RunSpec, data_dir: str | None = None,
         Exception: whatever the experiment's ``run`` raises.
     """
     experiment = get_experiment(spec.experiment)
-    previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         started = datetime.now(UTC)
         clock = time.perf_counter()
         folder = None if checkpoint_dir is None else Path(checkpoint_dir) / spec.run_id
@@ -102,8 +100,6 @@ def run_one(spec: RunSpec, data_dir: str | None = None,
         }
         if checkpoints is not None and checkpoints.resumed:  # wall_s is this attempt's only
             record["provenance"]["resumed_stages"] = list(checkpoints.resumed)
-    finally:
-        torch.set_num_threads(previous_threads)
     if not isinstance(result, dict):
         raise TypeError(f"experiment {spec.experiment!r}: run() must return a dict, "
                         f"got {type(result).__name__}")
