@@ -12,13 +12,24 @@ Usage::
 
     python -m benchmarks.cell_counts docs/reproduction docs/reproduction/kaiming-normal \\
         docs/reproduction/xavier-normal
+    # the first folder's misses, each with what the other folders' runs do to it
+    python -m benchmarks.cell_counts docs/reproduction --misses-against FOLDER [FOLDER ...]
+
+With ``--misses-against``, every cell the first folder misses is looked up in the other folders
+(arms of the fidelity study, probes: runs that changed one or more choices) and classed by the
+best any of them does: *reached, gap halved* (within 2 s.e. there, |ours − paper| at most half
+the first folder's), *reached, gap not halved* (within a wider s.e. only), *gap halved, not
+reached*, or *neither*. Cells are matched by experiment and table row; a heading's count of
+nets ("(10 nets; paper: 28, inverted)") is ignored, so runs with other seed counts match.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.report_cells import Cell, agreement, paper_cells
@@ -55,16 +66,94 @@ def count_table(folders: Sequence[Path]) -> str:
     return markdown_table(("experiment", *(str(f) for f in folders)), rows)
 
 
+MISS_CLASSES = ("reached, gap halved", "reached, gap not halved", "gap halved, not reached",
+                "neither")
+"""How the other folders' runs treat a miss, best first."""
+_NETS = re.compile(r" ?\(\d+ nets[^)]*\)")
+
+
+@dataclass(frozen=True)
+class ClassedMiss:
+    """A cell the reference folder misses, with the best that another folder does to it."""
+
+    cell: Cell
+    kind: str
+    """One of :data:`MISS_CLASSES`."""
+    folder: Path | None
+    there: Cell | None
+
+
+def row_key(cell: Cell) -> tuple[str, str]:
+    """(experiment, row) without the nets counted in a heading."""
+    return cell.experiment, _NETS.sub("", cell.quantity)
+
+
+def classify_misses(reference: dict[str, list[Cell]],
+                    others: dict[Path, dict[str, list[Cell]]]) -> list[ClassedMiss]:
+    """Every cell of ``reference`` outside 2 s.e., in order, with the best class (of
+    :data:`MISS_CLASSES`) any folder of ``others`` reaches for it; among folders of that class
+    the nearest in value."""
+    by_key = {folder: {row_key(c): c for cells in experiments.values() for c in cells}
+              for folder, experiments in others.items()}
+    classed = []
+    for cell in (c for cells in reference.values() for c in cells if not c.agrees):
+        options = []
+        for folder, cells in by_key.items():
+            there = cells.get(row_key(cell))
+            if there is None:
+                continue
+            halved = abs(there.difference) <= abs(cell.difference) / 2
+            kind = MISS_CLASSES[(0 if halved else 1) if there.agrees else (2 if halved else 3)]
+            options.append((MISS_CLASSES.index(kind), abs(there.difference), kind, folder,
+                            there))
+        if options:
+            _, _, kind, folder, there = min(options, key=lambda o: o[:2])
+            classed.append(ClassedMiss(cell, kind, folder, there))
+        else:
+            classed.append(ClassedMiss(cell, MISS_CLASSES[-1], None, None))
+    return classed
+
+
+def miss_table(classed: Sequence[ClassedMiss]) -> str:
+    """Markdown: misses per experiment and class, then one row per miss."""
+    from neuroplast.experiments.stats_summary import markdown_table
+
+    names = list(dict.fromkeys(m.cell.experiment for m in classed))
+    counts = [[name] + [sum(m.cell.experiment == name and m.kind == kind for m in classed)
+                        for kind in MISS_CLASSES]
+              + [sum(m.cell.experiment == name for m in classed)] for name in names]
+    counts.append(["all"] + [sum(m.kind == kind for m in classed) for kind in MISS_CLASSES]
+                  + [len(classed)])
+    rows = [[m.cell.experiment, _NETS.sub("", m.cell.quantity),
+             f"{m.cell.difference:+.4g} ± {m.cell.se:.2g}", m.kind,
+             str(m.folder) if m.folder else "—",
+             f"{m.there.difference:+.4g} ± {m.there.se:.2g}" if m.there else "—"]
+            for m in classed]
+    return (markdown_table(("experiment", *MISS_CLASSES, "misses"), counts) + "\n\n"
+            + markdown_table(("experiment", "cell", "ours − paper", "best elsewhere", "where",
+                              "there: ours − paper"), rows))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.cell_counts",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("folders", type=Path, nargs="+", help="results folders")
+    parser.add_argument("--misses-against", type=Path, nargs="+", default=None,
+                        metavar="FOLDER", help="class the first folder's misses by what these "
+                                               "folders' runs do to them")
     args = parser.parse_args(argv)
-    missing = [str(f) for f in args.folders if not any(f.glob("*/summary.md"))]
+    folders = [*args.folders, *(args.misses_against or [])]
+    missing = [str(f) for f in folders if not any(f.glob("*/summary.md"))]
     if missing:
         parser.error(f"no <experiment>/summary.md in {', '.join(missing)}; give folders that "
                      "`neuroplast reproduce --out` wrote")
-    print(count_table(args.folders))
+    if args.misses_against is None:
+        print(count_table(args.folders))
+        return 0
+    if len(args.folders) != 1:
+        parser.error("--misses-against takes one reference folder before it")
+    others = {f: comparable_cells(f) for f in args.misses_against}
+    print(miss_table(classify_misses(comparable_cells(args.folders[0]), others)))
     return 0
 
 

@@ -217,6 +217,11 @@ class Miss:
     reached: Cell | None
     changed: tuple[str, ...]
     """The factors in which ``reaching`` differs from the reproduction's arm."""
+    halving: Arm | None = None
+    """When no arm reaches the cell: the arm that at least halves the reproduction's
+    |ours − paper| while changing the fewest factors (ties: the nearest in value), if any."""
+    halved: Cell | None = None
+    halving_changed: tuple[str, ...] = ()
 
     @property
     def gap_halved(self) -> bool:
@@ -230,7 +235,9 @@ def reproduction_misses(results: dict[Arm, list[Cell]]) -> list[Miss]:
     """Every paper cell the reproduction's arm (:data:`REPRODUCTION_ARM`) has outside 2 s.e.,
     in its order, each with the arm that brings it within 2 s.e. while changing the fewest
     factors (ties: the smallest |ours − paper|, which fewer seeds cannot shrink): which
-    measured change reaches the cell. Empty when the reproduction's arm has no cells."""
+    measured change reaches the cell; for a cell no arm reaches, the arm that at least halves its
+    gap (:attr:`Miss.halving`), chosen the same way. Empty when the reproduction's arm has no
+    cells."""
     reference = next((arm for arm in results if arm.is_default), None)
     if reference is None:
         return []
@@ -242,7 +249,15 @@ def reproduction_misses(results: dict[Arm, list[Cell]]) -> list[Miss]:
         reaching = [arm for arm, cells in by_key.items()
                     if arm != reference and cell.key in cells and cells[cell.key].agrees]
         if not reaching:
-            misses.append(Miss(cell, None, None, ()))
+            halving = [arm for arm, cells in by_key.items() if arm != reference
+                       and cell.key in cells
+                       and abs(cells[cell.key].difference) <= abs(cell.difference) / 2]
+            arm = min(halving, default=None,
+                      key=lambda a: (len(changed_factors(a, reference)),
+                                     abs(by_key[a][cell.key].difference)))
+            misses.append(Miss(cell, None, None, (), arm,
+                               None if arm is None else by_key[arm][cell.key],
+                               () if arm is None else changed_factors(arm, reference)))
             continue
         arm = min(reaching, key=lambda a: (len(changed_factors(a, reference)),
                                            abs(by_key[a][cell.key].difference)))
@@ -437,7 +452,9 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
                                   "quantity": m.cell.quantity,
                                   "reached_by": m.reaching.folder if m.reaching else None,
                                   "factors_changed": list(m.changed),
-                                  "gap_halved": m.gap_halved}
+                                  "gap_halved": m.gap_halved,
+                                  "halved_by": m.halving.folder if m.halving else None,
+                                  "halving_factors_changed": list(m.halving_changed)}
                                  for m in misses],
          "compute": {arm.folder: {n: asdict(c) for n, c in compute[arm].items() if c.runs}
                      for arm in arms}}, indent=1))
@@ -452,17 +469,24 @@ def _misses_section(misses: list[Miss], names: Sequence[str]) -> list[str]:
     if not misses:
         return []
 
+    def change(arm: Arm, factors: tuple[str, ...]) -> str:
+        return " + ".join(f"{f} {getattr(arm, f)}" for f in factors)
+
     def label(miss: Miss) -> str:
-        if miss.reaching is None:
-            return "no arm reaches it"
-        return " + ".join(f"{f} {getattr(miss.reaching, f)}" for f in miss.changed)
+        if miss.reaching is not None:
+            return change(miss.reaching, miss.changed)
+        if miss.halving is not None:
+            return f"no arm reaches it; {change(miss.halving, miss.halving_changed)} halves it"
+        return "no arm reaches it or halves its gap"
 
     groups: dict[str, list[Miss]] = {}
-    for miss in sorted(misses, key=lambda m: (m.reaching is None, len(m.changed))):
+    for miss in sorted(misses, key=lambda m: (m.reaching is None, m.halving is None,
+                                              len(m.changed), len(m.halving_changed))):
         groups.setdefault(label(miss), []).append(miss)
     counts = [[name] + [sum(m.cell.experiment == e for m in group) or "—"
                         for e in names]
-              + [len(group), sum(m.gap_halved for m in group) if group[0].reaching else "—"]
+              + [len(group), sum(m.gap_halved or m.halving is not None for m in group)
+                 if group[0].reaching or group[0].halving else "—"]
               for name, group in groups.items()]
     return ["## The reproduction's misses, and the change that reaches them", "",
             f"The {len(misses)} cells that the reproduction's arm "
@@ -471,16 +495,18 @@ def _misses_section(misses: list[Miss], names: Sequence[str]) -> list[str]:
             "With many arms, one may reach a cell by chance, or by a wider standard error alone "
             "(fewer seeds): the last column counts the cells where the reaching arm at least "
             "halves the "
-            "reproduction's |ours − paper|. A count says where the study measured a cell "
-            "within reach, not that the factor is the paper's.", "",
+            "reproduction's |ours − paper|. A cell no arm reaches is named by the arm that at "
+            "least halves its gap, chosen the same way, where one does. A count says where the "
+            "study measured a cell within reach, not that the factor is the paper's.", "",
             markdown_table(("change", *names, "all", "gap at least halved"),
                            counts), "",
             markdown_table(("experiment", "cell", "reproduction: ours − paper", "z",
-                            "reached by", "change", "there: ours − paper"), [
+                            "reached (or halved) by", "change", "there: ours − paper"), [
                 [m.cell.experiment, m.cell.quantity,
                  f"{m.cell.difference:+.4g} ± {m.cell.se:.2g}", f"{m.cell.z:+.1f}",
-                 m.reaching.folder if m.reaching else "—", label(m),
-                 f"{m.reached.difference:+.4g} ± {m.reached.se:.2g}" if m.reached else "—"]
+                 (m.reaching or m.halving).folder if m.reaching or m.halving else "—", label(m),
+                 f"{(m.reached or m.halved).difference:+.4g} ± {(m.reached or m.halved).se:.2g}"
+                 if m.reached or m.halved else "—"]
                 for m in misses]), ""]
 
 

@@ -149,19 +149,25 @@ def test_each_miss_of_the_reproduction_names_the_fewest_factors_that_reach_it():
     medium = Arm("medium", *REPRODUCTION_ARM[1:])
     inverted_lecun = Arm(REPRODUCTION_ARM[0], "inverted", "lecun-normal", REPRODUCTION_ARM[3])
     results = {
-        medium: [Cell("e", "x", 1.9, 1.0), Cell("e", "y", 5.0, 1.0), Cell("e", "w", 9.0, 1.0)],
+        medium: [Cell("e", "x", 1.9, 1.0), Cell("e", "y", 5.0, 1.0), Cell("e", "w", 9.0, 1.0),
+                 Cell("e", "v", -2.9, 1.0)],
         reference: [Cell("e", "x", 3.0, 1.0), Cell("e", "y", 4.0, 1.0), Cell("e", "z", 3.0, 1.0),
-                    Cell("e", "w", 0.5, 1.0)],
+                    Cell("e", "w", 0.5, 1.0), Cell("e", "v", 6.0, 1.0)],
         inverted_lecun: [Cell("e", "x", 0.0, 1.0), Cell("e", "y", 1.0, 1.0),
-                         Cell("e", "z", 2.5, 1.0)],
+                         Cell("e", "z", 2.5, 1.0), Cell("e", "v", 2.5, 1.0)],
     }
     misses = {m.cell.quantity: m for m in reproduction_misses(results)}
-    assert set(misses) == {"x", "y", "z"}  # w agrees in the reproduction: no miss
+    assert set(misses) == {"x", "y", "z", "v"}  # w agrees in the reproduction: no miss
+    # v: no arm reaches it; both halve its gap, and one factor beats two although farther
+    assert (misses["v"].reaching, misses["v"].halving, misses["v"].halving_changed,
+            misses["v"].halved.difference) == (None, medium, ("protocol",), -2.9)
+    assert (misses["z"].halving, misses["z"].halved) == (None, None)  # 3 → 2.5: not half
+    assert misses["x"].halving is None  # reached: the halving arm is only for the unreached
     # x: one factor beats two, although the two-factor arm comes closer
     assert (misses["x"].reaching, misses["x"].changed, misses["x"].reached.difference) == (
         medium, ("protocol",), 1.9)
     assert (misses["y"].reaching, misses["y"].changed) == (inverted_lecun, ("encoding", "init"))
     assert (misses["z"].reaching, misses["z"].reached, misses["z"].changed) == (None, None, ())
     # 3 → 1.9 is not half the gap; 4 → 1 is; an unreached cell never is
-    assert [misses[q].gap_halved for q in "xyz"] == [False, True, False]
+    assert [misses[q].gap_halved for q in "xyzv"] == [False, True, False, False]
     assert reproduction_misses({medium: results[medium]}) == []  # no reproduction arm
