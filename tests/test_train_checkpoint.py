@@ -17,6 +17,7 @@ from neuroplast.data import Dataset, Split
 from neuroplast.errors import NeuroplastError
 from neuroplast.experiments import trained_cache
 from neuroplast.experiments.definitions.pruning_common import train_base
+from neuroplast.experiments.stage_checkpoints import checkpoints_in
 from neuroplast.train import (
     Checkpoint,
     CheckpointMismatch,
@@ -180,12 +181,17 @@ def test_the_trained_cache_resumes_an_interrupted_base_net(mnist_small, tmp_path
     assert len(list(tmp_path.glob("*.partial.safetensors"))) == 1
     assert not list(tmp_path.glob("*.json"))  # nothing stored as trained
 
-    resumed, final = train_base("N4", 1500, 3, quick, data)
+    with checkpoints_in(tmp_path / "run") as run:  # as a sweep runs it
+        resumed, final = train_base("N4", 1500, 3, quick, data)
     assert _same_weights(resumed, fresh)
     assert final["resumed_at_epoch"] == 1
     assert final["train_accuracy"] == fresh_final["train_accuracy"]
     assert not list(tmp_path.glob("*.partial.safetensors"))
-    assert train_base("N4", 1500, 3, quick, data)[1]["from_cache"] is True
+    # the run's provenance will say its wall time is the last attempt's only
+    assert [name.split("-")[:2] for name in run.resumed] == [["trained", "cache"]]
+    with checkpoints_in(tmp_path / "run") as run:
+        assert train_base("N4", 1500, 3, quick, data)[1]["from_cache"] is True
+    assert run.resumed == []
 
 
 def test_continuing_with_a_used_optimizer_and_history_resumes_exactly(tmp_path, monkeypatch):

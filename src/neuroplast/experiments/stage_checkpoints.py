@@ -103,3 +103,12 @@ def stage_checkpoint(stage: str) -> Checkpoint | None:
     return Checkpoint(path, every_s=STAGE_EVERY_S, remove_at_end=False, replace_foreign=True,
                       key={"run": current.folder.name, "stage": stage,
                            "neuroplast": neuroplast.__version__, "torch": torch.__version__})
+
+
+def note_resumed(name: str) -> None:
+    """Record in the current run (if a sweep runs one) that a training called ``name``
+    continued from a checkpoint that is not a stage's — the trained cache's, beside its entry —
+    so the run's ``provenance.resumed_stages`` says its ``wall_s`` is the last attempt only."""
+    current = _CURRENT.get()
+    if current is not None and name not in current.resumed:
+        current.resumed.append(name)

@@ -41,6 +41,7 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 import neuroplast
+from neuroplast.experiments.stage_checkpoints import note_resumed
 from neuroplast.files import atomic_write, atomic_write_text
 from neuroplast.train.checkpoint import Checkpoint, discard_checkpoint
 from neuroplast.train.protocols import Protocol
@@ -113,6 +114,8 @@ def cached_training(make_key: Callable[[], Mapping[str, Any]], model: nn.Module,
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError):
         pass  # absent, unreadable or another key: train and replace
     final = train(checkpoint)  # a partial file of other code is replaced (replace_foreign)
+    if final.get("resumed_at_epoch") is not None:
+        note_resumed(f"trained-cache-{stem.name}")
     folder.mkdir(parents=True, exist_ok=True)
     state = {name: tensor.detach().contiguous().cpu()
              for name, tensor in model.state_dict().items()}
