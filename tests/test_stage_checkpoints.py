@@ -5,6 +5,7 @@ checkpoint folder is gone once the record is stored; outside a sweep there are n
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,9 @@ from neuroplast.experiments.stage_checkpoints import (
     checkpoints_in,
     stage_checkpoint,
 )
+from neuroplast.train import fused as fused_module
 from neuroplast.train import loop as loop_module
+from neuroplast.train.protocols import PROTOCOLS
 
 EXPERIMENT = "replication-shift"  # N1 pre-trained 20 epochs under quick, then 5 branches
 
@@ -112,3 +115,36 @@ def test_leftovers_in_partial_are_replaced_or_removed(tmp_path, data_dir):
     run_sweep(EXPERIMENT, protocol="quick", seeds=1, out_dir=tmp_path, progress=False,
               data_dir=data_dir)
     assert not partial.exists()
+
+
+@pytest.mark.parametrize(("experiment", "module", "prefix"), [
+    ("goal-pruning", loop_module, "goal-"),  # a goal chain's retraining, one net
+    ("input-pruning", fused_module, "input-chains-"),  # the input chains' fused retraining
+])
+def test_a_pruning_sweep_killed_mid_retraining_resumes_to_the_same_record(
+        experiment, module, prefix, tmp_path, data_dir, monkeypatch):
+    # retrainings of 3 epochs instead of 1 under quick, so that they save checkpoints
+    monkeypatch.setitem(PROTOCOLS, "quick", replace(PROTOCOLS["quick"], epoch_scale=0.006))
+    expected = run_sweep(experiment, protocol="quick", seeds=1, out_dir=tmp_path / "whole",
+                         progress=False, data_dir=data_dir)
+    monkeypatch.setattr(stage_checkpoints, "STAGE_EVERY_S", 0.0)
+    real_save, killed_in = module.save_checkpoint, []
+
+    def save_then_die(checkpoint, *args, **kwargs):
+        real_save(checkpoint, *args, **kwargs)
+        if checkpoint.path.name.startswith(prefix):
+            killed_in.append(checkpoint.path.stem)
+            raise KeyboardInterrupt
+
+    out = tmp_path / "killed"
+    with monkeypatch.context() as patch:
+        patch.setattr(module, "save_checkpoint", save_then_die)
+        with pytest.raises(KeyboardInterrupt):
+            run_sweep(experiment, protocol="quick", seeds=1, out_dir=out, progress=False,
+                      data_dir=data_dir)
+    resumed = run_sweep(experiment, protocol="quick", seeds=1, out_dir=out, progress=False,
+                        data_dir=data_dir)
+    assert any(killed_in[0] in r["provenance"].get("resumed_stages", []) for r in resumed)
+    assert [_without_times(r["result"]) for r in resumed] == [
+        _without_times(r["result"]) for r in expected]
+    assert not (out / experiment / PARTIAL_FOLDER).exists()

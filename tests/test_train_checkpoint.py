@@ -26,7 +26,9 @@ from neuroplast.train import (
     make_optimizer,
     train,
 )
+from neuroplast.train import fused as fused_module
 from neuroplast.train import loop as loop_module
+from neuroplast.train.fused import can_fuse, train_fused, train_together
 
 EPOCHS = 6
 
@@ -276,3 +278,60 @@ def test_replace_foreign_trains_afresh_over_a_file_of_other_code(tmp_path, monke
         history = _run(model, split, checkpoint, seed=7)
         assert _same_weights(model, expected) and "resumed_at_epoch" not in history.final
         assert not foreign.exists()
+
+
+def _members():
+    """Three nets a fused training takes (one with a narrower first hidden layer)."""
+    return [random_mlp(widths, seed=seed)
+            for seed, widths in enumerate(([20, 8, 4], [20, 6, 4], [20, 8, 4]))]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_an_interrupted_fused_training_resumes_to_the_uninterrupted_result(optimizer, tmp_path,
+                                                                          monkeypatch):
+    protocol = _protocol()
+
+    def fused_run(models, checkpoint=None):
+        return train_fused(models, _split(), protocol, epochs=EPOCHS, data_seed=7,
+                           optimizer=optimizer, progress=False, checkpoint=checkpoint)
+
+    whole = _members()
+    expected = fused_run(whole)
+    checkpoint = Checkpoint(tmp_path / "fused", every_s=0)
+    real, count = fused_module.save_checkpoint, [0]
+
+    def save_then_stop(*args, **kwargs):
+        real(*args, **kwargs)
+        count[0] += 1
+        if count[0] == 2:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fused_module, "save_checkpoint", save_then_stop)
+        with pytest.raises(KeyboardInterrupt):
+            fused_run(_members(), checkpoint)
+    with pytest.raises(CheckpointMismatch, match="another training"):
+        fused_run(_members()[::-1], checkpoint)  # other members: refused, file kept
+    resumed_members = _members()
+    histories = fused_run(resumed_members, checkpoint)
+    assert all(_same_weights(a, b) for a, b in zip(whole, resumed_members, strict=True))
+    assert [h.epochs for h in histories] == [h.epochs for h in expected]
+    assert histories[0].final["resumed_at_epoch"] == 2
+    assert histories[0].final["train_accuracy"] == expected[0].final["train_accuracy"]
+    assert not checkpoint.path.exists()
+
+
+def test_models_trained_together_but_not_fusable_get_a_checkpoint_each(tmp_path, monkeypatch):
+    models = [random_mlp([20, 8, 4], seed=0), random_mlp([20, 8, 6, 4], seed=1)]
+    assert not can_fuse(models)
+    paths = []
+    real = loop_module.load_checkpoint
+
+    def note(checkpoint, *args, **kwargs):
+        paths.append(checkpoint.path.name)
+        return real(checkpoint, *args, **kwargs)
+
+    monkeypatch.setattr(loop_module, "load_checkpoint", note)
+    train_together(models, _split(), _protocol(), epochs=1, seed=7,
+                   checkpoint=Checkpoint(tmp_path / "retrain.safetensors", every_s=0))
+    assert paths == ["retrain.member0.safetensors", "retrain.member1.safetensors"]

@@ -79,7 +79,7 @@ from neuroplast.stats.site import (
     model_device_dtype,
     to_model,
 )
-from neuroplast.train import Protocol, evaluate, train
+from neuroplast.train import Checkpoint, Protocol, evaluate, train
 
 __all__ = [
     "PruneResult", "Strategy", "make_strategy", "prune", "prune_cycles", "prune_retrain_cycles",
@@ -223,10 +223,16 @@ def _metrics_after_prune(model: nn.Module, split: Split,
     return after
 
 
+RetrainCheckpoints = Callable[[int], Checkpoint | None]
+"""cycle → the checkpoint of the retraining after that cycle's prune (or None)."""
+
+
 def prune_cycles(model: nn.Module, site: str, split: Split, protocol: Protocol, *, cycles: int,
                  retrain_paper_epochs: float, seed: int, test_split: Split | None = None,
                  optimizer: torch.optim.Optimizer | None = None, retrain_last: bool = False,
-                 progress: bool | None = False, **prune_kwargs: Any) -> list[PruneResult]:
+                 progress: bool | None = False,
+                 checkpoints: RetrainCheckpoints | None = None,
+                 **prune_kwargs: Any) -> list[PruneResult]:
     """Prune, retrain, prune again, … (paper §5.2, Figs 5 and 6).
 
     Cycle 1 is the initial prune; each later cycle retrains ``retrain_paper_epochs`` and prunes
@@ -248,6 +254,11 @@ def prune_cycles(model: nn.Module, site: str, split: Split, protocol: Protocol, 
             per retraining, which for the paper's momentum-free SGD is the same thing).
         retrain_last: also retrain after the last prune.
         progress: progress bar during retraining.
+        checkpoints: ``checkpoints(cycle)`` gives the checkpoint of the retraining after prune
+            ``cycle`` (or None), so that a run killed in a retraining continues it when called
+            again: the prunes before it are deterministic and recomputed, each finished
+            retraining is read back from its checkpoint (:mod:`neuroplast.train.checkpoint`;
+            pass ones with ``remove_at_end=False`` and remove them once the result is stored).
         **prune_kwargs: passed to :func:`prune` (rule, measure, strategy, max_fraction, ...).
 
     Returns:
@@ -263,7 +274,8 @@ def prune_cycles(model: nn.Module, site: str, split: Split, protocol: Protocol, 
         if retrain_paper_epochs > 0 and (cycle < cycles or retrain_last):
             history = train(model, split, protocol, epochs=protocol.epochs(retrain_paper_epochs),
                             seed=seed + 1000 * cycle, test_split=test_split, optimizer=optimizer,
-                            progress=progress)
+                            progress=progress,
+                            checkpoint=None if checkpoints is None else checkpoints(cycle))
             retrained = dict(history.final)
         results.append(replace(result, after=after, retrain=retrained))
     return results
@@ -273,7 +285,9 @@ def prune_cycles_together(models: Sequence[nn.Module], site: str, split: Split,
                           protocol: Protocol, *, cycles: int, retrain_paper_epochs: float,
                           seed: int, prune_kwargs: Sequence[Mapping[str, Any]],
                           test_split: Split | None = None,
-                          retrain_last: bool = False) -> list[list[PruneResult]]:
+                          retrain_last: bool = False,
+                          checkpoints: RetrainCheckpoints | None = None,
+                          ) -> list[list[PruneResult]]:
     """:func:`prune_cycles` on several models at once, in lock-step, one prune setting each.
 
     ``result[i]`` is what ``prune_cycles(models[i], site, split, protocol, cycles=cycles,
@@ -283,6 +297,8 @@ def prune_cycles_together(models: Sequence[nn.Module], site: str, split: Split,
     are trained as one fused model when they can be
     (:func:`neuroplast.train.fused.train_together`: copies of one MLP pruned to different
     widths or inputs). Each retraining's ``wall_time_s`` is then its share of the fused time.
+    ``checkpoints(cycle)`` gives the checkpoint of cycle ``cycle``'s retraining, as in
+    :func:`prune_cycles`.
 
     Raises:
         NeuroplastError: bad cycle count or retraining length, or not one ``prune_kwargs``
@@ -304,7 +320,9 @@ def prune_cycles_together(models: Sequence[nn.Module], site: str, split: Split,
         if retrain_paper_epochs > 0 and (cycle < cycles or retrain_last):
             histories = train_together(models, split, protocol,
                                        epochs=protocol.epochs(retrain_paper_epochs),
-                                       seed=seed + 1000 * cycle, test_split=test_split)
+                                       seed=seed + 1000 * cycle, test_split=test_split,
+                                       checkpoint=None if checkpoints is None
+                                       else checkpoints(cycle))
             retrained = [dict(history.final) for history in histories]
         for chain, result, metrics in zip(results, pruned, retrained, strict=True):
             chain.append(replace(result, retrain=metrics))

@@ -32,8 +32,10 @@ checkpoint). The file is removed once the training has finished — or, with
 ``neuroplast train --checkpoint`` do so), so that a kill between the end of training and the
 stored result loses nothing.
 
-Not supported: callbacks (they may change the model's shape and keep state of their own, as
-the death-and-replication schedule does) and fused training (``neuroplast.train.fused``).
+Fused training (:func:`neuroplast.train.fused.train_fused`, ``train_together``) saves the
+same state for the fused model and every member's history. Not supported: callbacks (they may
+change the model's shape and keep state of their own, as the death-and-replication schedule
+does).
 """
 
 from __future__ import annotations

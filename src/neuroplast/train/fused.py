@@ -60,6 +60,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -70,6 +71,13 @@ from neuroplast.activations import Activation, get_activation
 from neuroplast.data import Split
 from neuroplast.errors import NeuroplastError
 from neuroplast.models.mlp import MLP, FeatureSelector, check_widths
+from neuroplast.train.checkpoint import (
+    Checkpoint,
+    TrainingIdentity,
+    discard_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from neuroplast.train.loop import (
     Evaluation,
     History,
@@ -437,7 +445,8 @@ def evaluate_fused(model: FusedMLP, split: Split, *,
 
 def train_fused(models: Sequence[MLP], train_split: Split, protocol: Protocol, *,
                 epochs: float, data_seed: int, test_split: Split | None = None,
-                optimizer: str = "sgd", progress: bool | None = None) -> list[History]:
+                optimizer: str = "sgd", progress: bool | None = None,
+                checkpoint: Checkpoint | None = None) -> list[History]:
     """Train S same-architecture models together, in place, sharing every input batch.
 
     Member s ends up equal, to float rounding, to ``train(models[s], train_split, protocol,
@@ -458,17 +467,25 @@ def train_fused(models: Sequence[MLP], train_split: Split, protocol: Protocol, *
         optimizer: ``"sgd"`` (the paper's) or ``"adam"``; both act element-wise, so the fused
             step equals the separate ones.
         progress: show a progress bar (None = only on an interactive terminal).
+        checkpoint: save the fused training's state there (after full epochs, at most every
+            ``checkpoint.every_s`` seconds) and continue from it if an interrupted call with
+            the same arguments left it — to the weights and histories an uninterrupted call
+            gives (as :func:`neuroplast.train.train` does; :mod:`neuroplast.train.checkpoint`).
+            Removed at the end unless ``checkpoint.remove_at_end`` is False.
 
     Returns:
         One :class:`History` per member: per-epoch mean batch loss, and ``final`` with that
-        member's train/test loss and accuracy, the shared wall time (``wall_time_s``, for all
-        members together), ``fused_members`` = S and ``data_seed``. No callbacks run: death and
-        replication during training need separate models.
+        member's train/test loss and accuracy, the shared wall and CPU time (``wall_time_s``,
+        ``cpu_time_s``, for all members together; with a checkpoint summed over the interrupted
+        calls, and ``resumed_at_epoch`` when this call continued one), ``fused_members`` = S
+        and ``data_seed``. No callbacks run: death and replication during training need
+        separate models.
 
     Raises:
         NeuroplastError: if the models cannot be fused, ``epochs`` is negative, the split is
             empty, or a member diverges (the message names it; the models are then left as
-            they were).
+            they were); a file at the checkpoint path that is not this training's checkpoint
+            (:class:`~neuroplast.train.checkpoint.CheckpointMismatch`).
     """
     if not math.isfinite(epochs) or epochs < 0:
         raise NeuroplastError(f"epochs must be a non-negative number, got {epochs}")
@@ -480,13 +497,27 @@ def train_fused(models: Sequence[MLP], train_split: Split, protocol: Protocol, *
     x_all = data.x.to(fused.first.weight.dtype)  # (n, d), the members' dtype
     s = fused.n_members
     generator = torch.Generator().manual_seed(int(data_seed))
-    _, total_steps, n_epochs = step_schedule(data.n, protocol.batch_size, epochs)
+    steps_per_epoch, total_steps, n_epochs = step_schedule(data.n, protocol.batch_size, epochs)
     histories = [History() for _ in range(s)]
+    epochs_done, step, earlier_wall, earlier_cpu = 0, 0, 0.0, 0.0
+    identity: TrainingIdentity | None = None
+    if checkpoint is not None:
+        identity = TrainingIdentity(checkpoint, fused, opt, data, History(), seed=int(data_seed),
+                                    epochs=float(epochs), total_steps=total_steps,
+                                    batch_size=protocol.batch_size)
+        resumed = load_checkpoint(checkpoint, identity, fused, opt, generator)
+        if resumed is not None:
+            for history, earlier in zip(histories, resumed.history_epochs, strict=True):
+                history.epochs[:] = earlier
+            epochs_done, step = resumed.epochs_done, resumed.steps
+            earlier_wall, earlier_cpu = resumed.wall_s, resumed.cpu_s
     bar = _progress_bar(n_epochs, progress)
-    started = time.perf_counter()
-    step = 0
+    if bar is not None and epochs_done:
+        bar.update(epochs_done)
+    started, started_cpu = time.perf_counter(), time.process_time()
+    saved_at = started
     try:
-        for epoch in range(n_epochs):
+        for epoch in range(epochs_done, n_epochs):
             fused.train()
             order = torch.randperm(data.n, generator=generator)
             running = torch.zeros(s, dtype=torch.float64, device=x_all.device)  # (S,)
@@ -512,28 +543,44 @@ def train_fused(models: Sequence[MLP], train_split: Split, protocol: Protocol, *
             for h, total in zip(histories, running.tolist(), strict=True):
                 h.epochs.append({"epoch": epoch + 1, "steps": batches,
                                  "mean_batch_loss": total / max(batches, 1)})
+            now = time.perf_counter()
+            if (checkpoint is not None and identity is not None and batches == steps_per_epoch
+                    and epoch + 1 < n_epochs and now - saved_at >= checkpoint.every_s):
+                save_checkpoint(checkpoint, identity, fused, opt, generator,
+                                epochs_done=epoch + 1, steps=step,
+                                wall_s=earlier_wall + now - started,
+                                cpu_s=earlier_cpu + time.process_time() - started_cpu,
+                                history_epochs=[h.epochs for h in histories])
+                saved_at = time.perf_counter()
             if bar is not None:
                 bar.update(1)
     finally:
         if bar is not None:
             bar.close()
-    wall = time.perf_counter() - started
+    wall = earlier_wall + time.perf_counter() - started
+    cpu = earlier_cpu + time.process_time() - started_cpu
     fused.copy_into(models)
     train_eval = evaluate_fused(fused, data)
     test_eval = evaluate_fused(fused, test_split) if test_split is not None else None
     for member, h in enumerate(histories):
         final: dict[str, Any] = {"epochs": n_epochs, "steps": step, "wall_time_s": wall,
-                                 "fused_members": s, "data_seed": int(data_seed)}
+                                 "cpu_time_s": cpu, "fused_members": s,
+                                 "data_seed": int(data_seed)}
+        if epochs_done:
+            final["resumed_at_epoch"] = epochs_done
         final |= train_eval[member].as_dict("train")
         if test_eval is not None:
             final |= test_eval[member].as_dict("test")
         h.final = final
+    if checkpoint is not None and checkpoint.remove_at_end:
+        discard_checkpoint(checkpoint)
     return histories
 
 
 def train_together(models: Sequence[nn.Module], train_split: Split, protocol: Protocol, *,
                    epochs: float, seed: int, test_split: Split | None = None,
-                   progress: bool | None = False) -> list[History]:
+                   progress: bool | None = False,
+                   checkpoint: Checkpoint | None = None) -> list[History]:
     """Train each model as ``train(model, train_split, protocol, epochs=epochs, seed=seed)``
     would — all with the same data seed, so with the same batches — fused into one model when
     :func:`can_fuse` allows (several pruned copies of one net), one after another otherwise.
@@ -542,16 +589,32 @@ def train_together(models: Sequence[nn.Module], train_split: Split, protocol: Pr
     Each member's ``final["wall_time_s"]`` is its share of the fused wall time (total ÷ S);
     ``final["fused_wall_time_s"]`` is the total and ``final["fused_members"]`` is S.
 
+    ``checkpoint`` makes the training resumable (:mod:`neuroplast.train.checkpoint`): the fused
+    training, or the one model, uses it as it is; models trained one after another each use
+    their own file beside it (``<stem>.member<i><suffix>``).
+
     Returns:
         One :class:`History` per model, in order.
     """
     if len(models) > 1 and can_fuse(models):
         histories = train_fused(models, train_split, protocol, epochs=epochs,  # type: ignore[arg-type]
-                                data_seed=seed, test_split=test_split, progress=progress)
+                                data_seed=seed, test_split=test_split, progress=progress,
+                                checkpoint=checkpoint)
         for history in histories:
             total = history.final["wall_time_s"]
             history.final["fused_wall_time_s"] = total
             history.final["wall_time_s"] = total / len(models)
         return histories
     return [train(model, train_split, protocol, epochs=epochs, seed=seed,  # type: ignore[arg-type]
-                  test_split=test_split, progress=progress) for model in models]
+                  test_split=test_split, progress=progress,
+                  checkpoint=_member_checkpoint(checkpoint, i, len(models)))
+            for i, model in enumerate(models)]
+
+
+def _member_checkpoint(checkpoint: Checkpoint | None, index: int,
+                       n_models: int) -> Checkpoint | None:
+    """The checkpoint of model ``index`` of ``n_models`` trained one after another."""
+    if checkpoint is None or n_models == 1:
+        return checkpoint
+    path = checkpoint.path
+    return replace(checkpoint, path=path.with_name(f"{path.stem}.member{index}{path.suffix}"))

@@ -110,7 +110,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     split = restrict(dataset.train, protocol)
     cutoffs = config["cutoffs"]
     chains = cutoff_chains([copy.deepcopy(model) for _ in cutoffs], config["site"], cutoffs,
-                           config, spec.seed, protocol, split, dataset.test)
+                           config, spec.seed, protocol, split, dataset.test, stage="chains")
     rows = [_row(cutoff, first, second) for cutoff, (first, second) in zip(cutoffs, chains,
                                                                           strict=True)]
     return {"train_accuracy": final["train_accuracy"], "train_loss": final["train_loss"],

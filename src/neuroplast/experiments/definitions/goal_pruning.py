@@ -56,6 +56,7 @@ from neuroplast.experiments.definitions.pruning_common import (
     paired,
     paper_cell,
     per_seed,
+    retrain_checkpoints,
     smaller_at_equal_accuracy,
     summarize_rows,
     timing_row,
@@ -133,7 +134,8 @@ def _goal_chain(model: MLP, goal: float, config: dict[str, Any], seed: int,
     """Prune with the goal, then (cycles − 1) × (retrain 500 + prune): the rows of Fig. 6."""
     results = prune_cycles(model, config["site"], split, protocol, cycles=config["cycles"],
                            retrain_paper_epochs=config["retrain_paper_epochs"], seed=seed,
-                           test_split=test, rule=config["rule"], goal_accuracy=goal)
+                           test_split=test, rule=config["rule"], goal_accuracy=goal,
+                           checkpoints=retrain_checkpoints(f"goal-{goal:g}"))
     rows, retrain_s = [], 0.0
     for index, result in enumerate(results, start=1):
         rows.append({
@@ -156,7 +158,7 @@ def _cutoff_chain(model: MLP, cutoff: float, config: dict[str, Any], seed: int,
                   protocol: Protocol, split: Split, test: Split) -> dict[str, Any]:
     """Prune with ε, retrain 500, prune with ε (Fig. 5's line for ε)."""
     first, second = cutoff_cycles(model, config["site"], cutoff, config, seed, protocol, split,
-                                  test)
+                                  test, stage=f"cutoff-{cutoff:g}")
     return {"cutoff": cutoff,
             "total_time_s": first.seconds + first.retrain["wall_time_s"] + second.seconds,
             "accuracy": second.after["train_accuracy"],

@@ -68,6 +68,7 @@ from neuroplast.experiments.definitions.pruning_common import (
     paper_cell,
     per_seed,
     pixel_grid,
+    retrain_checkpoints,
     select,
     summarize_rows,
     timing_row,
@@ -169,12 +170,13 @@ def _from_cutoff_nets(model: MLP, config: dict[str, Any], seed: int, protocol: P
     hidden_cutoffs, input_cutoffs = config["hidden_cutoffs"], config["input_cutoffs"]
     nets = [copy.deepcopy(model) for _ in hidden_cutoffs]
     hidden_chains = cutoff_chains(nets, "hidden1", hidden_cutoffs, config, seed, protocol,
-                                  split, dataset.test)
+                                  split, dataset.test, stage="hidden-chains")
     pairs = [(h, net, c) for h, net in zip(hidden_cutoffs, nets, strict=True)
              for c in input_cutoffs]
     copies = [copy.deepcopy(net) for _, net, _ in pairs]
     input_chains = cutoff_chains(copies, "input", [c for _, _, c in pairs], config, seed,
-                                 protocol, split, dataset.test, cycles=1, retrain_last=True)
+                                 protocol, split, dataset.test, stage="input-chains", cycles=1,
+                                 retrain_last=True)
     rows = []
     for (hidden_cutoff, net, cutoff), pruned, (result,) in zip(pairs, copies, input_chains,
                                                                 strict=True):
@@ -224,7 +226,8 @@ def _from_goal_nets(model: MLP, config: dict[str, Any], seed: int, protocol: Pro
                           retrain_paper_epochs=config["retrain_paper_epochs"], seed=seed,
                           test_split=dataset.test,
                           prune_kwargs=[{"rule": config["rule"], "goal_accuracy": goal}
-                                        for goal in goals])
+                                        for goal in goals],
+                          checkpoints=retrain_checkpoints("goal-chains"))
     rows = []
     for goal, net in zip(goals, nets, strict=True):
         result = prune(net, "input", split, rule=config["rule"], goal_accuracy=goal)

@@ -20,6 +20,7 @@ import torch
 
 from neuroplast.data import Dataset, Split, data_fingerprint
 from neuroplast.death import PruneResult, prune_cycles_together
+from neuroplast.death.strategies import RetrainCheckpoints
 from neuroplast.experiments.claims import Verdict, Z
 from neuroplast.experiments.definitions.pixel_regions import region_masks
 from neuroplast.experiments.paper_tables import PaperTable, PaperValue
@@ -79,35 +80,44 @@ def keep_one(width: int) -> float:
     return (width - 0.5) / width
 
 
+def retrain_checkpoints(stage: str) -> RetrainCheckpoints:
+    """cycle → the current run's checkpoint of the retraining after that cycle's prune, named
+    ``<stage>-retrain-<cycle>`` (:func:`neuroplast.experiments.stage_checkpoints
+    .stage_checkpoint`; None outside a sweep)."""
+    return lambda cycle: stage_checkpoint(f"{stage}-retrain-{cycle}")
+
+
 def cutoff_cycles(model: MLP, site: str, cutoff: float, config: dict[str, Any], seed: int,
-                  protocol: Protocol, split: Split, test: Split, *, cycles: int = 2,
-                  retrain_last: bool = False) -> list[PruneResult]:
+                  protocol: Protocol, split: Split, test: Split, *, stage: str,
+                  cycles: int = 2, retrain_last: bool = False) -> list[PruneResult]:
     """Prune ``site`` with the efficiency cutoff ε, retrain, prune again, … without emptying it.
 
     The default ``cycles=2`` is Fig. 5's prune, retrain, prune; ``cycles=1, retrain_last=True``
     is Fig. 7's prune, retrain. ``config`` gives ``rule`` and ``retrain_paper_epochs``; every
-    prune keeps at least one neuron (:func:`keep_one`).
+    prune keeps at least one neuron (:func:`keep_one`). ``stage`` names the retrainings'
+    checkpoints (unique within a run; :func:`retrain_checkpoints`).
     """
     (chain,) = cutoff_chains([model], site, [cutoff], config, seed, protocol, split, test,
-                             cycles=cycles, retrain_last=retrain_last)
+                             stage=stage, cycles=cycles, retrain_last=retrain_last)
     return chain
 
 
 def cutoff_chains(models: Sequence[MLP], site: str, cutoffs: Sequence[float],
                   config: dict[str, Any], seed: int, protocol: Protocol, split: Split,
-                  test: Split, *, cycles: int = 2,
+                  test: Split, *, stage: str, cycles: int = 2,
                   retrain_last: bool = False) -> list[list[PruneResult]]:
     """:func:`cutoff_cycles` for ``models[i]`` with ``cutoffs[i]``, all in lock-step: the
     retrainings of a cycle share their seed and are trained as one fused model
     (:func:`neuroplast.death.prune_cycles_together`; each retraining's ``wall_time_s`` is its
-    share of the fused time)."""
+    share of the fused time). Each cycle's retraining checkpoints as ``<stage>-retrain-<cycle>``
+    in a sweep (:func:`retrain_checkpoints`)."""
     settings = [{"rule": config["rule"], "cutoff": cutoff,
                  "max_fraction": keep_one(model.site(site).width)}
                 for model, cutoff in zip(models, cutoffs, strict=True)]
     return prune_cycles_together(models, site, split, protocol, cycles=cycles,
                                  retrain_paper_epochs=config["retrain_paper_epochs"],
                                  retrain_last=retrain_last, seed=seed, test_split=test,
-                                 prune_kwargs=settings)
+                                 prune_kwargs=settings, checkpoints=retrain_checkpoints(stage))
 
 
 def fused_share_note(records: Iterable[dict[str, Any]], rows_key: str) -> str:
