@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.report_cells import Cell, agreement, paper_cells
+from benchmarks.run_arguments import add_run_arguments, options_folder
 
 EXPERIMENT = "replication-shift"
 
@@ -70,34 +71,21 @@ def nearer_counts(first: list[Cell], second: list[Cell]) -> tuple[int, int, floa
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from neuroplast.experiments.options import REPRODUCTION_DEFAULTS, check_options
     from neuroplast.experiments.runner import run_sweep
-    from neuroplast.models import INITIALIZATIONS
-    from neuroplast.train import PROTOCOLS
-    from neuroplast.train.l2 import L2_FORMS
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.peaked_sets",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--protocol", default="fast", choices=list(PROTOCOLS))
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--out", type=Path, required=True, help="results folder (resumable)")
+    add_run_arguments(parser, invert=True)
     parser.add_argument("--compare", type=Path, required=True,
                         help="folder holding the shared-sets runs (e.g. docs/reproduction)")
-    parser.add_argument("--invert", action="store_true")
-    parser.add_argument("--init", default=REPRODUCTION_DEFAULTS["init"],
-                        choices=list(INITIALIZATIONS))
-    parser.add_argument("--l2", default=REPRODUCTION_DEFAULTS["l2"], choices=list(L2_FORMS))
-    parser.add_argument("--data", default=None, help="MNIST folder")
-    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
     options = {"invert": args.invert, "init": args.init, "l2": args.l2}
-    chosen = check_options(options)  # the non-default ones name the folder
+    folder = options_folder(args.out, args.protocol, options)  # off-default options name it
     shared = shared_sets_records(args.compare, options, args.protocol, args.seeds)
     if not shared:
         parser.error(f"no stored {EXPERIMENT} runs under {args.compare} for protocol "
                      f"{args.protocol} and options {options}; run them first (neuroplast "
                      "reproduce) or give the folder that holds them")
-    folder = args.out / "-".join([args.protocol, *(f"{k}-{v}" for k, v in chosen.items())])
     experiment = independent_sets_experiment(options)
     records = run_sweep(experiment, protocol=args.protocol, seeds=args.seeds, out_dir=folder,
                         workers=args.workers, progress=False, data_dir=args.data)

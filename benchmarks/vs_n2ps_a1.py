@@ -28,8 +28,9 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
+
+from benchmarks.run_arguments import add_run_arguments, options_folder
 
 EXPERIMENT = "vs-n2ps"
 CUTOFFS = ((0.01, "1 %", 3), (0.1, "10 %", 4))
@@ -100,26 +101,15 @@ def variants_table(records: list[dict[str, Any]]) -> tuple[str, int, int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from neuroplast.experiments import EXPERIMENTS
-    from neuroplast.experiments.options import REPRODUCTION_DEFAULTS, check_options, with_options
+    from neuroplast.experiments.options import with_options
     from neuroplast.experiments.runner import run_sweep
-    from neuroplast.models import INITIALIZATIONS
-    from neuroplast.train import PROTOCOLS
-    from neuroplast.train.l2 import L2_FORMS
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.vs_n2ps_a1",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--protocol", default="fast", choices=list(PROTOCOLS))
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--out", type=Path, required=True, help="results folder (resumable)")
-    parser.add_argument("--init", default=REPRODUCTION_DEFAULTS["init"],
-                        choices=list(INITIALIZATIONS))
-    parser.add_argument("--l2", default=REPRODUCTION_DEFAULTS["l2"], choices=list(L2_FORMS))
-    parser.add_argument("--data", default=None, help="MNIST folder")
-    parser.add_argument("--workers", type=int, default=1)
+    add_run_arguments(parser)
     args = parser.parse_args(argv)
     options = {"init": args.init, "l2": args.l2}
-    chosen = check_options(options)
-    folder = args.out / "-".join([args.protocol, *(f"{k}-{v}" for k, v in chosen.items())])
+    folder = options_folder(args.out, args.protocol, options)
     experiment = with_options(EXPERIMENTS[EXPERIMENT], **options)
     experiment = replace(experiment, configs=InvertedWithVariants(experiment.configs))
     records = run_sweep(experiment, protocol=args.protocol, seeds=args.seeds, out_dir=folder,

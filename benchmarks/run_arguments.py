@@ -1,0 +1,40 @@
+"""Command-line arguments shared by the benchmarks that run one experiment under the fidelity
+study's run options (:mod:`benchmarks.peaked_sets`, :mod:`benchmarks.vs_n2ps_a1`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, *, invert: bool = False) -> None:
+    """``--protocol --seeds --out --init --l2 --data --workers`` (and ``--invert``), defaults
+    the reproduction's."""
+    from neuroplast.experiments.options import REPRODUCTION_DEFAULTS
+    from neuroplast.models import INITIALIZATIONS
+    from neuroplast.train import PROTOCOLS
+    from neuroplast.train.l2 import L2_FORMS
+
+    parser.add_argument("--protocol", default="fast", choices=list(PROTOCOLS))
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--out", type=Path, required=True, help="results folder (resumable)")
+    if invert:
+        parser.add_argument("--invert", action="store_true")
+    parser.add_argument("--init", default=REPRODUCTION_DEFAULTS["init"],
+                        choices=list(INITIALIZATIONS))
+    parser.add_argument("--l2", default=REPRODUCTION_DEFAULTS["l2"], choices=list(L2_FORMS))
+    parser.add_argument("--data", default=None, help="MNIST folder")
+    parser.add_argument("--workers", type=int, default=1)
+
+
+def options_folder(out: Path, protocol: str, options: dict[str, Any]) -> Path:
+    """``OUT/<protocol>[-<option>-<value>…]``: the options off the library's defaults name it.
+
+    Raises:
+        NeuroplastError: an unknown option or value.
+    """
+    from neuroplast.experiments.options import check_options
+
+    chosen = check_options(options)
+    return out / "-".join([protocol, *(f"{k}-{v}" for k, v in chosen.items())])
