@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.report_cells import Cell, agreement, paper_cells
+from benchmarks.report_cells import Cell, agreement, halves_gap, paper_cells
 
 
 def comparable_cells(folder: Path) -> dict[str, list[Cell]]:
@@ -102,7 +102,7 @@ def classify_misses(reference: dict[str, list[Cell]],
             there = cells.get(row_key(cell))
             if there is None:
                 continue
-            halved = abs(there.difference) <= abs(cell.difference) / 2
+            halved = halves_gap(cell, there)
             kind = MISS_CLASSES[(0 if halved else 1) if there.agrees else (2 if halved else 3)]
             options.append((MISS_CLASSES.index(kind), abs(there.difference), kind, folder,
                             there))

@@ -66,7 +66,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report_cells import Cell, agreement, claim_verdicts, paper_cells
+from benchmarks.report_cells import Cell, agreement, claim_verdicts, halves_gap, paper_cells
 
 EXPERIMENT_NAMES = ("baseline-training", "cutoff-pruning", "goal-pruning", "untrained-pruning",
                     "input-pruning", "replication", "replication-shift")
@@ -221,14 +221,15 @@ class Miss:
     """When no arm reaches the cell: the arm that at least halves the reproduction's
     |ours − paper| while changing the fewest factors (ties: the nearest in value), if any."""
     halved: Cell | None = None
+    """``halving``'s cell."""
     halving_changed: tuple[str, ...] = ()
+    """The factors in which ``halving`` differs from the reproduction's arm."""
 
     @property
     def gap_halved(self) -> bool:
         """Whether the reaching arm's |ours − paper| is at most half the reproduction's (a
         wider standard error alone cannot do that)."""
-        return self.reached is not None and (
-            abs(self.reached.difference) <= abs(self.cell.difference) / 2)
+        return self.reached is not None and halves_gap(self.cell, self.reached)
 
 
 def reproduction_misses(results: dict[Arm, list[Cell]]) -> list[Miss]:
@@ -250,8 +251,7 @@ def reproduction_misses(results: dict[Arm, list[Cell]]) -> list[Miss]:
                     if arm != reference and cell.key in cells and cells[cell.key].agrees]
         if not reaching:
             halving = [arm for arm, cells in by_key.items() if arm != reference
-                       and cell.key in cells
-                       and abs(cells[cell.key].difference) <= abs(cell.difference) / 2]
+                       and cell.key in cells and halves_gap(cell, cells[cell.key])]
             arm = min(halving, default=None,
                       key=lambda a: (len(changed_factors(a, reference)),
                                      abs(by_key[a][cell.key].difference)))

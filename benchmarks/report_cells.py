@@ -50,6 +50,12 @@ class Cell:
         return 0.0 if self.difference == 0 else math.copysign(math.inf, self.difference)
 
 
+def halves_gap(reference: Cell, other: Cell) -> bool:
+    """Whether ``other``'s |ours − paper| is at most half of ``reference``'s: a move towards the
+    paper that a wider standard error alone (fewer seeds) cannot make."""
+    return abs(other.difference) <= abs(reference.difference) / 2
+
+
 def paper_cells(summary: str, experiment: str) -> list[Cell]:
     """Every row of every table in ``summary`` whose ``ours − paper`` cell prints a difference
     with a standard error (rows without the paper's number or with one seed are skipped).

@@ -55,24 +55,26 @@ def test_the_published_reproductions_counts_leave_out_exactly_the_standard_encod
 def test_misses_are_classed_by_the_best_another_folder_does(tmp_path, capsys):
     heading = "# v\n## inverted MNIST ({nets} nets; paper: 28, inverted)\n"
     rows = {"reference": "| b | x | y | +4 ± 1 |\n| c | x | y | +4 ± 1 |\n"
-                         "| d | x | y | -6 ± 1 |\n| a | x | y | +1 ± 1 |\n",
+                         "| d | x | y | -6 ± 1 |\n| a | x | y | +1 ± 1 |\n"
+                         "| e | x | y | +4 ± 1 |\n",
             # b: reached in both, halved only in "wide"; c: halved, never reached; d: only
-            # "narrow" has it, farther
+            # "narrow" has it, farther; e: reached by a wider s.e. alone
             "narrow": "| b | x | y | +2.5 ± 1 |\n| c | x | y | +1.9 ± 0.5 |\n"
                       "| d | x | y | -7 ± 1 |\n",
-            "wide": "| b | x | y | +1.5 ± 3 |\n| c | x | y | +3 ± 1 |\n"}
+            "wide": "| b | x | y | +1.5 ± 3 |\n| c | x | y | +3 ± 1 |\n| e | x | y | +3 ± 2 |\n"}
     for folder, text in rows.items():
         _write(tmp_path / folder, "vs-nnsp",
                heading.format(nets=10 if folder == "reference" else 3) + TABLE + text)
     assert main([str(tmp_path / "reference"), "--misses-against", str(tmp_path / "narrow"),
                  str(tmp_path / "wide")]) == 0
     out = capsys.readouterr().out
-    assert "| vs-nnsp | 1 | 0 | 1 | 1 | 3 |" in out  # a agrees: not a miss
+    assert "| vs-nnsp | 1 | 1 | 1 | 1 | 4 |" in out  # a agrees: not a miss
     lines = {line.split(" | ")[1].split(": ")[-1]: line for line in out.splitlines()
              if line.startswith("| vs-nnsp | inverted")}
     assert "reached, gap halved" in lines["b"] and str(tmp_path / "wide") in lines["b"]
     assert "gap halved, not reached" in lines["c"] and str(tmp_path / "narrow") in lines["c"]
     assert "| neither |" in lines["d"]
+    assert "reached, gap not halved" in lines["e"]
     with pytest.raises(SystemExit):
         main([str(tmp_path / "reference"), str(tmp_path / "wide"), "--misses-against",
               str(tmp_path / "narrow")])

@@ -372,7 +372,7 @@ def test_train_checkpoint_continues_an_interrupted_run_to_the_same_net(tmp_path,
 
 @pytest.mark.parametrize(("extra", "message"), [
     (["--death-replication", "cutoff=0.01,every=500"], "cannot resume a --death-replication"),
-    (["--fused-seeds", "2"], "not available for fused training"),
+    (["--fused-seeds", "2"], "does not checkpoint --fused-seeds runs"),
     (["--out", "{ckpt}"], "name the same file"),
 ])
 def test_train_checkpoint_refuses_bad_requests(tmp_path, data_dir, capsys, extra, message):

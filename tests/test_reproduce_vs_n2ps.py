@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from conftest import quick_trained_n4, reproduce_quick, reproduction_protocol
 
@@ -174,3 +175,21 @@ def test_a1_variants_delete_or_compensate_per_site_and_can_rank_hidden1_after_in
     stock, after = pruned(), pruned(choose_hidden_after_inputs=True)
     assert stock.site("hidden1").width == after.site("hidden1").width == 4
     torch.testing.assert_close(stock(x), after(x))
+
+
+def test_a1_variant_with_a_rule_per_site_needs_one_for_each_site_and_changes_nothing_else():
+    import copy
+
+    from neuroplast.errors import NeuroplastError
+    from neuroplast.experiments.definitions.vs_n2ps import prune_input_and_hidden
+
+    model, split = _net_with_a_background_pixel_and_dead_neurons()
+    base = {"id": "v", "input": "connection", "hidden": "connection", "threshold": 0.01}
+    before = copy.deepcopy(model)
+    with pytest.raises(NeuroplastError, match="one re-wiring rule per site"):
+        prune_input_and_hidden(model, split, base | {"rules": ["none"]})
+    assert model.selector.kept.numel() == 8 and all(  # refused before any removal
+        torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                          before.state_dict().values(), strict=True))
+    prune_input_and_hidden(model, split, base | {"rules": ["none", "none"]})  # no "rule"
+    assert model.site("hidden1").width == 4

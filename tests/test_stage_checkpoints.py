@@ -148,3 +148,12 @@ def test_a_pruning_sweep_killed_mid_retraining_resumes_to_the_same_record(
     assert [_without_times(r["result"]) for r in resumed] == [
         _without_times(r["result"]) for r in expected]
     assert not (out / experiment / PARTIAL_FOLDER).exists()
+
+
+def test_a_stage_whose_models_trained_one_by_one_counts_as_resumed(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "input-chains-retrain-1.member0.safetensors").write_bytes(b"")
+    with checkpoints_in(tmp_path / "run") as run:
+        stage_checkpoint("input-chains-retrain-1")
+        stage_checkpoint("input-chains-retrain-2")
+    assert run.resumed == ["input-chains-retrain-1"]

@@ -335,3 +335,85 @@ def test_models_trained_together_but_not_fusable_get_a_checkpoint_each(tmp_path,
     train_together(models, _split(), _protocol(), epochs=1, seed=7,
                    checkpoint=Checkpoint(tmp_path / "retrain.safetensors", every_s=0))
     assert paths == ["retrain.member0.safetensors", "retrain.member1.safetensors"]
+
+
+def test_a_prune_retrain_chain_killed_in_its_second_retraining_continues_it(tmp_path,
+                                                                           monkeypatch):
+    """prune_cycles with a checkpoint per cycle: killed in the second retraining, the same call
+    recomputes the prunes, re-reads the first retraining and continues the second, to the
+    uninterrupted chain's results."""
+    from neuroplast.death import prune_cycles
+
+    protocol = _protocol()
+
+    def chain(checkpoints=None):
+        model = random_mlp([20, 12, 4], seed=5)
+        results = prune_cycles(model, "hidden1", _split(), protocol, cycles=3,
+                               retrain_paper_epochs=EPOCHS / protocol.epoch_scale, seed=2,
+                               checkpoints=checkpoints, rule="A1", amount=2)
+        return model, results
+
+    expected_model, expected = chain()
+
+    def checkpoints(cycle):
+        return Checkpoint(tmp_path / f"retrain-{cycle}", every_s=0, remove_at_end=False)
+
+    real, saves = loop_module.save_checkpoint, []
+
+    def save_then_stop(checkpoint, *args, **kwargs):
+        real(checkpoint, *args, **kwargs)
+        saves.append(checkpoint.path.name)
+        if checkpoint.path.name == "retrain-2" and saves.count("retrain-2") == 2:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(loop_module, "save_checkpoint", save_then_stop)
+        with pytest.raises(KeyboardInterrupt):
+            chain(checkpoints)
+    model, results = chain(checkpoints)
+    assert _same_weights(model, expected_model)
+    assert results[0].retrain["resumed_at_epoch"] == EPOCHS - 1  # the last save of cycle 1
+    assert results[1].retrain["resumed_at_epoch"] == 2  # where the kill left cycle 2
+    assert results[2].retrain is None  # no retraining after the last prune
+    assert [r.width_after for r in results] == [r.width_after for r in expected]
+    assert [r.retrain and r.retrain["train_accuracy"] for r in results] == [
+        r.retrain and r.retrain["train_accuracy"] for r in expected]
+
+
+def test_a_fused_training_of_input_pruned_copies_resumes_exactly(tmp_path, monkeypatch):
+    """Members reading different inputs (the fused first layer's gradient mask) resume too."""
+    from neuroplast.death import prune
+
+    protocol = _protocol()
+
+    def copies():
+        base = random_mlp([20, 8, 6, 4], seed=1)
+        members = [copy.deepcopy(base) for _ in range(3)]
+        for member, cutoff in zip(members, (0.05, 0.2, 0.4), strict=True):
+            prune(member, "input", _split(), rule="A1", cutoff=cutoff)
+        assert len({m.selector.kept.numel() for m in members}) == 3
+        return members
+
+    whole = copies()
+    expected = train_fused(whole, _split(), protocol, epochs=EPOCHS, data_seed=7,
+                           progress=False)
+    checkpoint = Checkpoint(tmp_path / "fused", every_s=0)
+    real, count = fused_module.save_checkpoint, [0]
+
+    def save_then_stop(*args, **kwargs):
+        real(*args, **kwargs)
+        count[0] += 1
+        if count[0] == 3:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fused_module, "save_checkpoint", save_then_stop)
+        with pytest.raises(KeyboardInterrupt):
+            train_fused(copies(), _split(), protocol, epochs=EPOCHS, data_seed=7,
+                        progress=False, checkpoint=checkpoint)
+    resumed = copies()
+    histories = train_fused(resumed, _split(), protocol, epochs=EPOCHS, data_seed=7,
+                            progress=False, checkpoint=checkpoint)
+    assert all(_same_weights(a, b) for a, b in zip(whole, resumed, strict=True))
+    assert [h.epochs for h in histories] == [h.epochs for h in expected]
+    assert histories[0].final["resumed_at_epoch"] == 3

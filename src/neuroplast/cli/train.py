@@ -154,8 +154,9 @@ def run_fused(args: argparse.Namespace) -> int:
             "cannot do; train those seeds one by one (drop --fused-seeds)"
         )
     if args.checkpoint:
-        raise NeuroplastError("--checkpoint is not available for fused training; train the "
-                              "seeds one by one to checkpoint them (drop --fused-seeds)")
+        raise NeuroplastError("neuroplast train does not checkpoint --fused-seeds runs (the "
+                              "library's train_fused does); train the seeds one by one to "
+                              "checkpoint them (drop --fused-seeds)")
     seeds = list(range(args.seed, args.seed + count))
     outputs: list[str] = []
     if args.out:

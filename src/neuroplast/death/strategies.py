@@ -256,9 +256,10 @@ def prune_cycles(model: nn.Module, site: str, split: Split, protocol: Protocol, 
         progress: progress bar during retraining.
         checkpoints: ``checkpoints(cycle)`` gives the checkpoint of the retraining after prune
             ``cycle`` (or None), so that a run killed in a retraining continues it when called
-            again: the prunes before it are deterministic and recomputed, each finished
-            retraining is read back from its checkpoint (:mod:`neuroplast.train.checkpoint`;
-            pass ones with ``remove_at_end=False`` and remove them once the result is stored).
+            again: the prunes are deterministic and recomputed, and each retraining continues
+            from its last save (at most ``every_s`` of it is trained again, to the same numbers;
+            :mod:`neuroplast.train.checkpoint`). Pass checkpoints with ``remove_at_end=False``
+            and remove them once the result is stored.
         **prune_kwargs: passed to :func:`prune` (rule, measure, strategy, max_fraction, ...).
 
     Returns:

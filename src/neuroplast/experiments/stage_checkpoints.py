@@ -98,7 +98,8 @@ def stage_checkpoint(stage: str) -> Checkpoint | None:
                               "of a run its own stage name")
     current.stages.append(stage)
     path = current.folder / f"{stage}.safetensors"
-    if path.exists():
+    # models trained one after another keep one file each (neuroplast.train.fused.train_together)
+    if path.exists() or any(current.folder.glob(f"{stage}.member*.safetensors")):
         current.resumed.append(stage)
     return Checkpoint(path, every_s=STAGE_EVERY_S, remove_at_end=False, replace_foreign=True,
                       key={"run": current.folder.name, "stage": stage,

@@ -121,7 +121,8 @@ class Resumed:
     steps: int
     wall_s: float
     cpu_s: float
-    history_epochs: list[dict[str, Any]]
+    history_epochs: list[Any]
+    """The history's epochs (``train``), or one such list per member (fused training)."""
 
 
 def state_digest(model: nn.Module, optimizer: torch.optim.Optimizer) -> str:
@@ -211,7 +212,7 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer,
 def save_checkpoint(checkpoint: Checkpoint, identity: TrainingIdentity, model: nn.Module,
                     optimizer: torch.optim.Optimizer, generator: torch.Generator, *,
                     epochs_done: int, steps: int, wall_s: float, cpu_s: float,
-                    history_epochs: list[dict[str, Any]]) -> None:
+                    history_epochs: list[Any]) -> None:
     """Write the training's state to ``checkpoint.path`` atomically (see the module)."""
     optimizer_tensors, optimizer_plain = _optimizer_tensors(optimizer)
     tensors = {f"model/{n}": t for n, t in model.state_dict().items()} | optimizer_tensors

@@ -489,6 +489,9 @@ def train_fused(models: Sequence[MLP], train_split: Split, protocol: Protocol, *
     """
     if not math.isfinite(epochs) or epochs < 0:
         raise NeuroplastError(f"epochs must be a non-negative number, got {epochs}")
+    if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
+        raise TypeError(f"checkpoint must be a neuroplast.train.Checkpoint, got "
+                        f"{type(checkpoint).__name__}; pass Checkpoint(path)")
     fused = fuse(models)
     opt = make_optimizer(fused, protocol, optimizer)  # type: ignore[arg-type]  # any nn.Module
     data = restrict(train_split, protocol)
@@ -586,8 +589,9 @@ def train_together(models: Sequence[nn.Module], train_split: Split, protocol: Pr
     :func:`can_fuse` allows (several pruned copies of one net), one after another otherwise.
 
     Fused members equal their separate trainings to float rounding (:func:`train_fused`).
-    Each member's ``final["wall_time_s"]`` is its share of the fused wall time (total ÷ S);
-    ``final["fused_wall_time_s"]`` is the total and ``final["fused_members"]`` is S.
+    Each member's ``final["wall_time_s"]`` and ``final["cpu_time_s"]`` are its share of the
+    fused times (total ÷ S); ``final["fused_wall_time_s"]`` and ``final["fused_cpu_time_s"]``
+    are the totals and ``final["fused_members"]`` is S.
 
     ``checkpoint`` makes the training resumable (:mod:`neuroplast.train.checkpoint`): the fused
     training, or the one model, uses it as it is; models trained one after another each use
@@ -601,9 +605,10 @@ def train_together(models: Sequence[nn.Module], train_split: Split, protocol: Pr
                                 data_seed=seed, test_split=test_split, progress=progress,
                                 checkpoint=checkpoint)
         for history in histories:
-            total = history.final["wall_time_s"]
-            history.final["fused_wall_time_s"] = total
-            history.final["wall_time_s"] = total / len(models)
+            for kind in ("wall", "cpu"):
+                total = history.final[f"{kind}_time_s"]
+                history.final[f"fused_{kind}_time_s"] = total
+                history.final[f"{kind}_time_s"] = total / len(models)
         return histories
     return [train(model, train_split, protocol, epochs=epochs, seed=seed,  # type: ignore[arg-type]
                   test_split=test_split, progress=progress,

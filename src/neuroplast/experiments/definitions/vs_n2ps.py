@@ -49,6 +49,7 @@ import torch
 from neuroplast.data import Split
 from neuroplast.death.rules import Rewirer, get_rule
 from neuroplast.efficiency import efficiency
+from neuroplast.errors import NeuroplastError
 from neuroplast.experiments.claims import (
     Claim,
     Verdict,
@@ -133,8 +134,12 @@ def prune_input_and_hidden(model: MLP, split: Split, method: dict[str, Any]) -> 
     ``rule`` for both, and ``choose_hidden_after_inputs``, which ranks ``hidden1`` on the
     input-pruned net instead of the unpruned one.
     """
+    names = method["rules"] if "rules" in method else [method["rule"]] * len(SITES)
+    if len(names) != len(SITES):
+        raise NeuroplastError(f"method {method.get('id', '?')!r}: give one re-wiring rule per "
+                              f"site of {SITES}, got {names!r}")
     started = time.perf_counter()
-    rules = [get_rule(name) for name in method.get("rules", [method["rule"]] * len(SITES))]
+    rules = [get_rule(name) for name in names]
     sequential = method.get("choose_hidden_after_inputs", False)
     statistics: dict[str, Any] = {}
     chosen: dict[str, torch.Tensor] = {}
