@@ -320,13 +320,15 @@ class _ConfigsHolding:
 class StoredCompute:
     """What one experiment of one arm cost: its stored runs and the sum of their wall times
     (``provenance.wall_s``: one process, one torch thread each, as recorded when each run
-    was made)."""
+    was made), and how many seeds they cover (of several experiments: the most any has)."""
 
     runs: int = 0
     wall_s: float = 0.0
+    seeds: int = 0
 
     def __add__(self, other: StoredCompute) -> StoredCompute:
-        return StoredCompute(self.runs + other.runs, self.wall_s + other.wall_s)
+        return StoredCompute(self.runs + other.runs, self.wall_s + other.wall_s,
+                             max(self.seeds, other.seeds))
 
 
 @dataclass(frozen=True)
@@ -358,7 +360,8 @@ def run_arm(arm: Arm, name: str, seeds: int, out: Path, data: str | None, worker
         return ArmResult([], {}, StoredCompute())
     summary = experiment.report(records, directory / name).read_text()
     return ArmResult(paper_cells(summary, name), claim_verdicts(summary),
-                     StoredCompute(len(records), sum(r["provenance"]["wall_s"] for r in records)))
+                     StoredCompute(len(records), sum(r["provenance"]["wall_s"] for r in records),
+                                   len({r["spec"]["seed"] for r in records})))
 
 
 def write_report(out: Path, results: dict[Arm, list[Cell]],
@@ -381,8 +384,12 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
              "out). A cell agrees when |ours − paper| ≤ 2·√(se_ours² + se_paper²), as printed "
              "in the reports' `ours − paper` columns.",
              "", "## Per arm", ""]
+    def with_seeds(text: str, stored: StoredCompute | None) -> str:
+        return f"{text}, {stored.seeds} seeds" if stored is not None and stored.seeds else text
+
     rows = [[arm.protocol, arm.encoding, arm.init, arm.l2]
-            + [share(agreement(c for c in results[arm] if c.experiment == name))
+            + [with_seeds(share(agreement(c for c in results[arm] if c.experiment == name)),
+                          compute.get(arm, {}).get(name))
                for name in names] + [share(agreement(results[arm]))] for arm in arms]
     lines += [markdown_table(("protocol", "encoding", "init", "l2", *names, "all"),
                              rows),

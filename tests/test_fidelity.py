@@ -56,9 +56,10 @@ def test_report_only_reuses_the_committed_reproductions(tmp_path):
                  str(tmp_path), "--reuse", str(reproduction), str(reproduction / "xavier-normal"),
                  str(reproduction / "kaiming-normal"), "--report-only"]) == 0
     text = (tmp_path / "fidelity.md").read_text()
-    rows = {"xavier-normal | half-all | 0/1 (0%) | 20/37 (54%)",  # the experiments asked for
-            "kaiming-normal | half-all | 1/1 (100%) | 22/37 (59%)",
-            "kaiming-normal | half-weights | 1/1 (100%) | 25/37 (68%)"}
+    rows = {"xavier-normal | half-all | 0/1 (0%), 10 seeds | 20/37 (54%), 10 seeds",
+            "kaiming-normal | half-all | 1/1 (100%), 10 seeds | 22/37 (59%), 10 seeds",
+            "kaiming-normal | half-weights | 1/1 (100%), 10 seeds | 25/37 (68%), 10 seeds"}
+    # ^ the experiments asked for, with the seeds their stored runs cover
     assert all(f"| fast | standard | {row} |" in text for row in rows)
     assert "xavier-normal-l2-half-weights" not in text  # nothing stored: left out
     # the reproduction's arm misses 37 − 25 goal-pruning cells (baseline-training agrees)
@@ -99,7 +100,7 @@ def test_replication_is_studied_on_fig22_only_under_every_option(tmp_path):
                    / "runs").glob("*.json"))
     assert len(copied) == 10
     assert all(json.loads(p.read_text())["spec"]["config"]["figure"] == "fig22" for p in copied)
-    row = "| fast | standard | kaiming-normal | half-weights | 0/10 (0%) | 0/10 (0%) |"
+    row = "| fast | standard | kaiming-normal | half-weights | 0/10 (0%), 10 seeds | 0/10 (0%) |"
     assert row in (tmp_path / "fidelity.md").read_text()
 
 
