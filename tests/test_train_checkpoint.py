@@ -46,9 +46,10 @@ def _protocol():
                                decay_biases=False)
 
 
-def _interrupt_after(monkeypatch, saves: int) -> None:
-    """Make the training loop stop (as a kill would) right after its ``saves``-th save."""
-    real = loop_module.save_checkpoint
+def _interrupt_after(monkeypatch, saves: int, module=loop_module) -> None:
+    """Make the training loop of ``module`` (``train``'s, or the fused one) stop, as a kill
+    would, right after its ``saves``-th save."""
+    real = module.save_checkpoint
     count = [0]
 
     def save_then_stop(*args, **kwargs):
@@ -57,7 +58,7 @@ def _interrupt_after(monkeypatch, saves: int) -> None:
         if count[0] == saves:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(loop_module, "save_checkpoint", save_then_stop)
+    monkeypatch.setattr(module, "save_checkpoint", save_then_stop)
 
 
 def _interrupted(path, monkeypatch, saves: int) -> Checkpoint:
@@ -298,16 +299,8 @@ def test_an_interrupted_fused_training_resumes_to_the_uninterrupted_result(optim
     whole = _members()
     expected = fused_run(whole)
     checkpoint = Checkpoint(tmp_path / "fused", every_s=0)
-    real, count = fused_module.save_checkpoint, [0]
-
-    def save_then_stop(*args, **kwargs):
-        real(*args, **kwargs)
-        count[0] += 1
-        if count[0] == 2:
-            raise KeyboardInterrupt
-
     with monkeypatch.context() as patch:
-        patch.setattr(fused_module, "save_checkpoint", save_then_stop)
+        _interrupt_after(patch, 2, fused_module)
         with pytest.raises(KeyboardInterrupt):
             fused_run(_members(), checkpoint)
     with pytest.raises(CheckpointMismatch, match="another training"):
@@ -398,16 +391,8 @@ def test_a_fused_training_of_input_pruned_copies_resumes_exactly(tmp_path, monke
     expected = train_fused(whole, _split(), protocol, epochs=EPOCHS, data_seed=7,
                            progress=False)
     checkpoint = Checkpoint(tmp_path / "fused", every_s=0)
-    real, count = fused_module.save_checkpoint, [0]
-
-    def save_then_stop(*args, **kwargs):
-        real(*args, **kwargs)
-        count[0] += 1
-        if count[0] == 3:
-            raise KeyboardInterrupt
-
     with monkeypatch.context() as patch:
-        patch.setattr(fused_module, "save_checkpoint", save_then_stop)
+        _interrupt_after(patch, 3, fused_module)
         with pytest.raises(KeyboardInterrupt):
             train_fused(copies(), _split(), protocol, epochs=EPOCHS, data_seed=7,
                         progress=False, checkpoint=checkpoint)
