@@ -97,13 +97,13 @@ def stage_checkpoint(stage: str) -> Checkpoint | None:
         raise NeuroplastError(f"stage {stage!r} is used twice in one run; give each training "
                               "of a run its own stage name")
     current.stages.append(stage)
-    path = current.folder / f"{stage}.safetensors"
-    # models trained one after another keep one file each (neuroplast.train.fused.train_together)
-    if path.exists() or any(current.folder.glob(f"{stage}.member*.safetensors")):
+    checkpoint = Checkpoint(current.folder / f"{stage}.safetensors", every_s=STAGE_EVERY_S,
+                            remove_at_end=False, replace_foreign=True,
+                            key={"run": current.folder.name, "stage": stage,
+                                 "neuroplast": neuroplast.__version__, "torch": torch.__version__})
+    if checkpoint.saved():  # its own file, or its members' (train_together, one by one)
         current.resumed.append(stage)
-    return Checkpoint(path, every_s=STAGE_EVERY_S, remove_at_end=False, replace_foreign=True,
-                      key={"run": current.folder.name, "stage": stage,
-                           "neuroplast": neuroplast.__version__, "torch": torch.__version__})
+    return checkpoint
 
 
 def note_resumed(name: str) -> None:

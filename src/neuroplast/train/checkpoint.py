@@ -45,7 +45,7 @@ import json
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -111,6 +111,17 @@ class Checkpoint:
             raise NeuroplastError(
                 f"Checkpoint key must be JSON data (strings, numbers, lists, dicts): {exc}"
             ) from None
+
+    def for_member(self, index: int) -> Checkpoint:
+        """The checkpoint of model ``index`` of several trained one after another under this
+        one (``<stem>.member<index><suffix>`` beside it)."""
+        path = self.path
+        return replace(self, path=path.with_name(f"{path.stem}.member{index}{path.suffix}"))
+
+    def saved(self) -> bool:
+        """Whether a file of this checkpoint (or of one of its members) exists."""
+        return self.path.exists() or any(
+            self.path.parent.glob(f"{self.path.stem}.member*{self.path.suffix}"))
 
 
 @dataclass

@@ -60,7 +60,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import torch
@@ -612,14 +611,6 @@ def train_together(models: Sequence[nn.Module], train_split: Split, protocol: Pr
         return histories
     return [train(model, train_split, protocol, epochs=epochs, seed=seed,  # type: ignore[arg-type]
                   test_split=test_split, progress=progress,
-                  checkpoint=_member_checkpoint(checkpoint, i, len(models)))
+                  checkpoint=checkpoint if checkpoint is None or len(models) == 1
+                  else checkpoint.for_member(i))
             for i, model in enumerate(models)]
-
-
-def _member_checkpoint(checkpoint: Checkpoint | None, index: int,
-                       n_models: int) -> Checkpoint | None:
-    """The checkpoint of model ``index`` of ``n_models`` trained one after another."""
-    if checkpoint is None or n_models == 1:
-        return checkpoint
-    path = checkpoint.path
-    return replace(checkpoint, path=path.with_name(f"{path.stem}.member{index}{path.suffix}"))
