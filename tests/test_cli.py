@@ -337,7 +337,7 @@ def test_train_checkpoint_continues_an_interrupted_run_to_the_same_net(tmp_path,
 
     from neuroplast.cli import train as train_command
     from neuroplast.train import Checkpoint
-    from neuroplast.train import loop as loop_module
+    from neuroplast.train import checkpoint as checkpoint_module
 
     args = ["train", "--arch", "N1", "--protocol", "quick", "--epochs", "1500", "--seed", "2",
             "--data", data_dir, "--no-progress"]
@@ -346,14 +346,14 @@ def test_train_checkpoint_continues_an_interrupted_run_to_the_same_net(tmp_path,
 
     checkpoint = tmp_path / "n1.ckpt"
     monkeypatch.setattr(train_command, "Checkpoint", partial(Checkpoint, every_s=0))
-    real_save = loop_module.save_checkpoint
+    real_save = checkpoint_module.save_checkpoint
 
     def save_then_stop(*a, **k):
         real_save(*a, **k)
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(loop_module, "save_checkpoint", save_then_stop)
+        patch.setattr(checkpoint_module, "save_checkpoint", save_then_stop)
         code, _, err = run_cli([*args, "--checkpoint", checkpoint, "--out",
                                 tmp_path / "resumed.pt"], capsys)
     assert code == 130 and "run the same command again to continue" in err

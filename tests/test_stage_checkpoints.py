@@ -20,8 +20,7 @@ from neuroplast.experiments.stage_checkpoints import (
     checkpoints_in,
     stage_checkpoint,
 )
-from neuroplast.train import fused as fused_module
-from neuroplast.train import loop as loop_module
+from neuroplast.train import checkpoint as checkpoint_module
 from neuroplast.train.protocols import PROTOCOLS
 
 EXPERIMENT = "replication-shift"  # N1 pre-trained 20 epochs under quick, then 5 branches
@@ -65,7 +64,7 @@ def test_a_sweep_killed_mid_training_resumes_to_the_same_record(tmp_path, data_d
     out = tmp_path / "killed"
     monkeypatch.setattr(stage_checkpoints, "STAGE_EVERY_S", 0.0)
     saves = [0]
-    real_save = loop_module.save_checkpoint
+    real_save = checkpoint_module.save_checkpoint
 
     def save_then_die(*args, **kwargs):
         real_save(*args, **kwargs)
@@ -74,7 +73,7 @@ def test_a_sweep_killed_mid_training_resumes_to_the_same_record(tmp_path, data_d
             raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(loop_module, "save_checkpoint", save_then_die)
+        patch.setattr(checkpoint_module, "save_checkpoint", save_then_die)
         with pytest.raises(KeyboardInterrupt):
             run_sweep(EXPERIMENT, protocol="quick", seeds=1, out_dir=out, progress=False,
                       data_dir=data_dir)
@@ -82,14 +81,14 @@ def test_a_sweep_killed_mid_training_resumes_to_the_same_record(tmp_path, data_d
     assert [p.name for p in partial.iterdir()] == ["pretrain.safetensors"]
     assert not list((out / EXPERIMENT / "runs").glob("*.json"))  # nothing stored yet
 
-    real_load, loaded = loop_module.load_checkpoint, []
+    real_load, loaded = checkpoint_module.load_checkpoint, []
 
     def load_and_note(*args, **kwargs):
         resumed = real_load(*args, **kwargs)
         loaded.append(None if resumed is None else resumed.epochs_done)
         return resumed
 
-    monkeypatch.setattr(loop_module, "load_checkpoint", load_and_note)
+    monkeypatch.setattr(checkpoint_module, "load_checkpoint", load_and_note)
     (resumed,) = run_sweep(EXPERIMENT, protocol="quick", seeds=1, out_dir=out, progress=False,
                            data_dir=data_dir)
     assert loaded[0] == 3  # the pre-training went on from its third epoch
@@ -117,18 +116,18 @@ def test_leftovers_in_partial_are_replaced_or_removed(tmp_path, data_dir):
     assert not partial.exists()
 
 
-@pytest.mark.parametrize(("experiment", "module", "prefix"), [
-    ("goal-pruning", loop_module, "goal-"),  # a goal chain's retraining, one net
-    ("input-pruning", fused_module, "input-chains-"),  # the input chains' fused retraining
+@pytest.mark.parametrize(("experiment", "prefix"), [
+    ("goal-pruning", "goal-"),  # a goal chain's retraining, one net
+    ("input-pruning", "input-chains-"),  # the input chains' fused retraining
 ])
 def test_a_pruning_sweep_killed_mid_retraining_resumes_to_the_same_record(
-        experiment, module, prefix, tmp_path, data_dir, monkeypatch):
+        experiment, prefix, tmp_path, data_dir, monkeypatch):
     # retrainings of 3 epochs instead of 1 under quick, so that they save checkpoints
     monkeypatch.setitem(PROTOCOLS, "quick", replace(PROTOCOLS["quick"], epoch_scale=0.006))
     expected = run_sweep(experiment, protocol="quick", seeds=1, out_dir=tmp_path / "whole",
                          progress=False, data_dir=data_dir)
     monkeypatch.setattr(stage_checkpoints, "STAGE_EVERY_S", 0.0)
-    real_save, killed_in = module.save_checkpoint, []
+    real_save, killed_in = checkpoint_module.save_checkpoint, []
 
     def save_then_die(checkpoint, *args, **kwargs):
         real_save(checkpoint, *args, **kwargs)
@@ -138,7 +137,7 @@ def test_a_pruning_sweep_killed_mid_retraining_resumes_to_the_same_record(
 
     out = tmp_path / "killed"
     with monkeypatch.context() as patch:
-        patch.setattr(module, "save_checkpoint", save_then_die)
+        patch.setattr(checkpoint_module, "save_checkpoint", save_then_die)
         with pytest.raises(KeyboardInterrupt):
             run_sweep(experiment, protocol="quick", seeds=1, out_dir=out, progress=False,
                       data_dir=data_dir)

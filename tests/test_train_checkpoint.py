@@ -26,8 +26,7 @@ from neuroplast.train import (
     make_optimizer,
     train,
 )
-from neuroplast.train import fused as fused_module
-from neuroplast.train import loop as loop_module
+from neuroplast.train import checkpoint as checkpoint_module
 from neuroplast.train.fused import can_fuse, train_fused, train_together
 
 EPOCHS = 6
@@ -46,10 +45,10 @@ def _protocol():
                                decay_biases=False)
 
 
-def _interrupt_after(monkeypatch, saves: int, module=loop_module) -> None:
-    """Make the training loop of ``module`` (``train``'s, or the fused one) stop, as a kill
-    would, right after its ``saves``-th save."""
-    real = module.save_checkpoint
+def _interrupt_after(monkeypatch, saves: int) -> None:
+    """Make the training loop (``train``'s, or the fused one) stop, as a kill would, right
+    after its ``saves``-th save."""
+    real = checkpoint_module.save_checkpoint
     count = [0]
 
     def save_then_stop(*args, **kwargs):
@@ -58,7 +57,7 @@ def _interrupt_after(monkeypatch, saves: int, module=loop_module) -> None:
         if count[0] == saves:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(module, "save_checkpoint", save_then_stop)
+    monkeypatch.setattr(checkpoint_module, "save_checkpoint", save_then_stop)
 
 
 def _interrupted(path, monkeypatch, saves: int) -> Checkpoint:
@@ -300,7 +299,7 @@ def test_an_interrupted_fused_training_resumes_to_the_uninterrupted_result(optim
     expected = fused_run(whole)
     checkpoint = Checkpoint(tmp_path / "fused", every_s=0)
     with monkeypatch.context() as patch:
-        _interrupt_after(patch, 2, fused_module)
+        _interrupt_after(patch, 2)
         with pytest.raises(KeyboardInterrupt):
             fused_run(_members(), checkpoint)
     with pytest.raises(CheckpointMismatch, match="another training"):
@@ -318,13 +317,13 @@ def test_models_trained_together_but_not_fusable_get_a_checkpoint_each(tmp_path,
     models = [random_mlp([20, 8, 4], seed=0), random_mlp([20, 8, 6, 4], seed=1)]
     assert not can_fuse(models)
     paths = []
-    real = loop_module.load_checkpoint
+    real = checkpoint_module.load_checkpoint
 
     def note(checkpoint, *args, **kwargs):
         paths.append(checkpoint.path.name)
         return real(checkpoint, *args, **kwargs)
 
-    monkeypatch.setattr(loop_module, "load_checkpoint", note)
+    monkeypatch.setattr(checkpoint_module, "load_checkpoint", note)
     train_together(models, _split(), _protocol(), epochs=1, seed=7,
                    checkpoint=Checkpoint(tmp_path / "retrain.safetensors", every_s=0))
     assert paths == ["retrain.member0.safetensors", "retrain.member1.safetensors"]
@@ -351,7 +350,7 @@ def test_a_prune_retrain_chain_killed_in_its_second_retraining_continues_it(tmp_
     def checkpoints(cycle):
         return Checkpoint(tmp_path / f"retrain-{cycle}", every_s=0, remove_at_end=False)
 
-    real, saves = loop_module.save_checkpoint, []
+    real, saves = checkpoint_module.save_checkpoint, []
 
     def save_then_stop(checkpoint, *args, **kwargs):
         real(checkpoint, *args, **kwargs)
@@ -360,7 +359,7 @@ def test_a_prune_retrain_chain_killed_in_its_second_retraining_continues_it(tmp_
             raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(loop_module, "save_checkpoint", save_then_stop)
+        patch.setattr(checkpoint_module, "save_checkpoint", save_then_stop)
         with pytest.raises(KeyboardInterrupt):
             chain(checkpoints)
     model, results = chain(checkpoints)
@@ -392,7 +391,7 @@ def test_a_fused_training_of_input_pruned_copies_resumes_exactly(tmp_path, monke
                            progress=False)
     checkpoint = Checkpoint(tmp_path / "fused", every_s=0)
     with monkeypatch.context() as patch:
-        _interrupt_after(patch, 3, fused_module)
+        _interrupt_after(patch, 3)
         with pytest.raises(KeyboardInterrupt):
             train_fused(copies(), _split(), protocol, epochs=EPOCHS, data_seed=7,
                         progress=False, checkpoint=checkpoint)

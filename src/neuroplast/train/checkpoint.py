@@ -44,6 +44,7 @@ import hashlib
 import json
 import math
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -340,3 +341,79 @@ def _load(checkpoint: Checkpoint, identity: TrainingIdentity, model: nn.Module,
 def discard_checkpoint(checkpoint: Checkpoint) -> None:
     """Remove the checkpoint file (the training it belonged to has finished)."""
     checkpoint.path.unlink(missing_ok=True)
+
+
+class CheckpointedRun:
+    """The checkpoint bookkeeping a training loop needs, shared by
+    :func:`neuroplast.train.train` and :func:`neuroplast.train.fused.train_fused`: the
+    training's identity, continuing from a saved state, the clock summed over attempts, saving
+    after a full epoch when ``checkpoint.every_s`` has passed, and removing the file at the end.
+    With ``checkpoint=None`` it only keeps the clock.
+
+    Args:
+        checkpoint: where the state is saved, or None.
+        model, optimizer, generator: what the loop trains with (restored in place when a saved
+            state is continued).
+        data: the split trained on (after ``restrict``).
+        history: the history the training appends to (its earlier epochs are part of the
+            identity).
+        seed, epochs, total_steps, batch_size: the schedule (part of the identity).
+
+    Attributes:
+        resumed: the saved state continued from, or None.
+    """
+
+    def __init__(self, checkpoint: Checkpoint | None, model: nn.Module,
+                 optimizer: torch.optim.Optimizer, generator: torch.Generator, data: Any,
+                 history: Any, *, seed: int, epochs: float, total_steps: int,
+                 batch_size: int) -> None:
+        self.checkpoint = checkpoint
+        self._state = (model, optimizer, generator)
+        self._identity: TrainingIdentity | None = None
+        self.resumed: Resumed | None = None
+        if checkpoint is not None:
+            self._identity = TrainingIdentity(checkpoint, model, optimizer, data, history,
+                                              seed=seed, epochs=epochs,
+                                              total_steps=total_steps, batch_size=batch_size)
+            self.resumed = load_checkpoint(checkpoint, self._identity, model, optimizer,
+                                           generator)
+        self._earlier = (0.0, 0.0) if self.resumed is None else (self.resumed.wall_s,
+                                                                  self.resumed.cpu_s)
+        self.start_clock()
+
+    @property
+    def epochs_done(self) -> int:
+        """Full epochs done before this attempt (0 for a fresh training)."""
+        return 0 if self.resumed is None else self.resumed.epochs_done
+
+    @property
+    def steps_done(self) -> int:
+        """Steps taken before this attempt."""
+        return 0 if self.resumed is None else self.resumed.steps
+
+    def start_clock(self) -> None:
+        """(Re)start this attempt's wall and CPU clocks (call right before the first epoch)."""
+        self._started, self._started_cpu = time.perf_counter(), time.process_time()
+        self._saved_at = self._started
+
+    def elapsed(self) -> tuple[float, float]:
+        """(wall, CPU) seconds of training over every attempt so far."""
+        return (self._earlier[0] + time.perf_counter() - self._started,
+                self._earlier[1] + time.process_time() - self._started_cpu)
+
+    def save_if_due(self, *, epochs_done: int, steps: int, history_epochs: list[Any]) -> None:
+        """Save after a full epoch that is not the last, if ``every_s`` has passed since the
+        attempt began or the last save (the caller checks the epoch)."""
+        if self.checkpoint is None or self._identity is None:
+            return
+        if time.perf_counter() - self._saved_at < self.checkpoint.every_s:
+            return
+        wall, cpu = self.elapsed()
+        save_checkpoint(self.checkpoint, self._identity, *self._state, epochs_done=epochs_done,
+                        steps=steps, wall_s=wall, cpu_s=cpu, history_epochs=history_epochs)
+        self._saved_at = time.perf_counter()
+
+    def finish(self) -> None:
+        """The training has finished: remove the file unless ``remove_at_end`` is False."""
+        if self.checkpoint is not None and self.checkpoint.remove_at_end:
+            discard_checkpoint(self.checkpoint)

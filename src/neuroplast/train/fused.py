@@ -60,7 +60,6 @@ members) before the surgery.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,13 +71,7 @@ from neuroplast.activations import Activation, get_activation
 from neuroplast.data import Split
 from neuroplast.errors import NeuroplastError
 from neuroplast.models.mlp import MLP, FeatureSelector, check_widths
-from neuroplast.train.checkpoint import (
-    Checkpoint,
-    TrainingIdentity,
-    discard_checkpoint,
-    load_checkpoint,
-    save_checkpoint,
-)
+from neuroplast.train.checkpoint import Checkpoint, CheckpointedRun
 from neuroplast.train.loop import (
     Evaluation,
     History,
@@ -510,23 +503,17 @@ def train_fused(models: Sequence[MLP], train_split: Split, protocol: Protocol, *
     generator = torch.Generator().manual_seed(int(data_seed))
     steps_per_epoch, total_steps, n_epochs = step_schedule(data.n, protocol.batch_size, epochs)
     histories = [History() for _ in range(s)]
-    epochs_done, step, earlier_wall, earlier_cpu = 0, 0, 0.0, 0.0
-    identity: TrainingIdentity | None = None
-    if checkpoint is not None:
-        identity = TrainingIdentity(checkpoint, fused, opt, data, History(), seed=int(data_seed),
-                                    epochs=float(epochs), total_steps=total_steps,
-                                    batch_size=protocol.batch_size)
-        resumed = load_checkpoint(checkpoint, identity, fused, opt, generator)
-        if resumed is not None:
-            for history, earlier in zip(histories, resumed.history_epochs, strict=True):
-                history.epochs[:] = earlier
-            epochs_done, step = resumed.epochs_done, resumed.steps
-            earlier_wall, earlier_cpu = resumed.wall_s, resumed.cpu_s
+    run = CheckpointedRun(checkpoint, fused, opt, generator, data, History(),
+                          seed=int(data_seed), epochs=float(epochs), total_steps=total_steps,
+                          batch_size=protocol.batch_size)
+    if run.resumed is not None:
+        for history, earlier in zip(histories, run.resumed.history_epochs, strict=True):
+            history.epochs[:] = earlier
+    epochs_done, step = run.epochs_done, run.steps_done
     bar = _progress_bar(n_epochs, progress)
     if bar is not None and epochs_done:
         bar.update(epochs_done)
-    started, started_cpu = time.perf_counter(), time.process_time()
-    saved_at = started
+    run.start_clock()
     try:
         for epoch in range(epochs_done, n_epochs):
             fused.train()
@@ -554,22 +541,15 @@ def train_fused(models: Sequence[MLP], train_split: Split, protocol: Protocol, *
             for h, total in zip(histories, running.tolist(), strict=True):
                 h.epochs.append({"epoch": epoch + 1, "steps": batches,
                                  "mean_batch_loss": total / max(batches, 1)})
-            now = time.perf_counter()
-            if (checkpoint is not None and identity is not None and batches == steps_per_epoch
-                    and epoch + 1 < n_epochs and now - saved_at >= checkpoint.every_s):
-                save_checkpoint(checkpoint, identity, fused, opt, generator,
-                                epochs_done=epoch + 1, steps=step,
-                                wall_s=earlier_wall + now - started,
-                                cpu_s=earlier_cpu + time.process_time() - started_cpu,
+            if batches == steps_per_epoch and epoch + 1 < n_epochs:
+                run.save_if_due(epochs_done=epoch + 1, steps=step,
                                 history_epochs=[h.epochs for h in histories])
-                saved_at = time.perf_counter()
             if bar is not None:
                 bar.update(1)
     finally:
         if bar is not None:
             bar.close()
-    wall = earlier_wall + time.perf_counter() - started
-    cpu = earlier_cpu + time.process_time() - started_cpu
+    wall, cpu = run.elapsed()
     fused.copy_into(models)
     train_eval = evaluate_fused(fused, data)
     test_eval = evaluate_fused(fused, test_split) if test_split is not None else None
@@ -583,8 +563,7 @@ def train_fused(models: Sequence[MLP], train_split: Split, protocol: Protocol, *
         if test_eval is not None:
             final |= test_eval[member].as_dict("test")
         h.final = final
-    if checkpoint is not None and checkpoint.remove_at_end:
-        discard_checkpoint(checkpoint)
+    run.finish()
     return histories
 
 

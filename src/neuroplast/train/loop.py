@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import numbers
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,13 +22,7 @@ from neuroplast.data import Split
 from neuroplast.errors import NeuroplastError
 from neuroplast.models.checks import check_model, check_split_for_model
 from neuroplast.models.mlp import MLP
-from neuroplast.train.checkpoint import (
-    Checkpoint,
-    TrainingIdentity,
-    discard_checkpoint,
-    load_checkpoint,
-    save_checkpoint,
-)
+from neuroplast.train.checkpoint import Checkpoint, CheckpointedRun
 from neuroplast.train.protocols import Protocol
 
 
@@ -286,22 +279,16 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
     generator = torch.Generator().manual_seed(int(seed))
     steps_per_epoch, total_steps, n_epochs = step_schedule(data.n, protocol.batch_size, epochs)
     first_epoch = len(history.epochs)
-    epochs_done, step, earlier_wall, earlier_cpu = 0, 0, 0.0, 0.0
-    identity: TrainingIdentity | None = None
-    if checkpoint is not None:
-        identity = TrainingIdentity(checkpoint, model, optimizer, data, history, seed=seed,
-                                    epochs=float(epochs), total_steps=total_steps,
-                                    batch_size=protocol.batch_size)
-        resumed = load_checkpoint(checkpoint, identity, model, optimizer, generator)
-        if resumed is not None:
-            history.epochs[:] = resumed.history_epochs
-            epochs_done, step = resumed.epochs_done, resumed.steps
-            earlier_wall, earlier_cpu = resumed.wall_s, resumed.cpu_s
+    run = CheckpointedRun(checkpoint, model, optimizer, generator, data, history, seed=seed,
+                          epochs=float(epochs), total_steps=total_steps,
+                          batch_size=protocol.batch_size)
+    if run.resumed is not None:
+        history.epochs[:] = run.resumed.history_epochs
+    epochs_done, step = run.epochs_done, run.steps_done
     bar = _progress_bar(n_epochs, progress)
     if bar is not None and epochs_done:
         bar.update(epochs_done)
-    started, started_cpu = time.perf_counter(), time.process_time()
-    saved_at = started
+    run.start_clock()
     try:
         for epoch in range(epochs_done, n_epochs):
             model.train()
@@ -332,29 +319,21 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
                 state = TrainState(model, optimizer, first_epoch + epoch + 1, data, history)
                 for callback in callbacks:
                     callback(state)
-                now = time.perf_counter()
-                if (checkpoint is not None and identity is not None and epoch + 1 < n_epochs
-                        and now - saved_at >= checkpoint.every_s):
-                    save_checkpoint(checkpoint, identity, model, optimizer, generator,
-                                    epochs_done=epoch + 1, steps=step,
-                                    wall_s=earlier_wall + now - started,
-                                    cpu_s=earlier_cpu + time.process_time() - started_cpu,
+                if epoch + 1 < n_epochs:
+                    run.save_if_due(epochs_done=epoch + 1, steps=step,
                                     history_epochs=history.epochs)
-                    saved_at = time.perf_counter()
             if bar is not None:
                 bar.set_postfix(loss=f"{total / max(batches, 1):.4f}", refresh=False)
                 bar.update(1)
     finally:
         if bar is not None:
             bar.close()
-    wall = earlier_wall + time.perf_counter() - started
-    cpu = earlier_cpu + time.process_time() - started_cpu
+    wall, cpu = run.elapsed()
     final: dict[str, Any] = {"epochs": first_epoch + n_epochs, "steps": step, "wall_time_s": wall,
                              "cpu_time_s": cpu}
     if epochs_done:
         final["resumed_at_epoch"] = first_epoch + epochs_done
     final |= evaluate_splits(model, data, test_split)
     history.final = final
-    if checkpoint is not None and checkpoint.remove_at_end:
-        discard_checkpoint(checkpoint)
+    run.finish()
     return history
