@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 from conftest import random_mlp
 
@@ -64,14 +65,27 @@ def test_one_shot_rows_keep_what_the_efficiencies_say():
             assert row["remaining_neurons"] == keep.size
             if name == "appendix":
                 assert row["accuracy_after_pruning"] == hand_a1_accuracy(model, train, keep)
+    assert result["appendix"]["differs_from_prune"] == []
+
+
+def test_a_cutoff_above_every_efficiency_keeps_the_most_efficient_neuron():
+    model = random_mlp(WIDTHS, "tanh", seed=8).float()
+    train = split(300, 4)
+    stats = collect_site_statistics(model, "hidden1", train.x)
+    efficiencies = connection_cut_efficiency(model, "hidden1", stats)
+    pruned, kept = one_shot(model, stats, efficiencies, cutoff=1e9)
+    assert pruned.site("hidden1").width == 1
+    assert kept == [int(efficiencies.argmax())]
+    assert hand_a1_accuracy(model, train, np.array(kept)) == pytest.approx(
+        float((pruned(train.x).argmax(dim=1) == train.y).double().mean()), abs=1e-12)
 
 
 def test_input_efficiencies_are_taken_on_the_pruned_net():
     model = random_mlp(WIDTHS, "tanh", seed=7).float()
     train = split(400, 3)
     stats = collect_site_statistics(model, "hidden1", train.x)
-    pruned = one_shot(model, stats, connection_cut_efficiency(model, "hidden1", stats),
-                      INPUT_NETS_CUTOFF)
+    pruned, _ = one_shot(model, stats, connection_cut_efficiency(model, "hidden1", stats),
+                         INPUT_NETS_CUTOFF)
     assert pruned.site("hidden1").width < WIDTHS[1]  # the check below is on a changed net
     top = input_top_efficiencies(model, train)
     assert set(top) == set(READINGS)
@@ -105,9 +119,11 @@ def test_compare_counts_cells_that_equal_the_paper_as_agreeing():
 
 
 def test_quick_run_writes_both_files(tmp_path, data_dir, monkeypatch):
-    monkeypatch.setenv("NEUROPLAST_TRAINED_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("NEUROPLAST_TRAINED_CACHE", str(tmp_path / "elsewhere"))
     assert main(["--protocol", "quick", "--seeds", "2", "--out", str(tmp_path / "out"),
-                 "--data", data_dir]) == 0
+                 "--data", data_dir, "--trained-cache", str(tmp_path / "cache")]) == 0
+    assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 2  # the option wins
+    assert not (tmp_path / "elsewhere").exists()
     (folder,) = (tmp_path / "out").iterdir()
     stored = json.loads((folder / "cutoff-readings.json").read_text())
     assert [b["seed"] for b in stored["base_nets"]] == [0, 1]

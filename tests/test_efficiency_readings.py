@@ -121,3 +121,9 @@ def test_unknown_reading_and_bad_shapes_are_refused():
     with pytest.raises(NeuroplastError, match="inconsistent sample"):
         SiteSample(sample.pre, sample.post, sample.consumer_weight[:, :-1],
                    sample.consumer_bias, sample.consumer_activation)
+    with pytest.raises(NeuroplastError, match="inconsistent sample"):
+        SiteSample(sample.pre[:, 0], sample.post[:, 0], sample.consumer_weight,
+                   sample.consumer_bias, sample.consumer_activation)
+    with pytest.raises(NeuroplastError, match="floating-point.*double"):
+        SiteSample(sample.pre.long(), sample.post, sample.consumer_weight,
+                   sample.consumer_bias, sample.consumer_activation)

@@ -7,8 +7,8 @@ The library computes E_k as the Appendix specifies it (eqs 71–72, REFERENCE §
 with C_kk the variance of neuron k's **output**, C_ii the variance of consumer i's **output**
 and f'_i evaluated **at the mean pre-activation** ȳ_i = Σ_j w_ij ⟨x_j⟩ + b_i
 (:func:`neuroplast.efficiency.connection_cut_efficiency`). Each other reading here changes one
-of those three choices, as a reader of the main text (eqs 22–28) or an implementation in
-another system might:
+thing — one of the two variances, how f' enters, or its power — as a reader of the main text
+(eqs 22–28) or an implementation in another system might:
 
 * ``mean-slope-squared``: ⟨f'_i(y_i)²⟩ over the data in place of f'_i(ȳ_i)²;
 * ``consumer-pre-variance``: C_ii the variance of consumer i's pre-activation y_i;
@@ -16,7 +16,11 @@ another system might:
 * ``slope-not-squared``: f'_i(ȳ_i) to the first power, as an implementation that drops the
   square of eq. 28 would have it (f' ≤ 1 for tanh, so it lies between the Appendix's
   reading and the next);
-* ``no-slope``: f' = 1 (the consumer read as linear).
+* ``no-slope``: f' = 1, C_ii unchanged (the output variance).
+
+The consumer must have an element-wise activation (a hidden layer, as in the paper's
+cutoff- and input-pruning); the library's convention for an output-layer consumer (f' = 1,
+C_ii of the logits) is not a reading.
 
 They exist for the fidelity study (``benchmarks/cutoff_readings.py``: which reading gives the
 paper's Fig. 5 widths), not as pruning measures: no strategy uses them. A consumer whose
@@ -37,7 +41,7 @@ from neuroplast.efficiency.paper import ZERO_VARIANCE
 from neuroplast.errors import NeuroplastError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SiteSample:
     """A site and its Linear consumer evaluated on N examples, in float64.
 
@@ -56,8 +60,13 @@ class SiteSample:
     consumer_activation: Activation
 
     def __post_init__(self) -> None:
-        n = self.post.shape[1]
-        if self.pre.shape != self.post.shape or self.consumer_weight.shape[1] != n \
+        tensors = (self.pre, self.post, self.consumer_weight, self.consumer_bias)
+        if any(not t.is_floating_point() for t in tensors):
+            raise NeuroplastError("a site sample holds floating-point tensors (float64 for the "
+                                  "fidelity study); convert them with .double()")
+        if self.post.dim() != 2 or self.pre.shape != self.post.shape \
+                or self.consumer_weight.dim() != 2 \
+                or self.consumer_weight.shape[1] != self.post.shape[1] \
                 or self.consumer_bias.shape != (self.consumer_weight.shape[0],):
             raise NeuroplastError(
                 f"inconsistent sample: pre {tuple(self.pre.shape)}, post "
@@ -143,7 +152,7 @@ READINGS = MappingProxyType({r.name: r for r in (
     Reading("site-pre-variance", "C_kk = variance of the neuron's pre-activation",
             _site_pre_variance),
     Reading("slope-not-squared", "f'(ȳ_i) in place of f'(ȳ_i)²", _slope_not_squared),
-    Reading("no-slope", "f' = 1 (the consumer read as linear)", _no_slope),
+    Reading("no-slope", "f' = 1, C_ii unchanged", _no_slope),
 )})
 """The readings by name; ``appendix`` first."""
 
