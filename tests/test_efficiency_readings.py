@@ -26,6 +26,14 @@ def hidden1_sample(model, x: torch.Tensor) -> SiteSample:
                           consumer.bias.detach().clone(), get_activation("tanh"))
 
 
+def random_sample(seed: int, n: int = 200) -> tuple[object, torch.Tensor, SiteSample]:
+    """A random tanh MLP (float64), ``n`` uniform inputs and its hidden1 sample."""
+    model = random_mlp(WIDTHS, "tanh", seed=seed)
+    x = torch.rand(n, WIDTHS[0], generator=torch.Generator().manual_seed(seed),
+                   dtype=torch.float64)
+    return model, x, hidden1_sample(model, x)
+
+
 def loop_efficiency(name: str, pre: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     """E_k under reading ``name`` neuron by neuron and consumer by consumer (tanh consumer)."""
     post = np.tanh(pre)
@@ -58,21 +66,16 @@ def loop_efficiency(name: str, pre: np.ndarray, w: np.ndarray, b: np.ndarray) ->
 
 
 def test_appendix_reading_is_the_library_efficiency():
-    model = random_mlp(WIDTHS, "tanh", seed=5)
-    x = torch.rand(300, WIDTHS[0], generator=torch.Generator().manual_seed(5),
-                   dtype=torch.float64)
+    model, x, sample = random_sample(5, 300)
     stats = collect_site_statistics(model, "hidden1", x, batch_size=41)
     np.testing.assert_allclose(
-        reading_efficiency("appendix", hidden1_sample(model, x)).numpy(),
+        reading_efficiency("appendix", sample).numpy(),
         connection_cut_efficiency(model, "hidden1", stats).numpy(), rtol=1e-9, atol=0)
 
 
 @pytest.mark.parametrize("name", list(READINGS))
 def test_every_reading_matches_a_loop(name):
-    model = random_mlp(WIDTHS, "tanh", seed=9)
-    x = torch.rand(250, WIDTHS[0], generator=torch.Generator().manual_seed(9),
-                   dtype=torch.float64)
-    sample = hidden1_sample(model, x)
+    _, _, sample = random_sample(9, 250)
     expected = loop_efficiency(name, sample.pre.numpy(), sample.consumer_weight.numpy(),
                                sample.consumer_bias.numpy())
     actual = reading_efficiency(name, sample)
@@ -82,10 +85,7 @@ def test_every_reading_matches_a_loop(name):
 
 def test_readings_differ_from_one_another():
     """Each reading changes something: on a generic net no two give the same efficiencies."""
-    model = random_mlp(WIDTHS, "tanh", seed=2)
-    x = torch.rand(200, WIDTHS[0], generator=torch.Generator().manual_seed(2),
-                   dtype=torch.float64)
-    sample = hidden1_sample(model, x)
+    _, _, sample = random_sample(2)
     values = {name: reading_efficiency(name, sample) for name in READINGS}
     names = list(values)
     for a in range(len(names)):
@@ -97,10 +97,7 @@ def test_readings_differ_from_one_another():
 @pytest.mark.parametrize("name", list(READINGS))
 def test_constant_consumer_is_left_out(name):
     """A consumer with zero incoming weights never varies: its term is dropped, no NaN."""
-    model = random_mlp(WIDTHS, "tanh", seed=4)
-    x = torch.rand(200, WIDTHS[0], generator=torch.Generator().manual_seed(4),
-                   dtype=torch.float64)
-    sample = hidden1_sample(model, x)
+    _, _, sample = random_sample(4)
     weight = sample.consumer_weight.clone()
     weight[0] = 0.0
     dead = SiteSample(sample.pre, sample.post, weight, sample.consumer_bias,
