@@ -44,18 +44,21 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from benchmarks.run_arguments import add_run_arguments, options_folder
+from benchmarks.run_arguments import (
+    add_run_arguments,
+    add_trained_cache_argument,
+    options_folder,
+    use_trained_cache,
+)
 
 SITE = "hidden1"
 CUTOFFS = (0.01, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3)
@@ -268,7 +271,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from neuroplast.experiments.definitions.pruning_common import train_base
     from neuroplast.experiments.experiment import mnist
     from neuroplast.experiments.options import encoding_name, run_protocol
-    from neuroplast.experiments.trained_cache import CACHE_ENV_VAR
     from neuroplast.files import atomic_write_text
     from neuroplast.train import restrict
     from neuroplast.train.threads import torch_threads
@@ -276,18 +278,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.cutoff_readings",
                                      description=__doc__.split("\n\n")[0])
     add_run_arguments(parser, invert=True)
-    parser.add_argument("--trained-cache", type=Path, default=None,
-                        help="where the fidelity study's trained base N4s are (sets "
-                             "$NEUROPLAST_TRAINED_CACHE; default: that variable, else "
-                             "~/.cache/neuroplast/trained)")
+    add_trained_cache_argument(parser)
     args = parser.parse_args(argv)
     options = {"invert": args.invert, "init": args.init, "l2": args.l2}
     folder = options_folder(args.out, args.protocol, options)
-    if args.trained_cache is not None:
-        os.environ[CACHE_ENV_VAR] = str(args.trained_cache)
-    else:
-        os.environ.setdefault(CACHE_ENV_VAR,
-                              str(Path.home() / ".cache" / "neuroplast" / "trained"))
+    use_trained_cache(args.trained_cache)
     protocol = run_protocol(args.protocol, options)
     dataset = mnist(args.data, invert=args.invert)
     train = restrict(dataset.train, protocol)

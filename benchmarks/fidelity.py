@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import sys
@@ -67,6 +66,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.report_cells import Cell, agreement, claim_verdicts, halves_gap, paper_cells
+from benchmarks.run_arguments import add_trained_cache_argument, use_trained_cache
 
 EXPERIMENT_NAMES = ("baseline-training", "cutoff-pruning", "goal-pruning", "untrained-pruning",
                     "input-pruning", "replication", "replication-shift")
@@ -522,7 +522,6 @@ def _cost(compute: StoredCompute) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from neuroplast.experiments.trained_cache import CACHE_ENV_VAR
     from neuroplast.models import INITIALIZATIONS
     from neuroplast.train import PROTOCOLS
     from neuroplast.train.l2 import L2_FORMS
@@ -551,15 +550,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "whose stored runs an arm plans are copied instead of recomputed")
     parser.add_argument("--report-only", action="store_true",
                         help="compute nothing; report what is stored")
-    parser.add_argument("--trained-cache", type=Path,
-                        default=Path.home() / ".cache" / "neuroplast" / "trained",
-                        help="where trained base N4s are shared between experiments (default "
-                             "~/.cache/neuroplast/trained; sets $NEUROPLAST_TRAINED_CACHE)")
+    add_trained_cache_argument(parser)
     args = parser.parse_args(argv)
     args.experiments = [name for name in EXPERIMENT_NAMES if name in args.experiments]
     # baseline-training, cutoff-, goal- and input-pruning start from the same trained N4 of
     # a seed and arm: train it once (neuroplast.experiments.trained_cache)
-    os.environ.setdefault(CACHE_ENV_VAR, str(args.trained_cache))
+    use_trained_cache(args.trained_cache)
     arms = [Arm(p, e, i, f) for p in args.protocols for e in args.encodings for i in args.inits
             for f in args.l2_forms]
     arms.sort(key=lambda a: not a.is_default)  # the reproduction's arm first

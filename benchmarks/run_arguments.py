@@ -38,3 +38,27 @@ def options_folder(out: Path, protocol: str, options: dict[str, Any]) -> Path:
 
     chosen = check_options(options)
     return out / "-".join([protocol, *(f"{k}-{v}" for k, v in chosen.items())])
+
+
+def add_trained_cache_argument(parser: argparse.ArgumentParser) -> None:
+    """``--trained-cache DIR``: where trained base N4s are shared between experiments."""
+    parser.add_argument("--trained-cache", type=Path, default=None,
+                        help="where trained base N4s are shared between experiments (sets "
+                             "$NEUROPLAST_TRAINED_CACHE; default: that variable, else "
+                             "~/.cache/neuroplast/trained)")
+
+
+def use_trained_cache(folder: Path | None) -> Path:
+    """Point ``$NEUROPLAST_TRAINED_CACHE`` at ``folder`` when given, else keep the variable, else
+    use ``~/.cache/neuroplast/trained`` (:mod:`neuroplast.experiments.trained_cache`); returns
+    the folder in use."""
+    import os
+
+    from neuroplast.experiments.trained_cache import CACHE_ENV_VAR
+
+    if folder is not None:
+        os.environ[CACHE_ENV_VAR] = str(folder)
+    else:
+        os.environ.setdefault(CACHE_ENV_VAR, str(Path.home() / ".cache" / "neuroplast" /
+                                                 "trained"))
+    return Path(os.environ[CACHE_ENV_VAR])

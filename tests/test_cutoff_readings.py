@@ -131,3 +131,15 @@ def test_quick_run_writes_both_files(tmp_path, data_dir, monkeypatch):
     text = (folder / "cutoff-readings.md").read_text()
     assert "| appendix, sequential removal |" in text and "| paper |" in text
     assert "top input efficiency" in text and len(stored["input_top_efficiency"]["per_seed"]) == 2
+
+
+def test_trained_cache_option_overrides_the_variable_and_defaults_to_the_user_cache(
+        tmp_path, monkeypatch):
+    from benchmarks.run_arguments import use_trained_cache
+
+    monkeypatch.setenv("NEUROPLAST_TRAINED_CACHE", str(tmp_path / "set"))
+    assert use_trained_cache(None) == tmp_path / "set"  # the variable kept
+    assert use_trained_cache(tmp_path / "given") == tmp_path / "given"  # the option wins
+    monkeypatch.delenv("NEUROPLAST_TRAINED_CACHE")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert use_trained_cache(None) == tmp_path / "home" / ".cache" / "neuroplast" / "trained"
