@@ -5,8 +5,8 @@ docs/reproduction/fidelity.md) and have a larger top efficiency (0.631 ± 0.026)
 choices of ours could cause that without any difference in the trained nets:
 
 * **the reading of eq. 28** (``neuroplast.efficiency.readings``): output or pre-activation
-  variances, f' at the mean pre-activation or averaged over the data, or no f' at all; and
-  statistics over the training or the test set;
+  variances, f' at the mean pre-activation or averaged over the data, f' squared, not squared
+  or left out; and statistics over the training or the test set;
 * **one-shot or sequential removal** (REFERENCE §1.15 item 10): we remove every E_k < ε from
   one set of statistics; recomputing the efficiencies after each removal (``prune(...,
   recompute=True)``) removes fewer, since a removal lowers the consumers' variances.
@@ -26,15 +26,16 @@ all are below), the consumer re-wired with the means of the row's statistics —
 neurons kept and the training accuracy right after pruning. These 18 cells and the top
 efficiency are the ones a reading can move without retraining; each is compared with the
 paper's (within 2 combined s.e.). The ``appendix`` row is the reproduction's own prune: the
-benchmark checks that its widths equal ``prune``'s.
+report says in how many prunes it keeps the same neurons as the library's ``prune``.
 
 Usage::
 
     python -m benchmarks.cutoff_readings --protocol paper --invert --init lecun-normal \\
         --l2 half-weights --seeds 10 --out OUT [--data DIR] [--trained-cache DIR]
 
-The base nets come from the trained cache (``--trained-cache``, default
-``~/.cache/neuroplast/trained``, as ``benchmarks.fidelity``), so an arm the fidelity study
+The base nets come from the trained cache (``--trained-cache``; default
+``$NEUROPLAST_TRAINED_CACHE``, else ``~/.cache/neuroplast/trained``, as ``benchmarks.fidelity``),
+so an arm the fidelity study
 ran costs seconds a seed; a net not in the cache is trained first (under ``paper`` ~25 minutes
 a net on one core). Writes ``OUT/<protocol>[-options]/cutoff-readings.{json,md}``.
 """
