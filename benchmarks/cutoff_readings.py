@@ -54,6 +54,7 @@ from typing import Any
 
 import torch
 
+from benchmarks.report_cells import within
 from benchmarks.run_arguments import (
     add_run_arguments,
     add_trained_cache_argument,
@@ -130,7 +131,8 @@ def prune_seed(model: Any, train: Any, test: Any) -> dict[str, dict[str, Any]]:
     from neuroplast.experiments.definitions.pruning_common import keep_one
     from neuroplast.stats import collect_site_statistics
 
-    accuracy: Callable[[Any], float] = lambda m: classification_evaluator(train)(m)[0]  # noqa: E731
+    evaluate = classification_evaluator(train)
+    accuracy: Callable[[Any], float] = lambda m: evaluate(m)[0]  # noqa: E731
     width = model.site(SITE).width
     splits = {"train": train, "test": test}
     stats = {name: collect_site_statistics(model, SITE, split.x) for name, split in splits.items()}
@@ -189,7 +191,7 @@ def compare_inputs(per_seed: Sequence[dict[str, float]]) -> list[dict[str, Any]]
         result.append({"reading": name, "mean": ours.mean, "se": ours.se, "paper": paper.mean,
                        "paper_se": paper.error, "difference": difference.mean,
                        "difference_se": difference.se,
-                       "within_2se": abs(difference.mean) <= 2 * (difference.se or 0.0)})
+                       "within_2se": within(difference.mean, difference.se)})
     return result
 
 
@@ -214,7 +216,7 @@ def compare(per_seed: Sequence[dict[str, dict[str, Any]]]) -> list[dict[str, Any
         summary.append({
             "row": row.name, "reading": row.reading, "data": row.data,
             "sequential": row.sequential,
-            "within_2se": sum(abs(d.mean) <= 2 * (d.se or 0.0) for *_, d in cells),
+            "within_2se": sum(within(d.mean, d.se) for *_, d in cells),
             "cells": len(cells),
             "width_gap_sum": sum(abs(d.mean) for key, _, _, _, d in cells
                                  if key == "remaining_neurons"),
@@ -231,7 +233,7 @@ def markdown(summary: list[dict[str, Any]], inputs: list[dict[str, Any]], header
     def cell(row: dict[str, Any], quantity: str, cutoff: float | None, digits: int) -> str:
         value = next(v for v in row["values"]
                      if v["quantity"] == quantity and v["cutoff"] == cutoff)
-        mark = "**" if abs(value["difference"]) <= 2 * (value["difference_se"] or 0.0) else ""
+        mark = "**" if within(value["difference"], value["difference_se"]) else ""
         return f"{mark}{value['mean']:.{digits}f}{mark}"
 
     paper = summary[0]

@@ -24,6 +24,12 @@ _DIFFERENCE = re.compile(r"^([+-]?\d+(?:\.\d*)?) ± (\d+(?:\.\d*)?)$")
 _VERDICT = re.compile(r"\*\*(confirmed|not confirmed|inconclusive)\*\*")
 
 
+def within(difference: float, se: float | None) -> bool:
+    """Whether |ours − paper| is within :data:`WITHIN` combined standard errors (a missing s.e.,
+    one seed, counts as 0)."""
+    return abs(difference) <= WITHIN * (se or 0.0)
+
+
 @dataclass(frozen=True)
 class Cell:
     """One ``ours − paper`` cell of a report."""
@@ -35,7 +41,7 @@ class Cell:
 
     @property
     def agrees(self) -> bool:
-        return abs(self.difference) <= WITHIN * self.se
+        return within(self.difference, self.se)
 
     @property
     def key(self) -> tuple[str, str]:

@@ -50,15 +50,16 @@ def add_trained_cache_argument(parser: argparse.ArgumentParser) -> None:
 
 def use_trained_cache(folder: Path | None) -> Path:
     """Point ``$NEUROPLAST_TRAINED_CACHE`` at ``folder`` when given, else keep the variable, else
-    use ``~/.cache/neuroplast/trained`` (:mod:`neuroplast.experiments.trained_cache`); returns
-    the folder in use."""
+    use the user cache's ``trained`` folder (``neuroplast.data.default_cache_dir``, like the
+    data and zoo caches: ``~/.cache/neuroplast/trained`` unless ``$XDG_CACHE_HOME`` is set;
+    :mod:`neuroplast.experiments.trained_cache`); returns the folder in use."""
     import os
 
+    from neuroplast.data import default_cache_dir
     from neuroplast.experiments.trained_cache import CACHE_ENV_VAR
 
     if folder is not None:
         os.environ[CACHE_ENV_VAR] = str(folder)
     else:
-        os.environ.setdefault(CACHE_ENV_VAR, str(Path.home() / ".cache" / "neuroplast" /
-                                                 "trained"))
+        os.environ.setdefault(CACHE_ENV_VAR, str(default_cache_dir("trained")))
     return Path(os.environ[CACHE_ENV_VAR])

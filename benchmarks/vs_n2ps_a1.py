@@ -70,6 +70,7 @@ class InvertedWithVariants:
 
 def variants_table(records: list[dict[str, Any]]) -> tuple[str, int, int]:
     """Markdown rows (stock rows first) and the count of cells within 2 s.e. / cells."""
+    from benchmarks.report_cells import within
     from neuroplast.experiments.paper_tables import paper_table
     from neuroplast.experiments.stats_summary import format_difference, summarize, versus_paper
 
@@ -83,19 +84,20 @@ def variants_table(records: list[dict[str, Any]]) -> tuple[str, int, int]:
             continue
         row = paper.rows[method["paper_row"]]
         name = method["id"].partition("/")[2] or "stock (the reproduction)"
-        cells, within = [], 0
+        cells, agreeing_cells = [], 0
         for key, column, digits in QUANTITIES:
             ours = summarize(r["result"]["methods"][method["id"]][key] for r in records)
             difference = versus_paper(ours, row[column])
-            within += abs(difference.mean) <= 2 * (difference.se or 0.0)
+            agreeing_cells += within(difference.mean, difference.se)
             cells.append((ours.format(digits), row[column].text,
                           format_difference(difference, digits)))
-        agreeing, total = agreeing + within, total + len(QUANTITIES)
+        agreeing, total = agreeing + agreeing_cells, total + len(QUANTITIES)
         (accuracy, paper_accuracy, gap), (inputs, paper_inputs, _), (hidden, paper_hidden, _) \
             = cells
         cutoff = f"{round(method['threshold'] * 100)} %"
         lines.append(f"| {name} | {cutoff} | {accuracy} | {paper_accuracy} | {gap} | {inputs} | "
-                     f"{paper_inputs} | {hidden} | {paper_hidden} | {within}/{len(QUANTITIES)} |")
+                     f"{paper_inputs} | {hidden} | {paper_hidden} | "
+                     f"{agreeing_cells}/{len(QUANTITIES)} |")
     return "\n".join(lines), agreeing, total
 
 

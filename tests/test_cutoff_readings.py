@@ -142,4 +142,5 @@ def test_trained_cache_option_overrides_the_variable_and_defaults_to_the_user_ca
     assert use_trained_cache(tmp_path / "given") == tmp_path / "given"  # the option wins
     monkeypatch.delenv("NEUROPLAST_TRAINED_CACHE")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     assert use_trained_cache(None) == tmp_path / "home" / ".cache" / "neuroplast" / "trained"

@@ -377,9 +377,9 @@ class CheckpointedRun:
                                               total_steps=total_steps, batch_size=batch_size)
             self.resumed = load_checkpoint(checkpoint, self._identity, model, optimizer,
                                            generator)
-        self._earlier = (0.0, 0.0) if self.resumed is None else (self.resumed.wall_s,
-                                                                  self.resumed.cpu_s)
-        self.start_clock()
+        # this attempt's clock starts here, after loading; elapsed() adds the earlier attempts'
+        self._started, self._started_cpu = time.perf_counter(), time.process_time()
+        self._saved_at = self._started
 
     @property
     def epochs_done(self) -> int:
@@ -391,15 +391,12 @@ class CheckpointedRun:
         """Steps taken before this attempt."""
         return 0 if self.resumed is None else self.resumed.steps
 
-    def start_clock(self) -> None:
-        """(Re)start this attempt's wall and CPU clocks (call right before the first epoch)."""
-        self._started, self._started_cpu = time.perf_counter(), time.process_time()
-        self._saved_at = self._started
-
     def elapsed(self) -> tuple[float, float]:
         """(wall, CPU) seconds of training over every attempt so far."""
-        return (self._earlier[0] + time.perf_counter() - self._started,
-                self._earlier[1] + time.process_time() - self._started_cpu)
+        earlier_wall, earlier_cpu = ((0.0, 0.0) if self.resumed is None
+                                     else (self.resumed.wall_s, self.resumed.cpu_s))
+        return (earlier_wall + time.perf_counter() - self._started,
+                earlier_cpu + time.process_time() - self._started_cpu)
 
     def save_if_due(self, *, epochs_done: int, steps: int, history_epochs: list[Any]) -> None:
         """Save after a full epoch that is not the last, if ``every_s`` has passed since the

@@ -288,7 +288,6 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
     bar = _progress_bar(n_epochs, progress)
     if bar is not None and epochs_done:
         bar.update(epochs_done)
-    run.start_clock()
     try:
         for epoch in range(epochs_done, n_epochs):
             model.train()
