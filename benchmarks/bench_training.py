@@ -160,6 +160,9 @@ FIG5_WIDTHS = (88, 72, 60, 49, 39, 26, 15, 9, 6)
 """hidden1 widths of N4 after Fig. 5's cutoffs ε = 0.01 … 0.3 (our fast reproduction's means)."""
 FIG7_COPIES = tuple((h, kept) for h in (39, 15) for kept in (700, 550, 400, 250))
 """(hidden1 width, kept inputs) of Fig. 7/9's input-pruned copies, as in input-pruning."""
+FIG12_COPIES = ((100, 784), (100, 594), (100, 502), (100, 420), (99, 594), (92, 502), (75, 420))
+"""(hidden1 width, kept inputs) of untrained-pruning's seven trainings at the paper's counts
+(Figs 12 and 14: the unpruned net, inputs pruned at 0.1/1/5 %, inputs and hidden1 pruned)."""
 
 
 def _pruned_copies(shapes: Sequence[tuple[int, int]]) -> list[MLP]:
@@ -367,6 +370,7 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict[str, Any]:
     fused = fused_vs_sequential(data, steps)
     fig5 = copies_together(data, steps, [(h, 784) for h in FIG5_WIDTHS])
     fig7 = copies_together(data, steps, FIG7_COPIES)
+    fig12 = copies_together(data, steps, FIG12_COPIES)
     flops = n4_flops(data, steps)
     sizes = [100, 256, 512] if quick else [100, 256, 512, 1024, 2048, 4096]
     n_examples = 2_000 if quick else 5_000
@@ -443,6 +447,15 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict[str, Any]:
          "note": "hidden1 39 or 15, 700/550/400/250 inputs kept (masked columns of the fused "
                  f"first layer; input-pruning's retrainings); max |Δθ| = "
                  f"{fig7['max_abs_param_diff']:.1e}"},
+        {"name": f"{fig12['copies']} untrained-pruning N4 variants (Figs 12/14) trained "
+                 "together vs one after another",
+         "value": fig12["fused_member_steps_per_s"], "unit": "member-steps/s",
+         "reference": fig12["sequential_member_steps_per_s"],
+         "reference_name": "train() on each copy, one after another",
+         "note": "hidden1 75-100, 420-784 inputs (the paper's counts); why untrained-pruning "
+                 "trains its nets one after another (docs/decisions.md item 23): wide first "
+                 "layers already run at GEMM speed alone, and the fused first layer reads all "
+                 f"784 inputs for every member; max |Δθ| = {fig12['max_abs_param_diff']:.1e}"},
         {"name": "N4 training FLOP/s (train()) / matmul 600x784 @ 784x100",
          "value": flops["train_flop_per_s"], "unit": "FLOP/s",
          "reference": flops["matmul_flop_per_s"],
@@ -494,7 +507,8 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict[str, Any]:
     ]
     return {
         "rows": rows, "tables": tables, "figures": figures,
-        "fused": fused, "fig5_copies": fig5, "fig7_copies": fig7, "n4": flops,
+        "fused": fused, "fig5_copies": fig5, "fig7_copies": fig7,
+        "fig12_copies": fig12, "n4": flops,
         "scaling": records, "exponents": exponents,
         "data": {"name": dataset.name, "train_images": data.n},
         "torch_threads": torch.get_num_threads(),
