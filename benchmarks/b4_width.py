@@ -23,10 +23,16 @@ Fig. 22 does (10000 paper epochs; extra 10/100/1000 paper epochs as cumulative s
 same shuffling seeds), so the ``xavier-normal`` and ``B5`` rows are that experiment's B4 and
 B5 for these seeds.
 
+``--check-against FOLDER`` (a replication experiment's folder of the same protocol and
+options, e.g. ``docs/reproduction/fidelity/medium/standard-kaiming-normal-l2-half-weights/
+replication``) compares the ``B5`` and ``xavier-normal`` rows with its stored Fig. 22 runs of
+the same seeds, cell by cell (N1 after training, B5 and B4 at every horizon), and the report
+says how many are equal.
+
 Usage::
 
     python -m benchmarks.b4_width --protocol medium --init kaiming-normal --l2 half-weights \\
-        --seeds 4 --out OUT [--invert] [--data DIR]
+        --seeds 4 --out OUT [--invert] [--data DIR] [--check-against FOLDER]
 
 Writes ``OUT/<protocol>[-options]/b4-width.{json,md}``.
 """
@@ -41,6 +47,7 @@ import platform
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -136,6 +143,30 @@ def summarize_seeds(per_seed: Sequence[dict[str, Any]],
     return out
 
 
+def stored_agreement(per_seed: Sequence[dict[str, Any]], folder: Path) -> tuple[int, int]:
+    """(equal, compared) training accuracies between this benchmark's ``B5`` and
+    ``xavier-normal`` rows (and trained N1s) and the replication experiment's stored Fig. 22
+    runs in ``folder`` of the same seeds (B5, B4; seeds with no stored run are skipped)."""
+    stored = {}
+    for path in sorted((folder / "runs").glob("*.json")):
+        record = json.loads(path.read_text())
+        if record["spec"]["config"].get("figure") == "fig22":
+            stored[record["spec"]["seed"]] = record["result"]
+    equal = compared = 0
+    for seed_result in per_seed:
+        result = stored.get(seed_result["seed"])
+        if result is None:
+            continue
+        pairs = [(seed_result["pretrained"], result["pretrain"]["train"]["accuracy"])]
+        for ours, theirs in (("B5", "B5"), ("xavier-normal", "B4")):
+            pairs += zip(seed_result["accuracy"][ours],
+                         [stage["train"]["accuracy"]
+                          for stage in result["methods"][theirs]["stages"]], strict=True)
+        compared += len(pairs)
+        equal += sum(a == b for a, b in pairs)
+    return equal, compared
+
+
 def markdown(summary: dict[str, Any], horizons: Sequence[float], header: str) -> str:
     """The report: accuracies beside the paper's Fig. 22, and B4's cost against B5."""
     from neuroplast.experiments.paper_tables import paper_table
@@ -194,7 +225,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.b4_width",
                                      description=__doc__.split("\n\n")[0])
     add_run_arguments(parser, invert=True)
+    parser.add_argument("--check-against", type=Path, default=None,
+                        help="a replication experiment folder of the same protocol and options "
+                             "whose stored Fig. 22 runs the B5 and xavier-normal rows must equal")
     args = parser.parse_args(argv)
+    if args.check_against is not None and not (args.check_against / "runs").is_dir():
+        parser.error(f"--check-against {args.check_against} holds no runs/ folder; give a "
+                     "replication experiment's results folder")
     options = {"invert": args.invert, "init": args.init, "l2": args.l2}
     folder = options_folder(args.out, args.protocol, options)
     protocol = run_protocol(args.protocol, options)
@@ -206,6 +243,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             per_seed.append(run_seed(seed, protocol, data, args.init, HORIZONS))
             print(f"[b4-width] seed {seed} done", file=sys.stderr)
     summary = summarize_seeds(per_seed, HORIZONS)
+    check = ""
+    if args.check_against is not None:
+        equal, compared = stored_agreement(per_seed, args.check_against)
+        check = (f" The B5 and xavier-normal rows equal the replication experiment's stored "
+                 f"runs (`{args.check_against}`) in {equal} of {compared} training accuracies "
+                 "(N1 after training, B5 and B4 at every horizon, the seeds stored there).")
     header = (
         f"# Replication's random neuron (B4) under three readings of its distribution\n\n"
         f"Protocol `{args.protocol}`, {encoding_name(args.invert)} MNIST, init `{args.init}`, "
@@ -213,12 +256,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         f" (paper 0.91751 ± 0.00034). Rows: B5 adds no neuron; each B4 row is the library's "
         f"B4 neuron rescaled to one reading's stds (benchmarks/b4_width.py). Made by "
         f"`python -m benchmarks.b4_width {' '.join(argv if argv is not None else sys.argv[1:])}`"
-        f" ({time.perf_counter() - started:.0f} s).")
+        f" ({time.perf_counter() - started:.0f} s).{check}")
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "b4-width.md", markdown(summary, HORIZONS, header))
     atomic_write_text(folder / "b4-width.json", json.dumps({
         "protocol": args.protocol, "options": options, "seeds": args.seeds,
         "horizons": list(HORIZONS), "summary": summary, "per_seed": per_seed,
+        "check_against": None if args.check_against is None else str(args.check_against),
         "seconds": time.perf_counter() - started,
         "versions": {"torch": torch.__version__, "neuroplast": neuroplast.__version__,
                      "python": platform.python_version()}}, indent=1) + "\n")

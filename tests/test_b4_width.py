@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 
 import numpy as np
@@ -55,3 +56,33 @@ def test_the_widened_neuron_is_b4s_own_draw_rescaled_and_nothing_else_moves():
     assert torch.equal(second[:, :-1], b4.layers[1].weight[:, :-1])
     assert torch.equal(widened.layers[0].bias, b4.layers[0].bias)
     assert widened.layers[0].bias[-1] == 0 and first.shape[0] == model.layers[0].weight.shape[0] + 1
+
+
+def test_the_check_counts_the_cells_equal_to_the_stored_replication_runs(tmp_path):
+    from benchmarks.b4_width import stored_agreement
+
+    def stages(values):
+        return {"stages": [{"train": {"accuracy": v}} for v in values]}
+
+    (tmp_path / "runs").mkdir()
+    for seed, b4 in ((0, [0.5, 0.6, 0.7]), (1, [0.5, 0.6, 0.9])):
+        record = {"spec": {"seed": seed, "config": {"figure": "fig22"}},
+                  "result": {"pretrain": {"train": {"accuracy": 0.4}},
+                             "methods": {"B5": stages([0.41, 0.42, 0.43]), "B4": stages(b4)}}}
+        (tmp_path / "runs" / f"r{seed}.json").write_text(json.dumps(record))
+    fig21 = {"spec": {"seed": 0, "config": {"figure": "fig21"}}, "result": {}}
+    (tmp_path / "runs" / "fig21.json").write_text(json.dumps(fig21))  # not compared
+    ours = [{"seed": seed, "pretrained": 0.4,
+             "accuracy": {"B5": [0.41, 0.42, 0.43], "xavier-normal": [0.5, 0.6, 0.7]}}
+            for seed in (0, 1, 2)]  # seed 1's last B4 differs; seed 2 is not stored
+    assert stored_agreement(ours, tmp_path) == (13, 14)
+
+
+def test_check_against_a_folder_without_runs_is_refused_before_any_training(tmp_path, capsys):
+    from benchmarks.b4_width import main
+
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "out"), "--seeds", "1", "--check-against",
+              str(tmp_path)])
+    assert "holds no runs/ folder" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
