@@ -3,11 +3,12 @@ weights" (paper §5.6, Fig. 22; REFERENCE §1.15 item 13).
 
 The paper's B4 neuron costs N1 0.0077 of training accuracy after 10 extra epochs (0.9099
 against B5's 0.91759, no neuron added); ours costs ~0.0007 under ``medium`` and ``paper`` on
-the reproduction's setting, 0.0025 on inverted MNIST (docs/reproduction/fidelity.md, "The N1
-experiments"), so there B4 after 10 epochs sits *above* the paper's. Our B4 draws its weights
-Xavier-normal whatever the net's initialisation (docs/decisions.md item 13). The other readings
-give the neuron wider weights on N1 (784 → 5 → 20 → 10): the net's own initialiser
-(Kaiming-normal's outgoing std √(2/5) is 2.3× Xavier's √(2/25)) or the trained layers' spread.
+the reproduction's setting, so there B4 after 10 epochs sits *above* the paper's, and 0.0025
+on inverted MNIST under ``medium`` (docs/reproduction/fidelity.md, "The N1 experiments"). Our
+B4 draws its weights Xavier-normal whatever the net's initialisation (docs/decisions.md item
+13). The other readings give the neuron wider weights on N1 (784 → 5 → 20 → 10): the net's own
+initialiser (Kaiming-normal's outgoing std √(2/5) is 2.2× Xavier's √(2/25)) or the trained
+layers' spread.
 Each row here is the library's B4 neuron rescaled to one reading — its incoming weights by
 s_in / Xavier's, its outgoing ones by s_out / Xavier's, for the layers' shapes before the
 neuron is added, as B4 draws them — so the rows share the normal draws and differ by the
@@ -23,11 +24,11 @@ Fig. 22 does (10000 paper epochs; extra 10/100/1000 paper epochs as cumulative s
 same shuffling seeds), so the ``xavier-normal`` and ``B5`` rows are that experiment's B4 and
 B5 for these seeds.
 
-``--check-against FOLDER`` (a replication experiment's folder of the same protocol and
-options, e.g. ``docs/reproduction/fidelity/medium/standard-kaiming-normal-l2-half-weights/
+``--check-against FOLDER`` (a replication experiment's folder of the same protocol, options and
+horizons, e.g. ``docs/reproduction/fidelity/medium/standard-kaiming-normal-l2-half-weights/
 replication``) compares the ``B5`` and ``xavier-normal`` rows with its stored Fig. 22 runs of
 the same seeds, cell by cell (N1 after training, B5 and B4 at every horizon), and the report
-says how many are equal.
+says how many are equal; stored runs of another protocol, options or horizons are refused.
 
 Usage::
 
@@ -54,6 +55,10 @@ import torch
 
 from benchmarks.report_cells import within
 from benchmarks.run_arguments import add_run_arguments, options_folder
+from neuroplast.data import Split
+from neuroplast.errors import NeuroplastError
+from neuroplast.models import MLP
+from neuroplast.train import Protocol
 
 SITE = "hidden1"
 READINGS = ("xavier-normal", "initialiser", "trained")
@@ -61,7 +66,7 @@ READINGS = ("xavier-normal", "initialiser", "trained")
 ROWS = ("B5", *READINGS)
 
 
-def reading_stds(model: Any, reading: str, init: str) -> tuple[float, float]:
+def reading_stds(model: MLP, reading: str, init: str) -> tuple[float, float]:
     """(incoming, outgoing) std of a new ``hidden1`` neuron of the N1-like ``model`` (before it
     is added) under ``reading``: Xavier-normal, the ``init`` initialiser's, or the trained
     layers' own spread."""
@@ -79,7 +84,7 @@ def reading_stds(model: Any, reading: str, init: str) -> tuple[float, float]:
     raise ValueError(f"unknown B4 reading {reading!r}; choose one of {', '.join(READINGS)}")
 
 
-def widen_new_neuron(model: Any, before: tuple[float, float], after: tuple[float, float]) -> None:
+def widen_new_neuron(model: MLP, before: tuple[float, float], after: tuple[float, float]) -> None:
     """Rescale the last ``hidden1`` neuron of ``model`` (the one B4 just appended), drawn with
     the (incoming, outgoing) stds ``before``, to the stds ``after``: its row of the first
     layer and its column of the second, in place; its bias (0) and every other neuron stay."""
@@ -88,7 +93,7 @@ def widen_new_neuron(model: Any, before: tuple[float, float], after: tuple[float
         model.layers[1].weight[:, -1].mul_(after[1] / before[1])
 
 
-def run_seed(seed: int, protocol: Any, data: Any, init: str,
+def run_seed(seed: int, protocol: Protocol, data: Split, init: str,
              horizons: Sequence[float]) -> dict[str, Any]:
     """Train one N1 as Fig. 22 does, then every row: its training accuracy at each horizon and
     the reading's (incoming, outgoing) stds."""
@@ -131,27 +136,41 @@ def summarize_seeds(per_seed: Sequence[dict[str, Any]],
 
     out: dict[str, Any] = {"pretrained": cell([s["pretrained"] for s in per_seed]), "rows": {}}
     for row in ROWS:
-        out["rows"][row] = {
-            "accuracy": [cell([s["accuracy"][row][h] for s in per_seed])
-                         for h in range(len(horizons))],
-            "cost": [cell([s["accuracy"]["B5"][h] - s["accuracy"][row][h] for s in per_seed])
-                     for h in range(len(horizons))],
-        }
+        out["rows"][row] = {"accuracy": [cell([s["accuracy"][row][h] for s in per_seed])
+                                         for h in range(len(horizons))]}
         if row != "B5":
+            out["rows"][row]["cost"] = [
+                cell([s["accuracy"]["B5"][h] - s["accuracy"][row][h] for s in per_seed])
+                for h in range(len(horizons))]
             out["rows"][row]["stds"] = [sum(s["stds"][row][k] for s in per_seed) / len(per_seed)
                                         for k in (0, 1)]
     return out
 
 
-def stored_agreement(per_seed: Sequence[dict[str, Any]], folder: Path) -> tuple[int, int]:
+def stored_agreement(per_seed: Sequence[dict[str, Any]], folder: Path, *, protocol: str,
+                     options: dict[str, Any],
+                     horizons: Sequence[float]) -> tuple[int, int]:
     """(equal, compared) training accuracies between this benchmark's ``B5`` and
     ``xavier-normal`` rows (and trained N1s) and the replication experiment's stored Fig. 22
-    runs in ``folder`` of the same seeds (B5, B4; seeds with no stored run are skipped)."""
+    runs in ``folder`` of the same seeds (B5, B4; seeds with no stored run are skipped).
+
+    Raises:
+        NeuroplastError: a stored Fig. 22 run of another protocol, options or horizons.
+    """
     stored = {}
     for path in sorted((folder / "runs").glob("*.json")):
         record = json.loads(path.read_text())
-        if record["spec"]["config"].get("figure") == "fig22":
-            stored[record["spec"]["seed"]] = record["result"]
+        config = record["spec"]["config"]
+        if config.get("figure") != "fig22":
+            continue
+        theirs = (record["spec"]["protocol"], record["result"].get("run_options"),
+                  list(config.get("horizons", [])))
+        if theirs != (protocol, options, list(horizons)):
+            raise NeuroplastError(
+                f"{path} was run under protocol {theirs[0]}, options {theirs[1]}, horizons "
+                f"{theirs[2]}, not {protocol}, {options}, {list(horizons)}; give the "
+                "replication folder of this benchmark's setting")
+        stored[record["spec"]["seed"]] = record["result"]
     equal = compared = 0
     for seed_result in per_seed:
         result = stored.get(seed_result["seed"])
@@ -188,8 +207,10 @@ def markdown(summary: dict[str, Any], horizons: Sequence[float], header: str) ->
         for k, stage in enumerate(stages):
             ours, theirs = summary["rows"][row]["accuracy"][k], paper.cell(columns[row],
                                                                           stage=stage)
-            agrees = theirs is not None and theirs.mean is not None and within(
-                ours["mean"] - theirs.mean, math.hypot(ours["se"] or 0.0, theirs.error or 0.0))
+            agrees = (theirs is not None and theirs.mean is not None  # one seed: no s.e.
+                      and ours["se"] is not None
+                      and within(ours["mean"] - theirs.mean,
+                                 math.hypot(ours["se"], theirs.error or 0.0)))
             text = f"{show(ours)} ({theirs.text if theirs is not None else '—'})"
             cells.append(f"**{text}**" if agrees else text)
         stds = summary["rows"][row].get("stds")
@@ -218,6 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from neuroplast.experiments.definitions.replication import HORIZONS
     from neuroplast.experiments.experiment import mnist
     from neuroplast.experiments.options import encoding_name, run_protocol
+    from neuroplast.experiments.paper_tables import paper_table
     from neuroplast.files import atomic_write_text
     from neuroplast.train import restrict
     from neuroplast.train.threads import torch_threads
@@ -229,10 +251,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="a replication experiment folder of the same protocol and options "
                              "whose stored Fig. 22 runs the B5 and xavier-normal rows must equal")
     args = parser.parse_args(argv)
-    if args.check_against is not None and not (args.check_against / "runs").is_dir():
-        parser.error(f"--check-against {args.check_against} holds no runs/ folder; give a "
-                     "replication experiment's results folder")
     options = {"invert": args.invert, "init": args.init, "l2": args.l2}
+    if args.check_against is not None:  # refused before any training
+        if not (args.check_against / "runs").is_dir():
+            parser.error(f"--check-against {args.check_against} holds no runs/ folder; give a "
+                         "replication experiment's results folder")
+        try:
+            stored_agreement([], args.check_against, protocol=args.protocol, options=options,
+                             horizons=HORIZONS)
+        except NeuroplastError as error:
+            parser.error(f"--check-against: {error}")
     folder = options_folder(args.out, args.protocol, options)
     protocol = run_protocol(args.protocol, options)
     data = restrict(mnist(args.data, invert=args.invert).train, protocol)
@@ -245,7 +273,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = summarize_seeds(per_seed, HORIZONS)
     check = ""
     if args.check_against is not None:
-        equal, compared = stored_agreement(per_seed, args.check_against)
+        equal, compared = stored_agreement(per_seed, args.check_against,
+                                           protocol=args.protocol, options=options,
+                                           horizons=HORIZONS)
         check = (f" The B5 and xavier-normal rows equal the replication experiment's stored "
                  f"runs (`{args.check_against}`) in {equal} of {compared} training accuracies "
                  "(N1 after training, B5 and B4 at every horizon, the seeds stored there).")
@@ -253,7 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"# Replication's random neuron (B4) under three readings of its distribution\n\n"
         f"Protocol `{args.protocol}`, {encoding_name(args.invert)} MNIST, init `{args.init}`, "
         f"L2 `{args.l2}`; seeds 0–{args.seeds - 1}; N1 trained {summary['pretrained']['mean']:.5f}"
-        f" (paper 0.91751 ± 0.00034). Rows: B5 adds no neuron; each B4 row is the library's "
+        f" (paper {paper_table('fig22').context['initial_accuracy'].text}). Rows: B5 adds no "
+        f"neuron; each B4 row is the library's "
         f"B4 neuron rescaled to one reading's stds (benchmarks/b4_width.py). Made by "
         f"`python -m benchmarks.b4_width {' '.join(argv if argv is not None else sys.argv[1:])}`"
         f" ({time.perf_counter() - started:.0f} s).{check}")

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from benchmarks.b4_width import reading_stds, widen_new_neuron
+from neuroplast.errors import NeuroplastError
 from neuroplast.models import build_mlp, initialize
 from neuroplast.replication import replicate
 
@@ -58,31 +59,73 @@ def test_the_widened_neuron_is_b4s_own_draw_rescaled_and_nothing_else_moves():
     assert widened.layers[0].bias[-1] == 0 and first.shape[0] == model.layers[0].weight.shape[0] + 1
 
 
-def test_the_check_counts_the_cells_equal_to_the_stored_replication_runs(tmp_path):
-    from benchmarks.b4_width import stored_agreement
-
+def _stored_runs(folder, b4_by_seed, *, protocol="medium", init="kaiming-normal"):
+    """Fake Fig. 22 replication runs (and one Fig. 21 run, never compared) in ``folder``."""
     def stages(values):
         return {"stages": [{"train": {"accuracy": v}} for v in values]}
 
-    (tmp_path / "runs").mkdir()
-    for seed, b4 in ((0, [0.5, 0.6, 0.7]), (1, [0.5, 0.6, 0.9])):
-        record = {"spec": {"seed": seed, "config": {"figure": "fig22"}},
-                  "result": {"pretrain": {"train": {"accuracy": 0.4}},
+    (folder / "runs").mkdir()
+    options = {"invert": False, "init": init, "l2": "half-weights"}
+    for seed, b4 in b4_by_seed.items():
+        record = {"spec": {"seed": seed, "protocol": protocol,
+                           "config": {"figure": "fig22", "horizons": [10, 100, 1000]}},
+                  "result": {"run_options": options, "pretrain": {"train": {"accuracy": 0.4}},
                              "methods": {"B5": stages([0.41, 0.42, 0.43]), "B4": stages(b4)}}}
-        (tmp_path / "runs" / f"r{seed}.json").write_text(json.dumps(record))
-    fig21 = {"spec": {"seed": 0, "config": {"figure": "fig21"}}, "result": {}}
-    (tmp_path / "runs" / "fig21.json").write_text(json.dumps(fig21))  # not compared
+        (folder / "runs" / f"r{seed}.json").write_text(json.dumps(record))
+    fig21 = {"spec": {"seed": 0, "protocol": protocol, "config": {"figure": "fig21"}},
+             "result": {}}
+    (folder / "runs" / "fig21.json").write_text(json.dumps(fig21))
+
+
+SETTING = {"protocol": "medium", "options": {"invert": False, "init": "kaiming-normal",
+                                             "l2": "half-weights"}, "horizons": (10, 100, 1000)}
+
+
+def test_the_check_counts_the_cells_equal_to_the_stored_replication_runs(tmp_path):
+    from benchmarks.b4_width import stored_agreement
+
+    _stored_runs(tmp_path, {0: [0.5, 0.6, 0.7], 1: [0.5, 0.6, 0.9]})
     ours = [{"seed": seed, "pretrained": 0.4,
              "accuracy": {"B5": [0.41, 0.42, 0.43], "xavier-normal": [0.5, 0.6, 0.7]}}
             for seed in (0, 1, 2)]  # seed 1's last B4 differs; seed 2 is not stored
-    assert stored_agreement(ours, tmp_path) == (13, 14)
+    assert stored_agreement(ours, tmp_path, **SETTING) == (13, 14)
 
 
-def test_check_against_a_folder_without_runs_is_refused_before_any_training(tmp_path, capsys):
+def test_runs_of_another_setting_are_refused(tmp_path):
+    from benchmarks.b4_width import stored_agreement
+
+    _stored_runs(tmp_path, {0: [0.5, 0.6, 0.7]}, init="lecun-normal")
+    with pytest.raises(NeuroplastError, match="was run under protocol medium, options"):
+        stored_agreement([], tmp_path, **SETTING)
+
+
+@pytest.mark.parametrize("stored", [False, True])
+def test_a_bad_check_folder_is_refused_before_any_data_is_read(tmp_path, capsys, monkeypatch,
+                                                               stored):
+    import neuroplast.experiments.experiment as experiment
     from benchmarks.b4_width import main
 
+    def no_data(*args, **kwargs):
+        raise AssertionError("data read before the arguments were checked")
+
+    monkeypatch.setattr(experiment, "mnist", no_data)
+    if stored:
+        _stored_runs(tmp_path, {0: [0.5, 0.6, 0.7]}, protocol="fast")  # not medium
     with pytest.raises(SystemExit):
-        main(["--out", str(tmp_path / "out"), "--seeds", "1", "--check-against",
-              str(tmp_path)])
-    assert "holds no runs/ folder" in capsys.readouterr().err
-    assert not (tmp_path / "out").exists()
+        main(["--protocol", "medium", "--out", str(tmp_path / "out"), "--seeds", "1",
+              "--check-against", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert ("was run under protocol fast" if stored else "holds no runs/ folder") in err
+
+
+def test_b4_draws_at_the_xavier_reading_s_stds():
+    """What the rescaling assumes of the library's B4: incoming and outgoing weights at the
+    Xavier-normal stds of the layers' shapes before the neurons are added (200 neurons, so the
+    sample stds are within a few per cent)."""
+    model = _n1()
+    incoming, outgoing = reading_stds(model, "xavier-normal", "kaiming-normal")
+    grown = copy.deepcopy(model)
+    replicate(grown, "hidden1", n=200, method="B4", seed=0)
+    assert float(grown.layers[0].weight[5:].detach().std()) == pytest.approx(incoming, rel=0.03)
+    assert float(grown.layers[1].weight[:, 5:].detach().std()) == pytest.approx(outgoing, rel=0.04)
+    assert torch.equal(grown.layers[0].bias[5:], torch.zeros(200))
