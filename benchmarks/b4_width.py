@@ -44,7 +44,6 @@ import argparse
 import copy
 import json
 import math
-import platform
 import sys
 import time
 from collections.abc import Sequence
@@ -54,7 +53,7 @@ from typing import Any
 import torch
 
 from benchmarks.report_cells import within
-from benchmarks.run_arguments import add_run_arguments, options_folder
+from benchmarks.run_arguments import add_run_arguments, options_folder, write_probe_report
 from neuroplast.data import Split
 from neuroplast.errors import NeuroplastError
 from neuroplast.models import MLP
@@ -235,12 +234,10 @@ def markdown(summary: dict[str, Any], horizons: Sequence[float], header: str) ->
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark for one protocol and option set; write the JSON and markdown."""
-    import neuroplast
     from neuroplast.experiments.definitions.replication import HORIZONS
     from neuroplast.experiments.experiment import mnist
     from neuroplast.experiments.options import encoding_name, run_protocol
     from neuroplast.experiments.paper_tables import paper_table
-    from neuroplast.files import atomic_write_text
     from neuroplast.train import restrict
     from neuroplast.train.threads import torch_threads
 
@@ -288,16 +285,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"B4 neuron rescaled to one reading's stds (benchmarks/b4_width.py). Made by "
         f"`python -m benchmarks.b4_width {' '.join(argv if argv is not None else sys.argv[1:])}`"
         f" ({time.perf_counter() - started:.0f} s).{check}")
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / "b4-width.md", markdown(summary, HORIZONS, header))
-    atomic_write_text(folder / "b4-width.json", json.dumps({
+    write_probe_report(folder, "b4-width", markdown(summary, HORIZONS, header), {
         "protocol": args.protocol, "options": options, "seeds": args.seeds,
         "horizons": list(HORIZONS), "summary": summary, "per_seed": per_seed,
-        "check_against": None if args.check_against is None else str(args.check_against),
-        "seconds": time.perf_counter() - started,
-        "versions": {"torch": torch.__version__, "neuroplast": neuroplast.__version__,
-                     "python": platform.python_version()}}, indent=1) + "\n")
-    print(f"[b4-width] {folder / 'b4-width.md'}", file=sys.stderr)
+        "check_against": None if args.check_against is None else str(args.check_against)},
+        started)
     return 0
 
 

@@ -44,8 +44,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
-import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -60,6 +58,7 @@ from benchmarks.run_arguments import (
     add_trained_cache_argument,
     options_folder,
     use_trained_cache,
+    write_probe_report,
 )
 
 SITE = "hidden1"
@@ -269,12 +268,10 @@ def markdown(summary: list[dict[str, Any]], inputs: list[dict[str, Any]], header
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark on one arm's base nets; write the JSON and markdown reports."""
-    import neuroplast
     from neuroplast.efficiency.readings import READINGS
     from neuroplast.experiments.definitions.pruning_common import train_base
     from neuroplast.experiments.experiment import mnist
     from neuroplast.experiments.options import encoding_name, run_protocol
-    from neuroplast.files import atomic_write_text
     from neuroplast.train import restrict
     from neuroplast.train.threads import torch_threads
 
@@ -317,17 +314,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"`appendix` row keeps the same neurons as the library's `prune` in "
         f"{checked - len(differs)} of {checked} prunes"
         + (f" (not at {', '.join(differs)})" if differs else "") + ".")
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / "cutoff-readings.md", markdown(summary, input_summary, header))
-    atomic_write_text(folder / "cutoff-readings.json", json.dumps({
+    write_probe_report(folder, "cutoff-readings", markdown(summary, input_summary, header), {
         "protocol": args.protocol, "options": options, "seeds": args.seeds, "site": SITE,
         "cutoffs": list(CUTOFFS), "base_nets": bases, "summary": summary,
         "per_seed": per_seed,
-        "input_top_efficiency": {"summary": input_summary, "per_seed": inputs},
-        "seconds": time.perf_counter() - started,
-        "versions": {"torch": torch.__version__, "neuroplast": neuroplast.__version__,
-                     "python": platform.python_version()}}, indent=1) + "\n")
-    print(f"[cutoff-readings] {folder / 'cutoff-readings.md'}", file=sys.stderr)
+        "input_top_efficiency": {"summary": input_summary, "per_seed": inputs}}, started)
     return 0
 
 

@@ -1,9 +1,12 @@
 """Command-line arguments shared by the benchmarks that run one experiment under the fidelity
-study's run options (:mod:`benchmarks.peaked_sets`, :mod:`benchmarks.vs_n2ps_a1`)."""
+study's run options (:mod:`benchmarks.peaked_sets`, :mod:`benchmarks.vs_n2ps_a1`,
+:mod:`benchmarks.cutoff_readings`, :mod:`benchmarks.b4_width`), and how such a probe writes its
+report."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +66,27 @@ def use_trained_cache(folder: Path | None) -> Path:
     else:
         os.environ.setdefault(CACHE_ENV_VAR, str(default_cache_dir("trained")))
     return Path(os.environ[CACHE_ENV_VAR])
+
+
+def write_probe_report(folder: Path, stem: str, text: str, record: dict[str, Any],
+                       started: float) -> Path:
+    """Write a probe's ``FOLDER/STEM.md`` (``text``) and ``FOLDER/STEM.json`` (``record`` with
+    the seconds since ``started`` and the torch / neuroplast / python versions); announce and
+    return the markdown's path."""
+    import platform
+    import sys
+    import time
+
+    import torch
+
+    import neuroplast
+    from neuroplast.files import atomic_write_text
+
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / f"{stem}.md", text)
+    atomic_write_text(folder / f"{stem}.json", json.dumps(record | {
+        "seconds": time.perf_counter() - started,
+        "versions": {"torch": torch.__version__, "neuroplast": neuroplast.__version__,
+                     "python": platform.python_version()}}, indent=1) + "\n")
+    print(f"[{stem}] {folder / f'{stem}.md'}", file=sys.stderr)
+    return folder / f"{stem}.md"
