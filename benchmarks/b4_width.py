@@ -60,8 +60,31 @@ from neuroplast.models import MLP
 from neuroplast.train import Protocol
 
 SITE = "hidden1"
-READINGS = ("xavier-normal", "initialiser", "trained")
-"""The B4 rows, by the reading of "the same distribution as other weights"."""
+
+
+def _xavier(model: MLP, init: str) -> tuple[float, float]:
+    from neuroplast.models.init import xavier_std
+
+    (n, n_in), n_out = model.layers[0].weight.shape, model.layers[1].weight.shape[0]
+    return xavier_std(n_in, n), xavier_std(n, n_out)
+
+
+def _initialiser(model: MLP, init: str) -> tuple[float, float]:
+    from neuroplast.models.init import get_initialization
+
+    rule = get_initialization(init).std
+    (n, n_in), n_out = model.layers[0].weight.shape, model.layers[1].weight.shape[0]
+    return rule(n_in, n, model.activation_name), rule(n, n_out, model.activation_name)
+
+
+def _trained(model: MLP, init: str) -> tuple[float, float]:
+    return float(model.layers[0].weight.detach().std()), float(
+        model.layers[1].weight.detach().std())
+
+
+READINGS = {"xavier-normal": _xavier, "initialiser": _initialiser, "trained": _trained}
+"""The B4 rows, by the reading of "the same distribution as other weights": name → (model,
+init) → (incoming, outgoing) std."""
 ROWS = ("B5", *READINGS)
 
 
@@ -69,18 +92,9 @@ def reading_stds(model: MLP, reading: str, init: str) -> tuple[float, float]:
     """(incoming, outgoing) std of a new ``hidden1`` neuron of the N1-like ``model`` (before it
     is added) under ``reading``: Xavier-normal, the ``init`` initialiser's, or the trained
     layers' own spread."""
-    from neuroplast.models.init import get_initialization, xavier_std
-
-    producer, consumer = model.layers[0].weight, model.layers[1].weight  # (n, in), (out, n)
-    (n, n_in), n_out = producer.shape, consumer.shape[0]
-    if reading == "xavier-normal":
-        return xavier_std(n_in, n), xavier_std(n, n_out)
-    if reading == "initialiser":
-        rule = get_initialization(init).std
-        return rule(n_in, n, model.activation_name), rule(n, n_out, model.activation_name)
-    if reading == "trained":
-        return float(producer.detach().std()), float(consumer.detach().std())
-    raise ValueError(f"unknown B4 reading {reading!r}; choose one of {', '.join(READINGS)}")
+    if reading not in READINGS:
+        raise ValueError(f"unknown B4 reading {reading!r}; choose one of {', '.join(READINGS)}")
+    return READINGS[reading](model, init)
 
 
 def widen_new_neuron(model: MLP, before: tuple[float, float], after: tuple[float, float]) -> None:
@@ -106,12 +120,13 @@ def run_seed(seed: int, protocol: Protocol, data: Split, init: str,
           progress=False)
     out: dict[str, Any] = {"seed": seed, "pretrained": evaluate(model, data).accuracy,
                            "stds": {}, "accuracy": {}}
+    xavier = reading_stds(model, "xavier-normal", init)  # what B4 draws with
     for row in ROWS:
         branch = copy.deepcopy(model)
         if row != "B5":
             stds = reading_stds(model, row, init)
             replicate(branch, SITE, n=1, method="B4", seed=seed)
-            widen_new_neuron(branch, reading_stds(model, "xavier-normal", init), stds)
+            widen_new_neuron(branch, xavier, stds)
             out["stds"][row] = list(stds)
         done, accuracies = 0.0, []
         for horizon in horizons:
