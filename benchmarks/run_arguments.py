@@ -1,7 +1,7 @@
 """Command-line arguments shared by the benchmarks that run one experiment under the fidelity
 study's run options (:mod:`benchmarks.peaked_sets`, :mod:`benchmarks.vs_n2ps_a1`,
-:mod:`benchmarks.cutoff_readings`, :mod:`benchmarks.b4_width`), and how such a probe writes its
-report."""
+:mod:`benchmarks.cutoff_readings`, :mod:`benchmarks.b4_width`,
+:mod:`benchmarks.border_weights`), and how such a probe writes its report."""
 
 from __future__ import annotations
 
