@@ -3,7 +3,9 @@
 ``neuroplast reproduce <experiment>|all --protocol P --seeds N --out DIR`` runs seeds ×
 configurations, storing each finished run at once under ``DIR/<experiment>/runs/``; started
 again, it runs only what is missing. Then it writes ``DIR/<experiment>/summary.md`` (+ PNG
-figures) and the index ``DIR/index.md``. ``neuroplast reproduce --list`` names the experiments.
+figures) and the index ``DIR/index.md``. ``neuroplast reproduce --list`` names the experiments;
+``--report-only`` writes the reports from the runs already stored, computing nothing (a sweep
+stopped early).
 
 Before any run the command checks the data, that every file it will write is absent or its own
 (:mod:`neuroplast.experiments.folder`), that the folders accept new files, and locks ``DIR``
@@ -39,7 +41,7 @@ from neuroplast.experiments.registry import (
     get_experiment,
 )
 from neuroplast.experiments.report import SUMMARY_NAME
-from neuroplast.experiments.runner import RunFailedError, plan, run_sweep
+from neuroplast.experiments.runner import RunFailedError, plan, run_sweep, stored_records
 from neuroplast.experiments.stats_summary import markdown_table
 from neuroplast.experiments.store import CorruptRecordWarning
 from neuroplast.files import atomic_write_text, check_writable_directory
@@ -93,6 +95,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         f"{OPTIONS['l2'].default} gives the previous reproduction's runs) for the "
                         "experiments that support it; use another --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--report-only", action="store_true",
+                   help="compute nothing: write the summaries and the index from the runs "
+                        "already stored in OUT for these seeds, protocol and run options (a "
+                        "sweep stopped early); the summary says how many runs it covers")
     p.set_defaults(run=run)
 
 
@@ -136,13 +142,16 @@ def run(args: argparse.Namespace) -> int:
     experiments = apply_run_options(
         list(EXPERIMENTS.values()) if args.experiment == "all"
         else [get_experiment(args.experiment)], args)
-    if any(e.needs_data for e in experiments) and args.address is None:
+    if any(e.needs_data for e in experiments) and args.address is None and not args.report_only:
         # Fail now, with the loader's message, rather than in every run. (Workers of a remote
         # Ray cluster look for the data on their own machines, so it is not checked here.)
         mnist(args.data)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise NeuroplastError(f"--out {out} is a file; give a directory for runs and reports")
+    if args.report_only and not out.is_dir():
+        raise NeuroplastError(f"--report-only: there is no results folder {out}; give the --out "
+                              "of an earlier sweep, or run without --report-only")
     check_writable_directory(out, f"--out {out}")
     check_outputs(out, experiments)  # before the lock file is created in a folder not ours
     with warnings.catch_warnings(), FolderLock(out):
@@ -175,13 +184,19 @@ def check_outputs(out: Path, experiments: list[Experiment]) -> None:
 
 
 def _reproduce_all(experiments: list[Experiment], args: argparse.Namespace, out: Path) -> int:
-    failed = []
+    failed, reported = [], 0
     for experiment in experiments:
         try:
-            _reproduce(experiment, args, out)
+            reported += _reproduce(experiment, args, out) is not None
         except RunFailedError as exc:
             print(f"neuroplast reproduce: {experiment.name}: {exc}", file=sys.stderr)
             failed.append(experiment.name)
+    if args.report_only and not reported:
+        raise NeuroplastError(
+            f"--report-only: {out} holds no stored runs of "
+            f"{experiments[0].name if len(experiments) == 1 else 'any experiment'} for "
+            f"protocol {args.protocol}, these run options and seeds; run without --report-only "
+            "to compute them (or give the --protocol, --seeds and run options the runs had)")
     index = write_index(out)
     print(f"index: {index}")
     if failed:
@@ -190,14 +205,24 @@ def _reproduce_all(experiments: list[Experiment], args: argparse.Namespace, out:
     return 0
 
 
-def _reproduce(experiment: Experiment, args: argparse.Namespace, out: Path) -> Path:
+def _reproduce(experiment: Experiment, args: argparse.Namespace, out: Path) -> Path | None:
+    """Run (or with ``--report-only`` read) one experiment's sweep and write its report;
+    None when ``--report-only`` finds no stored run of it."""
     seeds = args.seeds or experiment.default_seeds
     total = len(plan(experiment, protocol=args.protocol, seeds=seeds))
-    print(f"{experiment.name}: {total} runs ({seeds} seeds), protocol {args.protocol}, "
-          f"executor {args.executor}, {args.workers} worker(s)")
-    records = run_sweep(experiment, protocol=args.protocol, seeds=seeds, out_dir=out,
-                        workers=args.workers, executor=args.executor, address=args.address,
-                        progress=False if args.no_progress else None, data_dir=args.data)
+    if args.report_only:
+        records = stored_records(experiment, protocol=args.protocol, seeds=seeds, out_dir=out)
+        print(f"{experiment.name}: {len(records)} of {total} runs ({seeds} seeds) stored, "
+              f"protocol {args.protocol}; reporting them, computing nothing")
+        if not records:
+            return None
+    else:
+        print(f"{experiment.name}: {total} runs ({seeds} seeds), protocol {args.protocol}, "
+              f"executor {args.executor}, {args.workers} worker(s)")
+        records = run_sweep(experiment, protocol=args.protocol, seeds=seeds, out_dir=out,
+                            workers=args.workers, executor=args.executor,
+                            address=args.address,
+                            progress=False if args.no_progress else None, data_dir=args.data)
     summary = _report(experiment, records, out / experiment.name)
     ResultsFolder(out).record_report(experiment.name, len(records),
                                      sorted({r["spec"]["seed"] for r in records}))
