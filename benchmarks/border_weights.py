@@ -28,7 +28,6 @@ Writes ``OUT/<protocol>[-options]/border-weights.{json,md}``.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
@@ -37,13 +36,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.run_arguments import (
-    add_run_arguments,
-    add_trained_cache_argument,
-    options_folder,
-    use_trained_cache,
-    write_probe_report,
-)
+from benchmarks.run_arguments import arm_probe, write_probe_report
 
 RELATIVE_CUTOFF = 0.1
 """Both criteria remove an input scoring below 0.1 · the largest score (Fig. 18, Fig. 20 right)."""
@@ -144,22 +137,14 @@ def markdown(per_seed: Sequence[dict[str, float]], header: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure one arm's base nets; write the JSON and markdown reports."""
     from neuroplast.experiments.definitions.pruning_common import train_base
-    from neuroplast.experiments.experiment import mnist
-    from neuroplast.experiments.options import encoding_name, run_protocol
+    from neuroplast.experiments.options import encoding_name
     from neuroplast.models import build_mlp, initialize
     from neuroplast.train import restrict
     from neuroplast.train.threads import torch_threads
 
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.border_weights",
-                                     description=__doc__.split("\n\n")[0])
-    add_run_arguments(parser, invert=True)
-    add_trained_cache_argument(parser)
-    args = parser.parse_args(argv)
-    options = {"invert": args.invert, "init": args.init, "l2": args.l2}
-    folder = options_folder(args.out, args.protocol, options)
-    use_trained_cache(args.trained_cache)
-    protocol = run_protocol(args.protocol, options)
-    dataset = mnist(args.data, invert=args.invert)
+    probe = arm_probe("python -m benchmarks.border_weights", __doc__.split("\n\n")[0], argv)
+    args, options, folder = probe.args, probe.options, probe.folder
+    protocol, dataset = probe.protocol, probe.dataset
     x = restrict(dataset.train, protocol).x
     steps = round(protocol.epochs(5000) * math.ceil(x.shape[0] / protocol.batch_size))
     l2_alone = decay_only(protocol.learning_rate, protocol.weight_decay, steps)

@@ -42,7 +42,6 @@ a net on one core). Writes ``OUT/<protocol>[-options]/cutoff-readings.{json,md}`
 
 from __future__ import annotations
 
-import argparse
 import copy
 import sys
 import time
@@ -53,13 +52,7 @@ from typing import Any
 import torch
 
 from benchmarks.report_cells import within
-from benchmarks.run_arguments import (
-    add_run_arguments,
-    add_trained_cache_argument,
-    options_folder,
-    use_trained_cache,
-    write_probe_report,
-)
+from benchmarks.run_arguments import arm_probe, write_probe_report
 
 SITE = "hidden1"
 CUTOFFS = (0.01, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3)
@@ -270,21 +263,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark on one arm's base nets; write the JSON and markdown reports."""
     from neuroplast.efficiency.readings import READINGS
     from neuroplast.experiments.definitions.pruning_common import train_base
-    from neuroplast.experiments.experiment import mnist
-    from neuroplast.experiments.options import encoding_name, run_protocol
+    from neuroplast.experiments.options import encoding_name
     from neuroplast.train import restrict
     from neuroplast.train.threads import torch_threads
 
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.cutoff_readings",
-                                     description=__doc__.split("\n\n")[0])
-    add_run_arguments(parser, invert=True)
-    add_trained_cache_argument(parser)
-    args = parser.parse_args(argv)
-    options = {"invert": args.invert, "init": args.init, "l2": args.l2}
-    folder = options_folder(args.out, args.protocol, options)
-    use_trained_cache(args.trained_cache)
-    protocol = run_protocol(args.protocol, options)
-    dataset = mnist(args.data, invert=args.invert)
+    probe = arm_probe("python -m benchmarks.cutoff_readings", __doc__.split("\n\n")[0], argv)
+    args, options, folder = probe.args, probe.options, probe.folder
+    protocol, dataset = probe.protocol, probe.dataset
     train = restrict(dataset.train, protocol)
     started = time.perf_counter()
     per_seed, inputs, bases = [], [], []

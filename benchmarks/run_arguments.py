@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +92,39 @@ def write_probe_report(folder: Path, stem: str, text: str, record: dict[str, Any
                      "python": platform.python_version()}}, indent=1) + "\n")
     print(f"[{stem}] {folder / f'{stem}.md'}", file=sys.stderr)
     return folder / f"{stem}.md"
+
+
+@dataclass(frozen=True)
+class ArmProbe:
+    """What a probe on one arm's base N4s starts from (:func:`arm_probe`).
+
+    Attributes:
+        args: the parsed command line.
+        options: the run options (``invert``, ``init``, ``l2``).
+        folder: ``OUT/<protocol>[-options]``, where the probe writes.
+        protocol: the protocol under those options.
+        dataset: MNIST in the arm's encoding.
+    """
+
+    args: argparse.Namespace
+    options: dict[str, Any]
+    folder: Path
+    protocol: Any
+    dataset: Any
+
+
+def arm_probe(prog: str, description: str, argv: Sequence[str] | None) -> ArmProbe:
+    """Parse a base-net probe's command line (:func:`add_run_arguments` with ``--invert``, and
+    ``--trained-cache``), point the trained cache, and load the arm's protocol and data."""
+    from neuroplast.experiments.experiment import mnist
+    from neuroplast.experiments.options import run_protocol
+
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    add_run_arguments(parser, invert=True)
+    add_trained_cache_argument(parser)
+    args = parser.parse_args(argv)
+    options = {"invert": args.invert, "init": args.init, "l2": args.l2}
+    folder = options_folder(args.out, args.protocol, options)
+    use_trained_cache(args.trained_cache)
+    return ArmProbe(args, options, folder, run_protocol(args.protocol, options),
+                    mnist(args.data, invert=args.invert))
