@@ -62,10 +62,16 @@ from neuroplast.train import Protocol
 SITE = "hidden1"
 
 
+def _fans(model: MLP) -> tuple[int, int, int]:
+    """(inputs, hidden1 width, consumer outputs) of the N1-like ``model``."""
+    (n, n_in), n_out = model.layers[0].weight.shape, model.layers[1].weight.shape[0]
+    return n_in, n, n_out
+
+
 def _xavier(model: MLP, init: str) -> tuple[float, float]:
     from neuroplast.models.init import xavier_std
 
-    (n, n_in), n_out = model.layers[0].weight.shape, model.layers[1].weight.shape[0]
+    n_in, n, n_out = _fans(model)
     return xavier_std(n_in, n), xavier_std(n, n_out)
 
 
@@ -73,7 +79,7 @@ def _initialiser(model: MLP, init: str) -> tuple[float, float]:
     from neuroplast.models.init import get_initialization
 
     rule = get_initialization(init).std
-    (n, n_in), n_out = model.layers[0].weight.shape, model.layers[1].weight.shape[0]
+    n_in, n, n_out = _fans(model)
     return rule(n_in, n, model.activation_name), rule(n, n_out, model.activation_name)
 
 

@@ -76,7 +76,7 @@ def seed_row(untrained: Any, trained: Any, x: torch.Tensor) -> dict[str, float]:
     """The :data:`QUANTITIES` of one seed: ``untrained`` and ``trained`` are the same N4 before
     and after training; ``x`` the training inputs NNSP's variances are taken over."""
     from neuroplast.efficiency.baselines.nnsp import nnsp_efficiency
-    from neuroplast.experiments.definitions.pixel_regions import region_masks
+    from neuroplast.experiments.definitions.pixel_regions import region_masks, removal_rates
 
     border, centre = (mask.flatten() for mask in region_masks())
     before, after = squared_norms(untrained), squared_norms(trained)
@@ -90,9 +90,9 @@ def seed_row(untrained: Any, trained: Any, x: torch.Tensor) -> dict[str, float]:
         "max_norm": float(after.max()),
         "border_to_max": float(after[border].median() / after.max()),
         "eq69_kept": int(eq69.sum()),
-        "eq69_border_removed": float((~eq69[border]).double().mean()),
+        "eq69_border_removed": removal_rates(eq69.nonzero().flatten())[0],
         "nnsp2_kept": int(nnsp2.sum()),
-        "nnsp2_border_removed": float((~nnsp2[border]).double().mean()),
+        "nnsp2_border_removed": removal_rates(nnsp2.nonzero().flatten())[0],
     }
 
 
