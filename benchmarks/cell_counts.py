@@ -21,6 +21,10 @@ best any of them does: *reached, gap halved* (within 2 s.e. there, |ours − pap
 the first folder's), *reached, gap not halved* (within a wider s.e. only), *gap halved, not
 reached*, or *neither*. Cells are matched by experiment and table row; a heading's count of
 nets ("(10 nets; paper: 28, inverted)") is ignored, so runs with other seed counts match.
+Each miss also says whether its gap is *real at family-wise 5 %*: Holm's step-down test
+(:mod:`neuroplast.analysis.family_wise`) over all the first folder's comparable cells, so that
+the ~1 in 20 cells an exact reproduction would miss by chance are told apart from gaps too
+large for chance.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.report_cells import Cell, agreement, halves_gap, paper_cells
+from neuroplast.analysis import holm_rejections, two_sided_p
 
 
 def comparable_cells(folder: Path) -> dict[str, list[Cell]]:
@@ -70,6 +75,8 @@ MISS_CLASSES = ("reached, gap halved", "reached, gap not halved", "gap halved, n
                 "neither")
 """How the other folders' runs treat a miss, best first."""
 _NETS = re.compile(r" ?\(\d+ nets[^)]*\)")
+FAMILY_WISE_LEVEL = 0.05
+"""The family-wise error rate at which a miss's gap is called real (Holm over all cells)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,11 @@ class ClassedMiss:
     """One of :data:`MISS_CLASSES`."""
     folder: Path | None
     there: Cell | None
+    p: float
+    """Two-sided p-value of the miss's own gap (normal tail of its z)."""
+    real: bool
+    """Whether Holm's test at :data:`FAMILY_WISE_LEVEL` over all the reference folder's cells
+    rejects "the same quantity" for it: a gap too large for chance among that many cells."""
 
 
 def row_key(cell: Cell) -> tuple[str, str]:
@@ -91,12 +103,18 @@ def row_key(cell: Cell) -> tuple[str, str]:
 def classify_misses(reference: dict[str, list[Cell]],
                     others: dict[Path, dict[str, list[Cell]]]) -> list[ClassedMiss]:
     """Every cell of ``reference`` outside 2 s.e., in order, with the best class (of
-    :data:`MISS_CLASSES`) any folder of ``others`` reaches for it; among folders of that class
-    the nearest in value."""
+    :data:`MISS_CLASSES`) any folder of ``others`` reaches for it (among folders of that class
+    the nearest in value), its p-value and whether its gap is real at family-wise
+    :data:`FAMILY_WISE_LEVEL` among all of ``reference``'s cells."""
+    family = [c for cells in reference.values() for c in cells]
+    p_values = [two_sided_p(c.z) for c in family]
+    real = dict(zip(map(id, family), holm_rejections(p_values, FAMILY_WISE_LEVEL), strict=True))
+    p_of = dict(zip(map(id, family), p_values, strict=True))
     by_key = {folder: {row_key(c): c for cells in experiments.values() for c in cells}
               for folder, experiments in others.items()}
     classed = []
-    for cell in (c for cells in reference.values() for c in cells if not c.agrees):
+    for cell in (c for c in family if not c.agrees):
+        tested = {"p": p_of[id(cell)], "real": real[id(cell)]}
         options = []
         for folder, cells in by_key.items():
             there = cells.get(row_key(cell))
@@ -108,30 +126,37 @@ def classify_misses(reference: dict[str, list[Cell]],
                             there))
         if options:
             _, _, kind, folder, there = min(options, key=lambda o: o[:2])
-            classed.append(ClassedMiss(cell, kind, folder, there))
+            classed.append(ClassedMiss(cell, kind, folder, there, **tested))
         else:
-            classed.append(ClassedMiss(cell, MISS_CLASSES[-1], None, None))
+            classed.append(ClassedMiss(cell, MISS_CLASSES[-1], None, None, **tested))
     return classed
 
 
 def miss_table(classed: Sequence[ClassedMiss]) -> str:
-    """Markdown: misses per experiment and class, then one row per miss."""
+    """Markdown: misses per experiment and class (each count with how many of its gaps are
+    real at family-wise :data:`FAMILY_WISE_LEVEL`), then one row per miss."""
     from neuroplast.experiments.stats_summary import markdown_table
 
+    def count(misses: list[ClassedMiss]) -> str:
+        real = sum(m.real for m in misses)
+        return f"{len(misses)} ({real} real)" if misses else "0"
+
     names = list(dict.fromkeys(m.cell.experiment for m in classed))
-    counts = [[name] + [sum(m.cell.experiment == name and m.kind == kind for m in classed)
+    counts = [[name] + [count([m for m in classed if m.cell.experiment == name and m.kind == kind])
                         for kind in MISS_CLASSES]
-              + [sum(m.cell.experiment == name for m in classed)] for name in names]
-    counts.append(["all"] + [sum(m.kind == kind for m in classed) for kind in MISS_CLASSES]
-                  + [len(classed)])
+              + [count([m for m in classed if m.cell.experiment == name])] for name in names]
+    counts.append(["all"] + [count([m for m in classed if m.kind == kind])
+                             for kind in MISS_CLASSES] + [count(list(classed))])
     rows = [[m.cell.experiment, _NETS.sub("", m.cell.quantity),
-             f"{m.cell.difference:+.4g} ± {m.cell.se:.2g}", m.kind,
-             str(m.folder) if m.folder else "—",
+             f"{m.cell.difference:+.4g} ± {m.cell.se:.2g}", f"{m.p:.2g}",
+             "yes" if m.real else "no", m.kind, str(m.folder) if m.folder else "—",
              f"{m.there.difference:+.4g} ± {m.there.se:.2g}" if m.there else "—"]
             for m in classed]
+    level = f"{FAMILY_WISE_LEVEL:.0%}".replace("%", " %")
     return (markdown_table(("experiment", *MISS_CLASSES, "misses"), counts) + "\n\n"
-            + markdown_table(("experiment", "cell", "ours − paper", "best elsewhere", "where",
-                              "there: ours − paper"), rows))
+            + f"(n real): gaps real at family-wise {level} (Holm over every comparable cell).\n\n"
+            + markdown_table(("experiment", "cell", "ours − paper", "p", f"real at {level}",
+                              "best elsewhere", "where", "there: ours − paper"), rows))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

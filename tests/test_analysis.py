@@ -6,8 +6,10 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from neuroplast.analysis import crossing, gaussian_kde, linear_fit, log_sd_ratio
+from neuroplast.errors import NeuroplastError
 
 
 def test_linear_fit_matches_numpy_polyfit():
@@ -91,3 +93,49 @@ def test_sign_test_refuses_negative_counts():
 
     with pytest.raises(NeuroplastError, match="non-negative"):
         sign_test(-1, 3)
+
+
+def test_two_sided_p_against_the_normal_table():
+    from neuroplast.analysis import two_sided_p
+
+    # printed values of a standard normal table: P(|Z| ≥ 1.96) = 0.05, P(|Z| ≥ 2.576) = 0.01
+    assert two_sided_p(1.959964) == pytest.approx(0.05, abs=1e-6)
+    assert two_sided_p(-2.575829) == pytest.approx(0.01, abs=1e-6)
+    assert two_sided_p(0.0) == 1.0
+    assert two_sided_p(math.inf) == 0.0
+    with pytest.raises(NeuroplastError, match="NaN"):
+        two_sided_p(math.nan)
+
+
+def _holm_by_adjusted_p(p_values, alpha):
+    """Holm through its adjusted p-values, max over j ≤ i of min(1, (m − j + 1)·p₍ⱼ₎): an
+    independent formulation of the step-down rule."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted, running = [0.0] * m, 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[index]))
+        adjusted[index] = running
+    return [a <= alpha for a in adjusted]
+
+
+def test_holm_rejects_the_textbook_example_and_matches_adjusted_p_values():
+    from neuroplast.analysis import holm_rejections
+
+    # 0.005 ≤ 0.05/4 and 0.01 ≤ 0.05/3 are rejected; 0.03 > 0.05/2 stops the procedure, so
+    # 0.04 is kept although it is below 0.05/1
+    assert holm_rejections([0.01, 0.04, 0.03, 0.005]) == [True, False, False, True]
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        p = (torch.rand(12, generator=generator) ** 4).tolist()  # many small p-values
+        for alpha in (0.01, 0.05, 0.2):
+            assert holm_rejections(p, alpha) == _holm_by_adjusted_p(p, alpha)
+    assert holm_rejections([]) == []
+
+
+@pytest.mark.parametrize("bad", [dict(p_values=[0.2, 1.5]), dict(p_values=[0.1], alpha=0.0)])
+def test_holm_refuses_what_is_not_a_p_value_or_level(bad):
+    from neuroplast.analysis import holm_rejections
+
+    with pytest.raises(NeuroplastError, match="must lie in"):
+        holm_rejections(**bad)

@@ -56,9 +56,9 @@ def test_misses_are_classed_by_the_best_another_folder_does(tmp_path, capsys):
     heading = "# v\n## inverted MNIST ({nets} nets; paper: 28, inverted)\n"
     rows = {"reference": "| b | x | y | +4 ± 1 |\n| c | x | y | +4 ± 1 |\n"
                          "| d | x | y | -6 ± 1 |\n| a | x | y | +1 ± 1 |\n"
-                         "| e | x | y | +4 ± 1 |\n",
+                         "| e | x | y | +4 ± 1 |\n| f | x | y | +2.2 ± 1 |\n",
             # b: reached in both, halved only in "wide"; c: halved, never reached; d: only
-            # "narrow" has it, farther; e: reached by a wider s.e. alone
+            # "narrow" has it, farther; e: reached by a wider s.e. alone; f: nowhere else
             "narrow": "| b | x | y | +2.5 ± 1 |\n| c | x | y | +1.9 ± 0.5 |\n"
                       "| d | x | y | -7 ± 1 |\n",
             "wide": "| b | x | y | +1.5 ± 3 |\n| c | x | y | +3 ± 1 |\n| e | x | y | +3 ± 2 |\n"}
@@ -68,13 +68,16 @@ def test_misses_are_classed_by_the_best_another_folder_does(tmp_path, capsys):
     assert main([str(tmp_path / "reference"), "--misses-against", str(tmp_path / "narrow"),
                  str(tmp_path / "wide")]) == 0
     out = capsys.readouterr().out
-    assert "| vs-nnsp | 1 | 1 | 1 | 1 | 4 |" in out  # a agrees: not a miss
+    # a agrees: not a miss. Holm over the 6 cells: d (p ≈ 2e-9), then b, c, e (p ≈ 6.3e-5 each,
+    # below 0.05/5, 0.05/4, 0.05/3) are real; f's p = 0.0278 > 0.05/2 is not
+    assert "| vs-nnsp | 1 (1 real) | 1 (1 real) | 1 (1 real) | 2 (1 real) | 5 (4 real) |" in out
     lines = {line.split(" | ")[1].split(": ")[-1]: line for line in out.splitlines()
              if line.startswith("| vs-nnsp | inverted")}
     assert "reached, gap halved" in lines["b"] and str(tmp_path / "wide") in lines["b"]
     assert "gap halved, not reached" in lines["c"] and str(tmp_path / "narrow") in lines["c"]
     assert "| neither |" in lines["d"]
     assert "reached, gap not halved" in lines["e"]
+    assert "| 0.028 | no | neither |" in lines["f"] and "| yes |" in lines["d"]
     with pytest.raises(SystemExit):
         main([str(tmp_path / "reference"), str(tmp_path / "wide"), "--misses-against",
               str(tmp_path / "narrow")])
