@@ -24,7 +24,9 @@ nets ("(10 nets; paper: 28, inverted)") is ignored, so runs with other seed coun
 Each miss also says whether its gap is *real at family-wise 5 %*: Holm's step-down test
 (:mod:`neuroplast.analysis.family_wise`) over all the first folder's comparable cells, so that
 the ~1 in 20 cells an exact reproduction would miss by chance are told apart from gaps too
-large for chance.
+large for chance — once with the normal tail of z (too thin for ~10 seeds: it calls too many
+real) and once with Student's t on ``--dof`` degrees of freedom (default 9: the fewest Welch's
+rule gives for ≥ 10 seeds on each side, the cautious side).
 """
 
 from __future__ import annotations
@@ -77,6 +79,8 @@ MISS_CLASSES = ("reached, gap halved", "reached, gap not halved", "gap halved, n
 _NETS = re.compile(r" ?\(\d+ nets[^)]*\)")
 FAMILY_WISE_LEVEL = 0.05
 """The family-wise error rate at which a miss's gap is called real (Holm over all cells)."""
+CAUTIOUS_DOF = 9
+"""Degrees of freedom of the t tail by default: Welch's for two samples of ≥ 10 runs is ≥ 9."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,12 @@ class ClassedMiss:
     """Two-sided p-value of the miss's own gap (normal tail of its z)."""
     real: bool
     """Whether Holm's test at :data:`FAMILY_WISE_LEVEL` over all the reference folder's cells
-    rejects "the same quantity" for it: a gap too large for chance among that many cells."""
+    rejects "the same quantity" for it (normal tails): a gap too large for chance among that
+    many cells."""
+    p_t: float
+    """The same p-value from Student's t tail (``dof`` of :func:`classify_misses`)."""
+    real_t: bool
+    """:attr:`real` with the t tails: the cautious verdict."""
 
 
 def row_key(cell: Cell) -> tuple[str, str]:
@@ -101,20 +110,24 @@ def row_key(cell: Cell) -> tuple[str, str]:
 
 
 def classify_misses(reference: dict[str, list[Cell]],
-                    others: dict[Path, dict[str, list[Cell]]]) -> list[ClassedMiss]:
+                    others: dict[Path, dict[str, list[Cell]]],
+                    dof: int = CAUTIOUS_DOF) -> list[ClassedMiss]:
     """Every cell of ``reference`` outside 2 s.e., in order, with the best class (of
     :data:`MISS_CLASSES`) any folder of ``others`` reaches for it (among folders of that class
-    the nearest in value), its p-value and whether its gap is real at family-wise
-    :data:`FAMILY_WISE_LEVEL` among all of ``reference``'s cells."""
+    the nearest in value), its p-values and whether its gap is real at family-wise
+    :data:`FAMILY_WISE_LEVEL` among all of ``reference``'s cells, with normal tails and with
+    Student's t tails on ``dof`` degrees of freedom."""
     family = [c for cells in reference.values() for c in cells]
-    p_values = [two_sided_p(c.z) for c in family]
-    real = dict(zip(map(id, family), holm_rejections(p_values, FAMILY_WISE_LEVEL), strict=True))
-    p_of = dict(zip(map(id, family), p_values, strict=True))
+    tested: dict[int, dict[str, float | bool]] = {id(c): {} for c in family}
+    for p_key, real_key, tail in (("p", "real", None), ("p_t", "real_t", dof)):
+        p_values = [two_sided_p(c.z, tail) for c in family]
+        for cell, p, real in zip(family, p_values,
+                                 holm_rejections(p_values, FAMILY_WISE_LEVEL), strict=True):
+            tested[id(cell)] |= {p_key: p, real_key: real}
     by_key = {folder: {row_key(c): c for cells in experiments.values() for c in cells}
               for folder, experiments in others.items()}
     classed = []
     for cell in (c for c in family if not c.agrees):
-        tested = {"p": p_of[id(cell)], "real": real[id(cell)]}
         options = []
         for folder, cells in by_key.items():
             there = cells.get(row_key(cell))
@@ -126,20 +139,22 @@ def classify_misses(reference: dict[str, list[Cell]],
                             there))
         if options:
             _, _, kind, folder, there = min(options, key=lambda o: o[:2])
-            classed.append(ClassedMiss(cell, kind, folder, there, **tested))
+            classed.append(ClassedMiss(cell, kind, folder, there, **tested[id(cell)]))
         else:
-            classed.append(ClassedMiss(cell, MISS_CLASSES[-1], None, None, **tested))
+            classed.append(ClassedMiss(cell, MISS_CLASSES[-1], None, None, **tested[id(cell)]))
     return classed
 
 
-def miss_table(classed: Sequence[ClassedMiss]) -> str:
+def miss_table(classed: Sequence[ClassedMiss], dof: int = CAUTIOUS_DOF) -> str:
     """Markdown: misses per experiment and class (each count with how many of its gaps are
-    real at family-wise :data:`FAMILY_WISE_LEVEL`), then one row per miss."""
+    real at family-wise :data:`FAMILY_WISE_LEVEL`, with t tails on ``dof`` degrees of freedom
+    and with normal tails), then one row per miss."""
     from neuroplast.experiments.stats_summary import markdown_table
 
     def count(misses: list[ClassedMiss]) -> str:
-        real = sum(m.real for m in misses)
-        return f"{len(misses)} ({real} real)" if misses else "0"
+        if not misses:
+            return "0"
+        return f"{len(misses)} ({sum(m.real_t for m in misses)}–{sum(m.real for m in misses)} real)"
 
     names = list(dict.fromkeys(m.cell.experiment for m in classed))
     counts = [[name] + [count([m for m in classed if m.cell.experiment == name and m.kind == kind])
@@ -148,15 +163,19 @@ def miss_table(classed: Sequence[ClassedMiss]) -> str:
     counts.append(["all"] + [count([m for m in classed if m.kind == kind])
                              for kind in MISS_CLASSES] + [count(list(classed))])
     rows = [[m.cell.experiment, _NETS.sub("", m.cell.quantity),
-             f"{m.cell.difference:+.4g} ± {m.cell.se:.2g}", f"{m.p:.2g}",
-             "yes" if m.real else "no", m.kind, str(m.folder) if m.folder else "—",
+             f"{m.cell.difference:+.4g} ± {m.cell.se:.2g}", f"{m.p_t:.2g} / {m.p:.2g}",
+             f"{'yes' if m.real_t else 'no'} / {'yes' if m.real else 'no'}", m.kind,
+             str(m.folder) if m.folder else "—",
              f"{m.there.difference:+.4g} ± {m.there.se:.2g}" if m.there else "—"]
             for m in classed]
     level = f"{FAMILY_WISE_LEVEL:.0%}".replace("%", " %")
     return (markdown_table(("experiment", *MISS_CLASSES, "misses"), counts) + "\n\n"
-            + f"(n real): gaps real at family-wise {level} (Holm over every comparable cell).\n\n"
-            + markdown_table(("experiment", "cell", "ours − paper", "p", f"real at {level}",
-                              "best elsewhere", "where", "there: ours − paper"), rows))
+            + f"(a–b real): gaps real at family-wise {level} (Holm over every comparable cell) "
+            f"with Student's t tails on {dof} degrees of freedom (a, the cautious count) and "
+            "with normal tails (b).\n\n"
+            + markdown_table(("experiment", "cell", "ours − paper", f"p (t {dof} dof / normal)",
+                              f"real at {level} (t / normal)", "best elsewhere", "where",
+                              "there: ours − paper"), rows))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -166,7 +185,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--misses-against", type=Path, nargs="+", default=None,
                         metavar="FOLDER", help="class the first folder's misses by what these "
                                                "folders' runs do to them")
+    parser.add_argument("--dof", type=int, default=CAUTIOUS_DOF,
+                        help="degrees of freedom of the t tail for the family-wise test "
+                             f"(default {CAUTIOUS_DOF}: seeds − 1 for 10 seeds)")
     args = parser.parse_args(argv)
+    if args.dof < 1:
+        parser.error(f"--dof must be at least 1 (seeds − 1), got {args.dof}")
     folders = [*args.folders, *(args.misses_against or [])]
     missing = [str(f) for f in folders if not any(f.glob("*/summary.md"))]
     if missing:
@@ -178,7 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args.folders) != 1:
         parser.error("--misses-against takes one reference folder before it")
     others = {f: comparable_cells(f) for f in args.misses_against}
-    print(miss_table(classify_misses(comparable_cells(args.folders[0]), others)))
+    print(miss_table(classify_misses(comparable_cells(args.folders[0]), others, args.dof),
+                     args.dof))
     return 0
 
 

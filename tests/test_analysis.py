@@ -107,6 +107,41 @@ def test_two_sided_p_against_the_normal_table():
         two_sided_p(math.nan)
 
 
+def _t_tail_by_integration(z: float, dof: int) -> float:
+    """1 − 2·∫₀^|z| of Student's t density (Simpson's rule on 20,001 points): independent of
+    the closed-form series."""
+    log_c = math.lgamma((dof + 1) / 2) - math.lgamma(dof / 2) - 0.5 * math.log(dof * math.pi)
+    t = np.linspace(0.0, abs(z), 20_001)
+    density = np.exp(log_c - (dof + 1) / 2 * np.log1p(t**2 / dof))
+    h = t[1] - t[0]
+    integral = h / 3 * (density[0] + density[-1] + 4 * density[1:-1:2].sum()
+                        + 2 * density[2:-1:2].sum())
+    return 1.0 - 2.0 * integral
+
+
+@pytest.mark.parametrize("dof", [1, 2, 3, 4, 9, 10, 27])
+def test_two_sided_t_p_against_integrating_the_density(dof):
+    from neuroplast.analysis import two_sided_p
+
+    for z in (0.3, 1.0, 2.0, 3.7, 6.0):
+        assert two_sided_p(z, dof) == pytest.approx(_t_tail_by_integration(z, dof), abs=1e-9)
+        assert two_sided_p(-z, dof) == two_sided_p(z, dof)
+        assert two_sided_p(z, dof) > two_sided_p(z)  # t tails are wider than the normal's
+    assert two_sided_p(math.inf, dof) == 0.0
+
+
+def test_two_sided_t_p_against_printed_critical_values_and_refuses_bad_dof():
+    from neuroplast.analysis import two_sided_p
+
+    # t tables: t(9) 0.975 and 0.995 quantiles 2.262157, 3.249836; t(1) is Cauchy
+    assert two_sided_p(2.262157, 9) == pytest.approx(0.05, abs=1e-6)
+    assert two_sided_p(3.249836, 9) == pytest.approx(0.01, abs=1e-6)
+    assert two_sided_p(1.0, 1) == pytest.approx(0.5)
+    for bad in (0, 2.5, True):
+        with pytest.raises(NeuroplastError, match="positive integer"):
+            two_sided_p(2.0, bad)
+
+
 def _holm_by_adjusted_p(p_values, alpha):
     """Holm through its adjusted p-values, max over j ≤ i of min(1, (m − j + 1)·p₍ⱼ₎): an
     independent formulation of the step-down rule."""
@@ -131,6 +166,10 @@ def test_holm_rejects_the_textbook_example_and_matches_adjusted_p_values():
         for alpha in (0.01, 0.05, 0.2):
             assert holm_rejections(p, alpha) == _holm_by_adjusted_p(p, alpha)
     assert holm_rejections([]) == []
+    # ties at the boundary (m = 4, after 0.001 ≤ 0.05/4): both 0.02 face 0.05/3 first, so
+    # neither is rejected; two 0.015 pass 0.05/3 and then 0.05/2, so both are
+    assert holm_rejections([0.02, 0.001, 0.02, 0.5]) == [False, True, False, False]
+    assert holm_rejections([0.015, 0.001, 0.015, 0.5]) == [True, True, True, False]
 
 
 @pytest.mark.parametrize("bad", [dict(p_values=[0.2, 1.5]), dict(p_values=[0.1], alpha=0.0)])

@@ -66,18 +66,24 @@ def test_misses_are_classed_by_the_best_another_folder_does(tmp_path, capsys):
         _write(tmp_path / folder, "vs-nnsp",
                heading.format(nets=10 if folder == "reference" else 3) + TABLE + text)
     assert main([str(tmp_path / "reference"), "--misses-against", str(tmp_path / "narrow"),
-                 str(tmp_path / "wide")]) == 0
+                 str(tmp_path / "wide"), "--dof", "2"]) == 0
     out = capsys.readouterr().out
-    # a agrees: not a miss. Holm over the 6 cells: d (p ≈ 2e-9), then b, c, e (p ≈ 6.3e-5 each,
-    # below 0.05/5, 0.05/4, 0.05/3) are real; f's p = 0.0278 > 0.05/2 is not
-    assert "| vs-nnsp | 1 (1 real) | 1 (1 real) | 1 (1 real) | 2 (1 real) | 5 (4 real) |" in out
+    # a agrees: not a miss. Holm over the 6 cells with normal tails: d (p ≈ 2e-9), then b, c,
+    # e (p ≈ 6.3e-5 each, below 0.05/5, 0.05/4, 0.05/3) are real; f's p = 0.0278 > 0.05/2 is
+    # not. With t tails on 2 dof none is: d's p = 1 − 6/√38 = 0.027 > 0.05/6
+    assert ("| vs-nnsp | 1 (0–1 real) | 1 (0–1 real) | 1 (0–1 real) | 2 (0–1 real) "
+            "| 5 (0–4 real) |") in out
     lines = {line.split(" | ")[1].split(": ")[-1]: line for line in out.splitlines()
              if line.startswith("| vs-nnsp | inverted")}
     assert "reached, gap halved" in lines["b"] and str(tmp_path / "wide") in lines["b"]
     assert "gap halved, not reached" in lines["c"] and str(tmp_path / "narrow") in lines["c"]
     assert "| neither |" in lines["d"]
     assert "reached, gap not halved" in lines["e"]
-    assert "| 0.028 | no | neither |" in lines["f"] and "| yes |" in lines["d"]
+    assert "/ 0.028 | no / no | neither |" in lines["f"] and "| no / yes |" in lines["d"]
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "reference"), "--misses-against", str(tmp_path / "wide"),
+              "--dof", "0"])
+    assert "--dof must be at least 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([str(tmp_path / "reference"), str(tmp_path / "wide"), "--misses-against",
               str(tmp_path / "narrow")])
