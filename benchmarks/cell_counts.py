@@ -42,25 +42,29 @@ from benchmarks.report_cells import Cell, agreement, halves_gap, paper_cells
 from neuroplast.analysis import holm_rejections, two_sided_p
 
 
-def comparable_cells(folder: Path) -> dict[str, list[Cell]]:
+def comparable_cells(folder: Path,
+                     experiments: Sequence[str] | None = None) -> dict[str, list[Cell]]:
     """Experiment → its comparable paper cells, for every ``<experiment>/summary.md`` in
-    ``folder`` (cells under a standard-encoding heading left out: the paper used inverted)."""
+    ``folder`` (cells under a standard-encoding heading left out: the paper used inverted);
+    only the named ``experiments`` when given."""
     from neuroplast.experiments.definitions.pixel_regions import ENCODINGS
 
     other_encoding = ENCODINGS[False]  # how vs-n2ps and vs-nnsp head their standard tables
     cells = {}
     for summary in sorted(folder.glob("*/summary.md")):
         name = summary.parent.name
+        if experiments is not None and name not in experiments:
+            continue
         cells[name] = [c for c in paper_cells(summary.read_text(), name)
                        if other_encoding not in c.quantity]
     return cells
 
 
-def count_table(folders: Sequence[Path]) -> str:
+def count_table(folders: Sequence[Path], experiments: Sequence[str] | None = None) -> str:
     """A markdown table: experiments by folder, cells within 2 combined s.e. / cells."""
     from neuroplast.experiments.stats_summary import markdown_table
 
-    counted = {folder: comparable_cells(folder) for folder in folders}
+    counted = {folder: comparable_cells(folder, experiments) for folder in folders}
     names = sorted({name for cells in counted.values() for name in cells})
 
     def share(cells: list[Cell]) -> str:
@@ -185,6 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--misses-against", type=Path, nargs="+", default=None,
                         metavar="FOLDER", help="class the first folder's misses by what these "
                                                "folders' runs do to them")
+    parser.add_argument("--experiments", nargs="+", default=None, metavar="NAME",
+                        help="count only these experiments (also the family of the "
+                             "family-wise test)")
     parser.add_argument("--dof", type=int, default=CAUTIOUS_DOF,
                         help="degrees of freedom of the t tail for the family-wise test "
                              f"(default {CAUTIOUS_DOF}: seeds − 1 for 10 seeds)")
@@ -196,14 +203,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing:
         parser.error(f"no <experiment>/summary.md in {', '.join(missing)}; give folders that "
                      "`neuroplast reproduce --out` wrote")
+    if args.experiments is not None:
+        present = {s.parent.name for f in args.folders for s in f.glob("*/summary.md")}
+        unknown = sorted(set(args.experiments) - present)
+        if unknown:
+            parser.error(f"no summary of {', '.join(unknown)} in "
+                         f"{', '.join(map(str, args.folders))}; choose from "
+                         f"{', '.join(sorted(present))}")
     if args.misses_against is None:
-        print(count_table(args.folders))
+        print(count_table(args.folders, args.experiments))
         return 0
     if len(args.folders) != 1:
         parser.error("--misses-against takes one reference folder before it")
-    others = {f: comparable_cells(f) for f in args.misses_against}
-    print(miss_table(classify_misses(comparable_cells(args.folders[0]), others, args.dof),
-                     args.dof))
+    others = {f: comparable_cells(f, args.experiments) for f in args.misses_against}
+    reference = comparable_cells(args.folders[0], args.experiments)
+    print(miss_table(classify_misses(reference, others, args.dof), args.dof))
     return 0
 
 

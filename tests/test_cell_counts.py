@@ -88,3 +88,26 @@ def test_misses_are_classed_by_the_best_another_folder_does(tmp_path, capsys):
         main([str(tmp_path / "reference"), str(tmp_path / "wide"), "--misses-against",
               str(tmp_path / "narrow")])
     assert "one reference folder" in capsys.readouterr().err
+
+
+def test_experiments_option_restricts_the_count_and_the_family(tmp_path, capsys):
+    """--experiments leaves the other experiments out of the counts and of Holm's family: a
+    gap at p = 0.0093 (normal; 0.029 with t on 9 dof) is real among 2 cells with normal tails
+    (≤ 0.05/2), not among 10 (> 0.05/10), nor with t tails."""
+    _write(tmp_path / "ref", "cutoff-pruning",
+           f"# c\n## Fig. 5\n{TABLE}| 0.1 | x | y | +2.6 ± 1 |\n| 0.2 | x | y | +0 ± 1 |\n")
+    _write(tmp_path / "ref", "goal-pruning",
+           f"# g\n## Fig. 6\n{TABLE}" + "".join(f"| {k} | x | y | +0 ± 1 |\n" for k in range(8)))
+    _write(tmp_path / "other", "cutoff-pruning",
+           f"# c\n## Fig. 5\n{TABLE}| 0.1 | x | y | +0 ± 1 |\n")
+    args = [str(tmp_path / "ref"), "--misses-against", str(tmp_path / "other")]
+    assert main(args) == 0
+    assert "| all | 1 (0–0 real) |" in capsys.readouterr().out  # 10 cells in the family
+    assert main([*args, "--experiments", "cutoff-pruning"]) == 0
+    out = capsys.readouterr().out
+    assert "| all | 1 (0–1 real) |" in out and "goal-pruning" not in out  # 2 cells
+    assert main([str(tmp_path / "ref"), "--experiments", "goal-pruning"]) == 0
+    assert "| all | 8/8 |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([*args, "--experiments", "vs-nnsp"])
+    assert "no summary of vs-nnsp" in capsys.readouterr().err
