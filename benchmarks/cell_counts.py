@@ -14,6 +14,8 @@ Usage::
         docs/reproduction/xavier-normal
     # the first folder's misses, each with what the other folders' runs do to it
     python -m benchmarks.cell_counts docs/reproduction --misses-against FOLDER [FOLDER ...]
+    # only some experiments (options taking several values go after the folders)
+    python -m benchmarks.cell_counts FOLDER --misses-against FOLDER --experiments NAME [NAME ...]
 
 With ``--misses-against``, every cell the first folder misses is looked up in the other folders
 (arms of the fidelity study, probes: runs that changed one or more choices) and classed by the
