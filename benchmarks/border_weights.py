@@ -80,15 +80,16 @@ def seed_row(untrained: Any, trained: Any, x: torch.Tensor) -> dict[str, float]:
 
     border, centre = (mask.flatten() for mask in region_masks())
     before, after = squared_norms(untrained), squared_norms(trained)
+    border_before, border_after = float(before[border].median()), float(after[border].median())
     eq69 = kept_below(after)
     nnsp2 = kept_below(nnsp_efficiency(trained, "input", x, NNSP_LEVEL))
     return {
-        "border_norm_untrained": float(before[border].median()),
-        "border_norm": float(after[border].median()),
-        "border_shrink": float(after[border].median() / before[border].median()),
+        "border_norm_untrained": border_before,
+        "border_norm": border_after,
+        "border_shrink": border_after / border_before,
         "centre_norm": float(after[centre].median()),
         "max_norm": float(after.max()),
-        "border_to_max": float(after[border].median() / after.max()),
+        "border_to_max": border_after / float(after.max()),
         "eq69_kept": int(eq69.sum()),
         "eq69_border_removed": removal_rates(eq69.nonzero().flatten())[0],
         "nnsp2_kept": int(nnsp2.sum()),

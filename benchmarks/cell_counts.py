@@ -124,16 +124,17 @@ def classify_misses(reference: dict[str, list[Cell]],
     :data:`FAMILY_WISE_LEVEL` among all of ``reference``'s cells, with normal tails and with
     Student's t tails on ``dof`` degrees of freedom."""
     family = [c for cells in reference.values() for c in cells]
-    tested: dict[int, dict[str, float | bool]] = {id(c): {} for c in family}
-    for p_key, real_key, tail in (("p", "real", None), ("p_t", "real_t", dof)):
-        p_values = [two_sided_p(c.z, tail) for c in family]
-        for cell, p, real in zip(family, p_values,
-                                 holm_rejections(p_values, FAMILY_WISE_LEVEL), strict=True):
-            tested[id(cell)] |= {p_key: p, real_key: real}
+    p_normal = [two_sided_p(c.z) for c in family]
+    p_t = [two_sided_p(c.z, dof) for c in family]
+    real_normal = holm_rejections(p_normal, FAMILY_WISE_LEVEL)
+    real_t = holm_rejections(p_t, FAMILY_WISE_LEVEL)
     by_key = {folder: {row_key(c): c for cells in experiments.values() for c in cells}
               for folder, experiments in others.items()}
     classed = []
-    for cell in (c for c in family if not c.agrees):
+    for i, cell in enumerate(family):
+        if cell.agrees:
+            continue
+        tested = {"p": p_normal[i], "real": real_normal[i], "p_t": p_t[i], "real_t": real_t[i]}
         options = []
         for folder, cells in by_key.items():
             there = cells.get(row_key(cell))
@@ -145,9 +146,9 @@ def classify_misses(reference: dict[str, list[Cell]],
                             there))
         if options:
             _, _, kind, folder, there = min(options, key=lambda o: o[:2])
-            classed.append(ClassedMiss(cell, kind, folder, there, **tested[id(cell)]))
+            classed.append(ClassedMiss(cell, kind, folder, there, **tested))
         else:
-            classed.append(ClassedMiss(cell, MISS_CLASSES[-1], None, None, **tested[id(cell)]))
+            classed.append(ClassedMiss(cell, MISS_CLASSES[-1], None, None, **tested))
     return classed
 
 

@@ -50,19 +50,17 @@ def two_sided_p(z: float, dof: int | None = None) -> float:
     if math.isinf(z):
         return 0.0
     theta = math.atan(abs(z) / math.sqrt(dof))
-    sin, cos2 = math.sin(theta), math.cos(theta) ** 2
-    if dof % 2:  # odd: the series in odd powers of cos θ, each term (k−1)/k of the last × cos²
-        term, series = math.cos(theta), 0.0
-        for k in range(3, dof + 1, 2):
-            series += term
-            term *= cos2 * (k - 1) / k
-        inside = 2.0 / math.pi * (theta + sin * series) if dof > 1 else 2.0 / math.pi * theta
-    else:  # even: the series in even powers of cos θ, each term (k−1)/k of the last × cos²
-        term, series = 1.0, 0.0
-        for k in range(2, dof + 1, 2):
-            series += term
-            term *= cos2 * (k - 1) / k
-        inside = sin * series
+    cos2 = math.cos(theta) ** 2
+    odd = dof % 2 == 1
+    # the series in odd (odd ν) or even (even ν) powers of cos θ: each term (k−1)/k of the
+    # last × cos² θ
+    term, series = (math.cos(theta) if odd else 1.0), 0.0
+    for k in range(3 if odd else 2, dof + 1, 2):
+        series += term
+        term *= cos2 * (k - 1) / k
+    inside = math.sin(theta) * series
+    if odd:
+        inside = 2.0 / math.pi * (theta + inside)
     return max(0.0, 1.0 - inside)
 
 
