@@ -45,6 +45,7 @@ SUPPORT = {
     "magnitude-l1-out": ALL, "magnitude-l2-out": ALL, "magnitude-l1": ALL, "magnitude-l2": ALL,
     "n2ps": ALL, "n2ps-mean": ALL, "n2ps-mean-inverted": ALL, "n2ps-product": ALL,
     "nnsp": {"input", "hidden1"},  # default level = logits = level right above hidden2
+    "nnsp-summed": {"input", "hidden1"},  # likewise
     "random": ALL, "weight-norm": ALL, "zeng-yeung": HIDDEN, "taylor": ALL,
     **{name: (HIDDEN if HAS_TP else set())
        for name in ("tp-magnitude", "tp-taylor", "tp-hessian", "tp-lamp", "tp-fpgm")},
@@ -52,7 +53,7 @@ SUPPORT = {
 """Which sites of a 6-5-4-3 net each baseline supports (the others must be refused)."""
 
 ARGUMENT_FREE = [name for name in SUPPORT if name not in ("connection", "covariance", "nnsp",
-                                                          "random")]
+                                                          "nnsp-summed", "random")]
 
 
 def make_data(n_inputs: int = WIDTHS[0], count: int = 40, seed: int = 0) -> Split:
@@ -412,6 +413,35 @@ def test_nnsp_refuses_useless_levels_with_the_valid_range():
     hidden = stats_for(model, "hidden2", data)
     with pytest.raises(NeuroplastError, match=r"choose nnsp:6 \(softmax\)"):
         efficiency("nnsp", model, "hidden2", hidden, data)
+
+
+@pytest.mark.parametrize(("site", "level"), [case for case in nnsp_cases(WIDTHS)
+                                              if case[1] < 2 * (len(WIDTHS) - 1)])
+def test_nnsp_summed_is_the_variance_of_the_summed_outputs_sensitivity(site, level):
+    """Var_n(∂(Σ_o ŷ_o)/∂x_k): autograd of the summed output, independent of the C matrix."""
+    model = random_mlp(WIDTHS, seed=14)
+    data = make_data(count=31)
+    values = model.site_values(site, data.x)
+    s = index_of(site)
+    gradients = vmap(jacrev(lambda h: level_output(model, s, level, h).sum()))(values)
+    expected = gradients.detach().var(dim=0, unbiased=False)  # (N, n) -> (n,)
+    stats = stats_for(model, site, data)
+    scores = efficiency(f"nnsp-summed:{level}", model, site, stats, data)
+    torch.testing.assert_close(scores, expected, rtol=1e-9, atol=1e-14)
+    per_output = efficiency(f"nnsp:{level}", model, site, stats, data)
+    assert not torch.allclose(scores, per_output)  # the cross-output covariances count
+
+
+def test_nnsp_summed_refuses_the_softmax_whose_sum_is_constant():
+    model = random_mlp(WIDTHS, seed=15)
+    data = make_data()
+    stats = stats_for(model, "input", data)
+    with pytest.raises(NeuroplastError, match="sum to 1.*up to 5.*nnsp:6"):
+        efficiency("nnsp-summed:6", model, "input", stats, data)
+    with pytest.raises(NeuroplastError, match="constant weights.*from 2 to 6"):
+        efficiency("nnsp-summed:1", model, "input", stats, data)
+    default = efficiency("nnsp-summed", model, "input", stats, data)
+    assert torch.equal(default, efficiency("nnsp-summed:logits", model, "input", stats, data))
 
 
 def test_nnsp_follows_a_pruned_input_selector():

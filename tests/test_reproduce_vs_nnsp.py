@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
 from conftest import REPRODUCTION_INIT, one_thread, reproduce_quick, reproduction_protocol
 
-from neuroplast.experiments.definitions.vs_nnsp import configs
+from neuroplast.cli.main import main
+from neuroplast.experiments.definitions.vs_nnsp import configs, methods_of
 from neuroplast.models import build_mlp, initialize
 from neuroplast.train import get_protocol, restrict, train
 
@@ -158,3 +161,58 @@ def test_spread_and_time_claims_are_significance_tests():
     assert verdicts["16c"] == "not confirmed"  # level 4 is 0.5 s faster than level 3
     verdicts = {c.id: c.verdict.value for c in _claims(_spread_records(0.1))}
     assert verdicts["16d"] == "not confirmed"  # NNSP varies ten times less
+
+
+def test_methods_of_reads_nnsp_as_summed_outputs_only_under_the_option():
+    config = configs(get_protocol("fast"))[0]
+    assert methods_of(config, "trained") == config["trained"]  # the default: as configured
+    summed = methods_of(config | {"nnsp_outputs": "summed"}, "trained")
+    measures = {m["id"]: m["measure"] for m in summed}
+    assert "nnsp-6" not in measures and "nnsp-6+A1" not in measures  # the softmax sums to 1
+    assert measures["nnsp-5"] == measures["nnsp-5+A1"] == "nnsp-summed:5"
+    assert measures["a1"] == "connection" and measures["weight-norm"] == "weight-norm"
+    assert [m["label"] for m in summed] == [m["label"] for m in config["trained"]
+                                            if not m["id"].startswith("nnsp-6")]
+    untrained = methods_of(config | {"nnsp_outputs": "summed"}, "untrained")
+    assert [m["measure"] for m in untrained] == ["nnsp-summed:3", "connection"]
+
+
+def _summed_logit_sensitivity_variance(model, x: torch.Tensor) -> torch.Tensor:
+    """Var_n(∂(Σ_o logit_o)/∂x_k), float64, by the chain rule written out for N4."""
+    (w1, b1), (w3, b3), (w5, _) = ((layer.weight.detach().double(), layer.bias.detach().double())
+                                   for layer in model.layers)
+    x2 = torch.tanh(x @ w1.T + b1)
+    x4 = torch.tanh(x2 @ w3.T + b3)
+    upstream = w5.sum(dim=0) * (1 - x4 ** 2)  # (N, 5): ∂Σ logits / ∂(layer-3 pre-activation)
+    gradient = ((upstream @ w3) * (1 - x2 ** 2)) @ w1  # (N, 784)
+    return gradient.var(dim=0, unbiased=False)
+
+
+def test_quick_run_with_summed_outputs_prunes_by_the_summed_sensitivity(tmp_path, data_dir,
+                                                                        mnist):
+    out = tmp_path / "out"
+    assert main(["reproduce", NAME, "--protocol", "quick", "--seeds", "1", "--out", str(out),
+                 "--data", data_dir, "--no-progress", "--nnsp-outputs", "summed"]) == 0
+    records = {r["spec"]["config"]["invert"]: r for r in
+               (json.loads(p.read_text()) for p in (out / NAME / "runs").glob("*.json"))}
+    assert set(records) == {True, False}
+    standard = records[False]
+    assert standard["spec"]["config"]["nnsp_outputs"] == "summed"
+    assert standard["result"]["run_options"]["nnsp_outputs"] == "summed"
+    protocol = reproduction_protocol("quick")
+    split = restrict(mnist.train, protocol)
+    model = initialize(build_mlp("N4"), 0, REPRODUCTION_INIT)
+    with one_thread():
+        train(model, split, protocol, epochs=protocol.epochs(5000), seed=0, progress=False)
+    variance = _summed_logit_sensitivity_variance(model, split.x.double())
+    trained = standard["result"]["trained"]
+    assert trained["nnsp-5"]["kept_inputs"] == \
+        (variance >= 0.1 * variance.max()).nonzero().flatten().tolist()
+    w1, b1 = model.layers[0].weight.detach().double(), model.layers[0].bias.detach().double()
+    slope = 1 - torch.tanh(split.x.double() @ w1.T + b1) ** 2  # (N, 100)
+    level_2 = (slope @ w1).var(dim=0, unbiased=False)  # Var_n(Σ_i u_i w¹_ik), cross terms in
+    assert trained["nnsp-2"]["kept_inputs"] == \
+        (level_2 >= 0.1 * level_2.max()).nonzero().flatten().tolist()
+    summary = (out / NAME / "summary.md").read_text()
+    assert "nnsp_outputs summed" in summary and "Var(Σ_o S_ok)" in summary
+    assert "| NNSP(5) (none) |" in summary and "0.9636 ± 0.0018" in summary

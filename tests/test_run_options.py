@@ -127,8 +127,9 @@ def test_options_are_validated_with_a_message_that_says_what_to_do():
 def test_option_defaults_and_effective_options():
     assert option({}, "invert") is False and option({}, "init") == "xavier-normal"
     assert effective_options({"invert": True}) == {"invert": True, "init": "xavier-normal",
-                                                   "l2": "half-all"}
-    assert set(OPTIONS) == {"invert", "init", "l2"}
+                                                   "l2": "half-all",
+                                                   "nnsp_outputs": "per-output"}
+    assert set(OPTIONS) == {"invert", "init", "l2", "nnsp_outputs"}
 
 
 def test_xavier_default_draws_what_it_always_drew():
@@ -169,7 +170,7 @@ def test_a_quick_run_with_options_trains_that_net_and_records_them(tmp_path, dat
     assert record["spec"]["config"] == {"arch": "N4", "paper_epochs": 5000, "invert": True,
                                         "init": "kaiming-normal"}
     assert record["result"]["run_options"] == {"invert": True, "init": "kaiming-normal",
-                                               "l2": "half-all"}
+                                               "l2": "half-all", "nnsp_outputs": "per-output"}
     stored = json.loads((tmp_path / "baseline-training" / "runs"
                          / f"{record['run_id']}.json").read_text())
     assert stored["spec"] == record["spec"]

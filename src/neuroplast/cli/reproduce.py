@@ -94,6 +94,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "half-*: (λ/2)·Σθ², full-*: λ·Σθ², *-weights: biases not penalised; "
                         f"{OPTIONS['l2'].default} gives the previous reproduction's runs) for the "
                         "experiments that support it; use another --out")
+    p.add_argument("--nnsp-outputs", choices=list(OPTIONS["nnsp_outputs"].levels),
+                   default=None,
+                   help="run option (vs-nnsp): how NNSP combines a level's outputs (default "
+                        f"{OPTIONS['nnsp_outputs'].default}, the paper's eqs 59-65; summed: the "
+                        "variance of the summed outputs' sensitivity, the reading "
+                        "docs/reproduction/fidelity.md tests against the paper's level 5); use "
+                        "another --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--report-only", action="store_true",
                    help="compute nothing: write the summaries and the index from the runs "
@@ -106,14 +113,15 @@ def apply_run_options(experiments: list[Experiment], args: argparse.Namespace,
                       ) -> list[Experiment]:
     """The experiments under the reproduction's defaults
     (:data:`~neuroplast.experiments.options.REPRODUCTION_DEFAULTS`) and the run options the
-    command line chose (``--invert``, ``--init``, ``--l2``).
+    command line chose (``--invert``, ``--init``, ``--l2``, ``--nnsp-outputs``).
 
     With ``all`` a chosen option applies to the experiments that support it; a single
     experiment that does not support a chosen option is refused (``with_options`` says which
     it supports). The defaults apply wherever they are supported.
     """
     chosen = {key: value for key, value in (("invert", args.invert or None),
-                                            ("init", args.init), ("l2", args.l2))
+                                            ("init", args.init), ("l2", args.l2),
+                                            ("nnsp_outputs", args.nnsp_outputs))
               if value is not None}
     if len(experiments) == 1:
         return [reproduction_options(experiments[0], chosen)]

@@ -48,6 +48,10 @@ OPTIONS: dict[str, RunOption] = {
         RunOption("l2", DEFAULT_L2_FORM, tuple(L2_FORMS),
                   "form of the L2 term: λ/2 or λ, biases or weights only "
                   "(neuroplast.train.l2)"),
+        RunOption("nnsp_outputs", "per-output", ("per-output", "summed"),
+                  "how NNSP combines a level's outputs: per-output = Σ_o Var(S_ok), the "
+                  "paper's eqs 59–65; summed = Var(Σ_o S_ok), the variance of the summed "
+                  "outputs' sensitivity (measure nnsp-summed; no softmax level)"),
     )
 }
 """The run options, by configuration key."""

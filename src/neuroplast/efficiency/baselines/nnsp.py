@@ -35,6 +35,18 @@ variances: σ̂²_k = Σ_o Var(f'(z_o)) w_ok², eq. 59.
 
 How a pruned neuron is removed is not part of NNSP (the paper does not say); any re-wiring
 rule may be combined with it (``none`` = zeroing, ``A1`` = mean replacement into the bias).
+
+**The summed-output reading** (``nnsp-summed:<level>``, ours). The variance of the
+sensitivity of the *sum* of the level's outputs,
+
+    σ̂²_k = Var_n(Σ_o S_ok(n)) = w_kᵀ Cov(Σ_o A_o·) w_k,
+
+which adds the cross-output covariances to the per-output sum above. It is what a gradient of
+a vector output gives when the outputs are not separated — Mathematica's
+``NetPortGradient`` returns the gradient of the sum of a net's outputs — so it is the
+candidate reading of the paper's level-5 numbers that docs/reproduction/fidelity.md tests; the
+paper prints the per-output sum (eqs 59–65). At the softmax level the outputs sum to 1, so
+the summed sensitivity is 0 and that level is refused.
 """
 
 from __future__ import annotations
@@ -69,12 +81,23 @@ def level_width(model: LayeredModel, level: int) -> int:
     return model.layers[(level + 1) // 2 - 1].out_features
 
 
-def output_level(model: LayeredModel, site: str, argument: str | None) -> int:
-    """Parse ``nnsp:<argument>`` into a level and check it lies usefully above ``site``.
+def output_level(model: LayeredModel, site: str, argument: str | None,
+                 summed_outputs: bool = False) -> int:
+    """Parse ``nnsp:<argument>`` (``nnsp-summed:<argument>`` with ``summed_outputs``) into a
+    level and check it lies usefully above ``site``.
 
     Raises:
         NeuroplastError: for an unknown or unusable level; the message gives the valid range.
     """
+    if summed_outputs:
+        level = output_level(model, site, argument)
+        top = top_level(model)
+        if level == top:
+            raise NeuroplastError(
+                f"nnsp-summed:{argument} is not usable: the softmax outputs sum to 1, so the "
+                f"sensitivity of their sum is 0; choose a level up to {top - 1} (the logits), "
+                f"or nnsp:{top} for the per-output variances")
+        return level
     top = top_level(model)
     lowest = site_level(model, site) + 2
     aliases = {None: top - 1, "logits": top - 1, "softmax": top}
@@ -172,7 +195,8 @@ def sensitivities(model: LayeredModel, site: str, values: torch.Tensor, level: i
     return (jacobian.reshape(batch * m, w) @ weight).reshape(batch, m, -1)
 
 
-def nnsp_efficiency(model: LayeredModel, site: str, x: torch.Tensor, level: int) -> torch.Tensor:
+def nnsp_efficiency(model: LayeredModel, site: str, x: torch.Tensor, level: int,
+                    summed_outputs: bool = False) -> torch.Tensor:
     """σ̂²_k = Σ_o Var_n(S_ok(n)) over the inputs ``x`` (N, features): (n,) float64.
 
     With S(n) = A(n) W (:func:`consumer_jacobian`), Σ_o Var(S_ok) = w_kᵀ C w_k where
@@ -180,6 +204,9 @@ def nnsp_efficiency(model: LayeredModel, site: str, x: torch.Tensor, level: int)
     outputs) and w_k column k of W. C is accumulated in float64 over batches with Chan's merge,
     so the (batch, m, n) sensitivities never need to be formed; where A is diagonal (level
     2s+2) C is the diagonal of slope variances (eq. 59).
+
+    With ``summed_outputs``, σ̂²_k = Var_n(Σ_o S_ok(n)): A's rows are summed per example
+    before the moments, C = Cov_n(Σ_o A_o·) (at level 2s+2 the full covariance of the slopes).
     """
     target = model.site(site)
     m = level_width(model, level)
@@ -195,6 +222,9 @@ def nnsp_efficiency(model: LayeredModel, site: str, x: torch.Tensor, level: int)
         for start in range(0, x.shape[0], batch_size):
             values = model.site_values(site, x[start : start + batch_size].to(dtype))
             diagonal, jacobian = consumer_jacobian(model, site, values, level)
+            if summed_outputs:  # the one output Σ_o ŷ_o: A's rows summed per example
+                jacobian = (diagonal.unsqueeze(1) if jacobian is None
+                            else jacobian.sum(dim=1, keepdim=True))
             if jacobian is None:
                 diagonal_state = moments.update(diagonal_state, diagonal)
                 continue
@@ -218,15 +248,25 @@ def nnsp_efficiency(model: LayeredModel, site: str, x: torch.Tensor, level: int)
     return ((covariance @ weight) * weight).sum(dim=0).clamp_min(0.0)
 
 
-def nnsp(ctx: MeasureContext) -> torch.Tensor:
-    level = output_level(ctx.model, ctx.site, ctx.argument)
-    data = require_data(ctx, "nnsp")
+def _nnsp(ctx: MeasureContext, summed_outputs: bool) -> torch.Tensor:
+    level = output_level(ctx.model, ctx.site, ctx.argument, summed_outputs)
+    data = require_data(ctx, "nnsp-summed" if summed_outputs else "nnsp")
     was_training = ctx.model.training
     ctx.model.eval()
     try:
-        return nnsp_efficiency(ctx.model, ctx.site, data.x, level)
+        return nnsp_efficiency(ctx.model, ctx.site, data.x, level, summed_outputs)
     finally:
         ctx.model.train(was_training)
+
+
+def nnsp(ctx: MeasureContext) -> torch.Tensor:
+    """σ̂²_k = Σ_o Var(S_ok), the paper's per-output sum (eqs 57, 59–68)."""
+    return _nnsp(ctx, summed_outputs=False)
+
+
+def nnsp_summed(ctx: MeasureContext) -> torch.Tensor:
+    """σ̂²_k = Var(Σ_o S_ok), the variance of the summed outputs' sensitivity (ours)."""
+    return _nnsp(ctx, summed_outputs=True)
 
 
 MEASURES.register(Measure(
@@ -236,5 +276,15 @@ MEASURES.register(Measure(
                 "level (2..6 on N4, logits, softmax; default logits = 5 on N4)",
     reference="eqs 53-68, Figs 17-20; Thomas & Suhner 2015",
     compute=nnsp,
+    needs_data=True,
+))
+MEASURES.register(Measure(
+    site_kinds=MLP_ONLY,
+    name="nnsp-summed",
+    description="variance of the sensitivity of a level's summed outputs (what a gradient of "
+                "the summed outputs, e.g. Mathematica's NetPortGradient, gives); argument = "
+                "Fig. 17 level up to the logits (default logits)",
+    reference="ours; candidate reading of eq. 65 (fidelity.md)",
+    compute=nnsp_summed,
     needs_data=True,
 ))

@@ -124,6 +124,28 @@ UNTRAINED_METHODS = (
 """Fig. 20 left and centre."""
 
 
+def _summed_reading(method: dict[str, Any]) -> dict[str, Any] | None:
+    """``method`` with NNSP read as the variance of the summed outputs' sensitivity
+    (measure ``nnsp-summed``), or None where that reading does not exist (the softmax level,
+    whose outputs sum to 1)."""
+    base, _, level = method["measure"].partition(":")
+    if base != "nnsp":
+        return method
+    if int(level) == LEVELS[-1]:
+        return None
+    return method | {"measure": f"nnsp-summed:{level}"}
+
+
+def methods_of(config: dict[str, Any], group: str) -> list[dict[str, Any]]:
+    """The ``trained`` or ``untrained`` methods a run uses: the configuration's, under the run
+    option ``nnsp_outputs`` (``summed``: NNSP scores by :func:`_summed_reading`; the ids and
+    labels stay, so the rows line up with the per-output runs' and the paper's)."""
+    methods = config[group]
+    if option(config, "nnsp_outputs") == "per-output":
+        return methods
+    return [m for m in map(_summed_reading, methods) if m is not None]
+
+
 def configs(protocol: Protocol) -> list[dict[str, Any]]:
     levels = QUICK_LEVELS if protocol.name in SMOKE_TEST_PROTOCOLS else LEVELS
     return [{"arch": "N4", "paper_epochs": PAPER_EPOCHS,
@@ -154,12 +176,12 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     split = restrict(dataset.train, protocol)
     model = initialize(build_mlp(config["arch"]), spec.seed, option(spec.config, "init"))
     untrained = {m["id"]: prune_inputs(copy.deepcopy(model), split, dataset.test, m)
-                 for m in config["untrained"]}
+                 for m in methods_of(config, "untrained")}
     history = train(model, split, protocol, epochs=protocol.epochs(config["paper_epochs"]),
                     seed=spec.seed, test_split=dataset.test, progress=False,
                     checkpoint=stage_checkpoint("base"))
     trained = {}
-    for method in config["trained"]:
+    for method in methods_of(config, "trained"):
         pruned = copy.deepcopy(model)
         numbers = prune_inputs(pruned, split, dataset.test, method)
         retrained = train(pruned, split, protocol,
@@ -204,7 +226,7 @@ def _trained_table(records: list[dict[str, Any]], paper: PaperTable) -> str:
                                               for r in records),
                                 paper.context["initial_accuracy"], 4)
     rows = [["trained net (before pruning)", *initial[1:], "784", "784"] + ["—"] * 9]
-    for method in records[0]["spec"]["config"]["trained"]:
+    for method in methods_of(records[0]["spec"]["config"], "trained"):
         row = None if method["paper_row"] is None else paper.row(algorithm=method["paper_row"])
         cells = {key: paper_vs_ours_row("", _field(records, "trained", method["id"], key),
                                         None if row is None else row[column], digits)[1:]
@@ -219,7 +241,7 @@ def _trained_table(records: list[dict[str, Any]], paper: PaperTable) -> str:
 
 def _untrained_table(records: list[dict[str, Any]]) -> str:
     rows = []
-    for method in records[0]["spec"]["config"]["untrained"]:
+    for method in methods_of(records[0]["spec"]["config"], "untrained"):
         rows.append([method["label"], f"{method['relative_cutoff']:g} · max",
                      _field(records, "untrained", method["id"], "remaining_inputs").format(1),
                      _field(records, "untrained", method["id"], "border_preference").format(2),
@@ -232,7 +254,7 @@ def _untrained_table(records: list[dict[str, Any]]) -> str:
 def _regions(records: list[dict[str, Any]]) -> str:
     rows = [[m["label"], f"{m['rule']}",
              _field(records, "trained", m["id"], "border_preference").format(2)]
-            for m in records[0]["spec"]["config"]["trained"]]
+            for m in methods_of(records[0]["spec"]["config"], "trained")]
     return ("Border preference = fraction of the 4-pixel frame removed − fraction of the "
             "central 12×12 removed (+1: the border only; −1: the centre only; ≈0: "
             "position-blind), trained nets:\n\n"
@@ -251,7 +273,7 @@ def _paired(records: list[dict[str, Any]], group: str, a: str, b: str, key: str)
 
 
 def _claims(records: list[dict[str, Any]]) -> list[Claim]:
-    ids = [m["id"] for m in records[0]["spec"]["config"]["trained"]]
+    ids = [m["id"] for m in methods_of(records[0]["spec"]["config"], "trained")]
     levels = [level for level in PAPER_LEVELS if f"nnsp-{level}" in ids]
     border = {level: _field(records, "trained", f"nnsp-{level}", "border_preference")
               for level in levels}
@@ -346,10 +368,11 @@ def _pixel_figures(records: list[dict[str, Any]]) -> tuple[Any, Any]:
         return (f"{method['label']}" + ("" if group == "trained" else "\nuntrained"),
                 [r["result"][group][method["id"]]["kept_inputs"] for r in records])
 
-    fig19 = [panel("trained", m) for m in config["trained"]
+    fig19 = [panel("trained", m) for m in methods_of(config, "trained")
              if m["id"] == "a1" or (m["measure"].startswith("nnsp") and m["rule"] == "none")]
-    fig20 = [panel("untrained", m) for m in config["untrained"]]
-    fig20 += [panel("trained", m) for m in config["trained"] if m["id"] == "weight-norm"]
+    fig20 = [panel("untrained", m) for m in methods_of(config, "untrained")]
+    fig20 += [panel("trained", m) for m in methods_of(config, "trained")
+              if m["id"] == "weight-norm"]
     return (pixel_map_grid(new_figure(2.4 * len(fig19) + 1.0, 2.8), [fig19]),
             pixel_map_grid(new_figure(2.4 * len(fig20) + 1.0, 2.8), [fig20]))
 
@@ -359,7 +382,7 @@ def _time_figure(records: list[dict[str, Any]], paper: PaperTable) -> Any:
     if figure is None:
         return None
     ax = figure.subplots()
-    ids = [m["id"] for m in records[0]["spec"]["config"]["trained"]]
+    ids = [m["id"] for m in methods_of(records[0]["spec"]["config"], "trained")]
     levels = [level for level in LEVELS if f"nnsp-{level}" in ids]
     ours = [_field(records, "trained", f"nnsp-{level}", "pruning_time_s") for level in levels]
     ax.errorbar(levels, [s.mean for s in ours], yerr=[Z * (s.se or 0.0) for s in ours],
@@ -386,6 +409,15 @@ INVERTED_NOTE = (
     "paper's only under `--protocol paper`.")
 
 
+SUMMED_NOTE = (
+    "> Run option `nnsp_outputs=summed`: every NNSP row (the untrained NNSP(3) too) scores an "
+    "input by Var(Σ_o S_ok), the variance of the sensitivity of the level's *summed* outputs "
+    "(measure `nnsp-summed`; what a gradient of the summed outputs gives, as Mathematica's "
+    "`NetPortGradient` does for a vector output), not by the paper's printed Σ_o Var(S_ok) "
+    "(eqs 59–65); there is no softmax level (its outputs sum to 1). The rows keep their names "
+    "so that they stand beside the paper's.")
+
+
 def _encoding_section(records: list[dict[str, Any]], paper: PaperTable, out_dir: Path,
                       invert: bool) -> str:
     """Figs 18–20 for the runs of one encoding."""
@@ -395,6 +427,8 @@ def _encoding_section(records: list[dict[str, Any]], paper: PaperTable, out_dir:
         f"## {ENCODINGS[invert]} MNIST ({len(records)} nets; paper: "
         f"{paper.context['nets'].text}, inverted)",
         *([INVERTED_NOTE] if invert else []),
+        *([SUMMED_NOTE] if option(records[0]["spec"]["config"], "nnsp_outputs") == "summed"
+          else []),
         "### Input pruning of trained N4 (Fig. 18)\n\nRows without a paper value are ours "
         "(NNSP at level 6, eq. 69, NNSP with A1's compensation). Times: the paper's in "
         "Mathematica on a Ryzen 7 5000, ours on this machine's CPU with one thread per run.",
@@ -447,7 +481,7 @@ VS_NNSP = Experiment(
                 "untrained N4, with retraining",
     configs=configs,
     run=run,
-    options=("init", "l2"),
+    options=("init", "l2", "nnsp_outputs"),
     report=report,
     result_schema=RESULT_SCHEMA,
 )
