@@ -202,17 +202,20 @@ def test_quick_run_with_summed_outputs_prunes_by_the_summed_sensitivity(tmp_path
     protocol = reproduction_protocol("quick")
     split = restrict(mnist.train, protocol)
     model = initialize(build_mlp("N4"), 0, REPRODUCTION_INIT)
+    x = split.x.double()
+    w1, b1 = model.layers[0].weight.detach().double(), model.layers[0].bias.detach().double()
+    w3 = model.layers[1].weight.detach().double()
+    slope = 1 - torch.tanh(x @ w1.T + b1) ** 2  # (N, 100)
+    level_3 = ((slope * w3.sum(dim=0)) @ w1).var(dim=0, unbiased=False)  # Var(Σ_o S_ok)
+    untrained = standard["result"]["untrained"]["nnsp-3"]["kept_inputs"]
+    assert untrained == (level_3 >= 0.5 * level_3.max()).nonzero().flatten().tolist()
+    assert 0 < len(untrained) < 784
     with one_thread():
         train(model, split, protocol, epochs=protocol.epochs(5000), seed=0, progress=False)
-    variance = _summed_logit_sensitivity_variance(model, split.x.double())
-    trained = standard["result"]["trained"]
-    assert trained["nnsp-5"]["kept_inputs"] == \
-        (variance >= 0.1 * variance.max()).nonzero().flatten().tolist()
-    w1, b1 = model.layers[0].weight.detach().double(), model.layers[0].bias.detach().double()
-    slope = 1 - torch.tanh(split.x.double() @ w1.T + b1) ** 2  # (N, 100)
-    level_2 = (slope @ w1).var(dim=0, unbiased=False)  # Var_n(Σ_i u_i w¹_ik), cross terms in
-    assert trained["nnsp-2"]["kept_inputs"] == \
-        (level_2 >= 0.1 * level_2.max()).nonzero().flatten().tolist()
+    variance = _summed_logit_sensitivity_variance(model, x)
+    kept = standard["result"]["trained"]["nnsp-5"]["kept_inputs"]
+    assert kept == (variance >= 0.1 * variance.max()).nonzero().flatten().tolist()
+    assert 0 < len(kept) < 784
     summary = (out / NAME / "summary.md").read_text()
     assert "nnsp_outputs summed" in summary and "Var(Σ_o S_ok)" in summary
     assert "| NNSP(5) (none) |" in summary and "0.9636 ± 0.0018" in summary
