@@ -70,3 +70,25 @@ def test_a_damaged_entry_is_replaced(mnist_small, tmp_path, monkeypatch):
     again, final = train_base("N4", 100, 3, QUICK, data)
     assert "from_cache" not in final and _same(first, again)
     assert train_base("N4", 100, 3, QUICK, data)[1]["from_cache"] is True
+
+
+def test_vs_nnsp_starts_from_the_cached_base_net(mnist_small, tmp_path, monkeypatch):
+    """vs-nnsp's trained net is train_base's: a net stored by another experiment is loaded
+    (its training time is the stored one), and the run's results equal an uncached run's."""
+    from neuroplast.experiments.definitions import vs_nnsp
+    from neuroplast.experiments.sweep import RunSpec
+
+    data = _small(mnist_small, invert=True)
+    monkeypatch.setattr(vs_nnsp, "mnist", lambda data_dir, invert: data)
+    config = vs_nnsp.configs(QUICK)[0]
+    config = config | {"trained": [m for m in config["trained"] if m["id"] == "nnsp-5"],
+                       "untrained": []}
+    spec = RunSpec(experiment="vs-nnsp", protocol="quick", config=config, seed=2)
+    uncached = vs_nnsp.run(spec, None)
+    monkeypatch.setenv(CACHE_ENV_VAR, str(tmp_path))
+    _, stored = train_base("N4", config["paper_epochs"], 2, QUICK, data, "xavier-normal")
+    cached = vs_nnsp.run(spec, None)
+    assert cached["initial"]["training_time_s"] == stored["wall_time_s"]
+    assert cached["initial"]["train_accuracy"] == uncached["initial"]["train_accuracy"]
+    kept = [result["trained"]["nnsp-5"]["kept_inputs"] for result in (cached, uncached)]
+    assert kept[0] == kept[1]

@@ -13,7 +13,9 @@ One run is one seed and does the whole chain on one net:
 
 1. initialise N4; on copies of the *untrained* net, prune the inputs with each "untrained"
    method (no retraining: the paper shows only the pixel maps);
-2. train 5000 paper epochs;
+2. train 5000 paper epochs (:func:`~neuroplast.experiments.definitions.pruning_common.train_base`:
+   the base net of cutoff-, goal- and input-pruning, loaded from ``$NEUROPLAST_TRAINED_CACHE``
+   when an earlier run of any of them stored it);
 3. for each "trained" method, on a copy: prune the inputs (time it), evaluate, retrain 500
    paper epochs (time it), evaluate.
 
@@ -67,7 +69,7 @@ from neuroplast.experiments.definitions.pixel_regions import (
     border_preference,
     pixel_map_grid,
 )
-from neuroplast.experiments.definitions.pruning_common import non_increasing
+from neuroplast.experiments.definitions.pruning_common import non_increasing, train_base
 from neuroplast.experiments.experiment import Experiment, mnist
 from neuroplast.experiments.options import effective_options, option, run_protocol
 from neuroplast.experiments.paper_tables import PaperTable, paper_table
@@ -174,12 +176,14 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     config = spec.config
     dataset = mnist(data_dir, invert=config["invert"])
     split = restrict(dataset.train, protocol)
-    model = initialize(build_mlp(config["arch"]), spec.seed, option(spec.config, "init"))
-    untrained = {m["id"]: prune_inputs(copy.deepcopy(model), split, dataset.test, m)
+    init = option(spec.config, "init")
+    untrained_model = initialize(build_mlp(config["arch"]), spec.seed, init)
+    untrained = {m["id"]: prune_inputs(copy.deepcopy(untrained_model), split, dataset.test, m)
                  for m in methods_of(config, "untrained")}
-    history = train(model, split, protocol, epochs=protocol.epochs(config["paper_epochs"]),
-                    seed=spec.seed, test_split=dataset.test, progress=False,
-                    checkpoint=stage_checkpoint("base"))
+    # the net the cutoff-, goal- and input-pruning runs start from (shared through
+    # $NEUROPLAST_TRAINED_CACHE): the same initialisation, trained the same way
+    model, final = train_base(config["arch"], config["paper_epochs"], spec.seed, protocol,
+                              dataset, init)
     trained = {}
     for method in methods_of(config, "trained"):
         pruned = copy.deepcopy(model)
@@ -194,7 +198,6 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
             "retrained_test_accuracy": retrained["test_accuracy"],
             "retraining_time_s": retrained["wall_time_s"],
         }
-    final = history.final
     return {"initial": {"train_accuracy": final["train_accuracy"],
                         "test_accuracy": final["test_accuracy"],
                         "training_time_s": final["wall_time_s"]},
