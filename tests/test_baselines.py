@@ -394,10 +394,15 @@ def test_nnsp_does_not_depend_on_the_batch_size(monkeypatch):
     whole = efficiency("nnsp:5", model, "input", stats, data)
     assert torch.equal(efficiency("nnsp:logits", model, "input", stats, data), whole)
     assert torch.equal(efficiency("nnsp", model, "input", stats, data), whole)
+    summed = {level: efficiency(f"nnsp-summed:{level}", model, "input", stats, data)
+              for level in (2, 5)}  # the diagonal level goes through the covariance merge too
     monkeypatch.setattr(nnsp_module, "ELEMENTS_PER_BATCH", 7 * 15)
     monkeypatch.setattr(nnsp_module, "MAX_BATCH", 7)
     chunked = efficiency("nnsp:5", model, "input", stats, data)
     torch.testing.assert_close(chunked, whole, rtol=1e-12, atol=1e-15)
+    for level, scores in summed.items():
+        torch.testing.assert_close(efficiency(f"nnsp-summed:{level}", model, "input", stats,
+                                              data), scores, rtol=1e-12, atol=1e-15)
 
 
 def test_nnsp_refuses_useless_levels_with_the_valid_range():
@@ -436,10 +441,16 @@ def test_nnsp_summed_refuses_the_softmax_whose_sum_is_constant():
     model = random_mlp(WIDTHS, seed=15)
     data = make_data()
     stats = stats_for(model, "input", data)
-    with pytest.raises(NeuroplastError, match="sum to 1.*up to 5.*nnsp:6"):
-        efficiency("nnsp-summed:6", model, "input", stats, data)
-    with pytest.raises(NeuroplastError, match="constant weights.*from 2 to 6"):
+    with pytest.raises(NeuroplastError, match=r"nnsp-summed:6 .*sum to 1.*from 2 to 5 "
+                                              r"\(logits = 5\)$"):
+        efficiency("nnsp-summed:softmax", model, "input", stats, data)
+    with pytest.raises(NeuroplastError, match="nnsp-summed:1 .*constant weights.*from 2 to 5"):
         efficiency("nnsp-summed:1", model, "input", stats, data)
+    with pytest.raises(NeuroplastError, match="nnsp-summed takes an output level"):
+        efficiency("nnsp-summed:top", model, "input", stats, data)
+    hidden = stats_for(model, "hidden2", data)
+    with pytest.raises(NeuroplastError, match=r"no level is usable.*nnsp:6 \(per output\)"):
+        efficiency("nnsp-summed", model, "hidden2", hidden, data)
     default = efficiency("nnsp-summed", model, "input", stats, data)
     assert torch.equal(default, efficiency("nnsp-summed:logits", model, "input", stats, data))
 

@@ -51,6 +51,8 @@ the summed sensitivity is 0 and that level is refused.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from neuroplast.efficiency.baselines.common import DTYPE, require_data
@@ -81,24 +83,34 @@ def level_width(model: LayeredModel, level: int) -> int:
     return model.layers[(level + 1) // 2 - 1].out_features
 
 
+@dataclass(frozen=True)
+class Reading:
+    """How NNSP combines the sensitivities of a level's outputs: ``measure`` is its registry
+    name; with ``summed_outputs`` the score is Var(Σ_o S_ok), otherwise Σ_o Var(S_ok)."""
+
+    measure: str
+    summed_outputs: bool
+
+    def highest_level(self, model: LayeredModel) -> int:
+        """The highest usable level: the softmax's outputs sum to 1, so their summed
+        sensitivity is 0 and the summed reading stops at the logits."""
+        return top_level(model) - (1 if self.summed_outputs else 0)
+
+
+PER_OUTPUT = Reading("nnsp", summed_outputs=False)
+SUMMED_OUTPUTS = Reading("nnsp-summed", summed_outputs=True)
+
+
 def output_level(model: LayeredModel, site: str, argument: str | None,
-                 summed_outputs: bool = False) -> int:
-    """Parse ``nnsp:<argument>`` (``nnsp-summed:<argument>`` with ``summed_outputs``) into a
-    level and check it lies usefully above ``site``.
+                 reading: Reading = PER_OUTPUT) -> int:
+    """Parse ``<measure>:<argument>`` into a level and check it lies usefully above ``site``.
 
     Raises:
         NeuroplastError: for an unknown or unusable level; the message gives the valid range.
     """
-    if summed_outputs:
-        level = output_level(model, site, argument)
-        top = top_level(model)
-        if level == top:
-            raise NeuroplastError(
-                f"nnsp-summed:{argument} is not usable: the softmax outputs sum to 1, so the "
-                f"sensitivity of their sum is 0; choose a level up to {top - 1} (the logits), "
-                f"or nnsp:{top} for the per-output variances")
-        return level
+    name = reading.measure
     top = top_level(model)
+    highest = reading.highest_level(model)
     lowest = site_level(model, site) + 2
     aliases = {None: top - 1, "logits": top - 1, "softmax": top}
     if argument in aliases:
@@ -108,15 +120,24 @@ def output_level(model: LayeredModel, site: str, argument: str | None,
             level = int(argument)
         except ValueError:
             raise NeuroplastError(
-                f"nnsp takes an output level (an integer, 'logits' or 'softmax'), got "
-                f"nnsp:{argument}"
+                f"{name} takes an output level (an integer, 'logits' or 'softmax'), got "
+                f"{name}:{argument}"
             ) from None
-    if level < lowest or level > top:
+    if level < lowest or level > highest:
         reason = ("its sensitivities are the constant weights, whose variance is 0"
-                  if level == lowest - 1 else "the output must lie above the site")
-        choice = (f"choose nnsp:{top} (softmax)" if lowest == top else
-                  f"choose a level from {lowest} to {top} (logits = {top - 1}, softmax = {top})")
-        raise NeuroplastError(f"nnsp:{level} is not usable on site {site!r} ({reason}); {choice}")
+                  if level == lowest - 1 else
+                  "the softmax outputs sum to 1, so the sensitivity of their sum is 0"
+                  if level == top and reading.summed_outputs else
+                  "the output must lie above the site")
+        if lowest > highest:
+            choice = f"no level is usable on this site; nnsp:{top} (per output) is"
+        elif lowest == highest:
+            choice = f"choose {name}:{highest} " + ("(softmax)" if highest == top else "(logits)")
+        else:
+            named = f"logits = {top - 1}" + ("" if highest < top else f", softmax = {top}")
+            choice = f"choose a level from {lowest} to {highest} ({named})"
+        raise NeuroplastError(f"{name}:{level} is not usable on site {site!r} ({reason}); "
+                              f"{choice}")
     return level
 
 
@@ -248,25 +269,25 @@ def nnsp_efficiency(model: LayeredModel, site: str, x: torch.Tensor, level: int,
     return ((covariance @ weight) * weight).sum(dim=0).clamp_min(0.0)
 
 
-def _nnsp(ctx: MeasureContext, summed_outputs: bool) -> torch.Tensor:
-    level = output_level(ctx.model, ctx.site, ctx.argument, summed_outputs)
-    data = require_data(ctx, "nnsp-summed" if summed_outputs else "nnsp")
+def _nnsp(ctx: MeasureContext, reading: Reading) -> torch.Tensor:
+    level = output_level(ctx.model, ctx.site, ctx.argument, reading)
+    data = require_data(ctx, reading.measure)
     was_training = ctx.model.training
     ctx.model.eval()
     try:
-        return nnsp_efficiency(ctx.model, ctx.site, data.x, level, summed_outputs)
+        return nnsp_efficiency(ctx.model, ctx.site, data.x, level, reading.summed_outputs)
     finally:
         ctx.model.train(was_training)
 
 
 def nnsp(ctx: MeasureContext) -> torch.Tensor:
     """σ̂²_k = Σ_o Var(S_ok), the paper's per-output sum (eqs 57, 59–68)."""
-    return _nnsp(ctx, summed_outputs=False)
+    return _nnsp(ctx, PER_OUTPUT)
 
 
 def nnsp_summed(ctx: MeasureContext) -> torch.Tensor:
     """σ̂²_k = Var(Σ_o S_ok), the variance of the summed outputs' sensitivity (ours)."""
-    return _nnsp(ctx, summed_outputs=True)
+    return _nnsp(ctx, SUMMED_OUTPUTS)
 
 
 MEASURES.register(Measure(

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,8 @@ PAPER_EPOCHS = 5000
 RETRAIN_PAPER_EPOCHS = 500
 RETRAIN_SEED_OFFSET = 1000
 LEVELS = (2, 3, 4, 5, 6)
+SOFTMAX_LEVEL = 6
+"""N4's softmax in Fig. 17's numbering."""
 PAPER_LEVELS = (2, 3, 4, 5)
 QUICK_LEVELS = (2, 5)
 RETRAINED_TOLERANCE = 0.02
@@ -133,19 +136,25 @@ def _summed_reading(method: dict[str, Any]) -> dict[str, Any] | None:
     base, _, level = method["measure"].partition(":")
     if base != "nnsp":
         return method
-    if int(level) == LEVELS[-1]:
+    if int(level) == SOFTMAX_LEVEL:
         return None
     return method | {"measure": f"nnsp-summed:{level}"}
 
 
+NNSP_READINGS: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
+    "per-output": lambda method: method,
+    "summed": _summed_reading,
+}
+"""Run option ``nnsp_outputs`` → how a configured method is run (None: not at all)."""
+
+
 def methods_of(config: dict[str, Any], group: str) -> list[dict[str, Any]]:
-    """The ``trained`` or ``untrained`` methods a run uses: the configuration's, under the run
-    option ``nnsp_outputs`` (``summed``: NNSP scores by :func:`_summed_reading`; the ids and
-    labels stay, so the rows line up with the per-output runs' and the paper's)."""
-    methods = config[group]
-    if option(config, "nnsp_outputs") == "per-output":
-        return methods
-    return [m for m in map(_summed_reading, methods) if m is not None]
+    """The ``trained`` or ``untrained`` methods a run uses: the configuration's, read under the
+    run option ``nnsp_outputs`` (:data:`NNSP_READINGS`; ``summed``: NNSP scores by
+    :func:`_summed_reading`; the ids and labels stay, so the rows line up with the per-output
+    runs' and the paper's)."""
+    reading = NNSP_READINGS[option(config, "nnsp_outputs")]
+    return [m for m in map(reading, config[group]) if m is not None]
 
 
 def configs(protocol: Protocol) -> list[dict[str, Any]]:
@@ -419,6 +428,8 @@ SUMMED_NOTE = (
     "`NetPortGradient` does for a vector output), not by the paper's printed Σ_o Var(S_ok) "
     "(eqs 59–65); there is no softmax level (its outputs sum to 1). The rows keep their names "
     "so that they stand beside the paper's.")
+READING_NOTES = {"summed": (SUMMED_NOTE,)}
+"""Run option ``nnsp_outputs`` → the notes its report carries."""
 
 
 def _encoding_section(records: list[dict[str, Any]], paper: PaperTable, out_dir: Path,
@@ -430,8 +441,7 @@ def _encoding_section(records: list[dict[str, Any]], paper: PaperTable, out_dir:
         f"## {ENCODINGS[invert]} MNIST ({len(records)} nets; paper: "
         f"{paper.context['nets'].text}, inverted)",
         *([INVERTED_NOTE] if invert else []),
-        *([SUMMED_NOTE] if option(records[0]["spec"]["config"], "nnsp_outputs") == "summed"
-          else []),
+        *READING_NOTES.get(option(records[0]["spec"]["config"], "nnsp_outputs"), ()),
         "### Input pruning of trained N4 (Fig. 18)\n\nRows without a paper value are ours "
         "(NNSP at level 6, eq. 69, NNSP with A1's compensation). Times: the paper's in "
         "Mathematica on a Ryzen 7 5000, ours on this machine's CPU with one thread per run.",
