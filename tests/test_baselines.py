@@ -405,19 +405,23 @@ def test_nnsp_does_not_depend_on_the_batch_size(monkeypatch):
                                               data), scores, rtol=1e-12, atol=1e-15)
 
 
-def test_nnsp_refuses_useless_levels_with_the_valid_range():
+@pytest.mark.parametrize(("name", "site", "pattern"), [
+    ("nnsp:1", "input", "nnsp:1 .*constant weights.*from 2 to 6"),
+    ("nnsp:7", "input", "from 2 to 6"),
+    ("nnsp:top", "input", "nnsp takes an output level"),
+    ("nnsp", "hidden2", r"choose nnsp:6 \(softmax\)"),
+    ("nnsp-summed:softmax", "input", r"nnsp-summed:6 .*sum to 1.*from 2 to 5 \(logits = 5\)$"),
+    ("nnsp-summed:1", "input", "nnsp-summed:1 .*constant weights.*from 2 to 5"),
+    ("nnsp-summed:top", "input", "nnsp-summed takes an output level"),
+    ("nnsp-summed", "hidden2", r"no level is usable.*nnsp:6 \(per output\)"),
+])
+def test_nnsp_refuses_useless_levels_with_the_valid_range(name, site, pattern):
+    """Both readings name themselves and the levels they accept (the summed reading has no
+    softmax level: its outputs sum to 1)."""
     model = random_mlp(WIDTHS, seed=12)
     data = make_data()
-    stats = stats_for(model, "input", data)
-    with pytest.raises(NeuroplastError, match="constant weights.*from 2 to 6"):
-        efficiency("nnsp:1", model, "input", stats, data)
-    with pytest.raises(NeuroplastError, match="from 2 to 6"):
-        efficiency("nnsp:7", model, "input", stats, data)
-    with pytest.raises(NeuroplastError, match="output level"):
-        efficiency("nnsp:top", model, "input", stats, data)
-    hidden = stats_for(model, "hidden2", data)
-    with pytest.raises(NeuroplastError, match=r"choose nnsp:6 \(softmax\)"):
-        efficiency("nnsp", model, "hidden2", hidden, data)
+    with pytest.raises(NeuroplastError, match=pattern):
+        efficiency(name, model, site, stats_for(model, site, data), data)
 
 
 @pytest.mark.parametrize(("site", "level"), [case for case in nnsp_cases(WIDTHS)
@@ -437,22 +441,13 @@ def test_nnsp_summed_is_the_variance_of_the_summed_outputs_sensitivity(site, lev
     assert not torch.allclose(scores, per_output)  # the cross-output covariances count
 
 
-def test_nnsp_summed_refuses_the_softmax_whose_sum_is_constant():
+def test_nnsp_summed_defaults_to_the_logits():
     model = random_mlp(WIDTHS, seed=15)
     data = make_data()
     stats = stats_for(model, "input", data)
-    with pytest.raises(NeuroplastError, match=r"nnsp-summed:6 .*sum to 1.*from 2 to 5 "
-                                              r"\(logits = 5\)$"):
-        efficiency("nnsp-summed:softmax", model, "input", stats, data)
-    with pytest.raises(NeuroplastError, match="nnsp-summed:1 .*constant weights.*from 2 to 5"):
-        efficiency("nnsp-summed:1", model, "input", stats, data)
-    with pytest.raises(NeuroplastError, match="nnsp-summed takes an output level"):
-        efficiency("nnsp-summed:top", model, "input", stats, data)
-    hidden = stats_for(model, "hidden2", data)
-    with pytest.raises(NeuroplastError, match=r"no level is usable.*nnsp:6 \(per output\)"):
-        efficiency("nnsp-summed", model, "hidden2", hidden, data)
     default = efficiency("nnsp-summed", model, "input", stats, data)
     assert torch.equal(default, efficiency("nnsp-summed:logits", model, "input", stats, data))
+    assert torch.equal(default, efficiency("nnsp-summed:5", model, "input", stats, data))
 
 
 def test_nnsp_follows_a_pruned_input_selector():
