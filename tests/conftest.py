@@ -70,11 +70,13 @@ def data_dir() -> str:
     return str(directory)
 
 
-def reproduce_quick(name: str, out: Path, data_dir: str, seeds: int = 1) -> list[dict[str, Any]]:
-    """Run ``neuroplast reproduce NAME --protocol quick --seeds SEEDS --out OUT`` (asserting
-    exit status 0) and read back its run records, sorted by seed (ties in file-name order)."""
+def reproduce_quick(name: str, out: Path, data_dir: str, seeds: int = 1,
+                    options: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Run ``neuroplast reproduce NAME --protocol quick --seeds SEEDS --out OUT [OPTIONS]``
+    (asserting exit status 0) and read back its run records, sorted by seed (ties in file-name
+    order)."""
     assert main(["reproduce", name, "--protocol", "quick", "--seeds", str(seeds), "--out",
-                 str(out), "--data", data_dir, "--no-progress"]) == 0
+                 str(out), "--data", data_dir, "--no-progress", *options]) == 0
     paths = sorted((out / name / "runs").glob("*.json"))
     return sorted((json.loads(p.read_text()) for p in paths), key=lambda r: r["spec"]["seed"])
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import torch
 from conftest import REPRODUCTION_INIT, one_thread, reproduce_quick, reproduction_protocol
 
-from neuroplast.cli.main import main
 from neuroplast.experiments.definitions.vs_nnsp import configs, methods_of
 from neuroplast.models import build_mlp, initialize
 from neuroplast.train import get_protocol, restrict, train
@@ -191,10 +188,8 @@ def _summed_logit_sensitivity_variance(model, x: torch.Tensor) -> torch.Tensor:
 def test_quick_run_with_summed_outputs_prunes_by_the_summed_sensitivity(tmp_path, data_dir,
                                                                         mnist):
     out = tmp_path / "out"
-    assert main(["reproduce", NAME, "--protocol", "quick", "--seeds", "1", "--out", str(out),
-                 "--data", data_dir, "--no-progress", "--nnsp-outputs", "summed"]) == 0
     records = {r["spec"]["config"]["invert"]: r for r in
-               (json.loads(p.read_text()) for p in (out / NAME / "runs").glob("*.json"))}
+               reproduce_quick(NAME, out, data_dir, options=("--nnsp-outputs", "summed"))}
     assert set(records) == {True, False}
     standard = records[False]
     assert standard["spec"]["config"]["nnsp_outputs"] == "summed"

@@ -53,6 +53,7 @@ from typing import Any
 from neuroplast.analysis import log_sd_ratio
 from neuroplast.data import Split
 from neuroplast.death.strategies import prune
+from neuroplast.efficiency.baselines.nnsp import PER_OUTPUT, SUMMED_OUTPUTS
 from neuroplast.experiments.claims import (
     SMOKE_TEST_PROTOCOLS,
     Claim,
@@ -134,11 +135,11 @@ def _summed_reading(method: dict[str, Any]) -> dict[str, Any] | None:
     (measure ``nnsp-summed``), or None where that reading does not exist (the softmax level,
     whose outputs sum to 1)."""
     base, _, level = method["measure"].partition(":")
-    if base != "nnsp":
+    if base != PER_OUTPUT.measure:
         return method
     if int(level) == SOFTMAX_LEVEL:
         return None
-    return method | {"measure": f"nnsp-summed:{level}"}
+    return method | {"measure": f"{SUMMED_OUTPUTS.measure}:{level}"}
 
 
 NNSP_READINGS: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
