@@ -124,13 +124,14 @@ def output_level(model: LayeredModel, site: str, argument: str | None,
                 f"{name}:{argument}"
             ) from None
     if level < lowest or level > highest:
-        reason = ("its sensitivities are the constant weights, whose variance is 0"
-                  if level == lowest - 1 else
-                  "the softmax outputs sum to 1, so the sensitivity of their sum is 0"
-                  if level == top and reading.summed_outputs else
-                  "the output must lie above the site")
+        if level == lowest - 1:
+            reason = "its sensitivities are the constant weights, whose variance is 0"
+        elif level == top and reading.summed_outputs:
+            reason = "the softmax outputs sum to 1, so the sensitivity of their sum is 0"
+        else:
+            reason = "the output must lie above the site"
         if lowest > highest:
-            choice = f"no level is usable on this site; nnsp:{top} (per output) is"
+            choice = f"no level is usable on this site; {PER_OUTPUT.measure}:{top} (per output) is"
         elif lowest == highest:
             choice = f"choose {name}:{highest} " + ("(softmax)" if highest == top else "(logits)")
         else:
