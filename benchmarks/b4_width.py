@@ -24,6 +24,12 @@ Fig. 22 does (10000 paper epochs; extra 10/100/1000 paper epochs as cumulative s
 same shuffling seeds), so the ``xavier-normal`` and ``B5`` rows are that experiment's B4 and
 B5 for these seeds.
 
+The run option ``b4_std`` (``neuroplast reproduce replication|replication-shift --b4-std
+initialiser|trained``; :mod:`neuroplast.experiments.definitions.random_neuron_spread`, whose
+readings this benchmark uses) runs the experiments themselves with B4 at one of these spreads:
+there the neuron is drawn at its std rather than rescaled from Xavier's, the same standard
+normals, so its numbers equal these to float rounding.
+
 ``--check-against FOLDER`` (a replication experiment's folder of the same protocol, options and
 horizons, e.g. ``docs/reproduction/fidelity/medium/standard-kaiming-normal-l2-half-weights/
 replication``) compares the ``B5`` and ``xavier-normal`` rows with its stored Fig. 22 runs of
@@ -56,6 +62,7 @@ from benchmarks.report_cells import within
 from benchmarks.run_arguments import add_run_arguments, options_folder, write_probe_report
 from neuroplast.data import Split
 from neuroplast.errors import NeuroplastError
+from neuroplast.experiments.definitions.random_neuron_spread import B4_SPREADS
 from neuroplast.models import MLP
 from neuroplast.train import Protocol
 
@@ -75,20 +82,8 @@ def _xavier(model: MLP, init: str) -> tuple[float, float]:
     return xavier_std(n_in, n), xavier_std(n, n_out)
 
 
-def _initialiser(model: MLP, init: str) -> tuple[float, float]:
-    from neuroplast.models.init import get_initialization
-
-    rule = get_initialization(init).std
-    n_in, n, n_out = _fans(model)
-    return rule(n_in, n, model.activation_name), rule(n, n_out, model.activation_name)
-
-
-def _trained(model: MLP, init: str) -> tuple[float, float]:
-    return float(model.layers[0].weight.detach().std()), float(
-        model.layers[1].weight.detach().std())
-
-
-READINGS = {"xavier-normal": _xavier, "initialiser": _initialiser, "trained": _trained}
+READINGS = {"xavier-normal": _xavier, "initialiser": B4_SPREADS["initialiser"],
+            "trained": B4_SPREADS["trained"]}
 """The B4 rows, by the reading of "the same distribution as other weights": name → (model,
 init) → (incoming, outgoing) std."""
 ROWS = ("B5", *READINGS)
@@ -100,7 +95,9 @@ def reading_stds(model: MLP, reading: str, init: str) -> tuple[float, float]:
     layers' own spread."""
     if reading not in READINGS:
         raise ValueError(f"unknown B4 reading {reading!r}; choose one of {', '.join(READINGS)}")
-    return READINGS[reading](model, init)
+    stds = READINGS[reading](model, init)
+    assert stds is not None  # every row of this benchmark names its stds
+    return stds
 
 
 def widen_new_neuron(model: MLP, before: tuple[float, float], after: tuple[float, float]) -> None:
@@ -177,6 +174,12 @@ def stored_agreement(per_seed: Sequence[dict[str, Any]], folder: Path, *, protoc
     Raises:
         NeuroplastError: a stored Fig. 22 run of another protocol, options or horizons.
     """
+    from neuroplast.experiments.options import OPTIONS
+
+    def every_option(chosen: dict[str, Any]) -> dict[str, Any]:
+        # options added after a run was stored are at their defaults in it
+        return {key: chosen.get(key, spec.default) for key, spec in OPTIONS.items()}
+
     stored = {}
     for path in sorted((folder / "runs").glob("*.json")):
         record = json.loads(path.read_text())
@@ -185,7 +188,8 @@ def stored_agreement(per_seed: Sequence[dict[str, Any]], folder: Path, *, protoc
             continue
         theirs = (record["spec"]["protocol"], record["result"].get("run_options"),
                   list(config.get("horizons", [])))
-        if theirs != (protocol, options, list(horizons)):
+        if (theirs[0], every_option(theirs[1] or {}), theirs[2]) != (
+                protocol, every_option(options), list(horizons)):
             raise NeuroplastError(
                 f"{path} was run under protocol {theirs[0]}, options {theirs[1]}, horizons "
                 f"{theirs[2]}, not {protocol}, {options}, {list(horizons)}; give the "

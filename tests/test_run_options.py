@@ -128,8 +128,9 @@ def test_option_defaults_and_effective_options():
     assert option({}, "invert") is False and option({}, "init") == "xavier-normal"
     assert effective_options({"invert": True}) == {"invert": True, "init": "xavier-normal",
                                                    "l2": "half-all",
-                                                   "nnsp_outputs": "per-output"}
-    assert set(OPTIONS) == {"invert", "init", "l2", "nnsp_outputs"}
+                                                   "nnsp_outputs": "per-output",
+                                                   "b4_std": "xavier-normal"}
+    assert set(OPTIONS) == {"invert", "init", "l2", "nnsp_outputs", "b4_std"}
 
 
 def test_xavier_default_draws_what_it_always_drew():
@@ -170,7 +171,8 @@ def test_a_quick_run_with_options_trains_that_net_and_records_them(tmp_path, dat
     assert record["spec"]["config"] == {"arch": "N4", "paper_epochs": 5000, "invert": True,
                                         "init": "kaiming-normal"}
     assert record["result"]["run_options"] == {"invert": True, "init": "kaiming-normal",
-                                               "l2": "half-all", "nnsp_outputs": "per-output"}
+                                               "l2": "half-all", "nnsp_outputs": "per-output",
+                                               "b4_std": "xavier-normal"}
     stored = json.loads((tmp_path / "baseline-training" / "runs"
                          / f"{record['run_id']}.json").read_text())
     assert stored["spec"] == record["spec"]

@@ -101,6 +101,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "variance of the summed outputs' sensitivity, the reading "
                         "docs/reproduction/fidelity.md tests against the paper's level 5); use "
                         "another --out")
+    p.add_argument("--b4-std", choices=list(OPTIONS["b4_std"].levels), default=None,
+                   help="run option (replication, replication-shift): the spread of B4's random "
+                        f"neuron (default {OPTIONS['b4_std'].default}, the library's B4; "
+                        "initialiser: the std --init gives those layers; trained: the trained "
+                        "layers' own std); use another --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--report-only", action="store_true",
                    help="compute nothing: write the summaries and the index from the runs "
@@ -113,7 +118,7 @@ def apply_run_options(experiments: list[Experiment], args: argparse.Namespace,
                       ) -> list[Experiment]:
     """The experiments under the reproduction's defaults
     (:data:`~neuroplast.experiments.options.REPRODUCTION_DEFAULTS`) and the run options the
-    command line chose (``--invert``, ``--init``, ``--l2``, ``--nnsp-outputs``).
+    command line chose (``--invert``, ``--init``, ``--l2``, ``--nnsp-outputs``, ``--b4-std``).
 
     With ``all`` a chosen option applies to the experiments that support it; a single
     experiment that does not support a chosen option is refused (``with_options`` says which
@@ -121,7 +126,8 @@ def apply_run_options(experiments: list[Experiment], args: argparse.Namespace,
     """
     chosen = {key: value for key, value in (("invert", args.invert or None),
                                             ("init", args.init), ("l2", args.l2),
-                                            ("nnsp_outputs", args.nnsp_outputs))
+                                            ("nnsp_outputs", args.nnsp_outputs),
+                                            ("b4_std", args.b4_std))
               if value is not None}
     if len(experiments) == 1:
         return [reproduction_options(experiments[0], chosen)]

@@ -2,7 +2,8 @@
 
 The fidelity study (docs/reproduction/fidelity.md) varies, besides the protocol, the MNIST
 encoding (REFERENCE §1.15 item 6), the initialisation (item 3) and the form of the L2 term
-(item 2; :func:`run_protocol` gives the protocol a run trains with). An experiment that supports
+(item 2; :func:`run_protocol` gives the protocol a run trains with); probes vary how NNSP
+combines its outputs and the spread of B4's random neuron (item 13). An experiment that supports
 them lists their keys in :attr:`Experiment.options`; its ``run`` reads them from the run's
 configuration with :func:`option`.
 
@@ -52,6 +53,11 @@ OPTIONS: dict[str, RunOption] = {
                   "how NNSP combines a level's outputs: per-output = Σ_o Var(S_ok), the "
                   "paper's eqs 59–65; summed = Var(Σ_o S_ok), the variance of the summed "
                   "outputs' sensitivity (measure nnsp-summed; no softmax level)"),
+        RunOption("b4_std", "xavier-normal", ("xavier-normal", "initialiser", "trained"),
+                  "the spread of replication's random neuron B4 (REFERENCE §1.15 item 13): "
+                  "xavier-normal = the library's B4; initialiser = the std the run's --init "
+                  "gives those layers; trained = the trained layers' own std "
+                  "(neuroplast.experiments.definitions.random_neuron_spread)"),
     )
 }
 """The run options, by configuration key."""

@@ -117,6 +117,8 @@ class GrowContext:
         n: number of neurons requested.
         alpha: the Beta parameter (None for methods without one).
         generator: seeded source of randomness.
+        random_std: (incoming, outgoing) std of a random neuron's weights (B4), or None for
+            Xavier-normal of the layers' current shapes.
     """
 
     site: Site
@@ -124,6 +126,7 @@ class GrowContext:
     n: int
     alpha: float | None
     generator: torch.Generator
+    random_std: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -183,8 +186,10 @@ FRESH = {"bias": 0.0, "shift": 0.0, "running_mean": 0.0, "scale": 1.0, "running_
 
 def _random_neurons(ctx: GrowContext) -> Growth:
     """B4: weights from the initialiser's Xavier-normal distribution (fans of the layers' current
-    shapes), bias 0; a BatchNorm entry starts as a fresh BatchNorm's (scale 1, shift 0,
-    running mean 0, running variance 1)."""
+    shapes) or with the stds ``ctx.random_std``, bias 0; a BatchNorm entry starts as a fresh
+    BatchNorm's (scale 1, shift 0, running mean 0, running variance 1). The same generator draws
+    the same standard normals whatever the stds, so two spreads of one seed differ by scale
+    only."""
     site, k = ctx.site, ctx.n
     upstream = []
     for axis in site.upstream:
@@ -192,7 +197,8 @@ def _random_neurons(ctx: GrowContext) -> Growth:
         shape = list(tensor.shape)
         shape[axis.dim] = k
         if axis.role == "weight":
-            std = xavier_std(*_fans(tuple(tensor.shape), axis.dim))
+            std = (xavier_std(*_fans(tuple(tensor.shape), axis.dim)) if ctx.random_std is None
+                   else ctx.random_std[0])
             new = torch.randn(shape, generator=ctx.generator, dtype=DTYPE) * std
         elif axis.role in FRESH:
             new = torch.full(shape, FRESH[axis.role], dtype=DTYPE)
@@ -205,7 +211,8 @@ def _random_neurons(ctx: GrowContext) -> Growth:
     # m·K), a Linear after Flatten reads K entries per neuron but has fan_out m; a Conv1D
     # consumer is stored (in, out), its neuron axis being dim 0
     consumer = site.view.axis()
-    std_out = xavier_std(*_fans(tuple(consumer.tensor.shape), 0 if consumer.dim == 1 else 1))
+    std_out = (xavier_std(*_fans(tuple(consumer.tensor.shape), 0 if consumer.dim == 1 else 1))
+               if ctx.random_std is None else ctx.random_std[1])
     outgoing = torch.randn((m, k * offsets), generator=ctx.generator, dtype=DTYPE) * std_out
     return Growth(upstream, outgoing.reshape(m, k, offsets).to(weight.dtype))
 
@@ -267,6 +274,28 @@ METHODS: dict[str, ReplicationMethod] = {
         ReplicationMethod("none", "same as B5", "sect. 5.6", _nothing, uses_parents=False),
     )
 }
+
+
+def _check_random_std(random_std: Any, spec: ReplicationMethod,
+                      ) -> tuple[float, float] | None:
+    """``random_std`` as two floats, checked: only a method that draws random neurons takes it.
+
+    Raises:
+        NeuroplastError: ``random_std`` for another method, or not two positive finite numbers.
+    """
+    if random_std is None:
+        return None
+    if spec.grow is not _random_neurons:
+        raise NeuroplastError(f"random_std sets the spread of a random neuron (B4); method "
+                              f"{spec.name} draws none: leave random_std out")
+    try:
+        stds = tuple(float(v) for v in random_std)
+    except (TypeError, ValueError):
+        stds = ()
+    if len(stds) != 2 or not all(math.isfinite(v) and v > 0 for v in stds):
+        raise NeuroplastError(f"random_std must be (incoming std, outgoing std), two positive "
+                              f"finite numbers; got {random_std!r}")
+    return stds[0], stds[1]
 
 
 def resolve_method(name: str, alpha: float | None = None) -> tuple[ReplicationMethod, float | None]:
@@ -436,7 +465,8 @@ def replicate(model: nn.Module, site: Site | str,
               n: int | None = None, method: str = "beta", alpha: float | None = None,
               measure: str = "connection", stats: SiteStatistics | None = None,
               data: Split | None = None, seed: int = 0,
-              optimizer: torch.optim.Optimizer | None = None) -> ReplicationResult:
+              optimizer: torch.optim.Optimizer | None = None,
+              random_std: tuple[float, float] | None = None) -> ReplicationResult:
     """Replicate ``n`` parents of a hidden site at once (eqs 44–49), in place.
 
     Args:
@@ -452,17 +482,24 @@ def replicate(model: nn.Module, site: Site | str,
         data: training data for the statistics (and measures needing data).
         seed: seeds the χ draws (B1–B3) or the random weights (B4).
         optimizer: its state is resized: children get zero state, the rest is kept.
+        random_std: B4/``random`` only: the (incoming, outgoing) standard deviation of the new
+            neurons' weights, for a spread other than the default Xavier-normal of the layers'
+            current shapes ("the same distribution as other weights" is open, REFERENCE §1.15
+            item 13); the draws are the same standard normals, scaled.
 
     Returns:
         A :class:`ReplicationResult`.
 
     Raises:
         NeuroplastError: for the ``input`` site, invalid or repeated parents, n out of range,
-            an unknown method or a bad α, or parents to choose without statistics or data.
+            an unknown method or a bad α, parents to choose without statistics or data, or a
+            ``random_std`` given to a method that draws no random neuron or not two positive
+            finite numbers.
     """
     n, seed = None if n is None else check_integer(n, "n"), check_seed(seed)
     check_data(model, data, "data")
     spec, alpha = resolve_method(method, alpha)
+    random_std = _check_random_std(random_std, spec)
     target = growable_site(model, site, data)
     site = target.name
     width = target.width
@@ -486,7 +523,7 @@ def replicate(model: nn.Module, site: Site | str,
             parents = torch.zeros(0, dtype=torch.long)
 
     generator = torch.Generator().manual_seed(int(seed))
-    growth = spec.grow(GrowContext(target, parents, n, alpha, generator))
+    growth = spec.grow(GrowContext(target, parents, n, alpha, generator, random_std))
     if growth.parent_outgoing is not None:  # the parents' columns rescaled, state kept
         weight = target.consumer_weight().clone()  # (m, n, K)
         weight[:, parents] = growth.parent_outgoing

@@ -59,6 +59,7 @@ from neuroplast.experiments.claims import (
     equivalence_verdict,
     reference_claim_text,
 )
+from neuroplast.experiments.definitions.random_neuron_spread import b4_random_std
 from neuroplast.experiments.experiment import Experiment, mnist
 from neuroplast.experiments.options import effective_options, option, run_protocol
 from neuroplast.experiments.paper_tables import paper_table
@@ -134,7 +135,8 @@ def metrics(model: MLP, splits: dict[str, Split]) -> dict[str, dict[str, float]]
 
 def grow_and_retrain(model: MLP, method: str, *, stats: SiteStatistics, statistics_data: Split,
                      retrain: Split, protocol: Protocol, horizons: Sequence[float], seed: int,
-                     splits: dict[str, Split]) -> dict[str, Any]:
+                     splits: dict[str, Split],
+                     b4_std: tuple[float, float] | None = None) -> dict[str, Any]:
     """Copy ``model``, add one neuron to ``hidden1`` by ``method``, train the horizons.
 
     Args:
@@ -148,20 +150,27 @@ def grow_and_retrain(model: MLP, method: str, *, stats: SiteStatistics, statisti
         horizons: increasing cumulative paper epochs at which to evaluate.
         seed: seeds χ / B4's weights; the stages are shuffled by :func:`stage_seed`.
         splits: where to evaluate (name → split).
+        b4_std: (incoming, outgoing) std of B4's neuron (run option ``b4_std``,
+            :mod:`~neuroplast.experiments.definitions.random_neuron_spread`); None: the
+            library's Xavier-normal. Other methods ignore it.
 
     Returns:
         ``width``, ``parents``, ``replication_wall_s``, ``after_replication`` (metrics) and
-        ``stages``: per horizon ``paper_epochs``, ``steps``, ``wall_s`` and the metrics.
+        ``stages``: per horizon ``paper_epochs``, ``steps``, ``wall_s`` and the metrics; B4
+        with a ``b4_std`` also ``random_std``.
     """
     branch = copy.deepcopy(model)
+    random_std = b4_std if method == "B4" else None
     started = time.perf_counter()
     result = replicate(branch, SITE, n=1, method=method, measure=MEASURE, stats=stats,
-                       data=statistics_data, seed=seed)
+                       data=statistics_data, seed=seed, random_std=random_std)
     out: dict[str, Any] = {
         "width": result.width_after, "parents": result.parents.tolist(),
         "replication_wall_s": time.perf_counter() - started,
         "after_replication": metrics(branch, splits), "stages": [],
     }
+    if random_std is not None:
+        out["random_std"] = list(random_std)
     done = 0.0
     for horizon in horizons:
         history = train(branch, retrain, protocol, epochs=protocol.epochs(horizon - done),
@@ -191,11 +200,12 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     parent = int(scores.argmax())  # the most efficient neuron (lowest index on a tie)
     statistics_wall = time.perf_counter() - started
 
+    b4_std = b4_random_std(model, option(cfg, "b4_std"), option(cfg, "init"))
     methods = {}
     for method in cfg["methods"]:
         branch = grow_and_retrain(model, method, stats=stats, statistics_data=data, retrain=data,
                                   protocol=protocol, horizons=cfg["horizons"], seed=spec.seed,
-                                  splits=splits)
+                                  splits=splits, b4_std=b4_std)
         reference = pretrained["train"]["loss"]  # the loss at the replication point
         for checkpoint in branch["stages"]:
             checkpoint["delta_loss"] = checkpoint["train"]["loss"] - reference
@@ -549,7 +559,7 @@ REPLICATION = Experiment(
                 "Δ⟨H⟩ PDFs and N1 accuracies",
     configs=configs,
     run=run,
-    options=("invert", "init", "l2"),
+    options=("invert", "init", "l2", "b4_std"),
     report=report,
     result_schema=RESULT_SCHEMA,
     default_seeds=50,

@@ -47,6 +47,7 @@ from neuroplast.experiments.claims import (
     direction_verdict,
     reference_claim_text,
 )
+from neuroplast.experiments.definitions.random_neuron_spread import b4_random_std
 from neuroplast.experiments.definitions.replication import (
     MEASURE,
     METHOD_COLOURS,
@@ -148,9 +149,10 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     old_parent, _ = most_efficient_neurons(model, SITE, 1, measure=MEASURE,
                                            data=restrict(old, protocol))
 
+    b4_std = b4_random_std(model, option(cfg, "b4_std"), option(cfg, "init"))
     methods = {m: grow_and_retrain(model, m, stats=stats, statistics_data=new_train,
                                    retrain=new, protocol=protocol, horizons=cfg["horizons"],
-                                   seed=spec.seed, splits=splits)
+                                   seed=spec.seed, splits=splits, b4_std=b4_std)
                for m in cfg["methods"]}
     return {
         "arch": cfg["arch"],
@@ -333,7 +335,7 @@ REPLICATION_SHIFT = Experiment(
                 "'1'-peaked set; accuracies on both sets and the validation set",
     configs=configs,
     run=run,
-    options=("invert", "init", "l2"),
+    options=("invert", "init", "l2", "b4_std"),
     report=report,
     result_schema=RESULT_SCHEMA,
 )
