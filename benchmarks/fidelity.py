@@ -295,8 +295,13 @@ def arm_experiment(arm: Arm, name: str):  # -> neuroplast.experiments.Experiment
     from neuroplast.experiments import EXPERIMENTS
     from neuroplast.experiments.options import with_options
 
-    experiment = with_options(EXPERIMENTS[name], invert=ENCODINGS[arm.encoding], init=arm.init,
-                              l2=arm.l2)
+    return studied_configurations(with_options(
+        EXPERIMENTS[name], invert=ENCODINGS[arm.encoding], init=arm.init, l2=arm.l2), name)
+
+
+def studied_configurations(experiment, name: str):  # Experiment -> Experiment
+    """``experiment`` (called ``name``) cut to the configurations the study runs
+    (:data:`STUDIED_CONFIGURATIONS`; unchanged for the others)."""
     if name not in STUDIED_CONFIGURATIONS:
         return experiment
     values = tuple(sorted(STUDIED_CONFIGURATIONS[name].items()))

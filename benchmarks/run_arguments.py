@@ -1,13 +1,14 @@
 """Command-line arguments shared by the benchmarks that run one experiment under the fidelity
 study's run options (:mod:`benchmarks.peaked_sets`, :mod:`benchmarks.vs_n2ps_a1`,
 :mod:`benchmarks.cutoff_readings`, :mod:`benchmarks.b4_width`,
-:mod:`benchmarks.border_weights`), and how such a probe writes its report."""
+:mod:`benchmarks.border_weights`, :mod:`benchmarks.init_input_counts`), and how such a probe
+writes its report."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,15 +114,19 @@ class ArmProbe:
     dataset: Any
 
 
-def arm_probe(prog: str, description: str, argv: Sequence[str] | None) -> ArmProbe:
-    """Parse a base-net probe's command line (:func:`add_run_arguments` with ``--invert``, and
-    ``--trained-cache``), point the trained cache, and load the arm's protocol and data."""
+def arm_probe(prog: str, description: str, argv: Sequence[str] | None,
+              extra: Callable[[argparse.ArgumentParser], None] | None = None) -> ArmProbe:
+    """Parse a base-net probe's command line (:func:`add_run_arguments` with ``--invert``,
+    ``--trained-cache`` and whatever ``extra`` adds to the parser), point the trained cache, and
+    load the arm's protocol and data."""
     from neuroplast.experiments.experiment import mnist
     from neuroplast.experiments.options import run_protocol
 
     parser = argparse.ArgumentParser(prog=prog, description=description)
     add_run_arguments(parser, invert=True)
     add_trained_cache_argument(parser)
+    if extra is not None:
+        extra(parser)
     args = parser.parse_args(argv)
     options = {"invert": args.invert, "init": args.init, "l2": args.l2}
     folder = options_folder(args.out, args.protocol, options)
