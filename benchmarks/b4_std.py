@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -103,8 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if name not in library:
             continue
         base = spread_experiment(name, options)
-        theirs = paper_cells(base.report(library[name], folder / "library-b4" / name)
-                             .read_text(), name)
+        with tempfile.TemporaryDirectory() as scratch:  # the library runs' own report
+            theirs = paper_cells(base.report(library[name], Path(scratch) / name).read_text(),
+                                 name)
         lines[-1] += f", library B4 (`{args.compare}`) {'/'.join(map(str, agreement(theirs)))}."
         ours_b4, theirs_b4 = b4_rows(cells), b4_rows(theirs)
         lines += ["", f"| B4 cell | `{args.b4_std}`: ours − paper | library B4: ours − paper |",
