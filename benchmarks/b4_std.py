@@ -31,16 +31,19 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.report_cells import Cell, agreement, paper_cells
 from benchmarks.run_arguments import add_run_arguments, options_folder
+
+if TYPE_CHECKING:
+    from neuroplast.experiments import Experiment
 
 EXPERIMENT_NAMES = ("replication", "replication-shift")
 B4_NAME = re.compile(r"(?<!\w)B4(?!\w)")
 
 
-def spread_experiment(name: str, options: dict[str, Any]):  # -> Experiment
+def spread_experiment(name: str, options: dict[str, Any]) -> Experiment:
     """``name`` under ``options`` (``b4_std`` among them), cut to the configurations the
     fidelity study runs (replication: Fig. 22)."""
     from benchmarks.fidelity import studied_configurations

@@ -63,10 +63,13 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.report_cells import Cell, agreement, claim_verdicts, halves_gap, paper_cells
 from benchmarks.run_arguments import add_trained_cache_argument, use_trained_cache
+
+if TYPE_CHECKING:
+    from neuroplast.experiments import Experiment
 
 EXPERIMENT_NAMES = ("baseline-training", "cutoff-pruning", "goal-pruning", "untrained-pruning",
                     "input-pruning", "replication", "replication-shift")
@@ -290,7 +293,7 @@ def reuse_stored_runs(arm: Arm, out: Path, sources: Sequence[Path], names: Seque
     return copied
 
 
-def arm_experiment(arm: Arm, name: str):  # -> neuroplast.experiments.Experiment
+def arm_experiment(arm: Arm, name: str) -> Experiment:
     """The experiment ``name`` under the arm's encoding, initialisation and L2 form."""
     from neuroplast.experiments import EXPERIMENTS
     from neuroplast.experiments.options import with_options
@@ -299,7 +302,7 @@ def arm_experiment(arm: Arm, name: str):  # -> neuroplast.experiments.Experiment
         EXPERIMENTS[name], invert=ENCODINGS[arm.encoding], init=arm.init, l2=arm.l2), name)
 
 
-def studied_configurations(experiment, name: str):  # Experiment -> Experiment
+def studied_configurations(experiment: Experiment, name: str) -> Experiment:
     """``experiment`` (called ``name``) cut to the configurations the study runs
     (:data:`STUDIED_CONFIGURATIONS`; unchanged for the others)."""
     if name not in STUDIED_CONFIGURATIONS:

@@ -2,10 +2,11 @@
 
 untrained-pruning (paper §5.4, Figs 12 and 14) prunes the inputs of an untrained N4 with A1 at
 p % of the largest input efficiency (eq. 28) before any training. The count of inputs kept
-depends on the data and on the random draw of the first layer's weights, not on their scale
-(every input's E_k scales alike), and takes well under a second a seed — so where the
-experiment's 10 seeds miss the paper's count (5 %: 422.7 ± 1.1 against 419.5 ± 0.8), many
-more seeds tell a real difference from an unlucky draw. Each seed here does exactly what
+depends on the data, on the random draw of the first layer's weights and, through the
+consumer's statistics in eq. 28 (its slope at the mean pre-activation, its variance), on their
+scale; one seed takes under a second. So where the experiment's 10 seeds miss the paper's
+count (5 %: 422.7 ± 1.1 against 419.5 ± 0.8), many more seeds tell a real difference from an
+unlucky draw. Each seed here does exactly what
 :func:`neuroplast.experiments.definitions.untrained_pruning.run` does before training (the
 same data, initialisation and ``prune`` call); ``--check-against`` says how many of the
 stored runs' counts it reproduces.
@@ -32,6 +33,7 @@ from benchmarks.report_cells import WITHIN, within
 from benchmarks.run_arguments import arm_probe, write_probe_report
 from neuroplast.data import Split
 from neuroplast.errors import NeuroplastError
+from neuroplast.train import Protocol
 
 PERCENTS = (0.1, 1.0, 5.0)
 """untrained-pruning's cuts, % of the largest input efficiency."""
@@ -52,13 +54,17 @@ def inputs_kept(seed: int, split: Split, init: str, percent: float) -> int:
     return net.site("input").width
 
 
-def stored_counts(folder: Path, options: dict[str, Any]) -> dict[int, dict[float, int]]:
+def stored_counts(folder: Path, options: dict[str, Any],
+                  protocol: Protocol | None = None) -> dict[int, dict[float, int]]:
     """seed → {percent: inputs kept} of the untrained-pruning runs stored in ``folder``.
 
     Raises:
-        NeuroplastError: no stored runs, or a run under other options (``invert``, ``init``).
+        NeuroplastError: no stored runs, a run under other options (``invert``, ``init``), or
+            one whose protocol counts on other training data than ``protocol`` (the only way
+            the protocol matters before training: ``max_train_examples``).
     """
     from neuroplast.experiments.options import OPTIONS
+    from neuroplast.train import get_protocol
 
     counts: dict[int, dict[float, int]] = {}
     for path in sorted((folder / "runs").glob("*.json")):
@@ -68,6 +74,13 @@ def stored_counts(folder: Path, options: dict[str, Any]) -> dict[int, dict[float
         if theirs != {k: options[k] for k in theirs}:
             raise NeuroplastError(f"{path} was run with {theirs}, not {options}; give the "
                                   "untrained-pruning folder of this setting")
+        their_protocol = record["spec"].get("protocol")
+        if protocol is not None and their_protocol is not None and (
+                get_protocol(their_protocol).max_train_examples
+                != protocol.max_train_examples):
+            raise NeuroplastError(f"{path} was run under protocol {their_protocol}, which "
+                                  "prunes on other training data; give a folder of this "
+                                  "protocol")
         counts[record["spec"]["seed"]] = {
             row["cut_percent"]: row["remaining_inputs"] for row in record["result"]["rows"]
             if row["mode"] == "inputs"}
@@ -134,10 +147,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                             help="an untrained-pruning results folder of the same encoding and "
                                  "initialisation: how many of its runs' counts are reproduced")
 
+    def two_seeds(args: argparse.Namespace) -> str | None:
+        return ("give --seeds 2 or more (a standard error needs two seeds)"
+                if args.seeds < 2 else None)
+
     probe = arm_probe("python -m benchmarks.init_input_counts", __doc__.split("\n\n")[0], argv,
-                      check_against)
+                      check_against, trained_cache=False, check=two_seeds)
     started = time.perf_counter()
-    stored = (stored_counts(probe.args.check_against, probe.options)
+    stored = (stored_counts(probe.args.check_against, probe.options, probe.protocol)
               if probe.args.check_against is not None else None)
     torch.set_num_threads(1)
     split = restrict(probe.dataset.train, probe.protocol)

@@ -115,21 +115,30 @@ class ArmProbe:
 
 
 def arm_probe(prog: str, description: str, argv: Sequence[str] | None,
-              extra: Callable[[argparse.ArgumentParser], None] | None = None) -> ArmProbe:
+              extra: Callable[[argparse.ArgumentParser], None] | None = None,
+              trained_cache: bool = True,
+              check: Callable[[argparse.Namespace], str | None] | None = None) -> ArmProbe:
     """Parse a base-net probe's command line (:func:`add_run_arguments` with ``--invert``,
-    ``--trained-cache`` and whatever ``extra`` adds to the parser), point the trained cache, and
-    load the arm's protocol and data."""
+    ``--trained-cache`` unless ``trained_cache`` is False — a probe that trains nothing — and
+    whatever ``extra`` adds to the parser), point the trained cache, and load the arm's
+    protocol and data. ``check`` sees the parsed arguments first: a message it returns ends the
+    command with that usage error before any data are read."""
     from neuroplast.experiments.experiment import mnist
     from neuroplast.experiments.options import run_protocol
 
     parser = argparse.ArgumentParser(prog=prog, description=description)
     add_run_arguments(parser, invert=True)
-    add_trained_cache_argument(parser)
+    if trained_cache:
+        add_trained_cache_argument(parser)
     if extra is not None:
         extra(parser)
     args = parser.parse_args(argv)
+    problem = check(args) if check is not None else None
+    if problem:
+        parser.error(problem)
     options = {"invert": args.invert, "init": args.init, "l2": args.l2}
     folder = options_folder(args.out, args.protocol, options)
-    use_trained_cache(args.trained_cache)
+    if trained_cache:
+        use_trained_cache(args.trained_cache)
     return ArmProbe(args, options, folder, run_protocol(args.protocol, options),
                     mnist(args.data, invert=args.invert))

@@ -10,19 +10,20 @@ from conftest import mnist_dir
 
 from benchmarks.init_input_counts import PERCENTS, inputs_kept, report, stored_counts
 from neuroplast.errors import NeuroplastError
+from neuroplast.train import get_protocol
 
 PAPER_FIG12 = {0.1: (594.4, 0.5), 1.0: (502.0, 0.6), 5.0: (419.5, 0.8)}
 """The paper's Fig. 12 input counts (mean, s.e.), read off the paper's table by hand."""
 
 
-def _stored(folder, counts_by_seed, init="kaiming-normal"):
+def _stored(folder, counts_by_seed, init="kaiming-normal", protocol="fast"):
     (folder / "runs").mkdir(parents=True)
     for seed, counts in counts_by_seed.items():
         rows = [{"mode": "unpruned", "cut_percent": 0.0, "remaining_inputs": 784}]
         rows += [{"mode": "inputs", "cut_percent": p, "remaining_inputs": c}
                  for p, c in zip(PERCENTS, counts, strict=True)]
         rows += [{"mode": "inputs+hidden", "cut_percent": 5.0, "remaining_inputs": 1}]
-        record = {"spec": {"seed": seed}, "result": {
+        record = {"spec": {"seed": seed, "protocol": protocol}, "result": {
             "rows": rows, "run_options": {"invert": False, "init": init}}}
         (folder / "runs" / f"r{seed}.json").write_text(json.dumps(record))
 
@@ -37,6 +38,12 @@ def test_runs_of_another_setting_or_none_are_refused(tmp_path):
     _stored(tmp_path / "lecun", {0: (598, 506, 427)}, init="lecun-normal")
     with pytest.raises(NeuroplastError, match="give the untrained-pruning folder of this"):
         stored_counts(tmp_path / "lecun", {"invert": False, "init": "kaiming-normal"})
+    _stored(tmp_path / "quick", {0: (598, 506, 427)}, protocol="quick")
+    with pytest.raises(NeuroplastError, match="protocol quick, which prunes on other training"):
+        stored_counts(tmp_path / "quick", {"invert": False, "init": "kaiming-normal"},
+                      get_protocol("fast"))
+    assert stored_counts(tmp_path / "quick", {"invert": False, "init": "kaiming-normal"},
+                         get_protocol("quick")) == {0: {0.1: 598, 1.0: 506, 5.0: 427}}
     (tmp_path / "empty" / "runs").mkdir(parents=True)
     with pytest.raises(NeuroplastError, match="no stored runs"):
         stored_counts(tmp_path / "empty", {"invert": False, "init": "kaiming-normal"})
@@ -67,3 +74,17 @@ def test_a_seed_keeps_what_the_experiment_kept():
 
     split = mnist(str(directory)).train
     assert [inputs_kept(0, split, "kaiming-normal", p) for p in PERCENTS] == [598, 506, 427]
+
+
+def test_one_seed_is_refused_before_any_data_is_read(tmp_path, capsys, monkeypatch):
+    import neuroplast.experiments.experiment as experiment
+    from benchmarks.init_input_counts import main
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("data read before the arguments were checked")
+
+    monkeypatch.setattr(experiment, "mnist", no_data)
+    with pytest.raises(SystemExit):
+        main(["--seeds", "1", "--out", str(tmp_path)])
+    assert "give --seeds 2 or more" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

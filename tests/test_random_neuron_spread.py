@@ -57,6 +57,8 @@ def test_a_chosen_spread_is_the_sample_spread_of_many_new_neurons():
     ("B4", (0.1, -1.0), "two positive finite numbers"),
     ("B4", (0.1, math.nan), "two positive finite numbers"),
     ("B4", "wide", "two positive finite numbers"),
+    ("B4", "12", "two positive finite numbers"),
+    ("B4", (True, 0.1), "two positive finite numbers"),
 ])
 def test_a_bad_spread_is_refused_before_the_model_changes(method, random_std, message):
     model = _n1()
@@ -85,7 +87,7 @@ def test_the_trained_spread_is_the_layers_own_and_the_default_is_the_library_dra
     assert b4_random_std(model, "trained", "kaiming-normal") == pytest.approx(
         tuple(float(np.std(w, ddof=1)) for w in weights), rel=1e-5)
     assert b4_random_std(model, "xavier-normal", "kaiming-normal") is None
-    with pytest.raises(ValueError, match="unknown B4 spread 'empirical'"):
+    with pytest.raises(NeuroplastError, match="unknown B4 spread 'empirical'"):
         b4_random_std(model, "empirical", "kaiming-normal")
 
 

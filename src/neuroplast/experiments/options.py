@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from neuroplast.errors import NeuroplastError
+from neuroplast.experiments.definitions.random_neuron_spread import B4_SPREADS, DEFAULT_B4_SPREAD
 from neuroplast.experiments.experiment import Experiment
 from neuroplast.models import DEFAULT_INIT, INITIALIZATIONS
 from neuroplast.train import Protocol, get_protocol
@@ -53,7 +54,7 @@ OPTIONS: dict[str, RunOption] = {
                   "how NNSP combines a level's outputs: per-output = Σ_o Var(S_ok), the "
                   "paper's eqs 59–65; summed = Var(Σ_o S_ok), the variance of the summed "
                   "outputs' sensitivity (measure nnsp-summed; no softmax level)"),
-        RunOption("b4_std", "xavier-normal", ("xavier-normal", "initialiser", "trained"),
+        RunOption("b4_std", DEFAULT_B4_SPREAD, tuple(B4_SPREADS),
                   "the spread of replication's random neuron B4 (REFERENCE §1.15 item 13): "
                   "xavier-normal = the library's B4; initialiser = the std the run's --init "
                   "gives those layers; trained = the trained layers' own std "

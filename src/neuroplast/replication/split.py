@@ -289,7 +289,8 @@ def _check_random_std(random_std: Any, spec: ReplicationMethod,
         raise NeuroplastError(f"random_std sets the spread of a random neuron (B4); method "
                               f"{spec.name} draws none: leave random_std out")
     try:
-        stds = tuple(float(v) for v in random_std)
+        stds = () if isinstance(random_std, str) else tuple(
+            float(v) for v in random_std if not isinstance(v, bool))
     except (TypeError, ValueError):
         stds = ()
     if len(stds) != 2 or not all(math.isfinite(v) and v > 0 for v in stds):

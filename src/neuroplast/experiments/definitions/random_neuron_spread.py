@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from neuroplast.errors import NeuroplastError
 from neuroplast.models import MLP
 from neuroplast.models.init import get_initialization
 
@@ -53,8 +54,22 @@ B4_SPREADS: dict[str, Callable[[MLP, str], tuple[float, float] | None]] = {
     "xavier-normal": _library, "initialiser": _initialiser, "trained": _trained}
 """Reading of "the same distribution as other weights" → (model, init) → the (incoming,
 outgoing) std of B4's neuron in ``hidden1``, or None for the library's own Xavier-normal
-draw."""
+draw. The keys are the run option ``b4_std``'s levels (``neuroplast.experiments.options``)."""
 DEFAULT_B4_SPREAD = "xavier-normal"
+"""The library's B4: the option's default, left out of a run's configuration."""
+B4_WEIGHTS: dict[str, str] = {
+    "xavier-normal": "Xavier-normal weights",
+    "initialiser": "weights at the std the run's initialisation gives those layers",
+    "trained": "weights at the trained layers' own std",
+}
+"""How a report names B4's neuron under each reading ("a neuron with …")."""
+
+
+def _check(reading: str) -> str:
+    if reading not in B4_SPREADS:
+        raise NeuroplastError(f"unknown B4 spread {reading!r}; choose one of "
+                              f"{', '.join(B4_SPREADS)}")
+    return reading
 
 
 def b4_random_std(model: MLP, reading: str, init: str) -> tuple[float, float] | None:
@@ -62,8 +77,15 @@ def b4_random_std(model: MLP, reading: str, init: str) -> tuple[float, float] | 
     (before the neuron is added), initialised by ``init``; None: the library's draw.
 
     Raises:
-        ValueError: an unknown reading.
+        NeuroplastError: an unknown reading.
     """
-    if reading not in B4_SPREADS:
-        raise ValueError(f"unknown B4 spread {reading!r}; choose one of {', '.join(B4_SPREADS)}")
-    return B4_SPREADS[reading](model, init)
+    return B4_SPREADS[_check(reading)](model, init)
+
+
+def b4_weights(reading: str) -> str:
+    """The words a report uses for B4's weights under ``reading``.
+
+    Raises:
+        NeuroplastError: an unknown reading.
+    """
+    return B4_WEIGHTS[_check(reading)]

@@ -59,7 +59,7 @@ from neuroplast.experiments.claims import (
     equivalence_verdict,
     reference_claim_text,
 )
-from neuroplast.experiments.definitions.random_neuron_spread import b4_random_std
+from neuroplast.experiments.definitions.random_neuron_spread import b4_random_std, b4_weights
 from neuroplast.experiments.experiment import Experiment, mnist
 from neuroplast.experiments.options import effective_options, option, run_protocol
 from neuroplast.experiments.paper_tables import paper_table
@@ -272,7 +272,8 @@ def density(ax: Any, values: Sequence[float], colour: str, label: str) -> bool:
 def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
     fig21 = _group(r for r in records if r["spec"]["config"]["figure"] == "fig21")
     fig22 = by_seed([r for r in records if r["spec"]["config"]["figure"] == "fig22"])
-    parts = [header(REPLICATION, records), _NOTES]
+    spread = option(records[0]["spec"]["config"], "b4_std")  # one option set per folder
+    parts = [header(REPLICATION, records), _NOTES.format(b4_weights=b4_weights(spread))]
     claims: list[Claim] = []
     if fig21:
         parts += ["## Fig. 21: Δ⟨H⟩ after replication\n\n"
@@ -297,7 +298,7 @@ def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
 
 _NOTES = """\
 One neuron is added to `hidden1` (the paper's second layer). Parent of B1–B3: the neuron with
-the largest E_k (eq. 28) on the training data. B4: a neuron with Xavier-normal weights and zero
+the largest E_k (eq. 28) on the training data. B4: a neuron with {b4_weights} and zero
 bias. B5: nothing added. The extra epochs are one continued training with checkpoints at the
 cumulative 10, 100 and 1000 paper epochs, shuffled identically for every method, so method
 differences are paired by seed (same trained net, same batches)."""

@@ -47,7 +47,11 @@ from neuroplast.experiments.claims import (
     direction_verdict,
     reference_claim_text,
 )
-from neuroplast.experiments.definitions.random_neuron_spread import b4_random_std
+from neuroplast.experiments.definitions.random_neuron_spread import (
+    DEFAULT_B4_SPREAD,
+    b4_random_std,
+    b4_weights,
+)
 from neuroplast.experiments.definitions.replication import (
     MEASURE,
     METHOD_COLOURS,
@@ -177,7 +181,8 @@ def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
                       for r in records)
     notes = (f"N1 trained {cfg['pretrain_paper_epochs']} paper epochs on the "
              f"'{cfg['old_digit']}'-peaked set, one neuron added to `hidden1` (B1: parent = "
-             f"largest E_k on the '{cfg['new_digit']}'-peaked data; B4: random neuron; B5: "
+             f"largest E_k on the '{cfg['new_digit']}'-peaked data; B4: random neuron"
+             f"{_spread_words(cfg)}; B5: "
              f"none), then trained on the '{cfg['new_digit']}'-peaked set. Set sizes: "
              + ", ".join(f"{k} {v}" for k, v in records[0]["result"]["set_sizes"].items())
              + f"; the two peaked sets are drawn {_relation(cfg)}. The old data would have "
@@ -190,6 +195,13 @@ def report(records: list[dict[str, Any]], out_dir: Path) -> Path:
         + "\n\nThe paper reports no timings for §5.7.",
         claims_section(_claims(records, sets), records),
     ])
+
+
+def _spread_words(config: dict[str, Any]) -> str:
+    """`` (with …)`` naming B4's weights under a non-default ``b4_std``; empty at the default
+    (so the library-B4 reports read as before)."""
+    spread = option(config, "b4_std")
+    return "" if spread == DEFAULT_B4_SPREAD else f" (with {b4_weights(spread)})"
 
 
 def _relation(config: dict[str, Any]) -> str:
