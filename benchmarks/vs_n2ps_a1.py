@@ -10,7 +10,11 @@ A1 variants beside the stock rows, each at both cutoffs, on the same trained net
 * ``inputs deleted``: inputs deleted, hidden1 re-wired by A1;
 * ``hidden1 deleted``: inputs re-wired by A1, hidden1 deleted;
 * ``hidden1 ranked after input removal``: A1 on both, hidden1's efficiencies taken on the
-  input-pruned net (the stock rows rank both sites on the unpruned net).
+  input-pruned net (the stock rows rank both sites on the unpruned net);
+* ``constant inputs deleted``: the chosen inputs that never vary over the training data
+  (C_kk = 0; on inverted MNIST the 67 border pixels that are 1 in every image) deleted, the
+  other chosen inputs and hidden1 re-wired by A1 — what a compensation that skips
+  zero-variance inputs (a 0/0 it cannot evaluate, say) would do.
 
 Usage::
 
@@ -40,6 +44,7 @@ VARIANTS = (
     ("inputs deleted", {"rules": ["none", "A1"]}),
     ("hidden1 deleted", {"rules": ["A1", "none"]}),
     ("hidden1 ranked after input removal", {"choose_hidden_after_inputs": True}),
+    ("constant inputs deleted", {"delete_constant_inputs": True}),
 )
 """(name, the method keys that differ from the stock A1 row)."""
 QUANTITIES = (("train_accuracy", "accuracy", 3), ("input_neurons", "input_neurons", 1),

@@ -77,7 +77,7 @@ from neuroplast.experiments.stats_summary import (
 )
 from neuroplast.experiments.sweep import RunSpec
 from neuroplast.models import MLP, build_mlp, initialize
-from neuroplast.stats import collect_site_statistics
+from neuroplast.stats import SiteStatistics, collect_site_statistics
 from neuroplast.train import Protocol, evaluate, restrict, train
 
 PAPER_EPOCHS = 5000
@@ -131,8 +131,11 @@ def prune_input_and_hidden(model: MLP, split: Split, method: dict[str, Any]) -> 
     See the module docstring ("Order"); ``model`` is modified in place. Two optional keys of
     ``method`` vary the procedure (the A1 variants of ``benchmarks.vs_n2ps_a1``; Fig. 15's
     rows use neither): ``rules``, one re-wiring rule per site in :data:`SITES` order instead of
-    ``rule`` for both, and ``choose_hidden_after_inputs``, which ranks ``hidden1`` on the
-    input-pruned net instead of the unpruned one.
+    ``rule`` for both, ``choose_hidden_after_inputs``, which ranks ``hidden1`` on the
+    input-pruned net instead of the unpruned one, and ``delete_constant_inputs``, which deletes
+    the chosen inputs that never vary over the data (C_kk = 0: on inverted MNIST the border
+    pixels, always 1) without re-wiring (rule ``none``) and re-wires the others by the input
+    rule.
     """
     names = method["rules"] if "rules" in method else [method["rule"]] * len(SITES)
     if len(names) != len(SITES):
@@ -157,10 +160,35 @@ def prune_input_and_hidden(model: MLP, split: Split, method: dict[str, Any]) -> 
             choose(site, method["hidden"])
         elif site != SITES[0] and rule.name != "none":  # re-wire with the input-pruned net's
             statistics[site] = collect_site_statistics(model, site, split.x)
+        if site == SITES[0] and method.get("delete_constant_inputs", False):
+            _remove_constants_apart(model, split, statistics[site], chosen[site], rule.name)
+            continue
         rewirer = Rewirer(model, site, statistics[site], rule.name)
         rewirer.remove_many(chosen[site])
         rewirer.commit(model)
     return time.perf_counter() - started
+
+
+def _remove_constants_apart(model: MLP, split: Split, stats: SiteStatistics, chosen: torch.Tensor,
+                            rule: str) -> None:
+    """Remove the ``chosen`` inputs: those with zero variance (C_kk = 0) deleted (rule
+    ``none``), the others re-wired by ``rule``. Each removal acts on the consumer alone and
+    neither rule reads the other removed inputs, so two passes equal one with a rule per
+    input."""
+    site = SITES[0]
+    constant = stats.var[chosen] == 0
+    varying = chosen[~constant]
+    if varying.numel():
+        rewirer = Rewirer(model, site, stats, rule)
+        rewirer.remove_many(varying)
+        rewirer.commit(model)
+    if constant.any():
+        gone = set(varying.tolist())
+        position = {old: new for new, old in enumerate(
+            k for k in range(stats.var.numel()) if k not in gone)}
+        deleter = Rewirer(model, site, collect_site_statistics(model, site, split.x), "none")
+        deleter.remove_many([position[int(k)] for k in chosen[constant]])
+        deleter.commit(model)
 
 
 def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
