@@ -196,29 +196,31 @@ def test_a1_variant_with_a_rule_per_site_needs_one_for_each_site_and_changes_not
 
 
 def test_a1_variant_deleting_constant_inputs_compensates_only_the_varying_ones():
-    """Pixel 6 never varies (always 1); pixel 7 varies but barely reaches hidden1 (weights
-    × 1e-6), so A1 at 1 % chooses both. The variant deletes pixel 6 and replaces pixel 7 by its
-    mean; hidden1's chosen neurons 4 and 5 are replaced by their means on the input-pruned net.
-    Checked against the same removals written out in float64."""
+    """Pixel 6 never varies (always 1); pixel 1 varies but barely reaches hidden1 (weights
+    × 1e-6), so A1 at 1 % chooses both. The variant deletes pixel 6 and replaces pixel 1 by its
+    mean (re-wired first, so pixel 6 has moved one place down when it is deleted); hidden1's
+    chosen neurons 4 and 5 are replaced by their means on the input-pruned net. Checked
+    against the same removals written out in float64."""
     import copy
 
+    from neuroplast.errors import NeuroplastError
     from neuroplast.experiments.definitions.vs_n2ps import prune_input_and_hidden
 
     model, split = _net_with_a_background_pixel_and_dead_neurons()
     with torch.no_grad():
-        model.layers[0].weight[:, 7] *= 1e-6
+        model.layers[0].weight[:, 1] *= 1e-6
     x = split.x
     method = {"input": "connection", "hidden": "connection", "threshold": 0.01, "rule": "A1",
               "delete_constant_inputs": True}
     net = copy.deepcopy(model)
     prune_input_and_hidden(net, split, method)
-    assert net.selector.kept.tolist() == [0, 1, 2, 3, 4, 5]
+    assert net.selector.kept.tolist() == [0, 2, 3, 4, 5, 7]
     assert net.site("hidden1").width == 4
 
     (w0, b0), (w1, b1), (w2, b2) = [(layer.weight.detach().clone(), layer.bias.detach().clone())
                                     for layer in model.layers]
-    b0 += w0[:, 7] * x[:, 7].mean()  # pixel 7 replaced by its mean; pixel 6 simply deleted
-    w0[:, [6, 7]] = 0.0
+    b0 += w0[:, 1] * x[:, 1].mean()  # pixel 1 replaced by its mean; pixel 6 simply deleted
+    w0[:, [1, 6]] = 0.0
     hidden1 = torch.sigmoid(x @ w0.T + b0)
     b1 += w1[:, [4, 5]] @ hidden1[:, [4, 5]].mean(0)  # neurons 4 and 5 replaced by their means
     w1[:, [4, 5]] = 0.0
@@ -231,3 +233,6 @@ def test_a1_variant_deleting_constant_inputs_compensates_only_the_varying_ones()
     prune_input_and_hidden(deleted, split, method | {"delete_constant_inputs": False,
                                                      "rules": ["none", "A1"]})
     torch.testing.assert_close(variant(x), deleted(x))
+    # a rule whose removals read each other cannot be split into two passes
+    with pytest.raises(NeuroplastError, match="re-wires the varying inputs by A1 or none"):
+        prune_input_and_hidden(copy.deepcopy(model), split, method | {"rule": "A2"})

@@ -169,12 +169,21 @@ def prune_input_and_hidden(model: MLP, split: Split, method: dict[str, Any]) -> 
     return time.perf_counter() - started
 
 
+SEPARABLE_RULES = ("A1", "none")
+"""Rules whose removal of one input reads no other removed input (mean replacement, deletion):
+removing the constant inputs apart from the others changes nothing else under them."""
+
+
 def _remove_constants_apart(model: MLP, split: Split, stats: SiteStatistics, chosen: torch.Tensor,
                             rule: str) -> None:
     """Remove the ``chosen`` inputs: those with zero variance (C_kk = 0) deleted (rule
     ``none``), the others re-wired by ``rule``. Each removal acts on the consumer alone and
     neither rule reads the other removed inputs, so two passes equal one with a rule per
     input."""
+    if rule not in SEPARABLE_RULES:
+        raise NeuroplastError(f"delete_constant_inputs re-wires the varying inputs by "
+                              f"{' or '.join(SEPARABLE_RULES)}, whose removals act on the "
+                              f"consumer one input at a time; got rule {rule!r}")
     site = SITES[0]
     constant = stats.var[chosen] == 0
     varying = chosen[~constant]
