@@ -147,15 +147,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                             help="an untrained-pruning results folder of the same encoding and "
                                  "initialisation: how many of its runs' counts are reproduced")
 
-    def two_seeds(args: argparse.Namespace) -> str | None:
-        return ("give --seeds 2 or more (a standard error needs two seeds)"
-                if args.seeds < 2 else None)
+    stored: dict[int, dict[float, int]] | None = None
+
+    def checked(args: argparse.Namespace) -> str | None:
+        """Refuse one seed or a stored folder of another setting before any data are read."""
+        nonlocal stored
+        if args.seeds < 2:
+            return "give --seeds 2 or more (a standard error needs two seeds)"
+        if args.check_against is not None:
+            from neuroplast.train import get_protocol
+
+            try:
+                stored = stored_counts(args.check_against,
+                                       {"invert": args.invert, "init": args.init},
+                                       get_protocol(args.protocol))
+            except NeuroplastError as error:
+                return str(error)
+        return None
 
     probe = arm_probe("python -m benchmarks.init_input_counts", __doc__.split("\n\n")[0], argv,
-                      check_against, trained_cache=False, check=two_seeds)
+                      check_against, trained_cache=False, check=checked)
     started = time.perf_counter()
-    stored = (stored_counts(probe.args.check_against, probe.options, probe.protocol)
-              if probe.args.check_against is not None else None)
     torch.set_num_threads(1)
     split = restrict(probe.dataset.train, probe.protocol)
     per_seed = []

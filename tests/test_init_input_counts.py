@@ -76,7 +76,8 @@ def test_a_seed_keeps_what_the_experiment_kept():
     assert [inputs_kept(0, split, "kaiming-normal", p) for p in PERCENTS] == [598, 506, 427]
 
 
-def test_one_seed_is_refused_before_any_data_is_read(tmp_path, capsys, monkeypatch):
+def test_one_seed_or_another_setting_is_refused_before_any_data_is_read(tmp_path, capsys,
+                                                                       monkeypatch):
     import neuroplast.experiments.experiment as experiment
     from benchmarks.init_input_counts import main
 
@@ -85,6 +86,11 @@ def test_one_seed_is_refused_before_any_data_is_read(tmp_path, capsys, monkeypat
 
     monkeypatch.setattr(experiment, "mnist", no_data)
     with pytest.raises(SystemExit):
-        main(["--seeds", "1", "--out", str(tmp_path)])
+        main(["--seeds", "1", "--out", str(tmp_path / "out")])
     assert "give --seeds 2 or more" in capsys.readouterr().err
-    assert not any(tmp_path.iterdir())
+    _stored(tmp_path / "lecun", {0: (598, 506, 427)}, init="lecun-normal")
+    with pytest.raises(SystemExit):
+        main(["--seeds", "3", "--out", str(tmp_path / "out"), "--check-against",
+              str(tmp_path / "lecun")])
+    assert "give the untrained-pruning folder of this setting" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

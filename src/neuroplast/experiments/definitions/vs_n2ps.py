@@ -128,7 +128,7 @@ def below_threshold(scores: torch.Tensor, threshold: str | float) -> torch.Tenso
 def prune_input_and_hidden(model: MLP, split: Split, method: dict[str, Any]) -> float:
     """Choose both sites' neurons on the unpruned ``model``, then remove them; returns seconds.
 
-    See the module docstring ("Order"); ``model`` is modified in place. Two optional keys of
+    See the module docstring ("Order"); ``model`` is modified in place. Three optional keys of
     ``method`` vary the procedure (the A1 variants of ``benchmarks.vs_n2ps_a1``; Fig. 15's
     rows use neither): ``rules``, one re-wiring rule per site in :data:`SITES` order instead of
     ``rule`` for both, ``choose_hidden_after_inputs``, which ranks ``hidden1`` on the
