@@ -335,6 +335,10 @@ def test_existing_out_is_refused_before_anything_is_imported(files, tmp_path, ca
     (["prune-model", "--site", "s", "--amount", 1, "--rule", "A9"], r"unknown .*rule 'A9'|A9"),
     (["prune-model", "--site", "s", "--amount", 1, "--measure", "nope"], r"nope"),
     (["grow-model", "--site", "s", "--method", "B9"], r"B9"),
+    (["grow-model", "--site", "s", "--method", "B1", "--random-std", "0.1", "0.1"],
+     r"method B1 draws none"),
+    (["grow-model", "--site", "s", "--method", "random", "--random-std", "0", "0.1"],
+     r"two positive finite numbers"),
 ])
 def test_bad_method_names_fail_before_the_model_is_built(args, pattern, capsys):
     code, _, err = run_cli([*args, "--factory", "no_such_module_xyz:build", "--data", "x.npz"],

@@ -309,3 +309,24 @@ def test_cli_grow_refuses_input_site(trained_n4, tmp_path, capsys):
     assert "input site cannot replicate" in capsys.readouterr().err
     assert main(["grow", str(path), "--method", "B2", "--alpha", "3"]) == 2
     assert "fixes alpha" in capsys.readouterr().err
+
+
+def test_cli_grow_draws_the_random_neuron_at_the_given_spread(trained_n4, tmp_path, capsys):
+    directory = mnist_dir()
+    if directory is None:
+        pytest.skip("MNIST files not found")
+    path, out = tmp_path / "n4.pt", tmp_path / "grown.pt"
+    save_model(trained_n4, path, metadata={"arch": "N4"})
+    assert main(["grow", str(path), "--n", "300", "--method", "random", "--random-std", "0.2",
+                 "0.05", "--data", str(directory), "--out", str(out)]) == 0
+    grown, _ = load_model(out)
+    new_in, new_out = grown.layers[0].weight[100:], grown.layers[1].weight[:, 100:]
+    assert float(new_in.std()) == pytest.approx(0.2, rel=0.02)
+    assert float(new_out.std()) == pytest.approx(0.05, rel=0.05)
+    capsys.readouterr()
+    # refused before the model is read: a spread for a method that draws no random neuron
+    assert main(["grow", str(tmp_path / "missing.pt"), "--method", "B1", "--random-std",
+                 "0.1", "0.1"]) == 2
+    assert "method B1 draws none: leave random_std out" in capsys.readouterr().err
+    assert main(["grow", str(path), "--method", "random", "--random-std", "0.1", "-1"]) == 2
+    assert "two positive finite numbers" in capsys.readouterr().err

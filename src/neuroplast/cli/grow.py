@@ -21,7 +21,7 @@ from neuroplast.efficiency import MEASURES
 from neuroplast.errors import NeuroplastError
 from neuroplast.models import MLP, load_model, save_model
 from neuroplast.replication import METHODS, replicate, resolve_method
-from neuroplast.replication.split import growable_site
+from neuroplast.replication.split import check_random_std, growable_site
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -42,7 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def add_replication_arguments(p: argparse.ArgumentParser, *, default_method: str) -> None:
-    """--n, --method, --alpha, --measure and --seed of a replication (eqs 44-49)."""
+    """--n, --method, --alpha, --measure, --seed and --random-std of a replication (eqs
+    44-49)."""
     p.add_argument("--n", type=positive_int, default=1,
                    help="number of parents (= new neurons), default 1")
     p.add_argument("--method", default=default_method,
@@ -56,6 +57,9 @@ def add_replication_arguments(p: argparse.ArgumentParser, *, default_method: str
                         "default connection = E_k, eq. 28)")
     p.add_argument("--seed", type=seed_value, default=0,
                    help="seed of the chi draws / random weights (0 to 2**63 - 1)")
+    p.add_argument("--random-std", type=float, nargs=2, metavar=("IN", "OUT"), default=None,
+                   help="with --method random (B4): the std of the new neurons' incoming and "
+                        "outgoing weights (default: Xavier-normal for the layers' shapes)")
 
 
 @torch.no_grad()
@@ -68,6 +72,7 @@ def _logits(model: MLP, split: Split, batch_size: int = 10_000) -> torch.Tensor:
 def run(args: argparse.Namespace) -> int:
     check_output(args.out, args.force)
     method, _ = resolve_method(args.method, args.alpha)  # fail before loading anything
+    random_std = check_random_std(args.random_std, method)
     MEASURES.get(args.measure)
     model, metadata = load_model(args.model)
     check_mnist_model(model)
@@ -81,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     dataset = load_data(args)
     before = _logits(model, dataset.train)
     result = replicate(model, args.site, n=args.n, method=args.method, alpha=args.alpha,
-                       measure=args.measure, data=dataset.train, seed=args.seed)
+                       measure=args.measure, data=dataset.train, seed=args.seed,
+                       random_std=random_std)
     change = (_logits(model, dataset.train) - before).abs().max()
 
     alpha = "" if result.alpha is None else f" alpha={result.alpha:g}"

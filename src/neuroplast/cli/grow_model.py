@@ -25,6 +25,7 @@ from neuroplast.cli.user_model import (
 from neuroplast.efficiency import MEASURES
 from neuroplast.errors import NeuroplastError
 from neuroplast.replication import resolve_method
+from neuroplast.replication.split import check_random_std
 from neuroplast.saving import check_destination, save
 
 
@@ -48,7 +49,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_destination(args.out, args.force, "choose another --out or pass --force")
-    resolve_method(args.method, args.alpha)
+    method, _ = resolve_method(args.method, args.alpha)
+    random_std = check_random_std(args.random_std, method)
     MEASURES.get(args.measure)
     model = load_user_model(args)
     data = read_data(args)
@@ -63,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
 
     before = outputs(model, data, args.batch_size)
     result = replicate(model, site, data=data.inputs_for(model), n=args.n, method=args.method,
-                       alpha=args.alpha, measure=args.measure, seed=args.seed)
+                       alpha=args.alpha, measure=args.measure, seed=args.seed,
+                       random_std=random_std)
     after = outputs(model, data, args.batch_size)
 
     alpha = "" if result.alpha is None else f" alpha={result.alpha:g}"

@@ -276,8 +276,8 @@ METHODS: dict[str, ReplicationMethod] = {
 }
 
 
-def _check_random_std(random_std: Any, spec: ReplicationMethod,
-                      ) -> tuple[float, float] | None:
+def check_random_std(random_std: Any, spec: ReplicationMethod,
+                     ) -> tuple[float, float] | None:
     """``random_std`` as two floats, checked: only a method that draws random neurons takes it.
 
     Raises:
@@ -500,7 +500,7 @@ def replicate(model: nn.Module, site: Site | str,
     n, seed = None if n is None else check_integer(n, "n"), check_seed(seed)
     check_data(model, data, "data")
     spec, alpha = resolve_method(method, alpha)
-    random_std = _check_random_std(random_std, spec)
+    random_std = check_random_std(random_std, spec)
     target = growable_site(model, site, data)
     site = target.name
     width = target.width
