@@ -284,12 +284,20 @@ def test_methods_registry_is_complete():
 
 
 # -- CLI --------------------------------------------------------------------------------------
-def test_cli_grow_prints_change_and_width(trained_n4, tmp_path, capsys):
+@pytest.fixture
+def saved_n4(trained_n4, tmp_path):
+    """(the trained N4 saved as a model file, the MNIST folder, an --out path); skips the test
+    without MNIST."""
     directory = mnist_dir()
     if directory is None:
         pytest.skip("MNIST files not found")
-    path, out = tmp_path / "n4.pt", tmp_path / "grown.pt"
+    path = tmp_path / "n4.pt"
     save_model(trained_n4, path, metadata={"arch": "N4"})
+    return path, directory, tmp_path / "grown.pt"
+
+
+def test_cli_grow_prints_change_and_width(saved_n4, capsys):
+    path, directory, out = saved_n4
     code = main(["grow", str(path), "--site", "hidden1", "--n", "3", "--method", "B1",
                  "--data", str(directory), "--out", str(out)])
     text = capsys.readouterr().out
@@ -311,12 +319,8 @@ def test_cli_grow_refuses_input_site(trained_n4, tmp_path, capsys):
     assert "fixes alpha" in capsys.readouterr().err
 
 
-def test_cli_grow_draws_the_random_neuron_at_the_given_spread(trained_n4, tmp_path, capsys):
-    directory = mnist_dir()
-    if directory is None:
-        pytest.skip("MNIST files not found")
-    path, out = tmp_path / "n4.pt", tmp_path / "grown.pt"
-    save_model(trained_n4, path, metadata={"arch": "N4"})
+def test_cli_grow_draws_the_random_neuron_at_the_given_spread(saved_n4, tmp_path, capsys):
+    path, directory, out = saved_n4
     assert main(["grow", str(path), "--n", "300", "--method", "random", "--random-std", "0.2",
                  "0.05", "--data", str(directory), "--out", str(out)]) == 0
     grown, _ = load_model(out)
