@@ -43,6 +43,16 @@ def test_a_chosen_spread_scales_b4s_own_standard_normals_and_nothing_else():
                                                   strict=True))
 
 
+def test_the_public_api_passes_the_spread_through():
+    import neuroplast
+
+    direct, public = _n1(), _n1()
+    replicate(direct, "hidden1", n=2, method="B4", seed=5, random_std=(0.3, 0.2))
+    neuroplast.replicate(public, "hidden1", n=2, method="B4", seed=5, random_std=(0.3, 0.2))
+    assert all(torch.equal(a, b) for a, b in zip(direct.parameters(), public.parameters(),
+                                                  strict=True))
+
+
 def test_a_chosen_spread_is_the_sample_spread_of_many_new_neurons():
     grown = _n1()
     replicate(grown, "hidden1", n=400, method="random", seed=0, random_std=(0.2, 0.05))

@@ -324,7 +324,8 @@ def test_cli_grow_draws_the_random_neuron_at_the_given_spread(saved_n4, tmp_path
     assert main(["grow", str(path), "--n", "300", "--method", "random", "--random-std", "0.2",
                  "0.05", "--data", str(directory), "--out", str(out)]) == 0
     grown, _ = load_model(out)
-    new_in, new_out = grown.layers[0].weight[100:], grown.layers[1].weight[:, 100:]
+    new_in = grown.layers[0].weight[100:].detach()
+    new_out = grown.layers[1].weight[:, 100:].detach()
     assert float(new_in.std()) == pytest.approx(0.2, rel=0.02)
     assert float(new_out.std()) == pytest.approx(0.05, rel=0.05)
     capsys.readouterr()

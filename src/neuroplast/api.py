@@ -31,14 +31,16 @@ __all__ = ["find_sites", "prune", "replicate"]
 def replicate(model: nn.Module, site: Site | str, data: Any = None, *, n: int | None = None,
               method: str = "B1", parents: torch.Tensor | list[int] | None = None,
               alpha: float | None = None, measure: str = "connection", seed: int = 0,
-              optimizer: torch.optim.Optimizer | None = None) -> ReplicationResult:
+              optimizer: torch.optim.Optimizer | None = None,
+              random_std: tuple[float, float] | None = None) -> ReplicationResult:
     """Split the ``n`` most efficient neurons of ``site`` into parent and child (eqs 44–49).
 
-    B1–B3 leave the model's function unchanged; see
+    B1–B3 leave the model's function unchanged; B4 (``random``) adds random neurons, at the
+    (incoming, outgoing) stds ``random_std`` when given; see
     :func:`neuroplast.replication.split.replicate` for every argument.
     """
     return _replicate(model, site, parents, n=n, method=method, alpha=alpha, measure=measure,
-                      data=data, seed=seed, optimizer=optimizer)
+                      data=data, seed=seed, optimizer=optimizer, random_std=random_std)
 
 
 def find_sites(model: nn.Module, example_input: Any, *,
