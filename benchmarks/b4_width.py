@@ -175,11 +175,7 @@ def stored_agreement(per_seed: Sequence[dict[str, Any]], folder: Path, *, protoc
     Raises:
         NeuroplastError: a stored Fig. 22 run of another protocol, options or horizons.
     """
-    from neuroplast.experiments.options import OPTIONS
-
-    def every_option(chosen: dict[str, Any]) -> dict[str, Any]:
-        # options added after a run was stored are at their defaults in it
-        return {key: chosen.get(key, spec.default) for key, spec in OPTIONS.items()}
+    from neuroplast.experiments.options import effective_options  # absent options: defaults
 
     stored = {}
     for path in sorted((folder / "runs").glob("*.json")):
@@ -189,8 +185,8 @@ def stored_agreement(per_seed: Sequence[dict[str, Any]], folder: Path, *, protoc
             continue
         theirs = (record["spec"]["protocol"], record["result"].get("run_options"),
                   list(config.get("horizons", [])))
-        if (theirs[0], every_option(theirs[1] or {}), theirs[2]) != (
-                protocol, every_option(options), list(horizons)):
+        if (theirs[0], effective_options(theirs[1] or {}), theirs[2]) != (
+                protocol, effective_options(options), list(horizons)):
             raise NeuroplastError(
                 f"{path} was run under protocol {theirs[0]}, options {theirs[1]}, horizons "
                 f"{theirs[2]}, not {protocol}, {options}, {list(horizons)}; give the "

@@ -63,14 +63,14 @@ def stored_counts(folder: Path, options: dict[str, Any],
             one whose protocol counts on other training data than ``protocol`` (the only way
             the protocol matters before training: ``max_train_examples``).
     """
-    from neuroplast.experiments.options import OPTIONS
+    from neuroplast.experiments.options import effective_options
     from neuroplast.train import get_protocol
 
     counts: dict[int, dict[float, int]] = {}
     for path in sorted((folder / "runs").glob("*.json")):
         record = json.loads(path.read_text())
-        stored = record["result"].get("run_options", {})
-        theirs = {k: stored.get(k, OPTIONS[k].default) for k in ("invert", "init")}
+        stored = effective_options(record["result"].get("run_options", {}))
+        theirs = {k: stored[k] for k in ("invert", "init")}
         if theirs != {k: options[k] for k in theirs}:
             raise NeuroplastError(f"{path} was run with {theirs}, not {options}; give the "
                                   "untrained-pruning folder of this setting")

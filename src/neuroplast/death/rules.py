@@ -225,7 +225,7 @@ class Rewirer:
         if name == "A1":
             return self._unit_relation(l, float(self.stats.mean[l]))
         if name == "none":
-            return replace(self._unit_relation(l, 0.0), centred=False)
+            return self.deletion(l)
         if name == "A2":
             return self._probability_relation(l)
         if name in ("A3", "A3-appendix"):
@@ -233,6 +233,11 @@ class Rewirer:
         if name == "obs":
             return self._obs_relation(l)
         return self._least_squares_relation(l)
+
+    def deletion(self, l: int) -> Relation:
+        """Rule ``none``'s relation for neuron ``l`` (x_l = 0: deleted, nothing compensated),
+        to pass to :meth:`remove` under any rule when one neuron is to be deleted outright."""
+        return replace(self._unit_relation(l, 0.0), centred=False)
 
     def _unit_relation(self, l: int, constant: float) -> Relation:
         a = torch.zeros(self.stats.width, dtype=DTYPE)

@@ -241,6 +241,8 @@ class ReplicationMethod:
         takes_alpha: the caller chooses α (generic ``beta``).
         uses_parents: new neurons are children of parents chosen by efficiency.
         preserves_function: the network function is unchanged at the moment of replication.
+        takes_random_std: the new neurons are random, and the caller may set their spread
+            (``random_std``).
     """
 
     name: str
@@ -251,6 +253,7 @@ class ReplicationMethod:
     takes_alpha: bool = False
     uses_parents: bool = True
     preserves_function: bool = True
+    takes_random_std: bool = False
 
 
 METHODS: dict[str, ReplicationMethod] = {
@@ -264,13 +267,13 @@ METHODS: dict[str, ReplicationMethod] = {
                           "sect. 4.2, 5.6; eqs 44-49", _beta_split, alpha=100.0),
         ReplicationMethod("B4", "add a neuron with Xavier-normal weights and zero bias",
                           "sect. 5.6 'random'", _random_neurons, uses_parents=False,
-                          preserves_function=False),
+                          preserves_function=False, takes_random_std=True),
         ReplicationMethod("B5", "add nothing (baseline)", "sect. 5.6 'original'", _nothing,
                           uses_parents=False),
         ReplicationMethod("beta", "split outgoing weights with chi ~ Beta(alpha, alpha)",
                           "eqs 44-49", _beta_split, takes_alpha=True),
         ReplicationMethod("random", "same as B4", "sect. 5.6", _random_neurons,
-                          uses_parents=False, preserves_function=False),
+                          uses_parents=False, preserves_function=False, takes_random_std=True),
         ReplicationMethod("none", "same as B5", "sect. 5.6", _nothing, uses_parents=False),
     )
 }
@@ -285,7 +288,7 @@ def check_random_std(random_std: Any, spec: ReplicationMethod,
     """
     if random_std is None:
         return None
-    if spec.grow is not _random_neurons:
+    if not spec.takes_random_std:
         raise NeuroplastError(f"random_std sets the spread of a random neuron (B4); method "
                               f"{spec.name} draws none: leave random_std out")
     try:

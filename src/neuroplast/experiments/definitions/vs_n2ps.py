@@ -161,7 +161,7 @@ def prune_input_and_hidden(model: MLP, split: Split, method: dict[str, Any]) -> 
         elif site != SITES[0] and rule.name != "none":  # re-wire with the input-pruned net's
             statistics[site] = collect_site_statistics(model, site, split.x)
         if site == SITES[0] and method.get("delete_constant_inputs", False):
-            _remove_constants_apart(model, split, statistics[site], chosen[site], rule.name)
+            _remove_constants_apart(model, statistics[site], chosen[site], rule.name)
             continue
         rewirer = Rewirer(model, site, statistics[site], rule.name)
         rewirer.remove_many(chosen[site])
@@ -171,33 +171,21 @@ def prune_input_and_hidden(model: MLP, split: Split, method: dict[str, Any]) -> 
 
 SEPARABLE_RULES = ("A1", "none")
 """Rules whose removal of one input reads no other removed input (mean replacement, deletion):
-removing the constant inputs apart from the others changes nothing else under them."""
+under them deleting the constant inputs among the others does not depend on the order."""
 
 
-def _remove_constants_apart(model: MLP, split: Split, stats: SiteStatistics, chosen: torch.Tensor,
+def _remove_constants_apart(model: MLP, stats: SiteStatistics, chosen: torch.Tensor,
                             rule: str) -> None:
     """Remove the ``chosen`` inputs: those with zero variance (C_kk = 0) deleted (rule
-    ``none``), the others re-wired by ``rule``. Each removal acts on the consumer alone and
-    neither rule reads the other removed inputs, so two passes equal one with a rule per
-    input."""
+    ``none``'s relation), the others re-wired by ``rule``, in one pass."""
     if rule not in SEPARABLE_RULES:
         raise NeuroplastError(f"delete_constant_inputs re-wires the varying inputs by "
                               f"{' or '.join(SEPARABLE_RULES)}, whose removals act on the "
                               f"consumer one input at a time; got rule {rule!r}")
-    site = SITES[0]
-    constant = stats.var[chosen] == 0
-    varying = chosen[~constant]
-    if varying.numel():
-        rewirer = Rewirer(model, site, stats, rule)
-        rewirer.remove_many(varying)
-        rewirer.commit(model)
-    if constant.any():
-        gone = set(varying.tolist())
-        position = {old: new for new, old in enumerate(
-            k for k in range(stats.var.numel()) if k not in gone)}
-        deleter = Rewirer(model, site, collect_site_statistics(model, site, split.x), "none")
-        deleter.remove_many([position[int(k)] for k in chosen[constant]])
-        deleter.commit(model)
+    rewirer = Rewirer(model, SITES[0], stats, rule)
+    for k in chosen.tolist():
+        rewirer.remove(k, rewirer.deletion(k) if stats.var[k] == 0 else None)
+    rewirer.commit(model)
 
 
 def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
