@@ -13,8 +13,15 @@ from neuroplast.data import Split
 from neuroplast.errors import NeuroplastError
 from neuroplast.models import MLP, initialize
 from neuroplast.surgery import keep_neurons
-from neuroplast.train import Protocol, get_protocol, train
-from neuroplast.train.fused import FusedMLP, can_fuse, evaluate_fused, fuse, train_fused
+from neuroplast.train import Protocol, get_protocol, make_optimizer, train
+from neuroplast.train.fused import (
+    FusedMLP,
+    PlainSGD,
+    can_fuse,
+    evaluate_fused,
+    fuse,
+    train_fused,
+)
 
 SMALL = (12, 5, 7, 3)
 
@@ -300,3 +307,58 @@ def test_hand_written_gradients_equal_autograd(activation, widths):
                                        rtol=1e-12, atol=1e-14)
             torch.testing.assert_close(fused.biases[k].grad[s], layer.bias.grad,
                                        rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("decay_biases", [True, False])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.03])
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu"])
+def test_sgd_step_equals_each_member_stepped_alone(decay_biases, weight_decay, activation):
+    """FusedMLP.sgd_step (the step inside the gradient products) = autograd + torch's SGD on
+    each member alone, pruned sites and masked inputs included; unread inputs stay zero."""
+    protocol = Protocol("test", learning_rate=0.3, epoch_scale=1.0, batch_size=30,
+                        momentum=0.0, weight_decay=weight_decay, decay_biases=decay_biases)
+    members = _pruned_members(activation)
+    fused = fuse(members)
+    sgd = PlainSGD.from_optimizer(make_optimizer(fused, protocol))
+    assert sgd is not None
+    split = _random_split(30, SMALL[0], SMALL[-1], seed=8)
+    for step in range(3):
+        losses = fused.sgd_step(split.x, split.y, sgd)
+        for s, member in enumerate(members):
+            loss = F.cross_entropy(member(split.x), split.y)
+            assert losses[s].item() == pytest.approx(loss.item(), rel=1e-12), step
+            optimizer = make_optimizer(member, protocol)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    assert all(p.grad is None for p in fused.parameters())  # nothing stored
+    stepped = fused.unfuse()
+    for member, alone in zip(stepped, members, strict=True):
+        assert _max_difference(member, alone) < 1e-13
+    mask = fused.input_mask
+    assert mask is not None and not fused.first.weight[mask == 0].any()
+
+
+@pytest.mark.parametrize("widths", [(12, 5, 3), (6, 4)])
+def test_sgd_step_without_later_hidden_layers(widths):
+    members = _members(widths, n=2)
+    fused = fuse(members)
+    protocol = _tight_protocol(0.0)
+    sgd = PlainSGD.from_optimizer(make_optimizer(fused, protocol))
+    split = _random_split(20, widths[0], widths[-1], seed=3)
+    fused.sgd_step(split.x, split.y, sgd)
+    for member, stepped in zip(members, fused.unfuse(), strict=True):
+        optimizer = make_optimizer(member, protocol)
+        F.cross_entropy(member(split.x), split.y).backward()
+        optimizer.step()
+        assert _max_difference(member, stepped) < 1e-13
+
+
+@pytest.mark.parametrize(("kind", "momentum", "maximize"),
+                         [("sgd", 0.9, False), ("adam", 0.0, False), ("sgd", 0.0, True)])
+def test_plain_sgd_refuses_optimizers_with_state_or_another_rule(kind, momentum, maximize):
+    fused = fuse(_members(n=2))
+    optimizer = make_optimizer(fused, _tight_protocol(momentum), kind)
+    for group in optimizer.param_groups:
+        group["maximize"] = maximize
+    assert PlainSGD.from_optimizer(optimizer) is None

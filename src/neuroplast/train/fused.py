@@ -19,11 +19,18 @@ forward pass keeping each layer's activation derivative and back-propagates by h
 one-hot, then ``Wᵀ g ⊙ f'`` layer by layer) straight into the parameters' ``.grad``; tanh is
 evaluated in place as 2σ(2z) − 1 (``torch.tanh`` is ~6× slower on this CPU: 648 against 107 µs
 on a (28, 20, 600) float32 tensor, one thread; equal to it within 2e-7 in float32 and 1e-16 in
-float64) with derivative 1 − h² in one ``addcmul``, and the softmax as 2^(log p · log₂ e)
-(``exp2`` is ~4× faster than ``exp``). Together ~20 % per step for 28 N1 nets (the last two
-~3 %). The fused step is then bound by the first layer's two matrix products (forward and weight
-gradient of the shared (batch × d) input), which is what caps the speed-up on a CPU; see
-``benchmarks/bench_training.py``.
+float64), the 2z coming straight out of the layer's product (α = β = 2, exact), with derivative
+1 − h² in one ``addcmul``, and the softmax as 2^(log p · log₂ e) (``exp2`` is ~4× faster than
+``exp``). Together ~20 % per step for 28 N1 nets (the last two ~3 %). With plain SGD (momentum
+0: the paper's, so every protocol's) :meth:`FusedMLP.sgd_step` goes one further: each weight's
+step is the ``addmm_``/``baddbmm_`` that forms its gradient (:class:`PlainSGD`), so no gradient
+is stored and read back by an optimizer (3–5 % per step). Its float32 results differ from
+``loss_and_gradients`` + ``torch.optim.SGD`` by rounding only, but θ is rounded twice per step
+instead of once: after 100 ``fast`` steps of four Fig. 5 copies, the mean |θ − θ_float64| is
+1.3e-8 against ``train()``'s 6.9e-9 (float64 members agree to 1e-13). The fused step is then
+bound by its matrix products — the first layer's two (forward and weight gradient of the
+shared (batch × d) input), and for narrow first layers such as N1's the later layers' small
+batched ones — which is what caps the speed-up on a CPU; see ``benchmarks/bench_training.py``.
 
 Equivalence — and what it costs. ``train(model, split, protocol, seed=d)`` uses its seed for the
 *shuffling* only; the weights come from ``initialize(model, seed)`` beforehand. Members can share
@@ -210,20 +217,53 @@ class FusedMLP(nn.Module):
         Returns:
             (S,) per-member mean cross-entropy, detached.
         """
+        return self._backpropagate(x, y, _StoreGradients())
+
+    def sgd_step(self, x: torch.Tensor, y: torch.Tensor, sgd: PlainSGD) -> torch.Tensor:
+        """One step of plain SGD on (x, y), applied inside the gradient's own products.
+
+        θ ← θ − ηλθ − η·∇θ for every parameter (η, λ: its group's learning rate and weight
+        decay in ``sgd``): what :meth:`loss_and_gradients` followed by ``torch.optim.SGD``
+        without momentum computes, to float rounding, but each weight's gradient step is the
+        ``addmm_``/``baddbmm_`` that forms its gradient (α = −η / batch), so no gradient is
+        stored or read back. Columns a member does not read stay zero. ``.grad`` is left as
+        it was.
+
+        Returns:
+            (S,) per-member mean cross-entropy before the step, detached.
+        """
+        return self._backpropagate(x, y, sgd)
+
+    def _backpropagate(self, x: torch.Tensor, y: torch.Tensor,
+                       sink: _GradientSink) -> torch.Tensor:
+        """Forward pass keeping f'(z), then back-propagation by hand; each parameter's
+        gradient goes to ``sink`` as the product or sum that forms it.
+
+        The gradient flowing back is held unscaled, ``batch`` times d(mean CE)/dz (softmax −
+        one-hot), and ``1 / batch`` is the ``scale`` of every product given to ``sink``. For
+        tanh the first product of each layer already returns 2z (α = β = 2, exact in binary
+        floating point), so f = 2σ(2z) − 1 needs no separate doubling (:func:`_activate`).
+        """
         s, batch = self.n_members, x.shape[0]
+        scale = 1.0 / batch
+        pre = _PRE_SCALE.get(self.activation.name, 1.0) if self.weights else 1.0
         with torch.no_grad():
-            z = torch.addmm(self.first.bias.unsqueeze(1), self.first.weight, x.t())  # (Σh, b)
+            z = torch.addmm(self.first.bias.unsqueeze(1), self.first.weight, x.t(),
+                            beta=pre, alpha=pre)  # (Σh, batch), ×pre
             outputs, slopes = [], []
             if self.weights:
                 h, slope = _activate(self.activation, z)  # f(z), f'(z): (Σh, batch)
                 outputs.append(self._padded(h))  # (S, widest, batch)
                 slopes.append(slope)
-                z = torch.baddbmm(self.biases[0].unsqueeze(2), self.weights[0], outputs[0])
-                for weight, bias in zip(self.weights[1:], self.biases[1:], strict=True):
-                    h, slope = _activate(self.activation, z)  # (S, in, batch)
-                    outputs.append(h)
-                    slopes.append(slope)
-                    z = torch.baddbmm(bias.unsqueeze(2), weight, h)  # (S, out, batch)
+                last = len(self.weights) - 1
+                for k, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
+                    factor = 1.0 if k == last else pre
+                    z = torch.baddbmm(bias.unsqueeze(2), weight, outputs[k],
+                                      beta=factor, alpha=factor)  # (S, out, batch)
+                    if k < last:
+                        h, slope = _activate(self.activation, z)  # (S, out, batch)
+                        outputs.append(h)
+                        slopes.append(slope)
             else:
                 z = z.view(s, -1, batch)
             log_p = torch.log_softmax(z, dim=1)  # (S, C, batch)
@@ -231,22 +271,21 @@ class FusedMLP(nn.Module):
             losses = -log_p.gather(1, target).mean(dim=(1, 2))  # (S,)
             # softmax p = 2^(log p · log₂e): exp2 is ~4× faster than exp on CPU (AVX-512,
             # torch 2.13), equal to it within ~1e-6 relatively for the probabilities that
-            # matter; d(mean CE)/dz = (p − onehot) / batch
+            # matter; batch · d(mean CE)/dz = p − onehot
             g = log_p.mul_(LOG2_E).exp2_()
             g.scatter_add_(1, target, torch.full((s, 1, batch), -1.0, dtype=g.dtype,
                                                  device=g.device))
-            g.mul_(1.0 / batch)
             for k in range(len(self.weights) - 1, -1, -1):
                 weight = self.weights[k]
-                weight.grad = torch.bmm(g, outputs[k].transpose(1, 2))  # (S, out, in)
-                self.biases[k].grad = g.sum(dim=2)  # (S, out)
-                g = torch.bmm(weight.transpose(1, 2), g)  # (S, in, batch)
-                g = self._unpadded(g).mul_(slopes[0]) if k == 0 else g.mul_(slopes[k])
+                below = torch.bmm(weight.transpose(1, 2), g)  # (S, in, batch), before sink
+                sink.product(weight, g, outputs[k].transpose(1, 2), scale)  # (S, out, in)
+                sink.total(self.biases[k], g, 2, scale)  # (S, out)
+                g = self._unpadded(below).mul_(slopes[0]) if k == 0 else below.mul_(slopes[k])
             g = g.reshape(-1, batch)  # (Σh, batch)
-            self.first.weight.grad = g @ x  # (Σh, d)
+            sink.product(self.first.weight, g, x, scale)  # (Σh, d)
             if self.input_mask is not None:
-                self.first.weight.grad.mul_(self.input_mask)
-            self.first.bias.grad = g.sum(dim=1)  # (Σh,)
+                sink.mask(self.first.weight, self.input_mask)
+            sink.total(self.first.bias, g, 1, scale)  # (Σh,)
         return losses
 
     def member_layers(self, s: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -308,21 +347,108 @@ class FusedMLP(nn.Module):
                 f"activation={self.activation.name}")
 
 
-def _activate(activation: Activation, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(f(z), f'(z)) for the hand-written backward pass; ``z`` may be overwritten.
+_PRE_SCALE = {"tanh": 2.0}
+"""Activations whose fast form wants the pre-activation scaled: tanh(z) = 2σ(2z) − 1 takes
+2z, which the layer's product returns directly (α = β = 2)."""
 
-    tanh is computed as 2σ(2z) − 1 with f' = 1 − h² and the sigmoid as σ(z) with f' = h − h²,
-    in place on ``z`` and one ``addcmul`` for f', instead of ``torch.tanh``'s slow kernel and
-    two temporaries. Other activations use their own function and derivative
-    (neuroplast.activations).
+
+def _activate(activation: Activation, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(f(z), f'(z)) for the hand-written backward pass, given ``z`` times
+    ``_PRE_SCALE[activation]`` (default 1); ``z`` may be overwritten.
+
+    tanh is computed from 2z as 2σ(2z) − 1 (one ``sigmoid_``, one ``add``) with
+    f' = 1 − h², and the sigmoid as σ(z) with f' = h − h², in place on ``z`` and one
+    ``addcmul`` for f', instead of ``torch.tanh``'s slow kernel and two temporaries. Other
+    activations use their own function and derivative (neuroplast.activations).
     """
     if activation.name == "tanh":
-        h = z.mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)  # in place: z is not needed again
+        h = z.sigmoid_()  # σ(2z), in place: z is not needed again
+        h = torch.add(h.new_full((), -1.0), h, alpha=2.0, out=h)  # 2σ − 1, one kernel
         return h, torch.addcmul(h.new_ones(()), h, h, value=-1.0)  # 1 − h², one kernel
     if activation.name == "sigmoid":
         h = z.sigmoid_()
         return h, torch.addcmul(h, h, h, value=-1.0)  # h − h²
     return activation.fn(z), activation.derivative(z)
+
+
+class _GradientSink:
+    """Where :meth:`FusedMLP._backpropagate` sends each parameter's gradient, given as the
+    product ``scale · a @ b`` (mm or bmm) or the sum ``scale · g.sum(dim)`` that forms it."""
+
+    def product(self, param: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+                scale: float) -> None:
+        raise NotImplementedError
+
+    def total(self, param: torch.Tensor, g: torch.Tensor, dim: int, scale: float) -> None:
+        raise NotImplementedError
+
+    def mask(self, param: torch.Tensor, mask: torch.Tensor) -> None:
+        """Entries where ``mask`` is 0 are unread inputs: their gradient is zero."""
+        raise NotImplementedError
+
+
+class _StoreGradients(_GradientSink):
+    """Writes each gradient into ``param.grad`` (for any optimizer)."""
+
+    def product(self, param: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+                scale: float) -> None:
+        empty = a.new_empty(*a.shape[:-1], b.shape[-1])
+        param.grad = (torch.baddbmm if a.dim() == 3 else torch.addmm)(
+            empty, a, b, beta=0.0, alpha=scale)  # β = 0: ``empty`` is not read
+
+    def total(self, param: torch.Tensor, g: torch.Tensor, dim: int, scale: float) -> None:
+        param.grad = g.sum(dim=dim).mul_(scale)
+
+    def mask(self, param: torch.Tensor, mask: torch.Tensor) -> None:
+        param.grad.mul_(mask)
+
+
+class PlainSGD(_GradientSink):
+    """SGD without momentum applied in place: θ ← θ − ηλθ, then θ ← θ − η·∇θ inside the
+    product or sum that forms ∇θ (``addmm_``/``baddbmm_``, α = −η); what ``torch.optim.SGD``
+    with momentum 0 computes, to float rounding (it adds λθ to the gradient, then steps).
+
+    Build it with :meth:`from_optimizer`, which reads each parameter's η and λ from the
+    optimizer's groups and returns None for anything else (momentum, Nesterov, maximising,
+    Adam): those train through ``.grad`` and ``optimizer.step()``.
+    """
+
+    def __init__(self, rates: dict[torch.Tensor, tuple[float, float]]) -> None:
+        self.rates = rates
+        """(learning rate η, weight decay λ) of every parameter."""
+
+    @classmethod
+    def from_optimizer(cls, optimizer: torch.optim.Optimizer) -> PlainSGD | None:
+        if type(optimizer) is not torch.optim.SGD:
+            return None
+        rates: dict[torch.Tensor, tuple[float, float]] = {}
+        for group in optimizer.param_groups:
+            if group["momentum"] != 0 or group.get("maximize", False):
+                return None
+            for param in group["params"]:
+                rates[param] = (float(group["lr"]), float(group["weight_decay"]))
+        return cls(rates)
+
+    def product(self, param: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+                scale: float) -> None:
+        self._decay(param)
+        lr = self.rates[param][0]
+        (param.baddbmm_ if a.dim() == 3 else param.addmm_)(a, b, alpha=-lr * scale)
+
+    def total(self, param: torch.Tensor, g: torch.Tensor, dim: int, scale: float) -> None:
+        self._decay(param)
+        param.add_(g.sum(dim=dim), alpha=-self.rates[param][0] * scale)
+
+    def _decay(self, param: torch.Tensor) -> None:
+        """θ ← θ − ηλθ, as θ + (−ηλ)·θ: the factor 1 − ηλ (0.9999 for the fast protocol) is
+        not a float32 number, and multiplying by its rounding every step drifts θ by ~1e-6
+        relatively in 100 steps; −ηλ's own rounding only touches the small decay term."""
+        lr, decay = self.rates[param]
+        if decay:
+            param.add_(param, alpha=-lr * decay)
+
+    def mask(self, param: torch.Tensor, mask: torch.Tensor) -> None:
+        param.mul_(mask)  # unread entries were zero, so the step left them −η·∇θ: zero again
 
 
 def _check_fusable(models: Sequence[MLP]) -> None:
@@ -495,6 +621,7 @@ def train_fused(models: Sequence[MLP], train_split: Split, protocol: Protocol, *
                         f"{type(checkpoint).__name__}; pass Checkpoint(path)")
     fused = fuse(models)
     opt = make_optimizer(fused, protocol, optimizer)  # type: ignore[arg-type]  # any nn.Module
+    sgd = PlainSGD.from_optimizer(opt)  # plain SGD steps inside the gradient products
     data = restrict(train_split, protocol)
     if data.n == 0:
         raise NeuroplastError("the training split is empty; give at least one example")
@@ -524,8 +651,12 @@ def train_fused(models: Sequence[MLP], train_split: Split, protocol: Protocol, *
                     break
                 index = order[start : start + protocol.batch_size].to(x_all.device)  # (batch,)
                 x = x_all.index_select(0, index)  # (batch, d); much faster than x_all[index]
-                losses = fused.loss_and_gradients(x, data.y.index_select(0, index))  # (S,)
-                opt.step()
+                y = data.y.index_select(0, index)  # (batch,)
+                if sgd is not None:
+                    losses = fused.sgd_step(x, y, sgd)  # (S,), the step included
+                else:
+                    losses = fused.loss_and_gradients(x, y)  # (S,)
+                    opt.step()
                 running += losses.detach()  # sum of batch losses
                 batches += 1
                 step += 1
