@@ -449,7 +449,8 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict[str, Any]:
          "reference_name": f"{N_MEMBERS} sequential neuroplast.train.train runs",
          "goal": ">= 10",
          "note": f"{steps} SGD steps of batch 600 ({data_note}); same inits and batches; "
-                 f"max |Δθ| fused vs sequential = {max_diff:.1e}"},
+                 f"max |Δθ| fused vs sequential = {max_diff:.1e} (float32; the fused SGD "
+                 "step rounds θ twice per step, train() once: neuroplast.train.fused)"},
         {"name": f"fused training, {N_MEMBERS} N1 nets vs lean sequential loop",
          "value": fused["fused_member_steps_per_s"], "unit": "member-steps/s",
          "reference": fused["sequential_lean_member_steps_per_s"],
