@@ -311,7 +311,7 @@ def test_hand_written_gradients_equal_autograd(activation, widths):
 
 @pytest.mark.parametrize("decay_biases", [True, False])
 @pytest.mark.parametrize("weight_decay", [0.0, 0.03])
-@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu"])
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "gelu", "identity"])
 def test_sgd_step_equals_each_member_stepped_alone(decay_biases, weight_decay, activation):
     """FusedMLP.sgd_step (the step inside the gradient products) = autograd + torch's SGD on
     each member alone, pruned sites and masked inputs included; unread inputs stay zero."""
@@ -319,7 +319,7 @@ def test_sgd_step_equals_each_member_stepped_alone(decay_biases, weight_decay, a
                         momentum=0.0, weight_decay=weight_decay, decay_biases=decay_biases)
     members = _pruned_members(activation)
     fused = fuse(members)
-    sgd = PlainSGD.from_optimizer(make_optimizer(fused, protocol))
+    sgd = PlainSGD.from_optimizer(make_optimizer(fused, protocol), fused)
     assert sgd is not None
     split = _random_split(30, SMALL[0], SMALL[-1], seed=8)
     for step in range(3):
@@ -339,12 +339,12 @@ def test_sgd_step_equals_each_member_stepped_alone(decay_biases, weight_decay, a
     assert mask is not None and not fused.first.weight[mask == 0].any()
 
 
-@pytest.mark.parametrize("widths", [(12, 5, 3), (6, 4)])
-def test_sgd_step_without_later_hidden_layers(widths):
+@pytest.mark.parametrize("widths", [(12, 5, 3), (6, 4), (12, 6, 5, 4, 3)])
+def test_sgd_step_with_fewer_or_more_hidden_layers(widths):
     members = _members(widths, n=2)
     fused = fuse(members)
     protocol = _tight_protocol(0.0)
-    sgd = PlainSGD.from_optimizer(make_optimizer(fused, protocol))
+    sgd = PlainSGD.from_optimizer(make_optimizer(fused, protocol), fused)
     split = _random_split(20, widths[0], widths[-1], seed=3)
     fused.sgd_step(split.x, split.y, sgd)
     for member, stepped in zip(members, fused.unfuse(), strict=True):
@@ -361,4 +361,19 @@ def test_plain_sgd_refuses_optimizers_with_state_or_another_rule(kind, momentum,
     optimizer = make_optimizer(fused, _tight_protocol(momentum), kind)
     for group in optimizer.param_groups:
         group["maximize"] = maximize
-    assert PlainSGD.from_optimizer(optimizer) is None
+    assert PlainSGD.from_optimizer(optimizer, fused) is None
+
+
+def test_plain_sgd_reads_the_learning_rate_at_each_step_and_needs_every_parameter():
+    members = _members(n=2)
+    fused = fuse(members)
+    optimizer = make_optimizer(fused, _tight_protocol(0.0))
+    sgd = PlainSGD.from_optimizer(optimizer, fused)
+    for group in optimizer.param_groups:
+        group["lr"] = 0.0  # as a scheduler would: no step now
+    before = [p.clone() for p in fused.parameters()]
+    split = _random_split(20, SMALL[0], SMALL[-1], seed=4)
+    fused.sgd_step(split.x, split.y, sgd)
+    assert all(torch.equal(a, b) for a, b in zip(before, fused.parameters(), strict=True))
+    frozen = torch.optim.SGD(list(fused.parameters())[1:], lr=0.1)  # the first weight left out
+    assert PlainSGD.from_optimizer(frozen, fused) is None

@@ -286,10 +286,11 @@ def _members():
             for seed, widths in enumerate(([20, 8, 4], [20, 6, 4], [20, 8, 4]))]
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_an_interrupted_fused_training_resumes_to_the_uninterrupted_result(optimizer, tmp_path,
-                                                                          monkeypatch):
-    protocol = _protocol()
+@pytest.mark.parametrize(("optimizer", "momentum"), [("sgd", 0.9), ("adam", 0.9), ("sgd", 0.0)])
+def test_an_interrupted_fused_training_resumes_to_the_uninterrupted_result(optimizer, momentum,
+                                                                          tmp_path, monkeypatch):
+    """Momentum 0 takes the plain-SGD step inside the gradient products (PlainSGD)."""
+    protocol = dataclasses.replace(_protocol(), momentum=momentum)
 
     def fused_run(models, checkpoint=None):
         return train_fused(models, _split(), protocol, epochs=EPOCHS, data_seed=7,
@@ -372,11 +373,13 @@ def test_a_prune_retrain_chain_killed_in_its_second_retraining_continues_it(tmp_
         r.retrain and r.retrain["train_accuracy"] for r in expected]
 
 
-def test_a_fused_training_of_input_pruned_copies_resumes_exactly(tmp_path, monkeypatch):
+@pytest.mark.parametrize("momentum", [0.9, 0.0])
+def test_a_fused_training_of_input_pruned_copies_resumes_exactly(momentum, tmp_path,
+                                                                 monkeypatch):
     """Members reading different inputs (the fused first layer's gradient mask) resume too."""
     from neuroplast.death import prune
 
-    protocol = _protocol()
+    protocol = dataclasses.replace(_protocol(), momentum=momentum)
 
     def copies():
         base = random_mlp([20, 8, 6, 4], seed=1)

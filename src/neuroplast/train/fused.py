@@ -25,9 +25,10 @@ float64), the 2z coming straight out of the layer's product (α = β = 2, exact)
 0: the paper's, so every protocol's) :meth:`FusedMLP.sgd_step` goes one further: each weight's
 step is the ``addmm_``/``baddbmm_`` that forms its gradient (:class:`PlainSGD`), so no gradient
 is stored and read back by an optimizer (3–5 % per step). Its float32 results differ from
-``loss_and_gradients`` + ``torch.optim.SGD`` by rounding only, but θ is rounded twice per step
-instead of once: after 100 ``fast`` steps of four Fig. 5 copies, the mean |θ − θ_float64| is
-1.3e-8 against ``train()``'s 6.9e-9 (float64 members agree to 1e-13). The fused step is then
+``loss_and_gradients`` + ``torch.optim.SGD`` by rounding only, but with weight decay (every
+protocol has it) θ is rounded twice per step instead of once: after 100 ``fast`` steps of
+four Fig. 5 copies, the mean |θ − θ_float64| is 1.3e-8 against ``train()``'s 6.9e-9 (float64
+members agree to 1e-13). The fused step is then
 bound by its matrix products — the first layer's two (forward and weight gradient of the
 shared (batch × d) input), and for narrow first layers such as N1's the later layers' small
 batched ones — which is what caps the speed-up on a CPU; see ``benchmarks/bench_training.py``.
@@ -405,47 +406,60 @@ class _StoreGradients(_GradientSink):
 
 class PlainSGD(_GradientSink):
     """SGD without momentum applied in place: θ ← θ − ηλθ, then θ ← θ − η·∇θ inside the
-    product or sum that forms ∇θ (``addmm_``/``baddbmm_``, α = −η); what ``torch.optim.SGD``
-    with momentum 0 computes, to float rounding (it adds λθ to the gradient, then steps).
+    product or sum that forms ∇θ (``addmm_``/``baddbmm_`` with α = −η / batch); what
+    ``torch.optim.SGD`` with momentum 0 computes, to float rounding (it adds λθ to the
+    gradient, then steps).
 
-    Build it with :meth:`from_optimizer`, which reads each parameter's η and λ from the
-    optimizer's groups and returns None for anything else (momentum, Nesterov, maximising,
-    Adam): those train through ``.grad`` and ``optimizer.step()``.
+    Build it with :meth:`from_optimizer`, which returns None for anything else (momentum,
+    maximising, Adam, a parameter the optimizer does not hold): those train through ``.grad``
+    and ``optimizer.step()``. η and λ are read from the optimizer's groups at every step, so
+    a changed learning rate takes effect as it would in the optimizer.
     """
 
-    def __init__(self, rates: dict[torch.Tensor, tuple[float, float]]) -> None:
-        self.rates = rates
-        """(learning rate η, weight decay λ) of every parameter."""
+    def __init__(self, groups: dict[torch.Tensor, dict[str, Any]]) -> None:
+        self.groups = groups
+        """The optimizer's parameter group of every parameter (its ``lr``, ``weight_decay``)."""
 
     @classmethod
-    def from_optimizer(cls, optimizer: torch.optim.Optimizer) -> PlainSGD | None:
+    def from_optimizer(cls, optimizer: torch.optim.Optimizer,
+                       model: nn.Module) -> PlainSGD | None:
+        """A sink taking ``optimizer``'s step for every parameter of ``model``, or None when
+        it cannot (not plain ``torch.optim.SGD``, momentum, ``maximize``, or a parameter of
+        ``model`` in none of its groups)."""
         if type(optimizer) is not torch.optim.SGD:
             return None
-        rates: dict[torch.Tensor, tuple[float, float]] = {}
+        groups: dict[torch.Tensor, dict[str, Any]] = {}
         for group in optimizer.param_groups:
             if group["momentum"] != 0 or group.get("maximize", False):
                 return None
             for param in group["params"]:
-                rates[param] = (float(group["lr"]), float(group["weight_decay"]))
-        return cls(rates)
+                groups[param] = group
+        if any(param not in groups for param in model.parameters()):
+            return None
+        return cls(groups)
+
+    def _rates(self, param: torch.Tensor) -> tuple[float, float]:
+        group = self.groups[param]
+        return float(group["lr"]), float(group["weight_decay"])
 
     def product(self, param: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
                 scale: float) -> None:
-        self._decay(param)
-        lr = self.rates[param][0]
+        lr = self._decay(param)
         (param.baddbmm_ if a.dim() == 3 else param.addmm_)(a, b, alpha=-lr * scale)
 
     def total(self, param: torch.Tensor, g: torch.Tensor, dim: int, scale: float) -> None:
-        self._decay(param)
-        param.add_(g.sum(dim=dim), alpha=-self.rates[param][0] * scale)
+        lr = self._decay(param)
+        param.add_(g.sum(dim=dim), alpha=-lr * scale)
 
-    def _decay(self, param: torch.Tensor) -> None:
-        """θ ← θ − ηλθ, as θ + (−ηλ)·θ: the factor 1 − ηλ (0.9999 for the fast protocol) is
-        not a float32 number, and multiplying by its rounding every step drifts θ by ~1e-6
-        relatively in 100 steps; −ηλ's own rounding only touches the small decay term."""
-        lr, decay = self.rates[param]
+    def _decay(self, param: torch.Tensor) -> float:
+        """θ ← θ − ηλθ, as θ + (−ηλ)·θ; returns η. The factor 1 − ηλ (0.9999 for the fast
+        protocol) is not a float32 number, and multiplying by its rounding every step drifts
+        θ by ~1e-6 relatively in 100 steps; −ηλ's own rounding only touches the small decay
+        term."""
+        lr, decay = self._rates(param)
         if decay:
             param.add_(param, alpha=-lr * decay)
+        return lr
 
     def mask(self, param: torch.Tensor, mask: torch.Tensor) -> None:
         param.mul_(mask)  # unread entries were zero, so the step left them −η·∇θ: zero again
@@ -621,7 +635,7 @@ def train_fused(models: Sequence[MLP], train_split: Split, protocol: Protocol, *
                         f"{type(checkpoint).__name__}; pass Checkpoint(path)")
     fused = fuse(models)
     opt = make_optimizer(fused, protocol, optimizer)  # type: ignore[arg-type]  # any nn.Module
-    sgd = PlainSGD.from_optimizer(opt)  # plain SGD steps inside the gradient products
+    sgd = PlainSGD.from_optimizer(opt, fused)  # plain SGD steps inside the products
     data = restrict(train_split, protocol)
     if data.n == 0:
         raise NeuroplastError("the training split is empty; give at least one example")
