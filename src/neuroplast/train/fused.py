@@ -28,10 +28,10 @@ is stored and read back by an optimizer (3–5 % per step). Its float32 results 
 ``loss_and_gradients`` + ``torch.optim.SGD`` by rounding only, but with weight decay (every
 protocol has it) θ is rounded twice per step instead of once: after 100 ``fast`` steps of
 four Fig. 5 copies, the mean |θ − θ_float64| is 1.3e-8 against ``train()``'s 6.9e-9 (float64
-members agree to 1e-13). The fused step is then
-bound by its matrix products — the first layer's two (forward and weight gradient of the
-shared (batch × d) input), and for narrow first layers such as N1's the later layers' small
-batched ones — which is what caps the speed-up on a CPU; see ``benchmarks/bench_training.py``.
+members agree to 1e-13). The fused step is then bound by its matrix products — the first
+layer's two (forward and weight gradient of the shared (batch × d) input), and for narrow
+first layers such as N1's the later layers' small batched ones — which is what caps the
+speed-up on a CPU; see ``benchmarks/bench_training.py``.
 
 Equivalence — and what it costs. ``train(model, split, protocol, seed=d)`` uses its seed for the
 *shuffling* only; the weights come from ``initialize(model, seed)`` beforehand. Members can share
