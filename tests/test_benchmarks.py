@@ -68,6 +68,19 @@ def test_fused_benchmark_trains_the_same_nets_as_sequential_training(monkeypatch
         assert math.isfinite(result[key]) and result[key] > 0
 
 
+def test_copies_benchmark_has_the_fused_models_ceilings(monkeypatch, mnist_small):
+    """Pruned N4 copies retrained together: the same nets as one after another, and GEMM
+    ceilings for a first layer of Σ h rows (the fused model's) that no step can beat."""
+    result = bench_training.copies_together(mnist_small.train, 3, [(20, 784), (7, 500)])
+    assert result["copies"] == 2 and 0 < result["max_abs_param_diff"] < 1e-5
+    assert 0 < result["first_layer_gemms_s_per_step"] < result["all_gemms_s_per_step"]
+    assert math.isfinite(result["all_gemms_bound_member_steps_per_s"])
+    monkeypatch.setattr(bench_training, "N_MEMBERS", 3)
+    other = bench_training.fused_vs_sequential(mnist_small.train, steps=2, architecture="N3",
+                                               lean=False)
+    assert other["widths"] == [784, 20, 5, 10] and math.isnan(other["sequential_lean_s"])
+
+
 def test_runner_writes_json_and_markdown_with_the_machine(tmp_path):
     threads = torch.get_num_threads()
     try:
