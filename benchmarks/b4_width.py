@@ -62,7 +62,7 @@ from benchmarks.report_cells import within
 from benchmarks.run_arguments import add_run_arguments, options_folder, write_probe_report
 from neuroplast.data import Split
 from neuroplast.errors import NeuroplastError
-from neuroplast.experiments.definitions.random_neuron_spread import B4_SPREADS
+from neuroplast.experiments.definitions.random_neuron_spread import initialiser_std, trained_std
 from neuroplast.models import MLP
 from neuroplast.train import Protocol
 
@@ -82,8 +82,7 @@ def _xavier(model: MLP, init: str) -> tuple[float, float]:
     return xavier_std(n_in, n), xavier_std(n, n_out)
 
 
-READINGS = {"xavier-normal": _xavier, "initialiser": B4_SPREADS["initialiser"],
-            "trained": B4_SPREADS["trained"]}
+READINGS = {"xavier-normal": _xavier, "initialiser": initialiser_std, "trained": trained_std}
 """The B4 rows, by the reading of "the same distribution as other weights": name → (model,
 init) → (incoming, outgoing) std."""
 ROWS = ("B5", *READINGS)
@@ -95,10 +94,7 @@ def reading_stds(model: MLP, reading: str, init: str) -> tuple[float, float]:
     layers' own spread."""
     if reading not in READINGS:
         raise ValueError(f"unknown B4 reading {reading!r}; choose one of {', '.join(READINGS)}")
-    stds = READINGS[reading](model, init)
-    if stds is None:  # every row of this benchmark names its stds
-        raise ValueError(f"B4 reading {reading!r} gave no stds")
-    return stds
+    return READINGS[reading](model, init)
 
 
 def widen_new_neuron(model: MLP, before: tuple[float, float], after: tuple[float, float]) -> None:

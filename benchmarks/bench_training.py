@@ -18,10 +18,11 @@
     first-layer ceiling. The goal (DESIGN.md §5: ≥ 0.8 of the ceiling) is read against this
     second ceiling, every product the step must compute; rows give both. The same share is
     measured for 28 N2 and N3 nets (wider first layers) and for (a') below.
-(a') **Pruned copies of one N4** (cutoff-, input- and untrained-pruning's retrainings, what
-    makes paper-protocol runs affordable): fused by ``train_together`` against ``train()`` one
-    after another, and as a share of the fused step's all-GEMM ceiling (a first layer of Σ h
-    rows over all 784 inputs; goal ≥ 0.8).
+(a') **Pruned copies of one N4**: fused by ``train_together`` against ``train()`` one after
+    another, and as a share of the fused step's all-GEMM ceiling (a first layer of Σ h rows
+    over all 784 inputs) — goal ≥ 0.8 for cutoff- and input-pruning's retrainings, which fuse
+    them; untrained-pruning's seven variants are measured only (it trains them one after
+    another).
 (b) **N4 FLOP/s.** N4 (784 → 100 → 5 → 10) trained by :func:`neuroplast.train.train`; FLOPs
     counted as what one SGD step must compute: forward 2·Σ in·out per example, weight gradients
     2·Σ in·out, input gradients 2·Σ in·out for every layer but the first (the data need no

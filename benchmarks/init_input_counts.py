@@ -8,7 +8,7 @@ scale; one seed takes under a second. So where the experiment's 10 seeds miss th
 count (5 %: 422.7 ± 1.1 against 419.5 ± 0.8), many more seeds tell a real difference from an
 unlucky draw. Each seed here does exactly what
 :func:`neuroplast.experiments.definitions.untrained_pruning.run` does before training (the
-same data, initialisation and ``prune`` call); ``--check-against`` says how many of the
+same data, initialisation and ``prune_at_percent`` call); ``--check-against`` says how many of the
 stored runs' counts it reproduces.
 
 Usage::
@@ -44,13 +44,11 @@ REPRODUCTION_SEEDS = 10
 def inputs_kept(seed: int, split: Split, init: str, percent: float) -> int:
     """Inputs N4 keeps when its untrained inputs are pruned with A1 at ``percent`` % of the
     largest efficiency, initialised as untrained-pruning initialises seed ``seed``."""
-    from neuroplast.death import prune
-    from neuroplast.experiments.definitions.pruning_common import keep_one
+    from neuroplast.experiments.definitions.untrained_pruning import prune_at_percent
     from neuroplast.models import build_mlp, initialize
 
     net = initialize(build_mlp("N4"), seed, init)
-    prune(net, "input", split, rule="A1", relative_cutoff=percent / 100,
-          max_fraction=keep_one(net.site("input").width))
+    prune_at_percent(net, "input", split, "A1", percent)
     return net.site("input").width
 
 

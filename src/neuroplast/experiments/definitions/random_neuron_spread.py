@@ -35,7 +35,8 @@ def _library(model: MLP, init: str) -> tuple[float, float] | None:
     return None
 
 
-def _initialiser(model: MLP, init: str) -> tuple[float, float] | None:
+def initialiser_std(model: MLP, init: str) -> tuple[float, float]:
+    """(incoming, outgoing) std that ``init`` gives the layers around ``hidden1``."""
     rule = get_initialization(init).std
     producer, consumer = model.layers[SITE_LAYER].weight, model.layers[SITE_LAYER + 1].weight
     last = len(model.layers) - 1
@@ -45,13 +46,14 @@ def _initialiser(model: MLP, init: str) -> tuple[float, float] | None:
             rule(width, n_out, after_consumer))
 
 
-def _trained(model: MLP, init: str) -> tuple[float, float] | None:
+def trained_std(model: MLP, init: str) -> tuple[float, float]:
+    """(incoming, outgoing) std of the trained layers around ``hidden1``."""
     return (float(model.layers[SITE_LAYER].weight.detach().std()),
             float(model.layers[SITE_LAYER + 1].weight.detach().std()))
 
 
 B4_SPREADS: dict[str, Callable[[MLP, str], tuple[float, float] | None]] = {
-    "xavier-normal": _library, "initialiser": _initialiser, "trained": _trained}
+    "xavier-normal": _library, "initialiser": initialiser_std, "trained": trained_std}
 """Reading of "the same distribution as other weights" → (model, init) → the (incoming,
 outgoing) std of B4's neuron in ``hidden1``, or None for the library's own Xavier-normal
 draw. The keys are the run option ``b4_std``'s levels (``neuroplast.experiments.options``)."""

@@ -34,7 +34,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from neuroplast.death import prune
+from neuroplast.data import Split
+from neuroplast.death import PruneResult, prune
 from neuroplast.experiments.claims import (
     SMOKE_TEST_PROTOCOLS,
     Claim,
@@ -76,7 +77,7 @@ from neuroplast.experiments.stats_summary import (
     versus_paper,
 )
 from neuroplast.experiments.sweep import RunSpec
-from neuroplast.models import build_mlp, initialize
+from neuroplast.models import MLP, build_mlp, initialize
 from neuroplast.train import Protocol, evaluate, restrict, train
 
 PAPER_PERCENTS = (0.1, 1.0, 5.0)
@@ -100,6 +101,15 @@ changed" (paper 0.99–1.01)."""
 MATCH = 0.7
 """Claim 13: pixels removed before training "largely match" those removed after training
 when more than this share of them is also removed from the trained net."""
+
+
+def prune_at_percent(net: MLP, site: str, split: Split, rule: str,
+                     percent: float) -> PruneResult:
+    """Prune ``site`` of ``net`` in place as this experiment does: every neuron whose
+    efficiency (eq. 28) is below ``percent`` % of the site's largest, at least one kept.
+    Returns the :func:`~neuroplast.death.prune` result."""
+    return prune(net, site, split, rule=rule, relative_cutoff=percent / 100,
+                 max_fraction=keep_one(net.site(site).width))
 
 
 def configs(protocol: Protocol) -> list[dict[str, Any]]:
@@ -135,9 +145,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
             net = copy.deepcopy(initial)
             row: dict[str, Any] = {"mode": mode, "cut_percent": percent, "pruning_time_s": 0.0}
             for site in MODES[mode]:
-                result = prune(net, site, split, rule=config["rule"],
-                               relative_cutoff=percent / 100,
-                               max_fraction=keep_one(net.site(site).width))
+                result = prune_at_percent(net, site, split, config["rule"], percent)
                 row[f"max_{site}_efficiency"] = max(result.efficiencies)
                 row["pruning_time_s"] += result.seconds
             row |= {"accuracy_after_pruning": evaluate(net, split).accuracy,
@@ -147,8 +155,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     after_training = []
     for percent in config["cut_percents"]:
         net = copy.deepcopy(baseline)
-        result = prune(net, "input", split, rule=config["rule"], relative_cutoff=percent / 100,
-                       max_fraction=keep_one(net.site("input").width))
+        result = prune_at_percent(net, "input", split, config["rule"], percent)
         after_training.append({"cut_percent": percent, "remaining_inputs": result.width_after,
                                "kept_pixels": kept_pixels(net)})
     return {"accuracy_at_init": at_init, "test_accuracy_at_init": evaluate(
