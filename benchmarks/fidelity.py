@@ -326,17 +326,29 @@ class _ConfigsHolding:
 
 @dataclass(frozen=True)
 class StoredCompute:
-    """What one experiment of one arm cost: its stored runs and the sum of their wall times
+    """What one experiment of one arm cost: its stored runs, the sum of their wall times
     (``provenance.wall_s``: one process, one torch thread each, as recorded when each run
-    was made), and how many seeds they cover (of several experiments: the most any has)."""
+    was made) and of the CPU times of the runs that record one (``provenance.cpu_s``, since
+    2026-12-06; ``cpu_runs`` of them), and how many seeds they cover (of several experiments:
+    the most any has)."""
 
     runs: int = 0
     wall_s: float = 0.0
     seeds: int = 0
+    cpu_s: float = 0.0
+    cpu_runs: int = 0
+
+    @classmethod
+    def of(cls, records: Sequence[dict[str, Any]]) -> StoredCompute:
+        """The cost of ``records`` (stored runs of one experiment)."""
+        cpu = [r["provenance"]["cpu_s"] for r in records if "cpu_s" in r["provenance"]]
+        return cls(len(records), sum(r["provenance"]["wall_s"] for r in records),
+                   len({r["spec"]["seed"] for r in records}), sum(cpu), len(cpu))
 
     def __add__(self, other: StoredCompute) -> StoredCompute:
         return StoredCompute(self.runs + other.runs, self.wall_s + other.wall_s,
-                             max(self.seeds, other.seeds))
+                             max(self.seeds, other.seeds), self.cpu_s + other.cpu_s,
+                             self.cpu_runs + other.cpu_runs)
 
 
 @dataclass(frozen=True)
@@ -368,8 +380,7 @@ def run_arm(arm: Arm, name: str, seeds: int, out: Path, data: str | None, worker
         return ArmResult([], {}, StoredCompute())
     summary = experiment.report(records, directory / name).read_text()
     return ArmResult(paper_cells(summary, name), claim_verdicts(summary),
-                     StoredCompute(len(records), sum(r["provenance"]["wall_s"] for r in records),
-                                   len({r["spec"]["seed"] for r in records})))
+                     StoredCompute.of(records))
 
 
 def write_report(out: Path, results: dict[Arm, list[Cell]],
@@ -412,7 +423,10 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
               "number of runs. "
               "A run that read its trained base N4 from the trained cache does not include that "
               "training; a run that continued trainings from their checkpoints after an "
-              "interruption (`provenance.resumed_stages`) counts its last attempt only.", "",
+              "interruption (`provenance.resumed_stages`) counts its last attempt only. "
+              "Where every run of a cell also recorded its CPU time (`provenance.cpu_s`, runs "
+              "made since 2026-12-06), that sum follows the number of runs: it counts the "
+              "work, not the waiting on a loaded machine.", "",
               markdown_table(("arm", *names, "all"), [
                   [arm.folder]
                   + [_cost(compute[arm].get(n, StoredCompute())) for n in names]
@@ -526,7 +540,11 @@ def _misses_section(misses: list[Miss], names: Sequence[str]) -> list[str]:
 
 
 def _cost(compute: StoredCompute) -> str:
-    return f"{compute.wall_s:,.0f} s ({compute.runs})" if compute.runs else "—"
+    """``"W s (runs)"``, with ``", C s CPU"`` when every run records its CPU time."""
+    if not compute.runs:
+        return "—"
+    cpu = f", {compute.cpu_s:,.0f} s CPU" if compute.cpu_runs == compute.runs else ""
+    return f"{compute.wall_s:,.0f} s ({compute.runs}{cpu})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

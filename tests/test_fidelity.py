@@ -80,6 +80,26 @@ def test_report_only_reuses_the_committed_reproductions(tmp_path):
                    f"s (10) | {sum(walls.values()):,.0f} s (20) |")
 
 
+def test_the_compute_table_adds_cpu_time_only_where_every_run_records_it():
+    """A cell's cost is the sum of its runs' wall times; the CPU sum (``provenance.cpu_s``,
+    recorded since 2026-12-06) is shown only when no run lacks it."""
+    from benchmarks.fidelity import StoredCompute, _cost
+
+    def run(seed: int, wall: float, cpu: float | None = None) -> dict:
+        provenance = {"wall_s": wall} | ({} if cpu is None else {"cpu_s": cpu})
+        return {"spec": {"seed": seed}, "provenance": provenance}
+
+    new = StoredCompute.of([run(0, 1500.0, 600.0), run(1, 2500.0, 700.0), run(1, 10.0, 5.0)])
+    assert (new.runs, new.seeds, new.wall_s, new.cpu_s, new.cpu_runs) == (3, 2, 4010.0, 1305.0, 3)
+    assert _cost(new) == "4,010 s (3, 1,305 s CPU)"
+    old = StoredCompute.of([run(2, 100.0)])
+    assert _cost(old) == "100 s (1)"
+    both = new + old
+    assert (both.runs, both.seeds, both.cpu_runs) == (4, 2, 3)
+    assert _cost(both) == "4,110 s (4)"  # one run without CPU time: the wall time only
+    assert _cost(StoredCompute()) == "—"
+
+
 def test_replication_is_studied_on_fig22_only_under_every_option(tmp_path):
     """Fig. 22 holds replication's paper cells; an arm runs it with the arm's options, and the
     committed reproduction's Fig. 22 runs are that arm's runs (same ids)."""

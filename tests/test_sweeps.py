@@ -249,7 +249,8 @@ def test_run_sweep_runs_everything_once_and_resumes_without_recomputing(extras, 
         assert prov["protocol"] == PROTOCOLS["quick"].as_dict()
         assert prov["torch_threads"] == 1
         assert {"neuroplast", "torch", "python", "platform", "started", "finished",
-                "wall_s"} <= set(prov)
+                "wall_s", "cpu_s"} <= set(prov)
+        assert isinstance(prov["cpu_s"], float) and prov["cpu_s"] >= 0.0
     assert executions(extras) == Counter({s.run_id: 1 for s in specs})
     files = {p: p.read_bytes() for p in (out / "toy-sweep" / "runs").glob("*.json")}
     assert len(files) == 6
@@ -262,6 +263,23 @@ def test_run_sweep_runs_everything_once_and_resumes_without_recomputing(extras, 
     more = run_sweep("toy-sweep", protocol="quick", seeds=4, out_dir=out, progress=False)
     assert more[:3] == records[:3] and more[4:7] == records[3:]
     assert sum(executions(extras).values()) == 8  # only the two runs of seed 3 were added
+
+
+def test_the_report_header_sums_cpu_time_only_when_every_run_records_it(extras):
+    """Runs made since 2026-12-06 record their CPU time beside their wall time; the header
+    adds the CPU sum only when no run lacks it (a partial sum would understate the work)."""
+    from neuroplast.experiments.report import header
+
+    specs = plan("toy-sweep", protocol="quick", seeds=2)
+    runs = [record(spec, {"value": 0.0}) for spec in specs]
+    for run, (wall, cpu) in zip(runs, [(4.0, 1.25), (6.0, 2.5), (1.0, 0.5), (2.0, 0.75)],
+                                strict=True):
+        run["provenance"] = PROVENANCE | {"wall_s": wall, "cpu_s": cpu}
+    toy = get_experiment("toy-sweep")
+    assert "* compute: 13.0 s in all runs together (5.0 s of CPU)" in header(toy, runs)
+    runs[2]["provenance"] = PROVENANCE | {"wall_s": 1.0}  # stored before cpu_s existed
+    text = header(toy, runs)
+    assert "* compute: 13.0 s in all runs together\n" in text + "\n" and "of CPU" not in text
 
 
 def test_a_corrupt_record_is_redone_and_the_others_are_not(extras, tmp_path):

@@ -47,7 +47,7 @@ def header(experiment: Experiment, records: Sequence[dict[str, Any]]) -> str:
         "over seeds",
         "* " + ", ".join(f"{k} {v}" for k, v in versions.items())
         + f", {first['provenance']['platform']}",
-        f"* compute: {wall:.1f} s in all runs together",
+        f"* compute: {wall:.1f} s in all runs together{_cpu_note(records)}",
     ]
     chosen = _run_options(records, experiment.options)
     if chosen:
@@ -57,6 +57,14 @@ def header(experiment: Experiment, records: Sequence[dict[str, Any]]) -> str:
                       f"({get_protocol(protocol['protocol']).description}): its numbers are not "
                       "expected to match the paper's, and every verdict is inconclusive."]
     return "\n".join(lines)
+
+
+def _cpu_note(records: Sequence[dict[str, Any]]) -> str:
+    """``" (N s of CPU)"`` when every run records its CPU time (``provenance.cpu_s``, runs
+    made since 2026-12-06), else ``""``: on a shared machine the wall time also counts the
+    other work."""
+    cpu = [r["provenance"].get("cpu_s") for r in records]
+    return "" if any(c is None for c in cpu) else f" ({sum(cpu):.1f} s of CPU)"
 
 
 def _protocol_keys(protocol: dict[str, Any]) -> list[str]:

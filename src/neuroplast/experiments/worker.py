@@ -11,6 +11,12 @@ driver process or in a pool or Ray worker alike. One thread per run avoids overs
 cores when ``K`` runs go in parallel, and — because CPU matrix products may round differently
 with a different thread count — it makes a run's numbers independent of the executor and of
 ``--workers``. Use ``--workers K`` to use ``K`` cores.
+
+**Time.** Provenance records ``wall_s``, the run's elapsed time, and, since 2026-12-06,
+``cpu_s``, the CPU time of the process running it (all its threads) over the same span. On a
+shared machine the elapsed time grows with whatever else runs there and the CPU time far less,
+so compute tables give ``cpu_s`` beside ``wall_s`` where every run has it. Runs stored earlier
+have ``wall_s`` only.
 """
 
 from __future__ import annotations
@@ -81,11 +87,11 @@ def run_one(spec: RunSpec, data_dir: str | None = None,
     experiment = get_experiment(spec.experiment)
     with torch_threads(threads):
         started = datetime.now(UTC)
-        clock = time.perf_counter()
+        clock, cpu_clock = time.perf_counter(), time.process_time()
         folder = None if checkpoint_dir is None else Path(checkpoint_dir) / spec.run_id
         with checkpoints_in(folder) as checkpoints:
             result = experiment.run(spec, data_dir)
-        wall = time.perf_counter() - clock
+        wall, cpu = time.perf_counter() - clock, time.process_time() - cpu_clock
         finished = datetime.now(UTC)
         record = {
             "format": RECORD_FORMAT,
@@ -96,9 +102,10 @@ def run_one(spec: RunSpec, data_dir: str | None = None,
                 "started": started.isoformat(timespec="seconds"),
                 "finished": finished.isoformat(timespec="seconds"),
                 "wall_s": wall,
+                "cpu_s": cpu,
             },
         }
-        if checkpoints is not None and checkpoints.resumed:  # wall_s is this attempt's only
+        if checkpoints is not None and checkpoints.resumed:  # wall_s, cpu_s: this attempt's
             record["provenance"]["resumed_stages"] = list(checkpoints.resumed)
     if not isinstance(result, dict):
         raise TypeError(f"experiment {spec.experiment!r}: run() must return a dict, "
