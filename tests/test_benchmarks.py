@@ -64,8 +64,19 @@ def test_fused_benchmark_trains_the_same_nets_as_sequential_training(monkeypatch
     assert result["all_gemms_s_per_step"] > result["first_layer_gemms_s_per_step"]
     for key in ("fused_member_steps_per_s", "sequential_train_member_steps_per_s",
                 "sequential_lean_member_steps_per_s", "gemm_bound_member_steps_per_s",
-                "all_gemms_bound_member_steps_per_s"):
+                "all_gemms_bound_member_steps_per_s", "gathered_products_member_steps_per_s"):
         assert math.isfinite(result[key]) and result[key] > 0
+
+
+def test_the_gathered_batch_ceiling_reads_a_new_batch_every_step():
+    """Each call gathers the next batch of one shuffled order: one pass covers every whole
+    batch's rows once, then the order starts over."""
+    rows = torch.arange(14.0).unsqueeze(1)  # 14 rows: 3 whole batches of 4, 2 left over
+    next_batch = bench_training.shuffled_batches(rows, 4)
+    first_pass = [next_batch().flatten().tolist() for _ in range(3)]
+    seen = [value for batch in first_pass for value in batch]
+    assert len(seen) == len(set(seen)) == 12 and set(seen) <= set(range(14))
+    assert next_batch().flatten().tolist() == first_pass[0]
 
 
 def test_copies_benchmark_has_the_fused_models_ceilings(monkeypatch, mnist_small):
