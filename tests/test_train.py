@@ -17,7 +17,7 @@ from conftest import random_mlp
 from neuroplast.data import Split
 from neuroplast.errors import NeuroplastError
 from neuroplast.models import build_mlp, initialize
-from neuroplast.surgery import remove_neurons
+from neuroplast.surgery import keep_neurons, remove_neurons
 from neuroplast.train import (
     PROTOCOLS,
     History,
@@ -267,6 +267,63 @@ def test_a_callback_can_remove_neurons_and_training_continues(kind):
             if torch.is_tensor(value) and value.dim() > 0:
                 assert value.shape == p.shape
     assert math.isfinite(history.final["train_loss"])
+
+
+def _reference_training(model, data, protocol, epochs, seed, callbacks=()):
+    """train()'s schedule written out with the model called on whole input rows (its selector
+    gathering the kept features from every batch): the reference for the kept-columns path."""
+    optimizer = make_optimizer(model, protocol)
+    generator = torch.Generator().manual_seed(seed)
+    for epoch in range(1, epochs + 1):
+        order = torch.randperm(data.n, generator=generator)
+        for start in range(0, data.n, protocol.batch_size):
+            index = order[start : start + protocol.batch_size]
+            loss = torch.nn.functional.cross_entropy(model(data.x[index]), data.y[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        for callback in callbacks:
+            callback(loop_module.TrainState(model, optimizer, epoch, data, History()))
+
+
+def test_an_input_pruned_model_trains_bit_identically_on_its_kept_columns():
+    """train() gathers an input-pruned model's kept columns once instead of from every batch;
+    the weights are bit-identical to calling the model on whole rows every step, and to an
+    unpruned model holding the same layers trained on the kept columns alone."""
+    data = _random_split(300)
+    model = initialize(build_mlp(widths=[20, 10, 6, 4]), 0)
+    keep_neurons(model, "input", torch.tensor([17, 0, 3, 4, 9, 11, 12, 19]))  # unsorted too
+    reference = copy.deepcopy(model)
+    plain = build_mlp(widths=[8, 10, 6, 4])
+    with torch.no_grad():
+        for mine, theirs in zip(plain.layers, model.layers, strict=True):
+            mine.weight.copy_(theirs.weight)
+            mine.bias.copy_(theirs.bias)
+    train(model, data, _protocol(), epochs=3, seed=5, progress=False)
+    _reference_training(reference, data, _protocol(), 3, 5)
+    kept = Split(data.x[:, model.selector.kept], data.y)
+    train(plain, kept, _protocol(), epochs=3, seed=5, progress=False)
+    for ours, theirs, alone in zip(model.parameters(), reference.parameters(),
+                                   plain.parameters(), strict=True):
+        assert torch.equal(ours, theirs) and torch.equal(ours, alone)
+
+
+def test_inputs_pruned_by_a_callback_are_gathered_again():
+    """A callback that prunes inputs mid-training changes the columns train() steps on: the
+    result is bit-identical to the model called on whole rows with the same callback."""
+    def prune_inputs(state):
+        if state.epoch in (1, 2):
+            keep_neurons(state.model, "input", torch.arange(state.model.widths[0] - 3),
+                         state.optimizer)
+
+    data = _random_split(300)
+    model = initialize(build_mlp(widths=[20, 10, 6, 4]), 1)
+    reference = copy.deepcopy(model)
+    train(model, data, _protocol(), epochs=4, seed=2, callbacks=[prune_inputs], progress=False)
+    _reference_training(reference, data, _protocol(), 4, 2, [prune_inputs])
+    assert model.widths[0] == 14
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), reference.parameters(),
+                                                 strict=True))
 
 
 # ---------------------------------------------------------------------------------------------

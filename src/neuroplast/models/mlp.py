@@ -169,7 +169,14 @@ class MLP(nn.Module):
         return {name: self.site(name) for name in self.site_names}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.selector(x)  # (batch, n_kept)
+        return self.forward_kept(self.selector(x))  # selector: (batch, n_kept)
+
+    def forward_kept(self, x_kept: torch.Tensor) -> torch.Tensor:
+        """Logits for inputs already restricted to the kept features (``x[..., kept]`` with
+        ``kept = self.selector.kept``; (batch, n_kept)): :meth:`forward` without the
+        selector's gather. :func:`neuroplast.train.train` gathers its split's kept columns
+        once and steps on them, which gives bit-identical results."""
+        h = x_kept
         for layer in self.layers[:-1]:
             h = self.activation.fn(layer(h))  # (batch, width)
         return self.layers[-1](h)  # (batch, n_classes)

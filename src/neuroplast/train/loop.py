@@ -172,6 +172,36 @@ def restrict(split: Split, protocol: Protocol) -> Split:
     return Split(split.x[:limit], split.y[:limit])
 
 
+class _KeptInputs:
+    """The training inputs as the model reads them.
+
+    A model whose input selector keeps some features (input pruning) would gather them from
+    every batch; instead the split's kept columns are gathered once, and each step calls
+    :meth:`MLP.forward_kept <neuroplast.models.MLP.forward_kept>` on batches of them: the
+    same numbers in the same layout, so bit-identical training, 7–11 % faster per step for
+    an N4 keeping 502 of 784 inputs (``train()`` of 200 ``fast`` steps, one thread). Gathered
+    again whenever the selector has changed (a callback pruned inputs), at the cost of one
+    copy of the split's kept columns in memory; a model that reads every feature is called as
+    it is (``model(x)``).
+    """
+
+    def __init__(self, x_full: torch.Tensor) -> None:
+        self.x_full = x_full  # (n, n_features)
+        self.kept: tuple[torch.Tensor, int] | None = None  # the selector's kept, its version
+        self.x_kept = x_full
+
+    def for_model(self, model: MLP) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
+        """(inputs to gather batches from, the function that maps a batch to logits)."""
+        selector = model.selector
+        if selector.is_identity:
+            return self.x_full, model
+        kept = selector.kept
+        if self.kept is None or self.kept[0] is not kept or self.kept[1] != kept._version:
+            self.kept = (kept, kept._version)
+            self.x_kept = self.x_full.index_select(1, kept.to(self.x_full.device))  # (n, kept)
+        return self.x_kept, model.forward_kept
+
+
 def step_schedule(n_examples: int, batch_size: int, epochs: float) -> tuple[int, int, int]:
     """(steps per epoch, total steps, epochs begun) for ``epochs`` (may be fractional).
 
@@ -273,7 +303,7 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
     data = restrict(train_split, protocol)
     if data.n == 0:
         raise NeuroplastError("the training split is empty; give at least one example")
-    x_all = data.x.to(model.dtype)  # (n, n_features), the model's dtype
+    inputs = _KeptInputs(data.x.to(model.dtype))  # (n, n_features), the model's dtype
     optimizer = make_optimizer(model, protocol) if optimizer is None else optimizer
     history = History() if history is None else history
     generator = torch.Generator().manual_seed(int(seed))
@@ -291,6 +321,7 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
     try:
         for epoch in range(epochs_done, n_epochs):
             model.train()
+            x_all, forward = inputs.for_model(model)  # callbacks may have pruned inputs
             order = torch.randperm(data.n, generator=generator)  # (n,)
             running = torch.zeros((), dtype=torch.float64, device=x_all.device)
             batches = 0
@@ -299,7 +330,7 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
                     break
                 index = order[start : start + protocol.batch_size]  # (batch,)
                 x, y = x_all.index_select(0, index), data.y.index_select(0, index)
-                loss = F.cross_entropy(model(x), y)
+                loss = F.cross_entropy(forward(x), y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
