@@ -178,8 +178,9 @@ class _KeptInputs:
     A model whose input selector keeps some features (input pruning) would gather them from
     every batch; instead the split's kept columns are gathered once, and each step calls
     :meth:`MLP.forward_kept <neuroplast.models.MLP.forward_kept>` on batches of them: the
-    same numbers in the same layout, so bit-identical training, 7–11 % faster per step for
-    an N4 keeping 502 of 784 inputs (``train()`` of 200 ``fast`` steps, one thread). Gathered
+    same numbers in the same layout, so bit-identical training, ~5 % faster per step for an
+    N4 keeping 502 of 784 inputs (1.96–2.02 against 2.06–2.15 ms over 800 ``fast`` steps of
+    ``train()``, the one gather included, one thread, three runs each). Gathered
     again whenever the selector has changed (a callback pruned inputs), at the cost of one
     copy of the split's kept columns in memory; a model that reads every feature is called as
     it is (``model(x)``).
