@@ -286,10 +286,13 @@ def _reference_training(model, data, protocol, epochs, seed, callbacks=()):
             callback(loop_module.TrainState(model, optimizer, epoch, data, History()))
 
 
-def test_an_input_pruned_model_trains_bit_identically_on_its_kept_columns():
-    """train() gathers an input-pruned model's kept columns once instead of from every batch;
-    the weights are bit-identical to calling the model on whole rows every step, and to an
+@pytest.mark.parametrize("min_epochs", [1, 100])  # columns gathered once / from every batch
+def test_an_input_pruned_model_trains_bit_identically_on_its_kept_columns(monkeypatch,
+                                                                          min_epochs):
+    """train() gathers a long training's kept columns once instead of from every batch; the
+    weights are bit-identical to calling the model on whole rows every step, and to an
     unpruned model holding the same layers trained on the kept columns alone."""
+    monkeypatch.setattr(loop_module, "KEPT_COLUMNS_MIN_EPOCHS", min_epochs)
     data = _random_split(300)
     model = initialize(build_mlp(widths=[20, 10, 6, 4]), 0)
     keep_neurons(model, "input", torch.tensor([17, 0, 3, 4, 9, 11, 12, 19]))  # unsorted too
@@ -308,9 +311,11 @@ def test_an_input_pruned_model_trains_bit_identically_on_its_kept_columns():
         assert torch.equal(ours, theirs) and torch.equal(ours, alone)
 
 
-def test_inputs_pruned_by_a_callback_are_gathered_again():
+@pytest.mark.parametrize("min_epochs", [1, 3])  # gathered after both prunings / the first
+def test_inputs_pruned_by_a_callback_are_gathered_again(monkeypatch, min_epochs):
     """A callback that prunes inputs mid-training changes the columns train() steps on: the
     result is bit-identical to the model called on whole rows with the same callback."""
+    monkeypatch.setattr(loop_module, "KEPT_COLUMNS_MIN_EPOCHS", min_epochs)
     def prune_inputs(state):
         if state.epoch in (1, 2):
             keep_neurons(state.model, "input", torch.arange(state.model.widths[0] - 3),

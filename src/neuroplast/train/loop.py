@@ -172,18 +172,25 @@ def restrict(split: Split, protocol: Protocol) -> Split:
     return Split(split.x[:limit], split.y[:limit])
 
 
+KEPT_COLUMNS_MIN_EPOCHS = 8
+"""An input-pruned model's kept columns are gathered once (:class:`_KeptInputs`) only when at
+least this many epochs remain: on MNIST that gather (62 ms for 502 of 784 columns) costs about
+what 4 epochs of per-batch gathers cost, so shorter trainings keep gathering per batch."""
+
+
 class _KeptInputs:
     """The training inputs as the model reads them.
 
-    A model whose input selector keeps some features (input pruning) would gather them from
-    every batch; instead the split's kept columns are gathered once, and each step calls
-    :meth:`MLP.forward_kept <neuroplast.models.MLP.forward_kept>` on batches of them: the
-    same numbers in the same layout, so bit-identical training, ~5 % faster per step for an
-    N4 keeping 502 of 784 inputs (1.96–2.02 against 2.06–2.15 ms over 800 ``fast`` steps of
-    ``train()``, the one gather included, one thread, three runs each). Gathered
-    again whenever the selector has changed (a callback pruned inputs), at the cost of one
-    copy of the split's kept columns in memory; a model that reads every feature is called as
-    it is (``model(x)``).
+    A model whose input selector keeps some features (input pruning) gathers them from every
+    batch; for a long training the split's kept columns are instead gathered once, and each
+    step calls :meth:`MLP.forward_kept <neuroplast.models.MLP.forward_kept>` on batches of
+    them: the same numbers in the same layout, so bit-identical training, ~5 % faster per step
+    for an N4 keeping 502 of 784 inputs (1.96–2.02 against 2.06–2.15 ms over 800 ``fast``
+    steps of ``train()``, the one gather included, one thread, three runs each). Gathered again
+    whenever the selector has changed (a callback pruned inputs), at the cost of one copy of
+    the split's kept columns in memory. With fewer than :data:`KEPT_COLUMNS_MIN_EPOCHS` epochs
+    left, and for a model that reads every feature, the model is called as it is
+    (``model(x)``).
     """
 
     def __init__(self, x_full: torch.Tensor) -> None:
@@ -191,13 +198,16 @@ class _KeptInputs:
         self.kept: tuple[torch.Tensor, int] | None = None  # the selector's kept, its version
         self.x_kept = x_full
 
-    def for_model(self, model: MLP) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
+    def for_model(self, model: MLP, epochs_left: int
+                  ) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
         """(inputs to gather batches from, the function that maps a batch to logits)."""
         selector = model.selector
-        if selector.is_identity:
-            return self.x_full, model
         kept = selector.kept
-        if self.kept is None or self.kept[0] is not kept or self.kept[1] != kept._version:
+        gathered = self.kept is not None and self.kept[0] is kept \
+            and self.kept[1] == kept._version
+        if selector.is_identity or (not gathered and epochs_left < KEPT_COLUMNS_MIN_EPOCHS):
+            return self.x_full, model
+        if not gathered:
             self.kept = (kept, kept._version)
             self.x_kept = self.x_full.index_select(1, kept.to(self.x_full.device))  # (n, kept)
         return self.x_kept, model.forward_kept
@@ -322,7 +332,7 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
     try:
         for epoch in range(epochs_done, n_epochs):
             model.train()
-            x_all, forward = inputs.for_model(model)  # callbacks may have pruned inputs
+            x_all, forward = inputs.for_model(model, n_epochs - epoch)  # inputs may change
             order = torch.randperm(data.n, generator=generator)  # (n,)
             running = torch.zeros((), dtype=torch.float64, device=x_all.device)
             batches = 0
