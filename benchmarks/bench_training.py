@@ -164,8 +164,10 @@ def gathered_batch_products(x_all: torch.Tensor, first_rows: int, widths: Sequen
 def shuffled_batches(x_all: torch.Tensor, batch: int) -> Callable[[], torch.Tensor]:
     """Each call gathers the next ``batch`` rows of one shuffled order of ``x_all``
     (``index_select``), starting over after the last whole batch."""
-    order = torch.randperm(x_all.shape[0], generator=torch.Generator().manual_seed(DATA_SEED))
     steps = x_all.shape[0] // batch
+    if steps == 0:
+        raise ValueError(f"{x_all.shape[0]} rows hold no whole batch of {batch}")
+    order = torch.randperm(x_all.shape[0], generator=torch.Generator().manual_seed(DATA_SEED))
     position = 0
 
     def gather() -> torch.Tensor:

@@ -16,7 +16,7 @@ from conftest import random_mlp
 
 from neuroplast.data import Split
 from neuroplast.errors import NeuroplastError
-from neuroplast.models import build_mlp, initialize
+from neuroplast.models import FeatureSelector, build_mlp, initialize
 from neuroplast.surgery import keep_neurons, remove_neurons
 from neuroplast.train import (
     PROTOCOLS,
@@ -286,49 +286,117 @@ def _reference_training(model, data, protocol, epochs, seed, callbacks=()):
             callback(loop_module.TrainState(model, optimizer, epoch, data, History()))
 
 
-@pytest.mark.parametrize("min_epochs", [1, 100])  # columns gathered once / from every batch
-def test_an_input_pruned_model_trains_bit_identically_on_its_kept_columns(monkeypatch,
-                                                                          min_epochs):
-    """train() gathers a long training's kept columns once instead of from every batch; the
-    weights are bit-identical to calling the model on whole rows every step, and to an
-    unpruned model holding the same layers trained on the kept columns alone."""
+def _count_selector_calls(monkeypatch) -> list[int]:
+    """Counts calls of the input selector: every per-batch gather, and evaluation's."""
+    calls = [0]
+    original = FeatureSelector.forward
+
+    def counted(self, x):
+        calls[0] += 1
+        return original(self, x)
+
+    monkeypatch.setattr(FeatureSelector, "forward", counted)
+    return calls
+
+
+def _input_pruned_model(seed: int = 0):
+    model = initialize(build_mlp(widths=[20, 10, 6, 4]), seed)
+    keep_neurons(model, "input", torch.tensor([17, 0, 3, 4, 9, 11, 12, 19]))  # unsorted too
+    return model
+
+
+STEPS_PER_EPOCH = 6
+"""300 random examples in batches of 50 (``_protocol()``)."""
+
+
+@pytest.mark.parametrize(("min_epochs", "epochs", "per_batch"),
+                         [(1, 3, False), (3, 4, False), (100, 3, True)])
+def test_an_input_pruned_model_trains_bit_identically_on_its_kept_columns(
+        monkeypatch, min_epochs, epochs, per_batch):
+    """train() gathers a long training's kept columns once (the selector then runs only in the
+    final evaluation) and a short one's from every batch; either way the weights are
+    bit-identical to calling the model on whole rows every step, and to an unpruned model
+    holding the same layers trained on the kept columns alone."""
     monkeypatch.setattr(loop_module, "KEPT_COLUMNS_MIN_EPOCHS", min_epochs)
     data = _random_split(300)
-    model = initialize(build_mlp(widths=[20, 10, 6, 4]), 0)
-    keep_neurons(model, "input", torch.tensor([17, 0, 3, 4, 9, 11, 12, 19]))  # unsorted too
+    model = _input_pruned_model()
     reference = copy.deepcopy(model)
     plain = build_mlp(widths=[8, 10, 6, 4])
     with torch.no_grad():
         for mine, theirs in zip(plain.layers, model.layers, strict=True):
             mine.weight.copy_(theirs.weight)
             mine.bias.copy_(theirs.bias)
-    train(model, data, _protocol(), epochs=3, seed=5, progress=False)
-    _reference_training(reference, data, _protocol(), 3, 5)
+    calls = _count_selector_calls(monkeypatch)
+    train(model, data, _protocol(), epochs=epochs, seed=5, progress=False)
+    assert calls[0] == 1 + (epochs * STEPS_PER_EPOCH if per_batch else 0)  # 1: evaluation
+    _reference_training(reference, data, _protocol(), epochs, 5)
     kept = Split(data.x[:, model.selector.kept], data.y)
-    train(plain, kept, _protocol(), epochs=3, seed=5, progress=False)
+    train(plain, kept, _protocol(), epochs=epochs, seed=5, progress=False)
     for ours, theirs, alone in zip(model.parameters(), reference.parameters(),
                                    plain.parameters(), strict=True):
         assert torch.equal(ours, theirs) and torch.equal(ours, alone)
 
 
-@pytest.mark.parametrize("min_epochs", [1, 3])  # gathered after both prunings / the first
+@pytest.mark.parametrize("min_epochs", [1, 3])
 def test_inputs_pruned_by_a_callback_are_gathered_again(monkeypatch, min_epochs):
-    """A callback that prunes inputs mid-training changes the columns train() steps on: the
-    result is bit-identical to the model called on whole rows with the same callback."""
-    monkeypatch.setattr(loop_module, "KEPT_COLUMNS_MIN_EPOCHS", min_epochs)
-    def prune_inputs(state):
-        if state.epoch in (1, 2):
+    """A callback that prunes inputs, or permutes the kept ones in place, changes the columns
+    train() steps on: the result is bit-identical to the model called on whole rows with the
+    same callback."""
+    def change_inputs(state):
+        if state.epoch == 1:
             keep_neurons(state.model, "input", torch.arange(state.model.widths[0] - 3),
                          state.optimizer)
+        if state.epoch == 3:  # same width, other columns: only the tensor's version changes
+            state.model.selector.kept.copy_(state.model.selector.kept.flip(0))
 
+    monkeypatch.setattr(loop_module, "KEPT_COLUMNS_MIN_EPOCHS", min_epochs)
     data = _random_split(300)
     model = initialize(build_mlp(widths=[20, 10, 6, 4]), 1)
     reference = copy.deepcopy(model)
-    train(model, data, _protocol(), epochs=4, seed=2, callbacks=[prune_inputs], progress=False)
-    _reference_training(reference, data, _protocol(), 4, 2, [prune_inputs])
-    assert model.widths[0] == 14
+    train(model, data, _protocol(), epochs=6, seed=2, callbacks=[change_inputs],
+          progress=False)
+    _reference_training(reference, data, _protocol(), 6, 2, [change_inputs])
+    assert model.widths[0] == 17
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), reference.parameters(),
                                                  strict=True))
+
+
+def test_a_selector_changed_every_epoch_is_never_gathered_whole(monkeypatch):
+    """Gathering the kept columns pays only if they stay: after a change one epoch gathers per
+    batch, so a callback that prunes an input every epoch leaves every epoch per batch."""
+    def prune_one(state):
+        keep_neurons(state.model, "input", torch.arange(state.model.widths[0] - 1),
+                     state.optimizer)
+
+    monkeypatch.setattr(loop_module, "KEPT_COLUMNS_MIN_EPOCHS", 1)
+    model = _input_pruned_model()
+    calls = _count_selector_calls(monkeypatch)
+    train(model, _random_split(300), _protocol(), epochs=5, seed=0, callbacks=[prune_one],
+          progress=False)
+    # the first epoch's selection is gathered whole; every later epoch follows a change
+    assert calls[0] == 1 + 4 * STEPS_PER_EPOCH and model.widths[0] == 3
+
+
+def test_hooks_and_overrides_still_run_every_step_for_an_input_pruned_model(monkeypatch):
+    """Stepping past the model's __call__ would silence a forward hook or an overridden
+    forward, so neither model gets the kept-columns path."""
+    monkeypatch.setattr(loop_module, "KEPT_COLUMNS_MIN_EPOCHS", 1)
+    hooked = _input_pruned_model()
+    seen = []
+    hooked.register_forward_hook(lambda module, args, out: seen.append(args[0].shape[1]))
+    train(hooked, _random_split(300), _protocol(), epochs=2, seed=0, progress=False)
+    assert seen.count(20) == 2 * STEPS_PER_EPOCH + 1  # whole rows every step, then evaluation
+
+    class Noisy(type(hooked)):
+        def forward(self, x):
+            calls.append(1)
+            return super().forward(x)
+
+    calls: list[int] = []
+    noisy = _input_pruned_model()
+    noisy.__class__ = Noisy
+    train(noisy, _random_split(300), _protocol(), epochs=2, seed=0, progress=False)
+    assert len(calls) == 2 * STEPS_PER_EPOCH + 1
 
 
 # ---------------------------------------------------------------------------------------------
