@@ -398,6 +398,16 @@ def test_hooks_and_overrides_still_run_every_step_for_an_input_pruned_model(monk
     train(noisy, _random_split(300), _protocol(), epochs=2, seed=0, progress=False)
     assert len(calls) == 2 * STEPS_PER_EPOCH + 1
 
+    everywhere: list[int] = []  # a global hook sees every module's call, the MLP's included
+    handle = torch.nn.modules.module.register_module_forward_hook(
+        lambda module, args, out: everywhere.append(1) if module is globally else None)
+    try:
+        globally = _input_pruned_model()
+        train(globally, _random_split(300), _protocol(), epochs=2, seed=0, progress=False)
+    finally:
+        handle.remove()
+    assert len(everywhere) == 2 * STEPS_PER_EPOCH + 1
+
 
 # ---------------------------------------------------------------------------------------------
 # evaluation
