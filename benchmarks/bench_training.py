@@ -124,14 +124,20 @@ def later_layer_products(widths: Sequence[int], batch: int,
     return products
 
 
+def first_layer_operands(first_rows: int, inputs: int, batch: int
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fused first layer's weight (Σh, d) and a gradient flowing into it (Σh, batch): the
+    other operands of its forward ``W @ xᵀ`` and weight-gradient ``g @ x`` products."""
+    return torch.randn(first_rows, inputs), torch.randn(first_rows, batch)
+
+
 def gemm_ceilings(x: torch.Tensor, first_rows: int, widths: Sequence[int],
                   members: int) -> tuple[float, float]:
     """Seconds per step of a fused step's matrix products alone, on the batch ``x``
     (batch, d): (the first layer's two GEMMs — forward ``(rows × d) @ xᵀ`` and weight gradient
     ``(rows × batch) @ x`` —, those plus every later layer's products). No fused step can be
     faster than either, so they are ceilings of its speed."""
-    first = torch.randn(first_rows, x.shape[1])  # (Σh, d)
-    grad_out = torch.randn(first_rows, x.shape[0])  # (Σh, batch)
+    first, grad_out = first_layer_operands(first_rows, x.shape[1], x.shape[0])
     first_s = (best_time(lambda: torch.mm(first, x.t()), repeats=7, min_seconds=0.2)
                + best_time(lambda: torch.mm(grad_out, x), repeats=7, min_seconds=0.2))
     later_s = best_time(later_layer_products(widths, x.shape[0], members), repeats=7,
@@ -147,8 +153,7 @@ def gathered_batch_products(x_all: torch.Tensor, first_rows: int, widths: Sequen
 
     :func:`gemm_ceilings` times the products on one fixed batch that stays in cache; training
     reads a new batch every step, so timing this shows what the gather adds."""
-    first = torch.randn(first_rows, x_all.shape[1])  # (Σh, d)
-    grad_out = torch.randn(first_rows, batch)  # (Σh, batch)
+    first, grad_out = first_layer_operands(first_rows, x_all.shape[1], batch)
     later = later_layer_products(widths, batch, members)
     next_batch = shuffled_batches(x_all, batch)
 
@@ -218,10 +223,10 @@ def fused_vs_sequential(data: Split, steps: int, architecture: str = "N1",
     # The fused step's matrix products (the first layer's on the shared batch, then every
     # later layer's) are work no fused step can avoid: sequential time / their time is a ceiling.
     x = data.x[:protocol.batch_size].contiguous()  # (600, 784)
-    gemm_s, all_gemms_s = gemm_ceilings(x, N_MEMBERS * nets[0].widths[1], nets[0].widths,
-                                        N_MEMBERS)
+    first_rows = N_MEMBERS * nets[0].widths[1]
+    gemm_s, all_gemms_s = gemm_ceilings(x, first_rows, nets[0].widths, N_MEMBERS)
     gathered_s = best_time(gathered_batch_products(
-        data.x, N_MEMBERS * nets[0].widths[1], nets[0].widths, N_MEMBERS, protocol.batch_size),
+        data.x, first_rows, nets[0].widths, N_MEMBERS, protocol.batch_size),
         repeats=7, min_seconds=0.2)
 
     max_diff = max_parameter_difference(fused_nets, nets)

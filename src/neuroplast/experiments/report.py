@@ -63,8 +63,9 @@ def _cpu_note(records: Sequence[dict[str, Any]]) -> str:
     """``" (N s of CPU)"`` when every run records its CPU time (``provenance.cpu_s``, runs
     made since 2026-12-06), else ``""``: on a shared machine the wall time also counts the
     other work."""
-    cpu = [r["provenance"].get("cpu_s") for r in records]
-    return "" if any(c is None for c in cpu) else f" ({sum(cpu):.1f} s of CPU)"
+    if not all("cpu_s" in r["provenance"] for r in records):
+        return ""
+    return f" ({sum(r['provenance']['cpu_s'] for r in records):.1f} s of CPU)"
 
 
 def _protocol_keys(protocol: dict[str, Any]) -> list[str]:
