@@ -33,7 +33,7 @@ def _one_step(form: str, model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize(("form", "gradient_scale", "biases"), [
     ("half-all", 1.0, True), ("full-all", 2.0, True),
-    ("half-weights", 1.0, False), ("full-weights", 2.0, False)])
+    ("half-weights", 1.0, False), ("full-weights", 2.0, False), ("quarter-weights", 0.5, False)])
 def test_each_form_shrinks_what_its_penalty_says(form, gradient_scale, biases):
     """θ ← θ − lr·(d/dθ penalty): (λ/2)Σθ² gives λθ, λΣθ² gives 2λθ; biases only if covered."""
     model = initialize(build_mlp("N2"), 0, "xavier-normal")
@@ -76,7 +76,8 @@ def test_the_default_form_is_the_protocol_itself_and_keeps_cache_keys():
     assert doubled.weight_decay == pytest.approx(2 * fast.weight_decay) and doubled.decay_biases
     with pytest.raises(NeuroplastError, match="unknown L2 form 'l1'; choose one of: half-all"):
         with_l2_form(fast, "l1")
-    assert set(L2_FORMS) == {"half-all", "full-all", "half-weights", "full-weights"}
+    assert set(L2_FORMS) == {"half-all", "full-all", "half-weights", "full-weights",
+                            "quarter-weights"}
 
 
 def test_the_run_option_reaches_the_protocol_and_the_run_id():

@@ -7,6 +7,11 @@ open and both change how far weights shrink over 5 × 10⁵ SGD steps (REFERENCE
   ``wd``, the engine under Mathematica's nets, uses this form) or λ·Σθ² (gradient 2λθ);
 * **biases**: whether the penalty covers biases as well as weights.
 
+One more level, ``quarter-weights`` ((λ/4)·Σw², gradient λθ/2, weights only), is no reading of
+the paper: it measures how far the results move when the decay is halved (N1's trained
+accuracy rises with a weaker decay; docs/reproduction/fidelity.md, "The strength of the L2
+term").
+
 Each form maps to a ``weight_decay`` and whether biases decay (:class:`Protocol` fields);
 :func:`with_l2_form` returns the protocol trained under a form. ``half-all`` is what the
 protocols already did before this choice was a factor, so it is the default, and a protocol
@@ -46,6 +51,9 @@ L2_FORMS: dict[str, L2Form] = {
         L2Form("full-all", 2.0, True, "λ·Σθ² over weights and biases"),
         L2Form("half-weights", 1.0, False, "(λ/2)·Σw² over weights only"),
         L2Form("full-weights", 2.0, False, "λ·Σw² over weights only"),
+        L2Form("quarter-weights", 0.5, False,
+               "(λ/4)·Σw² over weights only: half of half-weights' decay (a sensitivity level "
+               "of the fidelity study, not a reading of Mathematica's)"),
     )
 }
 """The forms the fidelity study can run, by name."""
