@@ -1,0 +1,150 @@
+"""How strongly the L2 term limits a net's trained accuracy: the same nets trained with the
+decay scaled by several factors (REFERENCE §1.15 item 2; docs/reproduction/fidelity.md, "The
+strength of the L2 term").
+
+The paper's N1s train to 0.91751 ± 0.00034 (Fig. 22, 10000 paper epochs); ours stop 0.002–0.003
+short under the paper's own protocol on every setting run, although they have stopped learning
+(B5's 1000 extra epochs add 0.0003 in the paper and 0.0004 here). With weight decay the
+accuracy a net settles at depends on the decay's strength, so this probe trains the same
+members with the run's L2 form and its decay multiplied by each ``--factors`` level (1: the
+form itself; 0.5: ``quarter-weights`` for ``half-weights``; 0: no decay) and reports each
+level's training and test accuracy, and its difference from level 1 paired by seed.
+
+The members of a level are trained fused (:func:`neuroplast.train.fused.train_fused`): member
+s is initialised with seed s and all share one data order (``--data-seed``), the same for every
+level, so levels differ in the decay alone. The sweeps of ``neuroplast reproduce`` give each
+seed its own data order instead, so level 1 is not the replication experiment's runs, only
+the same distribution: compare its mean with the stored runs' (e.g. the report of
+docs/reproduction/fidelity/medium/standard-kaiming-normal-l2-half-weights/replication).
+
+Usage::
+
+    python -m benchmarks.l2_strength --protocol medium --init kaiming-normal --l2 half-weights \\
+        --seeds 10 --out OUT [--factors 1 0.5 0] [--arch N1] [--paper-epochs 10000] \\
+        [--invert] [--data DIR]
+
+Writes ``OUT/<protocol>[-options]/l2-strength.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from benchmarks.run_arguments import add_run_arguments, options_folder, write_probe_report
+from neuroplast.data import Split
+from neuroplast.experiments.stats_summary import summarize
+from neuroplast.models import MLP
+from neuroplast.train import Protocol
+
+
+def train_members(arch: str, factor: float, protocol: Protocol, train_split: Split, *,
+                  init: str, seeds: int, paper_epochs: float, data_seed: int) -> list[MLP]:
+    """Members ``0 … seeds − 1`` of ``arch`` (member s initialised with seed s) trained fused
+    on one data order with ``protocol``'s decay × ``factor``."""
+    from neuroplast.models import build_mlp, initialize
+    from neuroplast.train.fused import train_fused
+
+    scaled = replace(protocol, weight_decay=protocol.weight_decay * factor)
+    models = [initialize(build_mlp(arch), seed, init) for seed in range(seeds)]
+    train_fused(models, train_split, scaled, epochs=scaled.epochs(paper_epochs),
+                data_seed=data_seed, progress=False)
+    return models
+
+
+def train_level(arch: str, factor: float, protocol: Protocol, train_split: Split,
+                test_split: Split, *, init: str, seeds: int, paper_epochs: float,
+                data_seed: int) -> dict[str, Any]:
+    """:func:`train_members`, then each member's training and test accuracy."""
+    from neuroplast.train import evaluate
+
+    started = time.process_time()
+    models = train_members(arch, factor, protocol, train_split, init=init, seeds=seeds,
+                           paper_epochs=paper_epochs, data_seed=data_seed)
+    return {"factor": factor, "weight_decay": protocol.weight_decay * factor,
+            "cpu_s": time.process_time() - started,
+            "train_accuracy": [evaluate(m, train_split).accuracy for m in models],
+            "test_accuracy": [evaluate(m, test_split).accuracy for m in models]}
+
+
+def markdown(levels: Sequence[dict[str, Any]], header: str, paper: str | None) -> str:
+    """The table: each level's accuracies and their differences from the first level, paired
+    by seed."""
+    reference = levels[0]
+    lines = [header, "",
+             "| decay factor | weight decay | training accuracy | − factor "
+             f"{reference['factor']:g}, paired | test accuracy | − factor "
+             f"{reference['factor']:g}, paired | CPU s |",
+             "|---|---|---|---|---|---|---|"]
+    for level in levels:
+        cells = []
+        for key in ("train_accuracy", "test_accuracy"):
+            own = summarize(level[key])
+            diff = summarize(a - b for a, b in zip(level[key], reference[key], strict=True))
+            cells += [f"{own.mean:.5f} ± {own.se:.5f}",
+                      "—" if level is reference else f"{diff.mean:+.5f} ± {diff.se:.5f}"]
+        lines.append(f"| {level['factor']:g} | {level['weight_decay']:g} | {cells[0]} | "
+                     f"{cells[1]} | {cells[2]} | {cells[3]} | {level['cpu_s']:.0f} |")
+    if paper is not None:
+        lines += ["", f"Paper (Fig. 22, N1 after 10000 epochs): {paper}."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Train every level; write the JSON and markdown."""
+    from neuroplast.experiments.experiment import mnist
+    from neuroplast.experiments.options import encoding_name, run_protocol
+    from neuroplast.experiments.paper_tables import paper_table
+    from neuroplast.train import restrict
+    from neuroplast.train.threads import torch_threads
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.l2_strength",
+                                     description=__doc__.split("\n\n")[0])
+    add_run_arguments(parser, invert=True)
+    parser.add_argument("--factors", type=float, nargs="+", default=[1.0, 0.5, 0.0],
+                        help="multiples of the L2 form's decay, the first the reference")
+    parser.add_argument("--arch", default="N1", help="a preset (default N1, Fig. 22's net)")
+    parser.add_argument("--paper-epochs", type=float, default=10000.0,
+                        help="training length in the paper's epochs (default Fig. 22's 10000)")
+    parser.add_argument("--data-seed", type=int, default=0, help="the shared data order's seed")
+    args = parser.parse_args(argv)
+    if args.seeds < 2:
+        parser.error("--seeds must be at least 2 (a standard error needs two members)")
+    if any(f < 0 for f in args.factors):
+        parser.error(f"--factors must be non-negative, got {args.factors}")
+    options = {"invert": args.invert, "init": args.init, "l2": args.l2}
+    folder = options_folder(args.out, args.protocol, options)
+    protocol = run_protocol(args.protocol, options)
+    data = mnist(args.data, invert=args.invert)
+    train_split = restrict(data.train, protocol)
+    started = time.perf_counter()
+    levels = []
+    with torch_threads(1):  # as the sweep workers train
+        for factor in args.factors:
+            levels.append(train_level(args.arch, factor, protocol, train_split, data.test,
+                                      init=args.init, seeds=args.seeds,
+                                      paper_epochs=args.paper_epochs, data_seed=args.data_seed))
+            print(f"[l2-strength] factor {factor:g} done", file=sys.stderr)
+    paper = (paper_table("fig22").context["initial_accuracy"].text
+             if args.arch.upper() == "N1" and args.paper_epochs == 10000 else None)
+    header = (
+        f"# How strongly the L2 term limits {args.arch}'s trained accuracy\n\n"
+        f"Protocol `{args.protocol}`, {encoding_name(args.invert)} MNIST, init `{args.init}`, "
+        f"L2 `{args.l2}` with its decay × each factor; {args.arch} trained "
+        f"{args.paper_epochs:g} paper epochs; members 0–{args.seeds - 1} fused, one data order "
+        f"(seed {args.data_seed}) for every level, so differences are paired by seed. Made by "
+        f"`python -m benchmarks.l2_strength {' '.join(argv if argv is not None else sys.argv[1:])}`"
+        f" ({time.perf_counter() - started:.0f} s).")
+    write_probe_report(folder, "l2-strength", markdown(levels, header, paper), {
+        "protocol": args.protocol, "options": options, "arch": args.arch,
+        "paper_epochs": args.paper_epochs, "data_seed": args.data_seed, "seeds": args.seeds,
+        "levels": levels}, started)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""benchmarks.l2_strength: each level is the members trained alone with the decay scaled, on
+one shared data order; bad arguments are refused before any training."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from benchmarks.l2_strength import main, markdown, train_level, train_members
+from neuroplast.data import Split
+from neuroplast.models import build_mlp, initialize
+from neuroplast.train import evaluate, get_protocol, train
+from neuroplast.train.l2 import with_l2_form
+
+
+def _split(n: int, seed: int) -> Split:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 784, generator=g)
+    y = (x @ torch.randn(784, 10, generator=g)).argmax(dim=1)
+    return Split(x, y)
+
+
+@pytest.mark.parametrize("factor", [1.0, 0.5, 0.0])
+def test_a_level_is_each_member_trained_alone_with_the_scaled_decay(factor):
+    """Independent reference: ``train()`` of each member alone, its weight decay set by hand
+    to factor × the form's, with the shared data seed; the fused members match it to float
+    rounding, and no other factor's training does."""
+    protocol = with_l2_form(get_protocol("fast"), "half-weights")
+    split = _split(1200, 0)
+    members = train_members("N1", factor, protocol, split, init="kaiming-normal", seeds=3,
+                            paper_epochs=500, data_seed=5)
+    for seed, member in enumerate(members):
+        right, wrong = 0.001 * factor, 0.001 * (1.0 - factor) + 0.0003
+        for decay in (right, wrong):
+            by_hand = dataclasses.replace(protocol, weight_decay=decay)
+            alone = initialize(build_mlp("N1"), seed, "kaiming-normal")
+            train(alone, split, by_hand, epochs=by_hand.epochs(500), seed=5, progress=False)
+            gap = max((a - b).abs().max().item()
+                      for a, b in zip(member.parameters(), alone.parameters(), strict=True))
+            assert (gap < 1e-5) == (decay == right), (decay, gap)
+
+
+def test_a_level_reports_each_member_s_accuracies():
+    protocol = with_l2_form(get_protocol("fast"), "half-weights")
+    train_split, test_split = _split(1200, 0), _split(300, 1)
+    level = train_level("N1", 0.5, protocol, train_split, test_split, init="kaiming-normal",
+                        seeds=2, paper_epochs=300, data_seed=5)
+    members = train_members("N1", 0.5, protocol, train_split, init="kaiming-normal", seeds=2,
+                            paper_epochs=300, data_seed=5)
+    assert level["weight_decay"] == pytest.approx(0.0005) and level["factor"] == 0.5
+    assert level["train_accuracy"] == [evaluate(m, train_split).accuracy for m in members]
+    assert level["test_accuracy"] == [evaluate(m, test_split).accuracy for m in members]
+
+
+def test_the_table_pairs_each_level_with_the_first_by_seed():
+    levels = [{"factor": 1.0, "weight_decay": 0.001, "cpu_s": 1.0,
+               "train_accuracy": [0.90, 0.92], "test_accuracy": [0.80, 0.82]},
+              {"factor": 0.5, "weight_decay": 0.0005, "cpu_s": 1.0,
+               "train_accuracy": [0.91, 0.95], "test_accuracy": [0.80, 0.82]}]
+    text = markdown(levels, "# t", "0.91751 ± 0.00034")
+    # paired differences 0.01 and 0.03: mean 0.02, s.e. 0.01
+    assert "| 0.5 | 0.0005 | 0.93000 ± 0.02000 | +0.02000 ± 0.01000 |" in text
+    assert "| 1 | 0.001 | 0.91000 ± 0.01000 | — |" in text
+    assert text.rstrip().endswith("Paper (Fig. 22, N1 after 10000 epochs): 0.91751 ± 0.00034.")
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--seeds", "1"], "--seeds must be at least 2"),
+    (["--factors", "1", "-0.5"], "--factors must be non-negative"),
+])
+def test_bad_arguments_are_refused_before_training(arguments, message, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path), *arguments])
+    assert message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
