@@ -59,7 +59,12 @@ from typing import Any
 import torch
 
 from benchmarks.report_cells import within
-from benchmarks.run_arguments import add_run_arguments, options_folder, write_probe_report
+from benchmarks.run_arguments import (
+    add_run_arguments,
+    made_by,
+    options_folder,
+    write_probe_report,
+)
 from neuroplast.data import Split
 from neuroplast.errors import NeuroplastError
 from neuroplast.experiments.definitions.random_neuron_spread import initialiser_std, trained_std
@@ -300,9 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"L2 `{args.l2}`; seeds 0–{args.seeds - 1}; N1 trained {summary['pretrained']['mean']:.5f}"
         f" (paper {paper_table('fig22').context['initial_accuracy'].text}). Rows: B5 adds no "
         f"neuron; each B4 row is the library's "
-        f"B4 neuron rescaled to one reading's stds (benchmarks/b4_width.py). Made by "
-        f"`python -m benchmarks.b4_width {' '.join(argv if argv is not None else sys.argv[1:])}`"
-        f" ({time.perf_counter() - started:.0f} s).{check}")
+        f"B4 neuron rescaled to one reading's stds (benchmarks/b4_width.py). "
+        + made_by("benchmarks.b4_width", argv, started) + check)
     write_probe_report(folder, "b4-width", markdown(summary, HORIZONS, header), {
         "protocol": args.protocol, "options": options, "seeds": args.seeds,
         "horizons": list(HORIZONS), "summary": summary, "per_seed": per_seed,

@@ -36,7 +36,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.run_arguments import arm_probe, write_probe_report
+from benchmarks.run_arguments import arm_probe, made_by, write_probe_report
 
 RELATIVE_CUTOFF = 0.1
 """Both criteria remove an input scoring below 0.1 · the largest score (Fig. 18, Fig. 20 right)."""
@@ -169,9 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"the squared norm of input k's first-layer weights (eq. 69); border: the 4-pixel "
         f"frame, centre: the central 12 × 12. The L2 term alone leaves {l2_alone:.4f} of a "
         f"squared norm over the training's {steps} steps (lr {protocol.learning_rate:g}, "
-        f"weight decay {protocol.weight_decay:g}). Made by `python -m benchmarks.border_weights "
-        f"{' '.join(argv if argv is not None else sys.argv[1:])}` "
-        f"({time.perf_counter() - started:.0f} s).")
+        f"weight decay {protocol.weight_decay:g}). "
+        + made_by("benchmarks.border_weights", argv, started))
     write_probe_report(folder, "border-weights", markdown(per_seed, header), {
         "protocol": args.protocol, "options": options, "seeds": args.seeds,
         "relative_cutoff": RELATIVE_CUTOFF, "nnsp_level": NNSP_LEVEL, "base_nets": bases,

@@ -52,7 +52,7 @@ from typing import Any
 import torch
 
 from benchmarks.report_cells import within
-from benchmarks.run_arguments import arm_probe, write_probe_report
+from benchmarks.run_arguments import arm_probe, made_by, write_probe_report
 
 SITE = "hidden1"
 CUTOFFS = (0.01, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3)
@@ -292,9 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{sum(b['from_cache'] for b in bases)} of {args.seeds} loaded from it). Each row prunes "
         f"copies of the same nets at Fig. 5's cutoffs (A1, one shot unless sequential); the "
         f"cells are the neurons kept and the training accuracy right after pruning (9 each) "
-        f"and the top efficiency. Paper: 28 nets. Made by `python -m benchmarks.cutoff_readings "
-        f"{' '.join(argv if argv is not None else sys.argv[1:])}` "
-        f"({time.perf_counter() - started:.0f} s). Readings: "
+        f"and the top efficiency. Paper: 28 nets. "
+        + made_by("benchmarks.cutoff_readings", argv, started) + " Readings: "
         + "; ".join(f"`{r.name}`: {r.description}" for r in READINGS.values()) + ". The "
         f"`appendix` row keeps the same neurons as the library's `prune` in "
         f"{checked - len(differs)} of {checked} prunes"

@@ -35,7 +35,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from benchmarks.run_arguments import add_run_arguments, options_folder, write_probe_report
+from benchmarks.run_arguments import (
+    add_run_arguments,
+    made_by,
+    options_folder,
+    write_probe_report,
+)
 from neuroplast.data import Split
 from neuroplast.experiments.stats_summary import summarize
 from neuroplast.models import MLP
@@ -136,9 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Protocol `{args.protocol}`, {encoding_name(args.invert)} MNIST, init `{args.init}`, "
         f"L2 `{args.l2}` with its decay × each factor; {args.arch} trained "
         f"{args.paper_epochs:g} paper epochs; members 0–{args.seeds - 1} fused, one data order "
-        f"(seed {args.data_seed}) for every level, so differences are paired by seed. Made by "
-        f"`python -m benchmarks.l2_strength {' '.join(argv if argv is not None else sys.argv[1:])}`"
-        f" ({time.perf_counter() - started:.0f} s).")
+        f"(seed {args.data_seed}) for every level, so differences are paired by seed. "
+        + made_by("benchmarks.l2_strength", argv, started))
     write_probe_report(folder, "l2-strength", markdown(levels, header, paper), {
         "protocol": args.protocol, "options": options, "arch": args.arch,
         "paper_epochs": args.paper_epochs, "data_seed": args.data_seed, "seeds": args.seeds,

@@ -1,8 +1,8 @@
 """Command-line arguments shared by the benchmarks that run one experiment under the fidelity
 study's run options (:mod:`benchmarks.peaked_sets`, :mod:`benchmarks.vs_n2ps_a1`,
 :mod:`benchmarks.cutoff_readings`, :mod:`benchmarks.b4_width`,
-:mod:`benchmarks.border_weights`, :mod:`benchmarks.init_input_counts`), and how such a probe
-writes its report."""
+:mod:`benchmarks.border_weights`, :mod:`benchmarks.init_input_counts`,
+:mod:`benchmarks.l2_strength`), and how such a probe writes its report."""
 
 from __future__ import annotations
 
@@ -69,6 +69,16 @@ def use_trained_cache(folder: Path | None) -> Path:
     else:
         os.environ.setdefault(CACHE_ENV_VAR, str(default_cache_dir("trained")))
     return Path(os.environ[CACHE_ENV_VAR])
+
+
+def made_by(module: str, argv: Sequence[str] | None, started: float) -> str:
+    """"Made by `python -m MODULE ARGS` (N s)." for a probe's report header: the arguments as
+    given (``argv``, else the process's), the seconds since ``started``."""
+    import sys
+    import time
+
+    arguments = " ".join(argv if argv is not None else sys.argv[1:])
+    return f"Made by `python -m {module} {arguments}` ({time.perf_counter() - started:.0f} s)."
 
 
 def write_probe_report(folder: Path, stem: str, text: str, record: dict[str, Any],

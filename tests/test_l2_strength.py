@@ -75,3 +75,12 @@ def test_bad_arguments_are_refused_before_training(arguments, message, tmp_path,
         main(["--out", str(tmp_path), *arguments])
     assert message in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_the_report_header_names_the_command_as_typed_and_its_seconds():
+    import time
+
+    from benchmarks.run_arguments import made_by
+
+    text = made_by("benchmarks.l2_strength", ["--seeds", "3"], time.perf_counter() - 3.2)
+    assert text == "Made by `python -m benchmarks.l2_strength --seeds 3` (3 s)."
