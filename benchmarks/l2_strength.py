@@ -4,7 +4,7 @@ strength of the L2 term").
 
 The paper's N1s train to 0.91751 ± 0.00034 (Fig. 22, 10000 paper epochs); ours stop 0.002–0.003
 short under the paper's own protocol on every setting run, although they have stopped learning
-(B5's 1000 extra epochs add 0.0003 in the paper and 0.0004 here). With weight decay the
+(B5's 1000 extra epochs add 0.0003 in the paper and 0.0004–0.0006 here). With weight decay the
 accuracy a net settles at depends on the decay's strength, so this probe trains the same
 members with the run's L2 form and its decay multiplied by each ``--factors`` level (1: the
 form itself; 0.5: ``quarter-weights`` for ``half-weights``; 0: no decay) and reports each

@@ -35,7 +35,8 @@ def _one_step(form: str, model: torch.nn.Module) -> dict[str, torch.Tensor]:
     ("half-all", 1.0, True), ("full-all", 2.0, True),
     ("half-weights", 1.0, False), ("full-weights", 2.0, False), ("quarter-weights", 0.5, False)])
 def test_each_form_shrinks_what_its_penalty_says(form, gradient_scale, biases):
-    """θ ← θ − lr·(d/dθ penalty): (λ/2)Σθ² gives λθ, λΣθ² gives 2λθ; biases only if covered."""
+    """θ ← θ − lr·(d/dθ penalty): (λ/2)Σθ² gives λθ, λΣθ² gives 2λθ, (λ/4)Σw² gives λθ/2;
+    biases only if covered."""
     model = initialize(build_mlp("N2"), 0, "xavier-normal")
     with torch.no_grad():
         for layer in model.layers:

@@ -26,7 +26,7 @@ def _split(n: int, seed: int) -> Split:
 def test_a_level_is_each_member_trained_alone_with_the_scaled_decay(factor):
     """Independent reference: ``train()`` of each member alone, its weight decay set by hand
     to factor × the form's, with the shared data seed; the fused members match it to float
-    rounding, and no other factor's training does."""
+    rounding, and the same training with another decay does not."""
     protocol = with_l2_form(get_protocol("fast"), "half-weights")
     split = _split(1200, 0)
     members = train_members("N1", factor, protocol, split, init="kaiming-normal", seeds=3,
@@ -84,3 +84,31 @@ def test_the_report_header_names_the_command_as_typed_and_its_seconds():
 
     text = made_by("benchmarks.l2_strength", ["--seeds", "3"], time.perf_counter() - 3.2)
     assert text == "Made by `python -m benchmarks.l2_strength --seeds 3` (3 s)."
+
+
+def test_main_trains_each_level_on_the_data_seed_and_the_splits_it_names(tmp_path, data_dir):
+    """The command end to end (quick protocol, 2 members, 1 epoch): every level's accuracies
+    are those of :func:`train_level` called with the restricted training split, the test split
+    and the given data seed; the report names the command and, for N1 at 10000 epochs only,
+    the paper's accuracy."""
+    import json
+
+    from neuroplast.data import load_mnist
+    from neuroplast.train import restrict
+
+    main(["--protocol", "quick", "--seeds", "2", "--factors", "1", "0.5", "--paper-epochs",
+          "500", "--data-seed", "3", "--out", str(tmp_path), "--data", data_dir])
+    folder = tmp_path / "quick-init-kaiming-normal-l2-half-weights"
+    record = json.loads((folder / "l2-strength.json").read_text())
+    assert record["data_seed"] == 3 and [lv["factor"] for lv in record["levels"]] == [1.0, 0.5]
+    data = load_mnist(data_dir, download=False)
+    protocol = with_l2_form(get_protocol("quick"), "half-weights")
+    for stored in record["levels"]:
+        expected = train_level("N1", stored["factor"], protocol, restrict(data.train, protocol),
+                               data.test, init="kaiming-normal", seeds=2, paper_epochs=500,
+                               data_seed=3)
+        assert stored["train_accuracy"] == expected["train_accuracy"]
+        assert stored["test_accuracy"] == expected["test_accuracy"]
+    text = (folder / "l2-strength.md").read_text()
+    assert "Made by `python -m benchmarks.l2_strength --protocol quick --seeds 2" in text
+    assert "Paper (Fig. 22" not in text  # 500 epochs: not Fig. 22's training

@@ -29,14 +29,14 @@ from neuroplast.train.protocols import Protocol
 
 @dataclass(frozen=True)
 class L2Form:
-    """One reading of "L2 regularization λ".
+    """One form of "L2 regularization λ": a reading of it, or a sensitivity level.
 
     Attributes:
         name: the form's name (the run option's level).
         gradient_scale: the penalty's gradient is ``gradient_scale · λ · θ``: 1 for (λ/2)Σθ²,
             2 for λΣθ².
         biases: whether biases are penalised too.
-        description: one line for reports.
+        description: what the form penalises, for reports.
     """
 
     name: str
