@@ -42,9 +42,14 @@ from benchmarks.run_arguments import (
     write_probe_report,
 )
 from neuroplast.data import Split
-from neuroplast.experiments.stats_summary import summarize
+from neuroplast.experiments.stats_summary import format_difference, summarize
 from neuroplast.models import MLP
 from neuroplast.train import Protocol
+
+
+def with_decay_factor(protocol: Protocol, factor: float) -> Protocol:
+    """``protocol`` with its weight decay multiplied by ``factor``."""
+    return replace(protocol, weight_decay=protocol.weight_decay * factor)
 
 
 def train_members(arch: str, factor: float, protocol: Protocol, train_split: Split, *,
@@ -54,7 +59,7 @@ def train_members(arch: str, factor: float, protocol: Protocol, train_split: Spl
     from neuroplast.models import build_mlp, initialize
     from neuroplast.train.fused import train_fused
 
-    scaled = replace(protocol, weight_decay=protocol.weight_decay * factor)
+    scaled = with_decay_factor(protocol, factor)
     models = [initialize(build_mlp(arch), seed, init) for seed in range(seeds)]
     train_fused(models, train_split, scaled, epochs=scaled.epochs(paper_epochs),
                 data_seed=data_seed, progress=False)
@@ -70,7 +75,7 @@ def train_level(arch: str, factor: float, protocol: Protocol, train_split: Split
     started = time.process_time()
     models = train_members(arch, factor, protocol, train_split, init=init, seeds=seeds,
                            paper_epochs=paper_epochs, data_seed=data_seed)
-    return {"factor": factor, "weight_decay": protocol.weight_decay * factor,
+    return {"factor": factor, "weight_decay": with_decay_factor(protocol, factor).weight_decay,
             "cpu_s": time.process_time() - started,
             "train_accuracy": [evaluate(m, train_split).accuracy for m in models],
             "test_accuracy": [evaluate(m, test_split).accuracy for m in models]}
@@ -90,8 +95,7 @@ def markdown(levels: Sequence[dict[str, Any]], header: str, paper: str | None) -
         for key in ("train_accuracy", "test_accuracy"):
             own = summarize(level[key])
             diff = summarize(a - b for a, b in zip(level[key], reference[key], strict=True))
-            cells += [f"{own.mean:.5f} ± {own.se:.5f}",
-                      "—" if level is reference else f"{diff.mean:+.5f} ± {diff.se:.5f}"]
+            cells += [own.format(5), "—" if level is reference else format_difference(diff, 5)]
         lines.append(f"| {level['factor']:g} | {level['weight_decay']:g} | {cells[0]} | "
                      f"{cells[1]} | {cells[2]} | {cells[3]} | {level['cpu_s']:.0f} |")
     if paper is not None:

@@ -34,7 +34,7 @@ class L2Form:
     Attributes:
         name: the form's name (the run option's level).
         gradient_scale: the penalty's gradient is ``gradient_scale · λ · θ``: 1 for (λ/2)Σθ²,
-            2 for λΣθ².
+            2 for λΣθ², 0.5 for (λ/4)Σθ².
         biases: whether biases are penalised too.
         description: what the form penalises, for reports.
     """
