@@ -31,7 +31,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -81,26 +81,38 @@ def train_level(arch: str, factor: float, protocol: Protocol, train_split: Split
             "test_accuracy": [evaluate(m, test_split).accuracy for m in models]}
 
 
-def markdown(levels: Sequence[dict[str, Any]], header: str, paper: str | None) -> str:
-    """The table: each level's accuracies and their differences from the first level, paired
-    by seed."""
+def paired_table(levels: Sequence[dict[str, Any]], titles: Sequence[str],
+                 labels: Callable[[dict[str, Any]], Sequence[str]],
+                 reference_name: str) -> list[str]:
+    """Table lines: each level's label cells (``labels(level)`` under ``titles``), training
+    and test accuracy, their differences from the first level paired by seed (the first level
+    is ``reference_name`` in the header), and its CPU seconds."""
     reference = levels[0]
-    lines = [header, "",
-             "| decay factor | weight decay | training accuracy | − factor "
-             f"{reference['factor']:g}, paired | test accuracy | − factor "
-             f"{reference['factor']:g}, paired | CPU s |",
-             "|---|---|---|---|---|---|---|"]
+    head = [*titles, "training accuracy", f"− {reference_name}, paired", "test accuracy",
+            f"− {reference_name}, paired", "CPU s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for level in levels:
-        cells = []
+        cells = list(labels(level))
         for key in ("train_accuracy", "test_accuracy"):
             own = summarize(level[key])
             diff = summarize(a - b for a, b in zip(level[key], reference[key], strict=True))
             cells += [own.format(5), "—" if level is reference else format_difference(diff, 5)]
-        lines.append(f"| {level['factor']:g} | {level['weight_decay']:g} | {cells[0]} | "
-                     f"{cells[1]} | {cells[2]} | {cells[3]} | {level['cpu_s']:.0f} |")
-    if paper is not None:
-        lines += ["", f"Paper (Fig. 22, N1 after 10000 epochs): {paper}."]
-    return "\n".join(lines) + "\n"
+        lines.append("| " + " | ".join([*cells, f"{level['cpu_s']:.0f}"]) + " |")
+    return lines
+
+
+def paper_line(paper: str | None) -> list[str]:
+    """The paper's Fig. 22 accuracy of N1, when the probe trained Fig. 22's N1."""
+    return [] if paper is None else ["", f"Paper (Fig. 22, N1 after 10000 epochs): {paper}."]
+
+
+def markdown(levels: Sequence[dict[str, Any]], header: str, paper: str | None) -> str:
+    """The table: each level's accuracies and their differences from the first level, paired
+    by seed."""
+    table = paired_table(levels, ("decay factor", "weight decay"),
+                         lambda level: (f"{level['factor']:g}", f"{level['weight_decay']:g}"),
+                         f"factor {levels[0]['factor']:g}")
+    return "\n".join([header, "", *table, *paper_line(paper)]) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
