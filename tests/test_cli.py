@@ -420,3 +420,30 @@ def test_torch_threads_are_restored_when_the_block_raises():
     assert torch.get_num_threads() == before
     with torch_threads(None):
         assert torch.get_num_threads() == before
+
+
+def test_train_lr_schedule_trains_under_it_and_records_it(tmp_path, data_dir, capsys):
+    """Independent reference: ``train()`` of the same net with the schedule set on the protocol
+    by hand."""
+    import dataclasses
+
+    from neuroplast.data import load_mnist
+    from neuroplast.models import build_mlp, initialize
+    from neuroplast.train import get_protocol, train
+
+    out_file = tmp_path / "n1.pt"
+    code, out, err = run_cli(["train", "--arch", "N1", "--protocol", "quick", "--epochs", "2500",
+                              "--lr-schedule", "polynomial", "--data", data_dir, "--out",
+                              out_file, "--no-progress"], capsys)
+    assert code == 0, err
+    saved, metadata = load_model(out_file)
+    assert metadata["lr_schedule"] == "polynomial"
+    protocol = dataclasses.replace(get_protocol("quick"), lr_schedule="polynomial")
+    alone = initialize(build_mlp("N1"), 0)
+    train(alone, load_mnist(data_dir, download=False).train, protocol,
+          epochs=protocol.epochs(2500), seed=0, progress=False)
+    for a, b in zip(saved.parameters(), alone.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    code, _, err = run_cli(["train", "--lr-schedule", "cosine", "--out", tmp_path / "x.pt"],
+                           capsys)
+    assert code != 0 and "invalid choice: 'cosine'" in err

@@ -33,8 +33,8 @@ N4_EXPERIMENTS = ("baseline-training", "cutoff-pruning", "goal-pruning", "untrai
 
 
 @pytest.mark.parametrize("name", N4_EXPERIMENTS)
-def test_the_five_n4_experiments_take_both_options(name):
-    assert set(EXPERIMENTS[name].options) == {"invert", "init", "l2"}
+def test_the_five_n4_experiments_take_the_study_s_options(name):
+    assert set(EXPERIMENTS[name].options) == {"invert", "init", "l2", "lr_schedule"}
 
 
 EARLIER = REPRODUCTION / "xavier-normal"
@@ -49,7 +49,7 @@ REPRODUCED = sorted(p.name for p in EARLIER.iterdir() if (p / "runs").is_dir())
 def test_every_reproduced_experiment_that_initialises_a_net_takes_init_and_l2():
     assert len(REPRODUCED) == 11
     for name in REPRODUCED:
-        assert {"init", "l2"} <= set(EXPERIMENTS[name].options), name
+        assert {"init", "l2", "lr_schedule"} <= set(EXPERIMENTS[name].options), name
 
 
 def _stored(folder: Path) -> tuple[set[str], int]:
@@ -128,9 +128,10 @@ def test_option_defaults_and_effective_options():
     assert option({}, "invert") is False and option({}, "init") == "xavier-normal"
     assert effective_options({"invert": True}) == {"invert": True, "init": "xavier-normal",
                                                    "l2": "half-all",
+                                                   "lr_schedule": "constant",
                                                    "nnsp_outputs": "per-output",
                                                    "b4_std": "xavier-normal"}
-    assert set(OPTIONS) == {"invert", "init", "l2", "nnsp_outputs", "b4_std"}
+    assert set(OPTIONS) == {"invert", "init", "l2", "lr_schedule", "nnsp_outputs", "b4_std"}
 
 
 def test_xavier_default_draws_what_it_always_drew():
@@ -171,7 +172,8 @@ def test_a_quick_run_with_options_trains_that_net_and_records_them(tmp_path, dat
     assert record["spec"]["config"] == {"arch": "N4", "paper_epochs": 5000, "invert": True,
                                         "init": "kaiming-normal"}
     assert record["result"]["run_options"] == {"invert": True, "init": "kaiming-normal",
-                                               "l2": "half-all", "nnsp_outputs": "per-output",
+                                               "l2": "half-all", "lr_schedule": "constant",
+                                               "nnsp_outputs": "per-output",
                                                "b4_std": "xavier-normal"}
     stored = json.loads((tmp_path / "baseline-training" / "runs"
                          / f"{record['run_id']}.json").read_text())
@@ -211,6 +213,10 @@ def test_cli_flags_become_run_options_and_refuse_an_experiment_without_them():
                                   _cli_args("goal-pruning", "--l2", "half-weights"))
     assert all(c["l2"] == "half-weights" and c["init"] == "kaiming-normal"
                for c in halved.configs(get_protocol("quick")))
+    (scheduled,) = apply_run_options([EXPERIMENTS["replication"]],
+                                     _cli_args("replication", "--lr-schedule", "polynomial"))
+    assert all(c["lr_schedule"] == "polynomial"
+               for c in scheduled.configs(get_protocol("quick")))
     with pytest.raises(NeuroplastError, match="does not support the run option 'invert'"):
         apply_run_options([EXPERIMENTS["death-and-replication"]],
                           _cli_args("death-and-replication", "--invert"))

@@ -94,6 +94,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "half-*: (λ/2)·Σθ², full-*: λ·Σθ², *-weights: biases not penalised; "
                         f"{OPTIONS['l2'].default} gives the previous reproduction's runs) for the "
                         "experiments that support it; use another --out")
+    p.add_argument("--lr-schedule", choices=list(OPTIONS["lr_schedule"].levels), default=None,
+                   help="run option: how the learning rate changes over each training call "
+                        f"(default {OPTIONS['lr_schedule'].default}, the paper's statement; "
+                        "polynomial: Mathematica NetTrain's SGD default, rate × √(1 − t/(T+1)) "
+                        "at update t of T) for the experiments that support it; use another "
+                        "--out")
     p.add_argument("--nnsp-outputs", choices=list(OPTIONS["nnsp_outputs"].levels),
                    default=None,
                    help="run option (vs-nnsp): how NNSP combines a level's outputs (default "
@@ -118,7 +124,8 @@ def apply_run_options(experiments: list[Experiment], args: argparse.Namespace,
                       ) -> list[Experiment]:
     """The experiments under the reproduction's defaults
     (:data:`~neuroplast.experiments.options.REPRODUCTION_DEFAULTS`) and the run options the
-    command line chose (``--invert``, ``--init``, ``--l2``, ``--nnsp-outputs``, ``--b4-std``).
+    command line chose (``--invert``, ``--init``, ``--l2``, ``--lr-schedule``,
+    ``--nnsp-outputs``, ``--b4-std``).
 
     With ``all`` a chosen option applies to the experiments that support it; a single
     experiment that does not support a chosen option is refused (``with_options`` says which
@@ -126,6 +133,7 @@ def apply_run_options(experiments: list[Experiment], args: argparse.Namespace,
     """
     chosen = {key: value for key, value in (("invert", args.invert or None),
                                             ("init", args.init), ("l2", args.l2),
+                                            ("lr_schedule", args.lr_schedule),
                                             ("nnsp_outputs", args.nnsp_outputs),
                                             ("b4_std", args.b4_std))
               if value is not None}

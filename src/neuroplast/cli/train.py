@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from neuroplast.checks import MAX_SEED
@@ -27,6 +28,7 @@ from neuroplast.models import ACTIVATIONS, PRESETS, build_mlp, initialize, save_
 from neuroplast.train import Checkpoint, Protocol, get_protocol, make_optimizer, train
 from neuroplast.train.checkpoint import discard_checkpoint
 from neuroplast.train.fused import train_fused
+from neuroplast.train.lr_schedule import DEFAULT_LR_SCHEDULE, LR_SCHEDULES
 from neuroplast.train.report import format_metrics, format_table
 
 
@@ -53,6 +55,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="train S nets (initialisation seeds SEED … SEED+S−1) as one fused "
                         "model sharing every batch (shuffling seeded by --seed); --out must "
                         "contain {seed}, e.g. n1-{seed}.pt")
+    p.add_argument("--lr-schedule", choices=list(LR_SCHEDULES), default=DEFAULT_LR_SCHEDULE,
+                   help="how the learning rate changes over the training: "
+                        + "; ".join(f"{s.name}: {s.description}" for s in LR_SCHEDULES.values())
+                        + f" (default {DEFAULT_LR_SCHEDULE})")
     p.add_argument("--checkpoint", metavar="PATH", default=None,
                    help="save the training's state to PATH about once a minute; after an "
                         "interruption, the same command continues from it (same result as "
@@ -62,6 +68,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_output_arguments(p)
     add_threads_argument(p)
     p.set_defaults(run=run)
+
+
+def _protocol(args: argparse.Namespace) -> Protocol:
+    """The named protocol under the chosen learning-rate schedule."""
+    return replace(get_protocol(args.protocol), lr_schedule=args.lr_schedule)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     arch = args.arch if args.arch or args.widths else "N4"
     model = initialize(build_mlp(arch, widths=args.widths, activation=args.activation), args.seed)
     check_mnist_model(model)
-    protocol = get_protocol(args.protocol)
+    protocol = _protocol(args)
     optimizer = make_optimizer(model, protocol, args.optimizer)
     callbacks = []
     if args.death_replication:  # parsed and checked before the data is loaded
@@ -172,7 +183,7 @@ def run_fused(args: argparse.Namespace) -> int:
     models = [initialize(build_mlp(arch, widths=args.widths, activation=args.activation), seed)
               for seed in seeds]
     check_mnist_model(models[0])
-    protocol = get_protocol(args.protocol)
+    protocol = _protocol(args)
     dataset = load_data(args)
     subset = training_subset(protocol, dataset.train.n)
     print(f"training {count} fused {arch or 'MLP'} nets widths={models[0].widths} "

@@ -1,8 +1,9 @@
 """Run options: choices the paper leaves open that an experiment can be run under.
 
 The fidelity study (docs/reproduction/fidelity.md) varies, besides the protocol, the MNIST
-encoding (REFERENCE §1.15 item 6), the initialisation (item 3) and the form of the L2 term
-(item 2; :func:`run_protocol` gives the protocol a run trains with); probes vary how NNSP
+encoding (REFERENCE §1.15 item 6), the initialisation (item 3), the form of the L2 term
+(item 2) and the learning-rate schedule (:func:`run_protocol` gives the protocol a run trains
+with); probes vary how NNSP
 combines its outputs and the spread of B4's random neuron (item 13). An experiment that supports
 them lists their keys in :attr:`Experiment.options`; its ``run`` reads them from the run's
 configuration with :func:`option`.
@@ -28,6 +29,7 @@ from neuroplast.experiments.experiment import Experiment
 from neuroplast.models import DEFAULT_INIT, INITIALIZATIONS
 from neuroplast.train import Protocol, get_protocol
 from neuroplast.train.l2 import DEFAULT_L2_FORM, L2_FORMS, with_l2_form
+from neuroplast.train.lr_schedule import DEFAULT_LR_SCHEDULE, LR_SCHEDULES
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,10 @@ OPTIONS: dict[str, RunOption] = {
         RunOption("l2", DEFAULT_L2_FORM, tuple(L2_FORMS),
                   "form of the L2 term: λ/2 or λ, biases or weights only "
                   "(neuroplast.train.l2)"),
+        RunOption("lr_schedule", DEFAULT_LR_SCHEDULE, tuple(LR_SCHEDULES),
+                  "how the learning rate changes over each training call: constant (the "
+                  "paper's statement) or polynomial (Mathematica NetTrain's SGD default; "
+                  "neuroplast.train.lr_schedule)"),
         RunOption("nnsp_outputs", "per-output", ("per-output", "summed"),
                   "how NNSP combines a level's outputs: per-output = Σ_o Var(S_ok), the "
                   "paper's eqs 59–65; summed = Var(Σ_o S_ok), the variance of the summed "
@@ -94,8 +100,12 @@ def option(config: Mapping[str, Any], key: str) -> Any:
 
 def run_protocol(protocol_name: str, config: Mapping[str, Any]) -> Protocol:
     """The protocol a run trains with: ``protocol_name`` under the run's L2 form (option
-    ``l2``; the named protocol itself at the default)."""
-    return with_l2_form(get_protocol(protocol_name), option(config, "l2"))
+    ``l2``) and learning-rate schedule (option ``lr_schedule``; the named protocol itself at
+    the defaults)."""
+    protocol = with_l2_form(get_protocol(protocol_name), option(config, "l2"))
+    schedule = option(config, "lr_schedule")
+    return protocol if schedule == DEFAULT_LR_SCHEDULE else replace(protocol,
+                                                                     lr_schedule=schedule)
 
 
 def effective_options(config: Mapping[str, Any]) -> dict[str, Any]:

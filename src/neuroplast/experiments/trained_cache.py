@@ -44,6 +44,7 @@ import neuroplast
 from neuroplast.experiments.stage_checkpoints import note_resumed
 from neuroplast.files import atomic_write, atomic_write_text
 from neuroplast.train.checkpoint import Checkpoint, discard_checkpoint
+from neuroplast.train.lr_schedule import DEFAULT_LR_SCHEDULE
 from neuroplast.train.protocols import Protocol
 
 CACHE_ENV_VAR = "NEUROPLAST_TRAINED_CACHE"
@@ -59,12 +60,15 @@ def training_key(arch: str, paper_epochs: float, seed: int, init: str, protocol:
                  data_fingerprint: str) -> dict[str, Any]:
     """Everything a trained base net depends on, as plain JSON data.
 
-    ``decay_biases`` enters only when False, so nets stored before the protocol had that field
-    (all trained with decaying biases) keep their keys.
+    ``decay_biases`` enters only when False and ``lr_schedule`` only when not ``constant``, so
+    nets stored before the protocol had those fields (all trained with decaying biases at a
+    constant rate) keep their keys.
     """
     fields = asdict(protocol) | {"description": None}
     if protocol.decay_biases:
         del fields["decay_biases"]
+    if protocol.lr_schedule == DEFAULT_LR_SCHEDULE:
+        del fields["lr_schedule"]
     return {"arch": arch, "paper_epochs": float(paper_epochs), "seed": int(seed), "init": init,
             "protocol": fields,
             "data": data_fingerprint, "torch": torch.__version__,

@@ -59,6 +59,7 @@ from neuroplast.data.datasets import tensors_fingerprint
 from neuroplast.errors import NeuroplastError
 from neuroplast.files import atomic_write
 from neuroplast.saving import read_weights
+from neuroplast.train.lr_schedule import DEFAULT_LR_SCHEDULE
 
 FORMAT = "neuroplast-training-checkpoint/1"
 """The value of the ``format`` entry that marks a file as a training checkpoint."""
@@ -178,11 +179,14 @@ class TrainingIdentity:
         data: the split trained on (``x``, ``y``, ``n``), after ``restrict``.
         history: the history the training appends to (its earlier epochs).
         seed, epochs, total_steps, batch_size: the schedule.
+        lr_schedule: the learning-rate schedule's name; part of the identity only when it is
+            not ``constant``, so checkpoints written before schedules existed still resume.
     """
 
     def __init__(self, checkpoint: Checkpoint, model: nn.Module,
                  optimizer: torch.optim.Optimizer, data: Any, history: Any, *, seed: int,
-                 epochs: float, total_steps: int, batch_size: int) -> None:
+                 epochs: float, total_steps: int, batch_size: int,
+                 lr_schedule: str = DEFAULT_LR_SCHEDULE) -> None:
         earlier = json.dumps(history.epochs, sort_keys=True).encode()
         self._data = data
         self._known = {
@@ -192,6 +196,8 @@ class TrainingIdentity:
             "activation": model.activation_name, "dtype": str(next(model.parameters()).dtype),
             "start": state_digest(model, optimizer), "optimizer": optimizer_settings(optimizer),
             "earlier_history": hashlib.sha256(earlier).hexdigest()}
+        if lr_schedule != DEFAULT_LR_SCHEDULE:
+            self._known["lr_schedule"] = lr_schedule
 
     @cached_property
     def value(self) -> dict[str, Any]:
@@ -357,7 +363,8 @@ class CheckpointedRun:
         data: the split trained on (after ``restrict``).
         history: the history the training appends to (its earlier epochs are part of the
             identity).
-        seed, epochs, total_steps, batch_size: the schedule (part of the identity).
+        seed, epochs, total_steps, batch_size, lr_schedule: the schedule (part of the
+            identity; ``lr_schedule`` only when not ``constant``).
 
     Attributes:
         resumed: the saved state continued from, or None.
@@ -366,7 +373,7 @@ class CheckpointedRun:
     def __init__(self, checkpoint: Checkpoint | None, model: nn.Module,
                  optimizer: torch.optim.Optimizer, generator: torch.Generator, data: Any,
                  history: Any, *, seed: int, epochs: float, total_steps: int,
-                 batch_size: int) -> None:
+                 batch_size: int, lr_schedule: str = DEFAULT_LR_SCHEDULE) -> None:
         self.checkpoint = checkpoint
         self._state = (model, optimizer, generator)
         self._identity: TrainingIdentity | None = None
@@ -374,7 +381,8 @@ class CheckpointedRun:
         if checkpoint is not None:
             self._identity = TrainingIdentity(checkpoint, model, optimizer, data, history,
                                               seed=seed, epochs=epochs,
-                                              total_steps=total_steps, batch_size=batch_size)
+                                              total_steps=total_steps, batch_size=batch_size,
+                                              lr_schedule=lr_schedule)
             self.resumed = load_checkpoint(checkpoint, self._identity, model, optimizer,
                                            generator)
         # this attempt's clock starts here, after loading; elapsed() adds the earlier attempts'

@@ -89,6 +89,7 @@ from neuroplast.train.loop import (
     step_schedule,
     train,
 )
+from neuroplast.train.lr_schedule import ScheduledRates
 from neuroplast.train.protocols import Protocol
 
 LOG2_E = 1.0 / math.log(2.0)
@@ -644,9 +645,10 @@ def train_fused(models: Sequence[MLP], train_split: Split, protocol: Protocol, *
     generator = torch.Generator().manual_seed(int(data_seed))
     steps_per_epoch, total_steps, n_epochs = step_schedule(data.n, protocol.batch_size, epochs)
     histories = [History() for _ in range(s)]
+    rates = ScheduledRates(opt, protocol.lr_schedule, total_steps)  # before resuming
     run = CheckpointedRun(checkpoint, fused, opt, generator, data, History(),
                           seed=int(data_seed), epochs=float(epochs), total_steps=total_steps,
-                          batch_size=protocol.batch_size)
+                          batch_size=protocol.batch_size, lr_schedule=protocol.lr_schedule)
     if run.resumed is not None:
         for history, earlier in zip(histories, run.resumed.history_epochs, strict=True):
             history.epochs[:] = earlier
@@ -666,6 +668,7 @@ def train_fused(models: Sequence[MLP], train_split: Split, protocol: Protocol, *
                 index = order[start : start + protocol.batch_size].to(x_all.device)  # (batch,)
                 x = x_all.index_select(0, index)  # (batch, d); much faster than x_all[index]
                 y = data.y.index_select(0, index)  # (batch,)
+                rates.before_step(step + 1)  # PlainSGD reads the groups' rates every step
                 if sgd is not None:
                     losses = fused.sgd_step(x, y, sgd)  # (S,), the step included
                 else:

@@ -24,6 +24,7 @@ from neuroplast.errors import NeuroplastError
 from neuroplast.models.checks import check_model, check_split_for_model
 from neuroplast.models.mlp import MLP, FeatureSelector
 from neuroplast.train.checkpoint import Checkpoint, CheckpointedRun
+from neuroplast.train.lr_schedule import ScheduledRates
 from neuroplast.train.protocols import Protocol
 
 
@@ -359,9 +360,10 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
     generator = torch.Generator().manual_seed(int(seed))
     steps_per_epoch, total_steps, n_epochs = step_schedule(data.n, protocol.batch_size, epochs)
     first_epoch = len(history.epochs)
+    rates = ScheduledRates(optimizer, protocol.lr_schedule, total_steps)  # before resuming
     run = CheckpointedRun(checkpoint, model, optimizer, generator, data, history, seed=seed,
                           epochs=float(epochs), total_steps=total_steps,
-                          batch_size=protocol.batch_size)
+                          batch_size=protocol.batch_size, lr_schedule=protocol.lr_schedule)
     if run.resumed is not None:
         history.epochs[:] = run.resumed.history_epochs
     epochs_done, step = run.epochs_done, run.steps_done
@@ -383,6 +385,7 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
                 loss = F.cross_entropy(forward(x), y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                rates.before_step(step + 1)
                 optimizer.step()
                 running += loss.detach()  # summed on the device: no sync per step
                 batches += 1
@@ -406,6 +409,7 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
                 bar.set_postfix(loss=f"{total / max(batches, 1):.4f}", refresh=False)
                 bar.update(1)
     finally:
+        rates.restore()
         if bar is not None:
             bar.close()
     wall, cpu = run.elapsed()

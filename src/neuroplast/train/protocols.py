@@ -19,6 +19,9 @@ learning rate 0.001, for thousands of epochs; one epoch is one pass over the tra
 * **Accuracy** (item 8): "accuracy" without qualifier is *training-set* accuracy, as in the
   paper; test ("validation") accuracy is always reported beside it.
 * **Shuffling**: a new permutation every epoch from a generator seeded by the run's seed.
+* **Learning-rate schedule**: constant, as the paper states; ``lr_schedule="polynomial"`` gives
+  Mathematica ``NetTrain``'s default for SGD instead (``neuroplast.train.lr_schedule``), a
+  factor of the fidelity study.
 
 Protocols:
 
@@ -39,6 +42,7 @@ import math
 from dataclasses import dataclass
 
 from neuroplast.errors import NeuroplastError
+from neuroplast.train.lr_schedule import DEFAULT_LR_SCHEDULE, get_lr_schedule
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,11 @@ class Protocol:
             (``neuroplast.train.l2``).
         max_train_examples: use only the first this-many training examples (None = all).
         description: one line for ``--help`` and reports.
+        lr_schedule: how the rate changes over one training call, a name in
+            ``neuroplast.train.lr_schedule.LR_SCHEDULES`` (``constant``: the paper's).
+
+    Raises:
+        NeuroplastError: an unknown ``lr_schedule``.
     """
 
     name: str
@@ -67,6 +76,10 @@ class Protocol:
     decay_biases: bool = True
     max_train_examples: int | None = None
     description: str = ""
+    lr_schedule: str = DEFAULT_LR_SCHEDULE
+
+    def __post_init__(self) -> None:
+        get_lr_schedule(self.lr_schedule)
 
     def epochs(self, paper_epochs: float) -> float:
         """Our number of epochs for a length given in the paper's epochs (may be fractional)."""
@@ -77,8 +90,10 @@ class Protocol:
         return paper_epochs * self.epoch_scale
 
     def as_dict(self) -> dict[str, object]:
-        """Every hyper-parameter, for recording beside results."""
-        return {
+        """Every hyper-parameter, for recording beside results (``lr_schedule`` only when it is
+        not ``constant``, so records of constant-rate trainings read as before schedules
+        existed)."""
+        record: dict[str, object] = {
             "protocol": self.name,
             "learning_rate": self.learning_rate,
             "epoch_scale": self.epoch_scale,
@@ -88,6 +103,9 @@ class Protocol:
             "decay_biases": self.decay_biases,
             "max_train_examples": self.max_train_examples,
         }
+        if self.lr_schedule != DEFAULT_LR_SCHEDULE:
+            record["lr_schedule"] = self.lr_schedule
+        return record
 
 
 PROTOCOLS: dict[str, Protocol] = {

@@ -560,7 +560,7 @@ REPLICATION = Experiment(
                 "Δ⟨H⟩ PDFs and N1 accuracies",
     configs=configs,
     run=run,
-    options=("invert", "init", "l2", "b4_std"),
+    options=("invert", "init", "l2", "lr_schedule", "b4_std"),
     report=report,
     result_schema=RESULT_SCHEMA,
     default_seeds=50,

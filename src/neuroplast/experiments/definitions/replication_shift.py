@@ -347,7 +347,7 @@ REPLICATION_SHIFT = Experiment(
                 "'1'-peaked set; accuracies on both sets and the validation set",
     configs=configs,
     run=run,
-    options=("invert", "init", "l2", "b4_std"),
+    options=("invert", "init", "l2", "lr_schedule", "b4_std"),
     report=report,
     result_schema=RESULT_SCHEMA,
 )

@@ -100,6 +100,6 @@ BASELINE_TRAINING = Experiment(
     configs=configs,
     run=run,
     report=report,
-    options=("invert", "init", "l2"),
+    options=("invert", "init", "l2", "lr_schedule"),
     result_schema=RESULT_SCHEMA,
 )

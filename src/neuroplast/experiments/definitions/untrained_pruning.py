@@ -430,6 +430,6 @@ UNTRAINED_PRUNING = Experiment(
     configs=configs,
     run=run,
     report=report,
-    options=("invert", "init", "l2"),
+    options=("invert", "init", "l2", "lr_schedule"),
     result_schema=RESULT_SCHEMA,
 )

@@ -362,7 +362,7 @@ VS_N2PS = Experiment(
                 "inverted and standard MNIST",
     configs=configs,
     run=run,
-    options=("init", "l2"),
+    options=("init", "l2", "lr_schedule"),
     report=report,
     result_schema=RESULT_SCHEMA,
 )

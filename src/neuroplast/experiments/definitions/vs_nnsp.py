@@ -495,7 +495,7 @@ VS_NNSP = Experiment(
                 "untrained N4, with retraining",
     configs=configs,
     run=run,
-    options=("init", "l2", "nnsp_outputs"),
+    options=("init", "l2", "lr_schedule", "nnsp_outputs"),
     report=report,
     result_schema=RESULT_SCHEMA,
 )
