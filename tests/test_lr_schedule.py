@@ -90,7 +90,7 @@ def test_constant_is_the_training_without_a_schedule():
     scheduled, plain = random_mlp([20, 8, 4], seed=3), random_mlp([20, 8, 4], seed=3)
     train(scheduled, split, _protocol("constant"), epochs=3, seed=7, progress=False)
     _by_hand(plain, split, _protocol("constant"), epochs=3, seed=7, factor=lambda t, T: 1.0)
-    assert _gap(scheduled, plain) < 1e-12
+    assert _gap(scheduled, plain) == 0.0  # bit for bit: the schedule does nothing
 
 
 def test_fused_members_under_polynomial_equal_each_trained_alone():
@@ -110,6 +110,30 @@ def test_an_optimizer_handed_in_leaves_with_its_own_rates():
     optimizer = make_optimizer(model, protocol, learning_rate=0.05)
     train(model, _split(), protocol, epochs=2, seed=1, optimizer=optimizer, progress=False)
     assert [g["lr"] for g in optimizer.param_groups] == [0.05, 0.05]
+
+    def fail(state):
+        raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError, match="stop"):  # also when the training is cut short
+        train(model, _split(), protocol, epochs=2, seed=1, optimizer=optimizer,
+              callbacks=[fail], progress=False)
+    assert [g["lr"] for g in optimizer.param_groups] == [0.05, 0.05]
+
+
+def test_fused_members_with_momentum_under_polynomial_equal_each_trained_alone():
+    """Momentum takes the fused loop's other path (``optimizer.step``)."""
+    split = _split()
+    protocol = _protocol("polynomial", momentum=0.9)
+    members = [random_mlp([20, 8, 4], seed=s) for s in range(2)]
+    alone = [random_mlp([20, 8, 4], seed=s) for s in range(2)]
+    constant = [random_mlp([20, 8, 4], seed=s) for s in range(2)]
+    train_fused(members, split, protocol, epochs=3, data_seed=5, progress=False)
+    train_fused(constant, split, dataclasses.replace(protocol, lr_schedule="constant"),
+                epochs=3, data_seed=5, progress=False)
+    for model in alone:
+        train(model, split, protocol, epochs=3, seed=5, progress=False)
+    assert max(_gap(a, b) for a, b in zip(members, alone, strict=True)) < 1e-9
+    assert min(_gap(a, b) for a, b in zip(members, constant, strict=True)) > 1e-3
 
 
 def test_scheduled_rates_at_constant_never_touch_the_optimizer():

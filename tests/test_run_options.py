@@ -49,7 +49,17 @@ REPRODUCED = sorted(p.name for p in EARLIER.iterdir() if (p / "runs").is_dir())
 def test_every_reproduced_experiment_that_initialises_a_net_takes_init_and_l2():
     assert len(REPRODUCED) == 11
     for name in REPRODUCED:
-        assert {"init", "l2", "lr_schedule"} <= set(EXPERIMENTS[name].options), name
+        assert {"init", "l2"} <= set(EXPERIMENTS[name].options), name
+
+
+def test_only_experiments_that_train_in_separate_calls_take_the_lr_schedule():
+    """Death-and-replication and efficiency-vs-loss train in one call with events between
+    epochs, where Mathematica would restart its schedule at each event: they refuse it."""
+    one_call = {"death-and-replication", "efficiency-vs-loss"}
+    for name in REPRODUCED:
+        assert ("lr_schedule" in EXPERIMENTS[name].options) == (name not in one_call), name
+    with pytest.raises(NeuroplastError, match="does not support the run option 'lr_schedule'"):
+        with_options(EXPERIMENTS["death-and-replication"], lr_schedule="polynomial")
 
 
 def _stored(folder: Path) -> tuple[set[str], int]:

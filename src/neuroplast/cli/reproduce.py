@@ -91,7 +91,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--l2", choices=list(OPTIONS["l2"].levels), default=None,
                    help="run option: form of the L2 term (default "
                         f"{REPRODUCTION_DEFAULTS['l2']}, the fidelity study's best match: "
-                        "half-*: (λ/2)·Σθ², full-*: λ·Σθ², *-weights: biases not penalised; "
+                        "half-*: (λ/2)·Σθ², full-*: λ·Σθ², *-weights: biases not penalised, "
+                        "quarter-weights: (λ/4)·Σw², a sensitivity level; "
                         f"{OPTIONS['l2'].default} gives the previous reproduction's runs) for the "
                         "experiments that support it; use another --out")
     p.add_argument("--lr-schedule", choices=list(OPTIONS["lr_schedule"].levels), default=None,

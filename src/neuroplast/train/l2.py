@@ -1,11 +1,17 @@
 """Forms of the paper's "L2 regularization 0.001" (REFERENCE §1.15 item 2).
 
 The paper (Mathematica's ``NetTrain``) gives λ = 0.001 and no functional form. Two choices are
-open and both change how far weights shrink over 5 × 10⁵ SGD steps (REFERENCE §1.15 item 2):
+open in the text and both change how far weights shrink over 5 × 10⁵ SGD steps (REFERENCE
+§1.15 item 2):
 
 * **scale**: the penalty (λ/2)·Σθ² (gradient λθ, PyTorch's ``weight_decay = λ``; MXNet's
   ``wd``, the engine under Mathematica's nets, uses this form) or λ·Σθ² (gradient 2λθ);
 * **biases**: whether the penalty covers biases as well as weights.
+
+Mathematica's own source (the NeuralNetworks/MXNetLink paclets, read on 2026-12-06; version
+unknown) passes λ as MXNet's ``wd`` to every trained array, biases included, on the mean
+loss: ``half-all``. The fidelity study's cells under ``fast`` favour ``half-weights``, which
+the reproduction uses (docs/decisions.md row 2).
 
 One more level, ``quarter-weights`` ((λ/4)·Σw², gradient λθ/2, weights only), is no reading of
 the paper: it measures how far the results move when the decay is halved (N1's trained

@@ -18,7 +18,8 @@ study can train under either:
 * ``polynomial``: Mathematica's SGD default above, over each training call (one call of
   :func:`neuroplast.train.train` or :func:`~neuroplast.train.fused.train_fused` is one
   ``NetTrain`` call: T is its number of steps, and a continued training starts its own
-  schedule).
+  schedule; experiments that train in one call with events between epochs do not take the
+  run option, since Mathematica would restart the schedule at each event).
 
 :class:`ScheduledRates` applies a schedule to an optimizer's parameter groups step by step;
 at ``constant`` it does nothing, so a constant-rate training is bit for bit what it was before

@@ -410,7 +410,7 @@ DEATH_AND_REPLICATION = Experiment(
                 "loss and accuracy vs ε, neurons affected",
     configs=configs,
     run=run,
-    options=("init", "l2", "lr_schedule"),
+    options=("init", "l2"),
     report=report,
     result_schema=RESULT_SCHEMA,
 )

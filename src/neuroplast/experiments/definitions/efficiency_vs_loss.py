@@ -535,7 +535,7 @@ EFFICIENCY_VS_LOSS = Experiment(
                 "(A1, A2, A3, lstsq)",
     configs=configs,
     run=run,
-    options=("init", "l2", "lr_schedule"),
+    options=("init", "l2"),
     report=report,
     result_schema=RESULT_SCHEMA,
     default_seeds=50,
