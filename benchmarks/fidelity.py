@@ -1,6 +1,6 @@
 """The fidelity study: which open choice moves our numbers towards the paper's?
 
-Three factors the paper leaves open or that we changed to fit these machines (REFERENCE
+The factors the paper leaves open or that we changed to fit these machines (REFERENCE
 §1.15, docs/reproduction/fidelity.md) are crossed on the five N4 experiments
 (baseline-training, cutoff-pruning, goal-pruning, untrained-pruning, input-pruning) and on
 the two N1 experiments, replication's Fig. 22 and replication-shift (N1 trained 10000 epochs,
@@ -15,11 +15,15 @@ then grown by one neuron):
   reproduction's default) or ``lecun-normal`` (variance 1/fan_in, the other reading) — run
   option ``init``;
 * **L2 form**: (λ/2)·Σθ² or λ·Σθ², over weights and biases or weights only
-  (:mod:`neuroplast.train.l2`; the reproduction's is ``half-weights``) — run option ``l2``.
+  (:mod:`neuroplast.train.l2`; the reproduction's is ``half-weights``) — run option ``l2``;
+* **learning-rate schedule**: ``constant`` (the paper's statement) or ``polynomial``
+  (Mathematica ``NetTrain``'s SGD default; :mod:`neuroplast.train.lr_schedule`) — run option
+  ``lr_schedule``.
 
-Each arm (protocol, encoding, initialisation, L2 form) is a resumable sweep of every experiment
-into ``OUT/<protocol>/<encoding>-<init>[-l2-<form>]/<experiment>/`` (the suffix for a form
-other than ``half-all``; runs stored one by one, as
+Each arm (protocol, encoding, initialisation, L2 form, schedule) is a resumable sweep of every
+experiment into ``OUT/<protocol>/<encoding>-<init>[-l2-<form>][-lr-<schedule>]/<experiment>/``
+(the suffixes for a form other than ``half-all`` and a schedule other than ``constant``; runs
+stored one by one, as
 ``neuroplast reproduce`` does; a killed study started again computes only what is missing),
 reported there with the experiment's own report. The committed reproductions are arms too:
 ``docs/reproduction`` holds the runs of the reproduction's default arm (Kaiming-normal,
@@ -81,15 +85,21 @@ STUDIED_CONFIGURATIONS: dict[str, dict[str, Any]] = {"replication": {"figure": "
 of replication prints no numbers (PDFs only), its Fig. 22 holds all ten of its paper cells."""
 ENCODINGS = {"standard": False, "inverted": True}
 
-FACTORS = ("protocol", "encoding", "init", "l2")
+FACTORS = ("protocol", "encoding", "init", "l2", "lr_schedule")
 """The factors of the design (the fields of :class:`Arm`)."""
+LATER_FACTORS = ("lr_schedule",)
+"""Factors added after reports were published: the reports name one only when an arm sets
+it off its default, so a report of arms that do not reads as before."""
 DEFAULT_L2_FORM = "half-all"
 """``neuroplast.train.l2.DEFAULT_L2_FORM`` (checked by the tests; this module imports
 neuroplast lazily)."""
+DEFAULT_LR_SCHEDULE = "constant"
+"""``neuroplast.train.lr_schedule.DEFAULT_LR_SCHEDULE`` (checked by the tests)."""
 
-REPRODUCTION_ARM = ("fast", "standard", "kaiming-normal", "half-weights")
-"""(protocol, encoding, init, l2) of ``neuroplast reproduce``'s defaults
-(``neuroplast.experiments.options.REPRODUCTION_DEFAULTS``; checked by the tests)."""
+REPRODUCTION_ARM = ("fast", "standard", "kaiming-normal", "half-weights", "constant")
+"""(protocol, encoding, init, l2, lr_schedule) of ``neuroplast reproduce``'s defaults
+(``neuroplast.experiments.options.REPRODUCTION_DEFAULTS`` and the options' defaults; checked by
+the tests)."""
 
 
 @dataclass(frozen=True)
@@ -100,24 +110,37 @@ class Arm:
     encoding: str
     init: str
     l2: str = DEFAULT_L2_FORM
+    lr_schedule: str = DEFAULT_LR_SCHEDULE
 
     @property
     def folder(self) -> str:
-        """``protocol/encoding-init``, with ``-l2-<form>`` for a non-default L2 form (so the
-        folders of the arms run before the L2 factor existed keep their names)."""
+        """``protocol/encoding-init``, with ``-l2-<form>`` for a non-default L2 form and
+        ``-lr-<schedule>`` for a non-default schedule (so the folders of the arms run before
+        those factors existed keep their names)."""
         tail = "" if self.l2 == DEFAULT_L2_FORM else f"-l2-{self.l2}"
+        if self.lr_schedule != DEFAULT_LR_SCHEDULE:
+            tail += f"-lr-{self.lr_schedule}"
         return f"{self.protocol}/{self.encoding}-{self.init}{tail}"
 
     @property
     def is_default(self) -> bool:
         """Whether this is the arm the reproduction (docs/reproduction) runs under."""
-        return (self.protocol, self.encoding, self.init, self.l2) == REPRODUCTION_ARM
+        return tuple(getattr(self, f) for f in FACTORS) == REPRODUCTION_ARM
+
+
+def shown_factors(arms: Sequence[Arm]) -> tuple[str, ...]:
+    """The factors a report names for ``arms``: all but a :data:`LATER_FACTORS` one that every
+    arm leaves at its default."""
+    defaults = Arm("", "", "")
+    return tuple(f for f in FACTORS if f not in LATER_FACTORS
+                 or any(getattr(a, f) != getattr(defaults, f) for a in arms))
 
 
 def by_level(results: dict[Arm, list[Cell]]) -> dict[str, dict[str, tuple[int, int]]]:
-    """factor → level → (agreeing, total) over every arm at that level."""
+    """factor → level → (agreeing, total) over every arm at that level (the factors
+    :func:`shown_factors` names)."""
     table: dict[str, dict[str, tuple[int, int]]] = {}
-    for factor in FACTORS:
+    for factor in shown_factors(list(results)):
         levels: dict[str, list[Cell]] = {}
         for arm, cells in results.items():
             levels.setdefault(getattr(arm, factor), []).extend(cells)
@@ -294,12 +317,14 @@ def reuse_stored_runs(arm: Arm, out: Path, sources: Sequence[Path], names: Seque
 
 
 def arm_experiment(arm: Arm, name: str) -> Experiment:
-    """The experiment ``name`` under the arm's encoding, initialisation and L2 form."""
+    """The experiment ``name`` under the arm's encoding, initialisation, L2 form and
+    learning-rate schedule."""
     from neuroplast.experiments import EXPERIMENTS
     from neuroplast.experiments.options import with_options
 
     return studied_configurations(with_options(
-        EXPERIMENTS[name], invert=ENCODINGS[arm.encoding], init=arm.init, l2=arm.l2), name)
+        EXPERIMENTS[name], invert=ENCODINGS[arm.encoding], init=arm.init, l2=arm.l2,
+        lr_schedule=arm.lr_schedule), name)
 
 
 def studied_configurations(experiment: Experiment, name: str) -> Experiment:
@@ -406,12 +431,12 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
     def with_seeds(text: str, stored: StoredCompute | None) -> str:
         return f"{text}, {stored.seeds} seeds" if stored is not None and stored.seeds else text
 
-    rows = [[arm.protocol, arm.encoding, arm.init, arm.l2]
+    factors = shown_factors(arms)
+    rows = [[getattr(arm, f) for f in factors]
             + [with_seeds(share(agreement(c for c in results[arm] if c.experiment == name)),
                           compute.get(arm, {}).get(name))
                for name in names] + [share(agreement(results[arm]))] for arm in arms]
-    lines += [markdown_table(("protocol", "encoding", "init", "l2", *names, "all"),
-                             rows),
+    lines += [markdown_table((*factors, *names, "all"), rows),
               "", "## Per factor level (all arms at that level pooled)", ""]
     level_rows = [[factor, level, share(pair)] for factor, levels in by_level(results).items()
                   for level, pair in levels.items()]
@@ -458,7 +483,7 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
                    f"{c.difference:+.4g} ± {c.se:.2g}", f"{c.z:+.1f}"] for c, arm in missed]),
               ""]
     misses = reproduction_misses(results)
-    lines += _misses_section(misses, names)
+    lines += _misses_section(misses, names, factors)
     lines += ["## Claim verdicts per arm", ""]
     claim_ids = list(dict.fromkeys((name, cid) for arm in arms
                                    for name, claims in verdicts[arm].items() for cid in claims))
@@ -468,8 +493,9 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
     path = out / "fidelity.md"
     path.write_text("\n".join(lines) + "\n")
     (out / "fidelity.json").write_text(json.dumps(
-        {"seeds": seeds, "arms": [{**asdict(arm), "cells": [asdict(c) | {"agrees": c.agrees}
-                                                             for c in results[arm]],
+        {"seeds": seeds, "arms": [{**{f: getattr(arm, f) for f in factors},
+                                   "cells": [asdict(c) | {"agrees": c.agrees}
+                                             for c in results[arm]],
                                    "verdicts": verdicts[arm]} for arm in arms],
          "pairings": [{"factor": p.factor, "first": p.first.folder, "second": p.second.folder,
                        "cells": p.cells, "first_closer": p.first_closer,
@@ -490,9 +516,10 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
     return path
 
 
-def _misses_section(misses: list[Miss], names: Sequence[str]) -> list[str]:
+def _misses_section(misses: list[Miss], names: Sequence[str],
+                    factors: Sequence[str] = FACTORS) -> list[str]:
     """The report's section on the reproduction's misses: counted by the factors whose change
-    reaches them, then cell by cell."""
+    reaches them, then cell by cell; the reproduction's arm named by its ``factors``."""
     from neuroplast.experiments.stats_summary import markdown_table
 
     if not misses:
@@ -519,7 +546,8 @@ def _misses_section(misses: list[Miss], names: Sequence[str]) -> list[str]:
               for name, group in groups.items()]
     return ["## The reproduction's misses, and the change that reaches them", "",
             f"The {len(misses)} cells that the reproduction's arm "
-            f"({'/'.join(REPRODUCTION_ARM)}) has outside 2 s.e., each with the arm that brings "
+            f"({'/'.join(getattr(Arm(*REPRODUCTION_ARM), f) for f in factors)}) has outside "
+            "2 s.e., each with the arm that brings "
             "it within 2 s.e. while changing the fewest factors (ties: the nearest in value). "
             "With many arms, one may reach a cell by chance, or by a wider standard error alone "
             "(fewer seeds): the last column counts the cells where the reaching arm at least "
@@ -551,6 +579,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from neuroplast.models import INITIALIZATIONS
     from neuroplast.train import PROTOCOLS
     from neuroplast.train.l2 import L2_FORMS
+    from neuroplast.train.lr_schedule import LR_SCHEDULES
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.fidelity",
                                      description=__doc__.split("\n\n")[0])
@@ -564,6 +593,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         choices=list(L2_FORMS),
                         help="forms of the L2 term (default: half-all, the library's, and "
                              "half-weights, the reproduction's)")
+    parser.add_argument("--lr-schedules", nargs="+", default=[DEFAULT_LR_SCHEDULE],
+                        choices=list(LR_SCHEDULES),
+                        help="learning-rate schedules (default: constant, the paper's "
+                             "statement; polynomial: Mathematica NetTrain's SGD default)")
     parser.add_argument("--experiments", nargs="+", default=list(EXPERIMENT_NAMES),
                         choices=list(EXPERIMENT_NAMES))
     parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 per arm")
@@ -582,8 +615,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # baseline-training, cutoff-, goal- and input-pruning start from the same trained N4 of
     # a seed and arm: train it once (neuroplast.experiments.trained_cache)
     use_trained_cache(args.trained_cache)
-    arms = [Arm(p, e, i, f) for p in args.protocols for e in args.encodings for i in args.inits
-            for f in args.l2_forms]
+    arms = [Arm(p, e, i, f, s) for p in args.protocols for e in args.encodings
+            for i in args.inits for f in args.l2_forms for s in args.lr_schedules]
     arms.sort(key=lambda a: not a.is_default)  # the reproduction's arm first
     results: dict[Arm, list[Cell]] = {arm: [] for arm in arms}
     verdicts: dict[Arm, dict[str, dict[str, str]]] = {arm: {} for arm in arms}

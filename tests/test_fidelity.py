@@ -29,27 +29,37 @@ def test_agreement_is_pooled_per_factor_level():
     assert levels["init"] == {"xavier-normal": (3, 4), "kaiming-normal": (0, 1)}
     assert levels["protocol"] == {"fast": (3, 5)}
     assert levels["l2"] == {"half-all": (3, 5)}
+    assert "lr_schedule" not in levels  # no arm leaves the constant rate: not named
+    scheduled = Arm("fast", "inverted", "kaiming-normal", lr_schedule="polynomial")
+    levels = by_level(results | {scheduled: [good]})
+    assert levels["lr_schedule"] == {"constant": (3, 5), "polynomial": (1, 1)}
 
 
 def test_an_l2_arm_has_its_own_folder_and_the_old_arms_keep_theirs():
     from benchmarks.fidelity import DEFAULT_L2_FORM as MIRRORED
+    from benchmarks.fidelity import DEFAULT_LR_SCHEDULE as MIRRORED_SCHEDULE
     from neuroplast.train.l2 import DEFAULT_L2_FORM
+    from neuroplast.train.lr_schedule import DEFAULT_LR_SCHEDULE
 
-    assert MIRRORED == DEFAULT_L2_FORM
+    assert (MIRRORED, MIRRORED_SCHEDULE) == (DEFAULT_L2_FORM, DEFAULT_LR_SCHEDULE)
     assert Arm("medium", "inverted", "kaiming-normal").folder == "medium/inverted-kaiming-normal"
     arm = Arm("fast", "standard", "xavier-normal", "full-weights")
     assert arm.folder == "fast/standard-xavier-normal-l2-full-weights"
     assert not arm.is_default and not Arm("fast", "standard", "kaiming-normal").is_default
     assert Arm("fast", "standard", "kaiming-normal", "half-weights").is_default
+    scheduled = Arm("paper", "inverted", "lecun-normal", "half-weights", "polynomial")
+    assert scheduled.folder == "paper/inverted-lecun-normal-l2-half-weights-lr-polynomial"
+    assert not Arm("fast", "standard", "kaiming-normal", "half-weights", "polynomial").is_default
 
 
 def test_report_only_reuses_the_committed_reproductions(tmp_path):
     """The committed reproductions are arms: their runs are found under the same ids, and the
     report reads their paper cells without computing anything."""
     from benchmarks.fidelity import REPRODUCTION_ARM
-    from neuroplast.experiments.options import REPRODUCTION_DEFAULTS
+    from neuroplast.experiments.options import OPTIONS, REPRODUCTION_DEFAULTS
 
-    assert REPRODUCTION_ARM[2:] == (REPRODUCTION_DEFAULTS["init"], REPRODUCTION_DEFAULTS["l2"])
+    assert REPRODUCTION_ARM[2:4] == (REPRODUCTION_DEFAULTS["init"], REPRODUCTION_DEFAULTS["l2"])
+    assert REPRODUCTION_ARM[4] == OPTIONS["lr_schedule"].default
     reproduction = Path(__file__).resolve().parents[1] / "docs" / "reproduction"
     assert main(["--encodings", "standard", "--experiments", "baseline-training",
                  "goal-pruning", "--l2-forms", "half-all", "half-weights", "--out",
