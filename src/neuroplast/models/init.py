@@ -30,7 +30,10 @@ What could and could not be confirmed (docs/decisions.md, item 3):
   ``lecun-normal`` takes He et al.'s derivation with the activation's own gain (variance
   g/fan_in: 2/fan_in before ReLU, 1/fan_in before tanh); PyTorch's
   ``kaiming_normal_(nonlinearity="tanh")`` would instead give (5/3)²/fan_in. Nor is it
-  confirmed that 12.3.1 (the paper's version) already defaulted to ``"Kaiming"``.
+  confirmed that 12.3.1 (the paper's version) already defaulted to ``"Kaiming"``: a newer
+  paclet source read on 2026-12-06 (``NumericArray`` era, 12.0 or later) still defaults to
+  ``"Xavier"`` with ``"FactorType" -> "Mean"`` and ``"Distribution" -> "Uniform"`` and has no
+  ``"Kaiming"`` method (docs/decisions.md, item 3).
 
 The same seeded stream is used for every initialisation (one ``torch.randn`` per layer,
 scaled), so two initialisations of one seed differ only by a per-layer factor.
