@@ -32,7 +32,8 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from benchmarks.run_arguments import (
@@ -106,6 +107,58 @@ def paper_line(paper: str | None) -> list[str]:
     return [] if paper is None else ["", f"Paper (Fig. 22, N1 after 10000 epochs): {paper}."]
 
 
+def add_member_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--arch --paper-epochs --data-seed``: the members every level trains."""
+    parser.add_argument("--arch", default="N1", help="a preset (default N1, Fig. 22's net)")
+    parser.add_argument("--paper-epochs", type=float, default=10000.0,
+                        help="training length in the paper's epochs (default Fig. 22's 10000)")
+    parser.add_argument("--data-seed", type=int, default=0, help="the shared data order's seed")
+
+
+@dataclass(frozen=True)
+class ProbeSetting:
+    """What a level probe trains on: the run options, the report's folder, the protocol under
+    those options, and the data (the training split as the protocol restricts it)."""
+
+    options: dict[str, Any]
+    folder: Path
+    protocol: Protocol
+    train_split: Split
+    test_split: Split
+
+
+def probe_setting(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ProbeSetting:
+    """Refuse fewer than two ``--seeds`` (through ``parser``), then load what ``args`` name."""
+    from neuroplast.experiments.experiment import mnist
+    from neuroplast.experiments.options import run_protocol
+    from neuroplast.train import restrict
+
+    if args.seeds < 2:
+        parser.error("--seeds must be at least 2 (a standard error needs two members)")
+    options = {"invert": args.invert, "init": args.init, "l2": args.l2}
+    protocol = run_protocol(args.protocol, options)
+    data = mnist(args.data, invert=args.invert)
+    return ProbeSetting(options, options_folder(args.out, args.protocol, options), protocol,
+                        restrict(data.train, protocol), data.test)
+
+
+def fig22_paper(args: argparse.Namespace) -> str | None:
+    """The paper's Fig. 22 accuracy of N1 when the probe trains Fig. 22's N1, else None."""
+    from neuroplast.experiments.paper_tables import paper_table
+
+    if args.arch.upper() != "N1" or args.paper_epochs != 10000:
+        return None
+    return paper_table("fig22").context["initial_accuracy"].text
+
+
+def probe_record(args: argparse.Namespace, setting: ProbeSetting,
+                 levels: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The JSON record of a level probe: its arguments and every level."""
+    return {"protocol": args.protocol, "options": setting.options, "arch": args.arch,
+            "paper_epochs": args.paper_epochs, "data_seed": args.data_seed,
+            "seeds": args.seeds, "levels": list(levels)}
+
+
 def markdown(levels: Sequence[dict[str, Any]], header: str, paper: str | None) -> str:
     """The table: each level's accuracies and their differences from the first level, paired
     by seed."""
@@ -117,10 +170,7 @@ def markdown(levels: Sequence[dict[str, Any]], header: str, paper: str | None) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Train every level; write the JSON and markdown."""
-    from neuroplast.experiments.experiment import mnist
-    from neuroplast.experiments.options import encoding_name, run_protocol
-    from neuroplast.experiments.paper_tables import paper_table
-    from neuroplast.train import restrict
+    from neuroplast.experiments.options import encoding_name
     from neuroplast.train.threads import torch_threads
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.l2_strength",
@@ -128,30 +178,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_run_arguments(parser, invert=True)
     parser.add_argument("--factors", type=float, nargs="+", default=[1.0, 0.5, 0.0],
                         help="multiples of the L2 form's decay, the first the reference")
-    parser.add_argument("--arch", default="N1", help="a preset (default N1, Fig. 22's net)")
-    parser.add_argument("--paper-epochs", type=float, default=10000.0,
-                        help="training length in the paper's epochs (default Fig. 22's 10000)")
-    parser.add_argument("--data-seed", type=int, default=0, help="the shared data order's seed")
+    add_member_arguments(parser)
     args = parser.parse_args(argv)
-    if args.seeds < 2:
-        parser.error("--seeds must be at least 2 (a standard error needs two members)")
     if any(f < 0 for f in args.factors):
         parser.error(f"--factors must be non-negative, got {args.factors}")
-    options = {"invert": args.invert, "init": args.init, "l2": args.l2}
-    folder = options_folder(args.out, args.protocol, options)
-    protocol = run_protocol(args.protocol, options)
-    data = mnist(args.data, invert=args.invert)
-    train_split = restrict(data.train, protocol)
+    setting = probe_setting(parser, args)
     started = time.perf_counter()
     levels = []
     with torch_threads(1):  # as the sweep workers train
         for factor in args.factors:
-            levels.append(train_level(args.arch, factor, protocol, train_split, data.test,
-                                      init=args.init, seeds=args.seeds,
+            levels.append(train_level(args.arch, factor, setting.protocol, setting.train_split,
+                                      setting.test_split, init=args.init, seeds=args.seeds,
                                       paper_epochs=args.paper_epochs, data_seed=args.data_seed))
             print(f"[l2-strength] factor {factor:g} done", file=sys.stderr)
-    paper = (paper_table("fig22").context["initial_accuracy"].text
-             if args.arch.upper() == "N1" and args.paper_epochs == 10000 else None)
     header = (
         f"# How strongly the L2 term limits {args.arch}'s trained accuracy\n\n"
         f"Protocol `{args.protocol}`, {encoding_name(args.invert)} MNIST, init `{args.init}`, "
@@ -159,10 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.paper_epochs:g} paper epochs; members 0–{args.seeds - 1} fused, one data order "
         f"(seed {args.data_seed}) for every level, so differences are paired by seed. "
         + made_by("benchmarks.l2_strength", argv, started))
-    write_probe_report(folder, "l2-strength", markdown(levels, header, paper), {
-        "protocol": args.protocol, "options": options, "arch": args.arch,
-        "paper_epochs": args.paper_epochs, "data_seed": args.data_seed, "seeds": args.seeds,
-        "levels": levels}, started)
+    write_probe_report(setting.folder, "l2-strength",
+                       markdown(levels, header, fig22_paper(args)),
+                       probe_record(args, setting, levels), started)
     return 0
 
 

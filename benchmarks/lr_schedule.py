@@ -30,13 +30,16 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from benchmarks.l2_strength import paired_table, paper_line, train_level
-from benchmarks.run_arguments import (
-    add_run_arguments,
-    made_by,
-    options_folder,
-    write_probe_report,
+from benchmarks.l2_strength import (
+    add_member_arguments,
+    fig22_paper,
+    paired_table,
+    paper_line,
+    probe_record,
+    probe_setting,
+    train_level,
 )
+from benchmarks.run_arguments import add_run_arguments, made_by, write_probe_report
 
 
 def markdown(levels: Sequence[dict[str, Any]], header: str, paper: str | None) -> str:
@@ -49,10 +52,7 @@ def markdown(levels: Sequence[dict[str, Any]], header: str, paper: str | None) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Train every schedule's members; write the JSON and markdown."""
-    from neuroplast.experiments.experiment import mnist
-    from neuroplast.experiments.options import encoding_name, run_protocol
-    from neuroplast.experiments.paper_tables import paper_table
-    from neuroplast.train import restrict
+    from neuroplast.experiments.options import encoding_name
     from neuroplast.train.lr_schedule import LR_SCHEDULES
     from neuroplast.train.threads import torch_threads
 
@@ -62,32 +62,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--schedules", nargs="+", default=["constant", "polynomial"],
                         choices=list(LR_SCHEDULES),
                         help="learning-rate schedules, the first the reference")
-    parser.add_argument("--arch", default="N1", help="a preset (default N1, Fig. 22's net)")
-    parser.add_argument("--paper-epochs", type=float, default=10000.0,
-                        help="training length in the paper's epochs (default Fig. 22's 10000)")
-    parser.add_argument("--data-seed", type=int, default=0, help="the shared data order's seed")
+    add_member_arguments(parser)
     args = parser.parse_args(argv)
-    if args.seeds < 2:
-        parser.error("--seeds must be at least 2 (a standard error needs two members)")
     if len(set(args.schedules)) != len(args.schedules):
         parser.error(f"--schedules lists a schedule twice: {args.schedules}")
-    options = {"invert": args.invert, "init": args.init, "l2": args.l2}
-    folder = options_folder(args.out, args.protocol, options)
-    protocol = run_protocol(args.protocol, options)
-    data = mnist(args.data, invert=args.invert)
-    train_split = restrict(data.train, protocol)
+    setting = probe_setting(parser, args)
     started = time.perf_counter()
     levels = []
     with torch_threads(1):  # as the sweep workers train
         for schedule in args.schedules:
-            scheduled = replace(protocol, lr_schedule=schedule)
-            level = train_level(args.arch, 1.0, scheduled, train_split, data.test,
-                                init=args.init, seeds=args.seeds,
+            scheduled = replace(setting.protocol, lr_schedule=schedule)
+            level = train_level(args.arch, 1.0, scheduled, setting.train_split,
+                                setting.test_split, init=args.init, seeds=args.seeds,
                                 paper_epochs=args.paper_epochs, data_seed=args.data_seed)
             levels.append({"schedule": schedule, **level})
             print(f"[lr-schedule] {schedule} done", file=sys.stderr)
-    paper = (paper_table("fig22").context["initial_accuracy"].text
-             if args.arch.upper() == "N1" and args.paper_epochs == 10000 else None)
     header = (
         f"# Does the learning-rate schedule move {args.arch}'s trained accuracy?\n\n"
         f"Protocol `{args.protocol}`, {encoding_name(args.invert)} MNIST, init `{args.init}`, "
@@ -95,10 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"schedule; members 0–{args.seeds - 1} fused, one data order (seed {args.data_seed}) "
         "for every schedule, so differences are paired by seed. "
         + made_by("benchmarks.lr_schedule", argv, started))
-    write_probe_report(folder, "lr-schedule", markdown(levels, header, paper), {
-        "protocol": args.protocol, "options": options, "arch": args.arch,
-        "paper_epochs": args.paper_epochs, "data_seed": args.data_seed, "seeds": args.seeds,
-        "levels": levels}, started)
+    write_probe_report(setting.folder, "lr-schedule",
+                       markdown(levels, header, fig22_paper(args)),
+                       probe_record(args, setting, levels), started)
     return 0
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import random_mlp
-from test_train_checkpoint import _interrupt_after
+from test_train_checkpoint import _interrupt_after, _split
 
 from benchmarks.lr_schedule import main, markdown
 from neuroplast.data import Split
@@ -23,13 +23,6 @@ from neuroplast.train.fused import train_fused
 from neuroplast.train.lr_schedule import LR_SCHEDULES, ScheduledRates
 
 BATCH = 50
-
-
-def _split(n: int = 300, seed: int = 0) -> Split:
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, 20, generator=g)
-    y = (x @ torch.randn(20, 4, generator=g)).argmax(dim=1)
-    return Split(x, y)
 
 
 def _protocol(schedule: str, **changes):
@@ -265,3 +258,34 @@ def test_a_quick_run_under_polynomial_trains_that_net_and_says_so(tmp_path, data
     (tmp_path / "report").mkdir()
     summary = EXPERIMENTS["baseline-training"].report([record], tmp_path / "report")
     assert "lr_schedule polynomial" in summary.read_text()
+
+
+def test_the_probe_trains_each_schedule_on_the_data_seed_and_the_splits_it_names(tmp_path,
+                                                                                  data_dir):
+    """The command end to end (quick protocol, 2 members): each schedule's accuracies are those
+    of the members trained fused under it, by hand, on the restricted split with the given data
+    seed; the two schedules differ."""
+    import json
+
+    from neuroplast.data import load_mnist
+    from neuroplast.models import build_mlp, initialize
+    from neuroplast.train import evaluate, restrict
+    from neuroplast.train.l2 import with_l2_form
+
+    main(["--protocol", "quick", "--seeds", "2", "--paper-epochs", "500", "--data-seed", "3",
+          "--out", str(tmp_path), "--data", data_dir])
+    folder = tmp_path / "quick-init-kaiming-normal-l2-half-weights"
+    record = json.loads((folder / "lr-schedule.json").read_text())
+    assert [lv["schedule"] for lv in record["levels"]] == ["constant", "polynomial"]
+    data = load_mnist(data_dir, download=False)
+    for stored in record["levels"]:
+        protocol = dataclasses.replace(with_l2_form(get_protocol("quick"), "half-weights"),
+                                       lr_schedule=stored["schedule"])
+        members = [initialize(build_mlp("N1"), seed, "kaiming-normal") for seed in range(2)]
+        train_fused(members, restrict(data.train, protocol), protocol,
+                    epochs=protocol.epochs(500), data_seed=3, progress=False)
+        assert stored["train_accuracy"] == [
+            evaluate(m, restrict(data.train, protocol)).accuracy for m in members]
+    assert record["levels"][0]["train_accuracy"] != record["levels"][1]["train_accuracy"]
+    assert "Made by `python -m benchmarks.lr_schedule --protocol quick" in (
+        folder / "lr-schedule.md").read_text()
