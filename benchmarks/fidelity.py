@@ -87,14 +87,14 @@ ENCODINGS = {"standard": False, "inverted": True}
 
 FACTORS = ("protocol", "encoding", "init", "l2", "lr_schedule")
 """The factors of the design (the fields of :class:`Arm`)."""
-LATER_FACTORS = ("lr_schedule",)
-"""Factors added after reports were published: the reports name one only when an arm sets
-it off its default, so a report of arms that do not reads as before."""
 DEFAULT_L2_FORM = "half-all"
 """``neuroplast.train.l2.DEFAULT_L2_FORM`` (checked by the tests; this module imports
 neuroplast lazily)."""
 DEFAULT_LR_SCHEDULE = "constant"
 """``neuroplast.train.lr_schedule.DEFAULT_LR_SCHEDULE`` (checked by the tests)."""
+LATER_FACTORS = {"lr_schedule": DEFAULT_LR_SCHEDULE}
+"""Factors added after reports were published, with their defaults: the reports name one
+only when an arm sets it off its default, so a report of arms that do not reads as before."""
 
 REPRODUCTION_ARM = ("fast", "standard", "kaiming-normal", "half-weights", "constant")
 """(protocol, encoding, init, l2, lr_schedule) of ``neuroplast reproduce``'s defaults
@@ -131,9 +131,8 @@ class Arm:
 def shown_factors(arms: Sequence[Arm]) -> tuple[str, ...]:
     """The factors a report names for ``arms``: all but a :data:`LATER_FACTORS` one that every
     arm leaves at its default."""
-    defaults = Arm("", "", "")
     return tuple(f for f in FACTORS if f not in LATER_FACTORS
-                 or any(getattr(a, f) != getattr(defaults, f) for a in arms))
+                 or any(getattr(a, f) != LATER_FACTORS[f] for a in arms))
 
 
 def by_level(results: dict[Arm, list[Cell]]) -> dict[str, dict[str, tuple[int, int]]]:
@@ -517,7 +516,7 @@ def write_report(out: Path, results: dict[Arm, list[Cell]],
 
 
 def _misses_section(misses: list[Miss], names: Sequence[str],
-                    factors: Sequence[str] = FACTORS) -> list[str]:
+                    factors: Sequence[str]) -> list[str]:
     """The report's section on the reproduction's misses: counted by the factors whose change
     reaches them, then cell by cell; the reproduction's arm named by its ``factors``."""
     from neuroplast.experiments.stats_summary import markdown_table

@@ -113,15 +113,14 @@ class ScheduledRates:
 
     def before_step(self, step: int) -> None:
         """Set the rates for update ``step`` (1-based)."""
-        if not self.active:
-            return
-        factor = self.schedule.factor(step, self.total_steps)
-        for group, base in zip(self.optimizer.param_groups, self.base_rates, strict=True):
-            group["lr"] = base * factor
+        if self.active:
+            self._scale(self.schedule.factor(step, self.total_steps))
 
     def restore(self) -> None:
         """Put every group's base rate back."""
-        if not self.active:
-            return
+        if self.active:
+            self._scale(1.0)
+
+    def _scale(self, factor: float) -> None:
         for group, base in zip(self.optimizer.param_groups, self.base_rates, strict=True):
-            group["lr"] = base
+            group["lr"] = base * factor
