@@ -1,0 +1,95 @@
+"""Does the form of the L2 term move a net's trained accuracy? The same nets trained under the
+run's L2 form and under each other ``--against`` form (REFERENCE §1.15 item 2;
+docs/reproduction/fidelity.md, "The form of the L2 term").
+
+Mathematica's ``"L2Regularization" -> λ`` is MXNet's ``wd`` on every trained array, biases
+included: the gradient gains λθ for weights *and* biases, on the mean loss — ``half-all``
+(read in the NeuralNetworks paclet's source; :mod:`neuroplast.train.l2`). The reproduction
+trains with ``half-weights`` (biases not decayed), which the fidelity study's cells favour
+under ``fast``. This probe trains the same members under ``--l2`` (the reference) and each
+``--against`` form and reports each form's training and test accuracy and its difference from
+the reference, paired by seed.
+
+As in :mod:`benchmarks.l2_strength`, the members of a form are trained fused: member s is
+initialised with seed s and all share one data order (``--data-seed``), the same for every
+form, so forms differ in the L2 term alone.
+
+Usage::
+
+    python -m benchmarks.l2_form --protocol medium --init kaiming-normal --l2 half-weights \\
+        --against half-all --seeds 10 --out OUT [--arch N1] [--paper-epochs 10000] \\
+        [--invert] [--data DIR]
+
+Writes ``OUT/<protocol>[-options]/l2-form.{json,md}`` (the folder named by the reference form).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from benchmarks.l2_strength import (
+    add_member_arguments,
+    fig22_paper,
+    paired_table,
+    paper_line,
+    probe_record,
+    probe_setting,
+    train_level,
+)
+from benchmarks.run_arguments import add_run_arguments, made_by, write_probe_report
+
+
+def markdown(levels: Sequence[dict[str, Any]], header: str, paper: str | None) -> str:
+    """The table: each form's accuracies and their differences from the first form, paired
+    by seed."""
+    table = paired_table(levels, ("L2 form", "decays biases", "weight decay"),
+                         lambda level: (f"`{level['l2']}`", "yes" if level["decay_biases"]
+                                        else "no", f"{level['weight_decay']:g}"),
+                         f"`{levels[0]['l2']}`")
+    return "\n".join([header, "", *table, *paper_line(paper)]) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Train every form's members; write the JSON and markdown."""
+    from neuroplast.experiments.options import encoding_name, run_protocol
+    from neuroplast.train.l2 import L2_FORMS
+    from neuroplast.train.threads import torch_threads
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.l2_form",
+                                     description=__doc__.split("\n\n")[0])
+    add_run_arguments(parser, invert=True)
+    parser.add_argument("--against", nargs="+", default=["half-all"], choices=list(L2_FORMS),
+                        help="L2 forms compared with --l2 (default half-all, Mathematica's)")
+    add_member_arguments(parser)
+    args = parser.parse_args(argv)
+    forms = [args.l2, *args.against]
+    if len(set(forms)) != len(forms):
+        parser.error(f"--l2 and --against name a form twice: {forms}")
+    setting = probe_setting(parser, args)
+    started = time.perf_counter()
+    levels = []
+    with torch_threads(1):  # as the sweep workers train
+        for form in forms:
+            protocol = run_protocol(args.protocol, {**setting.options, "l2": form})
+            level = train_level(args.arch, 1.0, protocol, setting.train_split,
+                                setting.test_split, init=args.init, seeds=args.seeds,
+                                paper_epochs=args.paper_epochs, data_seed=args.data_seed)
+            levels.append({"l2": form, "decay_biases": protocol.decay_biases, **level})
+            print(f"[l2-form] {form} done", file=sys.stderr)
+    header = (
+        f"# Does the form of the L2 term move {args.arch}'s trained accuracy?\n\n"
+        f"Protocol `{args.protocol}`, {encoding_name(args.invert)} MNIST, init `{args.init}`; "
+        f"{args.arch} trained {args.paper_epochs:g} paper epochs under each L2 form; members "
+        f"0–{args.seeds - 1} fused, one data order (seed {args.data_seed}) for every form, so "
+        "differences are paired by seed. " + made_by("benchmarks.l2_form", argv, started))
+    write_probe_report(setting.folder, "l2-form", markdown(levels, header, fig22_paper(args)),
+                       probe_record(args, setting, levels), started)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
