@@ -22,8 +22,9 @@ on a (28, 20, 600) float32 tensor, one thread; equal to it within 2e-7 in float3
 float64), the 2z coming straight out of the layer's product (α = β = 2, exact), with derivative
 1 − h² in one ``addcmul``, and the softmax with one ``exp2`` of base-2 logits, which the last
 layer's product returns (α = β = log₂ e): no ``log_softmax``, which takes an exp of its own
-(``exp2`` is ~4× faster than ``exp`` with AVX-512, ~1.1× with AVX2). Together ~20 % per step
-for 28 N1 nets on an AVX-512 CPU; the softmax alone 2.8 % on an AVX2 one. With plain SGD (momentum
+(``exp2`` is ~4× faster than ``exp`` with AVX-512, ~1.1× with AVX2). Together with an earlier
+softmax (``exp2`` of log p · log₂ e after ``log_softmax``) ~20 % per step for 28 N1 nets on an
+AVX-512 CPU; replacing that softmax by this one, 2.8 % more on an AVX2 one. With plain SGD (momentum
 0: the paper's, so every protocol's) :meth:`FusedMLP.sgd_step` goes one further: each weight's
 step is the ``addmm_``/``baddbmm_`` that forms its gradient (:class:`PlainSGD`), so no gradient
 is stored and read back by an optimizer (3–5 % per step). Its float32 results differ from
@@ -95,8 +96,8 @@ from neuroplast.train.lr_schedule import ScheduledRates
 from neuroplast.train.protocols import Protocol
 
 LOG2_E = 1.0 / math.log(2.0)
-"""log₂ e: the last layer's product returns the logits × log₂ e, and the softmax is taken with
-``exp2`` (faster than ``exp`` here)."""
+"""log₂ e: the last layer's product (the first layer's for a net without hidden layer) returns
+the logits × log₂ e, and the softmax is taken with ``exp2`` (faster than ``exp`` here)."""
 LN_2 = math.log(2.0)
 """ln 2 = 1 / log₂ e."""
 
@@ -249,7 +250,9 @@ class FusedMLP(nn.Module):
         The gradient flowing back is held unscaled, ``batch`` times d(mean CE)/dz (softmax −
         one-hot), and ``1 / batch`` is the ``scale`` of every product given to ``sink``. For
         tanh the first product of each layer already returns 2z (α = β = 2, exact in binary
-        floating point), so f = 2σ(2z) − 1 needs no separate doubling (:func:`_activate`).
+        floating point), so f = 2σ(2z) − 1 needs no separate doubling (:func:`_activate`); the
+        last product (the first, for a net without hidden layer) returns the logits × log₂ e,
+        so the loss and softmax work in base 2.
         """
         s, batch = self.n_members, x.shape[0]
         scale = 1.0 / batch
