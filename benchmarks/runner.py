@@ -176,7 +176,9 @@ def _memory_gib() -> float | None:
 
 
 def machine_description() -> dict[str, Any]:
-    """CPU model, cores, memory, torch version and threads, load, date (UTC)."""
+    """CPU model and the SIMD level torch uses on it (``AVX2``, ``AVX512``: the same model name
+    can come with either, and element-wise kernels differ several-fold between them), cores,
+    memory, torch version and threads, load, date (UTC)."""
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
@@ -187,6 +189,7 @@ def machine_description() -> dict[str, Any]:
         load = None
     return {
         "cpu": _cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # SIMD level torch runs at
         "logical_cores": os.cpu_count(),
         "usable_cores": usable,
         "memory_gib": _memory_gib(),
@@ -373,8 +376,9 @@ def markdown_report(report: dict[str, Any]) -> str:
         ran = entry.get("machine", {})
         lines += [f"## {name}", "",
                   f"Ran {entry.get('date_utc', '?')} UTC in {entry.get('wall_s', '?')} s"
-                  f"{' (quick mode)' if entry.get('quick') else ''} with "
-                  f"{ran.get('torch_threads', '?')} torch thread(s), load average "
+                  f"{' (quick mode)' if entry.get('quick') else ''} on "
+                  f"{ran.get('cpu', '?')} ({ran.get('cpu_capability', 'SIMD level not recorded')}) "
+                  f"with {ran.get('torch_threads', '?')} torch thread(s), load average "
                   f"{ran.get('load_average_1_5_15_min', '?')} at the start of the run.", ""]
         if "error" in entry:
             lines += ["```", entry["error"].rstrip(), "```", ""]

@@ -103,10 +103,13 @@ def test_runner_writes_json_and_markdown_with_the_machine(tmp_path):
     report = json.loads((tmp_path / "results-quick.json").read_text())
     assert report["quick"] is True
     assert {"cpu", "logical_cores", "torch", "torch_threads"} <= set(report["machine"])
+    capability = torch.backends.cpu.get_cpu_capability()  # the SIMD level names the machine too
+    assert report["machine"]["cpu_capability"] == capability
     rows = report["benchmarks"]["statistics"]["result"]["rows"]
     assert rows and all(row["reference"] > 0 for row in rows)
     markdown = (tmp_path / "results-quick.md").read_text()
     assert "## Machine" in markdown and rows[0]["name"] in markdown
+    assert f"({capability}) with 1 torch thread(s)" in markdown  # each module says where it ran
     assert not (tmp_path / "results.json").exists()  # a quick run never replaces full results
 
 
