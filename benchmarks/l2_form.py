@@ -38,7 +38,7 @@ from benchmarks.l2_strength import (
     paper_line,
     probe_record,
     probe_setting,
-    train_level,
+    train_labelled_levels,
 )
 from benchmarks.run_arguments import add_run_arguments, made_by, write_probe_report
 
@@ -57,7 +57,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Train every form's members; write the JSON and markdown."""
     from neuroplast.experiments.options import encoding_name, run_protocol
     from neuroplast.train.l2 import L2_FORMS
-    from neuroplast.train.threads import torch_threads
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.l2_form",
                                      description=__doc__.split("\n\n")[0])
@@ -71,15 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--l2 and --against name a form twice: {forms}")
     setting = probe_setting(parser, args)
     started = time.perf_counter()
-    levels = []
-    with torch_threads(1):  # as the sweep workers train
-        for form in forms:
-            protocol = run_protocol(args.protocol, {**setting.options, "l2": form})
-            level = train_level(args.arch, 1.0, protocol, setting.train_split,
-                                setting.test_split, init=args.init, seeds=args.seeds,
-                                paper_epochs=args.paper_epochs, data_seed=args.data_seed)
-            levels.append({"l2": form, "decay_biases": protocol.decay_biases, **level})
-            print(f"[l2-form] {form} done", file=sys.stderr)
+    protocols = [run_protocol(args.protocol, {**setting.options, "l2": form}) for form in forms]
+    levels = train_labelled_levels(
+        args, setting, [({"l2": form, "decay_biases": protocol.decay_biases}, protocol)
+                        for form, protocol in zip(forms, protocols, strict=True)], "l2-form")
     header = (
         f"# Does the form of the L2 term move {args.arch}'s trained accuracy?\n\n"
         f"Protocol `{args.protocol}`, {encoding_name(args.invert)} MNIST, init `{args.init}`; "

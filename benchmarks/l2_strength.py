@@ -159,6 +159,25 @@ def probe_record(args: argparse.Namespace, setting: ProbeSetting,
             "seeds": args.seeds, "levels": list(levels)}
 
 
+def train_labelled_levels(args: argparse.Namespace, setting: ProbeSetting,
+                          labelled: Sequence[tuple[dict[str, Any], Protocol]],
+                          tag: str) -> list[dict[str, Any]]:
+    """One level per ``(label, protocol)``: the members of ``args`` trained under ``protocol``
+    (:func:`train_level`, decay factor 1), the level's record its label's fields followed by
+    :func:`train_level`'s; ``[tag] <first label value> done`` on stderr after each."""
+    from neuroplast.train.threads import torch_threads
+
+    levels = []
+    with torch_threads(1):  # as the sweep workers train
+        for label, protocol in labelled:
+            level = train_level(args.arch, 1.0, protocol, setting.train_split,
+                                setting.test_split, init=args.init, seeds=args.seeds,
+                                paper_epochs=args.paper_epochs, data_seed=args.data_seed)
+            levels.append({**label, **level})
+            print(f"[{tag}] {next(iter(label.values()))} done", file=sys.stderr)
+    return levels
+
+
 def markdown(levels: Sequence[dict[str, Any]], header: str, paper: str | None) -> str:
     """The table: each level's accuracies and their differences from the first level, paired
     by seed."""

@@ -37,7 +37,7 @@ from benchmarks.l2_strength import (
     paper_line,
     probe_record,
     probe_setting,
-    train_level,
+    train_labelled_levels,
 )
 from benchmarks.run_arguments import add_run_arguments, made_by, write_probe_report
 
@@ -54,7 +54,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Train every schedule's members; write the JSON and markdown."""
     from neuroplast.experiments.options import encoding_name
     from neuroplast.train.lr_schedule import LR_SCHEDULES
-    from neuroplast.train.threads import torch_threads
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.lr_schedule",
                                      description=__doc__.split("\n\n")[0])
@@ -68,15 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--schedules lists a schedule twice: {args.schedules}")
     setting = probe_setting(parser, args)
     started = time.perf_counter()
-    levels = []
-    with torch_threads(1):  # as the sweep workers train
-        for schedule in args.schedules:
-            scheduled = replace(setting.protocol, lr_schedule=schedule)
-            level = train_level(args.arch, 1.0, scheduled, setting.train_split,
-                                setting.test_split, init=args.init, seeds=args.seeds,
-                                paper_epochs=args.paper_epochs, data_seed=args.data_seed)
-            levels.append({"schedule": schedule, **level})
-            print(f"[lr-schedule] {schedule} done", file=sys.stderr)
+    levels = train_labelled_levels(
+        args, setting, [({"schedule": schedule}, replace(setting.protocol, lr_schedule=schedule))
+                        for schedule in args.schedules], "lr-schedule")
     header = (
         f"# Does the learning-rate schedule move {args.arch}'s trained accuracy?\n\n"
         f"Protocol `{args.protocol}`, {encoding_name(args.invert)} MNIST, init `{args.init}`, "
