@@ -117,29 +117,27 @@ def add_member_arguments(parser: argparse.ArgumentParser) -> None:
 
 @dataclass(frozen=True)
 class ProbeSetting:
-    """What a level probe trains on: the run options, the report's folder, the protocol under
-    those options, and the data (the training split as the protocol restricts it)."""
+    """What a level probe trains on: the run options, the report's folder and the protocol
+    under those options (the data is checked when the setting is made, and each level's
+    training loads it, :class:`LevelJob`)."""
 
     options: dict[str, Any]
     folder: Path
     protocol: Protocol
-    train_split: Split
-    test_split: Split
 
 
 def probe_setting(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ProbeSetting:
-    """Refuse fewer than two ``--seeds`` (through ``parser``), then load what ``args`` name."""
+    """Refuse fewer than two ``--seeds`` (through ``parser``), then check that the data
+    ``args`` name loads, before any training."""
     from neuroplast.experiments.experiment import mnist
     from neuroplast.experiments.options import run_protocol
-    from neuroplast.train import restrict
 
     if args.seeds < 2:
         parser.error("--seeds must be at least 2 (a standard error needs two members)")
     options = {"invert": args.invert, "init": args.init, "l2": args.l2}
     protocol = run_protocol(args.protocol, options)
-    data = mnist(args.data, invert=args.invert)
-    return ProbeSetting(options, options_folder(args.out, args.protocol, options), protocol,
-                        restrict(data.train, protocol), data.test)
+    mnist(args.data, invert=args.invert)
+    return ProbeSetting(options, options_folder(args.out, args.protocol, options), protocol)
 
 
 def fig22_paper(args: argparse.Namespace) -> str | None:
@@ -159,23 +157,56 @@ def probe_record(args: argparse.Namespace, setting: ProbeSetting,
             "seeds": args.seeds, "levels": list(levels)}
 
 
+@dataclass(frozen=True)
+class LevelJob:
+    """One level's training, all a worker process needs: it loads the data itself
+    (:func:`neuroplast.experiments.experiment.mnist`, cached once per process)."""
+
+    arch: str
+    factor: float
+    protocol: Protocol
+    run_protocol: Protocol  # the protocol the training split is restricted by
+    data: str | None
+    invert: bool
+    init: str
+    seeds: int
+    paper_epochs: float
+    data_seed: int
+
+
+def run_level_job(job: LevelJob) -> dict[str, Any]:
+    """:func:`train_level` on the data ``job`` names."""
+    from neuroplast.experiments.experiment import mnist
+    from neuroplast.train import restrict
+
+    data = mnist(job.data, invert=job.invert)
+    return train_level(job.arch, job.factor, job.protocol, restrict(data.train, job.run_protocol),
+                       data.test, init=job.init, seeds=job.seeds, paper_epochs=job.paper_epochs,
+                       data_seed=job.data_seed)
+
+
+def train_levels(args: argparse.Namespace, setting: ProbeSetting,
+                 levels: Sequence[tuple[float, Protocol]], names: Sequence[str],
+                 tag: str) -> list[dict[str, Any]]:
+    """One :func:`train_level` record per ``(decay factor, protocol)``, on ``args.workers``
+    processes (:func:`benchmarks.probe_pool.run_jobs`; the records do not depend on it)."""
+    from benchmarks.probe_pool import run_jobs
+
+    jobs = [LevelJob(args.arch, factor, protocol, setting.protocol, args.data, args.invert,
+                     args.init, args.seeds, args.paper_epochs, args.data_seed)
+            for factor, protocol in levels]
+    return run_jobs(run_level_job, jobs, workers=args.workers, names=names, tag=tag)
+
+
 def train_labelled_levels(args: argparse.Namespace, setting: ProbeSetting,
                           labelled: Sequence[tuple[dict[str, Any], Protocol]],
                           tag: str) -> list[dict[str, Any]]:
     """One level per ``(label, protocol)``: the members of ``args`` trained under ``protocol``
-    (:func:`train_level`, decay factor 1), the level's record its label's fields followed by
+    (:func:`train_levels`, decay factor 1), the level's record its label's fields followed by
     :func:`train_level`'s; ``[tag] <first label value> done`` on stderr after each."""
-    from neuroplast.train.threads import torch_threads
-
-    levels = []
-    with torch_threads(1):  # as the sweep workers train
-        for label, protocol in labelled:
-            level = train_level(args.arch, 1.0, protocol, setting.train_split,
-                                setting.test_split, init=args.init, seeds=args.seeds,
-                                paper_epochs=args.paper_epochs, data_seed=args.data_seed)
-            levels.append({**label, **level})
-            print(f"[{tag}] {next(iter(label.values()))} done", file=sys.stderr)
-    return levels
+    records = train_levels(args, setting, [(1.0, protocol) for _, protocol in labelled],
+                           [str(next(iter(label.values()))) for label, _ in labelled], tag)
+    return [{**label, **record} for (label, _), record in zip(labelled, records, strict=True)]
 
 
 def markdown(levels: Sequence[dict[str, Any]], header: str, paper: str | None) -> str:
@@ -190,7 +221,6 @@ def markdown(levels: Sequence[dict[str, Any]], header: str, paper: str | None) -
 def main(argv: Sequence[str] | None = None) -> int:
     """Train every level; write the JSON and markdown."""
     from neuroplast.experiments.options import encoding_name
-    from neuroplast.train.threads import torch_threads
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.l2_strength",
                                      description=__doc__.split("\n\n")[0])
@@ -203,13 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--factors must be non-negative, got {args.factors}")
     setting = probe_setting(parser, args)
     started = time.perf_counter()
-    levels = []
-    with torch_threads(1):  # as the sweep workers train
-        for factor in args.factors:
-            levels.append(train_level(args.arch, factor, setting.protocol, setting.train_split,
-                                      setting.test_split, init=args.init, seeds=args.seeds,
-                                      paper_epochs=args.paper_epochs, data_seed=args.data_seed))
-            print(f"[l2-strength] factor {factor:g} done", file=sys.stderr)
+    levels = train_levels(args, setting, [(factor, setting.protocol) for factor in args.factors],
+                          [f"factor {factor:g}" for factor in args.factors], "l2-strength")
     header = (
         f"# How strongly the L2 term limits {args.arch}'s trained accuracy\n\n"
         f"Protocol `{args.protocol}`, {encoding_name(args.invert)} MNIST, init `{args.init}`, "

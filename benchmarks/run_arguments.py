@@ -17,6 +17,7 @@ from typing import Any
 def add_run_arguments(parser: argparse.ArgumentParser, *, invert: bool = False) -> None:
     """``--protocol --seeds --out --init --l2 --data --workers`` (and ``--invert``), defaults
     the reproduction's."""
+    from neuroplast.cli.common import positive_int
     from neuroplast.experiments.options import REPRODUCTION_DEFAULTS
     from neuroplast.models import INITIALIZATIONS
     from neuroplast.train import PROTOCOLS
@@ -31,7 +32,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, invert: bool = False) 
                         choices=list(INITIALIZATIONS))
     parser.add_argument("--l2", default=REPRODUCTION_DEFAULTS["l2"], choices=list(L2_FORMS))
     parser.add_argument("--data", default=None, help="MNIST folder")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=positive_int, default=1,
+                        help="processes training side by side (default 1)")
 
 
 def options_folder(out: Path, protocol: str, options: dict[str, Any]) -> Path:

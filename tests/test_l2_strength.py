@@ -69,6 +69,7 @@ def test_the_table_pairs_each_level_with_the_first_by_seed():
 @pytest.mark.parametrize(("arguments", "message"), [
     (["--seeds", "1"], "--seeds must be at least 2"),
     (["--factors", "1", "-0.5"], "--factors must be non-negative"),
+    (["--workers", "0"], "expected a positive integer, got 0"),
 ])
 def test_bad_arguments_are_refused_before_training(arguments, message, tmp_path, capsys):
     with pytest.raises(SystemExit):
@@ -86,18 +87,22 @@ def test_the_report_header_names_the_command_as_typed_and_its_seconds():
     assert text == "Made by `python -m benchmarks.l2_strength --seeds 3` (3 s)."
 
 
-def test_main_trains_each_level_on_the_data_seed_and_the_splits_it_names(tmp_path, data_dir):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_main_trains_each_level_on_the_data_seed_and_the_splits_it_names(workers, tmp_path,
+                                                                        data_dir):
     """The command end to end (quick protocol, 2 members, 1 epoch): every level's accuracies
-    are those of :func:`train_level` called with the restricted training split, the test split
-    and the given data seed; the report names the command and, for N1 at 10000 epochs only,
-    the paper's accuracy."""
+    are those of :func:`train_level` called in this process with the restricted training
+    split, the test split and the given data seed, whether the levels trained here or in two
+    spawned workers, in the order given; the report names the command and, for N1 at 10000
+    epochs only, the paper's accuracy."""
     import json
 
     from neuroplast.data import load_mnist
     from neuroplast.train import restrict
 
     main(["--protocol", "quick", "--seeds", "2", "--factors", "1", "0.5", "--paper-epochs",
-          "500", "--data-seed", "3", "--out", str(tmp_path), "--data", data_dir])
+          "500", "--data-seed", "3", "--out", str(tmp_path), "--data", data_dir,
+          "--workers", workers])
     folder = tmp_path / "quick-init-kaiming-normal-l2-half-weights"
     record = json.loads((folder / "l2-strength.json").read_text())
     assert record["data_seed"] == 3 and [lv["factor"] for lv in record["levels"]] == [1.0, 0.5]
