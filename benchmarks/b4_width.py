@@ -39,7 +39,7 @@ says how many are equal; stored runs of another protocol, options or horizons ar
 Usage::
 
     python -m benchmarks.b4_width --protocol medium --init kaiming-normal --l2 half-weights \\
-        --seeds 4 --out OUT [--invert] [--data DIR] [--check-against FOLDER]
+        --seeds 4 --out OUT [--invert] [--data DIR] [--check-against FOLDER] [--workers 2]
 
 Writes ``OUT/<protocol>[-options]/b4-width.{json,md}``.
 """
@@ -53,11 +53,13 @@ import math
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from benchmarks.probe_pool import run_jobs
 from benchmarks.report_cells import within
 from benchmarks.run_arguments import (
     add_run_arguments,
@@ -141,6 +143,27 @@ def run_seed(seed: int, protocol: Protocol, data: Split, init: str,
             accuracies.append(evaluate(branch, data).accuracy)
         out["accuracy"][row] = accuracies
     return out
+
+
+@dataclass(frozen=True)
+class SeedJob:
+    """One seed's :func:`run_seed`, all a worker process needs: it loads the data itself."""
+
+    seed: int
+    protocol: Protocol
+    data: str | None
+    invert: bool
+    init: str
+    horizons: tuple[float, ...]
+
+
+def run_seed_job(job: SeedJob) -> dict[str, Any]:
+    """:func:`run_seed` on the training split ``job`` names (restricted by its protocol)."""
+    from neuroplast.experiments.experiment import mnist
+    from neuroplast.train import restrict
+
+    data = restrict(mnist(job.data, invert=job.invert).train, job.protocol)
+    return run_seed(job.seed, job.protocol, data, job.init, job.horizons)
 
 
 def summarize_seeds(per_seed: Sequence[dict[str, Any]],
@@ -261,8 +284,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from neuroplast.experiments.experiment import mnist
     from neuroplast.experiments.options import encoding_name, run_protocol
     from neuroplast.experiments.paper_tables import paper_table
-    from neuroplast.train import restrict
-    from neuroplast.train.threads import torch_threads
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.b4_width",
                                      description=__doc__.split("\n\n")[0])
@@ -283,13 +304,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--check-against: {error}")
     folder = options_folder(args.out, args.protocol, options)
     protocol = run_protocol(args.protocol, options)
-    data = restrict(mnist(args.data, invert=args.invert).train, protocol)
+    mnist(args.data, invert=args.invert)  # refused before any training when it is missing
     started = time.perf_counter()
-    per_seed = []
-    with torch_threads(1):  # as the sweep workers train
-        for seed in range(args.seeds):
-            per_seed.append(run_seed(seed, protocol, data, args.init, HORIZONS))
-            print(f"[b4-width] seed {seed} done", file=sys.stderr)
+    per_seed = run_jobs(run_seed_job, [SeedJob(seed, protocol, args.data, args.invert, args.init,
+                                               tuple(HORIZONS)) for seed in range(args.seeds)],
+                        workers=args.workers, names=[f"seed {s}" for s in range(args.seeds)],
+                        tag="b4-width")
     summary = summarize_seeds(per_seed, HORIZONS)
     check = ""
     if args.check_against is not None:
