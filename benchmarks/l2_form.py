@@ -39,8 +39,9 @@ from benchmarks.l2_strength import (
     probe_record,
     probe_setting,
     train_labelled_levels,
+    write_level_report,
 )
-from benchmarks.run_arguments import add_run_arguments, made_by, write_probe_report
+from benchmarks.run_arguments import add_run_arguments, made_by
 
 
 def markdown(levels: Sequence[dict[str, Any]], header: str, paper: str | None) -> str:
@@ -80,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.arch} trained {args.paper_epochs:g} paper epochs under each L2 form; members "
         f"0–{args.seeds - 1} fused, one data order (seed {args.data_seed}) for every form, so "
         "differences are paired by seed. " + made_by("benchmarks.l2_form", argv, started))
-    write_probe_report(setting.folder, "l2-form", markdown(levels, header, fig22_paper(args)),
+    write_level_report(setting, "l2-form", markdown(levels, header, fig22_paper(args)),
                        probe_record(args, setting, levels), started)
     return 0
 

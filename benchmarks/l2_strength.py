@@ -29,10 +29,11 @@ Writes ``OUT/<protocol>[-options]/l2-strength.{json,md}``.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ from benchmarks.run_arguments import (
 from neuroplast.data import Split
 from neuroplast.experiments.stats_summary import format_difference, summarize
 from neuroplast.models import MLP
-from neuroplast.train import Protocol
+from neuroplast.train import Checkpoint, Protocol
 
 
 def with_decay_factor(protocol: Protocol, factor: float) -> Protocol:
@@ -54,30 +55,33 @@ def with_decay_factor(protocol: Protocol, factor: float) -> Protocol:
 
 
 def train_members(arch: str, factor: float, protocol: Protocol, train_split: Split, *,
-                  init: str, seeds: int, paper_epochs: float, data_seed: int) -> list[MLP]:
+                  init: str, seeds: int, paper_epochs: float, data_seed: int,
+                  checkpoint: Checkpoint | None = None) -> tuple[list[MLP], float]:
     """Members ``0 … seeds − 1`` of ``arch`` (member s initialised with seed s) trained fused
-    on one data order with ``protocol``'s decay × ``factor``."""
+    on one data order with ``protocol``'s decay × ``factor``, and the training's CPU seconds
+    (summed over the attempts a ``checkpoint`` continued)."""
     from neuroplast.models import build_mlp, initialize
     from neuroplast.train.fused import train_fused
 
     scaled = with_decay_factor(protocol, factor)
     models = [initialize(build_mlp(arch), seed, init) for seed in range(seeds)]
-    train_fused(models, train_split, scaled, epochs=scaled.epochs(paper_epochs),
-                data_seed=data_seed, progress=False)
-    return models
+    histories = train_fused(models, train_split, scaled, epochs=scaled.epochs(paper_epochs),
+                            data_seed=data_seed, progress=False, checkpoint=checkpoint)
+    return models, histories[0].final["cpu_time_s"]
 
 
 def train_level(arch: str, factor: float, protocol: Protocol, train_split: Split,
                 test_split: Split, *, init: str, seeds: int, paper_epochs: float,
-                data_seed: int) -> dict[str, Any]:
-    """:func:`train_members`, then each member's training and test accuracy."""
+                data_seed: int, checkpoint: Checkpoint | None = None) -> dict[str, Any]:
+    """:func:`train_members`, then each member's training and test accuracy; ``cpu_s`` is the
+    fused training's CPU time."""
     from neuroplast.train import evaluate
 
-    started = time.process_time()
-    models = train_members(arch, factor, protocol, train_split, init=init, seeds=seeds,
-                           paper_epochs=paper_epochs, data_seed=data_seed)
+    models, cpu_s = train_members(arch, factor, protocol, train_split, init=init, seeds=seeds,
+                                  paper_epochs=paper_epochs, data_seed=data_seed,
+                                  checkpoint=checkpoint)
     return {"factor": factor, "weight_decay": with_decay_factor(protocol, factor).weight_decay,
-            "cpu_s": time.process_time() - started,
+            "cpu_s": cpu_s,
             "train_accuracy": [evaluate(m, train_split).accuracy for m in models],
             "test_accuracy": [evaluate(m, test_split).accuracy for m in models]}
 
@@ -160,7 +164,9 @@ def probe_record(args: argparse.Namespace, setting: ProbeSetting,
 @dataclass(frozen=True)
 class LevelJob:
     """One level's training, all a worker process needs: it loads the data itself
-    (:func:`neuroplast.experiments.experiment.mnist`, cached once per process)."""
+    (:func:`neuroplast.experiments.experiment.mnist`, cached once per process), and keeps its
+    progress under ``partial`` (``<stem>.safetensors`` while it trains, ``<stem>.json`` when
+    it has finished) so that the same command run again continues where it stopped."""
 
     arch: str
     factor: float
@@ -172,30 +178,73 @@ class LevelJob:
     seeds: int
     paper_epochs: float
     data_seed: int
+    partial: Path
+    stem: str
+
+    def key(self) -> dict[str, Any]:
+        """What names this training: a finished record or checkpoint with another key is not
+        this level's and is trained over."""
+        return {"arch": self.arch, "factor": self.factor, "protocol": asdict(self.protocol),
+                "run_protocol": asdict(self.run_protocol), "invert": self.invert,
+                "init": self.init, "seeds": self.seeds, "paper_epochs": self.paper_epochs,
+                "data_seed": self.data_seed}
 
 
 def run_level_job(job: LevelJob) -> dict[str, Any]:
-    """:func:`train_level` on the data ``job`` names."""
+    """:func:`train_level` on the data ``job`` names, continuing from its checkpoint, or its
+    finished record when one with the same key is stored."""
     from neuroplast.experiments.experiment import mnist
-    from neuroplast.train import restrict
+    from neuroplast.files import atomic_write_text
+    from neuroplast.train import Checkpoint, restrict
+    from neuroplast.train.checkpoint import discard_checkpoint
 
+    finished = job.partial / f"{job.stem}.json"
+    key = job.key()
+    if finished.is_file():
+        stored = json.loads(finished.read_text())
+        if stored.get("key") == key:
+            return stored["record"]
     data = mnist(job.data, invert=job.invert)
-    return train_level(job.arch, job.factor, job.protocol, restrict(data.train, job.run_protocol),
-                       data.test, init=job.init, seeds=job.seeds, paper_epochs=job.paper_epochs,
-                       data_seed=job.data_seed)
+    job.partial.mkdir(parents=True, exist_ok=True)
+    checkpoint = Checkpoint(job.partial / f"{job.stem}.safetensors", key=key,
+                            remove_at_end=False, replace_foreign=True)
+    record = train_level(job.arch, job.factor, job.protocol,
+                         restrict(data.train, job.run_protocol), data.test, init=job.init,
+                         seeds=job.seeds, paper_epochs=job.paper_epochs,
+                         data_seed=job.data_seed, checkpoint=checkpoint)
+    atomic_write_text(finished, json.dumps({"key": key, "record": record}))
+    discard_checkpoint(checkpoint)  # only once the record is stored: a kill loses nothing
+    return record
 
 
 def train_levels(args: argparse.Namespace, setting: ProbeSetting,
                  levels: Sequence[tuple[float, Protocol]], names: Sequence[str],
                  tag: str) -> list[dict[str, Any]]:
     """One :func:`train_level` record per ``(decay factor, protocol)``, on ``args.workers``
-    processes (:func:`benchmarks.probe_pool.run_jobs`; the records do not depend on it)."""
+    processes (:func:`benchmarks.probe_pool.run_jobs`; the records do not depend on it). Each
+    level keeps its progress in ``<report folder>/partial/`` (:class:`LevelJob`; removed by
+    :func:`write_level_report` once the report is written): a probe interrupted and run again
+    with the same arguments continues, to the records an uninterrupted run gives."""
     from benchmarks.probe_pool import run_jobs
 
+    partial = setting.folder / "partial"
     jobs = [LevelJob(args.arch, factor, protocol, setting.protocol, args.data, args.invert,
-                     args.init, args.seeds, args.paper_epochs, args.data_seed)
-            for factor, protocol in levels]
+                     args.init, args.seeds, args.paper_epochs, args.data_seed, partial,
+                     f"{tag}-{index}")
+            for index, (factor, protocol) in enumerate(levels)]
     return run_jobs(run_level_job, jobs, workers=args.workers, names=names, tag=tag)
+
+
+def write_level_report(setting: ProbeSetting, stem: str, text: str, record: dict[str, Any],
+                       started: float) -> Path:
+    """:func:`benchmarks.run_arguments.write_probe_report`, then remove the levels' progress
+    folder (``partial/``, :func:`train_levels`): nothing in it is needed once the report is
+    stored."""
+    import shutil
+
+    written = write_probe_report(setting.folder, stem, text, record, started)
+    shutil.rmtree(setting.folder / "partial", ignore_errors=True)
+    return written
 
 
 def train_labelled_levels(args: argparse.Namespace, setting: ProbeSetting,
@@ -242,8 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.paper_epochs:g} paper epochs; members 0–{args.seeds - 1} fused, one data order "
         f"(seed {args.data_seed}) for every level, so differences are paired by seed. "
         + made_by("benchmarks.l2_strength", argv, started))
-    write_probe_report(setting.folder, "l2-strength",
-                       markdown(levels, header, fig22_paper(args)),
+    write_level_report(setting, "l2-strength", markdown(levels, header, fig22_paper(args)),
                        probe_record(args, setting, levels), started)
     return 0
 

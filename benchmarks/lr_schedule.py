@@ -38,8 +38,9 @@ from benchmarks.l2_strength import (
     probe_record,
     probe_setting,
     train_labelled_levels,
+    write_level_report,
 )
-from benchmarks.run_arguments import add_run_arguments, made_by, write_probe_report
+from benchmarks.run_arguments import add_run_arguments, made_by
 
 
 def markdown(levels: Sequence[dict[str, Any]], header: str, paper: str | None) -> str:
@@ -77,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"schedule; members 0–{args.seeds - 1} fused, one data order (seed {args.data_seed}) "
         "for every schedule, so differences are paired by seed. "
         + made_by("benchmarks.lr_schedule", argv, started))
-    write_probe_report(setting.folder, "lr-schedule",
+    write_level_report(setting, "lr-schedule",
                        markdown(levels, header, fig22_paper(args)),
                        probe_record(args, setting, levels), started)
     return 0

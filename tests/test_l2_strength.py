@@ -4,6 +4,7 @@ one shared data order; bad arguments are refused before any training."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -29,8 +30,9 @@ def test_a_level_is_each_member_trained_alone_with_the_scaled_decay(factor):
     rounding, and the same training with another decay does not."""
     protocol = with_l2_form(get_protocol("fast"), "half-weights")
     split = _split(1200, 0)
-    members = train_members("N1", factor, protocol, split, init="kaiming-normal", seeds=3,
-                            paper_epochs=500, data_seed=5)
+    members, cpu_s = train_members("N1", factor, protocol, split, init="kaiming-normal",
+                                   seeds=3, paper_epochs=500, data_seed=5)
+    assert cpu_s > 0
     for seed, member in enumerate(members):
         right, wrong = 0.001 * factor, 0.001 * (1.0 - factor) + 0.0003
         for decay in (right, wrong):
@@ -47,8 +49,8 @@ def test_a_level_reports_each_member_s_accuracies():
     train_split, test_split = _split(1200, 0), _split(300, 1)
     level = train_level("N1", 0.5, protocol, train_split, test_split, init="kaiming-normal",
                         seeds=2, paper_epochs=300, data_seed=5)
-    members = train_members("N1", 0.5, protocol, train_split, init="kaiming-normal", seeds=2,
-                            paper_epochs=300, data_seed=5)
+    members, _ = train_members("N1", 0.5, protocol, train_split, init="kaiming-normal",
+                               seeds=2, paper_epochs=300, data_seed=5)
     assert level["weight_decay"] == pytest.approx(0.0005) and level["factor"] == 0.5
     assert level["train_accuracy"] == [evaluate(m, train_split).accuracy for m in members]
     assert level["test_accuracy"] == [evaluate(m, test_split).accuracy for m in members]
@@ -117,3 +119,60 @@ def test_main_trains_each_level_on_the_data_seed_and_the_splits_it_names(workers
     text = (folder / "l2-strength.md").read_text()
     assert "Made by `python -m benchmarks.l2_strength --protocol quick --seeds 2" in text
     assert "Paper (Fig. 22" not in text  # 500 epochs: not Fig. 22's training
+
+
+def _quick_run(tmp_path, data_dir, *extra):
+    main(["--protocol", "quick", "--seeds", "2", "--factors", "1", "0.5", "--paper-epochs",
+          "300", "--out", str(tmp_path), "--data", data_dir, *extra])
+    folder = tmp_path / "quick-init-kaiming-normal-l2-half-weights"
+    return folder, json.loads((folder / "l2-strength.json").read_text())["levels"]
+
+
+def test_an_interrupted_probe_run_again_continues_to_the_uninterrupted_records(
+        tmp_path, data_dir, monkeypatch):
+    """Killed while training its second level, the probe keeps the first level's finished
+    record under partial/; run again with the same arguments it trains only the second level,
+    and its records equal (but for CPU times) those of a run never interrupted; partial/ is
+    gone once the report is written."""
+    import benchmarks.l2_strength as probe
+
+    clean_folder, clean = _quick_run(tmp_path / "clean", data_dir)
+    assert not (clean_folder / "partial").exists()
+
+    real_train_level = probe.train_level
+    calls: list[float] = []
+
+    def dies_on_the_second_level(*args, **kwargs):
+        calls.append(args[1])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_train_level(*args, **kwargs)
+
+    monkeypatch.setattr(probe, "train_level", dies_on_the_second_level)
+    with pytest.raises(KeyboardInterrupt):
+        _quick_run(tmp_path / "again", data_dir)
+    folder = tmp_path / "again" / "quick-init-kaiming-normal-l2-half-weights"
+    assert sorted(p.name for p in (folder / "partial").iterdir()) == ["l2-strength-0.json"]
+    assert not (folder / "l2-strength.json").exists()
+
+    calls.clear()
+    monkeypatch.setattr(probe, "train_level", lambda *a, **k: (calls.append(a[1]),
+                                                               real_train_level(*a, **k))[1])
+    _, resumed = _quick_run(tmp_path / "again", data_dir)
+    assert calls == [0.5]  # the first level came from its stored record
+    assert [{k: v for k, v in lv.items() if k != "cpu_s"} for lv in resumed] == [
+        {k: v for k, v in lv.items() if k != "cpu_s"} for lv in clean]
+    assert not (folder / "partial").exists()
+
+
+def test_a_stored_level_of_another_training_is_trained_over(tmp_path, data_dir):
+    """A finished record under partial/ whose key names another training (here another data
+    seed) is not taken for this level's."""
+    folder = tmp_path / "quick-init-kaiming-normal-l2-half-weights"
+    (folder / "partial").mkdir(parents=True)
+    _, clean = _quick_run(tmp_path / "clean", data_dir)
+    for index in range(2):
+        stored = {"key": {"data_seed": 7}, "record": {**clean[index], "train_accuracy": [0, 0]}}
+        (folder / "partial" / f"l2-strength-{index}.json").write_text(json.dumps(stored))
+    _, levels = _quick_run(tmp_path, data_dir)
+    assert [lv["train_accuracy"] for lv in levels] == [lv["train_accuracy"] for lv in clean]
