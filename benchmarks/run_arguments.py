@@ -1,8 +1,8 @@
-"""Command-line arguments shared by the benchmarks that run one experiment under the fidelity
-study's run options (:mod:`benchmarks.peaked_sets`, :mod:`benchmarks.vs_n2ps_a1`,
-:mod:`benchmarks.cutoff_readings`, :mod:`benchmarks.b4_width`,
-:mod:`benchmarks.border_weights`, :mod:`benchmarks.init_input_counts`,
-:mod:`benchmarks.l2_strength`), and how such a probe writes its report."""
+"""Command-line arguments shared by the benchmarks that run under the fidelity study's run
+options (``add_run_arguments``: :mod:`benchmarks.b4_std`, :mod:`benchmarks.b4_width`,
+:mod:`benchmarks.l2_form`, :mod:`benchmarks.l2_strength`, :mod:`benchmarks.lr_schedule`,
+:mod:`benchmarks.peaked_sets`, :mod:`benchmarks.vs_n2ps_a1`), and how such a probe names its
+folder and writes its report."""
 
 from __future__ import annotations
 
