@@ -41,7 +41,9 @@ Usage::
     python -m benchmarks.b4_width --protocol medium --init kaiming-normal --l2 half-weights \\
         --seeds 4 --out OUT [--invert] [--data DIR] [--check-against FOLDER] [--workers 2]
 
-Writes ``OUT/<protocol>[-options]/b4-width.{json,md}``.
+Writes ``OUT/<protocol>[-options]/b4-width.{json,md}``; each seed's record is kept under
+``partial/b4-width/`` there as it finishes (:mod:`benchmarks.probe_pool`), so a stopped run
+started again trains only the seeds it had not finished.
 """
 
 from __future__ import annotations
@@ -53,13 +55,13 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from benchmarks.probe_pool import run_jobs
+from benchmarks.probe_pool import discard_store, run_jobs
 from benchmarks.report_cells import within
 from benchmarks.run_arguments import (
     add_run_arguments,
@@ -155,6 +157,16 @@ class SeedJob:
     invert: bool
     init: str
     horizons: tuple[float, ...]
+    data_fingerprint: str
+
+    def key(self) -> dict[str, Any]:
+        """What the seed's record depends on (:mod:`benchmarks.probe_pool`'s store)."""
+        import neuroplast
+
+        return {"seed": self.seed, "protocol": asdict(self.protocol), "invert": self.invert,
+                "init": self.init, "horizons": list(self.horizons),
+                "data_fingerprint": self.data_fingerprint,
+                "neuroplast": neuroplast.__version__, "torch": torch.__version__}
 
 
 def run_seed_job(job: SeedJob) -> dict[str, Any]:
@@ -281,7 +293,7 @@ def markdown(summary: dict[str, Any], horizons: Sequence[float], header: str) ->
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark for one protocol and option set; write the JSON and markdown."""
     from neuroplast.experiments.definitions.replication import HORIZONS
-    from neuroplast.experiments.experiment import mnist
+    from neuroplast.experiments.experiment import mnist, mnist_fingerprint
     from neuroplast.experiments.options import encoding_name, run_protocol
     from neuroplast.experiments.paper_tables import paper_table
 
@@ -304,12 +316,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--check-against: {error}")
     folder = options_folder(args.out, args.protocol, options)
     protocol = run_protocol(args.protocol, options)
-    mnist(args.data, invert=args.invert)  # refused before any training when it is missing
+    fingerprint = mnist_fingerprint(args.data)  # refused before any training when missing
+    mnist(args.data, invert=args.invert)
     started = time.perf_counter()
-    per_seed = run_jobs(run_seed_job, [SeedJob(seed, protocol, args.data, args.invert, args.init,
-                                               tuple(HORIZONS)) for seed in range(args.seeds)],
-                        workers=args.workers, names=[f"seed {s}" for s in range(args.seeds)],
-                        tag="b4-width")
+    store = folder / "partial" / "b4-width"  # finished seeds, kept until the report is written
+    jobs = [SeedJob(seed, protocol, args.data, args.invert, args.init, tuple(HORIZONS),
+                    fingerprint) for seed in range(args.seeds)]
+    per_seed = run_jobs(run_seed_job, jobs, workers=args.workers,
+                        names=[f"seed {seed}" for seed in range(args.seeds)], tag="b4-width",
+                        store=store)
     summary = summarize_seeds(per_seed, HORIZONS)
     check = ""
     if args.check_against is not None:
@@ -332,6 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "horizons": list(HORIZONS), "summary": summary, "per_seed": per_seed,
         "check_against": None if args.check_against is None else str(args.check_against)},
         started)
+    discard_store(store)
     return 0
 
 

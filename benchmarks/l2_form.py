@@ -10,15 +10,16 @@ under ``fast``. This probe trains the same members under ``--l2`` (the reference
 ``--against`` form and reports each form's training and test accuracy and its difference from
 the reference, paired by seed.
 
-As in :mod:`benchmarks.l2_strength`, the members of a form are trained fused: member s is
-initialised with seed s and all share one data order (``--data-seed``), the same for every
-form, so forms differ in the L2 term alone.
+As in every level probe (:mod:`benchmarks.level_probe`), the members of a form are trained
+fused: member s is initialised with seed s and all share one data order (``--data-seed``),
+the same for every form, so forms differ in the L2 term alone; forms train side by side with
+``--workers`` and a stopped run resumes.
 
 Usage::
 
     python -m benchmarks.l2_form --protocol medium --init kaiming-normal --l2 half-weights \\
         --against half-all --seeds 10 --out OUT [--arch N1] [--paper-epochs 10000] \\
-        [--invert] [--data DIR]
+        [--invert] [--data DIR] [--workers 2]
 
 Writes ``OUT/<protocol>[-options]/l2-form.{json,md}`` (the folder named by the reference form).
 """
@@ -31,7 +32,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from benchmarks.l2_strength import (
+from benchmarks.level_probe import (
     add_member_arguments,
     fig22_paper,
     paired_table,

@@ -8,15 +8,16 @@ rate by √(1 − t/(T + 1)) over a ``NetTrain`` call unless told otherwise
 ``--schedules`` level (the first the reference) with the run's L2 form and reports each level's
 training and test accuracy and its difference from the first, paired by seed.
 
-As in :mod:`benchmarks.l2_strength`, the members of a level are trained fused: member s is
-initialised with seed s and all share one data order (``--data-seed``), the same for every
-level, so levels differ in the schedule alone.
+As in every level probe (:mod:`benchmarks.level_probe`), the members of a level are trained
+fused: member s is initialised with seed s and all share one data order (``--data-seed``),
+the same for every level, so levels differ in the schedule alone; levels train side by side
+with ``--workers`` and a stopped run resumes.
 
 Usage::
 
     python -m benchmarks.lr_schedule --protocol medium --init kaiming-normal --l2 half-weights \\
         --seeds 10 --out OUT [--schedules constant polynomial] [--arch N1] \\
-        [--paper-epochs 10000] [--invert] [--data DIR]
+        [--paper-epochs 10000] [--invert] [--data DIR] [--workers 2]
 
 Writes ``OUT/<protocol>[-options]/lr-schedule.{json,md}``.
 """
@@ -30,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from benchmarks.l2_strength import (
+from benchmarks.level_probe import (
     add_member_arguments,
     fig22_paper,
     paired_table,

@@ -3,13 +3,15 @@ one shared data order; bad arguments are refused before any training."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 
 import pytest
 import torch
 
-from benchmarks.l2_strength import main, markdown, train_level, train_members
+from benchmarks.l2_strength import main, markdown
+from benchmarks.level_probe import train_level, train_members
 from neuroplast.data import Split
 from neuroplast.models import build_mlp, initialize
 from neuroplast.train import evaluate, get_protocol, train
@@ -128,23 +130,27 @@ def _quick_run(tmp_path, data_dir, *extra):
     return folder, json.loads((folder / "l2-strength.json").read_text())["levels"]
 
 
+def _without_cpu(levels):
+    return [{k: v for k, v in level.items() if k != "cpu_s"} for level in levels]
+
+
 def test_an_interrupted_probe_run_again_continues_to_the_uninterrupted_records(
         tmp_path, data_dir, monkeypatch):
     """Killed while training its second level, the probe keeps the first level's finished
-    record under partial/; run again with the same arguments it trains only the second level,
-    and its records equal (but for CPU times) those of a run never interrupted; partial/ is
-    gone once the report is written."""
-    import benchmarks.l2_strength as probe
+    record under partial/l2-strength/; run again with the same arguments it trains only the
+    second level, and its records equal (but for CPU times) those of a run never interrupted;
+    partial/ is gone once the report is written."""
+    import benchmarks.level_probe as probe
 
     clean_folder, clean = _quick_run(tmp_path / "clean", data_dir)
     assert not (clean_folder / "partial").exists()
 
     real_train_level = probe.train_level
-    calls: list[float] = []
+    factors: list[float] = []
 
     def dies_on_the_second_level(*args, **kwargs):
-        calls.append(args[1])
-        if len(calls) == 2:
+        factors.append(args[1])
+        if len(factors) == 2:
             raise KeyboardInterrupt
         return real_train_level(*args, **kwargs)
 
@@ -152,27 +158,87 @@ def test_an_interrupted_probe_run_again_continues_to_the_uninterrupted_records(
     with pytest.raises(KeyboardInterrupt):
         _quick_run(tmp_path / "again", data_dir)
     folder = tmp_path / "again" / "quick-init-kaiming-normal-l2-half-weights"
-    assert sorted(p.name for p in (folder / "partial").iterdir()) == ["l2-strength-0.json"]
+    stored = list((folder / "partial" / "l2-strength").iterdir())
+    assert [p.suffix for p in stored] == [".json"]
     assert not (folder / "l2-strength.json").exists()
 
-    calls.clear()
-    monkeypatch.setattr(probe, "train_level", lambda *a, **k: (calls.append(a[1]),
-                                                               real_train_level(*a, **k))[1])
+    factors.clear()
     _, resumed = _quick_run(tmp_path / "again", data_dir)
-    assert calls == [0.5]  # the first level came from its stored record
-    assert [{k: v for k, v in lv.items() if k != "cpu_s"} for lv in resumed] == [
-        {k: v for k, v in lv.items() if k != "cpu_s"} for lv in clean]
+    assert factors == [0.5]  # the first level came from its stored record
+    assert _without_cpu(resumed) == _without_cpu(clean)
     assert not (folder / "partial").exists()
 
 
-def test_a_stored_level_of_another_training_is_trained_over(tmp_path, data_dir):
-    """A finished record under partial/ whose key names another training (here another data
-    seed) is not taken for this level's."""
-    folder = tmp_path / "quick-init-kaiming-normal-l2-half-weights"
-    (folder / "partial").mkdir(parents=True)
+@pytest.mark.parametrize(("field", "other"), [
+    ("data_seed", 4), ("seeds", 3), ("factor", 0.25), ("init", "xavier-normal"),
+    ("data_fingerprint", "sha256:other"), ("paper_epochs", 400.0)])
+def test_a_stored_level_of_another_training_is_trained_over(field, other, tmp_path, data_dir):
+    """A finished record under partial/ whose key differs from the level's in one field is not
+    taken for this level's: the level trains, to the accuracies of a clean run."""
+    from benchmarks.level_probe import LevelJob, level_store, probe_setting
+    from benchmarks.probe_pool import job_file
+    from neuroplast.experiments.experiment import mnist_fingerprint
+
     _, clean = _quick_run(tmp_path / "clean", data_dir)
-    for index in range(2):
-        stored = {"key": {"data_seed": 7}, "record": {**clean[index], "train_accuracy": [0, 0]}}
-        (folder / "partial" / f"l2-strength-{index}.json").write_text(json.dumps(stored))
+    parser = argparse.ArgumentParser()
+    args = argparse.Namespace(out=tmp_path, protocol="quick", invert=False,
+                              init="kaiming-normal", l2="half-weights", data=data_dir, seeds=2,
+                              arch="N1", paper_epochs=300.0, data_seed=0)
+    setting = probe_setting(parser, args)
+    store = level_store(setting, "l2-strength")
+    store.mkdir(parents=True)
+    for factor, level in zip((1.0, 0.5), clean, strict=True):
+        job = LevelJob("N1", factor, setting.protocol, setting.protocol, data_dir, False,
+                       "kaiming-normal", 2, 300.0, 0, mnist_fingerprint(data_dir), store)
+        wrong = dataclasses.replace(job, **{field: other})
+        fake = {**level, "train_accuracy": [0.0, 0.0]}
+        job_file(store, job, "json").write_text(json.dumps({"key": wrong.key(),
+                                                            "result": fake}))
     _, levels = _quick_run(tmp_path, data_dir)
     assert [lv["train_accuracy"] for lv in levels] == [lv["train_accuracy"] for lv in clean]
+
+
+def test_a_level_stopped_after_a_checkpoint_continues_from_it(tmp_path, data_dir, monkeypatch):
+    """A level killed right after its training saved a checkpoint (3 epochs, a save after
+    every epoch) leaves the checkpoint in its store; run again, it continues from that epoch
+    (not from the start) to the record of a level never stopped, and the store then holds
+    only the record."""
+    import neuroplast.train.checkpoint as checkpoints
+    from benchmarks.level_probe import LevelJob, run_level_job
+    from benchmarks.probe_pool import run_jobs
+    from neuroplast.experiments.experiment import mnist_fingerprint
+
+    protocol = with_l2_form(get_protocol("quick"), "half-weights")
+    job = LevelJob("N1", 1.0, protocol, protocol, data_dir, False, "kaiming-normal", 2, 1500.0,
+                   0, mnist_fingerprint(data_dir), tmp_path / "store", checkpoint_every_s=0.0)
+    clean = run_level_job(dataclasses.replace(job, store=tmp_path / "clean"))
+
+    real_save = checkpoints.save_checkpoint
+    saved_at: list[int] = []
+
+    def save_then_die(*args, **kwargs):
+        real_save(*args, **kwargs)
+        saved_at.append(kwargs["epochs_done"])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoints, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run_jobs(run_level_job, [job], workers=1, names=["x"], tag="t", store=job.store)
+    assert saved_at == [1]
+    assert [p.suffix for p in job.store.iterdir()] == [".safetensors"]
+
+    monkeypatch.setattr(checkpoints, "save_checkpoint", real_save)
+    resumed_from: list[int] = []
+    real_load = checkpoints.load_checkpoint
+
+    def load_and_note(*args, **kwargs):
+        resumed = real_load(*args, **kwargs)
+        resumed_from.append(None if resumed is None else resumed.epochs_done)
+        return resumed
+
+    monkeypatch.setattr(checkpoints, "load_checkpoint", load_and_note)
+    (record,) = run_jobs(run_level_job, [job], workers=1, names=["x"], tag="t",
+                         store=job.store)
+    assert resumed_from == [1]
+    assert _without_cpu([record]) == _without_cpu([clean])
+    assert [p.suffix for p in job.store.iterdir()] == [".json"]

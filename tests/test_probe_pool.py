@@ -1,22 +1,36 @@
 """benchmarks.probe_pool: a probe's jobs, in this process or in spawned workers, come back in
-the jobs' order; bad arguments and failing jobs raise."""
+the jobs' order; with a store, finished results are kept and not recomputed; bad arguments
+and failing jobs raise."""
 
 from __future__ import annotations
 
+import json
 import math
+import time
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
-from benchmarks.probe_pool import run_jobs
+from benchmarks.probe_pool import discard_store, job_file, run_jobs, stored_result
+
+
+def _slower_first(job: tuple[int, float]) -> int:
+    """Returns the job's number after sleeping its seconds: earlier jobs finish later."""
+    number, seconds = job
+    time.sleep(seconds)
+    return number
 
 
 @pytest.mark.parametrize("workers", [1, 2, 5])
-def test_results_come_back_in_the_jobs_order(workers, capsys):
-    jobs = [12, 0, 5, 3]
-    assert run_jobs(math.factorial, jobs, workers=workers, names=["a", "b", "c", "d"],
-                    tag="t") == [479001600, 1, 120, 6]
+def test_results_come_back_in_the_jobs_order_not_the_finishing_order(workers, capsys):
+    jobs = [(0, 1.5), (1, 0.8), (2, 0.0), (3, 0.0)]
+    assert run_jobs(_slower_first, jobs, workers=workers, names=["a", "b", "c", "d"],
+                    tag="t") == [0, 1, 2, 3]
     announced = capsys.readouterr().err.splitlines()
     assert sorted(announced) == ["[t] a done", "[t] b done", "[t] c done", "[t] d done"]
+    if workers > 1:
+        assert announced[0] != "[t] a done"  # the slowest job was not the first to finish
 
 
 @pytest.mark.parametrize(("workers", "names", "message"), [
@@ -38,20 +52,98 @@ def test_a_failing_job_raises_its_own_error(workers):
 def test_in_process_jobs_run_on_one_torch_thread_and_restore_the_count():
     import torch
 
-    before = torch.get_num_threads()
-    seen = run_jobs(lambda _: torch.get_num_threads(), [0], workers=1, names=["x"], tag="t")
-    assert seen == [1] and torch.get_num_threads() == before
-
-
-def test_spawned_workers_train_on_one_torch_thread():
     from neuroplast.train.threads import torch_threads
 
     with torch_threads(2):
-        seen = run_jobs(_thread_count, [0, 1], workers=2, names=["x", "y"], tag="t")
-    assert seen == [1, 1]
+        seen = run_jobs(lambda _: torch.get_num_threads(), [0], workers=1, names=["x"],
+                        tag="t")
+        assert torch.get_num_threads() == 2
+    assert seen == [1]
+
+
+def test_spawned_workers_train_on_one_torch_thread(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # a spawned worker's torch would start at 2
+    assert run_jobs(_thread_count, [0, 1], workers=2, names=["x", "y"], tag="t") == [1, 1]
 
 
 def _thread_count(_: int) -> int:
     import torch
 
     return torch.get_num_threads()
+
+
+@dataclass(frozen=True)
+class _Square:
+    """A keyed job: its key names the number (and a tag, to tell otherwise equal keys)."""
+
+    number: int
+    tag: str = "a"
+
+    def key(self) -> dict[str, Any]:
+        return {"number": self.number, "tag": self.tag}
+
+
+def _square(job: _Square) -> int:
+    return job.number ** 2
+
+
+def _square_if_not_two(job: _Square) -> int:
+    if job.number == 2:
+        raise RuntimeError("stopped at 2")
+    return job.number ** 2
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_stopped_run_keeps_its_finished_results_and_reruns_only_the_rest(workers, tmp_path,
+                                                                           capsys):
+    """The first attempt fails on job 2: job 1 (finished) is stored, 2 is not, and in this
+    process 3 never starts; the second attempt announces 1 as stored and computes 2 (and 3
+    unless a worker had finished it before the failure stopped the pool)."""
+    jobs = [_Square(1), _Square(2), _Square(3)]
+    with pytest.raises(RuntimeError, match="stopped at 2"):
+        run_jobs(_square_if_not_two, jobs, workers=workers, names=["1", "2", "3"], tag="t",
+                 store=tmp_path)
+    assert stored_result(tmp_path, jobs[0]) == 1 and stored_result(tmp_path, jobs[1]) is None
+    capsys.readouterr()
+    results = run_jobs(_square, jobs, workers=workers, names=["1", "2", "3"], tag="t",
+                       store=tmp_path)
+    assert results == [1, 4, 9]
+    announced = capsys.readouterr().err.splitlines()
+    if workers == 1:
+        assert announced == ["[t] 1 stored", "[t] 2 done", "[t] 3 done"]
+    assert "[t] 1 stored" in announced and "[t] 2 done" in announced
+
+
+def test_a_stored_result_counts_only_under_the_same_key(tmp_path):
+    job = _Square(4)
+    run_jobs(_square, [job], workers=1, names=["4"], tag="t", store=tmp_path)
+    assert stored_result(tmp_path, job) == 16
+    assert stored_result(tmp_path, _Square(4, tag="b")) is None
+    path = job_file(tmp_path, job, "json")
+    path.write_text(json.dumps({"key": {"number": 5, "tag": "a"}, "result": 16}))
+    assert stored_result(tmp_path, job) is None  # the file names another job
+    path.write_text("{not json")
+    assert stored_result(tmp_path, job) is None  # unreadable: computed again
+    assert run_jobs(_square, [job], workers=1, names=["4"], tag="t", store=tmp_path) == [16]
+    assert json.loads(path.read_text()) == {"key": {"number": 4, "tag": "a"}, "result": 16}
+
+
+def test_a_job_s_working_files_go_once_its_result_is_stored(tmp_path):
+    job, other = _Square(6), _Square(7)
+    working = job_file(tmp_path, job, "safetensors")
+    kept = job_file(tmp_path, other, "safetensors")
+    tmp_path.mkdir(exist_ok=True)
+    working.write_text("state")
+    kept.write_text("state")
+    run_jobs(_square, [job], workers=1, names=["6"], tag="t", store=tmp_path)
+    assert not working.exists() and kept.exists()
+
+
+def test_discarding_a_store_keeps_the_other_stores_beside_it(tmp_path):
+    mine, theirs = tmp_path / "partial" / "mine", tmp_path / "partial" / "theirs"
+    for store in (mine, theirs):
+        run_jobs(_square, [_Square(2)], workers=1, names=["2"], tag="t", store=store)
+    discard_store(mine)
+    assert not mine.exists() and stored_result(theirs, _Square(2)) == 4
+    discard_store(theirs)
+    assert not (tmp_path / "partial").exists()

@@ -67,7 +67,7 @@ class InProcessExecutor:
                 yield spec, exc
 
 
-def _exit_with_parent() -> None:
+def exit_with_parent() -> None:
     """Pool-worker initializer: end this worker when the driver dies (even by ``kill -9``).
 
     A pool worker otherwise outlives a killed driver, blocked forever on its task queue.
@@ -97,7 +97,7 @@ class ProcessPoolRunner:
     def __enter__(self) -> ProcessPoolRunner:
         self._pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_exit_with_parent)
+            initializer=exit_with_parent)
         return self
 
     def __exit__(self, *exc_info: object) -> None:

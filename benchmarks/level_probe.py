@@ -1,0 +1,236 @@
+"""What the level probes share (:mod:`benchmarks.l2_strength`, :mod:`benchmarks.l2_form`,
+:mod:`benchmarks.lr_schedule`): each level is one fused group of members — member s
+initialised with seed s, all on one data order (``--data-seed``), the same for every level, so
+levels differ in what the probe varies alone and their differences pair by seed — and the
+table that pairs them.
+
+Levels train side by side with ``--workers K`` and resume (:mod:`benchmarks.probe_pool`): each
+level's fused training checkpoints into ``<report folder>/partial/<probe>/`` and its finished
+record is stored there, keyed by what it trains (the protocol's every field, the members, the
+data's fingerprint, the neuroplast and torch versions); the same command started again
+continues, and the probe's folder under ``partial/`` goes once its report is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from benchmarks.run_arguments import options_folder, write_probe_report
+from neuroplast.data import Split
+from neuroplast.experiments.stats_summary import format_difference, summarize
+from neuroplast.models import MLP
+from neuroplast.train import Checkpoint, Protocol
+
+
+def with_decay_factor(protocol: Protocol, factor: float) -> Protocol:
+    """``protocol`` with its weight decay multiplied by ``factor``."""
+    return replace(protocol, weight_decay=protocol.weight_decay * factor)
+
+
+def train_members(arch: str, factor: float, protocol: Protocol, train_split: Split, *,
+                  init: str, seeds: int, paper_epochs: float, data_seed: int,
+                  checkpoint: Checkpoint | None = None) -> tuple[list[MLP], float]:
+    """Members ``0 … seeds − 1`` of ``arch`` (member s initialised with seed s) trained fused
+    on one data order with ``protocol``'s decay × ``factor``, and the training's CPU seconds
+    (summed over the attempts a ``checkpoint`` continued)."""
+    from neuroplast.models import build_mlp, initialize
+    from neuroplast.train.fused import train_fused
+
+    scaled = with_decay_factor(protocol, factor)
+    models = [initialize(build_mlp(arch), seed, init) for seed in range(seeds)]
+    histories = train_fused(models, train_split, scaled, epochs=scaled.epochs(paper_epochs),
+                            data_seed=data_seed, progress=False, checkpoint=checkpoint)
+    return models, histories[0].final["cpu_time_s"]
+
+
+def train_level(arch: str, factor: float, protocol: Protocol, train_split: Split,
+                test_split: Split, *, init: str, seeds: int, paper_epochs: float,
+                data_seed: int, checkpoint: Checkpoint | None = None) -> dict[str, Any]:
+    """:func:`train_members`, then each member's training and test accuracy; ``cpu_s`` is the
+    fused training's CPU time."""
+    from neuroplast.train import evaluate
+
+    models, cpu_s = train_members(arch, factor, protocol, train_split, init=init, seeds=seeds,
+                                  paper_epochs=paper_epochs, data_seed=data_seed,
+                                  checkpoint=checkpoint)
+    return {"factor": factor, "weight_decay": with_decay_factor(protocol, factor).weight_decay,
+            "cpu_s": cpu_s,
+            "train_accuracy": [evaluate(m, train_split).accuracy for m in models],
+            "test_accuracy": [evaluate(m, test_split).accuracy for m in models]}
+
+
+def paired_table(levels: Sequence[dict[str, Any]], titles: Sequence[str],
+                 labels: Callable[[dict[str, Any]], Sequence[str]],
+                 reference_name: str) -> list[str]:
+    """Table lines: each level's label cells (``labels(level)`` under ``titles``), training
+    and test accuracy, their differences from the first level paired by seed (the first level
+    is ``reference_name`` in the header), and its CPU seconds."""
+    reference = levels[0]
+    head = [*titles, "training accuracy", f"− {reference_name}, paired", "test accuracy",
+            f"− {reference_name}, paired", "CPU s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for level in levels:
+        cells = list(labels(level))
+        for key in ("train_accuracy", "test_accuracy"):
+            own = summarize(level[key])
+            diff = summarize(a - b for a, b in zip(level[key], reference[key], strict=True))
+            cells += [own.format(5), "—" if level is reference else format_difference(diff, 5)]
+        lines.append("| " + " | ".join([*cells, f"{level['cpu_s']:.0f}"]) + " |")
+    return lines
+
+
+def paper_line(paper: str | None) -> list[str]:
+    """The paper's Fig. 22 accuracy of N1, when the probe trained Fig. 22's N1."""
+    return [] if paper is None else ["", f"Paper (Fig. 22, N1 after 10000 epochs): {paper}."]
+
+
+def add_member_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--arch --paper-epochs --data-seed``: the members every level trains."""
+    parser.add_argument("--arch", default="N1", help="a preset (default N1, Fig. 22's net)")
+    parser.add_argument("--paper-epochs", type=float, default=10000.0,
+                        help="training length in the paper's epochs (default Fig. 22's 10000)")
+    parser.add_argument("--data-seed", type=int, default=0, help="the shared data order's seed")
+
+
+@dataclass(frozen=True)
+class ProbeSetting:
+    """What a level probe trains on: the run options, the report's folder and the protocol
+    under those options (the data is checked when the setting is made, and each level's
+    training loads it, :class:`LevelJob`)."""
+
+    options: dict[str, Any]
+    folder: Path
+    protocol: Protocol
+
+
+def probe_setting(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ProbeSetting:
+    """Refuse fewer than two ``--seeds`` (through ``parser``), then check that the data
+    ``args`` name loads, before any training."""
+    from neuroplast.experiments.experiment import mnist
+    from neuroplast.experiments.options import run_protocol
+
+    if args.seeds < 2:
+        parser.error("--seeds must be at least 2 (a standard error needs two members)")
+    options = {"invert": args.invert, "init": args.init, "l2": args.l2}
+    protocol = run_protocol(args.protocol, options)
+    mnist(args.data, invert=args.invert)
+    return ProbeSetting(options, options_folder(args.out, args.protocol, options), protocol)
+
+
+def fig22_paper(args: argparse.Namespace) -> str | None:
+    """The paper's Fig. 22 accuracy of N1 when the probe trains Fig. 22's N1, else None."""
+    from neuroplast.experiments.paper_tables import paper_table
+
+    if args.arch.upper() != "N1" or args.paper_epochs != 10000:
+        return None
+    return paper_table("fig22").context["initial_accuracy"].text
+
+
+def probe_record(args: argparse.Namespace, setting: ProbeSetting,
+                 levels: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The JSON record of a level probe: its arguments and every level."""
+    return {"protocol": args.protocol, "options": setting.options, "arch": args.arch,
+            "paper_epochs": args.paper_epochs, "data_seed": args.data_seed,
+            "seeds": args.seeds, "levels": list(levels)}
+
+
+@dataclass(frozen=True)
+class LevelJob:
+    """One level's training, all a worker process needs: it loads the data itself
+    (:func:`neuroplast.experiments.experiment.mnist`, cached once per process) and checkpoints
+    its fused training into ``store`` (:func:`benchmarks.probe_pool.job_file`)."""
+
+    arch: str
+    factor: float
+    protocol: Protocol
+    run_protocol: Protocol  # the protocol the training split is restricted by
+    data: str | None
+    invert: bool
+    init: str
+    seeds: int
+    paper_epochs: float
+    data_seed: int
+    data_fingerprint: str
+    store: Path
+    checkpoint_every_s: float = 60.0  # how often the training saves; not part of the key
+
+    def key(self) -> dict[str, Any]:
+        """What the level's record depends on: a stored record or checkpoint under another key
+        is not this level's."""
+        import torch
+
+        import neuroplast
+
+        return {"arch": self.arch, "factor": self.factor, "protocol": asdict(self.protocol),
+                "run_protocol": asdict(self.run_protocol), "invert": self.invert,
+                "init": self.init, "seeds": self.seeds, "paper_epochs": self.paper_epochs,
+                "data_seed": self.data_seed, "data_fingerprint": self.data_fingerprint,
+                "neuroplast": neuroplast.__version__, "torch": torch.__version__}
+
+
+def run_level_job(job: LevelJob) -> dict[str, Any]:
+    """:func:`train_level` on the data ``job`` names, continuing from its checkpoint (which
+    :func:`benchmarks.probe_pool.run_and_store` removes once the record is stored)."""
+    from benchmarks.probe_pool import job_file
+    from neuroplast.experiments.experiment import mnist
+    from neuroplast.train import restrict
+
+    data = mnist(job.data, invert=job.invert)
+    job.store.mkdir(parents=True, exist_ok=True)
+    checkpoint = Checkpoint(job_file(job.store, job, "safetensors"),
+                            every_s=job.checkpoint_every_s, key=job.key(), remove_at_end=False,
+                            replace_foreign=True)
+    return train_level(job.arch, job.factor, job.protocol,
+                       restrict(data.train, job.run_protocol), data.test, init=job.init,
+                       seeds=job.seeds, paper_epochs=job.paper_epochs, data_seed=job.data_seed,
+                       checkpoint=checkpoint)
+
+
+def level_store(setting: ProbeSetting, tag: str) -> Path:
+    """Where probe ``tag`` keeps its levels' progress: ``<report folder>/partial/<tag>``."""
+    return setting.folder / "partial" / tag
+
+
+def train_levels(args: argparse.Namespace, setting: ProbeSetting,
+                 levels: Sequence[tuple[float, Protocol]], names: Sequence[str],
+                 tag: str) -> list[dict[str, Any]]:
+    """One :func:`train_level` record per ``(decay factor, protocol)``, on ``args.workers``
+    processes, resumable (:func:`benchmarks.probe_pool.run_jobs` with the store
+    :func:`level_store`); the records do not depend on either."""
+    from benchmarks.probe_pool import run_jobs
+    from neuroplast.experiments.experiment import mnist_fingerprint
+
+    fingerprint = mnist_fingerprint(args.data)
+    jobs = [LevelJob(args.arch, factor, protocol, setting.protocol, args.data, args.invert,
+                     args.init, args.seeds, args.paper_epochs, args.data_seed, fingerprint,
+                     level_store(setting, tag))
+            for factor, protocol in levels]
+    return run_jobs(run_level_job, jobs, workers=args.workers, names=names, tag=tag,
+                    store=level_store(setting, tag))
+
+
+def train_labelled_levels(args: argparse.Namespace, setting: ProbeSetting,
+                          labelled: Sequence[tuple[dict[str, Any], Protocol]],
+                          tag: str) -> list[dict[str, Any]]:
+    """One level per ``(label, protocol)``: the members of ``args`` trained under ``protocol``
+    (:func:`train_levels`, decay factor 1), the level's record its label's fields followed by
+    :func:`train_level`'s; ``[tag] <first label value> done`` on stderr after each."""
+    records = train_levels(args, setting, [(1.0, protocol) for _, protocol in labelled],
+                           [str(next(iter(label.values()))) for label, _ in labelled], tag)
+    return [{**label, **record} for (label, _), record in zip(labelled, records, strict=True)]
+
+
+def write_level_report(setting: ProbeSetting, tag: str, text: str, record: dict[str, Any],
+                       started: float) -> Path:
+    """:func:`benchmarks.run_arguments.write_probe_report` (``<report folder>/<tag>.md`` and
+    ``.json``), then remove probe ``tag``'s progress (:func:`level_store`; ``partial/`` too
+    when no other probe's is left in it)."""
+    from benchmarks.probe_pool import discard_store
+
+    written = write_probe_report(setting.folder, tag, text, record, started)
+    discard_store(level_store(setting, tag))
+    return written
