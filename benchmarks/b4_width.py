@@ -42,8 +42,9 @@ Usage::
         --seeds 4 --out OUT [--invert] [--data DIR] [--check-against FOLDER] [--workers 2]
 
 Writes ``OUT/<protocol>[-options]/b4-width.{json,md}``; each seed's record is kept under
-``partial/b4-width/`` there as it finishes (:mod:`benchmarks.probe_pool`), so a stopped run
-started again trains only the seeds it had not finished.
+``partial/b4-width-<run>/`` there as it finishes (``<run>``: a digest of the arguments;
+:mod:`benchmarks.probe_pool`), so a stopped run started again trains only the seeds it had
+not finished (a seed stopped mid-training starts over).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.probe_pool import discard_store, run_jobs
+from benchmarks.probe_pool import arguments_digest, discard_store, run_jobs
 from benchmarks.report_cells import within
 from benchmarks.run_arguments import (
     add_run_arguments,
@@ -319,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fingerprint = mnist_fingerprint(args.data)  # refused before any training when missing
     mnist(args.data, invert=args.invert)
     started = time.perf_counter()
-    store = folder / "partial" / "b4-width"  # finished seeds, kept until the report is written
+    store = folder / "partial" / f"b4-width-{arguments_digest(args)}"  # until the report
     jobs = [SeedJob(seed, protocol, args.data, args.invert, args.init, tuple(HORIZONS),
                     fingerprint) for seed in range(args.seeds)]
     per_seed = run_jobs(run_seed_job, jobs, workers=args.workers,

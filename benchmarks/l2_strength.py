@@ -71,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if any(f < 0 for f in args.factors):
         parser.error(f"--factors must be non-negative, got {args.factors}")
+    if len(set(args.factors)) != len(args.factors):
+        parser.error(f"--factors lists a factor twice: {args.factors}")
     setting = probe_setting(parser, args)
     started = time.perf_counter()
     levels = train_levels(args, setting, [(factor, setting.protocol) for factor in args.factors],

@@ -5,10 +5,13 @@ levels differ in what the probe varies alone and their differences pair by seed 
 table that pairs them.
 
 Levels train side by side with ``--workers K`` and resume (:mod:`benchmarks.probe_pool`): each
-level's fused training checkpoints into ``<report folder>/partial/<probe>/`` and its finished
-record is stored there, keyed by what it trains (the protocol's every field, the members, the
-data's fingerprint, the neuroplast and torch versions); the same command started again
-continues, and the probe's folder under ``partial/`` goes once its report is written.
+level's fused training checkpoints into ``<report folder>/partial/<probe>-<run>/`` (``<run>``:
+a digest of the command's arguments but ``--workers``, ``--out`` and ``--data``) and its
+finished record is stored there, keyed by what it trains (the protocol's every field, the
+members, the data's fingerprint, the neuroplast and torch versions); the same command started
+again continues, and the run's folder goes once its report is written. The records do not
+depend on either, but for their CPU times. The key does not name the code beyond
+neuroplast's version: after changing the code, remove ``partial/`` to train afresh.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from benchmarks.probe_pool import arguments_digest
 from benchmarks.run_arguments import options_folder, write_probe_report
 from neuroplast.data import Split
 from neuroplast.experiments.stats_summary import format_difference, summarize
@@ -98,13 +102,15 @@ def add_member_arguments(parser: argparse.ArgumentParser) -> None:
 
 @dataclass(frozen=True)
 class ProbeSetting:
-    """What a level probe trains on: the run options, the report's folder and the protocol
-    under those options (the data is checked when the setting is made, and each level's
-    training loads it, :class:`LevelJob`)."""
+    """What a level probe trains on: the run options, the report's folder, the protocol under
+    those options (the data is checked when the setting is made, and each level's training
+    loads it, :class:`LevelJob`), and ``run``, a digest of the command's arguments that names
+    this run's progress folder (:func:`level_store`)."""
 
     options: dict[str, Any]
     folder: Path
     protocol: Protocol
+    run: str
 
 
 def probe_setting(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ProbeSetting:
@@ -118,7 +124,8 @@ def probe_setting(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     options = {"invert": args.invert, "init": args.init, "l2": args.l2}
     protocol = run_protocol(args.protocol, options)
     mnist(args.data, invert=args.invert)
-    return ProbeSetting(options, options_folder(args.out, args.protocol, options), protocol)
+    return ProbeSetting(options, options_folder(args.out, args.protocol, options), protocol,
+                        arguments_digest(args))
 
 
 def fig22_paper(args: argparse.Namespace) -> str | None:
@@ -191,8 +198,10 @@ def run_level_job(job: LevelJob) -> dict[str, Any]:
 
 
 def level_store(setting: ProbeSetting, tag: str) -> Path:
-    """Where probe ``tag`` keeps its levels' progress: ``<report folder>/partial/<tag>``."""
-    return setting.folder / "partial" / tag
+    """Where this run of probe ``tag`` keeps its levels' progress:
+    ``<report folder>/partial/<tag>-<run>`` (another run's, of other arguments, is not
+    touched)."""
+    return setting.folder / "partial" / f"{tag}-{setting.run}"
 
 
 def train_levels(args: argparse.Namespace, setting: ProbeSetting,
@@ -200,7 +209,7 @@ def train_levels(args: argparse.Namespace, setting: ProbeSetting,
                  tag: str) -> list[dict[str, Any]]:
     """One :func:`train_level` record per ``(decay factor, protocol)``, on ``args.workers``
     processes, resumable (:func:`benchmarks.probe_pool.run_jobs` with the store
-    :func:`level_store`); the records do not depend on either."""
+    :func:`level_store`); the records do not depend on either, but for their CPU times."""
     from benchmarks.probe_pool import run_jobs
     from neuroplast.experiments.experiment import mnist_fingerprint
 
@@ -218,7 +227,8 @@ def train_labelled_levels(args: argparse.Namespace, setting: ProbeSetting,
                           tag: str) -> list[dict[str, Any]]:
     """One level per ``(label, protocol)``: the members of ``args`` trained under ``protocol``
     (:func:`train_levels`, decay factor 1), the level's record its label's fields followed by
-    :func:`train_level`'s; ``[tag] <first label value> done`` on stderr after each."""
+    :func:`train_level`'s; ``[tag] <first label value> done`` (or ``stored``, for a level
+    found finished) on stderr after each."""
     records = train_levels(args, setting, [(1.0, protocol) for _, protocol in labelled],
                            [str(next(iter(label.values()))) for label, _ in labelled], tag)
     return [{**label, **record} for (label, _), record in zip(labelled, records, strict=True)]
@@ -227,8 +237,8 @@ def train_labelled_levels(args: argparse.Namespace, setting: ProbeSetting,
 def write_level_report(setting: ProbeSetting, tag: str, text: str, record: dict[str, Any],
                        started: float) -> Path:
     """:func:`benchmarks.run_arguments.write_probe_report` (``<report folder>/<tag>.md`` and
-    ``.json``), then remove probe ``tag``'s progress (:func:`level_store`; ``partial/`` too
-    when no other probe's is left in it)."""
+    ``.json``), then remove this run's progress (:func:`level_store`; ``partial/`` too when
+    no other run's is left in it)."""
     from benchmarks.probe_pool import discard_store
 
     written = write_probe_report(setting.folder, tag, text, record, started)

@@ -11,7 +11,9 @@ With a ``store`` folder each job's result is written there as it finishes
 result), and a job whose result is stored under the same key is not run again: the same
 command started again after a kill continues with the jobs it had not finished. A job may
 keep working files in the store named ``<digest>.<suffix>`` (:func:`job_file`, e.g. a
-training checkpoint); they are removed once its result is stored.
+training checkpoint); they are removed once its result is stored. A key names what a result
+depends on as the job states it: code changed between two attempts is not seen (remove the
+store to compute afresh).
 
 A job's function must be importable at module level (spawn pickles it by name) and should load
 what it trains on itself (e.g. :func:`neuroplast.experiments.experiment.mnist`, cached once per
@@ -20,6 +22,7 @@ process) rather than receive a dataset through the pipe.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import sys
@@ -75,6 +78,15 @@ def run_and_store(function: Callable[[Job], Any], job: Job, store: Path | None) 
     return result
 
 
+def arguments_digest(args: argparse.Namespace) -> str:
+    """12 hex digits naming a probe's run by its arguments, but for ``--workers``, ``--out``
+    and ``--data`` (which change where and how fast it runs, not what): the same command gets
+    the same store, a command with other arguments another."""
+    arguments = {k: v for k, v in sorted(vars(args).items())
+                 if k not in ("workers", "out", "data")}
+    return hashlib.sha256(json.dumps(arguments, default=str).encode()).hexdigest()[:12]
+
+
 def discard_store(store: Path) -> None:
     """Remove ``store`` (a probe's finished jobs and working files, once its report is written)
     and its parent folder when nothing else is left in it."""
@@ -109,6 +121,9 @@ def run_jobs(function: Callable[[Job], Any], jobs: Sequence[Job], *, workers: in
         ValueError: ``workers`` below 1, or ``names`` not one per job.
         Exception: the first failing job's exception, once the jobs already running have
             finished (no other job is started).
+        KeyboardInterrupt: at once, without waiting for running jobs (they end with this
+            process, :func:`neuroplast.experiments.executors.exit_with_parent`; what they
+            had checkpointed stays in the store).
     """
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -134,9 +149,11 @@ def run_jobs(function: Callable[[Job], Any], jobs: Sequence[Job], *, workers: in
                 results[index] = run_and_store(function, jobs[index], store)
                 print(f"[{tag}] {names[index]} done", file=sys.stderr)
         return results
-    with ProcessPoolExecutor(max_workers=min(workers, len(pending)),
-                             mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_pool_worker_setup) as pool:
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(pending)),
+                               mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_pool_worker_setup)
+    interrupted = False
+    try:
         queue = list(reversed(pending))
         running: dict[Future[Any], int] = {}
         while queue or running:
@@ -153,4 +170,9 @@ def run_jobs(function: Callable[[Job], Any], jobs: Sequence[Job], *, workers: in
                     raise error
                 results[index] = future.result()
                 print(f"[{tag}] {names[index]} done", file=sys.stderr)
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        pool.shutdown(wait=not interrupted, cancel_futures=True)
     return results

@@ -120,3 +120,54 @@ def test_b4_draws_at_the_xavier_reading_s_stds():
     assert float(grown.layers[0].weight[5:].detach().std()) == pytest.approx(incoming, rel=0.03)
     assert float(grown.layers[1].weight[:, 5:].detach().std()) == pytest.approx(outgoing, rel=0.04)
     assert torch.equal(grown.layers[0].bias[5:], torch.zeros(200))
+
+
+def _fake_seed(seed, protocol, data, init, horizons):
+    """Stands in for run_seed's hour of training: a record of run_seed's shape, from the seed."""
+    from benchmarks.b4_width import READINGS, ROWS
+
+    return {"seed": seed, "pretrained": 0.9 + seed / 100,
+            "stds": {row: [0.05 + seed / 1000, 0.3] for row in READINGS},
+            "accuracy": {row: [0.9 + seed / 100 - k / 1000 - i / 10000
+                               for i, _ in enumerate(horizons)]
+                         for k, row in enumerate(ROWS)}}
+
+
+def test_a_stopped_run_keeps_its_finished_seeds_and_trains_only_the_rest(tmp_path, data_dir,
+                                                                        monkeypatch):
+    """Stopped while training seed 1, the benchmark has stored seed 0 under partial/; run
+    again it trains seed 1 only, and its report equals (but for its seconds) that of a run
+    never stopped; partial/ goes once the report is written."""
+    import benchmarks.b4_width as bench
+
+    trained: list[int] = []
+    stop_at: list[int] = []
+
+    def fake(seed, *args):
+        trained.append(seed)
+        if seed in stop_at:
+            raise KeyboardInterrupt
+        return _fake_seed(seed, *args)
+
+    monkeypatch.setattr(bench, "run_seed", fake)
+    arguments = ["--protocol", "quick", "--seeds", "3", "--data", data_dir]
+    bench.main([*arguments, "--out", str(tmp_path / "clean")])
+    assert trained == [0, 1, 2]
+    trained.clear()
+    stop_at.append(1)
+    with pytest.raises(KeyboardInterrupt):
+        bench.main([*arguments, "--out", str(tmp_path / "again")])
+    stop_at.clear()
+    folder = tmp_path / "again" / "quick-init-kaiming-normal-l2-half-weights"
+    (store,) = (folder / "partial").iterdir()
+    assert store.name.startswith("b4-width-")
+    assert [p.suffix for p in store.iterdir()] == [".json"]
+    trained.clear()
+    bench.main([*arguments, "--out", str(tmp_path / "again")])
+    assert trained == [1, 2]
+    clean = json.loads((tmp_path / "clean" / folder.name / "b4-width.json").read_text())
+    again = json.loads((folder / "b4-width.json").read_text())
+    for record in (clean, again):
+        del record["seconds"]
+    assert again == clean
+    assert not (folder / "partial").exists()

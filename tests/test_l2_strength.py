@@ -74,6 +74,7 @@ def test_the_table_pairs_each_level_with_the_first_by_seed():
     (["--seeds", "1"], "--seeds must be at least 2"),
     (["--factors", "1", "-0.5"], "--factors must be non-negative"),
     (["--workers", "0"], "expected a positive integer, got 0"),
+    (["--factors", "1", "0.5", "1"], "--factors lists a factor twice"),
 ])
 def test_bad_arguments_are_refused_before_training(arguments, message, tmp_path, capsys):
     with pytest.raises(SystemExit):
@@ -158,7 +159,9 @@ def test_an_interrupted_probe_run_again_continues_to_the_uninterrupted_records(
     with pytest.raises(KeyboardInterrupt):
         _quick_run(tmp_path / "again", data_dir)
     folder = tmp_path / "again" / "quick-init-kaiming-normal-l2-half-weights"
-    stored = list((folder / "partial" / "l2-strength").iterdir())
+    (store,) = (folder / "partial").iterdir()
+    assert store.name.startswith("l2-strength-")
+    stored = list(store.iterdir())
     assert [p.suffix for p in stored] == [".json"]
     assert not (folder / "l2-strength.json").exists()
 
@@ -169,12 +172,18 @@ def test_an_interrupted_probe_run_again_continues_to_the_uninterrupted_records(
     assert not (folder / "partial").exists()
 
 
-@pytest.mark.parametrize(("field", "other"), [
-    ("data_seed", 4), ("seeds", 3), ("factor", 0.25), ("init", "xavier-normal"),
-    ("data_fingerprint", "sha256:other"), ("paper_epochs", 400.0)])
-def test_a_stored_level_of_another_training_is_trained_over(field, other, tmp_path, data_dir):
-    """A finished record under partial/ whose key differs from the level's in one field is not
-    taken for this level's: the level trains, to the accuracies of a clean run."""
+def _other_protocol(job):
+    return dataclasses.replace(job.protocol, learning_rate=job.protocol.learning_rate * 2)
+
+
+@pytest.mark.parametrize("changed", [
+    {"data_seed": 4}, {"seeds": 3}, {"factor": 0.25}, {"init": "xavier-normal"},
+    {"data_fingerprint": "sha256:other"}, {"paper_epochs": 400.0}, {"arch": "N2"},
+    {"invert": True}, "protocol", "run_protocol"], ids=str)
+def test_a_stored_level_of_another_training_is_trained_over(changed, tmp_path, data_dir):
+    """A finished record under partial/ whose key differs from the level's in one field (the
+    protocol: its learning rate) is not taken for this level's: the level trains, to the
+    accuracies of a clean run."""
     from benchmarks.level_probe import LevelJob, level_store, probe_setting
     from benchmarks.probe_pool import job_file
     from neuroplast.experiments.experiment import mnist_fingerprint
@@ -183,19 +192,58 @@ def test_a_stored_level_of_another_training_is_trained_over(field, other, tmp_pa
     parser = argparse.ArgumentParser()
     args = argparse.Namespace(out=tmp_path, protocol="quick", invert=False,
                               init="kaiming-normal", l2="half-weights", data=data_dir, seeds=2,
-                              arch="N1", paper_epochs=300.0, data_seed=0)
+                              factors=[1.0, 0.5], arch="N1", paper_epochs=300.0, data_seed=0,
+                              workers=1)
     setting = probe_setting(parser, args)
     store = level_store(setting, "l2-strength")
     store.mkdir(parents=True)
     for factor, level in zip((1.0, 0.5), clean, strict=True):
         job = LevelJob("N1", factor, setting.protocol, setting.protocol, data_dir, False,
                        "kaiming-normal", 2, 300.0, 0, mnist_fingerprint(data_dir), store)
-        wrong = dataclasses.replace(job, **{field: other})
+        fields = changed if isinstance(changed, dict) else {changed: _other_protocol(job)}
+        wrong = dataclasses.replace(job, **fields)
+        assert job_file(store, wrong, "json") != job_file(store, job, "json")
         fake = {**level, "train_accuracy": [0.0, 0.0]}
         job_file(store, job, "json").write_text(json.dumps({"key": wrong.key(),
                                                             "result": fake}))
     _, levels = _quick_run(tmp_path, data_dir)
     assert [lv["train_accuracy"] for lv in levels] == [lv["train_accuracy"] for lv in clean]
+
+
+def test_a_stored_level_is_taken_when_its_key_matches(tmp_path, data_dir):
+    """The same setup with the level's own key: its stored record is the level's (the test
+    above could not fail if the store were never read)."""
+    from benchmarks.level_probe import LevelJob, level_store, probe_setting
+    from benchmarks.probe_pool import job_file
+    from neuroplast.experiments.experiment import mnist_fingerprint
+
+    args = argparse.Namespace(out=tmp_path, protocol="quick", invert=False,
+                              init="kaiming-normal", l2="half-weights", data=data_dir, seeds=2,
+                              factors=[1.0, 0.5], arch="N1", paper_epochs=300.0, data_seed=0,
+                              workers=1)
+    setting = probe_setting(argparse.ArgumentParser(), args)
+    store = level_store(setting, "l2-strength")
+    store.mkdir(parents=True)
+    for factor in (1.0, 0.5):
+        job = LevelJob("N1", factor, setting.protocol, setting.protocol, data_dir, False,
+                       "kaiming-normal", 2, 300.0, 0, mnist_fingerprint(data_dir), store)
+        fake = {"factor": factor, "weight_decay": 0.0, "cpu_s": 0.0,
+                "train_accuracy": [0.25, factor], "test_accuracy": [0.5, 0.5]}
+        job_file(store, job, "json").write_text(json.dumps({"key": job.key(), "result": fake}))
+    _, levels = _quick_run(tmp_path, data_dir)
+    assert [lv["train_accuracy"] for lv in levels] == [[0.25, 1.0], [0.25, 0.5]]
+
+
+def test_runs_of_other_arguments_keep_their_own_progress(tmp_path, data_dir):
+    """Another run's store in the same report folder (other arguments) survives this run's
+    report."""
+    folder = tmp_path / "quick-init-kaiming-normal-l2-half-weights"
+    other = folder / "partial" / "l2-strength-0123456789ab"
+    other.mkdir(parents=True)
+    (other / "feedfacefeedface.json").write_text("{}")
+    _quick_run(tmp_path, data_dir)
+    assert (other / "feedfacefeedface.json").exists()
+    assert [p.name for p in (folder / "partial").iterdir()] == [other.name]
 
 
 def test_a_level_stopped_after_a_checkpoint_continues_from_it(tmp_path, data_dir, monkeypatch):

@@ -8,6 +8,7 @@ import json
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,22 +16,96 @@ import pytest
 from benchmarks.probe_pool import discard_store, job_file, run_jobs, stored_result
 
 
-def _slower_first(job: tuple[int, float]) -> int:
-    """Returns the job's number after sleeping its seconds: earlier jobs finish later."""
-    number, seconds = job
-    time.sleep(seconds)
+def _wait_for(path: Path, seconds: float = 120.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} never appeared")
+        time.sleep(0.02)
+
+
+def _marked(job: tuple[int, str | None, str | None]) -> int:
+    """Job ``(number, wait_for, then_create)``: waits for one file, creates another, returns
+    its number."""
+    number, wait_for, then_create = job
+    if wait_for is not None:
+        _wait_for(Path(wait_for))
+    if then_create is not None:
+        Path(then_create).touch()
     return number
 
 
-@pytest.mark.parametrize("workers", [1, 2, 5])
-def test_results_come_back_in_the_jobs_order_not_the_finishing_order(workers, capsys):
-    jobs = [(0, 1.5), (1, 0.8), (2, 0.0), (3, 0.0)]
-    assert run_jobs(_slower_first, jobs, workers=workers, names=["a", "b", "c", "d"],
-                    tag="t") == [0, 1, 2, 3]
+def test_results_come_back_in_the_jobs_order_in_this_process(capsys):
+    jobs = [(2, None, None), (0, None, None), (1, None, None)]
+    assert run_jobs(_marked, jobs, workers=1, names=["a", "b", "c"], tag="t") == [2, 0, 1]
+    assert capsys.readouterr().err.splitlines() == ["[t] a done", "[t] b done", "[t] c done"]
+
+
+@pytest.mark.parametrize("workers", [2, 5])
+def test_results_come_back_in_the_jobs_order_not_the_finishing_order(workers, tmp_path,
+                                                                     capsys):
+    """Job a finishes only after job b has: the results are still in the jobs' order."""
+    b_done = str(tmp_path / "b-done")
+    jobs = [(0, b_done, None), (1, None, b_done), (2, None, None)]
+    assert run_jobs(_marked, jobs, workers=workers, names=["a", "b", "c"], tag="t") == [0, 1, 2]
     announced = capsys.readouterr().err.splitlines()
-    assert sorted(announced) == ["[t] a done", "[t] b done", "[t] c done", "[t] d done"]
-    if workers > 1:
-        assert announced[0] != "[t] a done"  # the slowest job was not the first to finish
+    assert sorted(announced) == ["[t] a done", "[t] b done", "[t] c done"]
+    assert announced.index("[t] b done") < announced.index("[t] a done")
+
+
+def _timed(job: tuple[int, str]) -> int:
+    """Writes its start and end times to ``<folder>/<number>``, 0.5 s apart."""
+    number, folder = job
+    start = time.time()
+    time.sleep(0.5)
+    (Path(folder) / str(number)).write_text(json.dumps([start, time.time()]))
+    return number
+
+
+def test_no_more_jobs_start_than_there_are_workers(tmp_path):
+    """Three jobs on two workers: the third starts only after one of the first two ended."""
+    run_jobs(_timed, [(n, str(tmp_path)) for n in range(3)], workers=2, names=["0", "1", "2"],
+             tag="t")
+    spans = sorted(json.loads((tmp_path / str(n)).read_text()) for n in range(3))
+    assert spans[2][0] >= min(spans[0][1], spans[1][1])
+
+
+def _fails_or_waits(job: tuple[str, str]) -> str:
+    """``("fail", folder)`` marks ``failed`` and raises; ``("wait", folder)`` waits for that
+    mark, then 1 s more; ``("third", folder)`` marks ``third``."""
+    kind, folder = job
+    if kind == "fail":
+        (Path(folder) / "failed").touch()
+        raise RuntimeError("failed on purpose")
+    if kind == "wait":
+        _wait_for(Path(folder) / "failed")
+        time.sleep(1.0)
+    else:
+        (Path(folder) / "third").touch()
+    return kind
+
+
+def test_after_a_failure_running_jobs_finish_and_no_other_starts(tmp_path):
+    store = tmp_path / "store"
+    jobs = [_Keyed(("wait", str(tmp_path))), _Keyed(("fail", str(tmp_path))),
+            _Keyed(("third", str(tmp_path)))]
+    with pytest.raises(RuntimeError, match="failed on purpose"):
+        run_jobs(_run_keyed_fails_or_waits, jobs, workers=2, names=["w", "f", "t"], tag="t",
+                 store=store)
+    assert stored_result(store, jobs[0]) == "wait"  # running: finished and stored
+    assert not (tmp_path / "third").exists()  # queued: never started
+
+
+@dataclass(frozen=True)
+class _Keyed:
+    payload: tuple[str, str]
+
+    def key(self) -> dict[str, Any]:
+        return {"payload": list(self.payload)}
+
+
+def _run_keyed_fails_or_waits(job: _Keyed) -> str:
+    return _fails_or_waits(job.payload)
 
 
 @pytest.mark.parametrize(("workers", "names", "message"), [
