@@ -320,7 +320,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     fingerprint = mnist_fingerprint(args.data)  # refused before any training when missing
     mnist(args.data, invert=args.invert)
     started = time.perf_counter()
-    store = folder / "partial" / f"b4-width-{arguments_digest(args)}"  # until the report
+    # finished seeds (each keyed by itself), kept until the report is written
+    run = arguments_digest(args, ignore=["check_against", "seeds"])
+    store = folder / "partial" / f"b4-width-{run}"
     jobs = [SeedJob(seed, protocol, args.data, args.invert, args.init, tuple(HORIZONS),
                     fingerprint) for seed in range(args.seeds)]
     per_seed = run_jobs(run_seed_job, jobs, workers=args.workers,

@@ -31,6 +31,7 @@ Writes ``OUT/<protocol>[-options]/l2-strength.{json,md}`` (progress, while it ru
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -69,8 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="multiples of the L2 form's decay, the first the reference")
     add_member_arguments(parser)
     args = parser.parse_args(argv)
-    if any(f < 0 for f in args.factors):
-        parser.error(f"--factors must be non-negative, got {args.factors}")
+    if not all(math.isfinite(f) and f >= 0 for f in args.factors):
+        parser.error(f"--factors must be non-negative numbers, got {args.factors}")
     if len(set(args.factors)) != len(args.factors):
         parser.error(f"--factors lists a factor twice: {args.factors}")
     setting = probe_setting(parser, args)

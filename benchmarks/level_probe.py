@@ -17,6 +17,7 @@ neuroplast's version: after changing the code, remove ``partial/`` to train afre
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -114,13 +115,24 @@ class ProbeSetting:
 
 
 def probe_setting(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ProbeSetting:
-    """Refuse fewer than two ``--seeds`` (through ``parser``), then check that the data
-    ``args`` name loads, before any training."""
+    """Refuse fewer than two ``--seeds``, a ``--paper-epochs`` that is not a positive number,
+    a negative ``--data-seed`` and an unknown ``--arch`` (through ``parser``), then check that
+    the data ``args`` name loads, before any training."""
+    from neuroplast.errors import NeuroplastError
     from neuroplast.experiments.experiment import mnist
     from neuroplast.experiments.options import run_protocol
+    from neuroplast.models import build_mlp
 
     if args.seeds < 2:
         parser.error("--seeds must be at least 2 (a standard error needs two members)")
+    if not (math.isfinite(args.paper_epochs) and args.paper_epochs > 0):
+        parser.error(f"--paper-epochs must be a positive number, got {args.paper_epochs}")
+    if args.data_seed < 0:
+        parser.error(f"--data-seed must be non-negative, got {args.data_seed}")
+    try:
+        build_mlp(args.arch)
+    except NeuroplastError as error:
+        parser.error(f"--arch: {error}")
     options = {"invert": args.invert, "init": args.init, "l2": args.l2}
     protocol = run_protocol(args.protocol, options)
     mnist(args.data, invert=args.invert)

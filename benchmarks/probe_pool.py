@@ -78,12 +78,13 @@ def run_and_store(function: Callable[[Job], Any], job: Job, store: Path | None) 
     return result
 
 
-def arguments_digest(args: argparse.Namespace) -> str:
-    """12 hex digits naming a probe's run by its arguments, but for ``--workers``, ``--out``
-    and ``--data`` (which change where and how fast it runs, not what): the same command gets
-    the same store, a command with other arguments another."""
-    arguments = {k: v for k, v in sorted(vars(args).items())
-                 if k not in ("workers", "out", "data")}
+def arguments_digest(args: argparse.Namespace, ignore: Sequence[str] = ()) -> str:
+    """12 hex digits naming a probe's run by its arguments, but for ``--workers``, ``--out``,
+    ``--data`` (which change where and how fast it runs, not what) and those named in
+    ``ignore``: the same command gets the same store, a command with other arguments
+    another."""
+    left_out = {"workers", "out", "data", *ignore}
+    arguments = {k: v for k, v in sorted(vars(args).items()) if k not in left_out}
     return hashlib.sha256(json.dumps(arguments, default=str).encode()).hexdigest()[:12]
 
 

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, *, invert: bool = False) -> None:
-    """``--protocol --seeds --out --init --l2 --data --workers`` (and ``--invert``), defaults
-    the reproduction's."""
+def add_run_arguments(parser: argparse.ArgumentParser, *, invert: bool = False,
+                      workers: bool = True) -> None:
+    """``--protocol --seeds --out --init --l2 --data`` (and ``--invert``; ``--workers`` for a
+    probe that runs its jobs side by side), defaults the reproduction's."""
     from neuroplast.cli.common import positive_int
     from neuroplast.experiments.options import REPRODUCTION_DEFAULTS
     from neuroplast.models import INITIALIZATIONS
@@ -24,16 +25,17 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, invert: bool = False) 
     from neuroplast.train.l2 import L2_FORMS
 
     parser.add_argument("--protocol", default="fast", choices=list(PROTOCOLS))
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--out", type=Path, required=True, help="results folder (resumable)")
+    parser.add_argument("--seeds", type=positive_int, default=10)
+    parser.add_argument("--out", type=Path, required=True, help="results folder")
     if invert:
         parser.add_argument("--invert", action="store_true")
     parser.add_argument("--init", default=REPRODUCTION_DEFAULTS["init"],
                         choices=list(INITIALIZATIONS))
     parser.add_argument("--l2", default=REPRODUCTION_DEFAULTS["l2"], choices=list(L2_FORMS))
     parser.add_argument("--data", default=None, help="MNIST folder")
-    parser.add_argument("--workers", type=positive_int, default=1,
-                        help="processes training side by side (default 1)")
+    if workers:
+        parser.add_argument("--workers", type=positive_int, default=1,
+                            help="processes training side by side (default 1)")
 
 
 def options_folder(out: Path, protocol: str, options: dict[str, Any]) -> Path:
@@ -139,7 +141,7 @@ def arm_probe(prog: str, description: str, argv: Sequence[str] | None,
     from neuroplast.experiments.options import run_protocol
 
     parser = argparse.ArgumentParser(prog=prog, description=description)
-    add_run_arguments(parser, invert=True)
+    add_run_arguments(parser, invert=True, workers=False)  # these probes run seed after seed
     if trained_cache:
         add_trained_cache_argument(parser)
     if extra is not None:

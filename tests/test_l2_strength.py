@@ -75,6 +75,12 @@ def test_the_table_pairs_each_level_with_the_first_by_seed():
     (["--factors", "1", "-0.5"], "--factors must be non-negative"),
     (["--workers", "0"], "expected a positive integer, got 0"),
     (["--factors", "1", "0.5", "1"], "--factors lists a factor twice"),
+    (["--factors", "1", "nan"], "--factors must be non-negative numbers"),
+    (["--paper-epochs", "0"], "--paper-epochs must be a positive number, got 0.0"),
+    (["--paper-epochs", "inf"], "--paper-epochs must be a positive number, got inf"),
+    (["--data-seed", "-1"], "--data-seed must be non-negative, got -1"),
+    (["--arch", "N9"], "--arch: unknown architecture 'N9'"),
+    (["--seeds", "0"], "expected a positive integer, got 0"),
 ])
 def test_bad_arguments_are_refused_before_training(arguments, message, tmp_path, capsys):
     with pytest.raises(SystemExit):
