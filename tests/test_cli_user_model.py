@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -351,6 +352,43 @@ def test_grow_refuses_too_many_parents(files, capsys):
     conv = site_names(files)["conv"]
     code, _, err = run_cli(base_args(files, "grow-model", "--site", conv, "--n", 7), capsys)
     assert_one_line_error(code, err, r"--n 7 parents, but site .* has 6 neurons")
+
+
+def test_grow_without_parents_may_add_more_neurons_than_the_site_has(files, capsys):
+    """B4 draws its neurons at random: --n is a count of new neurons, not of parents."""
+    conv = site_names(files)["conv"]
+    code, out, err = run_cli(base_args(files, "grow-model", "--site", conv, "--n", 7,
+                                       "--method", "B4"), capsys)
+    assert code == 0, err
+    assert "width 6 -> 13" in out
+
+
+def test_grow_reads_the_data_in_batches_of_batch_size(files, capsys, monkeypatch):
+    """The statistics pass goes over --batch-size examples at a time (it took the whole
+    tensor before 2026-12-07), and the parents it picks are those of the default batches."""
+    import neuroplast.cli.grow_model as grow_model
+
+    seen = []
+    real = grow_model.replicate
+
+    def recording(model, site, data, **kwargs):
+        seen.append([len(batch[0] if isinstance(batch, tuple) else batch) for batch in data])
+        return real(model, site, data, **kwargs)
+
+    monkeypatch.setattr(grow_model, "replicate", recording)
+    flatten = site_names(files)["flatten"]
+    outs = [run_cli(base_args(files, "grow-model", "--site", flatten, "--n", 2, *extra),
+                    capsys) for extra in ([], ["--batch-size", "10"])]
+    assert seen[0] == [48] and seen[1] == [10, 10, 10, 10, 8]
+    assert [code for code, _, _ in outs] == [0, 0]
+    parents = [re.findall(r"(\d+) \(E=", out) for _, out, _ in outs]
+    assert len(parents[0]) == 2 and parents[0] == parents[1]
+
+
+def test_sites_takes_no_batch_size(files, capsys):
+    """``sites`` runs two examples: a --batch-size would do nothing, so it is refused."""
+    code, _, err = run_cli(base_args(files, "sites", "--batch-size", 8), capsys)
+    assert code == 2 and "unrecognized arguments: --batch-size 8" in err
 
 
 # -- calibration readers --------------------------------------------------------------------------

@@ -59,14 +59,14 @@ def run(args: argparse.Namespace) -> int:
     if not site.can_grow:
         raise NeuroplastError(f"site {args.site!r} ({site.kind}) cannot grow: its neurons have "
                               "no incoming weights to copy; choose a hidden site")
-    if args.n > site.width:
+    if method.uses_parents and args.n > site.width:
         raise NeuroplastError(f"--n {args.n} parents, but site {args.site!r} has {site.width} "
                               f"neurons; choose --n between 1 and {site.width}")
 
     before = outputs(model, data, args.batch_size)
-    result = replicate(model, site, data=data.inputs_for(model), n=args.n, method=args.method,
-                       alpha=args.alpha, measure=args.measure, seed=args.seed,
-                       random_std=random_std)
+    result = replicate(model, site, data=data.batches(model, args.batch_size), n=args.n,
+                       method=args.method, alpha=args.alpha, measure=args.measure,
+                       seed=args.seed, random_std=random_std)
     after = outputs(model, data, args.batch_size)
 
     alpha = "" if result.alpha is None else f" alpha={result.alpha:g}"

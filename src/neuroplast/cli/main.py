@@ -43,7 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["bench"]:  # everything after it is the suite's own (argparse's
+        # REMAINDER would refuse `bench --quick`: an option before any positional)
+        args = parser.parse_args(["bench"])
+        args.args = arguments[1:]
+    else:
+        args = parser.parse_args(arguments)
     if args.command is None:
         parser.print_help()
         return 2

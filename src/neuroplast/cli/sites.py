@@ -35,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "on --data, and list every site discovery finds (name, kind, width, "
                     "consumer) and every Linear/Conv module not offered, with the reason. "
                     "The names are the --site of prune-model, grow-model and inspect-model.")
-    add_model_arguments(p)
+    add_model_arguments(p, batches=False)  # two examples find the sites
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=run)
 

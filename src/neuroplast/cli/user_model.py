@@ -39,8 +39,9 @@ DEFAULT_BATCH = 256
 """Examples per forward pass over the calibration data."""
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--factory``, ``--weights``, ``--data``, ``--limit``, ``--batch-size``."""
+def add_model_arguments(parser: argparse.ArgumentParser, *, batches: bool = True) -> None:
+    """``--factory``, ``--weights``, ``--data``, ``--limit``, and ``--batch-size`` for a command
+    that passes over the data (``batches``; ``sites`` runs two examples)."""
     parser.add_argument("--factory", required=True, metavar="MODULE:FUNCTION",
                         help="builds the unpruned model: MODULE is imported (a dotted name "
                              "from the current folder or PYTHONPATH, or path/to/file.py) and "
@@ -54,8 +55,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                              "(labels 'y' or 'labels'), or a folder of images")
     parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
                         help="use only the first N examples of --data")
-    parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH,
-                        help=f"examples per forward pass (default {DEFAULT_BATCH})")
+    if batches:
+        parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH,
+                            help=f"examples per forward pass (default {DEFAULT_BATCH})")
 
 
 # -- the factory ---------------------------------------------------------------------------------

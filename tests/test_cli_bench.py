@@ -1,0 +1,32 @@
+"""``neuroplast bench``: every argument after ``bench`` reaches the benchmark suite's runner,
+options first included (argparse's REMAINDER refused them before 2026-12-07)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from neuroplast.cli.main import main
+
+
+@pytest.mark.parametrize("arguments", [["--quick", "--only", "training"],
+                                       ["--", "--quick"], ["--help"], []])
+def test_every_argument_after_bench_is_the_suite_s(arguments, monkeypatch):
+    import benchmarks.runner as runner
+
+    received = []
+    monkeypatch.setattr(runner, "main", lambda argv: received.append(argv) or 0)
+    monkeypatch.chdir(Path(__file__).parents[1])  # the checkout's root
+    monkeypatch.setattr(sys, "path", list(sys.path))  # run() puts the checkout on it
+    assert main(["bench", *arguments]) == 0
+    assert received == [[a for a in arguments if a != "--"]]
+
+
+def test_outside_a_checkout_bench_says_where_to_run_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    assert main(["bench", "--quick"]) == 2
+    assert "run `neuroplast bench` (or `python -m benchmarks`) from the repository root" in (
+        capsys.readouterr().err)
