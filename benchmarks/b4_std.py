@@ -77,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="a folder holding the library-B4 runs of the same protocol, "
                              "options and seeds (e.g. docs/reproduction)")
     args = parser.parse_args(argv)
+    args.experiments = list(dict.fromkeys(args.experiments))  # each experiment once
     options = {"invert": args.invert, "init": args.init, "l2": args.l2}
     spread = options | {"b4_std": args.b4_std}
     folder = options_folder(args.out, args.protocol, spread)

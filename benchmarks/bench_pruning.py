@@ -42,6 +42,7 @@ from benchmarks.runner import (
     machine_description,
     trained_n4,
 )
+from neuroplast.cli.common import positive_int
 from neuroplast.data import Split
 from neuroplast.death import PruneResult, prune
 from neuroplast.models import MLP
@@ -161,7 +162,7 @@ def run(quick: bool = False, model_path: Path | None = None) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke test (~1 minute)")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch.set_num_threads")
     parser.add_argument("--model", type=Path, default=None,
                         help="read the trained N4 from this file if it exists, else save it there")
     parser.add_argument("--out", type=Path,

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from benchmarks.runner import best_time
+from neuroplast.cli.common import positive_int
 from neuroplast.death import prune
 from neuroplast.efficiency import connection_cut_efficiency
 from neuroplast.sites import conv_site, linear_site
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", type=positive_int, default=None)
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
     args = parser.parse_args(argv)
     if args.threads is not None:

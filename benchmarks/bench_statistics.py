@@ -37,6 +37,7 @@ from typing import Any
 import torch
 
 from benchmarks.runner import REPO_ROOT, load_benchmark_mnist, machine_description
+from neuroplast.cli.common import positive_int
 from neuroplast.data import Split
 from neuroplast.efficiency import connection_cut_efficiency, covariance_efficiency
 from neuroplast.models import MLP, build_mlp, initialize, load_model
@@ -136,7 +137,7 @@ def run(quick: bool = False, model_path: str | None = None) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="10,000 images, 3 repeats")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch.set_num_threads")
     parser.add_argument("--model", default=None, help="time this saved model instead of N4")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"JSON file ({DEFAULT_OUT})")
     args = parser.parse_args(argv)

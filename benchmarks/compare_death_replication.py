@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+from neuroplast.cli.common import positive_int
 from neuroplast.data import load_mnist
 from neuroplast.models import build_mlp, initialize
 from neuroplast.replication import DeathReplication, DeathReplicationSchedule
@@ -54,7 +55,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--data", default=None, help="MNIST directory (default: the usual search)")
     p.add_argument("--results", default=None,
                    help="JSON-lines file of finished runs (resumes); default: none kept")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch.set_num_threads")
     return p.parse_args(argv)
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from benchmarks.runner import load_benchmark_mnist, trained_n4
+from neuroplast.cli.common import positive_int
 from neuroplast.death import prune
 from neuroplast.experiments.definitions.frontier_tables import mean_se
 from neuroplast.train import evaluate
@@ -100,7 +101,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--keep", type=int, default=40, help="hidden1 neurons kept (default 40)")
     parser.add_argument("--paper-epochs", type=float, default=5000.0)
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch.set_num_threads")
     parser.add_argument("--models", type=Path, default=None,
                         help="folder to keep trained nets in (reused when present)")
     parser.add_argument("--out", type=Path, default=None,

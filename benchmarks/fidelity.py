@@ -575,6 +575,7 @@ def _cost(compute: StoredCompute) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from neuroplast.cli.common import positive_int
     from neuroplast.models import INITIALIZATIONS
     from neuroplast.train import PROTOCOLS
     from neuroplast.train.l2 import L2_FORMS
@@ -598,10 +599,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "statement; polynomial: Mathematica NetTrain's SGD default)")
     parser.add_argument("--experiments", nargs="+", default=list(EXPERIMENT_NAMES),
                         choices=list(EXPERIMENT_NAMES))
-    parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 per arm")
+    parser.add_argument("--seeds", type=positive_int, default=10,
+                        help="seeds 0..N-1 per arm")
     parser.add_argument("--out", type=Path, required=True, help="results folder (resumable)")
     parser.add_argument("--data", default=None, help="MNIST folder")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=positive_int, default=1)
     parser.add_argument("--reuse", type=Path, nargs="+", default=[],
                         help="reproduction folders (e.g. docs/reproduction "
                              "docs/reproduction/kaiming-normal docs/reproduction/xavier-normal) "
@@ -610,6 +612,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="compute nothing; report what is stored")
     add_trained_cache_argument(parser)
     args = parser.parse_args(argv)
+    for option in ("protocols", "encodings", "inits", "l2_forms", "lr_schedules"):
+        values = getattr(args, option)
+        if len(set(values)) != len(values):  # an arm twice would count its cells twice
+            parser.error(f"--{option.replace('_', '-')} names a level twice: {values}")
+    for folder in args.reuse:
+        if not folder.is_dir() or not any(folder.glob("*/runs")):
+            parser.error(f"--reuse {folder}: no folder of stored runs (<experiment>/runs/) "
+                         "there; give a reproduction's results folder, e.g. docs/reproduction")
     args.experiments = [name for name in EXPERIMENT_NAMES if name in args.experiments]
     # baseline-training, cutoff-, goal- and input-pruning start from the same trained N4 of
     # a seed and arm: train it once (neuroplast.experiments.trained_cache)

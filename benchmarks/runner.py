@@ -69,6 +69,8 @@ from typing import Any
 
 import torch
 
+from neuroplast.cli.common import positive_int
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
 DEFAULT_OUT_DIR = REPO_ROOT / "docs" / "benchmarks"
@@ -416,7 +418,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", nargs="+", metavar="NAME",
                         help="run only these modules (e.g. training, bench_training); their "
                              "entries replace the old ones in an existing results.json")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--threads", type=positive_int, default=None,
                         help="torch.set_num_threads before running (default: torch's choice)")
     parser.add_argument("--list", action="store_true", help="list the modules and exit")
     return parser.parse_args(argv)

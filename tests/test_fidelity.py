@@ -202,3 +202,20 @@ def test_each_miss_of_the_reproduction_names_the_fewest_factors_that_reach_it():
     # 3 → 1.9 is not half the gap; 4 → 1 is; an unreached cell never is
     assert [misses[q].gap_halved for q in "xyzv"] == [False, True, False, False]
     assert reproduction_misses({medium: results[medium]}) == []  # no reproduction arm
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--inits", "kaiming-normal", "kaiming-normal"],
+     "--inits names a level twice: ['kaiming-normal', 'kaiming-normal']"),
+    (["--l2-forms", "half-all", "half-weights", "half-all"], "--l2-forms names a level twice"),
+    (["--seeds", "0"], "--seeds: expected a positive integer, got 0"),
+    (["--reuse", "no/such/folder"], "--reuse no/such/folder: no folder of stored runs"),
+])
+def test_arguments_that_would_miscount_or_copy_nothing_are_refused(arguments, message,
+                                                                     tmp_path, capsys):
+    """An arm named twice counted its cells twice; a --reuse folder without runs copied
+    nothing and let the study recompute everything."""
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "out"), "--report-only", *arguments])
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
