@@ -96,7 +96,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed_value, default=0,
                    help="seed of the retraining's shuffling (0 to 2**63 - 1)")
     p.add_argument("--pixel-map", metavar="PNG", default=None,
-                   help="input site only: draw which of the 28×28 pixels survive")
+                   help="input site only: draw which of the 28×28 pixels survive (--force "
+                        "overwrites an existing one too)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_output_arguments(p)
     add_data_arguments(p)

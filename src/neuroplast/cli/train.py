@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Train an MLP on MNIST with a protocol and save it.")
     p.add_argument("--arch", default=None, help=f"preset: {', '.join(PRESETS)} (default N4)")
     p.add_argument("--widths", type=widths_list, default=None,
-                   help="layer widths, e.g. 784,300,100,10 (overrides --arch)")
+                   help="layer widths, e.g. 784,300,100,10 (instead of --arch)")
     p.add_argument("--activation", choices=sorted(ACTIVATIONS), default=None,
                    help="hidden activation (default: the preset's, tanh)")
     add_protocol_argument(p)
@@ -76,6 +76,8 @@ def _protocol(args: argparse.Namespace) -> Protocol:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.arch and args.widths:  # the widths would win, the preset's name be recorded
+        raise NeuroplastError("give either --arch (a preset) or --widths, not both")
     if args.fused_seeds is not None:
         return run_fused(args)
     check_output(args.out, args.force)
