@@ -99,7 +99,8 @@ def summarise(records: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--keep", type=int, default=40, help="hidden1 neurons kept (default 40)")
+    parser.add_argument("--keep", type=int, default=40,
+                        help="hidden1 neurons kept, 1 to 99 (default 40)")
     parser.add_argument("--paper-epochs", type=float, default=5000.0)
     parser.add_argument("--threads", type=positive_int, default=None, help="torch.set_num_threads")
     parser.add_argument("--models", type=Path, default=None,
@@ -107,6 +108,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None,
                         help="JSON file of per-seed results (resumed when present)")
     args = parser.parse_args()
+    if not 1 <= args.keep <= 99:
+        parser.error(f"--keep {args.keep}: N4's hidden1 has 100 neurons; keep 1 to 99")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if args.models is not None:
@@ -116,8 +119,12 @@ def main() -> int:
                               "protocol": "fast", "data": dataset.source, "seeds": {}}
     if args.out is not None and args.out.is_file():
         previous = json.loads(args.out.read_text())
-        if previous.get("keep") == args.keep and previous.get("paper_epochs") == args.paper_epochs:
-            stored = previous
+        setting = {key: previous.get(key) for key in ("keep", "paper_epochs", "data")}
+        if setting != {key: stored[key] for key in setting}:
+            parser.error(f"--out {args.out} holds results of {setting}, not of this run's "
+                         f"keep / paper epochs / data; give another --out (it is not "
+                         "overwritten)")
+        stored = previous
     for seed in args.seeds:
         if str(seed) in stored["seeds"]:
             continue

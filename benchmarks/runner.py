@@ -131,13 +131,16 @@ def trained_n4(train_split: Any, *, seed: int = 0, protocol: str = "fast",
     """N4 trained with ``protocol``; returns (model, training seconds, 0 if read from cache).
 
     With ``cache`` the net is read from that file when it exists — refused if its metadata
-    (seed, protocol, paper epochs) disagree — else trained and saved there.
+    (seed, protocol, paper epochs, the training data's fingerprint) disagree — else trained
+    and saved there.
     """
+    from neuroplast.data.datasets import tensors_fingerprint
     from neuroplast.errors import NeuroplastError
     from neuroplast.models import build_mlp, initialize, load_model, save_model
     from neuroplast.train import get_protocol, train
 
-    expected = {"seed": seed, "protocol": protocol, "paper_epochs": paper_epochs}
+    expected = {"seed": seed, "protocol": protocol, "paper_epochs": paper_epochs,
+                "train_data": tensors_fingerprint([train_split.x, train_split.y])}
     if cache is not None and cache.is_file():
         model, metadata = load_model(cache)
         found = {key: metadata.get(key) for key in expected}

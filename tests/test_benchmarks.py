@@ -123,3 +123,46 @@ def test_sites_benchmark_quick_rows_and_growth_exponent_arithmetic():
     seconds = result["greedy_seconds"]
     expected = math.log(seconds[256] / seconds[128]) / math.log(2)
     assert result["rows"][2]["ratio"] == pytest.approx(expected)
+
+
+def test_a_cached_n4_is_reused_only_for_the_data_it_was_trained_on(tmp_path):
+    """The benchmarks' trained-N4 cache: the same call reads the saved net back (no training);
+    the same seed and protocol on other training data is refused, not reused."""
+    from neuroplast.data import Split
+    from neuroplast.errors import NeuroplastError
+
+    g = torch.Generator().manual_seed(0)
+    split = Split(torch.rand(600, 784, generator=g), torch.randint(0, 10, (600,), generator=g))
+    other = Split(split.x.flip(0), split.y.flip(0))
+    cache = tmp_path / "n4.safetensors"
+    model, seconds = runner.trained_n4(split, protocol="quick", paper_epochs=500, cache=cache)
+    again, reread = runner.trained_n4(split, protocol="quick", paper_epochs=500, cache=cache)
+    assert seconds > 0 and reread == 0.0
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters(),
+                                                 strict=True))
+    with pytest.raises(NeuroplastError, match="train_data"):
+        runner.trained_n4(other, protocol="quick", paper_epochs=500, cache=cache)
+
+
+def test_compare_rules_at_width_refuses_a_width_n4_cannot_keep(monkeypatch, capsys):
+    from benchmarks import compare_rules_at_width
+
+    monkeypatch.setattr(sys, "argv", ["compare_rules_at_width", "--keep", "100"])
+    with pytest.raises(SystemExit):
+        compare_rules_at_width.main()
+    assert "--keep 100: N4's hidden1 has 100 neurons; keep 1 to 99" in capsys.readouterr().err
+
+
+def test_compare_rules_at_width_leaves_another_run_s_results_alone(tmp_path, monkeypatch,
+                                                                  capsys):
+    """An --out file of another setting is refused (it was overwritten before 2026-12-07)."""
+    from benchmarks import compare_rules_at_width
+
+    out = tmp_path / "results.json"
+    text = json.dumps({"keep": 60, "paper_epochs": 5000.0, "data": "x", "seeds": {"0": {}}})
+    out.write_text(text)
+    monkeypatch.setattr(sys, "argv", ["compare_rules_at_width", "--out", str(out)])
+    with pytest.raises(SystemExit):
+        compare_rules_at_width.main()
+    assert "holds results of {'keep': 60" in capsys.readouterr().err
+    assert out.read_text() == text
