@@ -77,7 +77,7 @@ def measure(model: Any, train: Any, max_removed: int) -> list[dict[str, Any]]:
     return rows
 
 
-def markdown(rows: Sequence[dict[str, Any]], seed: int) -> str:
+def markdown(rows: Sequence[dict[str, Any]], seed: int, command: str = COMMAND) -> str:
     """The table of singular values, one row per number of removals."""
     m = len(rows[0]["singular_values"])
     header = ["A2 removals k", "hidden1 width", *[f"σ{i + 1}" for i in range(m)],
@@ -91,7 +91,7 @@ def markdown(rows: Sequence[dict[str, Any]], seed: int) -> str:
     return "\n".join([
         "## Why A2 collapses to chance: one consumer direction per removal",
         "",
-        f"`{COMMAND}` — N4 trained with the `fast` protocol, seed {seed}; k neurons of "
+        f"`{command}` — N4 trained with the `fast` protocol, seed {seed}; k neurons of "
         "hidden1 removed with A2 (one shot, float64); σ = singular values of the centred "
         f"pre-activations of hidden1's {m}-wide consumer (hidden2) over the 60,000 training "
         "images.",
@@ -117,12 +117,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.a2_rank",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-removed", type=int, default=6)
+    parser.add_argument("--max-removed", type=int, default=6,
+                        help="remove 1 … this many of hidden1's 100 neurons (1 to 99)")
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR)
     parser.add_argument("--models", type=Path, default=DEFAULT_MODELS,
                         help=f"cache of trained nets (default {DEFAULT_MODELS})")
     parser.add_argument("--data", default=None, help="MNIST folder (default: as benchmarks)")
     args = parser.parse_args(argv)
+    if not 1 <= args.max_removed <= 99:
+        parser.error(f"--max-removed {args.max_removed}: N4's hidden1 has 100 neurons; give 1 "
+                     "to 99")
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    command = " ".join(["python -m benchmarks.a2_rank", *arguments]) if arguments else COMMAND
     torch.set_num_threads(1)
     if args.data is None:
         dataset = load_benchmark_mnist()
@@ -133,12 +139,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     model, _ = trained_n4(dataset.train, seed=args.seed, protocol="fast",
                           cache=args.models / f"n4-fast-5000-seed{args.seed}.pt")
     rows = measure(model, dataset.train, args.max_removed)
-    text = markdown(rows, args.seed)
+    text = markdown(rows, args.seed, command)
     print(text)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "a2_rank.md").write_text(text)
     (args.out_dir / "a2_rank.json").write_text(json.dumps(
-        {"command": COMMAND, "seed": args.seed, "protocol": "fast", "rows": rows}, indent=1))
+        {"command": command, "seed": args.seed, "protocol": "fast", "rows": rows}, indent=1))
     return 0
 
 

@@ -49,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the quick protocol: ratios 0.3 0.7, at most 5 fine-tuning steps")
     add_sweep_arguments(parser)
     args = parser.parse_args(argv)
+    if args.ratios is not None and not all(0 < r < 1 for r in args.ratios):
+        parser.error(f"--ratios must lie strictly between 0 and 1, got {args.ratios}")
+    if args.finetune_steps is not None and args.finetune_steps < 0:
+        parser.error(f"--finetune-steps must be 0 or more, got {args.finetune_steps}")
     register_specs(args)
     experiment = architecture_frontier(args.models, ratios=args.ratios,
                                        finetune_steps=args.finetune_steps)

@@ -45,7 +45,7 @@ PAPER = {"fraction_500": 0.40, "fraction_1000": 0.20}
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=int, default=5, help="number of seeds (0, 1, ...)")
+    p.add_argument("--seeds", type=positive_int, default=5, help="number of seeds (0, 1, ...)")
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--protocol", default="fast", help="paper, fast or quick (default fast)")
     p.add_argument("--arch", default="N4")

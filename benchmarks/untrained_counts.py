@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from neuroplast.cli.common import positive_int
 from neuroplast.data import Split, load_mnist
 from neuroplast.death import prune
 from neuroplast.experiments.definitions.pruning_common import keep_one, paper_cell
@@ -79,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.untrained_counts",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="MNIST folder")
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=positive_int, default=5)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     data = load_mnist(args.data, download=False)

@@ -166,3 +166,23 @@ def test_compare_rules_at_width_leaves_another_run_s_results_alone(tmp_path, mon
         compare_rules_at_width.main()
     assert "holds results of {'keep': 60" in capsys.readouterr().err
     assert out.read_text() == text
+
+
+@pytest.mark.parametrize(("module", "arguments", "message"), [
+    ("architecture_frontier", ["--ratios", "0.3", "1.5"],
+     "--ratios must lie strictly between 0 and 1, got [0.3, 1.5]"),
+    ("architecture_frontier", ["--finetune-steps", "-1"],
+     "--finetune-steps must be 0 or more, got -1"),
+    ("a2_rank", ["--max-removed", "100"], "--max-removed 100: N4's hidden1 has 100 neurons"),
+    ("compare_death_replication", ["--seeds", "0"], "expected a positive integer, got 0"),
+])
+def test_benchmark_arguments_out_of_range_are_refused_before_any_work(module, arguments,
+                                                                     message, tmp_path,
+                                                                     monkeypatch, capsys):
+    import importlib
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        importlib.import_module(f"benchmarks.{module}").main(arguments)
+    assert message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
