@@ -162,6 +162,8 @@ def test_train_with_custom_widths_and_activation(tmp_path, data_dir, capsys):
         (["train", "--epochs", "-1"], "finite number >= 0"),
         (["train", "--epochs", "nan"], "finite number >= 0"),
         (["train", "--seed", "x"], "--seed: expected a seed, an integer from 0 to 2"),
+        (["grow", "absent.pt", "--method", "B5", "--measure", "covariance"],
+         "--measure covariance ranks parents, but --method B5 picks none"),
         (["train", "--arch", "N1", "--widths", "784,30,10"],
          "give either --arch \\(a preset\\) or --widths, not both"),
         (["evaluate"], "required: model"),

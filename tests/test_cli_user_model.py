@@ -340,6 +340,8 @@ def test_existing_out_is_refused_before_anything_is_imported(files, tmp_path, ca
      r"method B1 draws none"),
     (["grow-model", "--site", "s", "--method", "random", "--random-std", "0", "0.1"],
      r"two positive finite numbers"),
+    (["grow-model", "--site", "s", "--method", "B4", "--measure", "covariance"],
+     r"--measure covariance ranks parents, but --method B4 picks none; leave --measure out"),
 ])
 def test_bad_method_names_fail_before_the_model_is_built(args, pattern, capsys):
     code, _, err = run_cli([*args, "--factory", "no_such_module_xyz:build", "--data", "x.npz"],

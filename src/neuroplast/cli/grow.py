@@ -21,7 +21,7 @@ from neuroplast.efficiency import MEASURES
 from neuroplast.errors import NeuroplastError
 from neuroplast.models import MLP, load_model, save_model
 from neuroplast.replication import METHODS, replicate, resolve_method
-from neuroplast.replication.split import check_random_std, growable_site
+from neuroplast.replication.split import ReplicationMethod, check_random_std, growable_site
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -41,6 +41,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+DEFAULT_MEASURE = "connection"
+"""The efficiency that ranks parents unless ``--measure`` says otherwise (E_k, eq. 28)."""
+
+
+def check_measure_has_parents(measure: str, method: ReplicationMethod) -> None:
+    """Refuse a ``--measure`` other than the default for a method that picks no parents (B4,
+    B5, random, none): it would be ignored.
+
+    Raises:
+        NeuroplastError: the measure would rank nothing.
+    """
+    if measure != DEFAULT_MEASURE and not method.uses_parents:
+        raise NeuroplastError(f"--measure {measure} ranks parents, but --method {method.name} "
+                              "picks none; leave --measure out")
+
+
 def add_replication_arguments(p: argparse.ArgumentParser, *, default_method: str) -> None:
     """--n, --method, --alpha, --measure, --seed and --random-std of a replication (eqs
     44-49)."""
@@ -52,7 +68,7 @@ def add_replication_arguments(p: argparse.ArgumentParser, *, default_method: str
                                     if m.name.startswith("B")))
     p.add_argument("--alpha", type=float, default=None,
                    help="alpha of Beta(alpha, alpha) for --method beta (default 0.01)")
-    p.add_argument("--measure", default="connection",
+    p.add_argument("--measure", default=DEFAULT_MEASURE,
                    help=f"efficiency ranking the parents ({', '.join(MEASURES.names())}; "
                         "default connection = E_k, eq. 28)")
     p.add_argument("--seed", type=seed_value, default=0,
@@ -73,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.out, args.force)
     method, _ = resolve_method(args.method, args.alpha)  # fail before loading anything
     random_std = check_random_std(args.random_std, method)
+    check_measure_has_parents(args.measure, method)
     MEASURES.get(args.measure)
     model, metadata = load_model(args.model)
     check_mnist_model(model)

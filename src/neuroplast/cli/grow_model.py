@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from neuroplast.api import replicate
-from neuroplast.cli.grow import add_replication_arguments
+from neuroplast.cli.grow import add_replication_arguments, check_measure_has_parents
 from neuroplast.cli.prune_model import jsonable, parent_metadata
 from neuroplast.cli.user_model import (
     add_model_arguments,
@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         check_destination(args.out, args.force, "choose another --out or pass --force")
     method, _ = resolve_method(args.method, args.alpha)
     random_std = check_random_std(args.random_std, method)
+    check_measure_has_parents(args.measure, method)
     MEASURES.get(args.measure)
     model = load_user_model(args)
     data = read_data(args)

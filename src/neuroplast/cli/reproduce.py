@@ -71,8 +71,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", default=None,
                    help="output directory (runs, summaries, index); reuse it to resume")
     p.add_argument("--workers", type=positive_int, default=1,
-                   help="runs in parallel (processes, or CPUs of a local Ray instance); each "
-                        "run uses one torch thread (default 1)")
+                   help="runs in parallel (processes, or CPUs of a local Ray instance; with "
+                        "--address the cluster's CPUs decide); each run uses one torch thread "
+                        "(default 1)")
     p.add_argument("--executor", choices=list(EXECUTORS), default="local",
                    help="; ".join(f"{e.name}: {e.description}" for e in EXECUTORS.values()))
     p.add_argument("--address", default=None,
