@@ -368,6 +368,20 @@ def test_prune_cycles_prunes_retrains_and_prunes_again(mnist_small):
                      seed=0, amount=1)
 
 
+def test_a_seed_the_last_retraining_cannot_use_is_refused_before_the_first_prune():
+    """Cycle k retrains with seed + 1000 k: a seed near 2**63 − 1 would fail after k − 1
+    cycles of work; it is refused before any (the model is not touched)."""
+    model, split = small_model(), small_split()
+    widths = list(model.widths)
+    with pytest.raises(NeuroplastError, match=r"give a seed of at most 9223372036854772807"):
+        prune_cycles(model, "hidden1", split, get_protocol("quick"), cycles=3,
+                     retrain_paper_epochs=10, seed=2**63 - 2000, amount=1)
+    assert model.widths == widths
+    results = prune_cycles(model, "hidden1", split, get_protocol("quick"), cycles=3,
+                           retrain_paper_epochs=0, seed=2**63 - 2000, amount=1)
+    assert len(results) == 3  # no retraining: the seed is never used
+
+
 @pytest.mark.parametrize(("site", "settings", "cycles", "retrain_last"), [
     ("hidden1", [{"relative_cutoff": 0.02}, {"relative_cutoff": 0.1},
                  {"relative_cutoff": 0.3}, {"goal_accuracy": 0.5}], 3, False),

@@ -58,7 +58,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from neuroplast.checks import check_name
+from neuroplast.checks import MAX_SEED, check_name, check_seed
 from neuroplast.cost import count_macs_per_example, count_parameters
 from neuroplast.data import Split
 from neuroplast.death.evaluation import Evaluate
@@ -206,12 +206,23 @@ def prune(model: nn.Module, site: Site | str, split: Any, *, rule: str = "A1",
 # -- prune and retrain ---------------------------------------------------------------------
 
 
-def _check_cycles(cycles: int, retrain_paper_epochs: float = 0.0) -> None:
-    """Refuse a cycle count that is not an integer ≥ 1 or a negative retraining length."""
+RETRAIN_SEED_STEP = 1000
+"""Cycle k's retraining shuffles with ``seed + RETRAIN_SEED_STEP · k``."""
+
+
+def _check_cycles(cycles: int, retrain_paper_epochs: float = 0.0, seed: int = 0) -> None:
+    """Refuse a cycle count that is not an integer ≥ 1, a negative retraining length, or a
+    ``seed`` whose last retraining's seed (``seed + 1000 · cycles``) leaves 0 … 2**63 − 1 —
+    before the first prune, not after some cycles' work."""
     if isinstance(cycles, bool) or not isinstance(cycles, numbers.Integral) or cycles < 1:
         raise NeuroplastError(f"cycles must be an integer >= 1, got {cycles!r}")
     if number("retrain_paper_epochs", retrain_paper_epochs) < 0:
         raise NeuroplastError(f"retrain_paper_epochs must be >= 0, got {retrain_paper_epochs}")
+    if retrain_paper_epochs > 0 and check_seed(seed) + RETRAIN_SEED_STEP * cycles > MAX_SEED:
+        raise NeuroplastError(
+            f"seed {seed}: cycle {cycles}'s retraining would be seeded with seed + "
+            f"{RETRAIN_SEED_STEP} × {cycles}, above 2**63 - 1; give a seed of at most "
+            f"{MAX_SEED - RETRAIN_SEED_STEP * cycles}")
 
 
 def _metrics_after_prune(model: nn.Module, split: Split,
@@ -266,7 +277,7 @@ def prune_cycles(model: nn.Module, site: str, split: Split, protocol: Protocol, 
         One :class:`PruneResult` per cycle, with ``after`` (metrics right after the prune) and
         ``retrain`` (metrics after the retraining that followed it, or None).
     """
-    _check_cycles(cycles, retrain_paper_epochs)
+    _check_cycles(cycles, retrain_paper_epochs, seed)
     results: list[PruneResult] = []
     for cycle in range(1, cycles + 1):
         result = prune(model, site, split, optimizer=optimizer, **prune_kwargs)
@@ -274,8 +285,8 @@ def prune_cycles(model: nn.Module, site: str, split: Split, protocol: Protocol, 
         retrained = None
         if retrain_paper_epochs > 0 and (cycle < cycles or retrain_last):
             history = train(model, split, protocol, epochs=protocol.epochs(retrain_paper_epochs),
-                            seed=seed + 1000 * cycle, test_split=test_split, optimizer=optimizer,
-                            progress=progress,
+                            seed=seed + RETRAIN_SEED_STEP * cycle, test_split=test_split,
+                            optimizer=optimizer, progress=progress,
                             checkpoint=None if checkpoints is None else checkpoints(cycle))
             retrained = dict(history.final)
         results.append(replace(result, after=after, retrain=retrained))
@@ -307,7 +318,7 @@ def prune_cycles_together(models: Sequence[nn.Module], site: str, split: Split,
     """
     from neuroplast.train.fused import train_together
 
-    _check_cycles(cycles, retrain_paper_epochs)
+    _check_cycles(cycles, retrain_paper_epochs, seed)
     if len(prune_kwargs) != len(models):
         raise NeuroplastError(f"give one prune setting per model: {len(models)} models, "
                               f"{len(prune_kwargs)} settings")
@@ -321,7 +332,7 @@ def prune_cycles_together(models: Sequence[nn.Module], site: str, split: Split,
         if retrain_paper_epochs > 0 and (cycle < cycles or retrain_last):
             histories = train_together(models, split, protocol,
                                        epochs=protocol.epochs(retrain_paper_epochs),
-                                       seed=seed + 1000 * cycle, test_split=test_split,
+                                       seed=seed + RETRAIN_SEED_STEP * cycle, test_split=test_split,
                                        checkpoint=None if checkpoints is None
                                        else checkpoints(cycle))
             retrained = [dict(history.final) for history in histories]
