@@ -42,7 +42,8 @@ Usage::
         --seeds 4 --out OUT [--invert] [--data DIR] [--check-against FOLDER] [--workers 2]
 
 Writes ``OUT/<protocol>[-options]/b4-width.{json,md}``; each seed's record is kept under
-``partial/b4-width-<run>/`` there as it finishes (``<run>``: a digest of the arguments;
+``partial/b4-width-<run>/`` there as it finishes (``<run>``: a digest of the arguments but
+``--check-against``, ``--workers``, ``--out`` and ``--data``;
 :mod:`benchmarks.probe_pool`), so a stopped run started again trains only the seeds it had
 not finished (a seed stopped mid-training starts over).
 """
@@ -321,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     mnist(args.data, invert=args.invert)
     started = time.perf_counter()
     # finished seeds (each keyed by itself), kept until the report is written
-    run = arguments_digest(args, ignore=["check_against", "seeds"])
+    run = arguments_digest(args, ignore=["check_against"])
     store = folder / "partial" / f"b4-width-{run}"
     jobs = [SeedJob(seed, protocol, args.data, args.invert, args.init, tuple(HORIZONS),
                     fingerprint) for seed in range(args.seeds)]

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from neuroplast.cli.common import positive_int
-from neuroplast.data import load_mnist
+from neuroplast.data import data_fingerprint, load_mnist
 from neuroplast.models import build_mlp, initialize
 from neuroplast.replication import DeathReplication, DeathReplicationSchedule
 from neuroplast.train import TrainState, evaluate, get_protocol, train
@@ -87,7 +87,8 @@ def run_one(config: str, seed: int, args: argparse.Namespace, dataset) -> dict[s
     return {
         "config": config, "seed": seed, "protocol": protocol.name, "arch": args.arch,
         "paper_epochs": args.epochs, "every": args.every, "cutoff": schedule.cutoff,
-        "data": dataset.source, "final": history.final, "loss_curve": probe.points,
+        "data": dataset.source, "data_fingerprint": data_fingerprint(dataset),
+        "final": history.final, "loss_curve": probe.points,
         "wall_s": time.perf_counter() - started,
         "events": [{k: e[k] for k in ("epoch", "paper_epoch", "n_removed", "fraction_removed",
                                       "fraction_affected")} for e in history.events],
@@ -164,12 +165,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     if results is not None and results.exists():
         runs = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
-        # a run counts when it was made with this command's settings and data (plain runs
-        # have no cutoff; runs stored before the data was recorded are not reused)
+        # a run counts when it was made with this command's settings and data, by content
+        # (plain runs have no cutoff; runs stored before the data was recorded are not reused)
+        fingerprint = data_fingerprint(dataset)
         runs = [r for r in runs if r["protocol"] == args.protocol and r["arch"] == args.arch
                 and r["paper_epochs"] == args.epochs and r["every"] == args.every
                 and r["cutoff"] == (args.cutoff if r["config"] == "A1-B1" else 0.0)
-                and r.get("data") == dataset.source]
+                and r.get("data_fingerprint") == fingerprint]
     done = {(r["config"], r["seed"]) for r in runs}
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         for config in ("plain", "A1-B1"):

@@ -29,6 +29,7 @@ import torch
 
 from benchmarks.runner import load_benchmark_mnist, trained_n4
 from neuroplast.cli.common import positive_int
+from neuroplast.data import data_fingerprint
 from neuroplast.death import prune
 from neuroplast.experiments.definitions.frontier_tables import mean_se
 from neuroplast.train import evaluate
@@ -116,15 +117,19 @@ def main() -> int:
         args.models.mkdir(parents=True, exist_ok=True)
     dataset = load_benchmark_mnist()
     stored: dict[str, Any] = {"keep": args.keep, "paper_epochs": args.paper_epochs,
-                              "protocol": "fast", "data": dataset.source, "seeds": {}}
+                              "protocol": "fast", "data": dataset.source,
+                              "data_fingerprint": data_fingerprint(dataset), "seeds": {}}
     if args.out is not None and args.out.is_file():
         previous = json.loads(args.out.read_text())
-        setting = {key: previous.get(key) for key in ("keep", "paper_epochs", "data")}
-        if setting != {key: stored[key] for key in setting}:
+        # the data by content (files stored before the fingerprint was recorded: not checked)
+        keys = ["keep", "paper_epochs"] + (["data_fingerprint"]
+                                           if "data_fingerprint" in previous else [])
+        setting = {key: previous.get(key) for key in keys}
+        if setting != {key: stored[key] for key in keys}:
             parser.error(f"--out {args.out} holds results of {setting}, not of this run's "
-                         f"keep / paper epochs / data; give another --out (it is not "
-                         "overwritten)")
-        stored = previous
+                         f"{ {key: stored[key] for key in keys} }; give another --out (it is "
+                         "not overwritten)")
+        stored = previous | {"data_fingerprint": stored["data_fingerprint"]}
     for seed in args.seeds:
         if str(seed) in stored["seeds"]:
             continue

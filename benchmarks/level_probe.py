@@ -121,7 +121,7 @@ def probe_setting(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     from neuroplast.errors import NeuroplastError
     from neuroplast.experiments.experiment import mnist
     from neuroplast.experiments.options import run_protocol
-    from neuroplast.models import build_mlp
+    from neuroplast.models import PRESETS, build_mlp
 
     if args.seeds < 2:
         parser.error("--seeds must be at least 2 (a standard error needs two members)")
@@ -131,8 +131,9 @@ def probe_setting(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         parser.error(f"--data-seed must be non-negative, got {args.data_seed}")
     try:
         build_mlp(args.arch)
-    except NeuroplastError as error:
-        parser.error(f"--arch: {error}")
+    except NeuroplastError:
+        parser.error(f"--arch: unknown preset {args.arch!r}; choose one of "
+                     f"{', '.join(PRESETS)}")
     options = {"invert": args.invert, "init": args.init, "l2": args.l2}
     protocol = run_protocol(args.protocol, options)
     mnist(args.data, invert=args.invert)

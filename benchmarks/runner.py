@@ -144,6 +144,9 @@ def trained_n4(train_split: Any, *, seed: int = 0, protocol: str = "fast",
     if cache is not None and cache.is_file():
         model, metadata = load_model(cache)
         found = {key: metadata.get(key) for key in expected}
+        if found["train_data"] is None:
+            raise NeuroplastError(f"{cache} was cached before the benchmarks recorded the "
+                                  "training data's fingerprint; delete it (it is trained again)")
         if found != expected:
             raise NeuroplastError(f"{cache} holds a net trained with {found}, expected "
                                   f"{expected}; delete it or choose another cache folder")

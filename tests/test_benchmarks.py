@@ -142,11 +142,19 @@ def test_a_cached_n4_is_reused_only_for_the_data_it_was_trained_on(tmp_path):
                                                  strict=True))
     with pytest.raises(NeuroplastError, match="train_data"):
         runner.trained_n4(other, protocol="quick", paper_epochs=500, cache=cache)
+    from neuroplast.models import save_model
+
+    old = tmp_path / "old.safetensors"  # cached before the data were recorded
+    save_model(model, old, metadata={"arch": "N4", "seed": 0, "protocol": "quick",
+                                     "paper_epochs": 500})
+    with pytest.raises(NeuroplastError, match="cached before the benchmarks recorded"):
+        runner.trained_n4(split, protocol="quick", paper_epochs=500, cache=old)
 
 
 def test_compare_rules_at_width_refuses_a_width_n4_cannot_keep(monkeypatch, capsys):
     from benchmarks import compare_rules_at_width
 
+    monkeypatch.setattr(compare_rules_at_width, "run_seed", _no_work)
     monkeypatch.setattr(sys, "argv", ["compare_rules_at_width", "--keep", "100"])
     with pytest.raises(SystemExit):
         compare_rules_at_width.main()
@@ -158,6 +166,7 @@ def test_compare_rules_at_width_leaves_another_run_s_results_alone(tmp_path, mon
     """An --out file of another setting is refused (it was overwritten before 2026-12-07)."""
     from benchmarks import compare_rules_at_width
 
+    monkeypatch.setattr(compare_rules_at_width, "run_seed", _no_work)
     out = tmp_path / "results.json"
     text = json.dumps({"keep": 60, "paper_epochs": 5000.0, "data": "x", "seeds": {"0": {}}})
     out.write_text(text)
@@ -182,7 +191,15 @@ def test_benchmark_arguments_out_of_range_are_refused_before_any_work(module, ar
     import importlib
 
     monkeypatch.chdir(tmp_path)
+    benchmark = importlib.import_module(f"benchmarks.{module}")
+    for work in ("trained_n4", "register_specs", "run_one"):  # what each would start with
+        if hasattr(benchmark, work):
+            monkeypatch.setattr(benchmark, work, _no_work)
     with pytest.raises(SystemExit):
-        importlib.import_module(f"benchmarks.{module}").main(arguments)
+        benchmark.main(arguments)
     assert message in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def _no_work(*args, **kwargs):
+    raise AssertionError("work started before the arguments were checked")

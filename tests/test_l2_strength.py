@@ -79,7 +79,7 @@ def test_the_table_pairs_each_level_with_the_first_by_seed():
     (["--paper-epochs", "0"], "--paper-epochs must be a positive number, got 0.0"),
     (["--paper-epochs", "inf"], "--paper-epochs must be a positive number, got inf"),
     (["--data-seed", "-1"], "--data-seed must be non-negative, got -1"),
-    (["--arch", "N9"], "--arch: unknown architecture 'N9'"),
+    (["--arch", "N9"], "--arch: unknown preset 'N9'; choose one of N1, N2"),
     (["--seeds", "0"], "expected a positive integer, got 0"),
 ])
 def test_bad_arguments_are_refused_before_training(arguments, message, tmp_path, capsys):

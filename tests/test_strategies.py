@@ -369,17 +369,25 @@ def test_prune_cycles_prunes_retrains_and_prunes_again(mnist_small):
 
 
 def test_a_seed_the_last_retraining_cannot_use_is_refused_before_the_first_prune():
-    """Cycle k retrains with seed + 1000 k: a seed near 2**63 − 1 would fail after k − 1
-    cycles of work; it is refused before any (the model is not touched)."""
+    """Cycle k retrains with seed + 1000 k: a seed near 2**63 − 1 would fail after the earlier
+    cycles' work; it is refused before any (the model is not touched). The last retrained
+    cycle is the last one with ``retrain_last``, else the one before it."""
     model, split = small_model(), small_split()
     widths = list(model.widths)
+    quick = get_protocol("quick")
+    with pytest.raises(NeuroplastError, match=r"give a seed of at most 9223372036854773807"):
+        prune_cycles(model, "hidden1", split, quick, cycles=3, retrain_paper_epochs=10,
+                     seed=2**63 - 2000, amount=1)  # cycles 1 and 2 retrain
     with pytest.raises(NeuroplastError, match=r"give a seed of at most 9223372036854772807"):
-        prune_cycles(model, "hidden1", split, get_protocol("quick"), cycles=3,
-                     retrain_paper_epochs=10, seed=2**63 - 2000, amount=1)
+        prune_cycles(model, "hidden1", split, quick, cycles=3, retrain_paper_epochs=10,
+                     seed=2**63 - 3000, amount=1, retrain_last=True)  # cycles 1, 2 and 3
     assert model.widths == widths
-    results = prune_cycles(model, "hidden1", split, get_protocol("quick"), cycles=3,
-                           retrain_paper_epochs=0, seed=2**63 - 2000, amount=1)
+    results = prune_cycles(model, "hidden1", split, quick, cycles=3, retrain_paper_epochs=0,
+                           seed=2**63 - 2000, amount=1)
     assert len(results) == 3  # no retraining: the seed is never used
+    results = prune_cycles(model, "hidden1", split, quick, cycles=1, retrain_paper_epochs=10,
+                           seed=2**63 - 1, amount=1)
+    assert results[0].retrain is None  # one cycle, not retrained after: the seed is unused
 
 
 @pytest.mark.parametrize(("site", "settings", "cycles", "retrain_last"), [

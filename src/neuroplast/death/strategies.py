@@ -210,19 +210,23 @@ RETRAIN_SEED_STEP = 1000
 """Cycle k's retraining shuffles with ``seed + RETRAIN_SEED_STEP · k``."""
 
 
-def _check_cycles(cycles: int, retrain_paper_epochs: float = 0.0, seed: int = 0) -> None:
+def _check_cycles(cycles: int, retrain_paper_epochs: float = 0.0, seed: int = 0,
+                  retrain_last: bool = False) -> None:
     """Refuse a cycle count that is not an integer ≥ 1, a negative retraining length, or a
-    ``seed`` whose last retraining's seed (``seed + 1000 · cycles``) leaves 0 … 2**63 − 1 —
-    before the first prune, not after some cycles' work."""
+    ``seed`` whose last retraining's seed (``seed + 1000 · k`` for the last retrained cycle k:
+    ``cycles`` with ``retrain_last``, else ``cycles − 1``) leaves 0 … 2**63 − 1 — before the
+    first prune, not after some cycles' work."""
     if isinstance(cycles, bool) or not isinstance(cycles, numbers.Integral) or cycles < 1:
         raise NeuroplastError(f"cycles must be an integer >= 1, got {cycles!r}")
     if number("retrain_paper_epochs", retrain_paper_epochs) < 0:
         raise NeuroplastError(f"retrain_paper_epochs must be >= 0, got {retrain_paper_epochs}")
-    if retrain_paper_epochs > 0 and check_seed(seed) + RETRAIN_SEED_STEP * cycles > MAX_SEED:
+    last = cycles if retrain_last else cycles - 1
+    if retrain_paper_epochs > 0 and last >= 1 and \
+            check_seed(seed) + RETRAIN_SEED_STEP * last > MAX_SEED:
         raise NeuroplastError(
-            f"seed {seed}: cycle {cycles}'s retraining would be seeded with seed + "
-            f"{RETRAIN_SEED_STEP} × {cycles}, above 2**63 - 1; give a seed of at most "
-            f"{MAX_SEED - RETRAIN_SEED_STEP * cycles}")
+            f"seed {seed}: cycle {last}'s retraining would be seeded with seed + "
+            f"{RETRAIN_SEED_STEP} × {last}, above 2**63 - 1; give a seed of at most "
+            f"{MAX_SEED - RETRAIN_SEED_STEP * last}")
 
 
 def _metrics_after_prune(model: nn.Module, split: Split,
@@ -277,7 +281,7 @@ def prune_cycles(model: nn.Module, site: str, split: Split, protocol: Protocol, 
         One :class:`PruneResult` per cycle, with ``after`` (metrics right after the prune) and
         ``retrain`` (metrics after the retraining that followed it, or None).
     """
-    _check_cycles(cycles, retrain_paper_epochs, seed)
+    _check_cycles(cycles, retrain_paper_epochs, seed, retrain_last)
     results: list[PruneResult] = []
     for cycle in range(1, cycles + 1):
         result = prune(model, site, split, optimizer=optimizer, **prune_kwargs)
@@ -318,7 +322,7 @@ def prune_cycles_together(models: Sequence[nn.Module], site: str, split: Split,
     """
     from neuroplast.train.fused import train_together
 
-    _check_cycles(cycles, retrain_paper_epochs, seed)
+    _check_cycles(cycles, retrain_paper_epochs, seed, retrain_last)
     if len(prune_kwargs) != len(models):
         raise NeuroplastError(f"give one prune setting per model: {len(models)} models, "
                               f"{len(prune_kwargs)} settings")
