@@ -1,5 +1,6 @@
 """``neuroplast bench``: every argument after ``bench`` reaches the benchmark suite's runner,
-options first included (argparse's REMAINDER refused them before 2026-12-07)."""
+options first included (argparse's REMAINDER refused them before 2026-12-07); ``bench --help``
+alone is the subcommand's own help (tests/test_cli.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from neuroplast.cli.main import main
 
 
 @pytest.mark.parametrize("arguments", [["--quick", "--only", "training"],
-                                       ["--", "--quick"], ["--help"], []])
+                                       ["--", "--quick"], ["--", "--help"], ["--quick", "-h"],
+                                       []])
 def test_every_argument_after_bench_is_the_suite_s(arguments, monkeypatch):
     import benchmarks.runner as runner
 

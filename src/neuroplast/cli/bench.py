@@ -19,8 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="run the benchmarks (python -m benchmarks) of a checkout",
                        description="Run the benchmark suite from the repository root; every "
                                    "figure is a ratio against a reference timed in the same run. "
-                                   "Every argument after `bench` is passed on: `neuroplast "
-                                   "bench --help` is the suite's own help.")
+                                   "Every argument after `bench` is passed on (`neuroplast "
+                                   "bench -- --help` for the suite's own options).")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for python -m benchmarks")
     p.set_defaults(run=run)
 

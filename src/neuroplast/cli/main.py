@@ -44,8 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments[:1] == ["bench"]:  # everything after it is the suite's own (argparse's
-        # REMAINDER would refuse `bench --quick`: an option before any positional)
+    if arguments[:1] == ["bench"] and arguments[1:] not in (["-h"], ["--help"]):
+        # everything after it is the suite's own (argparse's REMAINDER would refuse
+        # `bench --quick`: an option before any positional); `bench --help` is this one's
         args = parser.parse_args(["bench"])
         args.args = arguments[1:]
     else:
