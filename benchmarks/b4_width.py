@@ -63,7 +63,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.probe_pool import arguments_digest, discard_store, run_jobs
+from benchmarks.probe_pool import arguments_digest, code_versions, discard_store, run_jobs
 from benchmarks.report_cells import within
 from benchmarks.run_arguments import (
     add_run_arguments,
@@ -163,12 +163,9 @@ class SeedJob:
 
     def key(self) -> dict[str, Any]:
         """What the seed's record depends on (:mod:`benchmarks.probe_pool`'s store)."""
-        import neuroplast
-
         return {"seed": self.seed, "protocol": asdict(self.protocol), "invert": self.invert,
                 "init": self.init, "horizons": list(self.horizons),
-                "data_fingerprint": self.data_fingerprint,
-                "neuroplast": neuroplast.__version__, "torch": torch.__version__}
+                "data_fingerprint": self.data_fingerprint, **code_versions()}
 
 
 def run_seed_job(job: SeedJob) -> dict[str, Any]:
@@ -295,7 +292,7 @@ def markdown(summary: dict[str, Any], horizons: Sequence[float], header: str) ->
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark for one protocol and option set; write the JSON and markdown."""
     from neuroplast.experiments.definitions.replication import HORIZONS
-    from neuroplast.experiments.experiment import mnist, mnist_fingerprint
+    from neuroplast.experiments.experiment import mnist_fingerprint
     from neuroplast.experiments.options import encoding_name, run_protocol
     from neuroplast.experiments.paper_tables import paper_table
 
@@ -318,8 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--check-against: {error}")
     folder = options_folder(args.out, args.protocol, options)
     protocol = run_protocol(args.protocol, options)
-    fingerprint = mnist_fingerprint(args.data)  # refused before any training when missing
-    mnist(args.data, invert=args.invert)
+    fingerprint = mnist_fingerprint(args.data)  # loads the data: a bad --data fails here
     started = time.perf_counter()
     # finished seeds (each keyed by itself), kept until the report is written
     run = arguments_digest(args, ignore=["check_against"])

@@ -71,7 +71,8 @@ class LossProbe:
             self.points.append((state.epoch, evaluate(state.model, state.train).loss))
 
 
-def run_one(config: str, seed: int, args: argparse.Namespace, dataset) -> dict[str, Any]:
+def run_one(config: str, seed: int, args: argparse.Namespace, dataset,
+            fingerprint: str) -> dict[str, Any]:
     protocol = get_protocol(args.protocol)
     epochs = protocol.epochs(args.epochs)
     schedule = DeathReplicationSchedule(cutoff=args.cutoff if config == "A1-B1" else 0.0,
@@ -87,7 +88,7 @@ def run_one(config: str, seed: int, args: argparse.Namespace, dataset) -> dict[s
     return {
         "config": config, "seed": seed, "protocol": protocol.name, "arch": args.arch,
         "paper_epochs": args.epochs, "every": args.every, "cutoff": schedule.cutoff,
-        "data": dataset.source, "data_fingerprint": data_fingerprint(dataset),
+        "data": dataset.source, "data_fingerprint": fingerprint,
         "final": history.final, "loss_curve": probe.points,
         "wall_s": time.perf_counter() - started,
         "events": [{k: e[k] for k in ("epoch", "paper_epoch", "n_removed", "fraction_removed",
@@ -161,13 +162,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     dataset = load_mnist(args.data, download=False)
+    fingerprint = data_fingerprint(dataset)  # recorded with every run, once
     results = Path(args.results) if args.results else None
     runs: list[dict[str, Any]] = []
     if results is not None and results.exists():
         runs = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
         # a run counts when it was made with this command's settings and data, by content
         # (plain runs have no cutoff; runs stored before the data was recorded are not reused)
-        fingerprint = data_fingerprint(dataset)
         runs = [r for r in runs if r["protocol"] == args.protocol and r["arch"] == args.arch
                 and r["paper_epochs"] == args.epochs and r["every"] == args.every
                 and r["cutoff"] == (args.cutoff if r["config"] == "A1-B1" else 0.0)
@@ -177,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for config in ("plain", "A1-B1"):
             if (config, seed) in done:
                 continue
-            run = run_one(config, seed, args, dataset)
+            run = run_one(config, seed, args, dataset, fingerprint)
             runs.append(run)
             print(f"seed {seed} {config:6s} train loss {run['final']['train_loss']:.5f} "
                   f"acc {run['final']['train_accuracy']:.5f} ({run['wall_s']:.1f} s)",

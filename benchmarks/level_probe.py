@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks.probe_pool import arguments_digest
+from benchmarks.probe_pool import arguments_digest, code_versions
 from benchmarks.run_arguments import options_folder, write_probe_report
 from neuroplast.data import Split
 from neuroplast.experiments.stats_summary import format_difference, summarize
@@ -112,6 +112,7 @@ class ProbeSetting:
     folder: Path
     protocol: Protocol
     run: str
+    data_fingerprint: str
 
 
 def probe_setting(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ProbeSetting:
@@ -119,7 +120,7 @@ def probe_setting(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     a negative ``--data-seed`` and an unknown ``--arch`` (through ``parser``), then check that
     the data ``args`` name loads, before any training."""
     from neuroplast.errors import NeuroplastError
-    from neuroplast.experiments.experiment import mnist
+    from neuroplast.experiments.experiment import mnist_fingerprint
     from neuroplast.experiments.options import run_protocol
     from neuroplast.models import PRESETS, build_mlp
 
@@ -136,9 +137,9 @@ def probe_setting(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
                      f"{', '.join(PRESETS)}")
     options = {"invert": args.invert, "init": args.init, "l2": args.l2}
     protocol = run_protocol(args.protocol, options)
-    mnist(args.data, invert=args.invert)
+    fingerprint = mnist_fingerprint(args.data)  # loads the data: a bad --data fails here
     return ProbeSetting(options, options_folder(args.out, args.protocol, options), protocol,
-                        arguments_digest(args))
+                        arguments_digest(args), fingerprint)
 
 
 def fig22_paper(args: argparse.Namespace) -> str | None:
@@ -181,15 +182,11 @@ class LevelJob:
     def key(self) -> dict[str, Any]:
         """What the level's record depends on: a stored record or checkpoint under another key
         is not this level's."""
-        import torch
-
-        import neuroplast
-
         return {"arch": self.arch, "factor": self.factor, "protocol": asdict(self.protocol),
                 "run_protocol": asdict(self.run_protocol), "invert": self.invert,
                 "init": self.init, "seeds": self.seeds, "paper_epochs": self.paper_epochs,
                 "data_seed": self.data_seed, "data_fingerprint": self.data_fingerprint,
-                "neuroplast": neuroplast.__version__, "torch": torch.__version__}
+                **code_versions()}
 
 
 def run_level_job(job: LevelJob) -> dict[str, Any]:
@@ -224,12 +221,10 @@ def train_levels(args: argparse.Namespace, setting: ProbeSetting,
     processes, resumable (:func:`benchmarks.probe_pool.run_jobs` with the store
     :func:`level_store`); the records do not depend on either, but for their CPU times."""
     from benchmarks.probe_pool import run_jobs
-    from neuroplast.experiments.experiment import mnist_fingerprint
 
-    fingerprint = mnist_fingerprint(args.data)
     jobs = [LevelJob(args.arch, factor, protocol, setting.protocol, args.data, args.invert,
-                     args.init, args.seeds, args.paper_epochs, args.data_seed, fingerprint,
-                     level_store(setting, tag))
+                     args.init, args.seeds, args.paper_epochs, args.data_seed,
+                     setting.data_fingerprint, level_store(setting, tag))
             for factor, protocol in levels]
     return run_jobs(run_level_job, jobs, workers=args.workers, names=names, tag=tag,
                     store=level_store(setting, tag))

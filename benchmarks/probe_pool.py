@@ -41,10 +41,21 @@ class KeyedJob(Protocol):
 Job = TypeVar("Job")
 
 
+def code_versions() -> dict[str, str]:
+    """The neuroplast and torch versions, for a job's key."""
+    import torch
+
+    import neuroplast
+
+    return {"neuroplast": neuroplast.__version__, "torch": torch.__version__}
+
+
 def job_file(store: Path, job: KeyedJob, suffix: str) -> Path:
     """``store/<digest of job.key()>.<suffix>``: where ``job``'s result (``json``) or one of
-    its working files is kept."""
-    text = json.dumps(job.key(), sort_keys=True)
+    its working files is kept (the digest of the sweeps' canonical JSON, as run ids are)."""
+    from neuroplast.experiments.sweep import canonical_json
+
+    text = canonical_json(job.key())
     return store / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.{suffix}"
 
 
