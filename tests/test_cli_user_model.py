@@ -342,6 +342,8 @@ def test_existing_out_is_refused_before_anything_is_imported(files, tmp_path, ca
      r"two positive finite numbers"),
     (["grow-model", "--site", "s", "--method", "B4", "--measure", "covariance"],
      r"--measure covariance ranks parents, but --method B4 picks none; leave --measure out"),
+    (["grow-model", "--site", "s", "--method", "B5", "--seed", 3],
+     r"--seed: --method B5 adds no neuron; leave --seed out"),
 ])
 def test_bad_method_names_fail_before_the_model_is_built(args, pattern, capsys):
     code, _, err = run_cli([*args, "--factory", "no_such_module_xyz:build", "--data", "x.npz"],

@@ -310,6 +310,25 @@ def test_cli_grow_prints_change_and_width(saved_n4, capsys):
     assert metadata["grown"][0]["method"] == "B1" and metadata["arch"] == "N4"
 
 
+def test_cli_grow_defaults_are_one_neuron_and_seed_zero(saved_n4, tmp_path, capsys):
+    """--n and --seed default to None so that B5/none can refuse them; left out they are still
+    one parent and seed 0 (the same grown net as when both are given), and B5 still runs."""
+    path, directory, _ = saved_n4
+    outs = {}
+    for name, extra in (("default", []), ("explicit", ["--n", "1", "--seed", "0"])):
+        outs[name] = tmp_path / f"{name}.pt"
+        assert main(["grow", str(path), "--method", "B2", "--data", str(directory),
+                     "--out", str(outs[name]), *extra]) == 0
+    default, _ = load_model(outs["default"])
+    explicit, _ = load_model(outs["explicit"])
+    assert default.widths == [784, 101, 5, 10]
+    for a, b in zip(default.parameters(), explicit.parameters(), strict=True):
+        assert torch.equal(a, b)
+    capsys.readouterr()
+    assert main(["grow", str(path), "--method", "B5", "--data", str(directory)]) == 0
+    assert "width 100 -> 100" in capsys.readouterr().out
+
+
 def test_cli_grow_refuses_input_site(trained_n4, tmp_path, capsys):
     path = tmp_path / "n4.pt"
     save_model(trained_n4, path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
 import torch
 
@@ -45,22 +46,44 @@ DEFAULT_MEASURE = "connection"
 """The efficiency that ranks parents unless ``--measure`` says otherwise (E_k, eq. 28)."""
 
 
-def check_measure_has_parents(measure: str, method: ReplicationMethod) -> None:
-    """Refuse a ``--measure`` other than the default for a method that picks no parents (B4,
-    B5, random, none): it would be ignored.
+@dataclass(frozen=True)
+class ReplicationOptions:
+    """--n, --seed and --measure once checked against the method, defaults filled in."""
+
+    n: int
+    seed: int
+    measure: str
+
+
+def replication_options(args: argparse.Namespace, method: ReplicationMethod) -> ReplicationOptions:
+    """Refuse the options a method would ignore, then fill in their defaults.
+
+    A method without parents (B4, B5, random, none) ranks nothing, so ``--measure`` means
+    nothing to it; a method that adds nothing (B5, none) has no count and draws nothing, so
+    ``--n`` and ``--seed`` mean nothing to it either. Refusing them (rather than running as if
+    they were not given) tells a user that the run they asked for is not the one they get.
 
     Raises:
-        NeuroplastError: the measure would rank nothing.
+        NeuroplastError: an option the method would ignore was given.
     """
-    if measure != DEFAULT_MEASURE and not method.uses_parents:
-        raise NeuroplastError(f"--measure {measure} ranks parents, but --method {method.name} "
-                              "picks none; leave --measure out")
+    if args.measure is not None and not method.uses_parents:
+        raise NeuroplastError(f"--measure {args.measure} ranks parents, but --method "
+                              f"{method.name} picks none; leave --measure out")
+    if not method.adds_neurons:
+        given = [flag for flag, value in (("--n", args.n), ("--seed", args.seed))
+                 if value is not None]
+        if given:
+            raise NeuroplastError(f"{' and '.join(given)}: --method {method.name} adds no "
+                                  f"neuron; leave {' and '.join(given)} out")
+    return ReplicationOptions(n=1 if args.n is None else args.n,
+                              seed=0 if args.seed is None else args.seed,
+                              measure=args.measure or DEFAULT_MEASURE)
 
 
 def add_replication_arguments(p: argparse.ArgumentParser, *, default_method: str) -> None:
     """--n, --method, --alpha, --measure, --seed and --random-std of a replication (eqs
     44-49)."""
-    p.add_argument("--n", type=positive_int, default=1,
+    p.add_argument("--n", type=positive_int, default=None,
                    help="number of parents (= new neurons), default 1")
     p.add_argument("--method", default=default_method,
                    help=f"{default_method} (default), beta, random, none, or a preset: "
@@ -68,11 +91,11 @@ def add_replication_arguments(p: argparse.ArgumentParser, *, default_method: str
                                     if m.name.startswith("B")))
     p.add_argument("--alpha", type=float, default=None,
                    help="alpha of Beta(alpha, alpha) for --method beta (default 0.01)")
-    p.add_argument("--measure", default=DEFAULT_MEASURE,
+    p.add_argument("--measure", default=None,
                    help=f"efficiency ranking the parents ({', '.join(MEASURES.names())}; "
                         "default connection = E_k, eq. 28)")
-    p.add_argument("--seed", type=seed_value, default=0,
-                   help="seed of the chi draws / random weights (0 to 2**63 - 1)")
+    p.add_argument("--seed", type=seed_value, default=None,
+                   help="seed of the chi draws / random weights (0 to 2**63 - 1, default 0)")
     p.add_argument("--random-std", type=float, nargs=2, metavar=("IN", "OUT"), default=None,
                    help="with --method random (B4): the std of the new neurons' incoming and "
                         "outgoing weights (default: Xavier-normal for the layers' shapes)")
@@ -89,26 +112,26 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.out, args.force)
     method, _ = resolve_method(args.method, args.alpha)  # fail before loading anything
     random_std = check_random_std(args.random_std, method)
-    check_measure_has_parents(args.measure, method)
-    MEASURES.get(args.measure)
+    options = replication_options(args, method)
+    MEASURES.get(options.measure)
     model, metadata = load_model(args.model)
     check_mnist_model(model)
     check_loaded_model(model, args.model)
     width = growable_site(model, args.site).width
-    if method.uses_parents and args.n > width:
+    if method.uses_parents and options.n > width:
         raise NeuroplastError(
-            f"--n {args.n}: {args.site} has only {width} neurons to be parents; give --n "
+            f"--n {options.n}: {args.site} has only {width} neurons to be parents; give --n "
             f"between 1 and {width}"
         )
     dataset = load_data(args)
     before = _logits(model, dataset.train)
-    result = replicate(model, args.site, n=args.n, method=args.method, alpha=args.alpha,
-                       measure=args.measure, data=dataset.train, seed=args.seed,
+    result = replicate(model, args.site, n=options.n, method=args.method, alpha=args.alpha,
+                       measure=options.measure, data=dataset.train, seed=options.seed,
                        random_std=random_std)
     change = (_logits(model, dataset.train) - before).abs().max()
 
     alpha = "" if result.alpha is None else f" alpha={result.alpha:g}"
-    print(f"method {result.method}{alpha} on {args.site}, seed {args.seed}")
+    print(f"method {result.method}{alpha} on {args.site}, seed {options.seed}")
     if result.parent_efficiency is not None:
         pairs = zip(result.parents.tolist(), result.parent_efficiency.tolist(), strict=True)
         print(f"parents ({result.measure}): "

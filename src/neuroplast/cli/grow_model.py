@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from neuroplast.api import replicate
-from neuroplast.cli.grow import add_replication_arguments, check_measure_has_parents
+from neuroplast.cli.grow import add_replication_arguments, replication_options
 from neuroplast.cli.prune_model import jsonable, parent_metadata
 from neuroplast.cli.user_model import (
     add_model_arguments,
@@ -51,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
         check_destination(args.out, args.force, "choose another --out or pass --force")
     method, _ = resolve_method(args.method, args.alpha)
     random_std = check_random_std(args.random_std, method)
-    check_measure_has_parents(args.measure, method)
-    MEASURES.get(args.measure)
+    options = replication_options(args, method)
+    MEASURES.get(options.measure)
     model = load_user_model(args)
     data = read_data(args)
     check_data_fits(model, data)
@@ -60,18 +60,18 @@ def run(args: argparse.Namespace) -> int:
     if not site.can_grow:
         raise NeuroplastError(f"site {args.site!r} ({site.kind}) cannot grow: its neurons have "
                               "no incoming weights to copy; choose a hidden site")
-    if method.uses_parents and args.n > site.width:
-        raise NeuroplastError(f"--n {args.n} parents, but site {args.site!r} has {site.width} "
+    if method.uses_parents and options.n > site.width:
+        raise NeuroplastError(f"--n {options.n} parents, but site {args.site!r} has {site.width} "
                               f"neurons; choose --n between 1 and {site.width}")
 
     before = outputs(model, data, args.batch_size)
-    result = replicate(model, site, data=data.batches(model, args.batch_size), n=args.n,
-                       method=args.method, alpha=args.alpha, measure=args.measure,
-                       seed=args.seed, random_std=random_std)
+    result = replicate(model, site, data=data.batches(model, args.batch_size), n=options.n,
+                       method=args.method, alpha=args.alpha, measure=options.measure,
+                       seed=options.seed, random_std=random_std)
     after = outputs(model, data, args.batch_size)
 
     alpha = "" if result.alpha is None else f" alpha={result.alpha:g}"
-    print(f"method {result.method}{alpha} on {args.site} of {args.factory}, seed {args.seed}")
+    print(f"method {result.method}{alpha} on {args.site} of {args.factory}, seed {options.seed}")
     if result.parent_efficiency is not None:
         pairs = zip(result.parents.tolist(), result.parent_efficiency.tolist(), strict=True)
         print(f"parents ({result.measure}): "

@@ -35,6 +35,29 @@ from neuroplast.train.report import format_table
 DEFAULT_RETRAIN = 500.0
 """Paper epochs of retraining between prunes when --cycles > 1 and none are given (§5.2)."""
 
+RETRAIN_PROTOCOL = "fast"
+"""The protocol of the retraining unless --protocol says otherwise."""
+
+
+def retraining_epochs(args: argparse.Namespace) -> float:
+    """The paper epochs of retraining after each prune; refuses --seed and --protocol when
+    there is none (they would be ignored, and the user would believe the run used them).
+
+    Raises:
+        NeuroplastError: --seed or --protocol given for a prune without retraining.
+    """
+    retrain = args.retrain_epochs
+    if retrain is None:
+        retrain = DEFAULT_RETRAIN if args.cycles > 1 else 0.0
+    given = [flag for flag, value in (("--protocol", args.protocol), ("--seed", args.seed))
+             if value is not None]
+    if retrain == 0 and given:
+        flags = " and ".join(given)
+        raise NeuroplastError(f"{flags}: options of the retraining, but this prune retrains "
+                              "nothing; add --retrain-epochs N (paper epochs) or leave "
+                              f"{flags} out")
+    return retrain
+
 
 
 def add_strategy_arguments(p: argparse.ArgumentParser, *, data: str, labels: str) -> None:
@@ -92,9 +115,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--retrain-epochs", type=non_negative_float, default=None,
                    help="paper epochs of retraining after each prune (default 0, or 500 with "
                         "--cycles > 1)")
-    add_protocol_argument(p)
-    p.add_argument("--seed", type=seed_value, default=0,
-                   help="seed of the retraining's shuffling (0 to 2**63 - 1)")
+    add_protocol_argument(p, default=RETRAIN_PROTOCOL)
+    p.set_defaults(protocol=None)  # None: not given, so that a prune without retraining refuses it
+    p.add_argument("--seed", type=seed_value, default=None,
+                   help="seed of the retraining's shuffling (0 to 2**63 - 1, default 0)")
     p.add_argument("--pixel-map", metavar="PNG", default=None,
                    help="input site only: draw which of the 28×28 pixels survive (--force "
                         "overwrites an existing one too)")
@@ -195,6 +219,7 @@ def run(args: argparse.Namespace) -> int:
     rule = get_rule(args.rule).name
     measure = args.measure or get_rule(rule).default_measure
     MEASURES.get(measure)
+    retrain = retraining_epochs(args)
     model, parent_metadata = load_model(args.model)
     check_mnist_model(model)
     check_loaded_model(model, args.model)
@@ -202,10 +227,8 @@ def run(args: argparse.Namespace) -> int:
     strategy = make_strategy(width=width, **_strategy_arguments(args))
     removal_cap(args.max_fraction, width)
     check_cycle_plan(strategy, width, args.cycles, args.max_fraction, args.site)
-    retrain = args.retrain_epochs
-    if retrain is None:
-        retrain = DEFAULT_RETRAIN if args.cycles > 1 else 0.0
-    protocol = get_protocol(args.protocol)
+    protocol = get_protocol(args.protocol or RETRAIN_PROTOCOL)
+    seed = 0 if args.seed is None else args.seed
     dataset = load_data(args)
 
     print(f"pruning {args.site} of {args.model} (widths {model.widths}) with {rule}, measure "
@@ -215,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
     before = _metrics(model, dataset)
     results = prune_cycles(
         model, args.site, dataset.train, protocol, cycles=args.cycles,
-        retrain_paper_epochs=retrain, seed=args.seed, test_split=dataset.test,
+        retrain_paper_epochs=retrain, seed=seed, test_split=dataset.test,
         retrain_last=retrain > 0, progress=False if args.no_progress else None, rule=rule,
         measure=measure, max_fraction=args.max_fraction, recompute=args.recompute,
         **_strategy_arguments(args),
@@ -255,7 +278,7 @@ def run(args: argparse.Namespace) -> int:
                         "strategy": strategy.kind, "value": strategy.value,
                         "max_fraction": args.max_fraction, "recompute": args.recompute,
                         "cycles": args.cycles, "retrain_paper_epochs": retrain,
-                        "seed": args.seed, **protocol.as_dict(), "data": dataset.source,
+                        "seed": seed, **protocol.as_dict(), "data": dataset.source,
                         "before": before, "after": dict(final),
                         "results": [r.as_dict() for r in results]},
         }

@@ -243,6 +243,8 @@ class ReplicationMethod:
         preserves_function: the network function is unchanged at the moment of replication.
         takes_random_std: the new neurons are random, and the caller may set their spread
             (``random_std``).
+        adds_neurons: the method adds any neuron at all (B5 and ``none`` add nothing, so a
+            count or a seed means nothing to them).
     """
 
     name: str
@@ -254,6 +256,7 @@ class ReplicationMethod:
     uses_parents: bool = True
     preserves_function: bool = True
     takes_random_std: bool = False
+    adds_neurons: bool = True
 
 
 METHODS: dict[str, ReplicationMethod] = {
@@ -269,12 +272,13 @@ METHODS: dict[str, ReplicationMethod] = {
                           "sect. 5.6 'random'", _random_neurons, uses_parents=False,
                           preserves_function=False, takes_random_std=True),
         ReplicationMethod("B5", "add nothing (baseline)", "sect. 5.6 'original'", _nothing,
-                          uses_parents=False),
+                          uses_parents=False, adds_neurons=False),
         ReplicationMethod("beta", "split outgoing weights with chi ~ Beta(alpha, alpha)",
                           "eqs 44-49", _beta_split, takes_alpha=True),
         ReplicationMethod("random", "same as B4", "sect. 5.6", _random_neurons,
                           uses_parents=False, preserves_function=False, takes_random_std=True),
-        ReplicationMethod("none", "same as B5", "sect. 5.6", _nothing, uses_parents=False),
+        ReplicationMethod("none", "same as B5", "sect. 5.6", _nothing, uses_parents=False,
+                          adds_neurons=False),
     )
 }
 
