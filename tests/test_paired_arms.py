@@ -1,0 +1,120 @@
+"""benchmarks.paired_arms: two arms' runs paired by seed, every recorded number differenced."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from benchmarks.paired_arms import main, numbers, pair, read_runs, report
+
+CUTOFFS = [0.1, 0.3]
+
+
+def _record(seed: int, l2: str, widths: list[int], top: float, data: str = "sha256:d",
+            experiment: str = "cutoff-pruning") -> dict:
+    rows = [{"cutoff": c, "remaining_neurons": w, "emptied": False}
+            for c, w in zip(CUTOFFS, widths, strict=True)]
+    return {"format": 1, "run_id": f"{experiment}-{l2}-{seed}",
+            "spec": {"experiment": experiment, "protocol": "paper", "seed": seed,
+                     "config": {"arch": "N4", "cutoffs": CUTOFFS, "l2": l2}},
+            "result": {"max_hidden_efficiency": top, "rows": rows,
+                       "run_options": {"l2": l2}},
+            "provenance": {"data_fingerprint": data}}
+
+
+def _folder(root, name: str, records: list[dict]):
+    runs = root / name / "runs"
+    runs.mkdir(parents=True)
+    for record in records:
+        (runs / f"{record['run_id']}.json").write_text(json.dumps(record))
+    return root / name
+
+
+@pytest.fixture
+def arms(tmp_path):
+    first = _folder(tmp_path, "half", [_record(0, "half-weights", [40, 8], 0.50),
+                                       _record(1, "half-weights", [42, 6], 0.55),
+                                       _record(2, "half-weights", [41, 9], 0.52),
+                                       _record(5, "half-weights", [10, 1], 0.10)])
+    second = _folder(tmp_path, "quarter", [_record(0, "quarter-weights", [44, 11], 0.60),
+                                           _record(1, "quarter-weights", [45, 7], 0.54),
+                                           _record(2, "quarter-weights", [41, 12], 0.61),
+                                           _record(7, "quarter-weights", [1, 1], 0.9)])
+    return first, second
+
+
+def test_rows_are_keyed_by_the_configuration_axis_and_options_left_out():
+    record = _record(0, "half-weights", [40, 8], 0.5)
+    named = dict(numbers(record["result"], record["spec"]["config"]))
+    assert named == {"max_hidden_efficiency": 0.5, "rows[cutoff=0.1].cutoff": 0.1,
+                     "rows[cutoff=0.1].remaining_neurons": 40.0,
+                     "rows[cutoff=0.3].cutoff": 0.3, "rows[cutoff=0.3].remaining_neurons": 8.0}
+
+
+def test_rows_without_a_matching_axis_are_keyed_by_position():
+    named = dict(numbers({"rows": [{"k": 3}, {"k": 4}]}, {"ks": [4, 3]}))
+    assert named == {"rows[0].k": 3.0, "rows[1].k": 4.0}
+
+
+def test_only_common_seeds_are_paired_and_differences_are_per_seed(arms):
+    first, second = arms
+    by_name = {q.name: q for q in pair(read_runs(first), read_runs(second))}
+    width = by_name["rows[cutoff=0.3].remaining_neurons"]
+    assert width.differences == (3.0, 1.0, 3.0)  # seeds 0, 1, 2; seeds 5 and 7 unpaired
+    mean = 7 / 3
+    se = math.sqrt(((3 - mean) ** 2 * 2 + (1 - mean) ** 2) / 2 / 3)
+    assert width.mean == pytest.approx(mean)
+    assert width.standard_error == pytest.approx(se)
+    top = by_name["max_hidden_efficiency"]
+    assert (top.higher, top.lower) == (2, 1)
+    assert by_name["rows[cutoff=0.1].remaining_neurons"].differences == (4.0, 3.0, 0.0)
+
+
+def test_report_names_the_changed_setting_and_the_left_out_seeds(arms):
+    first, second = arms
+    text = report(first, second, match="remaining")
+    assert "Seeds paired: 0, 1, 2 (stored in one folder only, left out: 5, 7)" in text
+    assert "`config.l2` 'half-weights' → 'quarter-weights'" in text
+    assert "| rows[cutoff=0.3].remaining_neurons | +2.333 ± 0.6667 | 3 / 0 | 0.25 |" in text
+    assert "max_hidden_efficiency" not in text  # filtered out by --match
+
+
+def test_refuses_other_experiments_other_data_and_no_common_seed(tmp_path):
+    a = _folder(tmp_path, "a", [_record(0, "half-weights", [1, 1], 0.1)])
+    b = _folder(tmp_path, "b", [_record(0, "half-weights", [1, 1], 0.1,
+                                        experiment="goal-pruning")])
+    c = _folder(tmp_path, "c", [_record(0, "half-weights", [1, 1], 0.1, data="sha256:e")])
+    d = _folder(tmp_path, "d", [_record(3, "half-weights", [1, 1], 0.1)])
+    with pytest.raises(SystemExit, match="different experiments"):
+        report(a, b)
+    with pytest.raises(SystemExit, match="different data"):
+        report(a, c)
+    with pytest.raises(SystemExit, match="no seed stored in both folders"):
+        report(a, d)
+    with pytest.raises(SystemExit, match="no stored runs"):
+        report(a, tmp_path / "absent")
+
+
+def test_a_folder_mixing_two_runs_of_one_seed_is_refused(tmp_path):
+    mixed = _folder(tmp_path, "mixed", [_record(0, "half-weights", [1, 1], 0.1),
+                                        _record(0, "quarter-weights", [1, 1], 0.1)])
+    with pytest.raises(SystemExit, match="two stored runs of seed 0"):
+        read_runs(mixed)
+
+
+def test_command_line_refuses_an_existing_out_and_a_bad_pattern(arms, tmp_path, capsys):
+    first, second = arms
+    taken = tmp_path / "taken.md"
+    taken.write_text("mine")
+    with pytest.raises(SystemExit):
+        main([str(first), str(second), "--out", str(taken)])
+    assert "exists" in capsys.readouterr().err
+    assert taken.read_text() == "mine"
+    with pytest.raises(SystemExit):
+        main([str(first), str(second), "--match", "("])
+    assert "not a regular expression" in capsys.readouterr().err
+    out = tmp_path / "new" / "paired.md"
+    assert main([str(first), str(second), "--out", str(out)]) == 0
+    assert out.read_text() == capsys.readouterr().out
