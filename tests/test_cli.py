@@ -171,7 +171,12 @@ def test_train_with_custom_widths_and_activation(tmp_path, data_dir, capsys):
          "--retrain-epochs N"),
         (["prune", "absent.pt", "--amount", "3", "--cycles", "2", "--retrain-epochs", "0",
           "--protocol", "paper", "--seed", "1"],
-         "--protocol and --seed: options of the retraining, but this prune retrains nothing"),
+         "--protocol and --seed: options of the retraining, but this prune retrains nothing; "
+         "give --retrain-epochs above 0 or leave --protocol and --seed out"),
+        (["grow", "absent.pt", "--method", "none", "--n", "2", "--measure", "covariance"],
+         "--measure covariance ranks parents, but --method none picks none; leave --measure "
+         "out; --n: --method none adds no neuron; leave --n out"),
+        (["grow", "absent.pt", "--measure", ""], "unknown efficiency measure ''"),
         (["grow", "absent.pt", "--method", "B5", "--n", "3"],
          "--n: --method B5 adds no neuron; leave --n out"),
         (["grow", "absent.pt", "--method", "none", "--n", "2", "--seed", "4"],

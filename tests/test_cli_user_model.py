@@ -215,6 +215,7 @@ def test_prune_then_grow_then_inspect_chain_through_saved_folders(files, tmp_pat
     assert [next(iter(e)) for e in entry["events"]] == ["keep", "append"]
     assert entry["events"][1] == {"append": 2}
     assert plan["metadata"]["parent"]["command"] == "prune-model"
+    assert plan["metadata"]["seed"] == 0  # the default, recorded so the draw can be repeated
 
     args = base_args(files, "inspect-model", "--site", flatten, "--json")
     args[4] = str(grown)

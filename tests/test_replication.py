@@ -319,9 +319,10 @@ def test_cli_grow_defaults_are_one_neuron_and_seed_zero(saved_n4, tmp_path, caps
         outs[name] = tmp_path / f"{name}.pt"
         assert main(["grow", str(path), "--method", "B2", "--data", str(directory),
                      "--out", str(outs[name]), *extra]) == 0
-    default, _ = load_model(outs["default"])
+    default, metadata = load_model(outs["default"])
     explicit, _ = load_model(outs["explicit"])
     assert default.widths == [784, 101, 5, 10]
+    assert metadata["grown"][0]["seed"] == 0  # recorded, so the draw can be repeated
     for a, b in zip(default.parameters(), explicit.parameters(), strict=True):
         assert torch.equal(a, b)
     capsys.readouterr()

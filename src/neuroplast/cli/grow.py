@@ -66,18 +66,21 @@ def replication_options(args: argparse.Namespace, method: ReplicationMethod) -> 
     Raises:
         NeuroplastError: an option the method would ignore was given.
     """
+    problems = []
     if args.measure is not None and not method.uses_parents:
-        raise NeuroplastError(f"--measure {args.measure} ranks parents, but --method "
-                              f"{method.name} picks none; leave --measure out")
+        problems.append(f"--measure {args.measure} ranks parents, but --method {method.name} "
+                        "picks none; leave --measure out")
     if not method.adds_neurons:
-        given = [flag for flag, value in (("--n", args.n), ("--seed", args.seed))
-                 if value is not None]
+        given = " and ".join(flag for flag, value in (("--n", args.n), ("--seed", args.seed))
+                             if value is not None)
         if given:
-            raise NeuroplastError(f"{' and '.join(given)}: --method {method.name} adds no "
-                                  f"neuron; leave {' and '.join(given)} out")
+            problems.append(f"{given}: --method {method.name} adds no neuron; leave {given} out")
+    if problems:
+        raise NeuroplastError("; ".join(problems))
     return ReplicationOptions(n=1 if args.n is None else args.n,
                               seed=0 if args.seed is None else args.seed,
-                              measure=args.measure or DEFAULT_MEASURE)
+                              measure=DEFAULT_MEASURE if args.measure is None
+                              else args.measure)
 
 
 def add_replication_arguments(p: argparse.ArgumentParser, *, default_method: str) -> None:
@@ -142,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
           f"(children {result.children.tolist()}); widths {model.widths}")
     print(f"max |change of logits| over {dataset.train.n} training images: {float(change):.3g}")
     if args.out:
-        metadata = {**metadata, "grown": [*metadata.get("grown", []), result.as_dict()]}
+        grown = {**result.as_dict(), "seed": options.seed}
+        metadata = {**metadata, "grown": [*metadata.get("grown", []), grown]}
         save_model(model, args.out, metadata=metadata, overwrite=args.force)
         print(f"saved {args.out}")
     return 0

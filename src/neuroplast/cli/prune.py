@@ -53,9 +53,10 @@ def retraining_epochs(args: argparse.Namespace) -> float:
              if value is not None]
     if retrain == 0 and given:
         flags = " and ".join(given)
+        fix = ("give --retrain-epochs above 0" if args.retrain_epochs is not None
+               else "add --retrain-epochs N (paper epochs)")
         raise NeuroplastError(f"{flags}: options of the retraining, but this prune retrains "
-                              "nothing; add --retrain-epochs N (paper epochs) or leave "
-                              f"{flags} out")
+                              f"nothing; {fix} or leave {flags} out")
     return retrain
 
 
