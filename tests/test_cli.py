@@ -395,6 +395,7 @@ def test_train_checkpoint_continues_an_interrupted_run_to_the_same_net(tmp_path,
     (["--death-replication", "cutoff=0.01,every=500"], "cannot resume a --death-replication"),
     (["--fused-seeds", "2"], "does not checkpoint --fused-seeds runs"),
     (["--out", "{ckpt}"], "name the same file"),
+    ([], "--checkpoint without --out: the checkpoint is removed once the net is saved"),
 ])
 def test_train_checkpoint_refuses_bad_requests(tmp_path, data_dir, capsys, extra, message):
     ckpt = tmp_path / "c.ckpt"
@@ -409,9 +410,10 @@ def test_train_checkpoint_never_overwrites_a_file_that_is_not_one(tmp_path, data
     precious = tmp_path / "notes.txt"
     precious.write_bytes(b"precious")
     code, _, err = run_cli(["train", "--arch", "N1", *QUICK, "--data", data_dir,
-                            "--checkpoint", precious], capsys)
+                            "--checkpoint", precious, "--out", tmp_path / "n1.pt"], capsys)
     assert_one_line_error(code, err, "is not a neuroplast training checkpoint")
     assert precious.read_bytes() == b"precious"
+    assert not (tmp_path / "n1.pt").exists()
 
 
 def test_threads_apply_while_the_command_runs_and_are_restored(monkeypatch, capsys):

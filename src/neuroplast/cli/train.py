@@ -89,6 +89,10 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint and args.out and Path(args.checkpoint).resolve() == Path(args.out).resolve():
         raise NeuroplastError("--checkpoint and --out name the same file; give the checkpoint "
                               "its own path")
+    if args.checkpoint and not args.out:
+        raise NeuroplastError("--checkpoint without --out: the checkpoint is removed once the "
+                              "net is saved, so the trained net would be kept nowhere; give "
+                              "--out too")
     arch = args.arch if args.arch or args.widths else "N4"
     model = initialize(build_mlp(arch, widths=args.widths, activation=args.activation), args.seed)
     check_mnist_model(model)
