@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -78,11 +79,23 @@ def build_one(model: str, seed: int, args: argparse.Namespace, data: dict[str, A
         trained, record = train_cnn.train_cnn(model, seed, recipe, data["mnist"],
                                               progress=not args.silent)
     record["machine"] = machine_description() | {"torch_threads": recipe.threads}
-    record["command"] = " ".join(["python -m benchmarks.architectures.build", model,
-                                  "--seed", str(seed)] + (["--quick"] if args.quick else []))
+    record["command"] = build_command(model, seed, args)
     path = zoo_cache.save_entry(trained, key, seed, record, cache=args.cache, force=args.force)
     return f"{key} seed {seed}: trained in {record['seconds']['train']:.0f} s " \
            f"({_headline(record)}) -> {path}"
+
+
+def build_command(model: str, seed: int, args: argparse.Namespace) -> str:
+    """The command that builds this (model, seed) again: every option that changes what is
+    trained or read (the data or corpus folder, threads, the quick recipe), not where it is
+    cached."""
+    words = ["python -m benchmarks.architectures.build", model, "--seed", str(seed)]
+    for flag, value in (("--data", args.data if model != "llama" else None),
+                        ("--stdlib", args.stdlib if model == "llama" else None),
+                        ("--threads", args.threads)):
+        if value is not None:
+            words += [flag, shlex.quote(str(value))]
+    return " ".join(words + (["--quick"] if args.quick else []))
 
 
 def _headline(meta: dict[str, Any]) -> str:
