@@ -150,6 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     def checked(args: argparse.Namespace) -> str | None:
         """Refuse one seed or a stored folder of another setting before any data are read."""
         nonlocal stored
+        from neuroplast.experiments.options import REPRODUCTION_DEFAULTS
+
+        if args.l2 != REPRODUCTION_DEFAULTS["l2"]:
+            return ("--l2: nothing is trained here (inputs are counted at initialisation), so "
+                    "the L2 form changes nothing; leave --l2 out")
         if args.seeds < 2:
             return "give --seeds 2 or more (a standard error needs two seeds)"
         if args.check_against is not None:

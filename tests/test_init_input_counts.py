@@ -88,6 +88,9 @@ def test_one_seed_or_another_setting_is_refused_before_any_data_is_read(tmp_path
     with pytest.raises(SystemExit):
         main(["--seeds", "1", "--out", str(tmp_path / "out")])
     assert "give --seeds 2 or more" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--seeds", "3", "--l2", "half-all", "--out", str(tmp_path / "out")])
+    assert "--l2: nothing is trained here" in capsys.readouterr().err
     _stored(tmp_path / "lecun", {0: (598, 506, 427)}, init="lecun-normal")
     with pytest.raises(SystemExit):
         main(["--seeds", "3", "--out", str(tmp_path / "out"), "--check-against",
