@@ -26,8 +26,8 @@ Usage::
 
 Only runs stored in both folders are paired (the header says which seeds, and how many runs
 had no partner); the two folders must hold the same experiment on the same data (where the
-runs record its fingerprint), and the header lists every field of the runs' configurations and
-protocols in which the arms differ.
+runs record its fingerprint), and the header lists every field of the runs' configurations (and
+the protocol's name) in which the arms differ.
 """
 
 from __future__ import annotations
@@ -88,11 +88,15 @@ def read_runs(folder: Path) -> list[dict[str, Any]]:
 
 
 def setting(record: Mapping[str, Any]) -> dict[str, str]:
-    """What a run was made under but its seed — experiment, protocol and every configuration
-    field (options included) as ``config.<field>`` — each value as canonical JSON."""
+    """What a run was made under but its seed — experiment, protocol name and every
+    configuration field as ``config.<field>``, the run options at their defaults included (a
+    configuration leaves an option at its default out) — each value as canonical JSON."""
+    from neuroplast.experiments.options import effective_options
+
     spec = record["spec"]
+    config = {**effective_options(spec["config"]), **spec["config"]}
     fields = {"experiment": spec["experiment"], "protocol": spec["protocol"],
-              **{f"config.{key}": value for key, value in spec["config"].items()}}
+              **{f"config.{key}": value for key, value in config.items()}}
     return {key: json.dumps(value, sort_keys=True) for key, value in fields.items()}
 
 
@@ -136,7 +140,8 @@ def numbers(result: Any, config: Mapping[str, Any], prefix: str = "") -> Iterato
     """Every number a result records, as (name, value): nested fields joined with ``.``; a
     list of rows (objects) keyed by the configuration's axis (``rows[cutoff=0.2]``) when the
     rows' values of a field are exactly that axis's list (the field's plural in ``config``),
-    the axis field itself then left out, else by position. Left out: booleans, strings,
+    else by the first plain field whose values differ row from row, that field then left out;
+    by position only when neither exists. Left out: booleans, strings,
     ``run_options``, and lists of plain numbers (pixel and neuron indices, curves whose
     points are not cells).
 
@@ -172,9 +177,17 @@ def _numbers(result: Any, config: Mapping[str, Any], prefix: str) -> Iterator[
 
 
 def _row_axis(rows: list, config: Mapping[str, Any]) -> str | None:
+    """The field that names each row: the one whose values are the configuration's list of
+    that name's plural, else the first whose values are plain and all different (replication-
+    shift's ``paper_epochs``), else None (rows named by position)."""
     for key in rows[0]:
         values = config.get(f"{key}s")
         if isinstance(values, list) and values == [row.get(key) for row in rows]:
+            return key
+    for key in rows[0]:
+        values = [row.get(key) for row in rows]
+        if (all(isinstance(v, str | int | float) and not isinstance(v, bool) and v == v
+                for v in values) and len(set(values)) == len(values)):
             return key
     return None
 
@@ -226,16 +239,20 @@ def pair(first: Sequence[Mapping[str, Any]], second: Sequence[Mapping[str, Any]]
         if not pairs:
             continue
         seeds |= {a["spec"]["seed"] for a, _ in pairs}
-        recorded = [(dict(numbers(a["result"], a["spec"]["config"])),
-                     dict(numbers(b["result"], b["spec"]["config"]))) for a, b in pairs]
+        try:
+            recorded = [(dict(numbers(a["result"], a["spec"]["config"])),
+                         dict(numbers(b["result"], b["spec"]["config"]))) for a, b in pairs]
+        except ValueError as error:
+            raise SystemExit(f"cannot name every recorded number apart: {error}") from None
+        wanted = (lambda name: True) if pattern is None else pattern.search
         everywhere = [name for name in recorded[0][0]
-                      if all(name in x and name in y for x, y in recorded)]
-        anywhere = {name for x, y in recorded for name in (*x, *y)}
+                      if all(name in x and name in y for x, y in recorded) and wanted(name)]
+        anywhere = {name for x, y in recorded for name in (*x, *y) if wanted(name)}
         left_out += len(anywhere) - len(everywhere)
         prefix = f"[{names[label]}] " if names else ""
         quantities += [PairedQuantity(prefix + name, tuple(y[name] - x[name]
                                                            for x, y in recorded))
-                       for name in everywhere if pattern is None or pattern.search(name)]
+                       for name in everywhere]
     if not seeds:
         raise SystemExit("no seed and cell stored in both folders: nothing to pair (first: "
                          f"seeds {sorted({r['spec']['seed'] for r in first})}, second: seeds "
@@ -286,15 +303,17 @@ def report(first_folder: Path, second_folder: Path, match: str | None = None) ->
     if pairing.left_out:
         lines += ["", f"{pairing.left_out} recorded numbers are left out: not recorded in "
                   "every paired run of their cell."]
-    lines += ["", "Each row: the mean over seeds of (second − first) ± its standard error, and "
+    lines += ["", "Each row: how many seeds are paired, the mean over them of (second − first) ± "
+              "its standard error, and "
               "in how many seeds the second is higher / lower (exact two-sided sign test, "
               "ties dropped).", "",
-              "| quantity | second − first | higher / lower | sign test p |", "|---|---|---|---|"]
+              "| quantity | pairs | second − first | higher / lower | sign test p |",
+              "|---|---|---|---|---|"]
     for q in pairing.quantities:
         se = q.standard_error
         spread = "" if se is None else f" ± {se:.4g}"
-        lines.append(f"| {q.name} | {q.mean:+.4g}{spread} | {q.higher} / {q.lower} | "
-                     f"{sign_test(q.higher, q.lower):.3g} |")
+        lines.append(f"| {q.name} | {len(q.differences)} | {q.mean:+.4g}{spread} | "
+                     f"{q.higher} / {q.lower} | {sign_test(q.higher, q.lower):.3g} |")
     return "\n".join(lines) + "\n"
 
 

@@ -55,14 +55,32 @@ def test_rows_are_keyed_by_the_configuration_axis_and_index_lists_left_out():
                      "rows[cutoff=0.3].remaining_neurons": 8.0}
 
 
-def test_rows_without_a_matching_axis_are_keyed_by_position():
-    named = dict(numbers({"rows": [{"k": 3}, {"k": 4}]}, {"ks": [4, 3]}))
-    assert named == {"rows[0].k": 3.0, "rows[1].k": 4.0}
+def test_rows_without_an_axis_are_keyed_by_a_field_that_tells_them_apart():
+    """replication-shift's stages: the configuration lists horizons, the rows paper_epochs."""
+    named = dict(numbers({"stages": [{"paper_epochs": 10, "acc": 0.5},
+                                     {"paper_epochs": 100, "acc": 0.6}]}, {"horizons": [1]}))
+    assert named == {"stages[paper_epochs=10].acc": 0.5, "stages[paper_epochs=100].acc": 0.6}
+
+
+def test_rows_nothing_tells_apart_are_keyed_by_position():
+    named = dict(numbers({"rows": [{"k": 3, "v": 1}, {"k": 3, "v": 1.0}]}, {"ks": [4, 3]}))
+    assert named == {"rows[0].k": 3.0, "rows[0].v": 1.0, "rows[1].k": 3.0, "rows[1].v": 1.0}
 
 
 def test_two_numbers_under_one_name_are_refused():
     with pytest.raises(ValueError, match="both named 'rows\\[k=1\\].v'"):
         dict(numbers({"rows": [{"k": 1, "v": 2}, {"k": 1, "v": 3}]}, {"ks": [1, 1]}))
+
+
+def test_an_option_at_its_default_pairs_with_the_same_option_written_out(tmp_path):
+    """Options at their defaults are left out of a configuration: invert absent = False."""
+    explicit = _record(1, "half-weights", [5, 1], 0.1)
+    explicit["spec"]["config"]["invert"] = False
+    first = _folder(tmp_path, "a", [_record(0, "half-weights", [5, 1], 0.1), explicit])
+    second = _folder(tmp_path, "b", [_record(0, "quarter-weights", [6, 1], 0.1),
+                                     _record(1, "quarter-weights", [7, 1], 0.1)])
+    pairing = pair(read_runs(first), read_runs(second))
+    assert pairing.seeds == [0, 1] and pairing.unpaired_runs == 0 and pairing.cells == {}
 
 
 def test_only_common_seeds_are_paired_and_differences_are_per_seed(arms):
@@ -114,7 +132,7 @@ def test_report_names_the_changed_setting_and_the_left_out_runs(arms):
     text = report(first, second, match="remaining")
     assert "Seeds paired: 0, 1, 2; 2 runs without a partner of the same seed and cell" in text
     assert '`config.l2` "half-weights" → "quarter-weights"' in text
-    assert "| rows[cutoff=0.3].remaining_neurons | +2.333 ± 0.6667 | 3 / 0 | 0.25 |" in text
+    assert "| rows[cutoff=0.3].remaining_neurons | 3 | +2.333 ± 0.6667 | 3 / 0 | 0.25 |" in text
     assert "max_hidden_efficiency" not in text  # filtered out by --match
     assert "Not like with like" not in text
 
