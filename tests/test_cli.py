@@ -163,9 +163,9 @@ def test_train_with_custom_widths_and_activation(tmp_path, data_dir, capsys):
         (["train", "--epochs", "nan"], "finite number >= 0"),
         (["train", "--seed", "x"], "--seed: expected a seed, an integer from 0 to 2"),
         (["grow", "absent.pt", "--method", "B5", "--measure", "covariance"],
-         "--measure covariance ranks parents, but --method B5 picks none"),
+         "--measure 'covariance' ranks parents, but --method B5 picks none"),
         (["grow", "absent.pt", "--method", "B4", "--measure", "connection"],
-         "--measure connection ranks parents, but --method B4 picks none"),
+         "--measure 'connection' ranks parents, but --method B4 picks none"),
         (["prune", "absent.pt", "--amount", "3", "--seed", "3"],
          "--seed: options of the retraining, but this prune retrains nothing; add "
          "--retrain-epochs N"),
@@ -174,7 +174,7 @@ def test_train_with_custom_widths_and_activation(tmp_path, data_dir, capsys):
          "--protocol and --seed: options of the retraining, but this prune retrains nothing; "
          "give --retrain-epochs above 0 or leave --protocol and --seed out"),
         (["grow", "absent.pt", "--method", "none", "--n", "2", "--measure", "covariance"],
-         "--measure covariance ranks parents, but --method none picks none; leave --measure "
+         "--measure 'covariance' ranks parents, but --method none picks none; leave --measure "
          "out; --n: --method none adds no neuron; leave --n out"),
         (["grow", "absent.pt", "--measure", ""], "unknown efficiency measure ''"),
         (["grow", "absent.pt", "--method", "B5", "--n", "3"],

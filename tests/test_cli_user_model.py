@@ -342,7 +342,7 @@ def test_existing_out_is_refused_before_anything_is_imported(files, tmp_path, ca
     (["grow-model", "--site", "s", "--method", "random", "--random-std", "0", "0.1"],
      r"two positive finite numbers"),
     (["grow-model", "--site", "s", "--method", "B4", "--measure", "covariance"],
-     r"--measure covariance ranks parents, but --method B4 picks none; leave --measure out"),
+     r"--measure 'covariance' ranks parents, but --method B4 picks none; leave --measure out"),
     (["grow-model", "--site", "s", "--method", "B5", "--seed", 3],
      r"--seed: --method B5 adds no neuron; leave --seed out"),
 ])

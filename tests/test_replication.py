@@ -343,7 +343,8 @@ def test_cli_grow_draws_the_random_neuron_at_the_given_spread(saved_n4, tmp_path
     path, directory, out = saved_n4
     assert main(["grow", str(path), "--n", "300", "--method", "random", "--random-std", "0.2",
                  "0.05", "--data", str(directory), "--out", str(out)]) == 0
-    grown, _ = load_model(out)
+    grown, metadata = load_model(out)
+    assert tuple(metadata["grown"][0]["random_std"]) == (0.2, 0.05)  # recorded: it repeats
     new_in = grown.layers[0].weight[100:].detach()
     new_out = grown.layers[1].weight[:, 100:].detach()
     assert float(new_in.std()) == pytest.approx(0.2, rel=0.02)

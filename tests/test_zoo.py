@@ -325,7 +325,7 @@ def test_build_command_trains_once_skips_cached_and_refuses_other_recipes(tmp_pa
     assert "llama-quick seed 0: trained" in out.out and "listed files missing" in out.err
     meta = cache.read_meta("llama-quick", 0, tmp_path / "zoo")
     assert meta["command"] == ("python -m benchmarks.architectures.build llama --seed 0 "
-                               f"--stdlib {tmp_path / 'lib'} --quick")  # the corpus it read
+                               f"--stdlib {(tmp_path / 'lib').resolve()} --quick")  # what it read
     assert meta["data"]["n_train_files"] + meta["data"]["n_validation_files"] == len(files)
     assert build_cli.main(args) == 0
     assert "seed 0: cached" in capsys.readouterr().out

@@ -87,14 +87,17 @@ def build_one(model: str, seed: int, args: argparse.Namespace, data: dict[str, A
 
 def build_command(model: str, seed: int, args: argparse.Namespace) -> str:
     """The command that builds this (model, seed) again: every option that changes what is
-    trained or read (the data or corpus folder, threads, the quick recipe), not where it is
-    cached."""
+    trained or read (the data or corpus folder as an absolute path, threads, the quick recipe),
+    not where it is cached. A folder left to its default ($NEUROPLAST_DATA or the cache for
+    MNIST, this Python's standard library for the corpus) is left out: the record's ``data``
+    says what was read (the MNIST folder, the corpus's fingerprint)."""
     words = ["python -m benchmarks.architectures.build", model, "--seed", str(seed)]
     for flag, value in (("--data", args.data if model != "llama" else None),
                         ("--stdlib", args.stdlib if model == "llama" else None),
                         ("--threads", args.threads)):
         if value is not None:
-            words += [flag, shlex.quote(str(value))]
+            shown = value.resolve() if isinstance(value, Path) else value
+            words += [flag, shlex.quote(str(shown))]
     return " ".join(words + (["--quick"] if args.quick else []))
 
 

@@ -68,7 +68,7 @@ def replication_options(args: argparse.Namespace, method: ReplicationMethod) -> 
     """
     problems = []
     if args.measure is not None and not method.uses_parents:
-        problems.append(f"--measure {args.measure} ranks parents, but --method {method.name} "
+        problems.append(f"--measure {args.measure!r} ranks parents, but --method {method.name} "
                         "picks none; leave --measure out")
     if not method.adds_neurons:
         given = " and ".join(flag for flag, value in (("--n", args.n), ("--seed", args.seed))
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
           f"(children {result.children.tolist()}); widths {model.widths}")
     print(f"max |change of logits| over {dataset.train.n} training images: {float(change):.3g}")
     if args.out:
-        grown = {**result.as_dict(), "seed": options.seed}
+        grown = {**result.as_dict(), "seed": options.seed, "random_std": random_std}
         metadata = {**metadata, "grown": [*metadata.get("grown", []), grown]}
         save_model(model, args.out, metadata=metadata, overwrite=args.force)
         print(f"saved {args.out}")

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         metadata = {"command": "grow-model", "factory": args.factory, "weights": args.weights,
                     "data": data.source, "examples": data.n, "site": args.site,
-                    "result": result.as_dict(), "seed": options.seed,
+                    "result": result.as_dict(), "seed": options.seed, "random_std": random_std,
                     "parent": parent_metadata(args.weights)}
         save(model, args.out, force=args.force, metadata=jsonable(metadata))
         print(f"saved {args.out} (plan.json + model.safetensors)")
