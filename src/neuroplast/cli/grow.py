@@ -89,7 +89,9 @@ def add_replication_arguments(p: argparse.ArgumentParser, *, default_method: str
     p.add_argument("--n", type=positive_int, default=None,
                    help="number of parents (= new neurons), default 1")
     p.add_argument("--method", default=default_method,
-                   help=f"{default_method} (default), beta, random, none, or a preset: "
+                   help=f"{default_method} (default), "
+                        + ", ".join(m for m in ("beta", "random", "none") if m != default_method)
+                        + ", or a preset: "
                         + "; ".join(f"{m.name} {m.description}" for m in METHODS.values()
                                     if m.name.startswith("B")))
     p.add_argument("--alpha", type=float, default=None,
