@@ -64,7 +64,7 @@ def replication_options(args: argparse.Namespace, method: ReplicationMethod) -> 
     they were not given) tells a user that the run they asked for is not the one they get.
 
     Raises:
-        NeuroplastError: an option the method would ignore was given.
+        NeuroplastError: an option the method would ignore was given, or an unknown measure.
     """
     problems = []
     if args.measure is not None and not method.uses_parents:
@@ -77,10 +77,10 @@ def replication_options(args: argparse.Namespace, method: ReplicationMethod) -> 
             problems.append(f"{given}: --method {method.name} adds no neuron; leave {given} out")
     if problems:
         raise NeuroplastError("; ".join(problems))
+    measure = DEFAULT_MEASURE if args.measure is None else args.measure
+    MEASURES.get(measure)  # an unknown measure: refused with the list of known ones
     return ReplicationOptions(n=1 if args.n is None else args.n,
-                              seed=0 if args.seed is None else args.seed,
-                              measure=DEFAULT_MEASURE if args.measure is None
-                              else args.measure)
+                              seed=0 if args.seed is None else args.seed, measure=measure)
 
 
 def add_replication_arguments(p: argparse.ArgumentParser, *, default_method: str) -> None:
@@ -118,7 +118,6 @@ def run(args: argparse.Namespace) -> int:
     method, _ = resolve_method(args.method, args.alpha)  # fail before loading anything
     random_std = check_random_std(args.random_std, method)
     options = replication_options(args, method)
-    MEASURES.get(options.measure)
     model, metadata = load_model(args.model)
     check_mnist_model(model)
     check_loaded_model(model, args.model)

@@ -22,7 +22,6 @@ from neuroplast.cli.user_model import (
     outputs,
     read_data,
 )
-from neuroplast.efficiency import MEASURES
 from neuroplast.errors import NeuroplastError
 from neuroplast.replication import resolve_method
 from neuroplast.replication.split import check_random_std
@@ -52,7 +51,6 @@ def run(args: argparse.Namespace) -> int:
     method, _ = resolve_method(args.method, args.alpha)
     random_std = check_random_std(args.random_std, method)
     options = replication_options(args, method)
-    MEASURES.get(options.measure)
     model = load_user_model(args)
     data = read_data(args)
     check_data_fits(model, data)
