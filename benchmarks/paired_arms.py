@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -43,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from neuroplast.analysis import sign_test
+from neuroplast.experiments.stats_summary import summarize
 
 
 @dataclass(frozen=True)
@@ -54,16 +54,12 @@ class PairedQuantity:
 
     @property
     def mean(self) -> float:
-        return sum(self.differences) / len(self.differences)
+        return summarize(self.differences).mean
 
     @property
     def standard_error(self) -> float | None:
         """The s.e. of the mean difference (sample s.d. / √n); None for a single seed."""
-        n = len(self.differences)
-        if n < 2:
-            return None
-        variance = sum((d - self.mean) ** 2 for d in self.differences) / (n - 1)
-        return math.sqrt(variance / n)
+        return summarize(self.differences).se
 
     @property
     def higher(self) -> int:
@@ -108,16 +104,17 @@ UNPAIRED_SETTINGS = {"protocol": "another protocol trains other batches",
 """Arm settings under which one seed does not give the same run but for the option studied."""
 
 
-def arm_settings(first: Sequence[Mapping[str, Any]],
-                 second: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str, str]]:
-    """Field → (first folder's value, second's) for every setting field that is the same in
-    all of a folder's runs and differs between the two folders: what makes them two arms. A
-    field a folder's runs do not record shows as ``(not recorded)``."""
-    def constant(records: Sequence[Mapping[str, Any]], key: str) -> str | None:
-        values = {setting(r).get(key, NOT_RECORDED) for r in records}
+def arm_settings(first: Sequence[Mapping[str, str]],
+                 second: Sequence[Mapping[str, str]]) -> dict[str, tuple[str, str]]:
+    """Field → (first folder's value, second's) for every setting field (of the runs'
+    :func:`setting`) that is the same in all of a folder's runs and differs between the two
+    folders: what makes them two arms. A field a folder's runs do not record shows as
+    ``(not recorded)``."""
+    def constant(settings: Sequence[Mapping[str, str]], key: str) -> str | None:
+        values = {fields.get(key, NOT_RECORDED) for fields in settings}
         return values.pop() if len(values) == 1 else None
 
-    keys = sorted({key for r in (*first, *second) for key in setting(r)})
+    keys = sorted({key for fields in (*first, *second) for key in fields})
     differing = {}
     for key in keys:
         a, b = constant(first, key), constant(second, key)
@@ -126,11 +123,11 @@ def arm_settings(first: Sequence[Mapping[str, Any]],
     return differing
 
 
-def cell_label(record: Mapping[str, Any], arm_fields: Sequence[str],
+def cell_label(fields: Mapping[str, str], arm_fields: Sequence[str],
                axes: Sequence[str]) -> str:
-    """The run's cell within its arm: the values of the setting fields that vary between a
-    folder's runs (``axes``), e.g. ``config.arch=N2``; empty for an experiment of one cell."""
-    fields = setting(record)
+    """A run's cell within its arm, from its :func:`setting`: the values of the fields that
+    vary between a folder's runs (``axes``), e.g. ``arch="N2"``; empty for an experiment of
+    one cell."""
     return ", ".join(f"{key.removeprefix('config.')}={fields.get(key, NOT_RECORDED)}"
                      for key in axes if key not in arm_fields)
 
@@ -215,14 +212,14 @@ def pair(first: Sequence[Mapping[str, Any]], second: Sequence[Mapping[str, Any]]
     Raises:
         SystemExit: a folder with two runs of one seed and cell, or nothing to pair.
     """
-    arm_fields = arm_settings(first, second)
-    axes = sorted({key for records in (first, second) for key in
-                   {k for r in records for k in setting(r)}
-                   if len({setting(r).get(key, NOT_RECORDED) for r in records}) > 1})
+    settings = ([setting(r) for r in first], [setting(r) for r in second])
+    arm_fields = arm_settings(*settings)
+    axes = sorted({key for folder in settings for key in {k for f in folder for k in f}
+                   if len({f.get(key, NOT_RECORDED) for f in folder}) > 1})
     cells: dict[str, dict[int, list[Mapping[str, Any]]]] = {}
     for side, records in enumerate((first, second)):
-        for record in records:
-            label = cell_label(record, list(arm_fields), axes)
+        for record, fields in zip(records, settings[side], strict=True):
+            label = cell_label(fields, list(arm_fields), axes)
             slot = cells.setdefault(label, {}).setdefault(record["spec"]["seed"], [None, None])
             if slot[side] is not None:
                 raise SystemExit(f"two stored runs of seed {record['spec']['seed']} and cell "

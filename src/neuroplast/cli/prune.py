@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from neuroplast.cli.common import (
@@ -39,26 +40,36 @@ RETRAIN_PROTOCOL = "fast"
 """The protocol of the retraining unless --protocol says otherwise."""
 
 
-def retraining_epochs(args: argparse.Namespace) -> float:
-    """The paper epochs of retraining after each prune; refuses --seed and --protocol when
-    there is none (they would be ignored, and the user would believe the run used them).
+@dataclass(frozen=True)
+class Retraining:
+    """The retraining after each prune, once checked, defaults filled in."""
+
+    paper_epochs: float
+    protocol: str
+    seed: int
+
+
+def retraining(args: argparse.Namespace) -> Retraining:
+    """The paper epochs, protocol and seed of the retraining after each prune; refuses --seed
+    and --protocol when there is none (they would be ignored, and the user would believe the
+    run used them).
 
     Raises:
         NeuroplastError: --seed or --protocol given for a prune without retraining.
     """
-    retrain = args.retrain_epochs
-    if retrain is None:
-        retrain = DEFAULT_RETRAIN if args.cycles > 1 else 0.0
+    epochs = args.retrain_epochs
+    if epochs is None:
+        epochs = DEFAULT_RETRAIN if args.cycles > 1 else 0.0
     given = [flag for flag, value in (("--protocol", args.protocol), ("--seed", args.seed))
              if value is not None]
-    if retrain == 0 and given:
+    if epochs == 0 and given:
         flags = " and ".join(given)
         fix = ("give --retrain-epochs above 0" if args.retrain_epochs is not None
                else "add --retrain-epochs N (paper epochs)")
         raise NeuroplastError(f"{flags}: options of the retraining, but this prune retrains "
                               f"nothing; {fix} or leave {flags} out")
-    return retrain
-
+    return Retraining(epochs, args.protocol or RETRAIN_PROTOCOL,
+                      0 if args.seed is None else args.seed)
 
 
 def add_strategy_arguments(p: argparse.ArgumentParser, *, data: str, labels: str) -> None:
@@ -220,7 +231,8 @@ def run(args: argparse.Namespace) -> int:
     rule = get_rule(args.rule).name
     measure = args.measure or get_rule(rule).default_measure
     MEASURES.get(measure)
-    retrain = retraining_epochs(args)
+    plan = retraining(args)
+    retrain = plan.paper_epochs
     model, parent_metadata = load_model(args.model)
     check_mnist_model(model)
     check_loaded_model(model, args.model)
@@ -228,8 +240,7 @@ def run(args: argparse.Namespace) -> int:
     strategy = make_strategy(width=width, **_strategy_arguments(args))
     removal_cap(args.max_fraction, width)
     check_cycle_plan(strategy, width, args.cycles, args.max_fraction, args.site)
-    protocol = get_protocol(args.protocol or RETRAIN_PROTOCOL)
-    seed = 0 if args.seed is None else args.seed
+    protocol = get_protocol(plan.protocol)
     dataset = load_data(args)
 
     print(f"pruning {args.site} of {args.model} (widths {model.widths}) with {rule}, measure "
@@ -239,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
     before = _metrics(model, dataset)
     results = prune_cycles(
         model, args.site, dataset.train, protocol, cycles=args.cycles,
-        retrain_paper_epochs=retrain, seed=seed, test_split=dataset.test,
+        retrain_paper_epochs=retrain, seed=plan.seed, test_split=dataset.test,
         retrain_last=retrain > 0, progress=False if args.no_progress else None, rule=rule,
         measure=measure, max_fraction=args.max_fraction, recompute=args.recompute,
         **_strategy_arguments(args),
@@ -279,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
                         "strategy": strategy.kind, "value": strategy.value,
                         "max_fraction": args.max_fraction, "recompute": args.recompute,
                         "cycles": args.cycles, "retrain_paper_epochs": retrain,
-                        "seed": seed, **protocol.as_dict(), "data": dataset.source,
+                        "seed": plan.seed, **protocol.as_dict(), "data": dataset.source,
                         "before": before, "after": dict(final),
                         "results": [r.as_dict() for r in results]},
         }
