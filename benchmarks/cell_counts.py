@@ -12,6 +12,10 @@ Usage::
 
     python -m benchmarks.cell_counts docs/reproduction docs/reproduction/kaiming-normal \\
         docs/reproduction/xavier-normal
+    # beside them, the reproduction as published by default: each experiment from the folder
+    # of its best-matching setting under the first folder (neuroplast.experiments.settings)
+    python -m benchmarks.cell_counts docs/reproduction docs/reproduction/paper-probable \\
+        --by-default
     # the first folder's misses, each with what the other folders' runs do to it
     python -m benchmarks.cell_counts docs/reproduction --misses-against FOLDER [FOLDER ...]
     # only some experiments (options taking several values go after the folders)
@@ -62,11 +66,36 @@ def comparable_cells(folder: Path,
     return cells
 
 
-def count_table(folders: Sequence[Path], experiments: Sequence[str] | None = None) -> str:
-    """A markdown table: experiments by folder, cells within 2 combined s.e. / cells."""
+def default_cells(root: Path, experiments: Sequence[str] | None = None
+                  ) -> dict[str, list[Cell]]:
+    """Experiment → its comparable paper cells as published by default: from
+    ``root/<folder of its best-matching setting>`` (:func:`neuroplast.experiments.settings.
+    setting_for`), ``root`` being the reproduction's folder (docs/reproduction); an experiment
+    whose default setting has no summary of it there is left out."""
+    from neuroplast.experiments.settings import SETTINGS, setting_for
+
+    names = sorted({summary.parent.name for setting in SETTINGS.values()
+                    for summary in (root / setting.folder).glob("*/summary.md")})
+    cells = {}
+    for name in names:
+        if experiments is None or name in experiments:
+            cells |= comparable_cells(root / setting_for(name).folder, [name])
+    return cells
+
+
+def count_table(folders: Sequence[Path], experiments: Sequence[str] | None = None,
+                by_default: bool = False) -> str:
+    """A markdown table: experiments by folder, cells within 2 combined s.e. / cells; with
+    ``by_default`` a last column of the first folder's experiments as published by default
+    (:func:`default_cells`)."""
     from neuroplast.experiments.stats_summary import markdown_table
 
-    counted = {folder: comparable_cells(folder, experiments) for folder in folders}
+    counted: dict[str, dict[str, list[Cell]]] = {
+        str(folder): comparable_cells(folder, experiments) for folder in folders}
+    if by_default:
+        counted[f"{folders[0]}, each experiment's default setting"] = default_cells(
+            folders[0], experiments)
+    folders = list(counted)
     names = sorted({name for cells in counted.values() for name in cells})
 
     def share(cells: list[Cell]) -> str:
@@ -76,7 +105,7 @@ def count_table(folders: Sequence[Path], experiments: Sequence[str] | None = Non
     rows = [[name] + [share(counted[f].get(name, [])) for f in folders] for name in names]
     rows.append(["all"] + [share([c for cells in counted[f].values() for c in cells])
                            for f in folders])
-    return markdown_table(("experiment", *(str(f) for f in folders)), rows)
+    return markdown_table(("experiment", *folders), rows)
 
 
 MISS_CLASSES = ("reached, gap halved", "reached, gap not halved", "gap halved, not reached",
@@ -195,6 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--experiments", nargs="+", default=None, metavar="NAME",
                         help="count only these experiments (also the family of the "
                              "family-wise test)")
+    parser.add_argument("--by-default", action="store_true",
+                        help="add a column: every experiment as published by default, from the "
+                             "folder of its best-matching setting under the first folder")
     parser.add_argument("--dof", type=int, default=CAUTIOUS_DOF,
                         help="degrees of freedom of the t tail for the family-wise test "
                              f"(default {CAUTIOUS_DOF}: seeds − 1 for 10 seeds)")
@@ -214,10 +246,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                          f"{', '.join(map(str, args.folders))}; choose from "
                          f"{', '.join(sorted(present))}")
     if args.misses_against is None:
-        print(count_table(args.folders, args.experiments))
+        print(count_table(args.folders, args.experiments, args.by_default))
         return 0
     if len(args.folders) != 1:
         parser.error("--misses-against takes one reference folder before it")
+    if args.by_default:
+        parser.error("--by-default counts cells; it does not class misses: drop one of them")
     others = {f: comparable_cells(f, args.experiments) for f in args.misses_against}
     reference = comparable_cells(args.folders[0], args.experiments)
     print(miss_table(classify_misses(reference, others, args.dof), args.dof))

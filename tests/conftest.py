@@ -25,10 +25,10 @@ from neuroplast.train import Protocol, get_protocol, train
 from neuroplast.train.l2 import with_l2_form
 
 REPRODUCTION_INIT = REPRODUCTION_DEFAULTS["init"]
-"""The initialisation ``neuroplast reproduce`` runs under (its independent recomputations in the
-tests use the same)."""
+"""The initialisation ``neuroplast reproduce --setting fast`` runs under (its independent
+recomputations in the tests use the same)."""
 REPRODUCTION_L2 = REPRODUCTION_DEFAULTS["l2"]
-"""The L2 form ``neuroplast reproduce`` trains under."""
+"""The L2 form ``neuroplast reproduce --setting fast`` trains under."""
 
 
 def reproduction_protocol(name: str) -> Protocol:
@@ -72,11 +72,14 @@ def data_dir() -> str:
 
 def reproduce_quick(name: str, out: Path, data_dir: str, seeds: int = 1,
                     options: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Run ``neuroplast reproduce NAME --protocol quick --seeds SEEDS --out OUT [OPTIONS]``
-    (asserting exit status 0) and read back its run records, sorted by seed (ties in file-name
-    order)."""
-    assert main(["reproduce", name, "--protocol", "quick", "--seeds", str(seeds), "--out",
-                 str(out), "--data", data_dir, "--no-progress", *options]) == 0
+    """Run ``neuroplast reproduce NAME --setting fast --protocol quick --seeds SEEDS --out OUT
+    [OPTIONS]`` (asserting exit status 0) and read back its run records, sorted by seed (ties in
+    file-name order). The ``fast`` setting's options (:data:`REPRODUCTION_INIT`,
+    :data:`REPRODUCTION_L2`, standard MNIST) whatever the experiment's default setting, so the
+    tests' independent recomputations use them."""
+    assert main(["reproduce", name, "--setting", "fast", "--protocol", "quick", "--seeds",
+                 str(seeds), "--out", str(out), "--data", data_dir, "--no-progress",
+                 *options]) == 0
     paths = sorted((out / name / "runs").glob("*.json"))
     return sorted((json.loads(p.read_text()) for p in paths), key=lambda r: r["spec"]["seed"])
 

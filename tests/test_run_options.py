@@ -67,8 +67,8 @@ def _stored(folder: Path) -> tuple[set[str], int]:
     return {p.stem for p in paths}, len({json.loads(p.read_text())["spec"]["seed"] for p in paths})
 
 
-def _planned(experiment, seeds: int) -> set[str]:
-    return {spec.run_id for spec in plan(experiment, protocol="fast", seeds=seeds)}
+def _planned(experiment, seeds: int, protocol: str = "fast") -> set[str]:
+    return {spec.run_id for spec in plan(experiment, protocol=protocol, seeds=seeds)}
 
 
 @pytest.mark.parametrize("name", REPRODUCED)
@@ -92,6 +92,35 @@ def test_the_published_reproduction_is_what_its_defaults_plan(name):
         assert record["result"]["run_options"] | {"invert": None} == {
             "init": "kaiming-normal", "l2": "half-weights", "invert": None}
         assert record["provenance"]["protocol"]["decay_biases"] is False
+
+
+PAPER_PROBABLE = REPRODUCTION / "paper-probable"
+"""The reproduction under the paper's protocol on its probable setting."""
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in PAPER_PROBABLE.iterdir()
+                                        if (p / "runs").is_dir()))
+def test_the_paper_probable_reproduction_holds_only_what_its_setting_plans(name):
+    from neuroplast.experiments.settings import PAPER_PROBABLE as SETTING
+
+    stored, seeds = _stored(PAPER_PROBABLE / name)
+    experiment = reproduction_options(EXPERIMENTS[name], None, SETTING.options)
+    assert stored and stored <= _planned(experiment, seeds, SETTING.protocol)
+
+
+def test_an_experiment_defaults_to_another_setting_only_with_ten_seeds_of_it_published():
+    """docs/decisions.md row 54: an experiment leaves ``fast`` only for a setting whose
+    published runs of it cover at least 10 seeds — every configuration of the paper's encoding
+    where the experiment runs both (vs-nnsp)."""
+    from neuroplast.experiments.settings import BEST_MATCHING, setting_for
+
+    for name in BEST_MATCHING:
+        setting = setting_for(name)
+        stored, _ = _stored(REPRODUCTION / setting.folder / name)
+        experiment = reproduction_options(EXPERIMENTS[name], None, setting.options)
+        planned = {s.run_id for s in plan(experiment, protocol=setting.protocol, seeds=10)
+                   if s.config.get("invert", True)}
+        assert planned <= stored, name
 
 
 @pytest.mark.parametrize("name", REPRODUCED)
@@ -209,46 +238,86 @@ def _cli_args(*argv: str):
     return build_parser().parse_args(["reproduce", *argv])
 
 
-def test_cli_flags_become_run_options_and_refuse_an_experiment_without_them():
-    from neuroplast.cli.reproduce import apply_run_options
+def _experiments(names, *argv: str):
+    """The experiments ``neuroplast reproduce ARGV`` runs, with their run options."""
+    from neuroplast.cli.reproduce import planned_sweeps
 
-    args = _cli_args("cutoff-pruning", "--invert", "--init", "kaiming-normal", "--out", "x")
-    (experiment,) = apply_run_options([EXPERIMENTS["cutoff-pruning"]], args)
+    return [s.experiment for s in planned_sweeps([EXPERIMENTS[n] for n in names],
+                                                 _cli_args(*argv))]
+
+
+def test_cli_flags_become_run_options_and_refuse_an_experiment_without_them():
+    (experiment,) = _experiments(["cutoff-pruning"], "cutoff-pruning", "--invert", "--init",
+                                 "kaiming-normal", "--out", "x")
     configs = experiment.configs(get_protocol("quick"))
     assert all(c["invert"] is True and c["init"] == "kaiming-normal" for c in configs)
     default_ids = {r.run_id for r in plan(EXPERIMENTS["cutoff-pruning"], protocol="quick",
                                            seeds=1)}
     assert not default_ids & {r.run_id for r in plan(experiment, protocol="quick", seeds=1)}
-    (halved,) = apply_run_options([EXPERIMENTS["goal-pruning"]],
-                                  _cli_args("goal-pruning", "--l2", "half-weights"))
-    assert all(c["l2"] == "half-weights" and c["init"] == "kaiming-normal"
+    (halved,) = _experiments(["replication"], "replication", "--l2", "quarter-weights")
+    assert all(c["l2"] == "quarter-weights" and c["init"] == "kaiming-normal"
                for c in halved.configs(get_protocol("quick")))
-    (scheduled,) = apply_run_options([EXPERIMENTS["replication"]],
-                                     _cli_args("replication", "--lr-schedule", "polynomial"))
+    (scheduled,) = _experiments(["replication"], "replication", "--lr-schedule", "polynomial")
     assert all(c["lr_schedule"] == "polynomial"
                for c in scheduled.configs(get_protocol("quick")))
     with pytest.raises(NeuroplastError, match="does not support the run option 'invert'"):
-        apply_run_options([EXPERIMENTS["death-and-replication"]],
-                          _cli_args("death-and-replication", "--invert"))
-    every = apply_run_options(list(EXPERIMENTS.values()), _cli_args("all", "--invert"))
+        _experiments(["death-and-replication"], "death-and-replication", "--invert")
+    every = _experiments(EXPERIMENTS, "all", "--invert")
     inverted = {e.name for e in every
                 if all(c.get("invert") is True for c in e.configs(get_protocol("quick")))}
     assert inverted == {name for name, e in EXPERIMENTS.items() if "invert" in e.options}
+    # --no-invert undoes the setting's inverted MNIST, and only that
+    (standard,) = _experiments(["goal-pruning"], "goal-pruning", "--no-invert")
+    assert all("invert" not in c and c["init"] == "lecun-normal"
+               for c in standard.configs(get_protocol("quick")))
 
 
-def test_the_reproduction_runs_under_its_defaults_and_the_earlier_default_stays_reachable():
-    """Without flags the reproduction uses REPRODUCTION_DEFAULTS (Kaiming-normal, biases not
-    penalised) on every experiment; ``--init xavier-normal --l2 half-all`` plans exactly the
-    first default's runs (no option keys, the same ids as before either switch)."""
-    from neuroplast.cli.reproduce import apply_run_options
+def test_each_experiment_runs_under_its_best_matching_setting_unless_told_otherwise():
+    """Without flags: the experiments of BEST_MATCHING under the paper's protocol on inverted
+    MNIST with variance-1/fan_in weights, every other under ``fast`` (Kaiming-normal, biases
+    not penalised); ``--setting fast`` gives every experiment the fast reproduction's options,
+    ``--protocol`` replaces only the protocol; ``--setting fast --init xavier-normal --l2
+    half-all`` plans exactly the first default's runs (no option keys, the same ids as before
+    any switch)."""
+    from neuroplast.cli.reproduce import planned_sweeps
     from neuroplast.experiments.options import REPRODUCTION_DEFAULTS
+    from neuroplast.experiments.settings import BEST_MATCHING
 
     assert REPRODUCTION_DEFAULTS == {"init": "kaiming-normal", "l2": "half-weights"}
-    every = apply_run_options(list(EXPERIMENTS.values()), _cli_args("all"))
-    for experiment in every:
-        assert all(c["init"] == "kaiming-normal" and c["l2"] == "half-weights"
-                   for c in experiment.configs(get_protocol("quick"))), experiment.name
-    earlier = apply_run_options([EXPERIMENTS["cutoff-pruning"]],
-                                _cli_args("cutoff-pruning", "--init", "xavier-normal",
-                                          "--l2", "half-all"))
+    assert set(BEST_MATCHING) == {"baseline-training", "cutoff-pruning", "goal-pruning",
+                                  "input-pruning", "vs-nnsp"}
+    every = planned_sweeps(list(EXPERIMENTS.values()), _cli_args("all"))
+    for experiment, protocol, setting in every:
+        configs = experiment.configs(get_protocol("quick"))
+        if experiment.name in BEST_MATCHING:
+            assert (protocol, setting.name) == ("paper", "paper-probable"), experiment.name
+            assert all(c["init"] == "lecun-normal" and c["l2"] == "half-weights"
+                       for c in configs), experiment.name
+            assert "invert" not in experiment.options or all(c["invert"] is True
+                                                             for c in configs)
+        else:
+            assert (protocol, setting.name) == ("fast", "fast"), experiment.name
+            assert all(c["init"] == "kaiming-normal" and c["l2"] == "half-weights"
+                       for c in configs), experiment.name
+            assert "invert" not in experiment.options or not any("invert" in c
+                                                                 for c in configs)
+    fast = planned_sweeps(list(EXPERIMENTS.values()), _cli_args("all", "--setting", "fast"))
+    assert {(s.protocol, s.setting.name) for s in fast} == {("fast", "fast")}
+    assert all(all(c["init"] == "kaiming-normal" and c["l2"] == "half-weights"
+                   for c in s.experiment.configs(get_protocol("quick"))) for s in fast)
+    (medium,) = planned_sweeps([EXPERIMENTS["cutoff-pruning"]],
+                               _cli_args("cutoff-pruning", "--protocol", "medium"))
+    assert (medium.protocol, medium.setting.name) == ("medium", "paper-probable")
+    earlier = _experiments(["cutoff-pruning"], "cutoff-pruning", "--setting", "fast",
+                           "--init", "xavier-normal", "--l2", "half-all")
     assert earlier == [EXPERIMENTS["cutoff-pruning"]]
+
+
+def test_an_unknown_setting_is_refused_with_the_choices():
+    from neuroplast.experiments.settings import setting_for
+
+    with pytest.raises(NeuroplastError, match="unknown setting 'slow'; choose best-match or one "
+                                              "of: fast, paper-probable"):
+        setting_for("cutoff-pruning", "slow")
+    with pytest.raises(SystemExit):
+        _cli_args("cutoff-pruning", "--setting", "slow")

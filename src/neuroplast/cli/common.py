@@ -38,9 +38,11 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                         help="inverted colours (background 1), as the paper's Mathematica data")
 
 
-def add_protocol_argument(parser: argparse.ArgumentParser, default: str = "fast") -> None:
+def add_protocol_argument(parser: argparse.ArgumentParser, default: str | None = "fast",
+                          shown_default: str | None = None) -> None:
+    """``--protocol NAME``; ``shown_default`` says in the help what a ``None`` default means."""
     parser.add_argument("--protocol", choices=list(PROTOCOLS), default=default,
-                        help=f"training protocol (default {default}): "
+                        help=f"training protocol (default {shown_default or default}): "
                              + "; ".join(f"{p.name}: {p.description}" for p in PROTOCOLS.values()))
 
 

@@ -1,11 +1,13 @@
 """``neuroplast reproduce``: run the paper's experiments as resumable sweeps and report them.
 
-``neuroplast reproduce <experiment>|all --protocol P --seeds N --out DIR`` runs seeds ×
-configurations, storing each finished run at once under ``DIR/<experiment>/runs/``; started
-again, it runs only what is missing. Then it writes ``DIR/<experiment>/summary.md`` (+ PNG
-figures) and the index ``DIR/index.md``. ``neuroplast reproduce --list`` names the experiments;
-``--report-only`` writes the reports from the runs already stored, computing nothing (a sweep
-stopped early).
+``neuroplast reproduce <experiment>|all --seeds N --out DIR`` runs seeds × configurations under
+each experiment's reproduction setting (:mod:`neuroplast.experiments.settings`: its
+best-matching one by default; ``--setting`` names one for all; ``--protocol`` and the
+run-option flags override parts of it), storing each finished run at once under
+``DIR/<experiment>/runs/``; started again, it runs only what is missing. Then it writes
+``DIR/<experiment>/summary.md`` (+ PNG figures) and the index ``DIR/index.md``. ``neuroplast
+reproduce --list`` names the experiments; ``--report-only`` writes the reports from the runs
+already stored, computing nothing (a sweep stopped early).
 
 Before any run the command checks the data, that every file it will write is absent or its own
 (:mod:`neuroplast.experiments.folder`), that the folders accept new files, and locks ``DIR``
@@ -19,7 +21,7 @@ import sys
 import traceback
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from neuroplast.cli.common import add_protocol_argument, positive_int
 from neuroplast.cli.main import one_line
@@ -33,7 +35,7 @@ from neuroplast.experiments.folder import (
     check_markdown_owned,
     mark_markdown,
 )
-from neuroplast.experiments.options import OPTIONS, REPRODUCTION_DEFAULTS, reproduction_options
+from neuroplast.experiments.options import OPTIONS, reproduction_options
 from neuroplast.experiments.registry import (
     BENCHMARKS,
     EXPERIMENTS,
@@ -42,6 +44,14 @@ from neuroplast.experiments.registry import (
 )
 from neuroplast.experiments.report import SUMMARY_NAME
 from neuroplast.experiments.runner import RunFailedError, plan, run_sweep, stored_records
+from neuroplast.experiments.settings import (
+    BEST_MATCH,
+    BEST_MATCHING,
+    FAST,
+    SETTINGS,
+    ReproductionSetting,
+    setting_for,
+)
 from neuroplast.experiments.stats_summary import markdown_table
 from neuroplast.experiments.store import CorruptRecordWarning
 from neuroplast.files import atomic_write_text, check_writable_directory
@@ -64,7 +74,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="experiment name, or `all` for every experiment of the paper")
     p.add_argument("--list", action="store_true",
                    help="list the experiments with their paper sections and figures")
-    add_protocol_argument(p)
+    p.add_argument("--setting", choices=[BEST_MATCH, *SETTINGS], default=BEST_MATCH,
+                   help="the protocol and run options the experiments run under (default "
+                        f"{BEST_MATCH}: each experiment its best-matching setting — "
+                        + ", ".join(f"{name}: {s}" for name, s in BEST_MATCHING.items())
+                        + f", every other {FAST.name}; docs/decisions.md row 54); "
+                        + "; ".join(f"{s.name}: {s.description}" for s in SETTINGS.values()))
+    add_protocol_argument(p, default=None, shown_default="the setting's")
     p.add_argument("--seeds", type=seed_count, default=None,
                    help="seeds 0..N-1 (default: the paper's run count of each experiment; at "
                         f"most {MAX_SEEDS:,})")
@@ -81,17 +97,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", metavar="DIR", default=None,
                    help="directory with the four MNIST IDX files (default: $NEUROPLAST_DATA, "
                         "then the user cache; downloaded when online)")
-    p.add_argument("--invert", action="store_true",
+    p.add_argument("--invert", action=argparse.BooleanOptionalAction, default=None,
                    help="run option: inverted MNIST (background 1, the paper's Mathematica "
-                        "encoding) for the experiments that support it; use another --out")
+                        "encoding) or, with --no-invert, standard MNIST, for the experiments "
+                        "that support it (default: the setting's); use another --out")
     p.add_argument("--init", choices=list(OPTIONS["init"].levels), default=None,
-                   help="run option: weight initialisation (default "
-                        f"{REPRODUCTION_DEFAULTS['init']}, the fidelity study's best match; "
-                        "xavier-normal with --l2 half-all gives the first default's runs); use "
-                        "another --out")
+                   help="run option: weight initialisation (default: the setting's, "
+                        f"{FAST.options['init']} in {FAST.name}; xavier-normal with --l2 "
+                        "half-all gives the first reproduction's runs); use another --out")
     p.add_argument("--l2", choices=list(OPTIONS["l2"].levels), default=None,
-                   help="run option: form of the L2 term (default "
-                        f"{REPRODUCTION_DEFAULTS['l2']}, the fidelity study's best match: "
+                   help="run option: form of the L2 term (default: the setting's, "
+                        f"{FAST.options['l2']} in both: "
                         "half-*: (λ/2)·Σθ², full-*: λ·Σθ², *-weights: biases not penalised, "
                         "quarter-weights: (λ/4)·Σw², a sensitivity level; "
                         f"{OPTIONS['l2'].default} gives the previous reproduction's runs) for the "
@@ -122,27 +138,38 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def apply_run_options(experiments: list[Experiment], args: argparse.Namespace,
-                      ) -> list[Experiment]:
-    """The experiments under the reproduction's defaults
-    (:data:`~neuroplast.experiments.options.REPRODUCTION_DEFAULTS`) and the run options the
-    command line chose (``--invert``, ``--init``, ``--l2``, ``--lr-schedule``,
-    ``--nnsp-outputs``, ``--b4-std``).
+class Sweep(NamedTuple):
+    """One experiment as the command runs it: with its run options, protocol and setting."""
+
+    experiment: Experiment
+    protocol: str
+    setting: ReproductionSetting
+
+
+def planned_sweeps(experiments: list[Experiment], args: argparse.Namespace) -> list[Sweep]:
+    """Each experiment under its reproduction setting (``--setting``; by default its
+    best-matching one, :func:`~neuroplast.experiments.settings.setting_for`) with the protocol
+    and run options the command line chose on top (``--protocol``, ``--invert``/``--no-invert``,
+    ``--init``, ``--l2``, ``--lr-schedule``, ``--nnsp-outputs``, ``--b4-std``).
 
     With ``all`` a chosen option applies to the experiments that support it; a single
     experiment that does not support a chosen option is refused (``with_options`` says which
-    it supports). The defaults apply wherever they are supported.
+    it supports). A setting's options apply wherever they are supported.
     """
-    chosen = {key: value for key, value in (("invert", args.invert or None),
+    chosen = {key: value for key, value in (("invert", args.invert),
                                             ("init", args.init), ("l2", args.l2),
                                             ("lr_schedule", args.lr_schedule),
                                             ("nnsp_outputs", args.nnsp_outputs),
                                             ("b4_std", args.b4_std))
               if value is not None}
-    if len(experiments) == 1:
-        return [reproduction_options(experiments[0], chosen)]
-    return [reproduction_options(e, {k: v for k, v in chosen.items() if k in e.options})
-            for e in experiments]
+    sweeps = []
+    for experiment in experiments:
+        setting = setting_for(experiment.name, args.setting)
+        own = chosen if len(experiments) == 1 else {k: v for k, v in chosen.items()
+                                                    if k in experiment.options}
+        sweeps.append(Sweep(reproduction_options(experiment, own, setting.options),
+                            args.protocol or setting.protocol, setting))
+    return sweeps
 
 
 def seed_count(text: str) -> int:
@@ -163,9 +190,9 @@ def run(args: argparse.Namespace) -> int:
         raise NeuroplastError("give --out DIR, the directory for runs and reports")
     if args.address is not None and args.executor != "ray":
         raise NeuroplastError("--address is for --executor ray; add --executor ray or drop it")
-    experiments = apply_run_options(
-        list(EXPERIMENTS.values()) if args.experiment == "all"
-        else [get_experiment(args.experiment)], args)
+    sweeps = planned_sweeps(list(EXPERIMENTS.values()) if args.experiment == "all"
+                            else [get_experiment(args.experiment)], args)
+    experiments = [sweep.experiment for sweep in sweeps]
     if any(e.needs_data for e in experiments) and args.address is None and not args.report_only:
         # Fail now, with the loader's message, rather than in every run. (Workers of a remote
         # Ray cluster look for the data on their own machines, so it is not checked here.)
@@ -182,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
         for category in (CorruptRecordWarning, ResultsFolderWarning):
             warnings.simplefilter("always", category)
         warnings.showwarning = _note
-        return _reproduce_all(experiments, args, out)
+        return _reproduce_all(sweeps, args, out)
 
 
 def _note(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
@@ -207,20 +234,21 @@ def check_outputs(out: Path, experiments: list[Experiment]) -> None:
         check_writable_directory(directory, f"the results of {experiment.name} into {directory}")
 
 
-def _reproduce_all(experiments: list[Experiment], args: argparse.Namespace, out: Path) -> int:
+def _reproduce_all(sweeps: list[Sweep], args: argparse.Namespace, out: Path) -> int:
     failed, reported = [], 0
-    for experiment in experiments:
+    for sweep in sweeps:
         try:
-            reported += _reproduce(experiment, args, out) is not None
+            reported += _reproduce(sweep, args, out) is not None
         except RunFailedError as exc:
-            print(f"neuroplast reproduce: {experiment.name}: {exc}", file=sys.stderr)
-            failed.append(experiment.name)
+            print(f"neuroplast reproduce: {sweep.experiment.name}: {exc}", file=sys.stderr)
+            failed.append(sweep.experiment.name)
     if args.report_only and not reported:
+        what = (f"{sweeps[0].experiment.name} for protocol {sweeps[0].protocol}"
+                if len(sweeps) == 1 else "any experiment for its protocol")
         raise NeuroplastError(
-            f"--report-only: {out} holds no stored runs of "
-            f"{experiments[0].name if len(experiments) == 1 else 'any experiment'} for "
-            f"protocol {args.protocol}, these run options and seeds; run without --report-only "
-            "to compute them (or give the --protocol, --seeds and run options the runs had)")
+            f"--report-only: {out} holds no stored runs of {what}, these run options and "
+            "seeds; run without --report-only to compute them (or give the --setting, "
+            "--protocol, --seeds and run options the runs had)")
     index = write_index(out)
     print(f"index: {index}")
     if failed:
@@ -229,21 +257,23 @@ def _reproduce_all(experiments: list[Experiment], args: argparse.Namespace, out:
     return 0
 
 
-def _reproduce(experiment: Experiment, args: argparse.Namespace, out: Path) -> Path | None:
+def _reproduce(sweep: Sweep, args: argparse.Namespace, out: Path) -> Path | None:
     """Run (or with ``--report-only`` read) one experiment's sweep and write its report;
     None when ``--report-only`` finds no stored run of it."""
+    experiment, protocol = sweep.experiment, sweep.protocol
     seeds = args.seeds or experiment.default_seeds
-    total = len(plan(experiment, protocol=args.protocol, seeds=seeds))
+    total = len(plan(experiment, protocol=protocol, seeds=seeds))
+    setting = f"setting {sweep.setting.name}, protocol {protocol}"
     if args.report_only:
-        records = stored_records(experiment, protocol=args.protocol, seeds=seeds, out_dir=out)
+        records = stored_records(experiment, protocol=protocol, seeds=seeds, out_dir=out)
         print(f"{experiment.name}: {len(records)} of {total} runs ({seeds} seeds) stored, "
-              f"protocol {args.protocol}; reporting them, computing nothing")
+              f"{setting}; reporting them, computing nothing")
         if not records:
             return None
     else:
-        print(f"{experiment.name}: {total} runs ({seeds} seeds), protocol {args.protocol}, "
+        print(f"{experiment.name}: {total} runs ({seeds} seeds), {setting}, "
               f"executor {args.executor}, {args.workers} worker(s)")
-        records = run_sweep(experiment, protocol=args.protocol, seeds=seeds, out_dir=out,
+        records = run_sweep(experiment, protocol=protocol, seeds=seeds, out_dir=out,
                             workers=args.workers, executor=args.executor,
                             address=args.address,
                             progress=False if args.no_progress else None, data_dir=args.data)

@@ -72,25 +72,26 @@ OPTIONS: dict[str, RunOption] = {
 
 REPRODUCTION_DEFAULTS: Mapping[str, Any] = MappingProxyType({"init": "kaiming-normal",
                                                              "l2": "half-weights"})
-"""The run options the reproduction uses when the command line does not choose them: the
-best-matching setting the fidelity study has measured (docs/decisions.md item 3,
-docs/reproduction/fidelity.md). They are *not* the options' identity defaults
-(:attr:`RunOption.default`, what a configuration without the key means): those stay fixed, so
-runs stored before the reproduction's defaults changed keep their meaning and their ids (the
-earlier defaults' results: docs/reproduction/xavier-normal/ and
+"""The run options of the ``fast`` reproduction setting (standard MNIST, Kaiming-normal,
+biases not penalised): the reproduction's defaults for every experiment until 2026-12-07, and
+since then for those whose best-matching setting is ``fast``
+(:mod:`neuroplast.experiments.settings`, docs/decisions.md items 3 and 54). They are *not* the
+options' identity defaults (:attr:`RunOption.default`, what a configuration without the key
+means): those stay fixed, so runs stored before the reproduction's defaults changed keep their
+meaning and their ids (the earlier defaults' results: docs/reproduction/xavier-normal/ and
 docs/reproduction/kaiming-normal/)."""
 
 
-def reproduction_options(experiment: Experiment,
-                         chosen: Mapping[str, Any] | None = None) -> Experiment:
-    """``experiment`` under the reproduction's defaults (:data:`REPRODUCTION_DEFAULTS`, those
-    it supports) overridden by ``chosen``.
+def reproduction_options(experiment: Experiment, chosen: Mapping[str, Any] | None = None,
+                         defaults: Mapping[str, Any] = REPRODUCTION_DEFAULTS) -> Experiment:
+    """``experiment`` under ``defaults`` (a reproduction setting's options, those it supports)
+    overridden by ``chosen``.
 
     Raises:
         NeuroplastError: a chosen option the experiment does not support, or a bad value.
     """
-    defaults = {k: v for k, v in REPRODUCTION_DEFAULTS.items() if k in experiment.options}
-    return with_options(experiment, **(defaults | dict(chosen or {})))
+    supported = {k: v for k, v in defaults.items() if k in experiment.options}
+    return with_options(experiment, **(supported | dict(chosen or {})))
 
 
 def option(config: Mapping[str, Any], key: str) -> Any:
