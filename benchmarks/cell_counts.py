@@ -68,6 +68,16 @@ def comparable_cells(folder: Path,
     return cells
 
 
+def missing_defaults(root: Path) -> list[str]:
+    """The experiments whose default setting is not ``fast`` but has no summary of them under
+    ``root`` (``root`` is then not the reproduction's folder, or a report is missing)."""
+    from neuroplast.experiments.settings import BEST_MATCHING, setting_for
+
+    return [f"{root / setting_for(name).folder / name / 'summary.md'}"
+            for name in BEST_MATCHING
+            if not (root / setting_for(name).folder / name / "summary.md").is_file()]
+
+
 def default_cells(root: Path, experiments: Sequence[str] | None = None
                   ) -> dict[str, list[Cell]]:
     """Experiment → its comparable paper cells as published by default: from
@@ -97,17 +107,17 @@ def count_table(folders: Sequence[Path], experiments: Sequence[str] | None = Non
     if by_default:
         counted[f"{folders[0]}, each experiment's default setting"] = default_cells(
             folders[0], experiments)
-    folders = list(counted)
+    columns = list(counted)
     names = sorted({name for cells in counted.values() for name in cells})
 
     def share(cells: list[Cell]) -> str:
         good, total = agreement(cells)
         return f"{good}/{total}" if total else "—"
 
-    rows = [[name] + [share(counted[f].get(name, [])) for f in folders] for name in names]
-    rows.append(["all"] + [share([c for cells in counted[f].values() for c in cells])
-                           for f in folders])
-    return markdown_table(("experiment", *folders), rows)
+    rows = [[name] + [share(counted[c].get(name, [])) for c in columns] for name in names]
+    rows.append(["all"] + [share([cell for cells in counted[c].values() for cell in cells])
+                           for c in columns])
+    return markdown_table(("experiment", *columns), rows)
 
 
 MISS_CLASSES = ("reached, gap halved", "reached, gap not halved", "gap halved, not reached",
@@ -234,6 +244,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="degrees of freedom of the t tail for the family-wise test "
                              f"(default {CAUTIOUS_DOF}: seeds − 1 for 10 seeds)")
     args = parser.parse_args(argv)
+    if args.by_default and (absent := missing_defaults(args.folders[0])):
+        parser.error(f"--by-default: no {', '.join(absent)}; give the reproduction's folder "
+                     "(docs/reproduction) first")
     if args.dof < 1:
         parser.error(f"--dof must be at least 1 (seeds − 1), got {args.dof}")
     folders = [*args.folders, *(args.misses_against or [])]

@@ -12,10 +12,10 @@ then grown by one neuron):
   probable Mathematica data) — run option ``invert``;
 * **initialisation**: ``xavier-normal`` (the first default), ``kaiming-normal`` (variance
   2/fan_in, our reading of Mathematica's documented ``NetInitialize`` default; the
-  reproduction's default) or ``lecun-normal`` (variance 1/fan_in, the other reading) — run
+  reproduction's ``fast`` setting) or ``lecun-normal`` (variance 1/fan_in, the other reading) — run
   option ``init``;
 * **L2 form**: (λ/2)·Σθ² or λ·Σθ², over weights and biases or weights only
-  (:mod:`neuroplast.train.l2`; the reproduction's is ``half-weights``) — run option ``l2``;
+  (:mod:`neuroplast.train.l2`; both reproduction settings' is ``half-weights``) — run option ``l2``;
 * **learning-rate schedule**: ``constant`` (the paper's statement) or ``polynomial``
   (Mathematica ``NetTrain``'s SGD default; :mod:`neuroplast.train.lr_schedule`) — run option
   ``lr_schedule``.
@@ -26,9 +26,10 @@ experiment into ``OUT/<protocol>/<encoding>-<init>[-l2-<form>][-lr-<schedule>]/<
 stored one by one, as
 ``neuroplast reproduce`` does; a killed study started again computes only what is missing),
 reported there with the experiment's own report. The committed reproductions are arms too:
-``docs/reproduction`` holds the runs of the reproduction's default arm (Kaiming-normal,
-``half-weights``), ``docs/reproduction/kaiming-normal`` and ``docs/reproduction/xavier-normal``
-those of the earlier defaults (both ``half-all``); with ``--reuse`` every stored run an arm
+``docs/reproduction`` holds the runs of the reproduction's ``fast`` setting (Kaiming-normal,
+``half-weights``), ``docs/reproduction/paper-probable`` copies of this study's probable arm,
+``docs/reproduction/kaiming-normal`` and ``docs/reproduction/xavier-normal`` those of the
+earlier defaults (both ``half-all``); with ``--reuse`` every stored run an arm
 plans (same run id) is copied instead of recomputed.
 
 Four of the five experiments start from the same trained N4 of a seed and arm; the study
@@ -97,8 +98,9 @@ LATER_FACTORS = {"lr_schedule": DEFAULT_LR_SCHEDULE}
 only when an arm sets it off its default, so a report of arms that do not reads as before."""
 
 REPRODUCTION_ARM = ("fast", "standard", "kaiming-normal", "half-weights", "constant")
-"""(protocol, encoding, init, l2, lr_schedule) of ``neuroplast reproduce``'s defaults
-(``neuroplast.experiments.options.REPRODUCTION_DEFAULTS`` and the options' defaults; checked by
+"""(protocol, encoding, init, l2, lr_schedule) of ``neuroplast reproduce --setting fast``, the
+reproduction the study refers to (``neuroplast.experiments.settings.FAST``, its options
+``neuroplast.experiments.options.REPRODUCTION_DEFAULTS``, and the options' defaults; checked by
 the tests)."""
 
 

@@ -17,7 +17,7 @@ from typing import Any
 def add_run_arguments(parser: argparse.ArgumentParser, *, invert: bool = False,
                       workers: bool = True) -> None:
     """``--protocol --seeds --out --init --l2 --data`` (and ``--invert``; ``--workers`` for a
-    probe that runs its jobs side by side), defaults the reproduction's."""
+    probe that runs its jobs side by side), defaults the reproduction's ``fast`` setting's."""
     from neuroplast.cli.common import positive_int
     from neuroplast.experiments.options import REPRODUCTION_DEFAULTS
     from neuroplast.models import INITIALIZATIONS

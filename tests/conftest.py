@@ -98,8 +98,8 @@ def one_thread() -> Iterator[None]:
 def quick_trained_n4(split: Split, activation: str | None = None, seed: int = 0,
                      init: str = REPRODUCTION_INIT) -> MLP:
     """N4 (``activation`` overriding tanh) as the quick reproductions train it: initialised
-    with ``seed`` (the reproduction's initialisation), 5000 paper epochs on ``split`` under the
-    quick protocol under the reproduction's L2 form, one torch thread."""
+    with ``seed`` (the ``fast`` setting's initialisation), 5000 paper epochs on ``split`` under
+    the quick protocol under that setting's L2 form, one torch thread."""
     protocol = reproduction_protocol("quick")
     model = initialize(build_mlp("N4", activation=activation), seed, init)
     with one_thread():

@@ -33,8 +33,15 @@ def test_counts_per_experiment_leave_out_the_other_encodings_cells(tmp_path):
 def test_by_default_takes_each_experiment_from_its_default_settings_folder(tmp_path, capsys):
     """cutoff-pruning's default is paper-probable (its cells from there), replication's fast
     (the root's); an experiment only the other setting has stays out of the default column."""
+    from neuroplast.experiments.settings import BEST_MATCHING
+
     for folder, cutoff in ((tmp_path, "+3 ± 1"), (tmp_path / "paper-probable", "+1 ± 1")):
         _write(folder, "cutoff-pruning", f"# c\n## Fig. 5\n{TABLE}| 0.1 | x | y | {cutoff} |\n")
+    with pytest.raises(SystemExit):  # the other defaults' reports are missing
+        main([str(tmp_path), "--by-default"])
+    assert "--by-default: no " in capsys.readouterr().err
+    for name in sorted(set(BEST_MATCHING) - {"cutoff-pruning"}):  # reports without cells
+        _write(tmp_path / "paper-probable", name, f"# {name}\n")
     _write(tmp_path, "replication", f"# r\n## Fig. 22\n{TABLE}| B1 | x | y | +3 ± 1 |\n")
     _write(tmp_path / "paper-probable", "replication",
            f"# r\n## Fig. 22\n{TABLE}| B1 | x | y | +0.5 ± 1 |\n")
@@ -52,6 +59,9 @@ def test_by_default_takes_each_experiment_from_its_default_settings_folder(tmp_p
                  str(tmp_path / "paper-probable")]) == 0
     out = capsys.readouterr().out
     assert "| replication | 1 (" in out and "| all | 1 (" in out and "cutoff-pruning" not in out
+    assert main([str(tmp_path), "--by-default", "--experiments", "cutoff-pruning"]) == 0
+    out = capsys.readouterr().out
+    assert "| cutoff-pruning | 0/1 | 1/1 |" in out and "replication" not in out
 
 
 def test_a_folder_without_reports_is_refused_with_what_to_give(tmp_path, capsys):

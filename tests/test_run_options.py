@@ -83,10 +83,13 @@ def test_default_options_keep_the_committed_runs_identity(name):
 
 
 @pytest.mark.parametrize("name", REPRODUCED)
-def test_the_published_reproduction_is_what_its_defaults_plan(name):
+def test_the_fast_reproduction_is_what_reproduce_setting_fast_plans(name):
+    """``neuroplast reproduce NAME --setting fast`` plans exactly the runs of docs/reproduction
+    (their ids unchanged by the switch to per-experiment settings)."""
     stored, seeds = _stored(REPRODUCTION / name)
-    assert stored, f"no committed runs for {name} under the reproduction's defaults"
-    assert _planned(reproduction_options(EXPERIMENTS[name]), seeds) == stored
+    assert stored, f"no committed runs for {name} under the fast setting"
+    (experiment,) = _experiments([name], name, "--setting", "fast")
+    assert _planned(experiment, seeds) == stored
     for path in (REPRODUCTION / name / "runs").glob("*.json"):
         record = json.loads(path.read_text())
         assert record["result"]["run_options"] | {"invert": None} == {
@@ -123,13 +126,42 @@ def test_an_experiment_defaults_to_another_setting_only_with_ten_seeds_of_it_pub
         assert planned <= stored, name
 
 
+def test_each_default_setting_matches_the_paper_at_least_as_well_as_the_others_published():
+    """docs/decisions.md row 54, checked on the published reports: every experiment of
+    BEST_MATCHING has at least as many paper cells within 2 s.e. under its setting as under
+    ``fast``, and none left at ``fast`` has more under a setting with 10 seeds of it."""
+    from benchmarks.cell_counts import comparable_cells
+    from benchmarks.report_cells import agreement
+    from neuroplast.experiments.settings import FAST, SETTINGS, setting_for
+
+    def agreeing(setting, name: str) -> int | None:
+        """Cells within 2 s.e. in the setting's published report of ``name``; None without
+        10 seeds or without cells (efficiency-vs-loss prints none)."""
+        folder = REPRODUCTION / setting.folder
+        _, seeds = _stored(folder / name)
+        cells = comparable_cells(folder, [name]).get(name)
+        return agreement(cells)[0] if cells and seeds >= 10 else None
+
+    checked = 0
+    for name in EXPERIMENTS:
+        own = agreeing(setting_for(name), name)
+        if own is None:
+            assert setting_for(name) is FAST, name  # a moved experiment has its 10 seeds
+            continue
+        for other in SETTINGS.values():
+            theirs = agreeing(other, name)
+            assert theirs is None or theirs <= own, (name, other.name, own, theirs)
+        checked += 1
+    assert checked == 10  # every experiment with paper cells
+
+
 @pytest.mark.parametrize("name", REPRODUCED)
 def test_the_second_defaults_runs_stay_published_under_their_options(name):
     """Kaiming-normal with L2 ``half-all`` (the default from the initialisation switch to the
     L2 switch): ``--init kaiming-normal --l2 half-all`` plans exactly the runs kept."""
     stored, seeds = _stored(KAIMING_HALF_ALL / name)
     assert stored, f"no committed runs for {name} in {KAIMING_HALF_ALL}"
-    chosen = reproduction_options(EXPERIMENTS[name], {"l2": "half-all"})
+    (chosen,) = _experiments([name], name, "--setting", "fast", "--l2", "half-all")
     assert _planned(chosen, seeds) == stored
     for path in (KAIMING_HALF_ALL / name / "runs").glob("*.json"):
         record = json.loads(path.read_text())  # runs made before L2 was an option record
@@ -287,7 +319,8 @@ def test_each_experiment_runs_under_its_best_matching_setting_unless_told_otherw
     assert set(BEST_MATCHING) == {"baseline-training", "cutoff-pruning", "goal-pruning",
                                   "input-pruning", "vs-nnsp"}
     every = planned_sweeps(list(EXPERIMENTS.values()), _cli_args("all"))
-    for experiment, protocol, setting in every:
+    for experiment, protocol, setting, changes in every:
+        assert changes == (), experiment.name
         configs = experiment.configs(get_protocol("quick"))
         if experiment.name in BEST_MATCHING:
             assert (protocol, setting.name) == ("paper", "paper-probable"), experiment.name
@@ -308,9 +341,53 @@ def test_each_experiment_runs_under_its_best_matching_setting_unless_told_otherw
     (medium,) = planned_sweeps([EXPERIMENTS["cutoff-pruning"]],
                                _cli_args("cutoff-pruning", "--protocol", "medium"))
     assert (medium.protocol, medium.setting.name) == ("medium", "paper-probable")
+    assert medium.label == "setting paper-probable changed by --protocol medium, protocol medium"
+    (shifted,) = planned_sweeps([EXPERIMENTS["replication"]],
+                                _cli_args("replication", "--setting", "paper-probable"))
+    assert (shifted.protocol, shifted.changes) == ("paper", ())
+    assert all((c["invert"], c["init"], c["l2"]) == (True, "lecun-normal", "half-weights")
+               for c in shifted.experiment.configs(get_protocol("quick")))
+    (standard,) = planned_sweeps([EXPERIMENTS["cutoff-pruning"]],
+                                 _cli_args("cutoff-pruning", "--no-invert", "--init",
+                                           "lecun-normal", "--l2", "quarter-weights"))
+    assert standard.changes == ("--no-invert", "--l2 quarter-weights")  # lecun-normal is its own
     earlier = _experiments(["cutoff-pruning"], "cutoff-pruning", "--setting", "fast",
                            "--init", "xavier-normal", "--l2", "half-all")
     assert earlier == [EXPERIMENTS["cutoff-pruning"]]
+
+
+def test_no_invert_is_refused_where_the_encoding_is_no_option_and_skipped_with_all():
+    """vs-nnsp runs both encodings itself: --no-invert for it alone is refused; with ``all``
+    it changes only the experiments that take the option."""
+    with pytest.raises(NeuroplastError, match="'vs-nnsp' does not support the run option "
+                                              "'invert'"):
+        _experiments(["vs-nnsp"], "vs-nnsp", "--no-invert")
+    every = _experiments(EXPERIMENTS, "all", "--no-invert")
+    defaults = _experiments(EXPERIMENTS, "all")
+    for experiment, default in zip(every, defaults, strict=True):
+        configs = experiment.configs(get_protocol("quick"))
+        if "invert" in experiment.options:
+            assert not any(c.get("invert") for c in configs), experiment.name
+        else:
+            assert configs == default.configs(get_protocol("quick")), experiment.name
+
+
+def test_report_only_names_the_setting_and_notes_runs_of_another(tmp_path, capsys, extras):
+    """A folder holding one setting's runs: a report of another finds none and says what to
+    give, with a note on the runs it leaves out."""
+    from neuroplast.cli.main import main
+
+    assert main(["reproduce", "toy-sweep", "--protocol", "quick", "--seeds", "2", "--out",
+                 str(tmp_path), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["reproduce", "toy-sweep", "--protocol", "fast", "--seeds", "2", "--out",
+                 str(tmp_path), "--report-only"]) != 0
+    err = capsys.readouterr().err
+    assert "holds 4 runs of another protocol or other run options" in err  # 2 configs × 2
+    assert "give the --setting, --protocol, --seeds and run options the runs had" in err
+    assert main(["reproduce", "toy-sweep", "--protocol", "quick", "--seeds", "1", "--out",
+                 str(tmp_path), "--report-only"]) == 0
+    assert "note:" not in capsys.readouterr().err  # seed 1 is not another setting's run
 
 
 def test_an_unknown_setting_is_refused_with_the_choices():

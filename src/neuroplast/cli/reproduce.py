@@ -17,6 +17,7 @@ for the whole command; each sweep checks that the data are those of the folder's
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import traceback
 import warnings
@@ -55,6 +56,7 @@ from neuroplast.experiments.settings import (
 from neuroplast.experiments.stats_summary import markdown_table
 from neuroplast.experiments.store import CorruptRecordWarning
 from neuroplast.files import atomic_write_text, check_writable_directory
+from neuroplast.train import get_protocol
 from neuroplast.train.report import format_table
 
 INDEX_NAME = "index.md"
@@ -103,15 +105,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "that support it (default: the setting's); use another --out")
     p.add_argument("--init", choices=list(OPTIONS["init"].levels), default=None,
                    help="run option: weight initialisation (default: the setting's, "
-                        f"{FAST.options['init']} in {FAST.name}; xavier-normal with --l2 "
-                        "half-all gives the first reproduction's runs); use another --out")
+                        f"{FAST.options['init']} in {FAST.name}; --setting fast --init "
+                        "xavier-normal --l2 half-all gives the first reproduction's runs); use "
+                        "another --out")
     p.add_argument("--l2", choices=list(OPTIONS["l2"].levels), default=None,
                    help="run option: form of the L2 term (default: the setting's, "
                         f"{FAST.options['l2']} in both: "
                         "half-*: (λ/2)·Σθ², full-*: λ·Σθ², *-weights: biases not penalised, "
                         "quarter-weights: (λ/4)·Σw², a sensitivity level; "
-                        f"{OPTIONS['l2'].default} gives the previous reproduction's runs) for the "
-                        "experiments that support it; use another --out")
+                        f"--setting fast --l2 {OPTIONS['l2'].default} gives the previous "
+                        "reproduction's runs) for the experiments that support it; use another "
+                        "--out")
     p.add_argument("--lr-schedule", choices=list(OPTIONS["lr_schedule"].levels), default=None,
                    help="run option: how the learning rate changes over each training call "
                         f"(default {OPTIONS['lr_schedule'].default}, the paper's statement; "
@@ -139,11 +143,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 class Sweep(NamedTuple):
-    """One experiment as the command runs it: with its run options, protocol and setting."""
+    """One experiment as the command runs it: with its run options, protocol and setting, and
+    the command-line flags that changed that setting (empty: the setting itself)."""
 
     experiment: Experiment
     protocol: str
     setting: ReproductionSetting
+    changes: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """``setting NAME, protocol P``, with the flags that changed the setting."""
+        changed = f" changed by {' '.join(self.changes)}" if self.changes else ""
+        return f"setting {self.setting.name}{changed}, protocol {self.protocol}"
 
 
 def planned_sweeps(experiments: list[Experiment], args: argparse.Namespace) -> list[Sweep]:
@@ -167,9 +179,40 @@ def planned_sweeps(experiments: list[Experiment], args: argparse.Namespace) -> l
         setting = setting_for(experiment.name, args.setting)
         own = chosen if len(experiments) == 1 else {k: v for k, v in chosen.items()
                                                     if k in experiment.options}
+        protocol = args.protocol or setting.protocol
+        changes = [f"--protocol {protocol}"] * (protocol != setting.protocol) + [
+            _flag(key, value) for key, value in own.items()
+            if value != setting.options.get(key, OPTIONS[key].default)]
         sweeps.append(Sweep(reproduction_options(experiment, own, setting.options),
-                            args.protocol or setting.protocol, setting))
+                            protocol, setting, tuple(changes)))
     return sweeps
+
+
+def _flag(key: str, value: Any) -> str:
+    """The command-line flag that sets run option ``key`` to ``value``."""
+    name = key.replace("_", "-")
+    if isinstance(value, bool):
+        return f"--{name}" if value else f"--no-{name}"
+    return f"--{name} {value}"
+
+
+def runs_of_other_settings(sweep: Sweep, out: Path) -> int:
+    """How many runs stored in ``OUT/<experiment>/runs`` this sweep does not plan for any seed
+    (another protocol or other run options, e.g. another ``--setting``): its report leaves
+    them out. Files that do not read back are not counted (the sweep sets them aside)."""
+    experiment = sweep.experiment
+    planned = {json.dumps(config, sort_keys=True)
+               for config in experiment.configs(get_protocol(sweep.protocol))}
+    others = 0
+    for path in (out / experiment.name / "runs").glob("*.json"):
+        try:
+            spec = json.loads(path.read_text())["spec"]
+            mine = (spec["protocol"] == sweep.protocol
+                    and json.dumps(spec["config"], sort_keys=True) in planned)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        others += not mine
+    return others
 
 
 def seed_count(text: str) -> int:
@@ -263,7 +306,13 @@ def _reproduce(sweep: Sweep, args: argparse.Namespace, out: Path) -> Path | None
     experiment, protocol = sweep.experiment, sweep.protocol
     seeds = args.seeds or experiment.default_seeds
     total = len(plan(experiment, protocol=protocol, seeds=seeds))
-    setting = f"setting {sweep.setting.name}, protocol {protocol}"
+    setting = sweep.label
+    others = runs_of_other_settings(sweep, out)
+    if others:
+        print(f"neuroplast reproduce: note: {out / experiment.name / 'runs'} holds {others} "
+              f"runs of another protocol or other run options than this {setting}; its report "
+              "leaves them out (to report them give their --setting, --protocol and run "
+              "options; one --out per setting keeps reports apart)", file=sys.stderr)
     if args.report_only:
         records = stored_records(experiment, protocol=protocol, seeds=seeds, out_dir=out)
         print(f"{experiment.name}: {len(records)} of {total} runs ({seeds} seeds) stored, "
@@ -308,9 +357,10 @@ def _report(experiment: Experiment, records: list[dict[str, Any]], directory: Pa
 
 def _listing() -> str:
     rows = [[e.name + ("" if e.name in EXPERIMENTS else " (benchmark)" if e.name in BENCHMARKS
-                       else " (extra)"), e.section,
-             ", ".join(e.figures), e.description] for e in all_experiments().values()]
-    return format_table(("experiment", "section", "figures", "description"), rows)
+                       else " (extra)"), e.section, ", ".join(e.figures),
+             setting_for(e.name).name, e.description] for e in all_experiments().values()]
+    return format_table(("experiment", "section", "figures", "default setting",
+                         "description"), rows)
 
 
 def write_index(out: Path) -> Path:

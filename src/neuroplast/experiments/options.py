@@ -82,9 +82,10 @@ meaning and their ids (the earlier defaults' results: docs/reproduction/xavier-n
 docs/reproduction/kaiming-normal/)."""
 
 
-def reproduction_options(experiment: Experiment, chosen: Mapping[str, Any] | None = None,
-                         defaults: Mapping[str, Any] = REPRODUCTION_DEFAULTS) -> Experiment:
-    """``experiment`` under ``defaults`` (a reproduction setting's options, those it supports)
+def reproduction_options(experiment: Experiment, chosen: Mapping[str, Any] | None,
+                         defaults: Mapping[str, Any]) -> Experiment:
+    """``experiment`` under ``defaults`` (a reproduction setting's options,
+    :attr:`~neuroplast.experiments.settings.ReproductionSetting.options`; those it supports)
     overridden by ``chosen``.
 
     Raises:

@@ -53,8 +53,8 @@ from neuroplast.models.checks import check_model
 from neuroplast.models.mlp import MLP
 
 DEFAULT_INIT = "xavier-normal"
-"""The library's default initialisation (the reproduction's is
-``neuroplast.experiments.options.REPRODUCTION_DEFAULTS``)."""
+"""The library's default initialisation (the reproduction's settings choose their own:
+``neuroplast.experiments.settings``)."""
 
 
 def xavier_std(fan_in: int, fan_out: int) -> float:

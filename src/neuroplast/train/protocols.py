@@ -6,12 +6,12 @@ learning rate 0.001, for thousands of epochs; one epoch is one pass over the tra
 
 * **L2 form** (item 2): the protocols' penalty is (λ/2)·Σθ² over *all* parameters, weights and
   biases, with λ = 0.001, added to the per-example *mean* cross-entropy; i.e. PyTorch SGD
-  ``weight_decay = 0.001``. The reproduction leaves biases unpenalised (``half-weights``,
-  ``neuroplast.train.l2``; ``REPRODUCTION_DEFAULTS``). Reported losses never include the
-  penalty.
+  ``weight_decay = 0.001``. Both reproduction settings leave biases unpenalised
+  (``half-weights``, ``neuroplast.train.l2``; ``neuroplast.experiments.settings``). Reported
+  losses never include the penalty.
 * **Initialisation** (item 3): zero biases; the library's default is Xavier-normal weights
-  (``neuroplast.models.init``), the reproduction's Kaiming-normal
-  (``neuroplast.experiments.options.REPRODUCTION_DEFAULTS``).
+  (``neuroplast.models.init``); the reproduction's ``fast`` setting uses Kaiming-normal, its
+  ``paper-probable`` setting variance 1/fan_in (``neuroplast.experiments.settings``).
 * **Pixel scaling** (item 6): pixels in [0, 1]; the paper's Mathematica data is probably
   colour-inverted (background 1); ``load_mnist(invert=True)`` gives that encoding. A1, A3 and the
   NNSP variances do not depend on it; N2PS and trained weight signs do.
