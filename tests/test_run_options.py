@@ -398,3 +398,15 @@ def test_an_unknown_setting_is_refused_with_the_choices():
         setting_for("cutoff-pruning", "slow")
     with pytest.raises(SystemExit):
         _cli_args("cutoff-pruning", "--setting", "slow")
+
+
+def test_the_readme_names_each_experiments_default_setting():
+    """The README's experiment table says which setting each experiment runs under by default,
+    as ``neuroplast reproduce`` does."""
+    import re
+
+    from neuroplast.experiments.settings import setting_for
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    named = dict(re.findall(r"^\| `([a-z0-9-]+)` \| §[^\n]*\| `([a-z-]+)` \|$", readme, re.M))
+    assert named == {name: setting_for(name).name for name in EXPERIMENTS}
