@@ -73,9 +73,8 @@ def missing_defaults(root: Path) -> list[str]:
     ``root`` (``root`` is then not the reproduction's folder, or a report is missing)."""
     from neuroplast.experiments.settings import BEST_MATCHING, setting_for
 
-    return [f"{root / setting_for(name).folder / name / 'summary.md'}"
-            for name in BEST_MATCHING
-            if not (root / setting_for(name).folder / name / "summary.md").is_file()]
+    summaries = (root / setting_for(name).folder / name / "summary.md" for name in BEST_MATCHING)
+    return [str(summary) for summary in summaries if not summary.is_file()]
 
 
 def default_cells(root: Path, experiments: Sequence[str] | None = None

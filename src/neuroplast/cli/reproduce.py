@@ -180,9 +180,9 @@ def planned_sweeps(experiments: list[Experiment], args: argparse.Namespace) -> l
         own = chosen if len(experiments) == 1 else {k: v for k, v in chosen.items()
                                                     if k in experiment.options}
         protocol = args.protocol or setting.protocol
-        changes = [f"--protocol {protocol}"] * (protocol != setting.protocol) + [
-            _flag(key, value) for key, value in own.items()
-            if value != setting.options.get(key, OPTIONS[key].default)]
+        changes = [f"--protocol {protocol}"] if protocol != setting.protocol else []
+        changes += [_flag(key, value) for key, value in own.items()
+                    if value != setting.options.get(key, OPTIONS[key].default)]
         sweeps.append(Sweep(reproduction_options(experiment, own, setting.options),
                             protocol, setting, tuple(changes)))
     return sweeps
