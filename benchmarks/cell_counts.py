@@ -68,13 +68,23 @@ def comparable_cells(folder: Path,
     return cells
 
 
-def missing_defaults(root: Path) -> list[str]:
-    """The experiments whose default setting is not ``fast`` but has no summary of them under
-    ``root`` (``root`` is then not the reproduction's folder, or a report is missing)."""
-    from neuroplast.experiments.settings import BEST_MATCHING, setting_for
+def missing_defaults(root: Path, experiments: Sequence[str] | None = None) -> list[str]:
+    """The default-setting summaries absent under ``root`` for the experiments that any
+    setting's folder there reports (only ``experiments`` when given): ``root`` is then not the
+    reproduction's folder, or a report is missing, and the by-default count would drop them."""
+    from neuroplast.experiments.settings import setting_for
 
-    summaries = (root / setting_for(name).folder / name / "summary.md" for name in BEST_MATCHING)
+    summaries = (root / setting_for(name).folder / name / "summary.md"
+                 for name in _reported(root) if experiments is None or name in experiments)
     return [str(summary) for summary in summaries if not summary.is_file()]
+
+
+def _reported(root: Path) -> list[str]:
+    """The experiments with a summary in the folder of any setting under ``root``."""
+    from neuroplast.experiments.settings import SETTINGS
+
+    return sorted({summary.parent.name for setting in SETTINGS.values()
+                   for summary in (root / setting.folder).glob("*/summary.md")})
 
 
 def default_cells(root: Path, experiments: Sequence[str] | None = None
@@ -82,13 +92,12 @@ def default_cells(root: Path, experiments: Sequence[str] | None = None
     """Experiment → its comparable paper cells as published by default: from
     ``root/<folder of its best-matching setting>`` (:func:`neuroplast.experiments.settings.
     setting_for`), ``root`` being the reproduction's folder (docs/reproduction); an experiment
-    whose default setting has no summary of it there is left out."""
-    from neuroplast.experiments.settings import SETTINGS, setting_for
+    whose default setting has no summary of it there is left out (:func:`missing_defaults`
+    names them)."""
+    from neuroplast.experiments.settings import setting_for
 
-    names = sorted({summary.parent.name for setting in SETTINGS.values()
-                    for summary in (root / setting.folder).glob("*/summary.md")})
     cells = {}
-    for name in names:
+    for name in _reported(root):
         if experiments is None or name in experiments:
             cells |= comparable_cells(root / setting_for(name).folder, [name])
     return cells
@@ -243,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="degrees of freedom of the t tail for the family-wise test "
                              f"(default {CAUTIOUS_DOF}: seeds − 1 for 10 seeds)")
     args = parser.parse_args(argv)
-    if args.by_default and (absent := missing_defaults(args.folders[0])):
+    if args.by_default and (absent := missing_defaults(args.folders[0], args.experiments)):
         parser.error(f"--by-default: no {', '.join(absent)}; give the reproduction's folder "
                      "(docs/reproduction) first")
     if args.dof < 1:

@@ -32,27 +32,30 @@ def test_counts_per_experiment_leave_out_the_other_encodings_cells(tmp_path):
 
 def test_by_default_takes_each_experiment_from_its_default_settings_folder(tmp_path, capsys):
     """cutoff-pruning's default is paper-probable (its cells from there), replication's fast
-    (the root's); an experiment only the other setting has stays out of the default column."""
-    from neuroplast.experiments.settings import BEST_MATCHING
-
+    (the root's); an experiment whose default setting has no report is refused by name, and
+    counted once it has one."""
     for folder, cutoff in ((tmp_path, "+3 ± 1"), (tmp_path / "paper-probable", "+1 ± 1")):
         _write(folder, "cutoff-pruning", f"# c\n## Fig. 5\n{TABLE}| 0.1 | x | y | {cutoff} |\n")
-    with pytest.raises(SystemExit):  # the other defaults' reports are missing
+    _write(tmp_path, "goal-pruning", f"# g\n## Fig. 6\n{TABLE}| 1 | x | y | +9 ± 1 |\n")
+    with pytest.raises(SystemExit):  # goal-pruning's default, paper-probable, has no report
         main([str(tmp_path), "--by-default"])
-    assert "--by-default: no " in capsys.readouterr().err
-    for name in sorted(set(BEST_MATCHING) - {"cutoff-pruning"}):  # reports without cells
-        _write(tmp_path / "paper-probable", name, f"# {name}\n")
+    assert "paper-probable/goal-pruning/summary.md" in capsys.readouterr().err
+    _write(tmp_path / "paper-probable", "goal-pruning", "# g\n")  # a report without cells
     _write(tmp_path, "replication", f"# r\n## Fig. 22\n{TABLE}| B1 | x | y | +3 ± 1 |\n")
     _write(tmp_path / "paper-probable", "replication",
            f"# r\n## Fig. 22\n{TABLE}| B1 | x | y | +0.5 ± 1 |\n")
     _write(tmp_path / "paper-probable", "efficiency-vs-loss",
            f"# e\n## Fig. 1\n{TABLE}| A1 | x | y | +0 ± 1 |\n")
-    assert main([str(tmp_path), "--by-default"]) == 0
+    with pytest.raises(SystemExit):  # its default, fast, has no summary of it
+        main([str(tmp_path), "--by-default"])
+    assert "efficiency-vs-loss/summary.md" in capsys.readouterr().err
+    assert main([str(tmp_path), "--by-default", "--experiments", "cutoff-pruning",
+                 "replication"]) == 0
     out = capsys.readouterr().out
     assert "| cutoff-pruning | 0/1 | 1/1 |" in out
     assert "| replication | 0/1 | 0/1 |" in out  # fast's, not paper-probable's 1/1
-    assert "efficiency-vs-loss" not in out  # its default, fast, has no summary of it
     assert "| all | 0/2 | 1/2 |" in out
+    (tmp_path / "paper-probable" / "efficiency-vs-loss" / "summary.md").unlink()
     # the default cells' misses: replication's alone (cutoff's default agrees), reached and
     # halved by the other folder
     assert main([str(tmp_path), "--by-default", "--misses-against",

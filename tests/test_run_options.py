@@ -410,3 +410,21 @@ def test_the_readme_names_each_experiments_default_setting():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     named = dict(re.findall(r"^\| `([a-z0-9-]+)` \| §[^\n]*\| `([a-z-]+)` \|$", readme, re.M))
     assert named == {name: setting_for(name).name for name in EXPERIMENTS}
+
+
+@pytest.mark.parametrize("setting_name", ["fast", "paper-probable"])
+def test_the_published_folders_hold_no_run_of_another_setting(setting_name):
+    """``neuroplast reproduce all --setting S --report-only`` on each published folder reports
+    every run stored there: none is noted as another setting's."""
+    from neuroplast.cli.reproduce import planned_sweeps, runs_of_other_settings
+    from neuroplast.experiments.settings import SETTINGS
+
+    folder = REPRODUCTION / SETTINGS[setting_name].folder
+    sweeps = planned_sweeps(list(EXPERIMENTS.values()), _cli_args("all", "--setting",
+                                                                  setting_name))
+    assert [runs_of_other_settings(sweep, folder) for sweep in sweeps] == [0] * len(sweeps)
+    # and the check can fail: the fast folder's runs are another setting's for paper-probable
+    if setting_name == "fast":
+        (cutoff,) = planned_sweeps([EXPERIMENTS["cutoff-pruning"]],
+                                   _cli_args("cutoff-pruning"))
+        assert runs_of_other_settings(cutoff, folder) == 10

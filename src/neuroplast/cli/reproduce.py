@@ -199,7 +199,7 @@ def _flag(key: str, value: Any) -> str:
 def runs_of_other_settings(sweep: Sweep, out: Path) -> int:
     """How many runs stored in ``OUT/<experiment>/runs`` this sweep does not plan for any seed
     (another protocol or other run options, e.g. another ``--setting``): its report leaves
-    them out. Files that do not read back are not counted (the sweep sets them aside)."""
+    them out. Files that do not parse as JSON with a ``spec`` are not counted."""
     experiment = sweep.experiment
     planned = {json.dumps(config, sort_keys=True)
                for config in experiment.configs(get_protocol(sweep.protocol))}

@@ -17,7 +17,7 @@ measured as matching the paper best **with at least 10 seeds stored** (:data:`BE
 docs/decisions.md row 54); an experiment not named there uses ``fast`` — because ``fast``
 matches it better (replication-shift), because the other setting has not reached 10 seeds
 (untrained-pruning, vs-n2ps), or because it has not run under it (efficiency-vs-loss,
-death-and-replication, replication's N2 and N3).
+death-and-replication, replication's Fig. 21).
 """
 
 from __future__ import annotations
