@@ -560,3 +560,13 @@ def test_no_progress_bar_by_default_off_a_terminal(capsys, monkeypatch):
     model = initialize(build_mlp(widths=[20, 4]), 0)
     train(model, _random_split(100), _protocol(), epochs=2, seed=0)  # stderr is not a tty
     assert capsys.readouterr().err == ""
+
+
+def test_format_table_right_aligns_numbers_and_left_aligns_text():
+    from neuroplast.train.report import format_table
+
+    table = format_table(["name", "count", "share"], [["a", 1234, 0.5], ["longer", 7, 0.25]])
+    assert table.splitlines() == ["name    count  share",
+                                  "------  -----  ------",
+                                  "a       1,234  0.5000",
+                                  "longer      7  0.2500"]

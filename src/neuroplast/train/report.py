@@ -32,7 +32,8 @@ def format_metrics(model: MLP, metrics: Mapping[str, Any], *,
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A plain, aligned text table (floats with 4 decimals)."""
+    """A plain, aligned text table: numbers right-aligned (floats with 4 decimals, ints with
+    thousands separators), everything else left-aligned."""
     def cell(v: Any) -> str:
         if isinstance(v, float):
             return f"{v:.4f}"
@@ -40,9 +41,14 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
             return f"{v:,}"
         return str(v)
 
+    def aligned(v: Any, text: str, width: int) -> str:
+        number = isinstance(v, int | float) and not isinstance(v, bool)
+        return text.rjust(width) if number else text.ljust(width)
+
     text = [[cell(v) for v in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in text)]) for i, h in enumerate(headers)]
-    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)),
+    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(),
            "  ".join("-" * w for w in widths)]
-    out += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in text]
+    out += ["  ".join(aligned(v, c, w) for v, c, w in zip(row, r, widths, strict=True)).rstrip()
+            for row, r in zip(rows, text, strict=True)]
     return "\n".join(out)
