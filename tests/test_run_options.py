@@ -428,3 +428,20 @@ def test_the_published_folders_hold_no_run_of_another_setting(setting_name):
         (cutoff,) = planned_sweeps([EXPERIMENTS["cutoff-pruning"]],
                                    _cli_args("cutoff-pruning"))
         assert runs_of_other_settings(cutoff, folder) == 10
+
+
+def test_the_reproduction_readme_bolds_each_experiments_default_setting():
+    """docs/reproduction/README.md's status table marks the default setting's columns bold:
+    ``fast``'s (third and fourth) or ``paper-probable``'s (fifth and sixth)."""
+    from neuroplast.experiments.settings import setting_for
+
+    text = (REPRODUCTION / "README.md").read_text()
+    rows = {cells[1].strip(): cells[3:7] for line in text.splitlines()
+            if line.startswith("| ") and len(cells := line.split("|")) == 8
+            and cells[1].strip() in EXPERIMENTS}
+    assert set(rows) == set(EXPERIMENTS)
+    for name, (fast_runs, fast_cells, other_runs, other_cells) in rows.items():
+        bold = ["**" in cell for cell in (fast_runs, fast_cells, other_runs, other_cells)]
+        default = setting_for(name).name
+        assert bold[0] == (default == "fast") and bold[2] == (default == "paper-probable"), name
+        assert not bold[1 if default == "paper-probable" else 3], name
