@@ -68,38 +68,36 @@ def comparable_cells(folder: Path,
     return cells
 
 
+def default_folders(root: Path, experiments: Sequence[str] | None = None) -> dict[str, Path]:
+    """Experiment → the folder of its default setting under ``root``
+    (:func:`neuroplast.experiments.settings.setting_for`), for every experiment that the folder
+    of any setting there reports (only ``experiments`` when given)."""
+    from neuroplast.experiments.settings import SETTINGS, setting_for
+
+    reported = {summary.parent.name for setting in SETTINGS.values()
+                for summary in (root / setting.folder).glob("*/summary.md")}
+    return {name: root / setting_for(name).folder for name in sorted(reported)
+            if experiments is None or name in experiments}
+
+
 def missing_defaults(root: Path, experiments: Sequence[str] | None = None) -> list[str]:
-    """The default-setting summaries absent under ``root`` for the experiments that any
-    setting's folder there reports (only ``experiments`` when given): ``root`` is then not the
-    reproduction's folder, or a report is missing, and the by-default count would drop them."""
-    from neuroplast.experiments.settings import setting_for
-
-    summaries = (root / setting_for(name).folder / name / "summary.md"
-                 for name in _reported(root) if experiments is None or name in experiments)
+    """The default-setting summaries absent under ``root`` (:func:`default_folders`): ``root``
+    is then not the reproduction's folder, or a report is missing, and the by-default count
+    would drop them."""
+    summaries = (folder / name / "summary.md"
+                 for name, folder in default_folders(root, experiments).items())
     return [str(summary) for summary in summaries if not summary.is_file()]
-
-
-def _reported(root: Path) -> list[str]:
-    """The experiments with a summary in the folder of any setting under ``root``."""
-    from neuroplast.experiments.settings import SETTINGS
-
-    return sorted({summary.parent.name for setting in SETTINGS.values()
-                   for summary in (root / setting.folder).glob("*/summary.md")})
 
 
 def default_cells(root: Path, experiments: Sequence[str] | None = None
                   ) -> dict[str, list[Cell]]:
-    """Experiment → its comparable paper cells as published by default: from
-    ``root/<folder of its best-matching setting>`` (:func:`neuroplast.experiments.settings.
-    setting_for`), ``root`` being the reproduction's folder (docs/reproduction); an experiment
-    whose default setting has no summary of it there is left out (:func:`missing_defaults`
-    names them)."""
-    from neuroplast.experiments.settings import setting_for
-
+    """Experiment → its comparable paper cells as published by default, from the folder of its
+    default setting under ``root`` (:func:`default_folders`), ``root`` being the reproduction's
+    folder (docs/reproduction); an experiment whose default setting has no summary of it there
+    is left out (:func:`missing_defaults` names them)."""
     cells = {}
-    for name in _reported(root):
-        if experiments is None or name in experiments:
-            cells |= comparable_cells(root / setting_for(name).folder, [name])
+    for name, folder in default_folders(root, experiments).items():
+        cells |= comparable_cells(folder, [name])
     return cells
 
 

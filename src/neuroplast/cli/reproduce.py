@@ -55,6 +55,7 @@ from neuroplast.experiments.settings import (
 )
 from neuroplast.experiments.stats_summary import markdown_table
 from neuroplast.experiments.store import CorruptRecordWarning
+from neuroplast.experiments.sweep import canonical_json
 from neuroplast.files import atomic_write_text, check_writable_directory
 from neuroplast.train import get_protocol
 from neuroplast.train.report import format_table
@@ -201,15 +202,15 @@ def runs_of_other_settings(sweep: Sweep, out: Path) -> int:
     (another protocol or other run options, e.g. another ``--setting``): its report leaves
     them out. Files that do not parse as JSON with a ``spec`` are not counted."""
     experiment = sweep.experiment
-    planned = {json.dumps(config, sort_keys=True)
+    planned = {canonical_json(config)
                for config in experiment.configs(get_protocol(sweep.protocol))}
     others = 0
     for path in (out / experiment.name / "runs").glob("*.json"):
         try:
             spec = json.loads(path.read_text())["spec"]
             mine = (spec["protocol"] == sweep.protocol
-                    and json.dumps(spec["config"], sort_keys=True) in planned)
-        except (OSError, ValueError, KeyError, TypeError):
+                    and canonical_json(spec["config"]) in planned)
+        except (OSError, ValueError, KeyError, TypeError, NeuroplastError):
             continue
         others += not mine
     return others
