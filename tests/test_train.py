@@ -570,3 +570,6 @@ def test_format_table_right_aligns_numbers_and_left_aligns_text():
                                   "------  -----  ------",
                                   "a       1,234  0.5000",
                                   "longer      7  0.2500"]
+    # numbers a caller formatted itself (inspect's "%.6g" columns) stay right-aligned
+    assert format_table(["i", "E_k"], [[0, "0.5"], [1, "1.25e-05"]]).splitlines()[2:] == [
+        "0       0.5", "1  1.25e-05"]

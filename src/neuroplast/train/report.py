@@ -33,7 +33,8 @@ def format_metrics(model: MLP, metrics: Mapping[str, Any], *,
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A plain, aligned text table: numbers right-aligned (floats with 4 decimals, ints with
-    thousands separators), everything else left-aligned."""
+    thousands separators; also numbers a caller formatted as text), everything else
+    left-aligned."""
     def cell(v: Any) -> str:
         if isinstance(v, float):
             return f"{v:.4f}"
@@ -41,8 +42,15 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
             return f"{v:,}"
         return str(v)
 
+    def numeric(text: str) -> bool:
+        try:
+            float(text.replace(",", ""))
+        except ValueError:
+            return False
+        return True
+
     def aligned(v: Any, text: str, width: int) -> str:
-        number = isinstance(v, int | float) and not isinstance(v, bool)
+        number = (isinstance(v, int | float) and not isinstance(v, bool)) or numeric(text)
         return text.rjust(width) if number else text.ljust(width)
 
     text = [[cell(v) for v in row] for row in rows]
