@@ -573,3 +573,7 @@ def test_format_table_right_aligns_numbers_and_left_aligns_text():
     # numbers a caller formatted itself (inspect's "%.6g" columns) stay right-aligned
     assert format_table(["i", "E_k"], [[0, "0.5"], [1, "1.25e-05"]]).splitlines()[2:] == [
         "0       0.5", "1  1.25e-05"]
+    # a column is aligned as a whole: text in it left-aligns its numbers too; dashes are no
+    # value; bools print as words
+    assert format_table(["section", "n", "ok"], [["5.1", 3, True], ["2.2, 5.2", "—", False]]
+                        ).splitlines()[2:] == ["5.1       3  True", "2.2, 5.2  —  False"]

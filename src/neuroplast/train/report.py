@@ -31,11 +31,18 @@ def format_metrics(model: MLP, metrics: Mapping[str, Any], *,
     return "\n".join(lines)
 
 
+PLACEHOLDERS = frozenset({"", "-", "—", "n/a"})
+"""Cells :func:`format_table` reads as "no value" when it decides a column's alignment."""
+
+
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A plain, aligned text table: numbers right-aligned (floats with 4 decimals, ints with
-    thousands separators; also numbers a caller formatted as text), everything else
-    left-aligned."""
+    """A plain, aligned text table: a column whose every cell is a number (floats with 4
+    decimals, ints with thousands separators, also numbers a caller formatted as text; empty
+    cells and dashes do not count) is right-aligned, any other column left-aligned, so one
+    column never mixes the two (``reproduce --list``'s sections "5.1" and "2.2, 5.2")."""
     def cell(v: Any) -> str:
+        if isinstance(v, bool):
+            return str(v)
         if isinstance(v, float):
             return f"{v:.4f}"
         if isinstance(v, int):
@@ -49,14 +56,13 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
             return False
         return True
 
-    def aligned(v: Any, text: str, width: int) -> str:
-        number = (isinstance(v, int | float) and not isinstance(v, bool)) or numeric(text)
-        return text.rjust(width) if number else text.ljust(width)
-
     text = [[cell(v) for v in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in text)]) for i, h in enumerate(headers)]
+    right = [all(numeric(r[i]) for r in text if r[i] not in PLACEHOLDERS)
+             and any(r[i] not in PLACEHOLDERS for r in text) for i in range(len(headers))]
     out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(),
            "  ".join("-" * w for w in widths)]
-    out += ["  ".join(aligned(v, c, w) for v, c, w in zip(row, r, widths, strict=True)).rstrip()
-            for row, r in zip(rows, text, strict=True)]
+    out += ["  ".join(c.rjust(w) if r else c.ljust(w)
+                      for c, w, r in zip(row, widths, right, strict=True)).rstrip()
+            for row in text]
     return "\n".join(out)
