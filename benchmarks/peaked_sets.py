@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +38,9 @@ EXPERIMENT = "replication-shift"
 def independent_sets_experiment(options: dict[str, Any]):  # -> Experiment
     """replication-shift under ``options`` with independent peaked sets."""
     from neuroplast.experiments import EXPERIMENTS
-    from neuroplast.experiments.options import ConfigsWith, with_options
+    from neuroplast.experiments.options import with_options
 
-    experiment = with_options(EXPERIMENTS[EXPERIMENT], **options)
-    return replace(experiment, configs=ConfigsWith(experiment.configs,
-                                                   (("peaked_sets", "independent"),)))
+    return with_options(EXPERIMENTS[EXPERIMENT], **(options | {"peaked_sets": "independent"}))
 
 
 def shared_sets_records(folder: Path, options: dict[str, Any], protocol: str,

@@ -97,18 +97,57 @@ def test_the_fast_reproduction_is_what_reproduce_setting_fast_plans(name):
         assert record["provenance"]["protocol"]["decay_biases"] is False
 
 
-PAPER_PROBABLE = REPRODUCTION / "paper-probable"
-"""The reproduction under the paper's protocol on its probable setting."""
+OTHER_SETTINGS = {"paper-probable": REPRODUCTION / "paper-probable",
+                  "fast-independent-sets": REPRODUCTION / "fast-independent-sets"}
+"""The published settings besides ``fast``, and their folders."""
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in PAPER_PROBABLE.iterdir()
-                                        if (p / "runs").is_dir()))
-def test_the_paper_probable_reproduction_holds_only_what_its_setting_plans(name):
-    from neuroplast.experiments.settings import PAPER_PROBABLE as SETTING
+@pytest.mark.parametrize(("setting_name", "name"), [
+    (setting_name, p.name) for setting_name, folder in OTHER_SETTINGS.items()
+    for p in sorted(folder.iterdir()) if (p / "runs").is_dir()])
+def test_the_other_settings_reproductions_hold_only_what_their_setting_plans(setting_name,
+                                                                             name):
+    from neuroplast.experiments.settings import SETTINGS
 
-    stored, seeds = _stored(PAPER_PROBABLE / name)
-    experiment = reproduction_options(EXPERIMENTS[name], None, SETTING.options)
-    assert stored and stored <= _planned(experiment, seeds, SETTING.protocol)
+    setting = SETTINGS[setting_name]
+    assert REPRODUCTION / setting.folder == OTHER_SETTINGS[setting_name]
+    stored, seeds = _stored(OTHER_SETTINGS[setting_name] / name)
+    experiment = reproduction_options(EXPERIMENTS[name], None, setting.options)
+    assert stored and stored <= _planned(experiment, seeds, setting.protocol)
+
+
+def test_fast_independent_sets_is_fast_with_replication_shifts_sets_drawn_apart():
+    """The third setting changes replication-shift only: for every other experiment it plans
+    the ``fast`` runs; for replication-shift the runs of the fidelity study's independent-sets
+    arm (docs/reproduction/fidelity/peaked-sets/), and ``--setting fast --peaked-sets
+    independent`` plans the same, labelled as a changed ``fast``."""
+    from neuroplast.cli.reproduce import planned_sweeps
+
+    fast = _experiments(EXPERIMENTS, "all", "--setting", "fast")
+    apart = _experiments(EXPERIMENTS, "all", "--setting", "fast-independent-sets")
+    for a, b in zip(fast, apart, strict=True):
+        same = _planned(a, 2) == _planned(b, 2)
+        assert same == (a.name != "replication-shift"), a.name
+    arm = (REPRODUCTION / "fidelity" / "peaked-sets" / "fast-init-kaiming-normal-l2-half-weights"
+           / "replication-shift")
+    stored, seeds = _stored(arm)
+    assert seeds == 30
+    (shift,) = [e for e in apart if e.name == "replication-shift"]
+    assert _planned(shift, 30) == stored
+    (flagged,) = planned_sweeps([EXPERIMENTS["replication-shift"]],
+                                _cli_args("replication-shift", "--setting", "fast",
+                                          "--peaked-sets", "independent"))
+    assert _planned(flagged.experiment, 30) == stored
+    assert flagged.label == ("setting fast changed by --peaked-sets independent, "
+                             "protocol fast")
+    (shared,) = planned_sweeps([EXPERIMENTS["replication-shift"]],
+                               _cli_args("replication-shift", "--peaked-sets", "shared"))
+    assert shared.label == ("setting fast-independent-sets changed by --peaked-sets shared, "
+                            "protocol fast")
+    assert _planned(shared.experiment, 10) == _stored(REPRODUCTION / "replication-shift")[0]
+    with pytest.raises(NeuroplastError, match="'replication' does not support the run option "
+                                              "'peaked_sets'"):
+        _experiments(["replication"], "replication", "--peaked-sets", "independent")
 
 
 def test_an_experiment_defaults_to_another_setting_only_with_ten_seeds_of_it_published():
@@ -201,8 +240,10 @@ def test_option_defaults_and_effective_options():
                                                    "l2": "half-all",
                                                    "lr_schedule": "constant",
                                                    "nnsp_outputs": "per-output",
-                                                   "b4_std": "xavier-normal"}
-    assert set(OPTIONS) == {"invert", "init", "l2", "lr_schedule", "nnsp_outputs", "b4_std"}
+                                                   "b4_std": "xavier-normal",
+                                                   "peaked_sets": "shared"}
+    assert set(OPTIONS) == {"invert", "init", "l2", "lr_schedule", "nnsp_outputs", "b4_std",
+                            "peaked_sets"}
 
 
 def test_xavier_default_draws_what_it_always_drew():
@@ -245,7 +286,8 @@ def test_a_quick_run_with_options_trains_that_net_and_records_them(tmp_path, dat
     assert record["result"]["run_options"] == {"invert": True, "init": "kaiming-normal",
                                                "l2": "half-all", "lr_schedule": "constant",
                                                "nnsp_outputs": "per-output",
-                                               "b4_std": "xavier-normal"}
+                                               "b4_std": "xavier-normal",
+                                               "peaked_sets": "shared"}
     stored = json.loads((tmp_path / "baseline-training" / "runs"
                          / f"{record['run_id']}.json").read_text())
     assert stored["spec"] == record["spec"]
@@ -317,12 +359,17 @@ def test_each_experiment_runs_under_its_best_matching_setting_unless_told_otherw
 
     assert REPRODUCTION_DEFAULTS == {"init": "kaiming-normal", "l2": "half-weights"}
     assert set(BEST_MATCHING) == {"baseline-training", "cutoff-pruning", "goal-pruning",
-                                  "input-pruning", "vs-nnsp"}
+                                  "input-pruning", "vs-nnsp", "replication-shift"}
     every = planned_sweeps(list(EXPERIMENTS.values()), _cli_args("all"))
     for experiment, protocol, setting, changes in every:
         assert changes == (), experiment.name
         configs = experiment.configs(get_protocol("quick"))
-        if experiment.name in BEST_MATCHING:
+        if experiment.name == "replication-shift":
+            assert (protocol, setting.name) == ("fast", "fast-independent-sets")
+            assert all((c["init"], c["l2"], c["peaked_sets"]) == (
+                "kaiming-normal", "half-weights", "independent") and "invert" not in c
+                for c in configs)
+        elif experiment.name in BEST_MATCHING:
             assert (protocol, setting.name) == ("paper", "paper-probable"), experiment.name
             assert all(c["init"] == "lecun-normal" and c["l2"] == "half-weights"
                        for c in configs), experiment.name
@@ -412,7 +459,7 @@ def test_the_readme_names_each_experiments_default_setting():
     assert named == {name: setting_for(name).name for name in EXPERIMENTS}
 
 
-@pytest.mark.parametrize("setting_name", ["fast", "paper-probable"])
+@pytest.mark.parametrize("setting_name", ["fast", *OTHER_SETTINGS])
 def test_the_published_folders_hold_no_run_of_another_setting(setting_name):
     """``neuroplast reproduce all --setting S --report-only`` on each published folder reports
     every run stored there: none is noted as another setting's."""
@@ -431,17 +478,26 @@ def test_the_published_folders_hold_no_run_of_another_setting(setting_name):
 
 
 def test_the_reproduction_readme_bolds_each_experiments_default_setting():
-    """docs/reproduction/README.md's status table marks the default setting's columns bold:
-    ``fast``'s (third and fourth) or ``paper-probable``'s (fifth and sixth)."""
-    from neuroplast.experiments.settings import setting_for
+    """docs/reproduction/README.md's status table has a pair of columns (seeds and report,
+    cells) for every published setting, and marks bold exactly the default setting's pair
+    (its cells wherever it has a count)."""
+    import re
 
-    text = (REPRODUCTION / "README.md").read_text()
-    rows = {cells[1].strip(): cells[3:7] for line in text.splitlines()
-            if line.startswith("| ") and len(cells := line.split("|")) == 8
+    from neuroplast.experiments.settings import SETTINGS, setting_for
+
+    lines = (REPRODUCTION / "README.md").read_text().splitlines()
+    (header,) = [line for line in lines if line.startswith("| experiment | paper |")]
+    columns = header.split("|")[3:-1]
+    names = [re.fullmatch(r" `([a-z-]+)`: seeds, report ", c) for c in columns[::2]]
+    assert all(names) and [f" `{n[1]}` cells " for n in names] == columns[1::2], header
+    assert [n[1] for n in names] == list(SETTINGS)
+    rows = {cells[1].strip(): cells[3:-1] for line in lines
+            if line.startswith("| ") and len(cells := line.split("|")) == len(columns) + 4
             and cells[1].strip() in EXPERIMENTS}
     assert set(rows) == set(EXPERIMENTS)
-    for name, (fast_runs, fast_cells, other_runs, other_cells) in rows.items():
-        bold = ["**" in cell for cell in (fast_runs, fast_cells, other_runs, other_cells)]
+    for name, cells in rows.items():
         default = setting_for(name).name
-        assert bold[0] == (default == "fast") and bold[2] == (default == "paper-probable"), name
-        assert not bold[1 if default == "paper-probable" else 3], name
+        for k, setting in enumerate(SETTINGS):
+            runs, count = cells[2 * k], cells[2 * k + 1]
+            assert ("**" in runs) == (setting == default), (name, setting)
+            assert ("**" in count) == (setting == default and "/" in count), (name, setting)

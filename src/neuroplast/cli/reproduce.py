@@ -111,7 +111,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "another --out")
     p.add_argument("--l2", choices=list(OPTIONS["l2"].levels), default=None,
                    help="run option: form of the L2 term (default: the setting's, "
-                        f"{FAST.options['l2']} in both: "
+                        f"{FAST.options['l2']} in every setting: "
                         "half-*: (λ/2)·Σθ², full-*: λ·Σθ², *-weights: biases not penalised, "
                         "quarter-weights: (λ/4)·Σw², a sensitivity level; "
                         f"--setting fast --l2 {OPTIONS['l2'].default} gives the previous "
@@ -135,6 +135,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         f"neuron (default {OPTIONS['b4_std'].default}, the library's B4; "
                         "initialiser: the std --init gives those layers; trained: the trained "
                         "layers' own std); use another --out")
+    p.add_argument("--peaked-sets", choices=list(OPTIONS["peaked_sets"].levels), default=None,
+                   help="run option (replication-shift): how its '3'-peaked and '1'-peaked "
+                        "sets relate (default: the setting's — independent in "
+                        "fast-independent-sets, its default, else "
+                        f"{OPTIONS['peaked_sets'].default}: both drawn with the run's seed, "
+                        "sharing their 600 examples of every other digit; independent: the "
+                        "new set drawn with its own seed); use another --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--report-only", action="store_true",
                    help="compute nothing: write the summaries and the index from the runs "
@@ -163,7 +170,8 @@ def planned_sweeps(experiments: list[Experiment], args: argparse.Namespace) -> l
     """Each experiment under its reproduction setting (``--setting``; by default its
     best-matching one, :func:`~neuroplast.experiments.settings.setting_for`) with the protocol
     and run options the command line chose on top (``--protocol``, ``--invert``/``--no-invert``,
-    ``--init``, ``--l2``, ``--lr-schedule``, ``--nnsp-outputs``, ``--b4-std``).
+    ``--init``, ``--l2``, ``--lr-schedule``, ``--nnsp-outputs``, ``--b4-std``,
+    ``--peaked-sets``).
 
     With ``all`` a chosen option applies to the experiments that support it; a single
     experiment that does not support a chosen option is refused (``with_options`` says which
@@ -173,7 +181,8 @@ def planned_sweeps(experiments: list[Experiment], args: argparse.Namespace) -> l
                                             ("init", args.init), ("l2", args.l2),
                                             ("lr_schedule", args.lr_schedule),
                                             ("nnsp_outputs", args.nnsp_outputs),
-                                            ("b4_std", args.b4_std))
+                                            ("b4_std", args.b4_std),
+                                            ("peaked_sets", args.peaked_sets))
               if value is not None}
     sweeps = []
     for experiment in experiments:

@@ -4,7 +4,8 @@ The fidelity study (docs/reproduction/fidelity.md) varies, besides the protocol,
 encoding (REFERENCE §1.15 item 6), the initialisation (item 3), the form of the L2 term
 (item 2) and the learning-rate schedule (:func:`run_protocol` gives the protocol a run trains
 with); probes vary how NNSP
-combines its outputs and the spread of B4's random neuron (item 13). An experiment that supports
+combines its outputs, the spread of B4's random neuron (item 13) and whether replication-shift's
+peaked sets share their examples (item 21). An experiment that supports
 them lists their keys in :attr:`Experiment.options`; its ``run`` reads them from the run's
 configuration with :func:`option`.
 
@@ -65,6 +66,11 @@ OPTIONS: dict[str, RunOption] = {
                   "xavier-normal = the library's B4; initialiser = the std the run's --init "
                   "gives those layers; trained = the trained layers' own std "
                   "(neuroplast.experiments.definitions.random_neuron_spread)"),
+        RunOption("peaked_sets", "shared", ("shared", "independent"),
+                  "how replication-shift's two peaked sets relate (REFERENCE §1.15 item 21): "
+                  "shared = both drawn with the run's seed, so they share their 600 examples "
+                  "of every other digit; independent = the new ('1'-peaked) set drawn with its "
+                  "own seed (neuroplast.experiments.definitions.replication_shift)"),
     )
 }
 """The run options, by configuration key."""
@@ -74,7 +80,7 @@ REPRODUCTION_DEFAULTS: Mapping[str, Any] = MappingProxyType({"init": "kaiming-no
                                                              "l2": "half-weights"})
 """The run options of the ``fast`` reproduction setting (standard MNIST, Kaiming-normal,
 biases not penalised): the reproduction's defaults for every experiment until 2026-12-07, and
-since then for those whose best-matching setting is ``fast``
+since then for those whose best-matching setting is ``fast`` or ``fast-independent-sets``
 (:mod:`neuroplast.experiments.settings`, docs/decisions.md items 3 and 54). They are *not* the
 options' identity defaults (:attr:`RunOption.default`, what a configuration without the key
 means): those stay fixed, so runs stored before the reproduction's defaults changed keep their

@@ -14,8 +14,10 @@ Decisions where the paper is silent (REFERENCE §1.15 item 21):
   :func:`neuroplast.data.peaked_split` with the run's seed, for both sets: they then share the
   same 600 images of every digit other than 1 and 3, and the 600 '3's of the '1'-peaked set are
   among the 6000 of the '3'-peaked set. Accuracies are on the whole sets (11400 images each).
-  The configuration key ``peaked_sets: independent`` (absent: ``shared``) draws the new set
-  with its own seed instead (:data:`PEAKED_SETS`; ``benchmarks/peaked_sets.py`` runs it).
+  The run option ``peaked_sets: independent`` (absent: ``shared``; ``neuroplast reproduce
+  --peaked-sets independent``) draws the new set with its own seed instead (:data:`PEAKED_SETS`):
+  the setting ``fast-independent-sets``, replication-shift's default since 2026-12-07
+  (docs/decisions.md rows 21 and 54; ``benchmarks/peaked_sets.py`` compares the two).
 * **The validation set** is the MNIST test set (10000 images, only roughly balanced).
 * **The parent's efficiency** (largest E_k, eq. 28) is computed on the **new** ('1'-peaked)
   data, the data the grown net is trained on next; the parent that the old data would have
@@ -26,7 +28,8 @@ Decisions where the paper is silent (REFERENCE §1.15 item 21):
   their first 6000 images (the protocol's ``max_train_examples``).
 * **Accuracy** is the fraction correct on each set (no "training accuracy" ambiguity here).
 * **Run options** (docs/reproduction/fidelity.md): ``invert`` (the paper's probable inverted
-  MNIST), ``init`` and ``l2``, as in the N4 experiments.
+  MNIST), ``init``, ``l2`` and ``lr_schedule`` as in the N4 experiments, ``b4_std`` (B4's
+  spread) and ``peaked_sets`` (above).
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ from neuroplast.experiments.definitions.replication import (
     summary_over,
 )
 from neuroplast.experiments.experiment import Experiment, mnist
-from neuroplast.experiments.options import effective_options, option, run_protocol
+from neuroplast.experiments.options import OPTIONS, effective_options, option, run_protocol
 from neuroplast.experiments.paper_tables import paper_table
 from neuroplast.experiments.report import header, new_figure, save_figure, write_summary
 from neuroplast.experiments.schema import INTEGER, NUMBER, TEXT, map_of
@@ -93,7 +96,7 @@ def configs(protocol: Protocol) -> list[dict[str, Any]]:
              "methods": list(METHODS)}]
 
 
-PEAKED_SETS = ("shared", "independent")
+PEAKED_SETS = OPTIONS["peaked_sets"].levels
 """How the two peaked sets relate (REFERENCE §1.15 item 21; configuration key ``peaked_sets``,
 ``shared`` when absent): ``shared`` draws both with the run's seed, so they share their 600
 examples of every other digit; ``independent`` draws the new set with its own seed
@@ -117,7 +120,7 @@ def _independent(config: dict[str, Any]) -> bool:
     Raises:
         NeuroplastError: an unknown ``peaked_sets`` value.
     """
-    relation = config.get("peaked_sets", "shared")
+    relation = option(config, "peaked_sets")
     if relation not in PEAKED_SETS:
         raise NeuroplastError(f"peaked_sets must be one of {PEAKED_SETS}, got {relation!r}")
     return relation == "independent"
@@ -347,7 +350,7 @@ REPLICATION_SHIFT = Experiment(
                 "'1'-peaked set; accuracies on both sets and the validation set",
     configs=configs,
     run=run,
-    options=("invert", "init", "l2", "lr_schedule", "b4_std"),
+    options=("invert", "init", "l2", "lr_schedule", "b4_std", "peaked_sets"),
     report=report,
     result_schema=RESULT_SCHEMA,
 )
