@@ -269,21 +269,46 @@ def test_a_callback_can_remove_neurons_and_training_continues(kind):
     assert math.isfinite(history.final["train_loss"])
 
 
-def _reference_training(model, data, protocol, epochs, seed, callbacks=()):
-    """train()'s schedule written out with the model called on whole input rows (its selector
-    gathering the kept features from every batch): the reference for the kept-columns path."""
-    optimizer = make_optimizer(model, protocol)
+def _reference_training(model, data, protocol, epochs, seed, callbacks=(), optimizer=None):
+    """train()'s schedule written out with the selector gathering the kept features from
+    every batch of whole input rows: the reference for the kept-columns path. It steps as
+    train() does: by autograd (``optimizer`` with a step hook, as :func:`_autograd_optimizer`
+    gives), or by the plain-SGD step (:mod:`neuroplast.train.plain_step`) on the selected
+    columns."""
+    from neuroplast.train.plain_step import plain_sgd_step
+
+    optimizer = make_optimizer(model, protocol) if optimizer is None else optimizer
     generator = torch.Generator().manual_seed(seed)
     for epoch in range(1, epochs + 1):
         order = torch.randperm(data.n, generator=generator)
+        plain = plain_sgd_step(model, optimizer)
         for start in range(0, data.n, protocol.batch_size):
             index = order[start : start + protocol.batch_size]
+            if plain is not None:
+                plain(model.selector(data.x[index]), data.y[index])
+                continue
             loss = torch.nn.functional.cross_entropy(model(data.x[index]), data.y[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
         for callback in callbacks:
             callback(loop_module.TrainState(model, optimizer, epoch, data, History()))
+
+
+def _autograd_optimizer(model, protocol):
+    """The protocol's optimizer with a (no-op) step hook: train() then steps by autograd."""
+    optimizer = make_optimizer(model, protocol)
+    optimizer.register_step_post_hook(lambda *_: None)
+    return optimizer
+
+
+STEP_KINDS = ["plain", "autograd"]
+"""How train() steps: the plain-SGD step without autograd (the default for the protocol's
+SGD) or autograd (forced by a step hook)."""
+
+
+def _optimizer_for(kind: str, model, protocol):
+    return _autograd_optimizer(model, protocol) if kind == "autograd" else None
 
 
 def _count_selector_calls(monkeypatch) -> list[int]:
@@ -309,10 +334,11 @@ STEPS_PER_EPOCH = 6
 """300 random examples in batches of 50 (``_protocol()``)."""
 
 
+@pytest.mark.parametrize("kind", STEP_KINDS)
 @pytest.mark.parametrize(("min_epochs", "epochs", "per_batch"),
                          [(1, 3, False), (3, 4, False), (100, 3, True)])
 def test_an_input_pruned_model_trains_bit_identically_on_its_kept_columns(
-        monkeypatch, min_epochs, epochs, per_batch):
+        monkeypatch, min_epochs, epochs, per_batch, kind):
     """train() gathers a long training's kept columns once (the selector then runs only in the
     final evaluation) and a short one's from every batch; either way the weights are
     bit-identical to calling the model on whole rows every step, and to an unpruned model
@@ -327,18 +353,22 @@ def test_an_input_pruned_model_trains_bit_identically_on_its_kept_columns(
             mine.weight.copy_(theirs.weight)
             mine.bias.copy_(theirs.bias)
     calls = _count_selector_calls(monkeypatch)
-    train(model, data, _protocol(), epochs=epochs, seed=5, progress=False)
+    train(model, data, _protocol(), epochs=epochs, seed=5, progress=False,
+          optimizer=_optimizer_for(kind, model, _protocol()))
     assert calls[0] == 1 + (epochs * STEPS_PER_EPOCH if per_batch else 0)  # 1: evaluation
-    _reference_training(reference, data, _protocol(), epochs, 5)
+    _reference_training(reference, data, _protocol(), epochs, 5,
+                        optimizer=_optimizer_for(kind, reference, _protocol()))
     kept = Split(data.x[:, model.selector.kept], data.y)
-    train(plain, kept, _protocol(), epochs=epochs, seed=5, progress=False)
+    train(plain, kept, _protocol(), epochs=epochs, seed=5, progress=False,
+          optimizer=_optimizer_for(kind, plain, _protocol()))
     for ours, theirs, alone in zip(model.parameters(), reference.parameters(),
                                    plain.parameters(), strict=True):
         assert torch.equal(ours, theirs) and torch.equal(ours, alone)
 
 
+@pytest.mark.parametrize("kind", STEP_KINDS)
 @pytest.mark.parametrize("min_epochs", [1, 3])
-def test_inputs_pruned_by_a_callback_are_gathered_again(monkeypatch, min_epochs):
+def test_inputs_pruned_by_a_callback_are_gathered_again(monkeypatch, min_epochs, kind):
     """A callback that prunes inputs, or permutes the kept ones in place, changes the columns
     train() steps on: the result is bit-identical to the model called on whole rows with the
     same callback."""
@@ -354,8 +384,9 @@ def test_inputs_pruned_by_a_callback_are_gathered_again(monkeypatch, min_epochs)
     model = initialize(build_mlp(widths=[20, 10, 6, 4]), 1)
     reference = copy.deepcopy(model)
     train(model, data, _protocol(), epochs=6, seed=2, callbacks=[change_inputs],
-          progress=False)
-    _reference_training(reference, data, _protocol(), 6, 2, [change_inputs])
+          progress=False, optimizer=_optimizer_for(kind, model, _protocol()))
+    _reference_training(reference, data, _protocol(), 6, 2, [change_inputs],
+                        optimizer=_optimizer_for(kind, reference, _protocol()))
     assert model.widths[0] == 17
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), reference.parameters(),
                                                  strict=True))

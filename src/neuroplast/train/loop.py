@@ -249,6 +249,22 @@ class _KeptInputs:
         return self.x_kept, model.forward_kept
 
 
+def _plain_step(model: MLP, optimizer: torch.optim.Optimizer,
+                forward: Callable[[torch.Tensor], torch.Tensor]
+                ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
+    """This epoch's step without autograd (:func:`neuroplast.train.plain_step.plain_sgd_step`:
+    plain SGD on an MLP called plainly, to float rounding the same step, faster), taking the
+    batches ``forward`` takes — the split's kept columns, or every feature, which it selects
+    first; None: step by autograd."""
+    from neuroplast.train.plain_step import plain_sgd_step  # it imports this module
+
+    step = plain_sgd_step(model, optimizer)
+    if step is None or forward is not model or model.selector.is_identity:
+        return step  # forward_kept, or a model that reads every feature
+    selector = model.selector
+    return lambda x, y: step(selector(x), y)
+
+
 def step_schedule(n_examples: int, batch_size: int, epochs: float) -> tuple[int, int, int]:
     """(steps per epoch, total steps, epochs begun) for ``epochs`` (may be fractional).
 
@@ -374,6 +390,7 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
         for epoch in range(epochs_done, n_epochs):
             model.train()
             x_all, forward = inputs.for_model(model, n_epochs - epoch)  # inputs may change
+            plain = _plain_step(model, optimizer, forward)  # callbacks may change both
             order = torch.randperm(data.n, generator=generator)  # (n,)
             running = torch.zeros((), dtype=torch.float64, device=x_all.device)
             batches = 0
@@ -382,11 +399,15 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
                     break
                 index = order[start : start + protocol.batch_size]  # (batch,)
                 x, y = x_all.index_select(0, index), data.y.index_select(0, index)
-                loss = F.cross_entropy(forward(x), y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                rates.before_step(step + 1)
-                optimizer.step()
+                if plain is not None:
+                    rates.before_step(step + 1)
+                    loss = plain(x, y)
+                else:
+                    loss = F.cross_entropy(forward(x), y)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    rates.before_step(step + 1)
+                    optimizer.step()
                 running += loss.detach()  # summed on the device: no sync per step
                 batches += 1
                 step += 1

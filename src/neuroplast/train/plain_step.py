@@ -1,0 +1,121 @@
+"""One plain-SGD step of an MLP without autograd: what ``train()`` steps with when it can.
+
+``train()`` steps by autograd (``loss.backward()``, then ``optimizer.step()``). For the case
+that dominates the reproduction's cost — an :class:`~neuroplast.models.MLP` trained by
+``torch.optim.SGD`` without momentum (the paper's optimizer, §2.2; its L2 term as each
+group's ``weight_decay``, eq. 4) — the fused trainer's hand-written back-propagation
+(:meth:`FusedMLP._backpropagate <neuroplast.train.fused.FusedMLP>`, with :class:`PlainSGD`)
+computes the same step for one member about 10 % faster (N4, batch 600, one thread on this
+project's AVX2 machine: 7.7 against 8.5 ms a step; ``benchmarks/bench_training.py``, row "N4
+training FLOP/s"): no autograd graph, no stored gradients, each weight's step taken inside the
+product that forms its gradient. :func:`plain_sgd_step` builds that step on a one-member
+:class:`FusedMLP` whose parameters *share storage* with the model's, so every in-place update
+is the model's own; the model's ``.grad`` is left as it was.
+
+The two steps agree to float rounding, not bit for bit (the hand-written step takes the softmax
+in base 2 and rounds θ twice per step: :mod:`neuroplast.train.fused`), so a training run since
+2026-12-07 differs in its last bits from the same run made before (as runs on two CPUs do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from neuroplast.models.mlp import MLP
+from neuroplast.train.fused import FusedMLP, PlainSGD
+
+PlainStep = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""``step(x, y)``: one SGD step on a batch of the model's *kept* input columns (batch, kept)
+and labels (batch,); returns the batch's mean cross-entropy before the step (0-d)."""
+
+
+def plain_sgd_step(model: MLP, optimizer: torch.optim.Optimizer) -> PlainStep | None:
+    """The hand-written SGD step of ``model`` under ``optimizer``, or None where it would not
+    compute what autograd and ``optimizer.step()`` compute.
+
+    None unless: ``model`` is exactly an :class:`MLP` (a subclass may change ``forward`` or
+    ``forward_kept``), no forward hook sits on it, its selector, its layers or globally, no
+    layer is parametrized (its ``weight`` would be computed, not stored), every parameter
+    requires a gradient and lies in exactly one group of a plain ``torch.optim.SGD`` with
+    momentum 0 and ``maximize`` off, and no step hook is registered on the optimizer or
+    globally (it would expect ``optimizer.step()`` to run). Build it again whenever the model
+    or the optimizer may have changed (surgery between epochs).
+    """
+    if type(model) is not MLP or not _no_hooks(model):
+        return None
+    params = list(model.parameters())
+    if not all(p.requires_grad for p in params):
+        return None
+    group_of = _plain_sgd_groups(optimizer, params)
+    if group_of is None:
+        return None
+    view = _shared_view(model)
+    pairs = [(view.first.weight, model.layers[0].weight), (view.first.bias, model.layers[0].bias)]
+    pairs += [(view_param, layer_param)
+              for k, layer in enumerate(model.layers[1:])
+              for view_param, layer_param in ((view.weights[k], layer.weight),
+                                              (view.biases[k], layer.bias))]
+    sink = PlainSGD({view_param: group_of[id(layer_param)] for view_param, layer_param in pairs})
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return view._backpropagate(x, y, sink)[0]
+
+    return step
+
+
+def _no_hooks(model: MLP) -> bool:
+    """No forward hook on the model, its selector or its layers, none global, and no
+    parametrized layer: stepping past ``__call__`` silences nothing."""
+    modules = [model, model.selector, *model.layers]
+    if any(m._forward_hooks or m._forward_pre_hooks for m in modules):
+        return False
+    if any(nn.utils.parametrize.is_parametrized(layer) for layer in model.layers):
+        return False
+    return not (nn.modules.module._global_forward_hooks
+                or nn.modules.module._global_forward_pre_hooks)
+
+
+def _plain_sgd_groups(optimizer: torch.optim.Optimizer,
+                      params: list[nn.Parameter]) -> dict[int, dict] | None:
+    """``id(param)`` → its group, when ``optimizer`` is plain SGD (momentum 0, not
+    maximising) holding every one of ``params`` exactly once; else None."""
+    if type(optimizer) is not torch.optim.SGD or _step_hooks(optimizer):
+        return None
+    group_of: dict[int, dict] = {}
+    for group in optimizer.param_groups:
+        if group["momentum"] != 0 or group.get("maximize", False):
+            return None
+        for param in group["params"]:
+            if id(param) in group_of:
+                return None
+            group_of[id(param)] = group
+    if any(id(p) not in group_of for p in params) or len(group_of) != len(params):
+        return None
+    return group_of
+
+
+def _step_hooks(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether a step hook is registered on ``optimizer`` or globally: it expects
+    ``optimizer.step()`` to run."""
+    from torch.optim import optimizer as optim_module
+
+    return bool(optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks
+                or optim_module._global_optimizer_pre_hooks
+                or optim_module._global_optimizer_post_hooks)
+
+
+def _shared_view(model: MLP) -> FusedMLP:
+    """A one-member :class:`FusedMLP` of ``model``'s layers over its kept inputs whose
+    parameters are views of the model's storage (the later layers' weights (1, out, in))."""
+    layers = model.layers
+    first = layers[0].weight
+    view = FusedMLP(1, model.widths, model.activation_name).to(first.device, first.dtype)
+    view.first.weight = nn.Parameter(first.data)
+    view.first.bias = nn.Parameter(layers[0].bias.data)
+    for k, layer in enumerate(layers[1:]):
+        view.weights[k] = nn.Parameter(layer.weight.data.unsqueeze(0))
+        view.biases[k] = nn.Parameter(layer.bias.data.unsqueeze(0))
+    return view
