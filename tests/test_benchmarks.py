@@ -58,7 +58,7 @@ def test_fused_benchmark_trains_the_same_nets_as_sequential_training(monkeypatch
     monkeypatch.setattr(bench_training, "N_MEMBERS", 3)
     result = bench_training.fused_vs_sequential(mnist_small.train, steps=4)
     assert result["members"] == 3 and result["steps"] == 4
-    # float32 rounding at most (since train() steps plain SGD as the fused step does, none)
+    # float32 rounding at most (none here since train() steps plain SGD as the fused step does)
     assert 0 <= result["max_abs_param_diff_fused_vs_train"] < 1e-5
     assert result["first_layer_gemms_s_per_step"] > 0
     # every product of the step costs more than the first layer's alone

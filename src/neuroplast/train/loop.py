@@ -304,6 +304,12 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
           history: History | None = None, checkpoint: Checkpoint | None = None) -> History:
     """Train ``model`` in place with mini-batch SGD as the protocol prescribes.
 
+    Under plain SGD (the protocol's optimizer, or any ``torch.optim.SGD`` without momentum) an
+    MLP called plainly steps without autograd (:mod:`neuroplast.train.plain_step`: the same
+    step to float rounding, 1.08× the steps per second for N4 on this project's AVX2 machine,
+    ``benchmarks/bench_training.py``; ``.grad`` is left alone); anything else — another
+    optimizer, momentum, a forward hook, a step hook on the optimizer — steps by autograd.
+
     An input-pruned model in a long training steps on its kept input columns, gathered once
     instead of from every batch (bit-identical; skipped when ``forward`` is overridden or a
     forward hook is registered, so those still run every step: :class:`_KeptInputs`).

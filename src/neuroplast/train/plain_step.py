@@ -5,9 +5,11 @@ that dominates the reproduction's cost — an :class:`~neuroplast.models.MLP` tr
 ``torch.optim.SGD`` without momentum (the paper's optimizer, §2.2; its L2 term as each
 group's ``weight_decay``, eq. 4) — the fused trainer's hand-written back-propagation
 (:meth:`FusedMLP._backpropagate <neuroplast.train.fused.FusedMLP>`, with :class:`PlainSGD`)
-computes the same step for one member about 10 % faster (N4, batch 600, one thread on this
-project's AVX2 machine: 7.7 against 8.5 ms a step; ``benchmarks/bench_training.py``, row "N4
-training FLOP/s"): no autograd graph, no stored gradients, each weight's step taken inside the
+computes the same step for one member faster — N4, batch 600, one thread on this project's
+AVX2 machine: 144.1 against 133.1 steps/s, 1.08× (``python -m benchmarks --only training
+--threads 1``, row "N4 training by train(): its plain-SGD step / the same training by
+autograd", 2026-12-07; the strict-count FLOP/s row 0.711 of a matmul, 0.613 by autograd the
+day before) — with no autograd graph, no stored gradients, each weight's step taken inside the
 product that forms its gradient. :func:`plain_sgd_step` builds that step on a one-member
 :class:`FusedMLP` whose parameters *share storage* with the model's, so every in-place update
 is the model's own; the model's ``.grad`` is left as it was.
