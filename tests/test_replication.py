@@ -337,6 +337,10 @@ def test_cli_grow_refuses_input_site(trained_n4, tmp_path, capsys):
     assert "input site cannot replicate" in capsys.readouterr().err
     assert main(["grow", str(path), "--method", "B2", "--alpha", "3"]) == 2
     assert "fixes alpha" in capsys.readouterr().err
+    # more parents than neurons, refused before any data is read (none is given here)
+    assert main(["grow", str(path), "--method", "B1", "--n", "101"]) == 2
+    assert ("--n 101 parents, but site 'hidden1' has 100 neurons; choose --n between 1 and "
+            "100") in capsys.readouterr().err
 
 
 def test_cli_grow_draws_the_random_neuron_at_the_given_spread(saved_n4, tmp_path, capsys):

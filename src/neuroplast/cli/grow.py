@@ -83,6 +83,18 @@ def replication_options(args: argparse.Namespace, method: ReplicationMethod) -> 
                               seed=0 if args.seed is None else args.seed, measure=measure)
 
 
+def check_parent_count(options: ReplicationOptions, method: ReplicationMethod, site: str,
+                       width: int) -> None:
+    """Refuse ``--n`` parents beyond the site's width, for a method that copies parents.
+
+    Raises:
+        NeuroplastError: ``options.n`` exceeds ``width``; the message gives the valid range.
+    """
+    if method.uses_parents and options.n > width:
+        raise NeuroplastError(f"--n {options.n} parents, but site {site!r} has {width} "
+                              f"neurons; choose --n between 1 and {width}")
+
+
 def add_replication_arguments(p: argparse.ArgumentParser, *, default_method: str) -> None:
     """--n, --method, --alpha, --measure, --seed and --random-std of a replication (eqs
     44-49)."""
@@ -121,12 +133,7 @@ def run(args: argparse.Namespace) -> int:
     model, metadata = load_model(args.model)
     check_mnist_model(model)
     check_loaded_model(model, args.model)
-    width = growable_site(model, args.site).width
-    if method.uses_parents and options.n > width:
-        raise NeuroplastError(
-            f"--n {options.n}: {args.site} has only {width} neurons to be parents; give --n "
-            f"between 1 and {width}"
-        )
+    check_parent_count(options, method, args.site, growable_site(model, args.site).width)
     dataset = load_data(args)
     before = _logits(model, dataset.train)
     result = replicate(model, args.site, n=options.n, method=args.method, alpha=args.alpha,

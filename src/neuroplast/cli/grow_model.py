@@ -12,7 +12,11 @@ from __future__ import annotations
 import argparse
 
 from neuroplast.api import replicate
-from neuroplast.cli.grow import add_replication_arguments, replication_options
+from neuroplast.cli.grow import (
+    add_replication_arguments,
+    check_parent_count,
+    replication_options,
+)
 from neuroplast.cli.prune_model import jsonable, parent_metadata
 from neuroplast.cli.user_model import (
     add_model_arguments,
@@ -58,9 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if not site.can_grow:
         raise NeuroplastError(f"site {args.site!r} ({site.kind}) cannot grow: its neurons have "
                               "no incoming weights to copy; choose a hidden site")
-    if method.uses_parents and options.n > site.width:
-        raise NeuroplastError(f"--n {options.n} parents, but site {args.site!r} has {site.width} "
-                              f"neurons; choose --n between 1 and {site.width}")
+    check_parent_count(options, method, args.site, site.width)
 
     before = outputs(model, data, args.batch_size)
     result = replicate(model, site, data=data.batches(model, args.batch_size), n=options.n,
