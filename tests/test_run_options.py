@@ -437,6 +437,25 @@ def test_report_only_names_the_setting_and_notes_runs_of_another(tmp_path, capsy
     assert "note:" not in capsys.readouterr().err  # seed 1 is not another setting's run
 
 
+def test_a_sweep_longer_than_fast_says_what_it_costs_before_it_starts(tmp_path, capsys,
+                                                                       extras):
+    """The paper's protocol is 100× fast's steps (5000 paper epochs against 50 of ours for
+    N4), medium's 10×; the note names the quick setting and is printed when such a sweep
+    runs (toy-sweep is instant under any protocol); fast and quick say nothing."""
+    from neuroplast.cli.main import main
+    from neuroplast.cli.reproduce import cost_note
+
+    assert cost_note("fast") is None and cost_note("quick") is None
+    assert cost_note("paper").startswith("protocol paper trains 100× the steps of fast")
+    assert "--setting fast is the quick reproduction" in cost_note("paper")
+    assert main(["reproduce", "toy-sweep", "--protocol", "medium", "--seeds", "1", "--out",
+                 str(tmp_path), "--no-progress"]) == 0
+    assert "note: protocol medium trains 10× the steps of fast" in capsys.readouterr().err
+    assert main(["reproduce", "toy-sweep", "--protocol", "fast", "--seeds", "1", "--out",
+                 str(tmp_path / "fast"), "--no-progress"]) == 0
+    assert "trains" not in capsys.readouterr().err
+
+
 def test_an_unknown_setting_is_refused_with_the_choices():
     from neuroplast.experiments.settings import setting_for
 

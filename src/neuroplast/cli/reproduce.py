@@ -332,6 +332,9 @@ def _reproduce(sweep: Sweep, args: argparse.Namespace, out: Path) -> Path | None
     else:
         print(f"{experiment.name}: {total} runs ({seeds} seeds), {setting}, "
               f"executor {args.executor}, {args.workers} worker(s)")
+        note = cost_note(protocol)
+        if note:
+            print(f"neuroplast reproduce: note: {note}", file=sys.stderr)
         records = run_sweep(experiment, protocol=protocol, seeds=seeds, out_dir=out,
                             workers=args.workers, executor=args.executor,
                             address=args.address,
@@ -341,6 +344,27 @@ def _reproduce(sweep: Sweep, args: argparse.Namespace, out: Path) -> Path | None
                                      sorted({r["spec"]["seed"] for r in records}))
     print(f"{experiment.name}: report {summary}")
     return summary
+
+
+PAPER_N4_CORE_MINUTES = 70
+"""Minutes of one CPU core for one N4 training of 5000 paper epochs under ``paper``: ≈ 0.9 s
+an epoch by autograd on this project's 2 GHz AVX2 AMD EPYC (docs/reproduction/fidelity.md,
+"Cost"), 1.08× the steps per second since ``train()``'s plain-SGD step (docs/decisions.md row
+55)."""
+
+
+def cost_note(protocol: str) -> str | None:
+    """What a protocol longer than ``fast`` costs, said before its sweep starts (None for
+    ``fast`` and shorter): its length against ``fast``, an N4 training's time under it for
+    scale, and the way to the quick reproduction."""
+    scale = get_protocol(protocol).epoch_scale / get_protocol(FAST.protocol).epoch_scale
+    if scale <= 1:
+        return None
+    minutes = PAPER_N4_CORE_MINUTES * get_protocol(protocol).epoch_scale
+    return (f"protocol {protocol} trains {scale:g}× the steps of {FAST.protocol} (for scale: "
+            f"one N4 training of 5000 paper epochs is about {minutes:.0f} min of one CPU core "
+            "on a 2 GHz AVX2 machine, and a run may hold several); stopped, the same command "
+            "resumes; --setting fast is the quick reproduction")
 
 
 def _report(experiment: Experiment, records: list[dict[str, Any]], directory: Path) -> Path:
