@@ -515,8 +515,9 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict[str, Any]:
          "reference_name": f"{N_MEMBERS} sequential neuroplast.train.train runs",
          "goal": ">= 10",
          "note": f"{steps} SGD steps of batch 600 ({data_note}); same inits and batches; "
-                 f"max |Δθ| fused vs sequential = {max_diff:.1e} (float32; the fused SGD "
-                 "step rounds θ twice per step, train() once: neuroplast.train.fused)"},
+                 f"max |Δθ| fused vs sequential = {max_diff:.1e} (float32; both take the "
+                 "hand-written step since train()'s plain-SGD step, docs/decisions.md row "
+                 "55, on products of other shapes: 28 members' against one's)"},
         {"name": f"fused training, {N_MEMBERS} N1 nets vs lean sequential loop",
          "value": fused["fused_member_steps_per_s"], "unit": "member-steps/s",
          "reference": fused["sequential_lean_member_steps_per_s"],

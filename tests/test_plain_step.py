@@ -120,6 +120,18 @@ def _cases():
     optimizer.register_step_pre_hook(lambda *_: None)
     subclass = _Doubled([20, 6, 4])
     adam = model()
+    square = initialize(build_mlp(widths=[20, 6, 6, 6, 4]), 0)
+    square.layers[2].weight = square.layers[1].weight  # tied: one tensor in two layers
+    shared = initialize(build_mlp(widths=[20, 6, 6, 6, 4]), 0)
+    shared.layers[2].weight = nn.Parameter(shared.layers[1].weight.detach())  # one storage
+    grad_hooked = model()
+    grad_hooked.layers[0].weight.register_hook(lambda g: g.clamp(-1, 1))
+    accumulate_hooked = model()
+    accumulate_hooked.layers[1].bias.register_post_accumulate_grad_hook(lambda p: None)
+    backward_hooked = model()
+    backward_hooked.layers[1].register_full_backward_hook(lambda *_: None)
+    no_bias = model()
+    no_bias.layers[1] = nn.Linear(6, 4, bias=False)
     return [
         ("momentum", momentum, torch.optim.SGD(momentum.parameters(), lr=0.1, momentum=0.9)),
         ("maximize", momentum, torch.optim.SGD(momentum.parameters(), lr=0.1, maximize=True)),
@@ -131,6 +143,13 @@ def _cases():
          torch.optim.SGD(list(partial.parameters())[1:], lr=0.1)),
         ("a step hook", step_hooked, optimizer),
         ("a subclass", subclass, make_optimizer(subclass, protocol)),
+        ("tied weights", square, torch.optim.SGD(square.parameters(), lr=0.1)),
+        ("parameters sharing storage", shared, torch.optim.SGD(shared.parameters(), lr=0.1)),
+        ("a gradient hook", grad_hooked, make_optimizer(grad_hooked, protocol)),
+        ("a post-accumulate hook", accumulate_hooked,
+         make_optimizer(accumulate_hooked, protocol)),
+        ("a module backward hook", backward_hooked, make_optimizer(backward_hooked, protocol)),
+        ("a layer without bias", no_bias, torch.optim.SGD(no_bias.parameters(), lr=0.1)),
     ]
 
 
@@ -138,6 +157,31 @@ def _cases():
                          ids=[case[0] for case in _cases()])
 def test_the_plain_step_is_not_taken_where_it_would_differ(what, model, optimizer):
     assert plain_sgd_step(model, optimizer) is None, what
+
+
+def test_models_the_plain_step_refuses_still_train_by_autograd():
+    """Tied weights and a layer without bias train as before (autograd writes ``.grad``)."""
+    square = initialize(build_mlp(widths=[20, 6, 6, 6, 4]), 0)
+    square.layers[2].weight = square.layers[1].weight
+    no_bias = initialize(build_mlp(widths=[20, 6, 4]), 0)
+    no_bias.layers[1] = nn.Linear(6, 4, bias=False)
+    for model in (square, no_bias):
+        train(model, _split(), _protocol(), epochs=1, seed=0, progress=False)
+        assert all(p.grad is not None for p in model.parameters())
+
+
+def test_the_plain_step_moves_the_parameters_version_counters_as_autograd_does():
+    """In-place updates through the view count on the model's own parameters, so a graph
+    recorded before training refuses to back-propagate through the changed weights."""
+    model = initialize(build_mlp(widths=[20, 6, 4]), 0)
+    data = _split()
+    stale = torch.nn.functional.cross_entropy(model(data.x), data.y)
+    before = [p._version for p in model.parameters()]
+    train(model, data, _protocol(), epochs=1, seed=0, progress=False)
+    assert all(p.grad is None for p in model.parameters())  # the plain step was taken
+    assert all(p._version > v for p, v in zip(model.parameters(), before, strict=True))
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        stale.backward()
 
 
 def test_the_plain_step_is_taken_for_the_protocols_sgd_and_steps_the_models_own_storage():

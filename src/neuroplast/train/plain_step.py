@@ -8,11 +8,12 @@ group's ``weight_decay``, eq. 4) — the fused trainer's hand-written back-propa
 computes the same step for one member faster — N4, batch 600, one thread on this project's
 AVX2 machine: 144.1 against 133.1 steps/s, 1.08× (``python -m benchmarks --only training
 --threads 1``, row "N4 training by train(): its plain-SGD step / the same training by
-autograd", 2026-12-07; the strict-count FLOP/s row 0.711 of a matmul, 0.613 by autograd the
-day before) — with no autograd graph, no stored gradients, each weight's step taken inside the
-product that forms its gradient. :func:`plain_sgd_step` builds that step on a one-member
-:class:`FusedMLP` whose parameters *share storage* with the model's, so every in-place update
-is the model's own; the model's ``.grad`` is left as it was.
+autograd", 2026-12-07, one run; in the same run the strict-count FLOP/s is 0.711 of a matmul
+by the plain step and 0.656 by autograd) — with no autograd graph, no stored gradients, each
+weight's step taken inside the product that forms its gradient. :func:`plain_sgd_step` builds
+that step on a one-member :class:`FusedMLP` whose parameters *share storage* (and version
+counters) with the model's, so every in-place update is the model's own; the model's ``.grad``
+is left as it was.
 
 The two steps agree to float rounding, not bit for bit (the hand-written step takes the softmax
 in base 2 and rounds θ twice per step: :mod:`neuroplast.train.fused`), so a training run since
@@ -39,17 +40,19 @@ def plain_sgd_step(model: MLP, optimizer: torch.optim.Optimizer) -> PlainStep | 
     compute what autograd and ``optimizer.step()`` compute.
 
     None unless: ``model`` is exactly an :class:`MLP` (a subclass may change ``forward`` or
-    ``forward_kept``), no forward hook sits on it, its selector, its layers or globally, no
-    layer is parametrized (its ``weight`` would be computed, not stored), every parameter
-    requires a gradient and lies in exactly one group of a plain ``torch.optim.SGD`` with
+    ``forward_kept``) whose layers are exactly ``nn.Linear`` with biases, none parametrized
+    (its ``weight`` would be computed, not stored); no forward or backward hook sits on it, its
+    selector, its layers or globally, and no gradient hook on a parameter; no two parameters
+    are one tensor or share storage (tied weights); every parameter requires a gradient and
+    lies in exactly one group of a plain ``torch.optim.SGD`` with
     momentum 0 and ``maximize`` off, and no step hook is registered on the optimizer or
     globally (it would expect ``optimizer.step()`` to run). Build it again whenever the model
     or the optimizer may have changed (surgery between epochs).
     """
-    if type(model) is not MLP or not _no_hooks(model):
+    if type(model) is not MLP or not _plain_layers(model) or not _no_hooks(model):
         return None
     params = list(model.parameters())
-    if not all(p.requires_grad for p in params):
+    if not all(p.requires_grad for p in params) or _aliased(model):
         return None
     group_of = _plain_sgd_groups(optimizer, params)
     if group_of is None:
@@ -68,16 +71,35 @@ def plain_sgd_step(model: MLP, optimizer: torch.optim.Optimizer) -> PlainStep | 
     return step
 
 
+def _plain_layers(model: MLP) -> bool:
+    """Every layer exactly an ``nn.Linear`` with a bias (the view holds one per layer) and
+    none parametrized (its ``weight`` would be computed, not stored)."""
+    return all(type(layer) is nn.Linear and layer.bias is not None
+               and not nn.utils.parametrize.is_parametrized(layer) for layer in model.layers)
+
+
 def _no_hooks(model: MLP) -> bool:
-    """No forward hook on the model, its selector or its layers, none global, and no
-    parametrized layer: stepping past ``__call__`` silences nothing."""
+    """No hook that the hand-written step would skip: forward and backward hooks on the
+    model, its selector or its layers, gradient hooks on its parameters, and global forward
+    and backward hooks."""
     modules = [model, model.selector, *model.layers]
-    if any(m._forward_hooks or m._forward_pre_hooks for m in modules):
+    if any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
+           or m._backward_pre_hooks for m in modules):
         return False
-    if any(nn.utils.parametrize.is_parametrized(layer) for layer in model.layers):
+    if any(p._backward_hooks or p._post_accumulate_grad_hooks for p in model.parameters()):
         return False
-    return not (nn.modules.module._global_forward_hooks
-                or nn.modules.module._global_forward_pre_hooks)
+    module = nn.modules.module
+    return not (module._global_forward_hooks or module._global_forward_pre_hooks
+                or module._global_backward_hooks or module._global_backward_pre_hooks)
+
+
+def _aliased(model: MLP) -> bool:
+    """Whether two of the model's parameter slots hold one tensor (tied weights) or two
+    parameters share storage: the hand-written step updates a layer in place before the
+    layer below reads it, so their updates would interact unlike autograd's."""
+    params = [p for _, p in model.named_parameters(remove_duplicate=False)]
+    storages = {p.untyped_storage().data_ptr() for p in params}
+    return len({id(p) for p in params}) < len(params) or len(storages) < len(params)
 
 
 def _plain_sgd_groups(optimizer: torch.optim.Optimizer,
@@ -115,9 +137,11 @@ def _shared_view(model: MLP) -> FusedMLP:
     layers = model.layers
     first = layers[0].weight
     view = FusedMLP(1, model.widths, model.activation_name).to(first.device, first.dtype)
-    view.first.weight = nn.Parameter(first.data)
-    view.first.bias = nn.Parameter(layers[0].bias.data)
+    # detach(), not .data: the views share the model's version counters too, so a graph
+    # recorded before train() still sees that its weights changed
+    view.first.weight = nn.Parameter(first.detach())
+    view.first.bias = nn.Parameter(layers[0].bias.detach())
     for k, layer in enumerate(layers[1:]):
-        view.weights[k] = nn.Parameter(layer.weight.data.unsqueeze(0))
-        view.biases[k] = nn.Parameter(layer.bias.data.unsqueeze(0))
+        view.weights[k] = nn.Parameter(layer.weight.detach().unsqueeze(0))
+        view.biases[k] = nn.Parameter(layer.bias.detach().unsqueeze(0))
     return view
