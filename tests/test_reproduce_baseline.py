@@ -61,9 +61,10 @@ def test_baseline_training_quick_reports_ours_beside_the_paper(tmp_path, data_di
 @pytest.mark.slow
 def test_reproduce_all_quick_two_seeds_reports_every_experiment(tmp_path, data_dir):
     """Every experiment under its default setting (the best-matching one: inverted MNIST with
-    variance-1/fan_in weights for baseline-, cutoff-, goal- and input-pruning and vs-nnsp), at
-    the quick protocol: each writes its report and the index links it."""
-    from neuroplast.experiments.settings import BEST_MATCHING
+    variance-1/fan_in weights for baseline-, cutoff-, goal- and input-pruning and vs-nnsp,
+    Kaiming-normal weights with independent peaked sets for replication-shift), at the quick
+    protocol: each writes its report and the index links it."""
+    from neuroplast.experiments.settings import setting_for
 
     assert main(["reproduce", "all", "--protocol", "quick", "--seeds", "2", "--out",
                  str(tmp_path), "--data", data_dir, "--no-progress"]) == 0
@@ -71,6 +72,10 @@ def test_reproduce_all_quick_two_seeds_reports_every_experiment(tmp_path, data_d
     for name in EXPERIMENTS:
         assert (tmp_path / name / "summary.md").is_file()
         assert f"]({name}/summary.md)" in index
-        inits = {json.loads(p.read_text())["spec"]["config"]["init"]
-                 for p in (tmp_path / name / "runs").glob("*.json")}
-        assert inits == {"lecun-normal" if name in BEST_MATCHING else "kaiming-normal"}, name
+        configs = [json.loads(p.read_text())["spec"]["config"]
+                   for p in (tmp_path / name / "runs").glob("*.json")]
+        paper_probable = setting_for(name).name == "paper-probable"
+        assert {c["init"] for c in configs} == {
+            "lecun-normal" if paper_probable else "kaiming-normal"}, name
+        assert {c.get("peaked_sets") for c in configs} == {
+            "independent" if name == "replication-shift" else None}, name
