@@ -6,10 +6,10 @@ that dominates the reproduction's cost — an :class:`~neuroplast.models.MLP` tr
 group's ``weight_decay``, eq. 4) — the fused trainer's hand-written back-propagation
 (:meth:`FusedMLP._backpropagate <neuroplast.train.fused.FusedMLP>`, with :class:`PlainSGD`)
 computes the same step for one member faster — N4, batch 600, one thread on this project's
-AVX2 machine: 144.1 against 133.1 steps/s, 1.08× (``python -m benchmarks --only training
---threads 1``, row "N4 training by train(): its plain-SGD step / the same training by
-autograd", 2026-12-07, one run; in the same run the strict-count FLOP/s is 0.711 of a matmul
-by the plain step and 0.656 by autograd) — with no autograd graph, no stored gradients, each
+AVX2 machine: 1.08× and 1.21× the steps per second in two runs (``python -m benchmarks --only
+training --threads 1``, row "N4 training by train(): its plain-SGD step / the same training by
+autograd", 2026-12-07; the strict-count FLOP/s 0.711 and 0.702 of a matmul by the plain step,
+0.656 and 0.581 by autograd in the same runs) — with no autograd graph, no stored gradients, each
 weight's step taken inside the product that forms its gradient. :func:`plain_sgd_step` builds
 that step on a one-member :class:`FusedMLP` whose parameters *share storage* (and version
 counters) with the model's, so every in-place update is the model's own; the model's ``.grad``
