@@ -349,8 +349,8 @@ def _reproduce(sweep: Sweep, args: argparse.Namespace, out: Path) -> Path | None
 PAPER_N4_CORE_MINUTES = 70
 """Minutes of one CPU core for one N4 training of 5000 paper epochs under ``paper``: ≈ 0.9 s
 an epoch by autograd on this project's 2 GHz AVX2 AMD EPYC (docs/reproduction/fidelity.md,
-"Cost"), 1.08× the steps per second since ``train()``'s plain-SGD step (docs/decisions.md row
-55)."""
+"Cost"), 1.08–1.21× the steps per second since ``train()``'s plain-SGD step
+(docs/decisions.md row 55)."""
 
 
 def cost_note(protocol: str) -> str | None:

@@ -307,9 +307,9 @@ def train(model: MLP, train_split: Split, protocol: Protocol, *, epochs: float, 
     Under plain SGD (the protocol's optimizer, or any ``torch.optim.SGD`` without momentum) an
     MLP called plainly steps without autograd (:mod:`neuroplast.train.plain_step`: the same
     step to float rounding, 1.08–1.21× the steps per second for N4 on this project's AVX2
-    machine in two runs,
-    ``benchmarks/bench_training.py``; ``.grad`` is left alone); anything else — another
-    optimizer, momentum, a forward hook, a step hook on the optimizer — steps by autograd.
+    machine in two runs of ``benchmarks/bench_training.py``; ``.grad`` is left alone); anything
+    else — another optimizer, momentum, a hook, tied weights — steps by autograd, and a step
+    hook on the optimizer asks for autograd.
 
     An input-pruned model in a long training steps on its kept input columns, gathered once
     instead of from every batch (bit-identical; skipped when ``forward`` is overridden or a
