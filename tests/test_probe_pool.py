@@ -25,11 +25,13 @@ def _wait_for(path: Path, seconds: float = 120.0) -> None:
 
 
 def _marked(job: tuple[int, str | None, str | None]) -> int:
-    """Job ``(number, wait_for, then_create)``: waits for one file, creates another, returns
-    its number."""
+    """Job ``(number, wait_for, then_create)``: waits for one file (then 1 s more, so the job
+    that created it is surely reported finished first, not in the same ``wait``), creates
+    another, returns its number."""
     number, wait_for, then_create = job
     if wait_for is not None:
         _wait_for(Path(wait_for))
+        time.sleep(1.0)
     if then_create is not None:
         Path(then_create).touch()
     return number
