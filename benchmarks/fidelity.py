@@ -15,7 +15,8 @@ then grown by one neuron):
   reproduction's ``fast`` setting) or ``lecun-normal`` (variance 1/fan_in, the other reading) — run
   option ``init``;
 * **L2 form**: (λ/2)·Σθ² or λ·Σθ², over weights and biases or weights only
-  (:mod:`neuroplast.train.l2`; both reproduction settings' is ``half-weights``) — run option ``l2``;
+  (:mod:`neuroplast.train.l2`; every reproduction setting's is ``half-weights``) — run option
+  ``l2``;
 * **learning-rate schedule**: ``constant`` (the paper's statement) or ``polynomial``
   (Mathematica ``NetTrain``'s SGD default; :mod:`neuroplast.train.lr_schedule`) — run option
   ``lr_schedule``.

@@ -21,7 +21,7 @@ from neuroplast.cli.main import main
 from neuroplast.data import Dataset, Split, load_mnist
 from neuroplast.experiments.options import REPRODUCTION_DEFAULTS
 from neuroplast.models import MLP, build_mlp, initialize
-from neuroplast.train import Protocol, get_protocol, train
+from neuroplast.train import Protocol, get_protocol, make_optimizer, train
 from neuroplast.train.l2 import with_l2_form
 
 REPRODUCTION_INIT = REPRODUCTION_DEFAULTS["init"]
@@ -135,6 +135,14 @@ def random_mlp(widths, activation: str = "tanh", seed: int = 0) -> MLP:
         for layer in model.layers:
             layer.bias.copy_(0.3 * torch.randn(layer.bias.shape, generator=generator))
     return model.double()
+
+
+def autograd_optimizer(model: MLP, protocol: Protocol) -> torch.optim.Optimizer:
+    """The protocol's optimizer with a no-op step hook: ``train()`` then steps by autograd and
+    ``optimizer.step()`` instead of its plain-SGD step (neuroplast.train.plain_step)."""
+    optimizer = make_optimizer(model, protocol)
+    optimizer.register_step_post_hook(lambda *_: None)
+    return optimizer
 
 
 def run_cli(args, capsys) -> tuple[int, str, str]:

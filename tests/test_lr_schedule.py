@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import random_mlp
+from conftest import autograd_optimizer, random_mlp
 from test_train_checkpoint import _interrupt_after, _split
 
 from benchmarks.lr_schedule import main, markdown
@@ -84,9 +84,8 @@ def test_constant_is_the_training_without_a_schedule():
     split = _split()
     protocol = _protocol("constant")
     scheduled, stepped, plain = (random_mlp([20, 8, 4], seed=3) for _ in range(3))
-    optimizer = make_optimizer(scheduled, protocol)
-    optimizer.register_step_post_hook(lambda *_: None)
-    train(scheduled, split, protocol, epochs=3, seed=7, progress=False, optimizer=optimizer)
+    train(scheduled, split, protocol, epochs=3, seed=7, progress=False,
+          optimizer=autograd_optimizer(scheduled, protocol))
     train(stepped, split, protocol, epochs=3, seed=7, progress=False)
     _by_hand(plain, split, protocol, epochs=3, seed=7, factor=lambda t, T: 1.0)
     assert _gap(scheduled, plain) == 0.0  # bit for bit: the schedule does nothing

@@ -8,6 +8,7 @@ import dataclasses
 
 import pytest
 import torch
+from conftest import autograd_optimizer
 from torch import nn
 
 from neuroplast.data import Split
@@ -27,13 +28,6 @@ def _protocol(**changes):
     return dataclasses.replace(get_protocol("fast"), batch_size=50, **changes)
 
 
-def _autograd(model, protocol):
-    """The protocol's optimizer with a step hook, so train() steps by autograd."""
-    optimizer = make_optimizer(model, protocol)
-    optimizer.register_step_post_hook(lambda *_: None)
-    return optimizer
-
-
 def _both(model, protocol, epochs, callbacks=(), data=None):
     """The model trained by the plain step and, from the same start, by autograd."""
     data = _split() if data is None else data
@@ -41,7 +35,7 @@ def _both(model, protocol, epochs, callbacks=(), data=None):
     ours = train(plain, data, protocol, epochs=epochs, seed=3, progress=False,
                  callbacks=callbacks)
     theirs = train(reference, data, protocol, epochs=epochs, seed=3, progress=False,
-                   callbacks=callbacks, optimizer=_autograd(reference, protocol))
+                   callbacks=callbacks, optimizer=autograd_optimizer(reference, protocol))
     return plain, reference, ours, theirs
 
 

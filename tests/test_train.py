@@ -12,7 +12,7 @@ import math
 
 import pytest
 import torch
-from conftest import random_mlp
+from conftest import autograd_optimizer, random_mlp
 
 from neuroplast.data import Split
 from neuroplast.errors import NeuroplastError
@@ -272,7 +272,7 @@ def test_a_callback_can_remove_neurons_and_training_continues(kind):
 def _reference_training(model, data, protocol, epochs, seed, callbacks=(), optimizer=None):
     """train()'s schedule written out with the selector gathering the kept features from
     every batch of whole input rows: the reference for the kept-columns path. It steps as
-    train() does: by autograd (``optimizer`` with a step hook, as :func:`_autograd_optimizer`
+    train() does: by autograd (``optimizer`` with a step hook, as conftest's ``autograd_optimizer``
     gives), or by the plain-SGD step (:mod:`neuroplast.train.plain_step`) on the selected
     columns."""
     from neuroplast.train.plain_step import plain_sgd_step
@@ -295,20 +295,13 @@ def _reference_training(model, data, protocol, epochs, seed, callbacks=(), optim
             callback(loop_module.TrainState(model, optimizer, epoch, data, History()))
 
 
-def _autograd_optimizer(model, protocol):
-    """The protocol's optimizer with a (no-op) step hook: train() then steps by autograd."""
-    optimizer = make_optimizer(model, protocol)
-    optimizer.register_step_post_hook(lambda *_: None)
-    return optimizer
-
-
 STEP_KINDS = ["plain", "autograd"]
 """How train() steps: the plain-SGD step without autograd (the default for the protocol's
 SGD) or autograd (forced by a step hook)."""
 
 
 def _optimizer_for(kind: str, model, protocol):
-    return _autograd_optimizer(model, protocol) if kind == "autograd" else None
+    return autograd_optimizer(model, protocol) if kind == "autograd" else None
 
 
 def _count_selector_calls(monkeypatch) -> list[int]:

@@ -357,10 +357,11 @@ def cost_note(protocol: str) -> str | None:
     """What a protocol longer than ``fast`` costs, said before its sweep starts (None for
     ``fast`` and shorter): its length against ``fast``, an N4 training's time under it for
     scale, and the way to the quick reproduction."""
-    scale = get_protocol(protocol).epoch_scale / get_protocol(FAST.protocol).epoch_scale
+    epoch_scale = get_protocol(protocol).epoch_scale  # ours per paper epoch: 1 under paper
+    scale = epoch_scale / get_protocol(FAST.protocol).epoch_scale
     if scale <= 1:
         return None
-    minutes = PAPER_N4_CORE_MINUTES * get_protocol(protocol).epoch_scale
+    minutes = PAPER_N4_CORE_MINUTES * epoch_scale
     return (f"protocol {protocol} trains {scale:g}× the steps of {FAST.protocol} (for scale: "
             f"one N4 training of 5000 paper epochs is about {minutes:.0f} min of one CPU core "
             "on a 2 GHz AVX2 machine, and a run may hold several); stopped, the same command "

@@ -440,15 +440,8 @@ class PlainSGD(_GradientSink):
         """A sink taking ``optimizer``'s step for every parameter of ``model``, or None when
         it cannot (not plain ``torch.optim.SGD``, momentum, ``maximize``, or a parameter of
         ``model`` in none of its groups)."""
-        if type(optimizer) is not torch.optim.SGD:
-            return None
-        groups: dict[torch.Tensor, dict[str, Any]] = {}
-        for group in optimizer.param_groups:
-            if group["momentum"] != 0 or group.get("maximize", False):
-                return None
-            for param in group["params"]:
-                groups[param] = group
-        if any(param not in groups for param in model.parameters()):
+        groups = plain_sgd_groups(optimizer)
+        if groups is None or any(param not in groups for param in model.parameters()):
             return None
         return cls(groups)
 
@@ -477,6 +470,22 @@ class PlainSGD(_GradientSink):
 
     def mask(self, param: torch.Tensor, mask: torch.Tensor) -> None:
         param.mul_(mask)  # unread entries were zero, so the step left them −η·∇θ: zero again
+
+
+def plain_sgd_groups(optimizer: torch.optim.Optimizer
+                     ) -> dict[torch.Tensor, dict[str, Any]] | None:
+    """Each parameter ``optimizer`` holds → its group, when ``optimizer`` is plain
+    ``torch.optim.SGD`` (momentum 0, not maximising), the step :class:`PlainSGD` takes; else
+    None."""
+    if type(optimizer) is not torch.optim.SGD:
+        return None
+    groups: dict[torch.Tensor, dict[str, Any]] = {}
+    for group in optimizer.param_groups:
+        if group["momentum"] != 0 or group.get("maximize", False):
+            return None
+        for param in group["params"]:
+            groups[param] = group
+    return groups
 
 
 def _check_fusable(models: Sequence[MLP]) -> None:

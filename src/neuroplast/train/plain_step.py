@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from neuroplast.models.mlp import MLP
-from neuroplast.train.fused import FusedMLP, PlainSGD
+from neuroplast.train.fused import FusedMLP, PlainSGD, plain_sgd_groups
 
 PlainStep = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """``step(x, y)``: one SGD step on a batch of the model's *kept* input columns (batch, kept)
@@ -54,16 +54,11 @@ def plain_sgd_step(model: MLP, optimizer: torch.optim.Optimizer) -> PlainStep | 
     params = list(model.parameters())
     if not all(p.requires_grad for p in params) or _aliased(model):
         return None
-    group_of = _plain_sgd_groups(optimizer, params)
-    if group_of is None:
+    groups = None if _step_hooks(optimizer) else plain_sgd_groups(optimizer)
+    if groups is None or set(groups) != set(params):  # every parameter, and only those
         return None
-    view = _shared_view(model)
-    pairs = [(view.first.weight, model.layers[0].weight), (view.first.bias, model.layers[0].bias)]
-    pairs += [(view_param, layer_param)
-              for k, layer in enumerate(model.layers[1:])
-              for view_param, layer_param in ((view.weights[k], layer.weight),
-                                              (view.biases[k], layer.bias))]
-    sink = PlainSGD({view_param: group_of[id(layer_param)] for view_param, layer_param in pairs})
+    view, pairs = _shared_view(model)
+    sink = PlainSGD({view_param: groups[param] for view_param, param in pairs})
 
     def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return view._backpropagate(x, y, sink)[0]
@@ -102,25 +97,6 @@ def _aliased(model: MLP) -> bool:
     return len({id(p) for p in params}) < len(params) or len(storages) < len(params)
 
 
-def _plain_sgd_groups(optimizer: torch.optim.Optimizer,
-                      params: list[nn.Parameter]) -> dict[int, dict] | None:
-    """``id(param)`` → its group, when ``optimizer`` is plain SGD (momentum 0, not
-    maximising) holding every one of ``params`` exactly once; else None."""
-    if type(optimizer) is not torch.optim.SGD or _step_hooks(optimizer):
-        return None
-    group_of: dict[int, dict] = {}
-    for group in optimizer.param_groups:
-        if group["momentum"] != 0 or group.get("maximize", False):
-            return None
-        for param in group["params"]:
-            if id(param) in group_of:
-                return None
-            group_of[id(param)] = group
-    if any(id(p) not in group_of for p in params) or len(group_of) != len(params):
-        return None
-    return group_of
-
-
 def _step_hooks(optimizer: torch.optim.Optimizer) -> bool:
     """Whether a step hook is registered on ``optimizer`` or globally: it expects
     ``optimizer.step()`` to run."""
@@ -131,9 +107,10 @@ def _step_hooks(optimizer: torch.optim.Optimizer) -> bool:
                 or optim_module._global_optimizer_post_hooks)
 
 
-def _shared_view(model: MLP) -> FusedMLP:
+def _shared_view(model: MLP) -> tuple[FusedMLP, list[tuple[nn.Parameter, nn.Parameter]]]:
     """A one-member :class:`FusedMLP` of ``model``'s layers over its kept inputs whose
-    parameters are views of the model's storage (the later layers' weights (1, out, in))."""
+    parameters are views of the model's storage (the later layers' weights (1, out, in)), and
+    its (view parameter, model parameter) pairs."""
     layers = model.layers
     first = layers[0].weight
     view = FusedMLP(1, model.widths, model.activation_name).to(first.device, first.dtype)
@@ -141,7 +118,9 @@ def _shared_view(model: MLP) -> FusedMLP:
     # recorded before train() still sees that its weights changed
     view.first.weight = nn.Parameter(first.detach())
     view.first.bias = nn.Parameter(layers[0].bias.detach())
+    pairs = [(view.first.weight, first), (view.first.bias, layers[0].bias)]
     for k, layer in enumerate(layers[1:]):
         view.weights[k] = nn.Parameter(layer.weight.detach().unsqueeze(0))
         view.biases[k] = nn.Parameter(layer.bias.detach().unsqueeze(0))
-    return view
+        pairs += [(view.weights[k], layer.weight), (view.biases[k], layer.bias)]
+    return view, pairs

@@ -6,7 +6,7 @@ learning rate 0.001, for thousands of epochs; one epoch is one pass over the tra
 
 * **L2 form** (item 2): the protocols' penalty is (λ/2)·Σθ² over *all* parameters, weights and
   biases, with λ = 0.001, added to the per-example *mean* cross-entropy; i.e. PyTorch SGD
-  ``weight_decay = 0.001``. Both reproduction settings leave biases unpenalised
+  ``weight_decay = 0.001``. Every reproduction setting leaves biases unpenalised
   (``half-weights``, ``neuroplast.train.l2``; ``neuroplast.experiments.settings``). Reported
   losses never include the penalty.
 * **Initialisation** (item 3): zero biases; the library's default is Xavier-normal weights
