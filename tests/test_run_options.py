@@ -167,8 +167,10 @@ def test_an_experiment_defaults_to_another_setting_only_with_ten_seeds_of_it_pub
 
 def test_each_default_setting_matches_the_paper_at_least_as_well_as_the_others_published():
     """docs/decisions.md row 54, checked on the published reports: every experiment of
-    BEST_MATCHING has at least as many paper cells within 2 s.e. under its setting as under
-    ``fast``, and none left at ``fast`` has more under a setting with 10 seeds of it."""
+    BEST_MATCHING has more paper cells within 2 s.e. under its setting than under ``fast`` (a
+    tie keeps ``fast``; the one exception is baseline-training, whose nets are the base nets
+    of cutoff-, goal- and input-pruning and so share their setting) and at least as many as
+    under any other setting with 10 seeds of it; none left at ``fast`` has more under one."""
     from benchmarks.cell_counts import comparable_cells
     from benchmarks.report_cells import agreement
     from neuroplast.experiments.settings import FAST, SETTINGS, setting_for
@@ -190,7 +192,12 @@ def test_each_default_setting_matches_the_paper_at_least_as_well_as_the_others_p
         for other in SETTINGS.values():
             theirs = agreeing(other, name)
             assert theirs is None or theirs <= own, (name, other.name, own, theirs)
+        if setting_for(name) is not FAST and name != "baseline-training":
+            assert own > agreeing(FAST, name), (name, "ties keep fast")
         checked += 1
+    # baseline-training (1/1 under both) moves with the experiments that prune its nets
+    for fed in ("cutoff-pruning", "goal-pruning", "input-pruning"):
+        assert setting_for(fed) is setting_for("baseline-training"), fed
     assert checked == 10  # every experiment with paper cells
 
 
