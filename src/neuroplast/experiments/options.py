@@ -13,13 +13,13 @@ An option at its default is **left out** of the configuration, so a run made wit
 has the same configuration, hence the same run id, as before the option existed: stored runs
 are still found and resumed. A non-default value is part of the configuration, so it is stored
 with the run and changes its id (runs under different options never mix). Every run of a
-supporting experiment also records the effective values of all options, defaults included,
-in its result (:func:`effective_options`).
+supporting experiment also records the effective values of the options it supports,
+defaults included, in its result (:func:`effective_options`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
@@ -116,9 +116,12 @@ def run_protocol(protocol_name: str, config: Mapping[str, Any]) -> Protocol:
                                                                      lr_schedule=schedule)
 
 
-def effective_options(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Every option's value for a run, defaults included (stored in the run's result)."""
-    return {key: option(config, key) for key in OPTIONS}
+def effective_options(config: Mapping[str, Any],
+                      supported: Iterable[str] = tuple(OPTIONS)) -> dict[str, Any]:
+    """The value of every option in ``supported`` for a run, defaults included: an
+    experiment stores those of its :attr:`Experiment.options` in each run's result (runs
+    stored before 2026-12-07 list every option; an absent key means its default)."""
+    return {key: option(config, key) for key in supported}
 
 
 def encoding_name(invert: bool) -> str:

@@ -116,7 +116,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     return {"train_accuracy": final["train_accuracy"], "train_loss": final["train_loss"],
             "test_accuracy": final["test_accuracy"], "training_time_s": final["wall_time_s"],
             "max_hidden_efficiency": rows[0]["max_efficiency"], "rows": rows,
-            "run_options": effective_options(config)}
+            "run_options": effective_options(config, CUTOFF_PRUNING.options)}
 
 
 def _row(cutoff: float, first: PruneResult, second: PruneResult) -> dict[str, Any]:

@@ -141,7 +141,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
                   "mean_batch_loss": [e["mean_batch_loss"] for e in history.epochs]},
         "events": events,
         "train_examples": restrict(dataset.train, protocol).n,
-        "run_options": effective_options(spec.config),
+        "run_options": effective_options(spec.config, DEATH_AND_REPLICATION.options),
     }
 
 

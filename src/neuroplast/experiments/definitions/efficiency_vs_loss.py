@@ -133,7 +133,8 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
                     callbacks=[record], progress=False)
     return {"arch": config["arch"], "site": SITE, "width": model.site(SITE).width,
             "examples": split.n, "train_wall_time_s": history.final["wall_time_s"],
-            "checkpoints": checkpoints, "run_options": effective_options(spec.config)}
+            "checkpoints": checkpoints,
+            "run_options": effective_options(spec.config, EFFICIENCY_VS_LOSS.options)}
 
 
 def analyse(model: MLP, split: Split, rules: Sequence[str], *, epoch: int,

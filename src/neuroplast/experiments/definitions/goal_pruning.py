@@ -126,7 +126,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     return {"train_accuracy": final["train_accuracy"], "train_loss": final["train_loss"],
             "test_accuracy": final["test_accuracy"], "training_time_s": final["wall_time_s"],
             "goal_rows": goal_rows, "cutoff_rows": cutoff_rows,
-            "run_options": effective_options(config)}
+            "run_options": effective_options(config, GOAL_PRUNING.options)}
 
 
 def _goal_chain(model: MLP, goal: float, config: dict[str, Any], seed: int,

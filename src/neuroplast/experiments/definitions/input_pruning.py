@@ -155,7 +155,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
     result = STARTS[config["start"]](model, config, spec.seed, protocol, dataset)
     return {"train_accuracy": final["train_accuracy"], "test_accuracy": final["test_accuracy"],
             "training_time_s": final["wall_time_s"],
-            "run_options": effective_options(config)} | result
+            "run_options": effective_options(config, INPUT_PRUNING.options)} | result
 
 
 def _from_cutoff_nets(model: MLP, config: dict[str, Any], seed: int, protocol: Protocol,

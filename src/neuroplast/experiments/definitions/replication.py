@@ -220,7 +220,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
         "parent": parent,
         "statistics_wall_s": statistics_wall,
         "methods": methods,
-        "run_options": effective_options(spec.config),
+        "run_options": effective_options(spec.config, REPLICATION.options),
     }
 
 

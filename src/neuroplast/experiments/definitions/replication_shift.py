@@ -171,7 +171,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
         "parent_on_old_data": int(old_parent[0]),
         "statistics_wall_s": statistics_wall,
         "methods": methods,
-        "run_options": effective_options(spec.config),
+        "run_options": effective_options(spec.config, REPLICATION_SHIFT.options),
     }
 
 

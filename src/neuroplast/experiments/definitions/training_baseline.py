@@ -45,7 +45,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
                           protocol, dataset, option(spec.config, "init"))
     return {key: final[key] for key in ("train_accuracy", "train_loss", "test_accuracy",
                                         "test_loss", "epochs", "steps")} | {
-        "run_options": effective_options(spec.config)}
+        "run_options": effective_options(spec.config, BASELINE_TRAINING.options)}
 
 
 def report(records: list[dict[str, Any]], out_dir: Path) -> Path:

@@ -162,7 +162,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
                                "kept_pixels": kept_pixels(net)})
     return {"accuracy_at_init": at_init, "test_accuracy_at_init": evaluate(
         initial, dataset.test).accuracy, "rows": rows, "trained_rows": after_training,
-        "run_options": effective_options(config)}
+        "run_options": effective_options(config, UNTRAINED_PRUNING.options)}
 
 
 # -- report --------------------------------------------------------------------------------

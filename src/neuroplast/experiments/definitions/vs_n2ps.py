@@ -215,7 +215,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
             "kept_inputs": kept,
         }
     return {"trained": trained, "methods": methods,
-            "run_options": effective_options(config)}
+            "run_options": effective_options(config, VS_N2PS.options)}
 
 
 # -- the report -----------------------------------------------------------------------------

@@ -212,7 +212,7 @@ def run(spec: RunSpec, data_dir: str | None) -> dict[str, Any]:
                         "test_accuracy": final["test_accuracy"],
                         "training_time_s": final["wall_time_s"]},
             "untrained": untrained, "trained": trained,
-            "run_options": effective_options(spec.config)}
+            "run_options": effective_options(spec.config, VS_NNSP.options)}
 
 
 # -- the report -----------------------------------------------------------------------------
