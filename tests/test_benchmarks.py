@@ -65,8 +65,30 @@ def test_fused_benchmark_trains_the_same_nets_as_sequential_training(monkeypatch
     assert result["all_gemms_s_per_step"] > result["first_layer_gemms_s_per_step"]
     for key in ("fused_member_steps_per_s", "sequential_train_member_steps_per_s",
                 "sequential_lean_member_steps_per_s", "gemm_bound_member_steps_per_s",
-                "all_gemms_bound_member_steps_per_s", "gathered_products_member_steps_per_s"):
+                "all_gemms_bound_member_steps_per_s", "gathered_products_member_steps_per_s",
+                "floor_member_steps_per_s"):
         assert math.isfinite(result[key]) and result[key] > 0
+
+
+@pytest.mark.parametrize("name, function", [("tanh", torch.tanh), ("sigmoid", torch.sigmoid)])
+def test_the_element_wise_floor_computes_each_activation_and_its_derivative(name, function):
+    """The floor's passes are the real work: f(z) (tanh from the 2z FusedMLP's product hands
+    it) and g·f'(z) from f(z), against autograd in float64."""
+    z = torch.randn(4, 9, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(4, 9, dtype=torch.float64)
+    forward, backward = bench_training._ACTIVATION_PASSES[name]
+    h, out = torch.empty_like(g), torch.empty_like(g)
+    forward(2 * z.detach() if name == "tanh" else z.detach(), h)
+    torch.testing.assert_close(h, function(z).detach(), rtol=1e-12, atol=1e-12)
+    backward(g, h, grad_input=out)
+    (expected,) = torch.autograd.grad(function(z), z, g)
+    torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_the_element_wise_floor_refuses_an_activation_it_has_no_passes_for():
+    bench_training.least_elementwise_work(12, [784, 4, 6, 10], 5, 3, "tanh")()  # runs
+    with pytest.raises(ValueError, match="no element-wise floor for 'relu'; one of tanh, "):
+        bench_training.least_elementwise_work(12, [784, 4, 10], 5, 3, "relu")
 
 
 def test_the_gathered_batch_ceiling_reads_a_new_batch_every_step():
