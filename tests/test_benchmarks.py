@@ -207,6 +207,8 @@ def test_compare_rules_at_width_leaves_another_run_s_results_alone(tmp_path, mon
      "--finetune-steps must be 0 or more, got -1"),
     ("a2_rank", ["--max-removed", "100"], "--max-removed 100: N4's hidden1 has 100 neurons"),
     ("compare_death_replication", ["--seeds", "0"], "expected a positive integer, got 0"),
+    ("compile_probe", ["--architecture", "lenet-300-100"], "invalid choice: 'lenet-300-100'"),
+    ("compile_probe", ["--repeats", "0"], "expected a positive integer, got 0"),
 ])
 def test_benchmark_arguments_out_of_range_are_refused_before_any_work(module, arguments,
                                                                      message, tmp_path,
@@ -215,7 +217,8 @@ def test_benchmark_arguments_out_of_range_are_refused_before_any_work(module, ar
 
     monkeypatch.chdir(tmp_path)
     benchmark = importlib.import_module(f"benchmarks.{module}")
-    for work in ("trained_n4", "register_specs", "run_one"):  # what each would start with
+    # what each would start with
+    for work in ("trained_n4", "register_specs", "run_one", "timed_steps"):
         if hasattr(benchmark, work):
             monkeypatch.setattr(benchmark, work, _no_work)
     with pytest.raises(SystemExit):
