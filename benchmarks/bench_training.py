@@ -19,9 +19,9 @@
     second ceiling, every product the step must compute; rows give both. Both time the
     products on one fixed batch that stays in cache; a third, measured-only reference for N1
     gathers each step's batch from a shuffled order first, as training does, to show what the
-    batch gather adds, and a fourth adds to that the least element-wise work any step built
-    from separate PyTorch kernels does (:func:`least_elementwise_work`): the ceiling's time
-    over this floor's is the most of the ceiling such a step can reach on this CPU. The same
+    batch gather adds, and a fourth adds to that the least element-wise work found for a step
+    built from separate PyTorch kernels (:mod:`benchmarks.elementwise_floor`): the ceiling's
+    time over this floor's is the most of the ceiling such a step was found able to reach. The same
     share is measured for 28 N2 and N3 nets (wider first layers) and for (a') below.
 (a') **Pruned copies of one N4**: fused by ``train_together`` against ``train()`` one after
     another, and as a share of the fused step's all-GEMM ceiling (a first layer of Σ h rows
@@ -65,6 +65,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from benchmarks.elementwise_floor import least_elementwise_work, step_floor
 from benchmarks.runner import best_time, load_benchmark_mnist
 from neuroplast.data import Split
 from neuroplast.death import Rewirer
@@ -176,68 +177,10 @@ def gathered_batch_products(x_all: torch.Tensor, first_rows: int, widths: Sequen
     return step
 
 
-def _tanh_from_doubled(z: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    """tanh as FusedMLP computes it from the 2z its product returns: 2σ(2z) − 1, two passes."""
-    return torch.add(h.new_full((), -1.0), torch.sigmoid(z, out=h), alpha=2.0, out=h)
-
-
-_ACTIVATION_PASSES: dict[str, tuple[Callable[..., torch.Tensor], Callable[..., torch.Tensor]]] = {
-    "tanh": (_tanh_from_doubled, torch.ops.aten.tanh_backward.grad_input),
-    "sigmoid": (lambda z, h: torch.sigmoid(z, out=h), torch.ops.aten.sigmoid_backward.grad_input),
-}
-"""(f(z) into h, g·f'(z) from f(z) into g): the fewest passes found here for each."""
-
-
-def least_elementwise_work(first_rows: int, widths: Sequence[int], batch: int, members: int,
-                           activation: str) -> Callable[[], None]:
-    """One call = the element-wise work no step built from separate PyTorch kernels can skip,
-    on tensors of a fused step's shapes (first hidden layer (``first_rows`` = Σh₁, batch),
-    later ones (members, w, batch) at the fused ``widths``, logits (members, C, batch)): for
-    every hidden layer f(z) (tanh as FusedMLP computes it, 2σ(2z) − 1 in two passes, the
-    fastest found here) and g·f'(z) from f(z) (PyTorch's own backward kernel, one pass); for
-    the logits one exp pass and one normalising pass. The loss itself, the bias-gradient
-    sums and the max-subtraction of a stable softmax are left out, so this is a floor, not a
-    step.
-
-    Raises:
-        ValueError: an activation without passes in :data:`_ACTIVATION_PASSES`.
-    """
-    if activation not in _ACTIVATION_PASSES:
-        raise ValueError(f"no element-wise floor for {activation!r}; one of "
-                         + ", ".join(_ACTIVATION_PASSES))
-    forward, backward = _ACTIVATION_PASSES[activation]
-    hidden = [torch.randn(first_rows, batch)]
-    hidden += [torch.randn(members, width, batch) for width in widths[2:-1]]
-    grads = [torch.randn_like(z) for z in hidden]
-    outputs = [torch.empty_like(z) for z in hidden]
-    below = [torch.empty_like(z) for z in hidden]  # not g itself: repeated calls would shrink
-    logits = torch.randn(members, widths[-1], batch)  # it into subnormals, which are slow
-    probabilities = torch.empty_like(logits)
-
-    def work() -> None:
-        for z, h, g, out in zip(hidden, outputs, grads, below, strict=True):
-            forward(z, h)
-            backward(g, h, grad_input=out)
-        torch.exp(logits, out=probabilities)
-        probabilities.mul_(probabilities.sum(dim=1, keepdim=True).reciprocal_())
-
-    return work
-
-
-def _with_least_elementwise_work(products: Callable[[], None],
-                                 elementwise: Callable[[], None]) -> Callable[[], None]:
-    """One call = ``products()`` then ``elementwise()``: a floor of a whole step."""
-
-    def step() -> None:
-        products()
-        elementwise()
-
-    return step
-
-
 def _floor_share(result: dict[str, Any]) -> float:
     """The all-GEMM ceiling's time over the floor's (products on a fresh batch and the least
-    element-wise work): the share of the ceiling a step of separate kernels can reach."""
+    element-wise work found): the share of the ceiling a step of separate kernels was found
+    able to reach."""
     return result["all_gemms_s_per_step"] / result["floor_s_per_step"]
 
 
@@ -303,7 +246,7 @@ def fused_vs_sequential(data: Split, steps: int, architecture: str = "N1",
     gathered = gathered_batch_products(data.x, first_rows, nets[0].widths, N_MEMBERS,
                                        protocol.batch_size)
     gathered_s = best_time(gathered, repeats=7, min_seconds=0.2)
-    floor_s = best_time(_with_least_elementwise_work(
+    floor_s = best_time(step_floor(
         gathered, least_elementwise_work(first_rows, nets[0].widths, protocol.batch_size,
                                          N_MEMBERS, nets[0].activation.name)),
         repeats=7, min_seconds=0.2)
@@ -377,7 +320,7 @@ def copies_together(data: Split, steps: int, shapes: Sequence[tuple[int, int]]) 
     x = data.x[:protocol.batch_size].contiguous()
     first_rows = sum(h for h, _ in shapes)
     gemm_s, all_gemms_s = gemm_ceilings(x, first_rows, widths, len(shapes))
-    floor_s = best_time(_with_least_elementwise_work(
+    floor_s = best_time(step_floor(
         gathered_batch_products(data.x, first_rows, widths, len(shapes), protocol.batch_size),
         least_elementwise_work(first_rows, widths, protocol.batch_size, len(shapes),
                                base[0].activation.name)), repeats=7, min_seconds=0.2)
@@ -649,13 +592,14 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict[str, Any]:
          "value": fused["fused_member_steps_per_s"], "unit": "member-steps/s",
          "reference": fused["floor_member_steps_per_s"],
          "reference_name": "each step's batch gathered, every product on it, and the least "
-                           "element-wise work (f and g·f' once per hidden layer, the softmax's "
-                           "exp and normalisation; least_elementwise_work)",
-         "note": "measured only: how near the step is to what any step built from separate "
-                 "PyTorch kernels must do; that floor itself is "
-                 f"{_floor_share(fused):.2f} of the all-GEMM ceiling in this run, the most "
-                 "such a step can reach here (the goal asks 0.8); timed apart from the step, "
-                 "on operands of its shapes, so good to a few per cent either way"},
+                           "element-wise work found (one pass each for f and g·f' per hidden "
+                           "layer, the softmax's exp2 and normalisation; "
+                           "benchmarks.elementwise_floor)",
+         "note": "measured only: how near the step is to the least a step built from "
+                 "separate PyTorch kernels was found to do; that floor itself is "
+                 f"{_floor_share(fused):.2f} of the all-GEMM ceiling in this run (the goal "
+                 "asks 0.8); timed apart from the step on operands of its shapes, so it "
+                 "moves from run to run as the ceiling does"},
         {"name": f"{fig5['copies']} pruned N4 copies of one seed (Fig. 5's hidden widths) "
                  "retrained together vs one after another",
          "value": fig5["fused_member_steps_per_s"], "unit": "member-steps/s",
@@ -693,8 +637,8 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict[str, Any]:
              "goal": ">= 0.8",
              "note": f"{other['sequential_train_s'] / other['fused_s']:.1f}x the "
                      f"{N_MEMBERS} nets trained one after another by train(); first-layer "
-                     f"GEMM ceiling: fused reaches {of_first:.2f} of it; the least a step of "
-                     f"separate kernels does is {_floor_share(other):.2f} of the ceiling"},
+                     f"GEMM ceiling: fused reaches {of_first:.2f} of it; the least found for a "
+                     f"step of separate kernels is {_floor_share(other):.2f} of the ceiling"},
         ]
     copies_rows = (
         ("Fig. 5's 9 pruned N4 copies", fig5, True,
@@ -714,8 +658,9 @@ def run(quick: bool = False, out_dir: Path | None = None) -> dict[str, Any]:
             "reference_name": "the ceiling of every matrix product of the fused step",
             **({"goal": ">= 0.8"} if used else {}),
             "note": f"{what}; a first layer of Σ h rows over all 784 inputs, whose 2 GEMMs are "
-                    f"{first_share:.0%} of the ceiling; the least a step of separate kernels "
-                    f"does (products on a fresh batch, the least element-wise work) is "
+                    f"{first_share:.0%} of the ceiling; the least found for a step of "
+                    f"separate kernels (products on a fresh batch, the least element-wise "
+                    f"work, without the mask and padding passes) is "
                     f"{_floor_share(copies):.2f} of it"})
     rows += [
         {"name": "N4 training FLOP/s (train()) / matmul 600x784 @ 784x100",

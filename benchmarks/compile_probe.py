@@ -3,14 +3,15 @@
 ``python -m benchmarks.compile_probe [--architecture N1] [--steps 100] [--repeats 3]``
 
 The training benchmark (:mod:`benchmarks.bench_training`) shows that for N1 even the least
-element-wise work a step of *separate* PyTorch kernels does leaves it below 0.8 of the
-ceiling. ``torch.compile`` (inductor, which writes C++ loops that fuse element-wise work) is
-the one tool at hand that removes separate kernels; this probe times the same fused plain-SGD
-step (:meth:`neuroplast.train.fused.FusedMLP.sgd_step`) of 28 nets eagerly and compiled, on
-one shuffled order of real MNIST batches, beside the step's all-GEMM ceiling timed in the
-same run, and prints the three (best of ``--repeats`` alternating rounds). Measured only:
-the library does not compile its step (it would need a C++ compiler at run time and compile
-anew for every new set of shapes; README "Benchmarks").
+element-wise work found for a step of *separate* PyTorch kernels leaves it below 0.8 of the
+ceiling. ``torch.compile`` (inductor, default mode, which writes C++ loops that fuse
+element-wise work) is the one tool at hand that removes separate kernels; this probe times
+the same fused plain-SGD step (:meth:`neuroplast.train.fused.FusedMLP.sgd_step`) of 28 nets
+eagerly and compiled, on one shuffled order of real MNIST batches, beside the step's all-GEMM
+ceiling timed in the same run, and prints the three (best of ``--repeats`` alternating rounds;
+redirect the output to keep it: docs/benchmarks/compile-probe.txt). Measured only: the
+library does not compile its step (it would need a C++ compiler at run time and compile anew
+for every new set of shapes; README "Benchmarks").
 
 Needs a C++ compiler for inductor; says so, before any timing, when compiling fails.
 """
@@ -24,10 +25,10 @@ from typing import Any
 
 import torch
 
-N_MEMBERS = 28
-
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """``--architecture`` (N1–N4), ``--steps``, ``--repeats``; bad values exit with a message
+    before any work."""
     from neuroplast.cli.common import positive_int
     from neuroplast.models import PRESETS
 
@@ -54,8 +55,9 @@ def timed_steps(step: Callable[[torch.Tensor, torch.Tensor], Any], x_all: torch.
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Time the step eagerly and compiled beside its ceiling; print the three."""
     args = parse_args(argv)
-    from benchmarks.bench_training import DATA_SEED, gemm_ceilings
+    from benchmarks.bench_training import DATA_SEED, N_MEMBERS, gemm_ceilings
     from benchmarks.runner import load_benchmark_mnist
     from neuroplast.models import build_mlp, initialize
     from neuroplast.train import get_protocol, make_optimizer

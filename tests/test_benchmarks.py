@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `pytest` (unlike `python -m pytest`) does not add the root
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import bench_training, runner  # noqa: E402
+from benchmarks import bench_training, elementwise_floor, runner  # noqa: E402
+from neuroplast.models import build_mlp, initialize  # noqa: E402
 
 
 def test_training_flops_of_n4_counted_by_hand():
@@ -70,25 +71,38 @@ def test_fused_benchmark_trains_the_same_nets_as_sequential_training(monkeypatch
         assert math.isfinite(result[key]) and result[key] > 0
 
 
-@pytest.mark.parametrize("name, function", [("tanh", torch.tanh), ("sigmoid", torch.sigmoid)])
-def test_the_element_wise_floor_computes_each_activation_and_its_derivative(name, function):
-    """The floor's passes are the real work: f(z) (tanh from the 2z FusedMLP's product hands
-    it) and g·f'(z) from f(z), against autograd in float64."""
+def test_the_element_wise_floor_computes_each_activation_and_its_derivative():
+    """The floor's passes are the real work, up to the affine maps the neighbouring products
+    absorb: tanh(z) = 2σ(2z) − 1 from the 2z FusedMLP's product hands over, and
+    g·tanh'(z) = 4·σ's backward; against autograd in float64."""
     z = torch.randn(4, 9, dtype=torch.float64, requires_grad=True)
     g = torch.randn(4, 9, dtype=torch.float64)
-    forward, backward = bench_training._ACTIVATION_PASSES[name]
     h, out = torch.empty_like(g), torch.empty_like(g)
-    forward(2 * z.detach() if name == "tanh" else z.detach(), h)
-    torch.testing.assert_close(h, function(z).detach(), rtol=1e-12, atol=1e-12)
-    backward(g, h, grad_input=out)
-    (expected,) = torch.autograd.grad(function(z), z, g)
-    torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+    for name, function, scale in (("tanh", torch.tanh, 2.0), ("sigmoid", torch.sigmoid, 1.0)):
+        forward, backward = elementwise_floor.ACTIVATION_PASSES[name]
+        forward(scale * z.detach(), out=h)
+        value = 2 * h - 1 if name == "tanh" else h
+        torch.testing.assert_close(value, function(z).detach(), rtol=1e-12, atol=1e-12)
+        backward(g, h, grad_input=out)
+        (expected,) = torch.autograd.grad(function(z), z, g)
+        torch.testing.assert_close(scale ** 2 * out, expected, rtol=1e-12, atol=1e-12)
 
 
-def test_the_element_wise_floor_refuses_an_activation_it_has_no_passes_for():
-    bench_training.least_elementwise_work(12, [784, 4, 6, 10], 5, 3, "tanh")()  # runs
+def test_the_element_wise_floor_has_the_fused_step_s_shapes():
+    """Its tensors are the fused step's: the first layer's pre-activations for every member's
+    rows, later layers per member, the logits (S, C, batch) of FusedMLP.logits_by_class."""
+    from neuroplast.train.fused import fuse
+
+    nets = [initialize(build_mlp("N1"), seed) for seed in range(3)]
+    fused = fuse(nets)
+    x = torch.rand(7, 784)
+    hidden, logits = elementwise_floor.floor_shapes(sum(fused.first_widths), fused.widths, 7, 3)
+    assert hidden == [(15, 7), (3, 20, 7)]  # N1: 784 → 5 → 20 → 10, three members
+    assert logits == tuple(fused.logits_by_class(x).shape) == (3, 10, 7)
+    assert hidden[0] == tuple(fused.first(x).t().shape)
+    elementwise_floor.least_elementwise_work(15, fused.widths, 7, 3, "tanh")()  # runs
     with pytest.raises(ValueError, match="no element-wise floor for 'relu'; one of tanh, "):
-        bench_training.least_elementwise_work(12, [784, 4, 10], 5, 3, "relu")
+        elementwise_floor.least_elementwise_work(15, fused.widths, 7, 3, "relu")
 
 
 def test_the_gathered_batch_ceiling_reads_a_new_batch_every_step():

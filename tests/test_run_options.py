@@ -255,6 +255,24 @@ def test_option_defaults_and_effective_options():
         "l2": "full-all", "init": "xavier-normal"}
 
 
+@pytest.mark.parametrize("name", sorted(n for n, e in EXPERIMENTS.items() if e.options))
+def test_each_experiment_records_the_options_it_supports(name):
+    """Every definition stores ``effective_options`` over its *own* experiment's options (the
+    quick run below checks one end to end; a definition passing another experiment's, or no
+    set, would record the wrong options)."""
+    import importlib
+    import inspect
+    import re
+
+    experiment = EXPERIMENTS[name]
+    module = importlib.import_module(experiment.run.__module__)
+    (constant,) = [attr for attr, value in vars(module).items() if value is experiment]
+    calls = re.findall(r"effective_options\(\s*[\w.]+\s*,\s*(\w+)\.options\s*\)",
+                       inspect.getsource(module))
+    assert calls == [constant], (name, calls)
+    assert inspect.getsource(module).count("effective_options(") == 1
+
+
 def test_xavier_default_draws_what_it_always_drew():
     model = initialize(build_mlp("N4"), 3)
     generator = torch.Generator().manual_seed(3)
