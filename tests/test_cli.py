@@ -89,6 +89,18 @@ def test_train_help_documents_the_main_options(capsys):
         assert option in out
 
 
+@pytest.mark.parametrize("command", ["prune", "prune-model"])
+def test_prune_help_names_every_rewiring_rule(command, capsys):
+    """The --rule help is made from the registry: a rule registered later (obs was missing)
+    is named without editing the help."""
+    from neuroplast.death.rules import RULES
+
+    _, out, _ = run_cli([command, "--help"], capsys)
+    assert "obs" in RULES
+    for rule in RULES:
+        assert re.search(rf"(?<![\w-]){re.escape(rule)}(?![\w-])", " ".join(out.split())), rule
+
+
 # ---------------------------------------------------------------------------------------------
 # train → evaluate on the real data
 

@@ -26,6 +26,7 @@ from neuroplast.cli.common import (
 )
 from neuroplast.data import Dataset
 from neuroplast.death import PruneResult, get_rule, make_strategy, prune_cycles, removal_cap
+from neuroplast.death.rules import RULES
 from neuroplast.death.strategies import Strategy
 from neuroplast.efficiency import MEASURES
 from neuroplast.errors import NeuroplastError
@@ -104,7 +105,7 @@ def amount_value(text: str) -> int | float:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "prune", help="remove the least efficient neurons of a site (A1, A2, A3, lstsq, none)",
+        "prune", help="remove the least efficient neurons of a site (A1, A2, A3, lstsq, obs, none)",
         description="Prune a site of a saved model: rank its neurons by an efficiency measure, "
                     "remove the least efficient with a re-wiring rule and delete them "
                     "physically; optionally retrain and prune again. Prints before/after "
@@ -113,7 +114,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--site", default="hidden1",
                    help="input, hidden1 (the paper's second layer, default), hidden2, ...")
     p.add_argument("--rule", default="A1",
-                   help="re-wiring rule: A1 (default), A2, A3, A3-appendix, lstsq, none")
+                   help="re-wiring rule: " + ", ".join(RULES) + " (default A1)")
     p.add_argument("--measure", default=None,
                    help="efficiency measure (default: the rule's, connection for A1/A2/none, "
                         "covariance for A3/lstsq); see `neuroplast methods`, e.g. nnsp:5")

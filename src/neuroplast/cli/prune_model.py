@@ -28,6 +28,7 @@ from neuroplast.cli.user_model import (
     read_data,
 )
 from neuroplast.death import get_rule
+from neuroplast.death.rules import RULES
 from neuroplast.efficiency import MEASURES
 from neuroplast.errors import NeuroplastError
 from neuroplast.saving import check_destination, is_saved_model, read_plan, save
@@ -45,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_model_arguments(p)
     p.add_argument("--site", required=True, help="the site to prune (see `neuroplast sites`)")
     p.add_argument("--rule", default="A1",
-                   help="re-wiring rule: A1 (default), A2, A3, A3-appendix, lstsq, none")
+                   help="re-wiring rule: " + ", ".join(RULES) + " (default A1)")
     p.add_argument("--measure", default=None,
                    help="efficiency measure (default: the rule's); see `neuroplast methods`")
     add_strategy_arguments(p, data="--data", labels=" (needs labels)")
