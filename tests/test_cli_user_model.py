@@ -333,6 +333,21 @@ def test_existing_out_is_refused_before_anything_is_imported(files, tmp_path, ca
     assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"
 
 
+def test_force_never_turns_the_users_weights_file_into_a_folder(files, tmp_path, capsys):
+    """--out naming the --weights file (or any plain file) is refused even with --force,
+    before any work: the user's only copy of their weights must survive."""
+    weights = tmp_path / "mine.safetensors"
+    weights.write_bytes(b"the user's weights")
+    for command, extra in (("prune-model", ["--amount", 1]), ("grow-model", [])):
+        args = [command, "--factory", "no_such_module_xyz:build", "--weights", str(weights),
+                "--data", "missing.npz", "--site", "s", *extra, "--out", str(weights),
+                "--force"]
+        code, _, err = run_cli(args, capsys)
+        assert_one_line_error(code, err, r"is a file; neuroplast replaces only a folder it "
+                                         r"saved")
+    assert weights.read_bytes() == b"the user's weights"
+
+
 @pytest.mark.parametrize(("args", "pattern"), [
     (["prune-model", "--site", "s", "--amount", 1, "--rule", "A9"], r"unknown .*rule 'A9'|A9"),
     (["prune-model", "--site", "s", "--amount", 1, "--measure", "nope"], r"nope"),

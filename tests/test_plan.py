@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import pickle
 from collections.abc import Callable
 from pathlib import Path
@@ -372,6 +373,40 @@ def test_a_folder_of_other_files_is_never_replaced_even_with_force(tmp_path):
         neuroplast.save(sequential_factory(), tmp_path / "results", force=True)
     assert (tmp_path / "results" / "notes.md").read_text() == "keep me"
     assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["notes.md"]
+
+
+def test_a_file_or_a_link_is_never_turned_into_a_folder_even_with_force(tmp_path):
+    """A plain file at the destination is the user's (their weights, say): replacing it by a
+    saved folder would lose it; a symbolic link likewise."""
+    model = sequential_factory()
+    weights = tmp_path / "weights.safetensors"
+    weights.write_bytes(b"the user's only copy")
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    for path, kind in ((weights, "a file"), (link, "a symbolic link")):
+        with pytest.raises(NeuroplastError, match=f"is {kind}; neuroplast replaces only a "
+                                                  "folder it saved") as exc:
+            neuroplast.save(model, path, force=True)
+        one_line(exc)
+    assert weights.read_bytes() == b"the user's only copy" and link.is_symlink()
+
+
+def test_a_destination_that_cannot_be_written_is_refused_before_the_work(tmp_path):
+    """Checked by check_destination, which the CLI calls before it builds anything."""
+    (tmp_path / "data.npz").write_bytes(b"not a folder")
+    with pytest.raises(NeuroplastError, match=r"data\.npz is a file, so no folder can be made"):
+        neuroplast.saving.check_destination(tmp_path / "data.npz" / "sub" / "out", False)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root may write anywhere: nothing to refuse
+            pytest.skip("this user can write into a read-only folder (root)")
+        with pytest.raises(NeuroplastError, match="is not writable; choose another path"):
+            neuroplast.saving.check_destination(locked / "out", False)
+    finally:
+        locked.chmod(0o700)
+    neuroplast.saving.check_destination(tmp_path / "new" / "deeper" / "out", False)  # fine
 
 
 def edit_plan(folder: Path, edit: Callable[[dict], None]) -> None:

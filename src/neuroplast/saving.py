@@ -14,9 +14,9 @@ dtypes. Neither file can run code: the plan is JSON and the weights are safetens
 in their place is refused, never unpickled). The paper MLP's own file format stays readable
 through :func:`neuroplast.models.load_model`.
 
-Nothing is overwritten without ``force=True``, and even then only a file or a folder that
-holds nothing but a saved model; the folder is written next to its destination and renamed
-into place, so a failed save leaves the old one intact.
+Nothing is overwritten without ``force=True``, and even then only a folder that holds nothing
+but a saved model (a plain file or a symbolic link is never replaced); the folder is written
+next to its destination and renamed into place, so a failed save leaves the old one intact.
 """
 
 from __future__ import annotations
@@ -55,23 +55,35 @@ def is_saved_model(path: str | Path) -> bool:
 
 def check_destination(path: str | Path, force: bool,
                       advice: str = "choose another path or pass force=True") -> None:
-    """Refuse, before any work, a destination :func:`save` must not replace.
+    """Refuse, before any work, a destination :func:`save` must not replace or cannot write.
+
+    Only a folder :func:`save` wrote (``plan.json`` + ``model.safetensors``) is ever replaced,
+    and only with ``force``: a plain file or a symbolic link at ``path`` is the user's (a
+    weights file, say) and is never turned into a folder. The nearest existing folder above
+    ``path`` must be a writable folder, so the save cannot fail after the work.
 
     Args:
         path: the folder :func:`save` would write.
-        force: whether replacing a saved model (or a file) is allowed.
+        force: whether replacing a saved model is allowed.
         advice: what the message tells the user to do about an existing ``path``.
 
     Raises:
-        NeuroplastError: if ``path`` exists and ``force`` is False, or is a folder holding
-            anything but a saved model (never replaced, even with ``force``).
+        NeuroplastError: if ``path`` exists and ``force`` is False; if it is a file, a symbolic
+            link or a folder holding anything but a saved model (never replaced, even with
+            ``force``); if a parent of ``path`` is a file or the folder it would go in is not
+            writable.
     """
     path = Path(path)
-    if not path.exists() and not path.is_symlink():
-        return
-    if not force:
-        raise NeuroplastError(f"{path} already exists; {advice}")
-    if path.is_dir() and not path.is_symlink():
+    if path.exists() or path.is_symlink():
+        if not force:
+            raise NeuroplastError(f"{path} already exists; {advice}")
+        if path.is_symlink() or not path.is_dir():
+            kind = "a symbolic link" if path.is_symlink() else "a file"
+            raise NeuroplastError(
+                f"{path} is {kind}; neuroplast replaces only a folder it saved "
+                "(plan.json + model.safetensors), even with --force/force=True; choose "
+                "another path"
+            )
         others = sorted(p.name for p in path.iterdir() if p.name not in SAVED_FILES)
         if others:
             raise NeuroplastError(
@@ -79,6 +91,15 @@ def check_destination(path: str | Path, force: bool,
                 f"{' ...' if len(others) > 3 else ''}; neuroplast replaces only a folder it "
                 "saved (plan.json + model.safetensors); choose another path"
             )
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NeuroplastError(f"{path}: {parent} is a file, so no folder can be made inside it; "
+                              "choose another path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise NeuroplastError(f"{path}: the folder {parent} is not writable; choose another "
+                              "path")
 
 
 def _json_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
@@ -146,14 +167,15 @@ def save(model: nn.Module, path: str | Path, *, force: bool = False,
     Args:
         model: any ``nn.Module``, pruned and grown with neuroplast (or not at all).
         path: the folder to create.
-        force: replace an existing file, or an existing folder holding a saved model.
+        force: replace an existing folder holding a saved model (nothing else).
         metadata: JSON data stored in the plan (what was done, metrics, ...).
 
     Returns:
         ``path``.
 
     Raises:
-        NeuroplastError: if ``path`` exists (without ``force``) or is a folder of other files,
+        NeuroplastError: if ``path`` exists (without ``force``), is a file, a link or a folder
+            of other files, cannot be written (:func:`check_destination`),
             if ``metadata`` is not JSON, or if the model's record cannot be named (a module
             changed by neuroplast was replaced afterwards).
     """
