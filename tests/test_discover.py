@@ -225,6 +225,34 @@ def patterns(discovery: Discovery) -> dict[str, str]:
     return {s.module: s.pattern for s in discovery.skipped}
 
 
+class TiedLayers(nn.Module):
+    """``extra`` shares ``a``'s weight (``extra.weight = a.weight``): two heads on one input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(8, 16), nn.Linear(16, 3)
+        self.extra, self.head = nn.Linear(8, 16), nn.Linear(16, 3)
+        self.extra.weight = self.a.weight
+        self.c, self.d = nn.Linear(8, 6), nn.Linear(6, 3)  # an untied site beside them
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.b(torch.tanh(self.a(x))) + self.head(torch.relu(self.extra(x)))
+                + self.d(torch.tanh(self.c(x))))
+
+
+def test_layers_with_tied_parameters_are_refused_with_the_partner_named():
+    """Resizing a producer whose weight another layer also uses would leave the partner with
+    the old shape (a hostile user's tied model crashed after the surgery): refused, the
+    untied site beside them offered."""
+    model = build(TiedLayers)
+    found = explain(model, vectors(width=8))
+    assert summary(found) == [("c", "linear", 6, "Linear")]
+    assert patterns(found)["a"] == patterns(found)["extra"] == "shared"
+    assert "its parameters are also extra's (tied weights" in found.reason("a")
+    assert "its parameters are also a's (tied weights" in found.reason("extra")
+    assert_accounts_for_every_layer(model, found)
+
+
 def upstream_modules(site: Site) -> list[nn.Module]:
     out: list[nn.Module] = []
     for axis in site.upstream:

@@ -223,6 +223,26 @@ def _own_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
     return own
 
 
+def _tied_modules(names: dict[nn.Module, str]) -> dict[nn.Module, str]:
+    """Every module holding a parameter whose storage another module's parameter also uses
+    (``b.weight = a.weight``, a tied embedding and output layer), mapped to the other's name.
+    Resizing a site's producer or consumer changes its parameters in place of new ones, so
+    a tied partner would be left with the old shape (or changed behind its back)."""
+    owners: dict[tuple[Any, ...], list[nn.Module]] = {}
+    for module in names:
+        for param in module.parameters(recurse=False):
+            key = (param.device, param.untyped_storage().data_ptr())
+            if module not in owners.setdefault(key, []):
+                owners[key].append(module)
+    tied: dict[nn.Module, str] = {}
+    for modules in owners.values():
+        for module in modules:
+            others = [names[m] or "the model" for m in modules if m is not module]
+            if others:
+                tied[module] = ", ".join(others)
+    return tied
+
+
 class _Discoverer:
     """One discovery: the probe of the model, and the decisions for each weight layer."""
 
@@ -232,6 +252,7 @@ class _Discoverer:
         self.names = {m: n for n, m in model.named_modules()}
         self.layers = [m for m in self.names if is_layer(m)]
         self.handled: set[int] = set()
+        self.tied = _tied_modules(self.names)
 
     def name(self, module: nn.Module) -> str:
         return self.names[module]
@@ -249,6 +270,7 @@ class _Discoverer:
                 continue
             try:
                 site = self._producer(layer)
+                self._check_untied(site)
             except _Refused as refused:
                 for module in refused.modules or (layer,):
                     skipped.append(Skipped(self.name(module), refused.reason))
@@ -289,6 +311,18 @@ class _Discoverer:
         if calls[0].output is None:
             raise _Refused(UNSUPPORTED, "its output is not a tensor")
         return calls[0]
+
+    def _check_untied(self, site: Site) -> None:
+        """Refuse a site otherwise offered whose producer or consumer shares a parameter with
+        another module: the surgery gives the resized layer new parameters, so its tied
+        partner would keep the old shape (or be changed behind its back). Checked last, so
+        a layer refused for another reason keeps that reason."""
+        for module in (*site.producers, site.consumer):
+            if module in self.tied:
+                role = "its" if module in site.producers else f"its consumer {self.name(module)}'s"
+                raise _Refused(SHARED, f"{role} parameters are also {self.tied[module]}'s "
+                                       "(tied weights: resizing one would break the other)",
+                               site.producers)
 
     def _parent(self, name: str) -> nn.Module:
         parent = name.rpartition(".")[0]
