@@ -57,6 +57,10 @@ def mlp():
                          nn.Linear(6, 3))
 
 
+def per_token():
+    return nn.Sequential(nn.Linear(8, 12), nn.Tanh(), nn.Linear(12, 3))  # (N, T, 8) → (N, T, 3)
+
+
 NOT_CALLABLE = 3
 
 
@@ -102,6 +106,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     np.savez(root / "wrong_shape.npz", x=np.zeros((4, 3, 8, 8), dtype=np.float32))
     np.savez(root / "labels_too_big.npz", x=x.numpy(), labels=(y + 5).numpy())
     np.savez(root / "two_arrays.npz", a=x.numpy(), b=x.numpy())
+    np.savez(root / "sequences.npz", x=torch.rand(48, 5, 8, generator=g).numpy(), y=y.numpy())
     yield {"root": root, "safetensors": root / "weights.safetensors", "pt": root / "weights.pt",
            "data": root / "calib.npz", "x": x, "y": y}
     sys.path.remove(str(root))
@@ -318,6 +323,16 @@ def test_goal_without_labels(files, capsys):
     args[args.index("--data") + 1] = str(files["root"] / "unlabelled.npz")
     code, _, err = run_cli(args, capsys)
     assert_one_line_error(code, err, r"--goal-accuracy/--goal-loss need labels")
+
+
+def test_a_goal_on_per_token_outputs_is_refused_in_one_line(files, capsys):
+    """Labels are one class index per example; a goal cannot score (N, T, C) outputs
+    against them (a hostile user's per-token model crashed inside the goal's evaluation)."""
+    args = ["prune-model", "--factory", f"{MODULE}:per_token", "--data",
+            str(files["root"] / "sequences.npz"), "--site", "0", "--goal-accuracy", 0.5]
+    code, _, err = run_cli(list(map(str, args)), capsys)
+    assert_one_line_error(code, err, r"the model returns outputs of shape \(N, 5, 3\); prune "
+                                     r"by --amount or --cutoff instead")
 
 
 def test_existing_out_is_refused_before_anything_is_imported(files, tmp_path, capsys):

@@ -91,8 +91,9 @@ def run(args: argparse.Namespace) -> int:
     MEASURES.get(measure)
     model = load_user_model(args)
     data = read_data(args)
-    check_data_fits(model, data)
-    if (args.goal_accuracy is not None or args.goal_loss is not None) and data.y is None:
+    goal = args.goal_accuracy is not None or args.goal_loss is not None
+    check_data_fits(model, data, goal=goal)
+    if goal and data.y is None:
         raise NeuroplastError(
             f"--goal-accuracy/--goal-loss need labels; --data {data.source} has none (add an "
             "array 'y' or 'labels', or use class sub-folders of images)"

@@ -232,11 +232,19 @@ def outputs(model: nn.Module, data: Calibration, batch_size: int) -> torch.Tenso
 
 
 @torch.no_grad()
-def check_data_fits(model: nn.Module, data: Calibration) -> None:
+def check_data_fits(model: nn.Module, data: Calibration, *, goal: bool = False) -> None:
     """Run the model on two examples, so that data it cannot read fails before long work.
 
+    Args:
+        model: the user's model.
+        data: the calibration data (its labels, when it has any, are one class index per
+            example).
+        goal: whether a goal (``--goal-accuracy``/``--goal-loss``) will be evaluated on the
+            labels; it needs (N, classes) logits.
+
     Raises:
-        NeuroplastError: when the forward pass raises, or labels exceed the model's outputs.
+        NeuroplastError: when the forward pass raises, labels exceed the model's outputs, or
+            a goal is asked of a model whose outputs are not (N, classes) logits.
     """
     x = data.inputs_for(model)[:2]
     try:
@@ -248,8 +256,15 @@ def check_data_fits(model: nn.Module, data: Calibration) -> None:
             f"{tuple(data.x.shape)}, {data.x.dtype}): {exc.__class__.__name__}: {message}; "
             "give inputs shaped as the model expects"
         ) from None
-    if data.y is not None and torch.is_tensor(out) and out.dim() == 2 and \
-            int(data.y.max()) >= out.shape[1]:
+    logits = torch.is_tensor(out) and out.dim() == 2
+    if goal and data.y is not None and not logits:
+        shape = f"outputs of shape (N, {', '.join(map(str, out.shape[1:]))})" if \
+            torch.is_tensor(out) else f"a {type(out).__name__}"
+        raise NeuroplastError(
+            f"--goal-accuracy/--goal-loss score one label per example against (N, classes) "
+            f"logits, but the model returns {shape}; prune by --amount or --cutoff instead"
+        )
+    if data.y is not None and logits and int(data.y.max()) >= out.shape[1]:
         raise NeuroplastError(
             f"--data {data.source}: labels go up to {int(data.y.max())} but the model has "
             f"{out.shape[1]} outputs; give class indices below {out.shape[1]}"
