@@ -106,6 +106,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     np.savez(root / "wrong_shape.npz", x=np.zeros((4, 3, 8, 8), dtype=np.float32))
     np.savez(root / "labels_too_big.npz", x=x.numpy(), labels=(y + 5).numpy())
     np.savez(root / "two_arrays.npz", a=x.numpy(), b=x.numpy())
+    np.savez(root / "uint8_images.npz", x=(x * 255).to(torch.uint8).numpy(), y=y.numpy())
     np.savez(root / "sequences.npz", x=torch.rand(48, 5, 8, generator=g).numpy(), y=y.numpy())
     yield {"root": root, "safetensors": root / "weights.safetensors", "pt": root / "weights.pt",
            "data": root / "calib.npz", "x": x, "y": y}
@@ -261,6 +262,27 @@ def test_goal_accuracy_uses_the_labels_of_the_data(files, tmp_path, capsys):
     assert int(after[1]) < 6 and float(after[3]) >= accuracy - 0.2 - 1e-9
 
 
+def test_prune_notes_what_its_numbers_do_not_say(files, capsys):
+    """A goal the model misses before any removal, a --max-fraction cap that was reached,
+    nothing saved without --out: each said in a note (a hostile user saw 'removed 0 of 16'
+    and a silently capped removal with no word why)."""
+    conv = site_names(files)["conv"]
+    model = trained(files)
+    with torch.no_grad():
+        accuracy = float((model(files["x"]).argmax(1) == files["y"]).float().mean())
+    code, out, err = run_cli(base_args(files, "prune-model", "--site", conv,
+                                       "--goal-accuracy", min(accuracy + 0.1, 1.0)), capsys)
+    assert code == 0, err
+    assert f"note: the accuracy before pruning, {accuracy:.4f}, is already below" in out
+    assert "not saved: give --out FOLDER" in out and int(table_row(out, "after")[1]) == 6
+    code, out, err = run_cli(base_args(files, "prune-model", "--site", conv, "--amount", 5,
+                                       "--max-fraction", 0.5), capsys)
+    assert code == 0, err
+    assert int(table_row(out, "after")[1]) == 3  # floor(0.5 · 6) of the 5 asked
+    assert "note: --max-fraction 0.5 allows at most 3 of 6 neurons per call" in out
+    assert "examples for a site" not in out  # 48 examples, 6 neurons
+
+
 # -- refusals -------------------------------------------------------------------------------------
 
 
@@ -298,6 +320,8 @@ def test_a_pickle_as_weights_is_refused_unread(files, tmp_path, capsys):
     ({"--data": "two_arrays.npz"}, r"holds 'a', 'b'; name the inputs 'x'"),
     ({"--data": "wrong_shape.npz"}, r"the model cannot run on --data .*\(4, 3, 8, 8\)"),
     ({"--data": "labels_too_big.npz"}, r"labels go up to 7 but the model has 3 outputs"),
+    ({"--data": "uint8_images.npz"}, r"the inputs are integers \(torch\.int64\): store images "
+                                     r"and features as floats"),
 ])
 def test_bad_inputs_fail_in_one_line(files, capsys, monkeypatch, change, pattern):
     monkeypatch.chdir(files["root"])

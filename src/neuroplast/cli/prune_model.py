@@ -28,6 +28,7 @@ from neuroplast.cli.user_model import (
     read_data,
 )
 from neuroplast.death import get_rule
+from neuroplast.death.request import removal_cap
 from neuroplast.death.rules import RULES
 from neuroplast.efficiency import MEASURES
 from neuroplast.errors import NeuroplastError
@@ -83,6 +84,29 @@ def _row(label: str, width: int, parameters: int, values: dict[str, float]) -> l
     return [label, width, parameters, values.get("accuracy", "-"), values.get("loss", "-")]
 
 
+def _notes(args: argparse.Namespace, examples: int, width: int, removed: int,
+           before: dict[str, float]) -> list[str]:
+    """What the numbers above do not say by themselves: a goal the model missed before any
+    removal, a --max-fraction cap that was reached, too few examples to judge a change."""
+    notes = []
+    accuracy, loss = before.get("accuracy"), before.get("loss")
+    if args.goal_accuracy is not None and accuracy is not None and \
+            accuracy < args.goal_accuracy:
+        notes.append(f"the accuracy before pruning, {accuracy:.4f}, is already below "
+                     f"--goal-accuracy {args.goal_accuracy:g}, so no neuron could go")
+    if args.goal_loss is not None and loss is not None and loss > args.goal_loss:
+        notes.append(f"the loss before pruning, {loss:.4f}, is already above --goal-loss "
+                     f"{args.goal_loss:g}, so no neuron could go")
+    if args.max_fraction is not None and 0 < removed == removal_cap(args.max_fraction, width):
+        notes.append(f"--max-fraction {args.max_fraction:g} allows at most {removed} of "
+                     f"{width} neurons per call; the strategy may have asked for more")
+    if examples <= width:
+        notes.append(f"--data has {examples} examples for a site of {width} neurons: a "
+                     "compensating rule can fit so few exactly, so the change above says "
+                     "little about other inputs; check on more examples")
+    return notes
+
+
 def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_destination(args.out, args.force, "choose another --out or pass --force")
@@ -121,6 +145,10 @@ def run(args: argparse.Namespace) -> int:
             old_outputs.shape == new_outputs.shape:
         change = float((new_outputs - old_outputs).abs().max())
         print(f"max |change of outputs| over {data.n} examples: {change:.4g}")
+    for note in _notes(args, data.n, width_before, len(removed), before):
+        print(f"note: {note}")
+    if args.out is None:
+        print("not saved: give --out FOLDER to keep the pruned model")
     if args.out is not None:
         as_dict = getattr(result, "as_dict", None)
         metadata = {

@@ -251,10 +251,15 @@ def check_data_fits(model: nn.Module, data: Calibration, *, goal: bool = False) 
         out = model(x)
     except Exception as exc:  # noqa: BLE001 - whatever the user's forward raises
         message = " ".join(str(exc).split())[:200]
+        advice = "give inputs shaped as the model expects"
+        if not data.x.is_floating_point():  # uint8 images are read as integers, as token ids
+            advice = (f"the inputs are integers ({data.x.dtype}): store images and features "
+                      "as floats (e.g. x.astype('float32') / 255), token ids as integers; "
+                      f"or {advice}")
         raise NeuroplastError(
             f"the model cannot run on --data {data.source} (inputs of shape "
             f"{tuple(data.x.shape)}, {data.x.dtype}): {exc.__class__.__name__}: {message}; "
-            "give inputs shaped as the model expects"
+            f"{advice}"
         ) from None
     logits = torch.is_tensor(out) and out.dim() == 2
     if goal and data.y is not None and not logits:
