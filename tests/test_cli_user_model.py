@@ -107,6 +107,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
     np.savez(root / "labels_too_big.npz", x=x.numpy(), labels=(y + 5).numpy())
     np.savez(root / "two_arrays.npz", a=x.numpy(), b=x.numpy())
     np.savez(root / "uint8_images.npz", x=(x * 255).to(torch.uint8).numpy(), y=y.numpy())
+    np.savez(root / "identical.npz", x=x[:1].expand(5, -1, -1, -1).numpy())
+    np.savez(root / "first_two_equal.npz", x=torch.cat([x[:1], x[:1], x[1:4]]).numpy())
     np.savez(root / "sequences.npz", x=torch.rand(48, 5, 8, generator=g).numpy(), y=y.numpy())
     yield {"root": root, "safetensors": root / "weights.safetensors", "pt": root / "weights.pt",
            "data": root / "calib.npz", "x": x, "y": y}
@@ -283,6 +285,16 @@ def test_prune_notes_what_its_numbers_do_not_say(files, capsys):
     assert "examples for a site" not in out  # 48 examples, 6 neurons
 
 
+def test_sites_are_found_when_the_first_two_examples_are_equal(files, capsys):
+    """Discovery takes two *different* examples, not simply the first two."""
+    args = base_args(files, "sites")
+    args[args.index("--data") + 1] = str(files["root"] / "first_two_equal.npz")
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    for name in site_names(files).values():
+        assert name in out
+
+
 # -- refusals -------------------------------------------------------------------------------------
 
 
@@ -320,6 +332,8 @@ def test_a_pickle_as_weights_is_refused_unread(files, tmp_path, capsys):
     ({"--data": "two_arrays.npz"}, r"holds 'a', 'b'; name the inputs 'x'"),
     ({"--data": "wrong_shape.npz"}, r"the model cannot run on --data .*\(4, 3, 8, 8\)"),
     ({"--data": "labels_too_big.npz"}, r"labels go up to 7 but the model has 3 outputs"),
+    ({"--data": "identical.npz"}, r"--data identical\.npz holds 5 identical examples; finding "
+                                  r"the model's sites compares it on two different inputs"),
     ({"--data": "uint8_images.npz"}, r"the inputs are integers \(torch\.int64\): store images "
                                      r"and features as floats"),
 ])

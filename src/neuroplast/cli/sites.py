@@ -19,6 +19,7 @@ from torch import nn
 from neuroplast.cli.user_model import (
     add_model_arguments,
     check_data_fits,
+    discovery_example,
     load_user_model,
     module_names,
     read_data,
@@ -42,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def sites_report(model: nn.Module, data: Calibration) -> dict[str, Any]:
     """Sites, modules not offered (with the reason) and discovery's notes, JSON-ready."""
-    found = explain_sites(model, data.inputs_for(model)[:2])
+    found = explain_sites(model, discovery_example(model, data))
     names = module_names(model)
     sites = [{"name": site.name, "kind": site.kind, "width": site.width,
               "consumer": names.get(id(site.consumer), "?"),

@@ -299,9 +299,27 @@ def module_names(model: nn.Module) -> dict[int, str]:
     return names
 
 
+def discovery_example(model: nn.Module, data: Calibration) -> torch.Tensor:
+    """Two different examples of ``data`` (the first, and the first unlike it): site
+    discovery compares the model on two inputs.
+
+    Raises:
+        NeuroplastError: when ``data`` holds fewer than two different examples.
+    """
+    x = data.inputs_for(model)
+    different = [j for j in range(1, x.shape[0]) if not torch.equal(x[j], x[0])][:1]
+    if not different:
+        what = "one example" if x.shape[0] < 2 else f"{x.shape[0]} identical examples"
+        raise NeuroplastError(
+            f"--data {data.source} holds {what}; finding the model's sites compares it on two "
+            "different inputs, so give at least two different examples"
+        )
+    return x[[0, different[0]]]
+
+
 def discovered_sites(model: nn.Module, data: Calibration) -> list[Any]:
-    """:func:`neuroplast.find_sites` on the first two examples."""
-    return list(find_sites(model, data.inputs_for(model)[:2]))
+    """:func:`neuroplast.find_sites` on two different examples (:func:`discovery_example`)."""
+    return list(find_sites(model, discovery_example(model, data)))
 
 
 def find_site(model: nn.Module, data: Calibration, name: str) -> Any:
