@@ -19,6 +19,7 @@ from conftest import assert_one_line_error, mnist_dir, run_cli
 from neuroplast import __version__
 from neuroplast.cli.main import COMMANDS
 from neuroplast.data import datasets
+from neuroplast.errors import NeuroplastError
 from neuroplast.models import build_mlp, load_model, save_model
 
 QUICK = ["--protocol", "quick", "--epochs", "1", "--no-progress"]
@@ -99,6 +100,37 @@ def test_prune_help_names_every_rewiring_rule(command, capsys):
     assert "obs" in RULES
     for rule in RULES:
         assert re.search(rf"(?<![\w-]){re.escape(rule)}(?![\w-])", " ".join(out.split())), rule
+
+
+def test_force_replaces_only_a_regular_file(tmp_path):
+    """--force may overwrite a file the user named, never a device, a pipe or a link (a
+    hostile user's `train --out /dev/null --force` turned the device into a file)."""
+    import os
+
+    from neuroplast.cli.common import check_output
+
+    fifo = tmp_path / "pipe.pt"
+    os.mkfifo(fifo)
+    link = tmp_path / "dangling.pt"
+    link.symlink_to(tmp_path / "nowhere.pt")
+    for path, kind in ((fifo, "not a regular file"), (link, "a symbolic link")):
+        with pytest.raises(NeuroplastError, match=f"is {kind}"):
+            check_output(str(path), True)
+    with pytest.raises(NeuroplastError, match="already exists"):
+        check_output(str(link), False)  # a dangling link exists as far as the user can tell
+    (tmp_path / "mine.pt").write_text("x")
+    check_output(str(tmp_path / "mine.pt"), True)  # a regular file: --force may replace it
+    assert fifo.exists() and link.is_symlink()
+
+
+@pytest.mark.parametrize("option", ["--plot", "--pixel-map"])
+def test_a_figure_type_matplotlib_cannot_write_is_refused_before_the_work(option, tmp_path):
+    from neuroplast.cli.common import check_output
+
+    with pytest.raises(NeuroplastError, match=rf"{option} .*p\.txt: a figure is written as one "
+                                              r"of .*\.png"):
+        check_output(str(tmp_path / "p.txt"), False, option, "fig.png")
+    check_output(str(tmp_path / "p.PNG"), False, option, "fig.png")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -104,6 +104,14 @@ def load_data(args: argparse.Namespace, *, allow_embedded: bool = False) -> Data
     return dataset
 
 
+FIGURE_TYPES = frozenset({"png", "pdf", "svg", "jpg", "jpeg", "eps", "ps", "tif", "tiff",
+                          "webp"})
+"""File types a figure option (``--plot``, ``--pixel-map``) accepts: matplotlib writes each."""
+
+_FIGURE_SUFFIXES = {"--plot": FIGURE_TYPES, "--pixel-map": FIGURE_TYPES}
+"""The options that name a figure, checked against :data:`FIGURE_TYPES` before any work."""
+
+
 def check_output(path: str | None, force: bool, option: str = "--out",
                  example: str = "model.pt") -> None:
     """Refuse, before any work, to overwrite a file the user saved or to write onto a folder.
@@ -114,11 +122,23 @@ def check_output(path: str | None, force: bool, option: str = "--out",
     """
     if path is None:
         return
-    if Path(path).is_dir():
+    target = Path(path)
+    if target.is_dir():
         raise NeuroplastError(f"{option} {path} is a directory; give a file name such as {example}")
-    if Path(path).exists() and not force:
+    if (target.exists() or target.is_symlink()) and not force:
         raise NeuroplastError(f"{path} already exists; choose another {option} or pass --force")
-    check_writable_directory(Path(path).parent, f"{option} {path}")
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        kind = ("a symbolic link" if target.is_symlink()
+                else "not a regular file (a device or a pipe)")
+        raise NeuroplastError(f"{option} {path} is {kind}; --force replaces only a regular "
+                              f"file; give a file name such as {example}")
+    suffixes = _FIGURE_SUFFIXES.get(option)
+    if suffixes is not None and target.suffix.lower().lstrip(".") not in suffixes:
+        raise NeuroplastError(f"{option} {path}: a figure is written as one of "
+                              f"{', '.join('.' + s for s in sorted(suffixes))}; give a file name "
+                              f"such as {example}")
+    check_writable_directory(target.parent, f"{option} {path}")
+
 
 
 def check_loaded_model(model: MLP, path: str) -> None:

@@ -33,13 +33,18 @@ def save_model(model: MLP, path: str | Path, *, metadata: dict[str, Any] | None 
         overwrite: replace an existing file; without it an existing file is never touched.
 
     Raises:
-        NeuroplastError: if the file exists and ``overwrite`` is False, or if ``metadata`` holds
+        NeuroplastError: if the file exists and ``overwrite`` is False, if it is not a regular
+            file (never replaced, even with ``overwrite``), or if ``metadata`` holds
             something other than dicts, lists, tuples, str, int, float, bool, None and tensors
             (anything else could not be read back with ``weights_only=True``).
     """
     path = Path(path)
-    if path.exists() and not overwrite:
+    if (path.exists() or path.is_symlink()) and not overwrite:
         raise NeuroplastError(f"{path} already exists; choose another --out or pass --force")
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise NeuroplastError(f"{path} is not a regular file (a link, a device, a pipe or a "
+                              "folder); overwrite replaces only a regular file; choose another "
+                              "path")
     metadata = dict(metadata or {})
     _check_metadata(metadata, "metadata")
     payload = {
