@@ -123,6 +123,19 @@ def test_force_replaces_only_a_regular_file(tmp_path):
     assert fifo.exists() and link.is_symlink()
 
 
+def test_train_refuses_a_checkpoint_it_could_not_write_and_absurd_thread_counts(tmp_path,
+                                                                                capsys):
+    """Both before any work: the checkpoint's folder was checked only after the training,
+    100,000 threads crashed torch's thread pool with a segmentation fault."""
+    (tmp_path / "afile").write_text("")
+    code, _, err = run_cli(["train", "--protocol", "quick", "--out", str(tmp_path / "m.pt"),
+                            "--checkpoint", str(tmp_path / "afile" / "c.pt")], capsys)
+    assert_one_line_error(code, err, r"cannot write --checkpoint .*afile is not a directory")
+    code, _, err = run_cli(["train", "--threads", "100000"], capsys)
+    assert code == 2 and "give at most 1024" in err
+    assert not (tmp_path / "m.pt").exists()
+
+
 @pytest.mark.parametrize("option", ["--plot", "--pixel-map"])
 def test_a_figure_type_matplotlib_cannot_write_is_refused_before_the_work(option, tmp_path):
     from neuroplast.cli.common import check_output

@@ -394,7 +394,7 @@ def test_a_file_or_a_link_is_never_turned_into_a_folder_even_with_force(tmp_path
 def test_a_destination_that_cannot_be_written_is_refused_before_the_work(tmp_path):
     """Checked by check_destination, which the CLI calls before it builds anything."""
     (tmp_path / "data.npz").write_bytes(b"not a folder")
-    with pytest.raises(NeuroplastError, match=r"data\.npz is a file, so no folder can be made"):
+    with pytest.raises(NeuroplastError, match=r"data\.npz is not a directory; choose another"):
         neuroplast.saving.check_destination(tmp_path / "data.npz" / "sub" / "out", False)
     locked = tmp_path / "locked"
     locked.mkdir()
@@ -402,7 +402,7 @@ def test_a_destination_that_cannot_be_written_is_refused_before_the_work(tmp_pat
     try:
         if os.access(locked, os.W_OK):  # root may write anywhere: nothing to refuse
             pytest.skip("this user can write into a read-only folder (root)")
-        with pytest.raises(NeuroplastError, match="is not writable; choose another path"):
+        with pytest.raises(NeuroplastError, match="is not writable"):
             neuroplast.saving.check_destination(locked / "out", False)
     finally:
         locked.chmod(0o700)

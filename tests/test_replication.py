@@ -330,6 +330,17 @@ def test_cli_grow_defaults_are_one_neuron_and_seed_zero(saved_n4, tmp_path, caps
     assert "width 100 -> 100" in capsys.readouterr().out
 
 
+def test_cli_grow_saves_no_net_whose_new_weights_overflowed(saved_n4, capsys):
+    """--random-std 1e300 gave infinite weights that `evaluate` then refused; the grown net
+    is not saved and the message says why."""
+    path, directory, out = saved_n4
+    code = main(["grow", str(path), "--method", "random", "--random-std", "1e300", "1e300",
+                 "--data", str(directory), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and not out.exists()
+    assert "the grown net has NaN or infinite weights" in err and "--random-std" in err
+
+
 def test_cli_grow_refuses_input_site(trained_n4, tmp_path, capsys):
     path = tmp_path / "n4.pt"
     save_model(trained_n4, path)

@@ -35,6 +35,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from neuroplast.errors import NeuroplastError
+from neuroplast.files import check_writable_directory
 from neuroplast.sites.plan import apply_plan, check_header, plan_of
 
 PLAN_FILE = "plan.json"
@@ -91,15 +92,7 @@ def check_destination(path: str | Path, force: bool,
                 f"{' ...' if len(others) > 3 else ''}; neuroplast replaces only a folder it "
                 "saved (plan.json + model.safetensors); choose another path"
             )
-    parent = path.absolute().parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise NeuroplastError(f"{path}: {parent} is a file, so no folder can be made inside it; "
-                              "choose another path")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise NeuroplastError(f"{path}: the folder {parent} is not writable; choose another "
-                              "path")
+    check_writable_directory(path.absolute().parent, str(path))
 
 
 def _json_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -49,7 +50,7 @@ def add_protocol_argument(parser: argparse.ArgumentParser, default: str | None =
 def add_threads_argument(parser: argparse.ArgumentParser, default: int | None = None) -> None:
     """``--threads N``: torch's CPU threads while the command runs (``main`` applies it)."""
     shown = "torch's own choice" if default is None else str(default)
-    parser.add_argument("--threads", type=positive_int, default=default, metavar="N",
+    parser.add_argument("--threads", type=thread_count, default=default, metavar="N",
                         help=f"CPU threads for torch (default: {shown}); on a machine other "
                              "processes keep busy, 1 avoids threads waiting for each other")
 
@@ -172,6 +173,20 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+MAX_THREADS = 1024
+"""The most CPU threads ``--threads`` asks of torch (100,000 crashed its thread pool)."""
+
+
+def thread_count(text: str) -> int:
+    """An argparse type: a number of threads, 1 to :data:`MAX_THREADS`."""
+    value = positive_int(text)
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(
+            f"{value} threads is more than torch's thread pool can start; give at most "
+            f"{MAX_THREADS} (this machine has {os.cpu_count()} logical cores)")
     return value
 
 

@@ -23,6 +23,7 @@ from neuroplast.errors import NeuroplastError
 from neuroplast.models import MLP, load_model, save_model
 from neuroplast.replication import METHODS, replicate, resolve_method
 from neuroplast.replication.split import ReplicationMethod, check_random_std, growable_site
+from neuroplast.train import has_finite_weights
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -152,6 +153,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"width {result.width_before} -> {result.width_after} "
           f"(children {result.children.tolist()}); widths {model.widths}")
     print(f"max |change of logits| over {dataset.train.n} training images: {float(change):.3g}")
+    if not has_finite_weights(model):  # e.g. --random-std 1e300: evaluate would refuse it
+        raise NeuroplastError("the grown net has NaN or infinite weights (its new neurons' "
+                              "overflowed); nothing saved; give a smaller --random-std")
     if args.out:
         grown = {**result.as_dict(), "seed": options.seed, "random_std": random_std}
         metadata = {**metadata, "grown": [*metadata.get("grown", []), grown]}

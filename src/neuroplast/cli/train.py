@@ -24,6 +24,7 @@ from neuroplast.cli.common import (
 from neuroplast.data import Dataset
 from neuroplast.errors import NeuroplastError
 from neuroplast.experiments.stats_summary import summarize
+from neuroplast.files import check_writable_directory
 from neuroplast.models import ACTIVATIONS, PRESETS, build_mlp, initialize, save_model
 from neuroplast.train import Checkpoint, Protocol, get_protocol, make_optimizer, train
 from neuroplast.train.checkpoint import discard_checkpoint
@@ -93,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         raise NeuroplastError("--checkpoint without --out: the checkpoint is removed once the "
                               "net is saved, so the trained net would be kept nowhere; give "
                               "--out too")
+    if args.checkpoint:  # its folder, now: not after the training it would have kept
+        check_writable_directory(Path(args.checkpoint).parent, f"--checkpoint {args.checkpoint}")
     arch = args.arch if args.arch or args.widths else "N4"
     model = initialize(build_mlp(arch, widths=args.widths, activation=args.activation), args.seed)
     check_mnist_model(model)
