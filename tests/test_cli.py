@@ -187,6 +187,31 @@ def test_train_writes_a_model_that_evaluate_reads(tmp_path, data_dir, capsys):
     assert set(report) >= {"train_loss", "train_accuracy", "test_loss", "test_accuracy"}
 
 
+def test_a_net_trained_on_inverted_mnist_is_not_read_with_standard_images(tmp_path, data_dir,
+                                                                           capsys):
+    """The file records the encoding; evaluate, inspect, prune and grow refuse the other one
+    before loading the data (a hostile user's --invert net scored 0.006 and was pruned on
+    standard images without a word)."""
+    out_file = tmp_path / "inv.pt"
+    code, _, err = run_cli(["train", "--protocol", "quick", "--epochs", "50", "--invert",
+                            "--data", data_dir, "--out", out_file, "--no-progress"], capsys)
+    assert code == 0, err
+    assert load_model(out_file)[1]["invert"] is True
+    for command in (["evaluate", out_file], ["inspect", out_file],
+                    ["prune", out_file, "--amount", "1"], ["grow", out_file]):
+        code, _, err = run_cli([*command, "--data", data_dir], capsys)
+        assert_one_line_error(code, err, r"inv\.pt was trained on inverted \(background 1\) "
+                                         r"MNIST; pass --invert")
+    code, _, err = run_cli(["evaluate", out_file, "--data", data_dir, "--invert"], capsys)
+    assert code == 0, err
+    pruned = tmp_path / "pruned.pt"
+    code, _, err = run_cli(["prune", out_file, "--amount", "1", "--data", data_dir, "--invert",
+                            "--out", pruned], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["evaluate", pruned, "--data", data_dir], capsys)
+    assert_one_line_error(code, err, r"pruned\.pt was trained on inverted")  # kept downstream
+
+
 def test_train_with_custom_widths_and_activation(tmp_path, data_dir, capsys):
     out_file = tmp_path / "relu.pt"
     code, out, err = run_cli(["train", "--widths", "784,30,20,10", "--activation", "relu",

@@ -142,6 +142,18 @@ def check_output(path: str | None, force: bool, option: str = "--out",
 
 
 
+def check_encoding(args: argparse.Namespace, metadata: dict, path: str) -> None:
+    """Refuse, before the data is loaded, MNIST in another encoding than the model was trained
+    on: a net trained with ``--invert`` scores ≈ 0.01 on standard images and would be ranked
+    and pruned on them. Files record ``invert`` since 2026-12-07; older ones are not checked."""
+    recorded = metadata.get("invert")
+    if isinstance(recorded, bool) and recorded != bool(getattr(args, "invert", False)):
+        trained = "inverted (background 1)" if recorded else "standard"
+        advice = "pass --invert" if recorded else "leave out --invert"
+        raise NeuroplastError(f"{path} was trained on {trained} MNIST; {advice} so that it "
+                              "reads the images it was trained on")
+
+
 def check_loaded_model(model: MLP, path: str) -> None:
     """Refuse, before the data is loaded, a saved model that cannot be evaluated or changed:
     one whose weights hold NaN or infinity (it came from a diverged training run)."""

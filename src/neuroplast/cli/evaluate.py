@@ -7,6 +7,7 @@ import json
 
 from neuroplast.cli.common import (
     add_data_arguments,
+    check_encoding,
     check_loaded_model,
     check_mnist_model,
     load_data,
@@ -26,9 +27,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    model, _ = load_model(args.model)
+    model, metadata = load_model(args.model)
     check_mnist_model(model)
     check_loaded_model(model, args.model)
+    check_encoding(args, metadata, args.model)
     dataset = load_data(args)
     metrics = evaluate_splits(model, dataset.train, dataset.test)
     if args.json:

@@ -10,6 +10,7 @@ import torch
 from neuroplast.cli.common import (
     add_data_arguments,
     add_output_arguments,
+    check_encoding,
     check_loaded_model,
     check_mnist_model,
     check_output,
@@ -134,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
     model, metadata = load_model(args.model)
     check_mnist_model(model)
     check_loaded_model(model, args.model)
+    check_encoding(args, metadata, args.model)
     check_parent_count(options, method, args.site, growable_site(model, args.site).width)
     dataset = load_data(args)
     before = _logits(model, dataset.train)
@@ -158,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
                               "overflowed); nothing saved; give a smaller --random-std")
     if args.out:
         grown = {**result.as_dict(), "seed": options.seed, "random_std": random_std}
-        metadata = {**metadata, "grown": [*metadata.get("grown", []), grown]}
+        metadata = {**metadata, "invert": args.invert,
+                    "grown": [*metadata.get("grown", []), grown]}
         save_model(model, args.out, metadata=metadata, overwrite=args.force)
         print(f"saved {args.out}")
     return 0

@@ -20,6 +20,7 @@ import torch
 
 from neuroplast.cli.common import (
     add_data_arguments,
+    check_encoding,
     check_loaded_model,
     check_mnist_model,
     check_output,
@@ -104,10 +105,11 @@ def _table(report: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     rule = get_rule(args.rule).name
     check_output(args.plot, args.force, "--plot", "fig.png")
-    model, _ = load_model(args.model)
+    model, metadata = load_model(args.model)
     model.site(args.site)  # an unknown site fails before the data is loaded
     check_mnist_model(model)
     check_loaded_model(model, args.model)
+    check_encoding(args, metadata, args.model)
     dataset = load_data(args)
     report = inspect_site(model, args.site, dataset.train, rule)
     if args.plot is not None:

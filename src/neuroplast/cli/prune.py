@@ -15,6 +15,7 @@ from neuroplast.cli.common import (
     add_data_arguments,
     add_output_arguments,
     add_protocol_argument,
+    check_encoding,
     check_loaded_model,
     check_mnist_model,
     check_output,
@@ -237,6 +238,7 @@ def run(args: argparse.Namespace) -> int:
     model, parent_metadata = load_model(args.model)
     check_mnist_model(model)
     check_loaded_model(model, args.model)
+    check_encoding(args, parent_metadata, args.model)
     width = model.site(args.site).width
     strategy = make_strategy(width=width, **_strategy_arguments(args))
     removal_cap(args.max_fraction, width)
@@ -286,6 +288,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"pixel map: {args.pixel_map}")
     if args.out:
         metadata = {
+            "invert": args.invert,
             "parent": {"path": str(args.model), "metadata": parent_metadata},
             "pruning": {"site": args.site, "rule": rule, "measure": measure,
                         "strategy": strategy.kind, "value": strategy.value,

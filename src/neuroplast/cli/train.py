@@ -138,9 +138,9 @@ def run(args: argparse.Namespace) -> int:
                                   for k, v in event.items() if not isinstance(v, list)))
     print(format_metrics(model, history.final, train_subset=subset))
     if args.out:
-        metadata = {"arch": arch, "seed": args.seed, "paper_epochs": args.epochs,
-                    "optimizer": args.optimizer, "data": dataset.source,
-                    **protocol.as_dict(), "history": history.as_dict()}
+        metadata = {"arch": arch, "invert": args.invert, "seed": args.seed,
+                    "paper_epochs": args.epochs, "optimizer": args.optimizer,
+                    "data": dataset.source, **protocol.as_dict(), "history": history.as_dict()}
         save_model(model, args.out, metadata=metadata, overwrite=args.force)
         print(f"saved {args.out}")
     if checkpoint is not None:
@@ -215,7 +215,8 @@ def run_fused(args: argparse.Namespace) -> int:
     if not outputs:
         return 0
     for seed, model, history, path in zip(seeds, models, histories, outputs, strict=True):
-        metadata = {"arch": arch, "seed": seed, "data_seed": args.seed, "fused_members": count,
+        metadata = {"arch": arch, "invert": args.invert, "seed": seed, "data_seed": args.seed,
+                    "fused_members": count,
                     "paper_epochs": args.epochs, "optimizer": args.optimizer,
                     "data": dataset.source, **protocol.as_dict(), "history": history.as_dict()}
         save_model(model, path, metadata=metadata, overwrite=args.force)
