@@ -212,6 +212,22 @@ def test_a_net_trained_on_inverted_mnist_is_not_read_with_standard_images(tmp_pa
     assert_one_line_error(code, err, r"pruned\.pt was trained on inverted")  # kept downstream
 
 
+def test_reproduce_reads_only_the_data_folder_it_is_given(tmp_path, data_dir, monkeypatch,
+                                                          capsys):
+    """--data DIR is DIR only, as for every other command: with MNIST in $NEUROPLAST_DATA an
+    empty DIR was a silent switch to that data (a hostile user's run started training)."""
+    monkeypatch.setenv("NEUROPLAST_DATA", str(data_dir))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "afile").write_text("")
+    for data, pattern in (("empty", r"--data .*empty lacks train-images"),
+                          ("afile", r"--data .*afile: is a file, not a directory")):
+        code, _, err = run_cli(["reproduce", "baseline-training", "--setting", "fast", "--seeds",
+                                "1", "--out", str(tmp_path / "out"), "--data",
+                                str(tmp_path / data)], capsys)
+        assert_one_line_error(code, err, pattern)
+    assert not (tmp_path / "out").exists()
+
+
 def test_train_with_custom_widths_and_activation(tmp_path, data_dir, capsys):
     out_file = tmp_path / "relu.pt"
     code, out, err = run_cli(["train", "--widths", "784,30,20,10", "--activation", "relu",

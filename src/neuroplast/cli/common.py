@@ -61,6 +61,29 @@ def add_output_arguments(parser: argparse.ArgumentParser, required: bool = False
     parser.add_argument("--force", action="store_true", help="overwrite an existing --out file")
 
 
+def check_data_directory(data: str) -> Path:
+    """``--data DIR`` as a directory that holds the four MNIST IDX files (nothing else is
+    searched for them once DIR is given: a typo in DIR must not switch to other data).
+
+    Raises:
+        NeuroplastError: one line naming what is missing and what to do.
+    """
+    directory = Path(data).expanduser()
+    if not directory.is_dir():
+        what = "is a file, not a directory" if directory.exists() else "no such directory"
+        raise NeuroplastError(
+            f"--data {data}: {what}; give the directory that holds the four MNIST IDX files, "
+            "or leave --data out to use $NEUROPLAST_DATA or the user cache"
+        )
+    missing = [name for name in IDX_FILE_NAMES if find_file(directory, name) is None]
+    if missing:
+        raise NeuroplastError(
+            f"--data {data} lacks {', '.join(missing)}; put the four MNIST IDX files there, or "
+            "leave --data out to use $NEUROPLAST_DATA or the user cache"
+        )
+    return directory
+
+
 def load_data(args: argparse.Namespace, *, allow_embedded: bool = False) -> Dataset:
     """MNIST as the arguments ask.
 
@@ -75,18 +98,7 @@ def load_data(args: argparse.Namespace, *, allow_embedded: bool = False) -> Data
         NeuroplastError: one-line messages for a missing directory, missing files or no data.
     """
     if args.data is not None:
-        directory = Path(args.data).expanduser()
-        if not directory.is_dir():
-            raise NeuroplastError(
-                f"--data {args.data}: no such directory; give the directory that holds the four "
-                "MNIST IDX files, or leave --data out to use $NEUROPLAST_DATA or the user cache"
-            )
-        missing = [name for name in IDX_FILE_NAMES if find_file(directory, name) is None]
-        if missing:
-            raise NeuroplastError(
-                f"--data {args.data} lacks {', '.join(missing)}; put the four MNIST IDX files "
-                "there, or leave --data out to use $NEUROPLAST_DATA or the user cache"
-            )
+        directory = check_data_directory(args.data)
         return load_mnist(directory, download=False, invert=args.invert)
     try:
         if not allow_embedded:

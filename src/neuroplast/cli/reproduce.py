@@ -24,7 +24,7 @@ import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from neuroplast.cli.common import add_protocol_argument, positive_int
+from neuroplast.cli.common import add_protocol_argument, check_data_directory, positive_int
 from neuroplast.cli.main import one_line
 from neuroplast.errors import NeuroplastError
 from neuroplast.experiments.executors import EXECUTORS
@@ -249,6 +249,8 @@ def run(args: argparse.Namespace) -> int:
     if any(e.needs_data for e in experiments) and args.address is None and not args.report_only:
         # Fail now, with the loader's message, rather than in every run. (Workers of a remote
         # Ray cluster look for the data on their own machines, so it is not checked here.)
+        if args.data is not None:
+            check_data_directory(args.data)  # DIR only, as every other command reads it
         mnist(args.data)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
