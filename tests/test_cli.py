@@ -138,12 +138,12 @@ def test_train_refuses_a_checkpoint_it_could_not_write_and_absurd_thread_counts(
 
 @pytest.mark.parametrize("option", ["--plot", "--pixel-map"])
 def test_a_figure_type_matplotlib_cannot_write_is_refused_before_the_work(option, tmp_path):
-    from neuroplast.cli.common import check_output
+    from neuroplast.cli.common import FIGURE_TYPES, check_output
 
     with pytest.raises(NeuroplastError, match=rf"{option} .*p\.txt: a figure is written as one "
                                               r"of .*\.png"):
-        check_output(str(tmp_path / "p.txt"), False, option, "fig.png")
-    check_output(str(tmp_path / "p.PNG"), False, option, "fig.png")
+        check_output(str(tmp_path / "p.txt"), False, option, "fig.png", FIGURE_TYPES)
+    check_output(str(tmp_path / "p.PNG"), False, option, "fig.png", FIGURE_TYPES)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -124,6 +124,30 @@ def check_writable_directory(directory: str | Path, what: str) -> None:
     probe.unlink(missing_ok=True)
 
 
+def check_replaceable_file(path: str | Path, force: bool, what: str, advice: str) -> None:
+    """Refuse a file destination that exists without ``force``, and, even with it, anything
+    but a regular file (a device, a pipe, a symbolic link, dangling or not): ``--force``
+    replaces a file the user named, never what such a path stands for.
+
+    Args:
+        path: the file to be written.
+        force: whether an existing regular file may be replaced.
+        what: how to name the destination in the message, e.g. ``"--out model.pt"``.
+        advice: what the message tells the user to do about an existing ``path``.
+
+    Raises:
+        NeuroplastError: one line naming the destination and what to do.
+    """
+    target = Path(path)
+    if (target.exists() or target.is_symlink()) and not force:
+        raise NeuroplastError(f"{path} already exists; {advice}")
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        kind = ("a symbolic link" if target.is_symlink()
+                else "not a regular file (a device, a pipe or a folder)")
+        raise NeuroplastError(f"{what} is {kind}; --force replaces only a regular file; "
+                              "choose another path")
+
+
 def load_without_pickle(path: str | Path, label: str, advice: str) -> Any:
     """``torch.load(path, weights_only=True)`` on the CPU: tensors and plain containers only,
     never code. Any failure is one :class:`NeuroplastError` naming ``label`` (what the file

@@ -20,7 +20,7 @@ from neuroplast.data import (
 )
 from neuroplast.data.datasets import find_file
 from neuroplast.errors import NeuroplastError
-from neuroplast.files import check_writable_directory
+from neuroplast.files import check_replaceable_file, check_writable_directory
 from neuroplast.models import MLP
 from neuroplast.train import PROTOCOLS, Protocol, has_finite_weights, non_finite_message
 
@@ -121,37 +121,28 @@ FIGURE_TYPES = frozenset({"png", "pdf", "svg", "jpg", "jpeg", "eps", "ps", "tif"
                           "webp"})
 """File types a figure option (``--plot``, ``--pixel-map``) accepts: matplotlib writes each."""
 
-_FIGURE_SUFFIXES = {"--plot": FIGURE_TYPES, "--pixel-map": FIGURE_TYPES}
-"""The options that name a figure, checked against :data:`FIGURE_TYPES` before any work."""
-
 
 def check_output(path: str | None, force: bool, option: str = "--out",
-                 example: str = "model.pt") -> None:
+                 example: str = "model.pt", suffixes: frozenset[str] | None = None) -> None:
     """Refuse, before any work, to overwrite a file the user saved or to write onto a folder.
 
-    ``option`` and ``example`` name the argument in the message (``--plot``, ``fig.png``).
-    The file's directory must be writable too (or creatable), so an unwritable location is
-    refused now rather than after the training or pruning it would store.
+    ``option`` and ``example`` name the argument in the message (``--plot``, ``fig.png``);
+    ``suffixes`` (e.g. :data:`FIGURE_TYPES`) are the file types it may name. The file's
+    directory must be writable too (or creatable), so an unwritable location is refused now
+    rather than after the training or pruning it would store.
     """
     if path is None:
         return
     target = Path(path)
     if target.is_dir():
         raise NeuroplastError(f"{option} {path} is a directory; give a file name such as {example}")
-    if (target.exists() or target.is_symlink()) and not force:
-        raise NeuroplastError(f"{path} already exists; choose another {option} or pass --force")
-    if target.is_symlink() or (target.exists() and not target.is_file()):
-        kind = ("a symbolic link" if target.is_symlink()
-                else "not a regular file (a device or a pipe)")
-        raise NeuroplastError(f"{option} {path} is {kind}; --force replaces only a regular "
-                              f"file; give a file name such as {example}")
-    suffixes = _FIGURE_SUFFIXES.get(option)
+    check_replaceable_file(target, force, f"{option} {path}",
+                           f"choose another {option} or pass --force")
     if suffixes is not None and target.suffix.lower().lstrip(".") not in suffixes:
         raise NeuroplastError(f"{option} {path}: a figure is written as one of "
                               f"{', '.join('.' + s for s in sorted(suffixes))}; give a file name "
                               f"such as {example}")
     check_writable_directory(target.parent, f"{option} {path}")
-
 
 
 def check_encoding(args: argparse.Namespace, metadata: dict, path: str) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from neuroplast.cli.common import (
+    FIGURE_TYPES,
     add_data_arguments,
     check_encoding,
     check_loaded_model,
@@ -104,7 +105,7 @@ def _table(report: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     rule = get_rule(args.rule).name
-    check_output(args.plot, args.force, "--plot", "fig.png")
+    check_output(args.plot, args.force, "--plot", "fig.png", FIGURE_TYPES)
     model, metadata = load_model(args.model)
     model.site(args.site)  # an unknown site fails before the data is loaded
     check_mnist_model(model)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from neuroplast.cli.common import (
+    FIGURE_TYPES,
     add_data_arguments,
     add_output_arguments,
     add_protocol_argument,
@@ -156,7 +157,7 @@ def _check_pixel_map(args: argparse.Namespace) -> None:
             f"--pixel-map draws the surviving input pixels; it needs --site input, not "
             f"--site {args.site}"
         )
-    check_output(args.pixel_map, args.force, "--pixel-map", "map.png")
+    check_output(args.pixel_map, args.force, "--pixel-map", "map.png", FIGURE_TYPES)
 
 
 def _metrics(model: MLP, dataset: Dataset) -> dict[str, float]:

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from neuroplast.errors import NeuroplastError
-from neuroplast.files import atomic_write
+from neuroplast.files import atomic_write, check_replaceable_file
 from neuroplast.models.mlp import MLP, check_widths
 
 FORMAT = "neuroplast-model"
@@ -39,12 +39,7 @@ def save_model(model: MLP, path: str | Path, *, metadata: dict[str, Any] | None 
             (anything else could not be read back with ``weights_only=True``).
     """
     path = Path(path)
-    if (path.exists() or path.is_symlink()) and not overwrite:
-        raise NeuroplastError(f"{path} already exists; choose another --out or pass --force")
-    if path.is_symlink() or (path.exists() and not path.is_file()):
-        raise NeuroplastError(f"{path} is not a regular file (a link, a device, a pipe or a "
-                              "folder); overwrite replaces only a regular file; choose another "
-                              "path")
+    check_replaceable_file(path, overwrite, str(path), "choose another --out or pass --force")
     metadata = dict(metadata or {})
     _check_metadata(metadata, "metadata")
     payload = {
