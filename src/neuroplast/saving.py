@@ -55,7 +55,8 @@ def is_saved_model(path: str | Path) -> bool:
 
 
 def check_destination(path: str | Path, force: bool,
-                      advice: str = "choose another path or pass force=True") -> None:
+                      advice: str = "choose another path or pass force=True",
+                      label: str = "the destination") -> None:
     """Refuse, before any work, a destination :func:`save` must not replace or cannot write.
 
     Only a folder :func:`save` wrote (``plan.json`` + ``model.safetensors``) is ever replaced,
@@ -67,6 +68,7 @@ def check_destination(path: str | Path, force: bool,
         path: the folder :func:`save` would write.
         force: whether replacing a saved model is allowed.
         advice: what the message tells the user to do about an existing ``path``.
+        label: what the message calls ``path`` when it is empty (``--out`` on the CLI).
 
     Raises:
         NeuroplastError: if ``path`` exists and ``force`` is False; if it is a file, a symbolic
@@ -74,6 +76,8 @@ def check_destination(path: str | Path, force: bool,
             ``force``); if a parent of ``path`` is a file or the folder it would go in is not
             writable.
     """
+    if not str(path).strip():  # Path("") is the current folder
+        raise NeuroplastError(f"{label} is empty; give a folder name such as pruned")
     path = Path(path)
     if path.exists() or path.is_symlink():
         if not force:

@@ -133,6 +133,8 @@ def check_output(path: str | None, force: bool, option: str = "--out",
     """
     if path is None:
         return
+    if not path.strip():  # Path("") is the current folder
+        raise NeuroplastError(f"{option} is empty; give a file name such as {example}")
     target = Path(path)
     if target.is_dir():
         raise NeuroplastError(f"{option} {path} is a directory; give a file name such as {example}")
@@ -224,6 +226,48 @@ def non_negative_float(text: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
     return value
+
+
+MAX_PAPER_EPOCHS = 1_000_000.0
+"""The longest training ``--epochs`` asks for, in the paper's epochs: 200 × the paper's longest
+(5000); ``--epochs 1e30`` would otherwise start a training that never ends."""
+
+
+def paper_epoch_count(text: str) -> float:
+    """An argparse type: a training length in the paper's epochs, 0 to :data:`MAX_PAPER_EPOCHS`."""
+    value = non_negative_float(text)
+    if value > MAX_PAPER_EPOCHS:
+        raise argparse.ArgumentTypeError(
+            f"{text} paper epochs would not finish; give at most {MAX_PAPER_EPOCHS:,.0f} "
+            "(200 times the paper's longest training)")
+    return value
+
+
+def usable_cores() -> int:
+    """The logical cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def check_local_workers(workers: int, option: str = "--workers") -> None:
+    """Refuse more worker processes on this machine than it has cores to run them: each
+    worker is a process with its own torch, so ``--workers 100000`` would start processes
+    until the machine stalls, and more workers than cores only slows every run."""
+    cores = usable_cores()
+    if workers > cores:
+        raise NeuroplastError(
+            f"{option} {workers} starts more processes than this machine's {cores} usable "
+            f"cores; give at most {cores} (or run on a Ray cluster with --executor ray "
+            "--address, whose CPUs decide)")
+
+
+def physical_memory() -> int | None:
+    """This machine's memory in bytes, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def widths_list(text: str) -> list[int]:

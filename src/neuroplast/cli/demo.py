@@ -9,6 +9,7 @@ from neuroplast.cli.common import (
     add_threads_argument,
     load_data,
     non_negative_float,
+    paper_epoch_count,
     seed_value,
 )
 from neuroplast.death import prune
@@ -29,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="A1 efficiency cutoff for hidden1, a number >= 0 (default 0.05)")
     p.add_argument("--no-progress", action="store_true")
     # Hidden: training length in paper epochs (the paper's 5000); tests shorten it.
-    p.add_argument("--epochs", type=non_negative_float, default=5000.0, help=argparse.SUPPRESS)
+    p.add_argument("--epochs", type=paper_epoch_count, default=5000.0, help=argparse.SUPPRESS)
     add_data_arguments(p)
     # One thread by default: N4 is small, and the demo must not crawl on a busy machine.
     add_threads_argument(p, default=1)

@@ -33,9 +33,11 @@ def run(args: argparse.Namespace) -> int:
     check_encoding(args, metadata, args.model)
     dataset = load_data(args)
     metrics = evaluate_splits(model, dataset.train, dataset.test)
+    sizes = {"train": dataset.train.n, "test": dataset.test.n}
     if args.json:
         print(json.dumps({"widths": model.widths, "parameters": count_parameters(model),
-                          "macs": count_macs(model), **metrics}, indent=2))
+                          "macs": count_macs(model), **metrics,
+                          **{f"{split}_images": n for split, n in sizes.items()}}, indent=2))
     else:
-        print(format_metrics(model, metrics))
+        print(format_metrics(model, metrics, split_sizes=sizes))
     return 0

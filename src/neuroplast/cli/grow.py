@@ -164,4 +164,6 @@ def run(args: argparse.Namespace) -> int:
                     "grown": [*metadata.get("grown", []), grown]}
         save_model(model, args.out, metadata=metadata, overwrite=args.force)
         print(f"saved {args.out}")
+    else:
+        print("not saved: give --out FILE to keep the grown net")
     return 0

@@ -51,7 +51,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.out is not None:
-        check_destination(args.out, args.force, "choose another --out or pass --force")
+        check_destination(args.out, args.force, "choose another --out or pass --force",
+                          "--out")
     method, _ = resolve_method(args.method, args.alpha)
     random_std = check_random_std(args.random_std, method)
     options = replication_options(args, method)

@@ -21,7 +21,7 @@ from neuroplast.cli.common import (
     check_mnist_model,
     check_output,
     load_data,
-    non_negative_float,
+    paper_epoch_count,
     positive_int,
     seed_value,
     training_subset,
@@ -127,7 +127,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="recompute statistics and efficiencies after every removal")
     p.add_argument("--cycles", type=positive_int, default=1,
                    help="number of prunes, with retraining after each (default 1)")
-    p.add_argument("--retrain-epochs", type=non_negative_float, default=None,
+    p.add_argument("--retrain-epochs", type=paper_epoch_count, default=None,
                    help="paper epochs of retraining after each prune (default 0, or 500 with "
                         "--cycles > 1)")
     add_protocol_argument(p, default=RETRAIN_PROTOCOL)
@@ -210,6 +210,31 @@ def check_cycle_plan(strategy: Strategy, width: int, cycles: int, max_fraction: 
         left -= removed
 
 
+def _cap_notes(results: list[PruneResult], strategy: Strategy,
+               max_fraction: float | None) -> list[str]:
+    """A note for each prune that removed exactly what ``--max-fraction`` allows: the strategy
+    asked (an amount) or may have asked (a cutoff, a goal) for more, which the table alone
+    does not say."""
+    if max_fraction is None:
+        return []
+    notes = []
+    for cycle, result in enumerate(results, start=1):
+        removed, width = len(result.removed), result.width_before
+        if not 0 < removed == removal_cap(max_fraction, width):
+            continue
+        if strategy.kind == "amount":
+            wanted = strategy.count(width)
+            if wanted <= removed:
+                continue
+            asked = f"the amount asked for {wanted}"
+        else:
+            asked = "the strategy may have asked for more"
+        where = f"cycle {cycle}: " if len(results) > 1 else ""
+        notes.append(f"NOTE: {where}--max-fraction {max_fraction:g} allows at most {removed} "
+                     f"of {width} neurons per prune; {asked}")
+    return notes
+
+
 def _goal_notes(results: list[PruneResult], strategy: Strategy) -> list[str]:
     """A note for each prune whose goal was already missed before it removed anything."""
     if not strategy.is_goal:
@@ -280,7 +305,7 @@ def run(args: argparse.Namespace) -> int:
         if retrain > 0 and subset is not None:
             print(f"(retrained train acc: on the first {subset:,} training images, those the "
                   f"{protocol.name} protocol trains on)")
-    for note in _goal_notes(results, strategy):
+    for note in _goal_notes(results, strategy) + _cap_notes(results, strategy, args.max_fraction):
         print(note, file=sys.stderr)
     if args.pixel_map:
         from neuroplast.plots.pixel_map import draw_pixel_map
@@ -301,5 +326,7 @@ def run(args: argparse.Namespace) -> int:
         }
         save_model(model, args.out, metadata=metadata, overwrite=args.force)
         print(f"saved {args.out}")
+    else:
+        print("not saved: give --out FILE to keep the pruned net")
     return 0
 

@@ -24,7 +24,12 @@ import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from neuroplast.cli.common import add_protocol_argument, check_data_directory, positive_int
+from neuroplast.cli.common import (
+    add_protocol_argument,
+    check_data_directory,
+    check_local_workers,
+    positive_int,
+)
 from neuroplast.cli.main import one_line
 from neuroplast.errors import NeuroplastError
 from neuroplast.experiments.executors import EXECUTORS
@@ -243,6 +248,8 @@ def run(args: argparse.Namespace) -> int:
         raise NeuroplastError("give --out DIR, the directory for runs and reports")
     if args.address is not None and args.executor != "ray":
         raise NeuroplastError("--address is for --executor ray; add --executor ray or drop it")
+    if args.address is None and not args.report_only:
+        check_local_workers(args.workers)
     sweeps = planned_sweeps(list(EXPERIMENTS.values()) if args.experiment == "all"
                             else [get_experiment(args.experiment)], args)
     experiments = [sweep.experiment for sweep in sweeps]

@@ -16,7 +16,8 @@ from neuroplast.cli.common import (
     check_mnist_model,
     check_output,
     load_data,
-    non_negative_float,
+    paper_epoch_count,
+    physical_memory,
     seed_value,
     training_subset,
     widths_list,
@@ -28,7 +29,7 @@ from neuroplast.files import check_writable_directory
 from neuroplast.models import ACTIVATIONS, PRESETS, build_mlp, initialize, save_model
 from neuroplast.train import Checkpoint, Protocol, get_protocol, make_optimizer, train
 from neuroplast.train.checkpoint import discard_checkpoint
-from neuroplast.train.fused import train_fused
+from neuroplast.train.fused import fused_memory_estimate, train_fused
 from neuroplast.train.lr_schedule import DEFAULT_LR_SCHEDULE, LR_SCHEDULES
 from neuroplast.train.report import format_metrics, format_table
 
@@ -42,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--activation", choices=sorted(ACTIVATIONS), default=None,
                    help="hidden activation (default: the preset's, tanh)")
     add_protocol_argument(p)
-    p.add_argument("--epochs", type=non_negative_float, default=5000.0,
+    p.add_argument("--epochs", type=paper_epoch_count, default=5000.0,
                    help="training length in the paper's epochs, rescaled by the protocol "
                         "(default 5000)")
     p.add_argument("--seed", type=seed_value, default=0,
@@ -143,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
                     "data": dataset.source, **protocol.as_dict(), "history": history.as_dict()}
         save_model(model, args.out, metadata=metadata, overwrite=args.force)
         print(f"saved {args.out}")
+    else:
+        print("not saved: give --out FILE to keep the trained net")
     if checkpoint is not None:
         discard_checkpoint(checkpoint)  # only now: the net is saved
     return 0
@@ -158,6 +161,24 @@ def _data_line(dataset: Dataset, protocol: Protocol, subset: int | None) -> str:
     return line
 
 
+def _check_fused_memory(args: argparse.Namespace, count: int) -> None:
+    """Refuse, before any net is built, more fused nets than this machine's memory holds
+    (``--fused-seeds 100000000`` would build nets until the machine runs out)."""
+    memory = physical_memory()
+    if memory is None:
+        return
+    preset = PRESETS.get(args.arch or "N4")
+    widths = args.widths or (preset[0] if preset else None)
+    if widths is None:  # an unknown preset: build_mlp names the known ones
+        return
+    needed = fused_memory_estimate(widths, count)
+    if needed > memory:
+        raise NeuroplastError(
+            f"--fused-seeds {count} nets of widths {list(widths)} need at least "
+            f"{needed / 2**30:,.1f} GiB; this machine has {memory / 2**30:,.1f} GiB; fuse at "
+            f"most {max(1, count * memory // needed):,} at a time (the rest with a later --seed)")
+
+
 def run_fused(args: argparse.Namespace) -> int:
     """``--fused-seeds S``: S seeds trained as one model (neuroplast.train.fused)."""
     count = args.fused_seeds
@@ -168,6 +189,7 @@ def run_fused(args: argparse.Namespace) -> int:
             f"--seed {args.seed} with --fused-seeds {count} gives seeds above 2**63 - 1; "
             "lower --seed"
         )
+    _check_fused_memory(args, count)
     if args.death_replication:
         raise NeuroplastError(
             "--death-replication changes a net's width during training, which a fused model "
@@ -213,6 +235,7 @@ def run_fused(args: argparse.Namespace) -> int:
         print(f"{key.replace('_', ' ')}: {summary.format(4)} (mean ± s.e. over {count} nets)")
     print(f"wall time   {finals[0]['wall_time_s']:.1f} s for all {count} nets together")
     if not outputs:
+        print("not saved: give --out with {seed}, e.g. n1-{seed}.pt, to keep the trained nets")
         return 0
     for seed, model, history, path in zip(seeds, models, histories, outputs, strict=True):
         metadata = {"arch": arch, "invert": args.invert, "seed": seed, "data_seed": args.seed,

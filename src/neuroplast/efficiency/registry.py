@@ -58,6 +58,9 @@ class Measure:
         greedy_rule: the re-wiring rule whose removal costs ``name:greedy`` follows as a greedy
             selection (:meth:`~neuroplast.death.rules.Rewirer.removal_costs`; ``lstsq`` for
             ``conditional``, ``obs`` for ``obs``); None when the measure has no greedy form.
+        needs_module: a module the site must hold besides its kind's layers (e.g. a BatchNorm
+            after the producer), for ``neuroplast methods`` to say; the measure refuses a site
+            without it. None when any site of its kinds will do.
     """
 
     name: str
@@ -68,6 +71,7 @@ class Measure:
     needs_data: bool = False
     site_kinds: tuple[str, ...] | None = None
     greedy_rule: str | None = None
+    needs_module: str | None = None
 
     def supports(self, model: nn.Module, site: Site) -> bool:
         """Whether the measure is defined on ``site`` of ``model``."""

@@ -9,11 +9,14 @@ from neuroplast.models.mlp import MLP, count_macs, count_parameters
 
 
 def format_metrics(model: MLP, metrics: Mapping[str, Any], *,
-                   train_subset: int | None = None) -> str:
+                   train_subset: int | None = None,
+                   split_sizes: Mapping[str, int] | None = None) -> str:
     """One block: widths, parameters, MACs, train/test accuracy and loss, wall time.
 
     ``train_subset``: the training metrics were measured on only this many training images
-    (the part a protocol such as ``quick`` trains on); the line says so.
+    (the part a protocol such as ``quick`` trains on); the line says so. ``split_sizes``: the
+    images each split's metrics were measured on (``{"train": 60000, "test": 10000}``), said
+    on its line.
     """
     lines = [
         f"widths      {model.widths}",
@@ -23,7 +26,9 @@ def format_metrics(model: MLP, metrics: Mapping[str, Any], *,
     for split in ("train", "test"):
         if f"{split}_accuracy" in metrics:
             note = (f"   (on the {train_subset:,} training images trained on)"
-                    if split == "train" and train_subset is not None else "")
+                    if split == "train" and train_subset is not None else
+                    f"   (on {split_sizes[split]:,} images)"
+                    if split_sizes is not None and split in split_sizes else "")
             lines.append(f"{split:<5} acc   {metrics[f'{split}_accuracy']:.4f}   "
                          f"loss {metrics[f'{split}_loss']:.4f}{note}")
     if "wall_time_s" in metrics:

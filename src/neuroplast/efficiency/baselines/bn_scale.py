@@ -48,4 +48,5 @@ MEASURES.register(Measure(
     description="network slimming: |gamma_k| of the BatchNorm after the producer",
     reference="Liu et al. 2017 (ICCV), network slimming",
     compute=_compute,
+    needs_module="a BatchNorm after the producer",
 ))

@@ -68,6 +68,7 @@ class GroupImportance:
         gradients: needs ∂L/∂w of the mean cross-entropy on labelled data.
         description: one line for ``neuroplast methods``.
         reference: the publication.
+        needs_module: a module the site must hold (``Measure.needs_module``), or None.
     """
 
     name: str
@@ -76,6 +77,7 @@ class GroupImportance:
     gradients: bool
     description: str
     reference: str
+    needs_module: str | None = None
 
     def make(self, tp: Any) -> Any:
         cls = _importance_class(tp, self.class_names)
@@ -266,7 +268,8 @@ SPECS = (
                     "Torch-Pruning (Fang et al. 2023); Lee et al. 2021 (ICLR), LAMP"),
     GroupImportance("tp-bn-scale", ("BNScaleImportance",), None, False,
                     "Torch-Pruning BN scale |gamma_k| / mean |gamma| (= bn-scale / mean)",
-                    "Torch-Pruning (Fang et al. 2023); Liu et al. 2017 (network slimming)"),
+                    "Torch-Pruning (Fang et al. 2023); Liu et al. 2017 (network slimming)",
+                    needs_module="a BatchNorm after the producer"),
 )
 
 for _spec in SPECS:
@@ -276,4 +279,5 @@ for _spec in SPECS:
         reference=_spec.reference,
         compute=lambda ctx, spec=_spec: torch_pruning_group_importance(ctx, spec),
         needs_data=True,
+        needs_module=_spec.needs_module,
     ))

@@ -1,0 +1,133 @@
+"""Sizes no run could finish are refused before any work; what a command's table leaves
+unsaid (a cap that bound, nothing saved, how many images a metric is over) is said.
+
+A hostile user's pass (2026-12-07) found ``train --epochs 1e30``, ``train --fused-seeds
+100000000`` and ``reproduce --workers 100000`` accepted, and ``prune --max-fraction``, ``prune``
+or ``train`` without ``--out`` silent about what they did not do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+from conftest import assert_one_line_error, mnist_dir, run_cli
+
+from neuroplast.cli import common
+from neuroplast.cli import train as train_command
+from neuroplast.models import PRESETS, build_mlp, count_parameters, save_model
+from neuroplast.train.fused import EVALUATION_BATCH, fused_memory_estimate
+
+QUICK = ["--protocol", "quick", "--no-progress"]
+
+
+@pytest.fixture
+def data_dir():
+    directory = mnist_dir()
+    if directory is None:
+        pytest.skip("MNIST files not found at ../shared/data/mnist or $NEUROPLAST_TEST_MNIST")
+    return directory
+
+
+@pytest.mark.parametrize("args", [["train", "--epochs", "1e30"],
+                                  ["train", "--epochs", "1000001"],
+                                  ["prune", "m.pt", "--amount", "1", "--retrain-epochs", "2e6"]])
+def test_a_training_that_would_not_finish_is_refused(args, capsys, tmp_path):
+    code, _, err = run_cli([*args, "--out", tmp_path / "x.pt"], capsys)
+    assert code == 2 and "give at most 1,000,000" in err
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_the_longest_allowed_training_is_accepted_by_the_argument():
+    assert common.paper_epoch_count("1000000") == 1_000_000.0
+    assert common.paper_epoch_count("0") == 0.0
+
+
+def test_more_local_workers_than_cores_are_refused_before_any_run(monkeypatch, tmp_path,
+                                                                   capsys):
+    monkeypatch.setattr(common, "usable_cores", lambda: 2)
+    out = tmp_path / "sweep"
+    code, _, err = run_cli(["reproduce", "all", "--workers", "3", "--out", out], capsys)
+    assert_one_line_error(code, err, r"--workers 3 starts more processes than this machine's 2 "
+                                     r"usable cores; give at most 2")
+    assert not out.exists()
+
+
+def test_usable_cores_counts_the_cores_this_process_may_use():
+    assert 1 <= common.usable_cores() <= (os.cpu_count() or 1)
+
+
+def test_the_fused_memory_estimate_counts_every_parameter_of_every_net():
+    """Its parameter part agrees with the built model's own count, for each preset."""
+    for name, (widths, _) in PRESETS.items():
+        parameters = count_parameters(build_mlp(name))
+        activations = 2 * EVALUATION_BATCH * sum(widths[1:])
+        assert fused_memory_estimate(widths, 1) == 4 * (4 * parameters + activations)
+        assert fused_memory_estimate(widths, 7) == 7 * fused_memory_estimate(widths, 1)
+
+
+def test_more_fused_nets_than_memory_holds_are_refused_before_any_is_built(monkeypatch,
+                                                                           tmp_path, capsys):
+    one_net = fused_memory_estimate(PRESETS["N4"][0], 1)
+    monkeypatch.setattr(train_command, "physical_memory", lambda: 10 * one_net)
+    built = []
+    monkeypatch.setattr(train_command, "build_mlp", lambda *a, **k: built.append(a))
+    code, _, err = run_cli(["train", "--fused-seeds", "11", "--out", tmp_path / "n-{seed}.pt"],
+                           capsys)
+    assert_one_line_error(code, err, r"--fused-seeds 11 nets of widths \[784, 100, 5, 10\] "
+                                     r"need at least .* GiB; .*fuse at most 10 at a time")
+    assert built == []
+
+
+@pytest.mark.parametrize("args", [["train", "--out="],
+                                  ["prune-model", "--factory", "m:f", "--site", "s", "--data",
+                                   "d.pt", "--amount", "1", "--out="]])
+def test_an_empty_out_is_refused_not_read_as_the_current_folder(args, capsys):
+    code, _, err = run_cli(args, capsys)
+    assert_one_line_error(code, err, r"--out is empty; give a (file|folder) name")
+
+
+def test_prune_says_when_max_fraction_bound_and_that_nothing_was_saved(data_dir, tmp_path,
+                                                                      capsys):
+    model = save_model(build_mlp("N1"), tmp_path / "n1.pt")  # hidden2 has 20 neurons
+    code, out, err = run_cli(["prune", model, "--site", "hidden2", "--amount", "15",
+                              "--max-fraction", "0.2", "--data", data_dir], capsys)
+    assert code == 0, err
+    assert "--max-fraction 0.2 allows at most 4 of 20 neurons per prune; the amount asked for " \
+           "15" in err
+    assert "not saved: give --out FILE" in out
+    code, out, err = run_cli(["prune", model, "--site", "hidden2", "--amount", "4",
+                              "--max-fraction", "0.2", "--data", data_dir], capsys)
+    assert code == 0, err
+    assert "max-fraction" not in err  # it asked for 4: the cap did not bind
+
+
+def test_train_without_out_says_the_net_is_not_kept(data_dir, tmp_path, capsys):
+    code, out, err = run_cli(["train", "--arch", "N1", *QUICK, "--epochs", "1", "--data",
+                              data_dir], capsys)
+    assert code == 0, err
+    assert "not saved: give --out FILE to keep the trained net" in out
+
+
+def test_evaluate_says_how_many_images_each_metric_is_over(data_dir, tmp_path, capsys):
+    model = save_model(build_mlp("N1"), tmp_path / "n1.pt")
+    code, out, err = run_cli(["evaluate", model, "--data", data_dir], capsys)
+    assert code == 0, err
+    assert re.search(r"^train acc .*\(on 60,000 images\)$", out, re.MULTILINE), out
+    assert re.search(r"^test  acc .*\(on 10,000 images\)$", out, re.MULTILINE), out
+    code, out, err = run_cli(["evaluate", model, "--json", "--data", data_dir], capsys)
+    record = json.loads(out)
+    assert (record["train_images"], record["test_images"]) == (60_000, 10_000)
+
+
+def test_methods_says_which_measures_need_a_batchnorm(capsys):
+    code, out, _ = run_cli(["methods", "--json"], capsys)
+    assert code == 0
+    needs = {m["name"]: m["needs_module"] for m in json.loads(out)["measures"]}
+    assert needs["bn-scale"] == "a BatchNorm after the producer"
+    assert needs["connection"] is None
+    code, out, _ = run_cli(["methods"], capsys)
+    entry = out[out.index("  bn-scale "):].splitlines()[1]
+    assert "needs a BatchNorm after the producer" in entry
