@@ -9,7 +9,6 @@ or ``train`` without ``--out`` silent about what they did not do.
 from __future__ import annotations
 
 import json
-import os
 import re
 
 import pytest
@@ -18,7 +17,7 @@ from conftest import assert_one_line_error, mnist_dir, run_cli
 from neuroplast.cli import common
 from neuroplast.cli import train as train_command
 from neuroplast.models import PRESETS, build_mlp, count_parameters, save_model
-from neuroplast.train.fused import EVALUATION_BATCH, fused_memory_estimate
+from neuroplast.train.memory import parameter_count, training_memory_estimate
 
 QUICK = ["--protocol", "quick", "--no-progress"]
 
@@ -36,8 +35,7 @@ def data_dir():
                                   ["prune", "m.pt", "--amount", "1", "--retrain-epochs", "2e6"]])
 def test_a_training_that_would_not_finish_is_refused(args, capsys, tmp_path):
     code, _, err = run_cli([*args, "--out", tmp_path / "x.pt"], capsys)
-    assert code == 2 and "give at most 1,000,000" in err
-    assert not (tmp_path / "x.pt").exists()
+    assert code == 2 and "give at most 1,000,000 (40 times the paper's longest" in err
 
 
 def test_the_longest_allowed_training_is_accepted_by_the_argument():
@@ -45,48 +43,75 @@ def test_the_longest_allowed_training_is_accepted_by_the_argument():
     assert common.paper_epoch_count("0") == 0.0
 
 
-def test_more_local_workers_than_cores_are_refused_before_any_run(monkeypatch, tmp_path,
-                                                                   capsys):
+@pytest.mark.parametrize("address", [[], ["--executor", "ray", "--address", ""]])
+def test_more_local_workers_than_cores_are_refused_before_any_run(address, monkeypatch,
+                                                                   tmp_path, capsys):
+    """An empty --address starts a local Ray instance too, on this machine's cores."""
     monkeypatch.setattr(common, "usable_cores", lambda: 2)
     out = tmp_path / "sweep"
-    code, _, err = run_cli(["reproduce", "all", "--workers", "3", "--out", out], capsys)
+    code, _, err = run_cli(["reproduce", "all", "--workers", "3", "--out", out, *address],
+                           capsys)
     assert_one_line_error(code, err, r"--workers 3 starts more processes than this machine's 2 "
                                      r"usable cores; give at most 2")
     assert not out.exists()
 
 
-def test_usable_cores_counts_the_cores_this_process_may_use():
-    assert 1 <= common.usable_cores() <= (os.cpu_count() or 1)
-
-
-def test_the_fused_memory_estimate_counts_every_parameter_of_every_net():
-    """Its parameter part agrees with the built model's own count, for each preset."""
+def test_the_memory_estimate_counts_every_parameter_of_every_net_and_the_optimizers_state():
+    """Its parameter part agrees with the built model's own count, for each preset; Adam's two
+    moment estimates add two float32 copies of the parameters."""
     for name, (widths, _) in PRESETS.items():
         parameters = count_parameters(build_mlp(name))
-        activations = 2 * EVALUATION_BATCH * sum(widths[1:])
-        assert fused_memory_estimate(widths, 1) == 4 * (4 * parameters + activations)
-        assert fused_memory_estimate(widths, 7) == 7 * fused_memory_estimate(widths, 1)
+        assert parameter_count(widths) == parameters
+        sgd = training_memory_estimate(widths, 1, "sgd")
+        assert training_memory_estimate(widths, 1, "adam") - sgd == 2 * 4 * parameters
+        assert training_memory_estimate(widths, 7, "sgd") == 7 * sgd
 
 
-def test_more_fused_nets_than_memory_holds_are_refused_before_any_is_built(monkeypatch,
+@pytest.mark.parametrize("arch", ["N4", "n4"])
+def test_more_fused_nets_than_memory_holds_are_refused_before_any_is_built(arch, monkeypatch,
                                                                            tmp_path, capsys):
-    one_net = fused_memory_estimate(PRESETS["N4"][0], 1)
-    monkeypatch.setattr(train_command, "physical_memory", lambda: 10 * one_net)
+    """Whatever the preset's case (build_mlp takes n4 for N4)."""
+    one_net = training_memory_estimate(PRESETS["N4"][0])
+    monkeypatch.setattr(common, "physical_memory", lambda: 10 * one_net)
     built = []
     monkeypatch.setattr(train_command, "build_mlp", lambda *a, **k: built.append(a))
-    code, _, err = run_cli(["train", "--fused-seeds", "11", "--out", tmp_path / "n-{seed}.pt"],
-                           capsys)
+    code, _, err = run_cli(["train", "--arch", arch, "--fused-seeds", "11", "--out",
+                            tmp_path / "n-{seed}.pt"], capsys)
     assert_one_line_error(code, err, r"--fused-seeds 11 nets of widths \[784, 100, 5, 10\] "
-                                     r"need at least .* GiB; .*fuse at most 10 at a time")
+                                     r"need about .* GiB; .*fuse at most 10 at a time")
     assert built == []
 
 
-@pytest.mark.parametrize("args", [["train", "--out="],
-                                  ["prune-model", "--factory", "m:f", "--site", "s", "--data",
-                                   "d.pt", "--amount", "1", "--out="]])
-def test_an_empty_out_is_refused_not_read_as_the_current_folder(args, capsys):
+def test_a_net_too_large_alone_is_refused_trained_fused_or_not(monkeypatch, capsys):
+    monkeypatch.setattr(common, "physical_memory", lambda: 2**30)
+    for fused in ([], ["--fused-seeds", "2"]):
+        code, _, err = run_cli(["train", "--widths", "784,10000000,10", *fused], capsys)
+        assert_one_line_error(code, err, r"one net of widths \[784, 10000000, 10\] alone needs "
+                                         r"about .* GiB; .*give narrower --widths")
+
+
+def test_grow_refuses_more_new_neurons_than_memory_holds_before_reading_data(monkeypatch,
+                                                                             tmp_path, capsys):
+    model = save_model(build_mlp("N1"), tmp_path / "n1.pt")
+    monkeypatch.setattr(common, "physical_memory", lambda: 2**30)
+    code, _, err = run_cli(["grow", model, "--site", "hidden1", "--method", "B4", "--n",
+                            "10000000", "--data", tmp_path / "no-data"], capsys)
+    assert_one_line_error(code, err, r"the grown net, widths \[784, 10000005, 20, 10\], needs "
+                                     r"about .* GiB; .*give a smaller --n")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["train", "--out="], "--out is empty; give a file name"),
+    (["train", "--fused-seeds", "2", "--out="], "--out is empty; give a file name"),
+    (["prune-model", "--factory", "m:f", "--site", "s", "--data", "d.pt", "--amount", "1",
+      "--out="], "--out is empty; give a folder name such as pruned"),
+    (["grow-model", "--factory", "m:f", "--site", "s", "--data", "d.pt", "--out="],
+     "--out is empty; give a folder name such as grown"),
+    (["reproduce", "all", "--out="], "give --out DIR"),
+])
+def test_an_empty_out_is_refused_not_read_as_the_current_folder(args, message, capsys):
     code, _, err = run_cli(args, capsys)
-    assert_one_line_error(code, err, r"--out is empty; give a (file|folder) name")
+    assert_one_line_error(code, err, re.escape(message))
 
 
 def test_prune_says_when_max_fraction_bound_and_that_nothing_was_saved(data_dir, tmp_path,
@@ -109,6 +134,10 @@ def test_train_without_out_says_the_net_is_not_kept(data_dir, tmp_path, capsys):
                               data_dir], capsys)
     assert code == 0, err
     assert "not saved: give --out FILE to keep the trained net" in out
+    code, out, err = run_cli(["train", "--arch", "N1", *QUICK, "--epochs", "1",
+                              "--fused-seeds", "2", "--data", data_dir], capsys)
+    assert code == 0, err
+    assert "not saved: give --out with {seed}" in out
 
 
 def test_evaluate_says_how_many_images_each_metric_is_over(data_dir, tmp_path, capsys):

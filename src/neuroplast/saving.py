@@ -56,7 +56,7 @@ def is_saved_model(path: str | Path) -> bool:
 
 def check_destination(path: str | Path, force: bool,
                       advice: str = "choose another path or pass force=True",
-                      label: str = "the destination") -> None:
+                      label: str = "the destination", example: str = "model") -> None:
     """Refuse, before any work, a destination :func:`save` must not replace or cannot write.
 
     Only a folder :func:`save` wrote (``plan.json`` + ``model.safetensors``) is ever replaced,
@@ -69,6 +69,7 @@ def check_destination(path: str | Path, force: bool,
         force: whether replacing a saved model is allowed.
         advice: what the message tells the user to do about an existing ``path``.
         label: what the message calls ``path`` when it is empty (``--out`` on the CLI).
+        example: a folder name the message suggests instead of an empty one.
 
     Raises:
         NeuroplastError: if ``path`` exists and ``force`` is False; if it is a file, a symbolic
@@ -77,7 +78,7 @@ def check_destination(path: str | Path, force: bool,
             writable.
     """
     if not str(path).strip():  # Path("") is the current folder
-        raise NeuroplastError(f"{label} is empty; give a folder name such as pruned")
+        raise NeuroplastError(f"{label} is empty; give a folder name such as {example}")
     path = Path(path)
     if path.exists() or path.is_symlink():
         if not force:

@@ -7,6 +7,7 @@ import math
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from neuroplast.checks import check_seed
@@ -229,8 +230,9 @@ def non_negative_float(text: str) -> float:
 
 
 MAX_PAPER_EPOCHS = 1_000_000.0
-"""The longest training ``--epochs`` asks for, in the paper's epochs: 200 × the paper's longest
-(5000); ``--epochs 1e30`` would otherwise start a training that never ends."""
+"""The longest training ``--epochs`` asks for, in the paper's epochs: 40 × the paper's longest
+(Fig. 21's 25,000), 200 × its usual 5,000; ``--epochs 1e30`` would otherwise start a training
+that never ends."""
 
 
 def paper_epoch_count(text: str) -> float:
@@ -239,7 +241,7 @@ def paper_epoch_count(text: str) -> float:
     if value > MAX_PAPER_EPOCHS:
         raise argparse.ArgumentTypeError(
             f"{text} paper epochs would not finish; give at most {MAX_PAPER_EPOCHS:,.0f} "
-            "(200 times the paper's longest training)")
+            "(40 times the paper's longest training)")
     return value
 
 
@@ -268,6 +270,18 @@ def physical_memory() -> int | None:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):
         return None
+
+
+def check_fits_memory(needed: int, what: str, advice: str | Callable[[int], str]) -> None:
+    """Refuse, before anything is built, work whose estimated memory ``needed`` (bytes)
+    exceeds this machine's; ``what`` names it with its verb ("2 nets of widths … need"),
+    ``advice`` says what to give instead (or makes that from the machine's memory in bytes).
+    Nothing is refused where the OS does not say how much memory there is."""
+    memory = physical_memory()
+    if memory is not None and needed > memory:
+        said = advice(memory) if callable(advice) else advice
+        raise NeuroplastError(f"{what} about {needed / 2**30:,.1f} GiB; this machine has "
+                              f"{memory / 2**30:,.1f} GiB; {said}")
 
 
 def widths_list(text: str) -> list[int]:

@@ -11,6 +11,7 @@ from neuroplast.cli.common import (
     add_data_arguments,
     add_output_arguments,
     check_encoding,
+    check_fits_memory,
     check_loaded_model,
     check_mnist_model,
     check_output,
@@ -25,6 +26,7 @@ from neuroplast.models import MLP, load_model, save_model
 from neuroplast.replication import METHODS, replicate, resolve_method
 from neuroplast.replication.split import ReplicationMethod, check_random_std, growable_site
 from neuroplast.train import has_finite_weights
+from neuroplast.train.memory import training_memory_estimate
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -127,6 +129,15 @@ def _logits(model: MLP, split: Split, batch_size: int = 10_000) -> torch.Tensor:
                       for i in range(0, split.n, batch_size)])
 
 
+def _check_grown_memory(model: MLP, index: int, added: int) -> None:
+    """Refuse, before the data is loaded, more new neurons than this machine's memory holds
+    (``--method B4 --n 100000000`` failed in the allocator with a traceback)."""
+    widths = list(model.widths)
+    widths[index] += added
+    check_fits_memory(training_memory_estimate(widths), f"the grown net, widths {widths}, needs",
+                      "give a smaller --n")
+
+
 def run(args: argparse.Namespace) -> int:
     check_output(args.out, args.force)
     method, _ = resolve_method(args.method, args.alpha)  # fail before loading anything
@@ -136,7 +147,9 @@ def run(args: argparse.Namespace) -> int:
     check_mnist_model(model)
     check_loaded_model(model, args.model)
     check_encoding(args, metadata, args.model)
-    check_parent_count(options, method, args.site, growable_site(model, args.site).width)
+    site = growable_site(model, args.site)
+    check_parent_count(options, method, args.site, site.width)
+    _check_grown_memory(model, site.index, options.n if method.adds_neurons else 0)
     dataset = load_data(args)
     before = _logits(model, dataset.train)
     result = replicate(model, args.site, n=options.n, method=args.method, alpha=args.alpha,

@@ -52,7 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_destination(args.out, args.force, "choose another --out or pass --force",
-                          "--out")
+                          "--out", "grown")
     method, _ = resolve_method(args.method, args.alpha)
     random_std = check_random_std(args.random_std, method)
     options = replication_options(args, method)
@@ -89,4 +89,6 @@ def run(args: argparse.Namespace) -> int:
                     "parent": parent_metadata(args.weights)}
         save(model, args.out, force=args.force, metadata=jsonable(metadata))
         print(f"saved {args.out} (plan.json + model.safetensors)")
+    else:
+        print("not saved: give --out FOLDER to keep the grown model")
     return 0

@@ -110,7 +110,7 @@ def _notes(args: argparse.Namespace, examples: int, width: int, removed: int,
 def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_destination(args.out, args.force, "choose another --out or pass --force",
-                          "--out")
+                          "--out", "pruned")
     rule = get_rule(args.rule).name
     measure = args.measure or get_rule(rule).default_measure
     MEASURES.get(measure)

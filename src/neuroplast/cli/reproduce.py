@@ -96,8 +96,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="output directory (runs, summaries, index); reuse it to resume")
     p.add_argument("--workers", type=positive_int, default=1,
                    help="runs in parallel (processes, or CPUs of a local Ray instance; with "
-                        "--address the cluster's CPUs decide); each run uses one torch thread "
-                        "(default 1)")
+                        "--address the cluster's CPUs decide); each run uses one torch thread; "
+                        "at most this machine's cores unless --address (default 1)")
     p.add_argument("--executor", choices=list(EXECUTORS), default="local",
                    help="; ".join(f"{e.name}: {e.description}" for e in EXECUTORS.values()))
     p.add_argument("--address", default=None,
@@ -244,11 +244,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.experiment is None:
         raise NeuroplastError("name an experiment or `all` (see `neuroplast reproduce --list`)")
-    if args.out is None:
+    if args.out is None or not args.out.strip():  # Path("") would be the current folder
         raise NeuroplastError("give --out DIR, the directory for runs and reports")
     if args.address is not None and args.executor != "ray":
         raise NeuroplastError("--address is for --executor ray; add --executor ray or drop it")
-    if args.address is None and not args.report_only:
+    if not args.address and not args.report_only:  # an empty address starts a local Ray too
         check_local_workers(args.workers)
     sweeps = planned_sweeps(list(EXPERIMENTS.values()) if args.experiment == "all"
                             else [get_experiment(args.experiment)], args)

@@ -13,11 +13,11 @@ from neuroplast.cli.common import (
     add_output_arguments,
     add_protocol_argument,
     add_threads_argument,
+    check_fits_memory,
     check_mnist_model,
     check_output,
     load_data,
     paper_epoch_count,
-    physical_memory,
     seed_value,
     training_subset,
     widths_list,
@@ -26,11 +26,19 @@ from neuroplast.data import Dataset
 from neuroplast.errors import NeuroplastError
 from neuroplast.experiments.stats_summary import summarize
 from neuroplast.files import check_writable_directory
-from neuroplast.models import ACTIVATIONS, PRESETS, build_mlp, initialize, save_model
+from neuroplast.models import (
+    ACTIVATIONS,
+    PRESETS,
+    build_mlp,
+    initialize,
+    preset_name,
+    save_model,
+)
 from neuroplast.train import Checkpoint, Protocol, get_protocol, make_optimizer, train
 from neuroplast.train.checkpoint import discard_checkpoint
-from neuroplast.train.fused import fused_memory_estimate, train_fused
+from neuroplast.train.fused import train_fused
 from neuroplast.train.lr_schedule import DEFAULT_LR_SCHEDULE, LR_SCHEDULES
+from neuroplast.train.memory import training_memory_estimate
 from neuroplast.train.report import format_metrics, format_table
 
 
@@ -45,7 +53,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_protocol_argument(p)
     p.add_argument("--epochs", type=paper_epoch_count, default=5000.0,
                    help="training length in the paper's epochs, rescaled by the protocol "
-                        "(default 5000)")
+                        "(default 5000, at most 1,000,000)")
     p.add_argument("--seed", type=seed_value, default=0,
                    help="seed for initialisation and shuffling (0 to 2**63 - 1)")
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
@@ -80,9 +88,12 @@ def _protocol(args: argparse.Namespace) -> Protocol:
 def run(args: argparse.Namespace) -> int:
     if args.arch and args.widths:  # the widths would win, the preset's name be recorded
         raise NeuroplastError("give either --arch (a preset) or --widths, not both")
+    if args.out is not None and not args.out.strip():  # run_fused checks its files later
+        raise NeuroplastError("--out is empty; give a file name such as model.pt")
     if args.fused_seeds is not None:
         return run_fused(args)
     check_output(args.out, args.force)
+    _check_memory(args, 1)
     if args.checkpoint and args.death_replication:
         raise NeuroplastError(
             "--checkpoint cannot resume a --death-replication schedule (it changes the net's "
@@ -161,22 +172,27 @@ def _data_line(dataset: Dataset, protocol: Protocol, subset: int | None) -> str:
     return line
 
 
-def _check_fused_memory(args: argparse.Namespace, count: int) -> None:
-    """Refuse, before any net is built, more fused nets than this machine's memory holds
-    (``--fused-seeds 100000000`` would build nets until the machine runs out)."""
-    memory = physical_memory()
-    if memory is None:
+def _widths(args: argparse.Namespace) -> list[int] | None:
+    """The widths ``--arch``/``--widths`` ask for, or None for an unknown preset (build_mlp
+    names the known ones)."""
+    if args.widths:
+        return list(args.widths)
+    preset = preset_name(args.arch or "N4")
+    return list(PRESETS[preset][0]) if preset else None
+
+
+def _check_memory(args: argparse.Namespace, nets: int) -> None:
+    """Refuse, before any net is built, nets this machine's memory cannot hold
+    (``--fused-seeds 100000000`` or ``--widths 784,100000000,10`` allocated until they failed
+    or the machine ran out)."""
+    widths = _widths(args)
+    if widths is None:
         return
-    preset = PRESETS.get(args.arch or "N4")
-    widths = args.widths or (preset[0] if preset else None)
-    if widths is None:  # an unknown preset: build_mlp names the known ones
-        return
-    needed = fused_memory_estimate(widths, count)
-    if needed > memory:
-        raise NeuroplastError(
-            f"--fused-seeds {count} nets of widths {list(widths)} need at least "
-            f"{needed / 2**30:,.1f} GiB; this machine has {memory / 2**30:,.1f} GiB; fuse at "
-            f"most {max(1, count * memory // needed):,} at a time (the rest with a later --seed)")
+    one = training_memory_estimate(widths, 1, args.optimizer)
+    check_fits_memory(one, f"one net of widths {widths} alone needs", "give narrower --widths")
+    check_fits_memory(nets * one, f"--fused-seeds {nets} nets of widths {widths} need",
+                      lambda memory: f"fuse at most {memory // one:,} at a time (the rest "
+                                     "with a later --seed)")
 
 
 def run_fused(args: argparse.Namespace) -> int:
@@ -189,7 +205,7 @@ def run_fused(args: argparse.Namespace) -> int:
             f"--seed {args.seed} with --fused-seeds {count} gives seeds above 2**63 - 1; "
             "lower --seed"
         )
-    _check_fused_memory(args, count)
+    _check_memory(args, count)
     if args.death_replication:
         raise NeuroplastError(
             "--death-replication changes a net's width during training, which a fused model "

@@ -18,11 +18,12 @@ from neuroplast.models.mlp import (
     build_mlp,
     count_macs,
     count_parameters,
+    preset_name,
 )
 
 __all__ = [
     "ACTIVATIONS", "DEFAULT_INIT", "INITIALIZATIONS", "Activation", "Initialization",
     "get_initialization", "FeatureSelector", "MLP", "PRESETS", "Site", "build_mlp",
-    "count_macs", "count_parameters", "get_activation", "initialize", "load_model", "save_model",
-    "xavier_std",
+    "count_macs", "count_parameters", "get_activation", "initialize", "load_model",
+    "preset_name", "save_model", "xavier_std",
 ]

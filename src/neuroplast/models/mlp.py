@@ -206,6 +206,11 @@ class MLP(nn.Module):
         return f"widths={self.widths}, activation={self.activation.name}"
 
 
+def preset_name(arch: str) -> str | None:
+    """The preset ``arch`` names, in any case (``n4`` → ``N4``), or None if none."""
+    return next((k for k in PRESETS if k.lower() == arch.lower()), None)
+
+
 def build_mlp(arch: str | None = None, *, widths: Sequence[int] | None = None,
               activation: str | None = None) -> MLP:
     """Build a preset (``N1``–``N4``, ``lenet-300-100``) or an MLP of any ``widths``.
@@ -216,7 +221,7 @@ def build_mlp(arch: str | None = None, *, widths: Sequence[int] | None = None,
         activation: element-wise activation name; overrides the preset's (default tanh).
     """
     if arch is not None:
-        key = next((k for k in PRESETS if k.lower() == arch.lower()), None)
+        key = preset_name(arch)
         if key is None:
             raise NeuroplastError(
                 f"unknown architecture {arch!r}; choose one of: {', '.join(PRESETS)} "

@@ -574,19 +574,6 @@ EVALUATION_BATCH = 10_000
 """Examples per forward pass when :func:`evaluate_fused` measures the members."""
 
 
-def fused_memory_estimate(widths: Sequence[int], count: int) -> int:
-    """A lower estimate, in bytes, of the memory :func:`train_fused` needs for ``count`` nets
-    of ``widths`` (float32): per net its parameters four times (the net, its fused copy, the
-    gradients, the optimizer's state) and the outputs and pre-activations of every layer on
-    one evaluation batch, which dominate for MNIST nets (N4: ≈ 10 MiB a net; measured 9.6 MiB
-    a net between 4 and 32 fused nets).
-    """
-    parameters = sum((fan_in + 1) * fan_out
-                     for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=True))
-    activations = 2 * EVALUATION_BATCH * sum(widths[1:])
-    return 4 * count * (4 * parameters + activations)
-
-
 @torch.no_grad()
 def evaluate_fused(model: FusedMLP, split: Split, *,
                    batch_size: int = EVALUATION_BATCH) -> list[Evaluation]:
