@@ -154,7 +154,7 @@ def test_evaluate_says_how_many_images_each_metric_is_over(data_dir, tmp_path, c
 def test_methods_says_which_measures_need_a_batchnorm(capsys):
     code, out, _ = run_cli(["methods", "--json"], capsys)
     assert code == 0
-    needs = {m["name"]: m["needs_module"] for m in json.loads(out)["measures"]}
+    needs = {m["name"]: m["requires"] for m in json.loads(out)["measures"]}
     assert needs["bn-scale"] == "a BatchNorm after the producer"
     assert needs["connection"] is None
     code, out, _ = run_cli(["methods"], capsys)

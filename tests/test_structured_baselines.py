@@ -580,6 +580,27 @@ def test_refusals_say_what_to_do():
             efficiency("tp-group-l2", mlp, "input", mlp_stats, x)
 
 
+def test_measures_offered_for_a_site_hold_what_they_require():
+    """bn-scale and tp-bn-scale are offered only where a BatchNorm sits after the producer
+    (a hostile user's pass: they were listed as usable on sites without one)."""
+    from neuroplast.efficiency import MEASURES
+
+    bn_measures = ("bn-scale", "tp-bn-scale")
+    for make, offered in ((linear_model, False), (conv_model, True)):
+        model, site, x, _ = make()
+        for name in bn_measures:
+            assert MEASURES.get(name)[0].supports(model, site) is offered, (make, name)
+    mlp = random_mlp([6, 5, 4, 3], seed=1)
+    assert not any(MEASURES.get(name)[0].supports(mlp, mlp.site("hidden1"))
+                   for name in bn_measures)
+    model, site, x, _ = linear_model()
+    stats = collect_site_statistics(model, site, x)
+    with pytest.raises(NeuroplastError) as refused:
+        efficiency("bn-scale", model, site, stats, x)
+    usable = str(refused.value).split("measures for this site: ")[1].split(", ")
+    assert "connection" in usable and not set(bn_measures) & set(usable)
+
+
 # -- the catalogue ------------------------------------------------------------------------------
 
 

@@ -38,7 +38,8 @@ def _site_kinds(measure: Any) -> list[str]:
 def _measures() -> list[dict[str, Any]]:
     return [{"name": m.name, "description": m.description, "reference": m.reference,
              "needs_data": m.needs_data, "needs_covariance": m.needs_covariance,
-             "site_kinds": _site_kinds(m), "needs_module": m.needs_module}
+             "site_kinds": _site_kinds(m),
+             "requires": m.requires.description if m.requires else None}
             for m in MEASURES]
 
 
@@ -62,8 +63,8 @@ def _needs(entry: dict[str, Any]) -> str:
     needs = [word for key, word in (("needs_data", "the training data"),
                                     ("needs_covariance", "the site covariance"))
              if entry.get(key)]
-    if entry.get("needs_module"):
-        needs.append(entry["needs_module"])
+    if entry.get("requires"):
+        needs.append(entry["requires"])
     kinds = entry["site_kinds"]
     where = "; the paper's MLP only" if kinds == ["mlp"] else \
         ("; every site kind" if kinds == list(SITE_KINDS) else f"; sites: {', '.join(kinds)}")

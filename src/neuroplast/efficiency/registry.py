@@ -43,6 +43,32 @@ class MeasureContext:
 
 
 @dataclass(frozen=True)
+class SiteRequirement:
+    """Something a measure needs a site to hold beyond its kind's layers.
+
+    Attributes:
+        description: what, in words (``neuroplast methods`` and error messages say it).
+        holds: whether a site holds it.
+        advice: how a user gives a site what it lacks.
+    """
+
+    description: str
+    holds: Callable[[Site], bool]
+    advice: str
+
+
+def _has_batchnorm_scale(site: Site) -> bool:
+    return any(axis.role == "scale" for axis in site.upstream)
+
+
+BATCHNORM_SCALE = SiteRequirement(
+    "a BatchNorm after the producer", _has_batchnorm_scale,
+    "a BatchNorm that discovery did not find is declared with between=(bn,) in the site")
+"""A BatchNorm between the site's producer and its consumer (its scale γ is an upstream axis
+of role ``scale``): network slimming's ``bn-scale`` and Torch-Pruning's ``tp-bn-scale``."""
+
+
+@dataclass(frozen=True)
 class Measure:
     """A registered efficiency measure.
 
@@ -58,9 +84,8 @@ class Measure:
         greedy_rule: the re-wiring rule whose removal costs ``name:greedy`` follows as a greedy
             selection (:meth:`~neuroplast.death.rules.Rewirer.removal_costs`; ``lstsq`` for
             ``conditional``, ``obs`` for ``obs``); None when the measure has no greedy form.
-        needs_module: a module the site must hold besides its kind's layers (e.g. a BatchNorm
-            after the producer), for ``neuroplast methods`` to say; the measure refuses a site
-            without it. None when any site of its kinds will do.
+        requires: what a site must hold besides its kind's layers (a BatchNorm after the
+            producer, :data:`BATCHNORM_SCALE`); None when any site of its kinds will do.
     """
 
     name: str
@@ -71,10 +96,13 @@ class Measure:
     needs_data: bool = False
     site_kinds: tuple[str, ...] | None = None
     greedy_rule: str | None = None
-    needs_module: str | None = None
+    requires: SiteRequirement | None = None
 
     def supports(self, model: nn.Module, site: Site) -> bool:
-        """Whether the measure is defined on ``site`` of ``model``."""
+        """Whether the measure is defined on ``site`` of ``model``: of a kind it takes, holding
+        what it requires."""
+        if self.requires is not None and not self.requires.holds(site):
+            return False
         if self.site_kinds is None:
             return True
         if "mlp" in self.site_kinds and callable(getattr(model, "site_values", None)):
@@ -128,6 +156,13 @@ def efficiency(name: str, model: nn.Module, site: Site | str, stats: SiteStatist
     """
     measure, argument = MEASURES.get(name)
     target = resolve_site(model, site, data)
+    if measure.requires is not None and not measure.requires.holds(target):
+        usable = ", ".join(m.name for m in MEASURES if m.supports(model, target))
+        raise NeuroplastError(
+            f"measure {name!r} needs {measure.requires.description}, which site "
+            f"{target.name!r} does not have ({measure.requires.advice}); measures for this "
+            f"site: {usable}"
+        )
     if not measure.supports(model, target):
         kinds = ", ".join(measure.site_kinds or ())
         usable = ", ".join(m.name for m in MEASURES if m.supports(model, target))

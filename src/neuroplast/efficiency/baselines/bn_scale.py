@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from neuroplast.efficiency.baselines.common import no_argument
-from neuroplast.efficiency.registry import MEASURES, Measure, MeasureContext
+from neuroplast.efficiency.registry import BATCHNORM_SCALE, MEASURES, Measure, MeasureContext
 from neuroplast.errors import NeuroplastError
 from neuroplast.sites.site import Site
 
@@ -48,5 +48,5 @@ MEASURES.register(Measure(
     description="network slimming: |gamma_k| of the BatchNorm after the producer",
     reference="Liu et al. 2017 (ICCV), network slimming",
     compute=_compute,
-    needs_module="a BatchNorm after the producer",
+    requires=BATCHNORM_SCALE,
 ))

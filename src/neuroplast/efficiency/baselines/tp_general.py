@@ -43,7 +43,13 @@ from torch import nn
 
 from neuroplast.efficiency.baselines.common import no_argument
 from neuroplast.efficiency.baselines.torch_pruning import _importance_class, load_torch_pruning
-from neuroplast.efficiency.registry import MEASURES, Measure, MeasureContext
+from neuroplast.efficiency.registry import (
+    BATCHNORM_SCALE,
+    MEASURES,
+    Measure,
+    MeasureContext,
+    SiteRequirement,
+)
 from neuroplast.errors import NeuroplastError
 from neuroplast.sites.resolve import first_batch
 from neuroplast.sites.site import Site
@@ -68,7 +74,7 @@ class GroupImportance:
         gradients: needs ∂L/∂w of the mean cross-entropy on labelled data.
         description: one line for ``neuroplast methods``.
         reference: the publication.
-        needs_module: a module the site must hold (``Measure.needs_module``), or None.
+        requires: what the site must hold (``Measure.requires``), or None.
     """
 
     name: str
@@ -77,7 +83,7 @@ class GroupImportance:
     gradients: bool
     description: str
     reference: str
-    needs_module: str | None = None
+    requires: SiteRequirement | None = None
 
     def make(self, tp: Any) -> Any:
         cls = _importance_class(tp, self.class_names)
@@ -269,7 +275,7 @@ SPECS = (
     GroupImportance("tp-bn-scale", ("BNScaleImportance",), None, False,
                     "Torch-Pruning BN scale |gamma_k| / mean |gamma| (= bn-scale / mean)",
                     "Torch-Pruning (Fang et al. 2023); Liu et al. 2017 (network slimming)",
-                    needs_module="a BatchNorm after the producer"),
+                    requires=BATCHNORM_SCALE),
 )
 
 for _spec in SPECS:
@@ -279,5 +285,5 @@ for _spec in SPECS:
         reference=_spec.reference,
         compute=lambda ctx, spec=_spec: torch_pruning_group_importance(ctx, spec),
         needs_data=True,
-        needs_module=_spec.needs_module,
+        requires=_spec.requires,
     ))
