@@ -441,9 +441,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     out_dir: Path = args.out_dir
+    if out_dir.exists() and not out_dir.is_dir():
+        print(f"benchmarks: --out-dir {out_dir} is a file; give a folder for the results",
+              file=sys.stderr)
+        return 2
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = "results-quick" if args.quick else "results"
     json_path, md_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
+    if args.only and json_path.is_file():
+        try:
+            json.loads(json_path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            print(f"benchmarks: {json_path} cannot be read, so --only could not keep the other "
+                  "modules' entries; move it away or give another --out-dir", file=sys.stderr)
+            return 2
 
     machine = machine_description()
     benchmarks: dict[str, dict[str, Any]] = {}

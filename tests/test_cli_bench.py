@@ -32,3 +32,20 @@ def test_outside_a_checkout_bench_says_where_to_run_it(tmp_path, monkeypatch, ca
     assert main(["bench", "--quick"]) == 2
     assert "run `neuroplast bench` (or `python -m benchmarks`) from the repository root" in (
         capsys.readouterr().err)
+
+
+def test_the_runner_refuses_a_results_folder_that_is_a_file_or_unreadable_results(tmp_path,
+                                                                                  capsys):
+    """Before any module runs: an --out-dir that is a file ended in a bare errno; with --only,
+    an unreadable results.json was replaced, the other modules' entries lost."""
+    import benchmarks.runner as runner
+
+    (tmp_path / "afile").write_text("x")
+    assert runner.main(["--out-dir", str(tmp_path / "afile"), "--only", "training"]) == 2
+    assert "--out-dir" in capsys.readouterr().err and (tmp_path / "afile").read_text() == "x"
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "results.json").write_text("not json")
+    assert runner.main(["--out-dir", str(folder), "--only", "training"]) == 2
+    assert "cannot be read" in capsys.readouterr().err
+    assert (folder / "results.json").read_text() == "not json"

@@ -69,3 +69,30 @@ def test_report_only_with_other_run_options_finds_nothing(extras, tmp_path, caps
     assert reproduce(capsys, out)[0] == 0
     code, _, err = reproduce(capsys, out, "--report-only", "--protocol", "fast")
     assert code == 2 and "no stored runs of toy-sweep for protocol fast" in err, err
+
+
+def test_report_only_moves_nothing_it_cannot_read(extras, tmp_path, capsys):
+    """A file in runs/ that is no run record (a user's notes) is skipped with a note and left
+    where it is: a report computes and moves nothing (it went to runs/corrupt/, "the run will
+    be redone"). A sweep that computes still sets it aside."""
+    out = tmp_path / "out"
+    assert reproduce(capsys, out)[0] == 0
+    notes = out / "toy-sweep" / "runs" / "my-notes.json"
+    notes.write_text('{"mine": true}')
+    code, _, err = reproduce(capsys, out, "--report-only")
+    assert code == 0, err
+    assert "my-notes.json could not be read back" in err and "left it in place" in err
+    assert notes.read_text() == '{"mine": true}'
+    assert not (out / "toy-sweep" / "runs" / "corrupt").exists()
+    assert reproduce(capsys, out)[0] == 0
+    assert (out / "toy-sweep" / "runs" / "corrupt" / "my-notes.json").is_file()
+
+
+def test_a_runs_folder_that_is_a_file_is_refused_in_one_line(extras, tmp_path, capsys):
+    out = tmp_path / "out"
+    (out / "toy-sweep").mkdir(parents=True)
+    (out / "toy-sweep" / "runs").write_text("x")
+    code, _, err = reproduce(capsys, out)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "runs is a file, not the folder of toy-sweep's runs" in err
+    assert sum(executions(extras).values()) == 0

@@ -31,7 +31,7 @@ from neuroplast.cli.main import main
 from neuroplast.data import IDX_FILE_NAMES, data_fingerprint, load_mnist, write_idx
 from neuroplast.errors import NeuroplastError
 from neuroplast.experiments import ResultStore, RunSpec
-from neuroplast.experiments.folder import FolderLock, ResultsFolder
+from neuroplast.experiments.folder import FOLDER_RECORD_NAME, FolderLock, ResultsFolder
 from neuroplast.experiments.registry import EXTRA_ENV_VAR
 from neuroplast.experiments.report import new_figure, save_figure
 from neuroplast.experiments.schema import NUMBER, RECORD, SchemaError, validate
@@ -235,6 +235,26 @@ def test_resuming_a_folder_with_other_data_is_refused(extras, tmp_path, capsys):
     assert sum(executions(extras).values()) == 3  # only seed 2 was new
     record = ResultsFolder(out).read()["data"]
     assert record["fingerprint"] == data_fingerprint(load_mnist(data_a, download=False))
+
+
+def test_without_a_folder_record_the_runs_own_data_are_checked(extras, tmp_path, capsys):
+    """A folder whose record is gone (an experiment folder copied alone): a sweep on other
+    data is refused before anything is moved, as the runs name their data (a hostile user's
+    pass: every stored run went to runs/corrupt/ and the folder took the other data)."""
+    out = tmp_path / "out"
+    data_a, data_b = fake_mnist(tmp_path / "a", seed=0), fake_mnist(tmp_path / "b", seed=1)
+    assert reproduce(capsys, out, "--data", str(data_a), name="toy-data")[0] == 0
+    (out / FOLDER_RECORD_NAME).unlink()
+    before = snapshot(out)
+    code, _, err = reproduce(capsys, out, "--data", str(data_b), name="toy-data", seeds=3)
+    one_line(code, err, "out holds runs computed from other data", str(data_b),
+             "give the --data they came from, or choose another --out")
+    assert snapshot(out) == before
+    assert not (out / "toy-data" / "runs" / "corrupt").exists()
+    code, _, err = reproduce(capsys, out, "--data", str(data_a), name="toy-data", seeds=3)
+    assert code == 0, err  # their own data: accepted, the record written again
+    assert ResultsFolder(out).data_fingerprint == \
+        data_fingerprint(load_mnist(data_a, download=False))
 
 
 def test_a_record_of_other_data_copied_into_the_folder_is_set_aside(extras, tmp_path, capsys):

@@ -337,6 +337,16 @@ def _cli_args(*argv: str):
     return build_parser().parse_args(["reproduce", *argv])
 
 
+def test_every_run_option_s_flag_in_messages_is_a_reproduce_flag():
+    """Refusals name a run option by its flag (``b4_std`` → ``--b4-std``); each flag so made
+    is one `neuroplast reproduce` takes."""
+    from neuroplast.experiments.options import OPTIONS, _flag
+
+    for key in OPTIONS:
+        assert _cli_args("cutoff-pruning", _flag(key), str(OPTIONS[key].levels[-1]).lower()) \
+            if not isinstance(OPTIONS[key].default, bool) else _cli_args(_flag(key))
+
+
 def _experiments(names, *argv: str):
     """The experiments ``neuroplast reproduce ARGV`` runs, with their run options."""
     from neuroplast.cli.reproduce import planned_sweeps

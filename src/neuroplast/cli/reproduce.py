@@ -294,6 +294,10 @@ def check_outputs(out: Path, experiments: list[Experiment]) -> None:
         directory = out / experiment.name
         check_markdown_owned(directory / SUMMARY_NAME, legacy_first_line=f"# {experiment.name}: ")
         check_writable_directory(directory, f"the results of {experiment.name} into {directory}")
+        runs = directory / "runs"
+        if runs.exists() and not runs.is_dir():
+            raise NeuroplastError(f"{runs} is a file, not the folder of {experiment.name}'s runs; "
+                                  "move it away or choose another --out")
 
 
 def _reproduce_all(sweeps: list[Sweep], args: argparse.Namespace, out: Path) -> int:

@@ -261,6 +261,14 @@ class ResultsFolder:
                 f"{fingerprint[:19]}…); give the --data they came from, or choose another --out "
                 "for these data"
             )
+        others = self.stored_fingerprints() - {fingerprint}
+        if others:  # no folder record (lost, or an experiment folder copied alone): the runs say
+            raise NeuroplastError(
+                f"{self.directory} holds runs computed from other data ({len(others)} other "
+                f"data fingerprint(s), e.g. {sorted(others)[0][:19]}…) than these ({source}, "
+                f"{fingerprint[:19]}…); give the --data they came from, or choose another --out "
+                "for these data"
+            )
         if any(self.directory.glob("*/runs/*.json")):
             warnings.warn(
                 f"{self.directory} has runs stored without a record of their data (an earlier "
@@ -270,6 +278,20 @@ class ResultsFolder:
         record["data"] = {"fingerprint": fingerprint, "source": source}
         self._write(record)
         return fingerprint
+
+    def stored_fingerprints(self) -> set[str]:
+        """The data fingerprints the folder's stored runs record in their provenance (runs
+        that cannot be read, or record none, are left out: the store judges them)."""
+        found = set()
+        for path in self.directory.glob("*/runs/*.json"):
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+                stored = record["provenance"]["data_fingerprint"]
+            except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+                continue
+            if isinstance(stored, str):
+                found.add(stored)
+        return found
 
     def record_report(self, experiment: str, runs: int, seeds: list[int]) -> None:
         """Note that ``experiment``'s summary reports ``runs`` runs of ``seeds``."""

@@ -129,6 +129,11 @@ def encoding_name(invert: bool) -> str:
     return "inverted" if invert else "standard"
 
 
+def _flag(key: str) -> str:
+    """The ``neuroplast reproduce`` flag of run option ``key`` (``b4_std`` → ``--b4-std``)."""
+    return "--" + key.replace("_", "-")
+
+
 def check_options(options: Mapping[str, Any], supported: tuple[str, ...] = tuple(OPTIONS),
                   experiment: str = "") -> dict[str, Any]:
     """The options that differ from their defaults, after checking names and values.
@@ -144,8 +149,9 @@ def check_options(options: Mapping[str, Any], supported: tuple[str, ...] = tuple
                                   f"{', '.join(OPTIONS)}")
         if key not in supported:
             where = f"experiment {experiment!r}" if experiment else "this experiment"
-            raise NeuroplastError(f"{where} does not support the run option {key!r} (it "
-                                  f"supports: {', '.join(supported) or 'none'})")
+            raise NeuroplastError(f"{where} does not support the run option {key!r} "
+                                  f"({_flag(key)}; it supports: "
+                                  f"{', '.join(map(_flag, supported)) or 'none'})")
         spec = OPTIONS[key]
         if value not in spec.levels or type(value) is not type(spec.default):
             raise NeuroplastError(f"run option {key}={value!r}: choose one of "

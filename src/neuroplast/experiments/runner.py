@@ -95,14 +95,15 @@ def run_sweep(experiment: str | Experiment, *, protocol: str, seeds: int | Seque
 def stored_records(experiment: str | Experiment, *, protocol: str,
                    seeds: int | Sequence[int], out_dir: str | Path) -> list[dict[str, Any]]:
     """The records of the sweep's runs already stored in ``out_dir``, in run order; nothing
-    is computed or locked (a sweep may be writing: its records appear atomically), so a
-    report can be made from a sweep still running."""
+    is computed, locked or moved (a sweep may be writing: its records appear atomically; a
+    record that cannot be read back is skipped with a warning), so a report can be made from
+    a sweep still running."""
     exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
     folder = ResultsFolder(out_dir)
     if not (folder.directory / exp.name / "runs").is_dir():
         return []  # nothing stored; reading must not create the store's folders
     store = ResultStore(folder.directory / exp.name, result_schema=exp.result_schema,
-                        data_fingerprint=folder.data_fingerprint)
+                        data_fingerprint=folder.data_fingerprint, read_only=True)
     stored = store.scan()
     return [stored[spec.run_id] for spec in plan(exp, protocol=protocol, seeds=seeds)
             if spec.run_id in stored]

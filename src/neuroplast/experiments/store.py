@@ -4,7 +4,8 @@ Layout of a store directory (one per experiment, ``OUT/<experiment>/``)::
 
     runs/<run_id>.json        one finished run: its RunSpec, result and provenance
     runs/.<run_id>.*.tmp      a write in progress (or left by a killed process): never read
-    runs/corrupt/             files that could not be read back, moved aside (the run is redone)
+    runs/corrupt/             files that could not be read back, moved aside (the run is redone;
+                              a read-only store, as a report's, leaves them in place)
 
 A record is written to a temporary file in ``runs/``, flushed and fsync'ed, then renamed over
 its final name with ``os.replace`` (atomic on POSIX and Windows) and the directory is fsync'ed.
@@ -47,16 +48,20 @@ class ResultStore:
             None: any JSON object.
         data_fingerprint: the fingerprint of the data the folder's runs come from; a record
             whose provenance names other data is set aside. None: not checked.
+        read_only: only read (a report): a record that cannot be read back is skipped with a
+            warning and left where it is, and no folder is created.
     """
 
     def __init__(self, directory: str | Path, *, result_schema: Any = None,
-                 data_fingerprint: str | None = None) -> None:
+                 data_fingerprint: str | None = None, read_only: bool = False) -> None:
         self.directory = Path(directory)
         self.runs_dir = self.directory / "runs"
         self.corrupt_dir = self.runs_dir / "corrupt"
         self.result_schema = result_schema
         self.data_fingerprint = data_fingerprint
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        if not read_only:
+            self.runs_dir.mkdir(parents=True, exist_ok=True)
 
     def path(self, run_id: str) -> Path:
         return self.runs_dir / f"{run_id}.json"
@@ -147,6 +152,12 @@ class ResultStore:
         return record
 
     def _quarantine(self, path: Path, reason: Exception) -> None:
+        what = reason if isinstance(reason, SchemaError) else f"{type(reason).__name__}: {reason}"
+        if self.read_only:
+            warnings.warn(f"{path} could not be read back ({what}); left it in place and out "
+                          "of the report (reading moves nothing)",
+                          CorruptRecordWarning, stacklevel=3)
+            return
         self.corrupt_dir.mkdir(exist_ok=True)
         target = self.corrupt_dir / path.name
         counter = 1
@@ -157,7 +168,6 @@ class ResultStore:
             os.replace(path, target)
         except FileNotFoundError:
             return  # another reader moved it already
-        what = reason if isinstance(reason, SchemaError) else f"{type(reason).__name__}: {reason}"
         warnings.warn(
             f"{path} could not be read back ({what}); moved it to {target} — the run will be "
             "redone",
