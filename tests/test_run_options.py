@@ -340,11 +340,12 @@ def _cli_args(*argv: str):
 def test_every_run_option_s_flag_in_messages_is_a_reproduce_flag():
     """Refusals name a run option by its flag (``b4_std`` → ``--b4-std``); each flag so made
     is one `neuroplast reproduce` takes."""
-    from neuroplast.experiments.options import OPTIONS, _flag
+    from neuroplast.experiments.options import OPTIONS, option_flag
 
     for key in OPTIONS:
-        assert _cli_args("cutoff-pruning", _flag(key), str(OPTIONS[key].levels[-1]).lower()) \
-            if not isinstance(OPTIONS[key].default, bool) else _cli_args(_flag(key))
+        flag = option_flag(key)
+        level = OPTIONS[key].levels[-1]
+        assert _cli_args(flag) if isinstance(level, bool) else _cli_args(flag, str(level))
 
 
 def _experiments(names, *argv: str):
@@ -470,6 +471,30 @@ def test_report_only_names_the_setting_and_notes_runs_of_another(tmp_path, capsy
     assert main(["reproduce", "toy-sweep", "--protocol", "quick", "--seeds", "1", "--out",
                  str(tmp_path), "--report-only"]) == 0
     assert "note:" not in capsys.readouterr().err  # seed 1 is not another setting's run
+
+
+def test_a_sweep_is_refused_where_its_report_would_replace_another_setting_s(tmp_path, capsys,
+                                                                            extras):
+    """A hostile user's pass: a one-seed check under another protocol replaced a finished
+    report in the same --out. Refused before any run; the same setting may extend its own,
+    and --report-only of stored runs is asked for by name."""
+    from sweep_fixtures import executions
+
+    from neuroplast.cli.main import main
+
+    assert main(["reproduce", "toy-sweep", "--protocol", "quick", "--seeds", "2", "--out",
+                 str(tmp_path), "--no-progress"]) == 0
+    summary = (tmp_path / "toy-sweep" / "summary.md").read_text()
+    done = sum(executions(extras).values())
+    capsys.readouterr()
+    assert main(["reproduce", "toy-sweep", "--protocol", "fast", "--seeds", "1", "--out",
+                 str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "holds the report of 4 runs of another protocol" in err and "give another --out" in err
+    assert sum(executions(extras).values()) == done
+    assert (tmp_path / "toy-sweep" / "summary.md").read_text() == summary
+    assert main(["reproduce", "toy-sweep", "--protocol", "quick", "--seeds", "3", "--out",
+                 str(tmp_path), "--no-progress"]) == 0  # its own setting: extended
 
 
 def test_a_sweep_longer_than_fast_says_what_it_costs_before_it_starts(tmp_path, capsys,

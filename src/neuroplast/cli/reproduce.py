@@ -41,7 +41,7 @@ from neuroplast.experiments.folder import (
     check_markdown_owned,
     mark_markdown,
 )
-from neuroplast.experiments.options import OPTIONS, reproduction_options
+from neuroplast.experiments.options import OPTIONS, option_flag, reproduction_options
 from neuroplast.experiments.registry import (
     BENCHMARKS,
     EXPERIMENTS,
@@ -205,29 +205,59 @@ def planned_sweeps(experiments: list[Experiment], args: argparse.Namespace) -> l
 
 def _flag(key: str, value: Any) -> str:
     """The command-line flag that sets run option ``key`` to ``value``."""
-    name = key.replace("_", "-")
+    flag = option_flag(key)
     if isinstance(value, bool):
-        return f"--{name}" if value else f"--no-{name}"
-    return f"--{name} {value}"
+        return flag if value else f"--no-{flag[2:]}"
+    return f"{flag} {value}"
+
+
+def stored_runs_by_setting(sweep: Sweep, out: Path) -> tuple[int, int]:
+    """How many runs stored in ``OUT/<experiment>/runs`` this sweep plans for some seed, and
+    how many it does not (another protocol or other run options, e.g. another ``--setting``:
+    its report leaves them out). Files that do not parse as JSON with a ``spec`` are not
+    counted."""
+    experiment = sweep.experiment
+    planned = {canonical_json(config)
+               for config in experiment.configs(get_protocol(sweep.protocol))}
+    mine = others = 0
+    for path in (out / experiment.name / "runs").glob("*.json"):
+        try:
+            spec = json.loads(path.read_text())["spec"]
+            ours = (spec["protocol"] == sweep.protocol
+                    and canonical_json(spec["config"]) in planned)
+        except (OSError, ValueError, KeyError, TypeError, NeuroplastError):
+            continue
+        mine += ours
+        others += not ours
+    return mine, others
 
 
 def runs_of_other_settings(sweep: Sweep, out: Path) -> int:
     """How many runs stored in ``OUT/<experiment>/runs`` this sweep does not plan for any seed
-    (another protocol or other run options, e.g. another ``--setting``): its report leaves
-    them out. Files that do not parse as JSON with a ``spec`` are not counted."""
-    experiment = sweep.experiment
-    planned = {canonical_json(config)
-               for config in experiment.configs(get_protocol(sweep.protocol))}
-    others = 0
-    for path in (out / experiment.name / "runs").glob("*.json"):
-        try:
-            spec = json.loads(path.read_text())["spec"]
-            mine = (spec["protocol"] == sweep.protocol
-                    and canonical_json(spec["config"]) in planned)
-        except (OSError, ValueError, KeyError, TypeError, NeuroplastError):
+    (:func:`stored_runs_by_setting`): its report leaves them out."""
+    return stored_runs_by_setting(sweep, out)[1]
+
+
+def check_report_not_replaced(sweeps: list[Sweep], out: Path) -> None:
+    """Refuse, before any run, a sweep whose report would replace the report of another
+    setting's runs: the experiment's folder holds a summary and runs, none of them this
+    sweep's (a one-seed ``--protocol quick`` check replaced a 10-seed paper-protocol report).
+    The runs themselves are never touched; one ``--out`` per setting keeps reports apart.
+
+    Raises:
+        NeuroplastError: naming the experiment and what to do.
+    """
+    for sweep in sweeps:
+        name = sweep.experiment.name
+        if not (out / name / SUMMARY_NAME).is_file():
             continue
-        others += not mine
-    return others
+        mine, others = stored_runs_by_setting(sweep, out)
+        if others and not mine:
+            raise NeuroplastError(
+                f"{out / name} holds the report of {others} runs of another protocol or other "
+                f"run options than this {sweep.label}; its report would replace that one: give "
+                "another --out (one per setting), or the --setting, --protocol and run options "
+                "of the stored runs")
 
 
 def seed_count(text: str) -> int:
@@ -267,6 +297,8 @@ def run(args: argparse.Namespace) -> int:
                               "of an earlier sweep, or run without --report-only")
     check_writable_directory(out, f"--out {out}")
     check_outputs(out, experiments)  # before the lock file is created in a folder not ours
+    if not args.report_only:  # a report of stored runs is asked for by name: it may replace
+        check_report_not_replaced(sweeps, out)
     with warnings.catch_warnings(), FolderLock(out):
         for category in (CorruptRecordWarning, ResultsFolderWarning):
             warnings.simplefilter("always", category)

@@ -129,7 +129,7 @@ def encoding_name(invert: bool) -> str:
     return "inverted" if invert else "standard"
 
 
-def _flag(key: str) -> str:
+def option_flag(key: str) -> str:
     """The ``neuroplast reproduce`` flag of run option ``key`` (``b4_std`` → ``--b4-std``)."""
     return "--" + key.replace("_", "-")
 
@@ -150,8 +150,8 @@ def check_options(options: Mapping[str, Any], supported: tuple[str, ...] = tuple
         if key not in supported:
             where = f"experiment {experiment!r}" if experiment else "this experiment"
             raise NeuroplastError(f"{where} does not support the run option {key!r} "
-                                  f"({_flag(key)}; it supports: "
-                                  f"{', '.join(map(_flag, supported)) or 'none'})")
+                                  f"({option_flag(key)}; it supports: "
+                                  f"{', '.join(map(option_flag, supported)) or 'none'})")
         spec = OPTIONS[key]
         if value not in spec.levels or type(value) is not type(spec.default):
             raise NeuroplastError(f"run option {key}={value!r}: choose one of "
