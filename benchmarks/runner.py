@@ -448,21 +448,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = "results-quick" if args.quick else "results"
     json_path, md_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
-    if args.only and json_path.is_file():
+    benchmarks: dict[str, dict[str, Any]] = {}
+    if args.only and json_path.is_file():  # its other modules' entries are kept
         try:
-            json.loads(json_path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            print(f"benchmarks: {json_path} cannot be read, so --only could not keep the other "
-                  "modules' entries; move it away or give another --out-dir", file=sys.stderr)
+            benchmarks = json.loads(json_path.read_text())["benchmarks"]
+            if not isinstance(benchmarks, dict):
+                raise TypeError("benchmarks is not an object")
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+            print(f"benchmarks: {json_path} cannot be read as a results file, so --only could "
+                  "not keep the other modules' entries; move it away or give another --out-dir",
+                  file=sys.stderr)
             return 2
 
     machine = machine_description()
-    benchmarks: dict[str, dict[str, Any]] = {}
-    if args.only and json_path.is_file():
-        try:
-            benchmarks = json.loads(json_path.read_text()).get("benchmarks", {})
-        except (OSError, json.JSONDecodeError):
-            benchmarks = {}
     started = time.perf_counter()
     for name in names:
         print(f"running {PREFIX}{name} ...", file=sys.stderr, flush=True)

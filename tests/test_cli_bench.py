@@ -45,7 +45,8 @@ def test_the_runner_refuses_a_results_folder_that_is_a_file_or_unreadable_result
     assert "--out-dir" in capsys.readouterr().err and (tmp_path / "afile").read_text() == "x"
     folder = tmp_path / "results"
     folder.mkdir()
-    (folder / "results.json").write_text("not json")
-    assert runner.main(["--out-dir", str(folder), "--only", "training"]) == 2
-    assert "cannot be read" in capsys.readouterr().err
-    assert (folder / "results.json").read_text() == "not json"
+    for text in ("not json", "[]", '{"benchmarks": []}'):
+        (folder / "results.json").write_text(text)
+        assert runner.main(["--out-dir", str(folder), "--only", "training"]) == 2
+        assert "cannot be read as a results file" in capsys.readouterr().err
+        assert (folder / "results.json").read_text() == text

@@ -252,7 +252,9 @@ def test_without_a_folder_record_the_runs_own_data_are_checked(extras, tmp_path,
     assert snapshot(out) == before
     assert not (out / "toy-data" / "runs" / "corrupt").exists()
     code, _, err = reproduce(capsys, out, "--data", str(data_a), name="toy-data", seeds=3)
-    assert code == 0, err  # their own data: accepted, the record written again
+    assert code == 0, err  # their own data: accepted, the record written again, said so
+    assert "had no record of its data; its runs record these data" in err
+    assert "an earlier neuroplast" not in err
     assert ResultsFolder(out).data_fingerprint == \
         data_fingerprint(load_mnist(data_a, download=False))
 

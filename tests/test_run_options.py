@@ -490,7 +490,8 @@ def test_a_sweep_is_refused_where_its_report_would_replace_another_setting_s(tmp
     assert main(["reproduce", "toy-sweep", "--protocol", "fast", "--seeds", "1", "--out",
                  str(tmp_path), "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert "holds the report of 4 runs of another protocol" in err and "give another --out" in err
+    assert "holds reports of runs of another protocol" in err and "give another --out" in err
+    assert "toy-sweep (4 stored runs, none of this" in err
     assert sum(executions(extras).values()) == done
     assert (tmp_path / "toy-sweep" / "summary.md").read_text() == summary
     assert main(["reproduce", "toy-sweep", "--protocol", "quick", "--seeds", "3", "--out",

@@ -247,17 +247,19 @@ def check_report_not_replaced(sweeps: list[Sweep], out: Path) -> None:
     Raises:
         NeuroplastError: naming the experiment and what to do.
     """
+    replaced = []
     for sweep in sweeps:
         name = sweep.experiment.name
         if not (out / name / SUMMARY_NAME).is_file():
             continue
         mine, others = stored_runs_by_setting(sweep, out)
         if others and not mine:
-            raise NeuroplastError(
-                f"{out / name} holds the report of {others} runs of another protocol or other "
-                f"run options than this {sweep.label}; its report would replace that one: give "
-                "another --out (one per setting), or the --setting, --protocol and run options "
-                "of the stored runs")
+            replaced.append(f"{name} ({others} stored runs, none of this {sweep.label})")
+    if replaced:
+        raise NeuroplastError(
+            f"{out} holds reports of runs of another protocol or other run options, which this "
+            f"sweep's reports would replace: {'; '.join(replaced)}; give another --out (one per "
+            "setting), or the --setting, --protocol and run options of the stored runs")
 
 
 def seed_count(text: str) -> int:

@@ -261,15 +261,24 @@ class ResultsFolder:
                 f"{fingerprint[:19]}…); give the --data they came from, or choose another --out "
                 "for these data"
             )
-        others = self.stored_fingerprints() - {fingerprint}
-        if others:  # no folder record (lost, or an experiment folder copied alone): the runs say
+        stored = self.stored_fingerprints()  # no folder record (lost, or copied without it)
+        if stored - {fingerprint}:
+            advice = ("give the --data they came from, or choose another --out for these data"
+                      if len(stored) == 1 else
+                      f"they come from {len(stored)} different data sets, so choose another "
+                      "--out for these data")
             raise NeuroplastError(
-                f"{self.directory} holds runs computed from other data ({len(others)} other "
-                f"data fingerprint(s), e.g. {sorted(others)[0][:19]}…) than these ({source}, "
-                f"{fingerprint[:19]}…); give the --data they came from, or choose another --out "
-                "for these data"
+                f"{self.directory} holds runs computed from other data (fingerprint "
+                f"{sorted(stored - {fingerprint})[0][:19]}…) than these ({source}, "
+                f"{fingerprint[:19]}…); {advice}"
             )
-        if any(self.directory.glob("*/runs/*.json")):
+        if stored:  # the runs name these data: the record is written again from them
+            warnings.warn(
+                f"{self.directory} had no record of its data; its runs record these data "
+                f"({source}), and the record is written again",
+                ResultsFolderWarning, stacklevel=2,
+            )
+        elif any(self.directory.glob("*/runs/*.json")):
             warnings.warn(
                 f"{self.directory} has runs stored without a record of their data (an earlier "
                 f"neuroplast); from now on it is taken to hold runs of {source}",
