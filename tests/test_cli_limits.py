@@ -12,7 +12,7 @@ import json
 import re
 
 import pytest
-from conftest import assert_one_line_error, mnist_dir, run_cli
+from conftest import assert_one_line_error, run_cli
 
 from neuroplast.cli import common
 from neuroplast.cli import train as train_command
@@ -20,14 +20,6 @@ from neuroplast.models import PRESETS, build_mlp, count_parameters, save_model
 from neuroplast.train.memory import parameter_count, training_memory_estimate
 
 QUICK = ["--protocol", "quick", "--no-progress"]
-
-
-@pytest.fixture
-def data_dir():
-    directory = mnist_dir()
-    if directory is None:
-        pytest.skip("MNIST files not found at ../shared/data/mnist or $NEUROPLAST_TEST_MNIST")
-    return directory
 
 
 @pytest.mark.parametrize("args", [["train", "--epochs", "1e30"],
