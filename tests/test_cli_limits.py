@@ -152,3 +152,32 @@ def test_methods_says_which_measures_need_a_batchnorm(capsys):
     code, out, _ = run_cli(["methods"], capsys)
     entry = out[out.index("  bn-scale "):].splitlines()[1]
     assert "needs a BatchNorm after the producer" in entry
+
+
+def test_a_ray_address_nothing_answers_at_is_refused_in_seconds(tmp_path, capsys):
+    """Ray retried an unreachable --address for minutes, printing its log, deaf to SIGTERM."""
+    import socket
+
+    with socket.socket() as bound:  # a port that is taken but listens to nobody
+        bound.bind(("127.0.0.1", 0))
+        port = bound.getsockname()[1]
+        out = tmp_path / "sweep"
+        code, _, err = run_cli(["reproduce", "baseline-training", "--executor", "ray",
+                                "--address", f"127.0.0.1:{port}", "--out", out], capsys)
+    assert_one_line_error(code, err, rf"--address 127\.0\.0\.1:{port}: no Ray cluster answers "
+                                     r"there .*leave --address out")
+    assert not out.exists()
+
+
+def test_an_interrupted_sweep_says_how_to_continue(monkeypatch, data_dir, tmp_path, capsys):
+    from neuroplast.cli import reproduce as reproduce_command
+
+    def interrupted(*_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reproduce_command, "_reproduce_all", interrupted)
+    code, _, err = run_cli(["reproduce", "baseline-training", "--protocol", "quick", "--seeds",
+                            "1", "--out", tmp_path / "sweep", "--data", data_dir], capsys)
+    assert code == 130
+    assert "interrupted; the finished runs are stored in" in err
+    assert "the same command continues the rest" in err

@@ -32,7 +32,7 @@ from neuroplast.cli.common import (
 )
 from neuroplast.cli.main import one_line
 from neuroplast.errors import NeuroplastError
-from neuroplast.experiments.executors import EXECUTORS
+from neuroplast.experiments.executors import EXECUTORS, check_ray_address
 from neuroplast.experiments.experiment import Experiment, mnist
 from neuroplast.experiments.folder import (
     FolderLock,
@@ -282,6 +282,8 @@ def run(args: argparse.Namespace) -> int:
         raise NeuroplastError("--address is for --executor ray; add --executor ray or drop it")
     if not args.address and not args.report_only:  # an empty address starts a local Ray too
         check_local_workers(args.workers)
+    if args.executor == "ray" and not args.report_only:
+        check_ray_address(args.address)  # before any folder is made
     sweeps = planned_sweeps(list(EXPERIMENTS.values()) if args.experiment == "all"
                             else [get_experiment(args.experiment)], args)
     experiments = [sweep.experiment for sweep in sweeps]
@@ -305,7 +307,14 @@ def run(args: argparse.Namespace) -> int:
         for category in (CorruptRecordWarning, ResultsFolderWarning):
             warnings.simplefilter("always", category)
         warnings.showwarning = _note
-        return _reproduce_all(sweeps, args, out)
+        try:
+            return _reproduce_all(sweeps, args, out)
+        except KeyboardInterrupt:
+            if not args.report_only:
+                print(f"neuroplast reproduce: interrupted; the finished runs are stored in {out} "
+                      "and the same command continues the rest (a run in flight from its "
+                      "checkpoints)", file=sys.stderr)
+            raise
 
 
 def _note(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:

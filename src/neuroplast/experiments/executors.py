@@ -20,6 +20,7 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -189,7 +190,37 @@ def _open_local(workers: int, address: str | None) -> Executor:
     return InProcessExecutor() if workers == 1 else ProcessPoolRunner(workers)
 
 
+RAY_CONNECT_TIMEOUT_S = 5.0
+"""Seconds :func:`check_ray_address` waits for a cluster's head to accept a connection."""
+
+
+def check_ray_address(address: str | None) -> None:
+    """Refuse, before Ray starts, a ``host:port`` (or ``ray://host:port``) cluster address
+    whose head does not accept a TCP connection within :data:`RAY_CONNECT_TIMEOUT_S`: Ray's
+    own connection retries an unreachable address for minutes, printing its log, and does not
+    stop on SIGTERM. ``auto`` and addresses without a port are left to Ray.
+
+    Raises:
+        NeuroplastError: naming the address, the reason and what to do.
+    """
+    if not address:
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)),
+                                 timeout=RAY_CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise NeuroplastError(
+            f"--address {address}: no Ray cluster answers there ({exc.strerror or exc}); check "
+            "the address (the head node's host:port) or leave --address out to start a local "
+            "Ray instance"
+        ) from None
+
+
 def _open_ray(workers: int, address: str | None) -> Executor:
+    check_ray_address(address)
     return RayRunner(workers, address)
 
 
@@ -207,8 +238,8 @@ def open_executor(name: str, workers: int = 1, address: str | None = None) -> Ex
     """The executor ``name`` for ``workers`` parallel runs (use it in a ``with`` block).
 
     Raises:
-        NeuroplastError: unknown executor, ``workers < 1``, or Ray requested but not installed
-            (raised when the ``with`` block is entered).
+        NeuroplastError: unknown executor, ``workers < 1``, a Ray address nothing answers at,
+            or Ray requested but not installed (raised when the ``with`` block is entered).
     """
     if name not in EXECUTORS:
         raise NeuroplastError(f"unknown executor {name!r}; choose one of: {', '.join(EXECUTORS)}")
