@@ -348,6 +348,13 @@ def test_bad_inputs_fail_in_one_line(files, capsys, monkeypatch, change, pattern
     assert_one_line_error(code, err, pattern)
 
 
+def test_too_few_examples_after_limit_are_said_to_be_the_limit_s(files, capsys, monkeypatch):
+    """--limit 1 on a file of many examples: the message named the file as holding one."""
+    monkeypatch.chdir(files["root"])
+    code, _, err = run_cli([*base_args(files, "sites"), "--limit", "1"], capsys)
+    assert_one_line_error(code, err, r"--data .* \(its first 1, --limit\) holds one example")
+
+
 def test_unknown_site_names_the_known_ones(files, capsys):
     code, _, err = run_cli(base_args(files, "prune-model", "--site", "nope", "--amount", 1),
                            capsys)

@@ -430,7 +430,8 @@ def saved(tmp_path) -> Path:
     (lambda p: p.update(format="other"), r"is not a neuroplast plan"),
     (lambda p: p["sites"][0].update(kind="attention"), r"unknown site kind 'attention'"),
     (lambda p: p["sites"][0]["events"].append({"keep": [0, 99]}),
-     r"indices to keep must be distinct and in \[0, "),
+     r"indices to keep must be distinct and in \[0, .*; a plan replays on the unpruned "
+     r"architecture it was saved from: check that the factory"),
     (lambda p: p["sites"][0]["events"].append({"grow": 2}), r"each event must be one of"),
     (lambda p: p["sites"][0].update(consumer="features.2"),
      r"ReLU cannot be a consumer"),

@@ -22,6 +22,7 @@ import importlib.util
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -214,8 +215,13 @@ def load_user_model(args: argparse.Namespace) -> nn.Module:
 
 
 def read_data(args: argparse.Namespace) -> Calibration:
-    """``--data``, cut to ``--limit`` examples."""
-    return read_calibration(args.data).head(args.limit)
+    """``--data``, cut to ``--limit`` examples (its source then says so, so that a message
+    about too few examples does not seem to be about the whole file)."""
+    data = read_calibration(args.data)
+    limited = data.head(args.limit)
+    if limited is data:
+        return data
+    return replace(limited, source=f"{data.source} (its first {limited.n}, --limit)")
 
 
 @torch.no_grad()

@@ -274,7 +274,9 @@ def apply_plan(model: nn.Module, plan: Any, source: str = "the plan") -> nn.Modu
                 REPLAY[type(event)](site, event)
         except (ValueError, TypeError, RuntimeError) as exc:
             message = " ".join(str(exc).split())
-            raise NeuroplastError(f"{where}: {message}") from None
+            raise NeuroplastError(
+                f"{where}: {message}; a plan replays on the unpruned architecture it was saved "
+                "from: check that the factory (and its arguments) builds that one") from None
     return model
 
 
