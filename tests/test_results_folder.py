@@ -132,6 +132,21 @@ def test_a_figure_neuroplast_did_not_draw_is_never_replaced(tmp_path):
     save_figure(new_figure(), directory, "ours.png")  # its own figure: replaced
 
 
+def test_a_file_of_another_kind_under_a_linked_figure_s_name_is_the_user_s(tmp_path):
+    """The rule for figures drawn before the Software tag (a PNG our summary links to) took a
+    user's text file put under the linked name too (a hostile user's pass)."""
+    from neuroplast.experiments.folder import MARK, check_figure_owned
+
+    directory = tmp_path / "toy-sweep"
+    directory.mkdir()
+    (directory / "summary.md").write_text(f"{MARK}\n# toy-sweep: x\n![a](accuracy.png)\n")
+    (directory / "accuracy.png").write_text("my notes, not a figure")
+    with pytest.raises(NeuroplastError, match="accuracy.png exists and was not written"):
+        check_figure_owned(directory / "accuracy.png")
+    (directory / "accuracy.png").write_bytes(b"\x89PNG\r\n\x1a\nan old figure of ours")
+    check_figure_owned(directory / "accuracy.png")  # a PNG it links to: its own, drawn earlier
+
+
 # ---------------------------------------------------------------------------------------------
 # 2. A stored record that parses but holds a bad result is set aside, named, and redone
 

@@ -125,12 +125,21 @@ def png_software(path: Path) -> str | None:
     return None
 
 
+def _is_png(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(_PNG_SIGNATURE)) == _PNG_SIGNATURE
+    except OSError:
+        return False
+
+
 def check_figure_owned(path: Path) -> None:
     """Refuse to overwrite a figure unless it is absent or neuroplast drew it.
 
     A figure is neuroplast's when its PNG ``Software`` tag starts with :data:`PNG_SOFTWARE`,
-    or (figures drawn before the tag existed) when neuroplast's ``summary.md`` in the same
-    folder (an experiment's folder, named after it) links to it.
+    or (figures drawn before the tag existed) when it is a PNG that neuroplast's
+    ``summary.md`` in the same folder (an experiment's folder, named after it) links to — a
+    file of another kind put there under that name is the user's.
 
     Raises:
         NeuroplastError: the file exists and is not neuroplast's.
@@ -142,7 +151,7 @@ def check_figure_owned(path: Path) -> None:
             return
         summary = path.parent / "summary.md"
         first = _first_line(summary)
-        if first == MARK or first.startswith(f"# {path.parent.name}: "):
+        if _is_png(path) and (first == MARK or first.startswith(f"# {path.parent.name}: ")):
             try:
                 if f"]({path.name})" in summary.read_text(encoding="utf-8"):
                     return
