@@ -47,6 +47,12 @@ def test_the_runner_refuses_a_results_folder_that_is_a_file_or_unreadable_result
     folder.mkdir()
     for text in ("not json", "[]", '{"benchmarks": []}'):
         (folder / "results.json").write_text(text)
-        assert runner.main(["--out-dir", str(folder), "--only", "training"]) == 2
-        assert "cannot be read as a results file" in capsys.readouterr().err
-        assert (folder / "results.json").read_text() == text
+        for only in (["--only", "training"], []):  # refused before any module runs
+            assert runner.main(["--out-dir", str(folder), *only]) == 2
+            assert "is not a results file this runner wrote" in capsys.readouterr().err
+            assert (folder / "results.json").read_text() == text
+    (folder / "results.json").unlink()
+    (folder / "results.md").write_text("# my own notes\n")
+    assert runner.main(["--out-dir", str(folder), "--only", "training"]) == 2
+    assert "results.md was not written by this runner" in capsys.readouterr().err
+    assert (folder / "results.md").read_text() == "# my own notes\n"
