@@ -241,6 +241,7 @@ def test_inspect_table(files, capsys):
     code, out, err = run_cli(base_args(files, "inspect-model", "--site", conv), capsys)
     assert code == 0, err
     assert out.splitlines()[0].startswith(f"site {conv} (conv, consumer features.3), 6 neurons")
+    assert "index: the neuron's position in the model as loaded" in out.splitlines()[0]
     rows = [line.split() for line in out.splitlines()[3:] if line.strip()]
     assert sorted(int(r[0]) for r in rows) == list(range(6))
 

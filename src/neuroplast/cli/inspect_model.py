@@ -67,7 +67,8 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join([
         f"site {report['site']} ({report['kind']}, consumer {report['consumer']}), "
         f"{report['width']} neurons over {report['examples']} examples ({report['rows']} rows), "
-        "sorted by E_k (least efficient first)",
+        "sorted by E_k (least efficient first); index: the neuron's position in the model "
+        "as loaded (after any pruning or growth it is not the original model's numbering)",
         format_table(COLUMNS, rows),
     ])
 
