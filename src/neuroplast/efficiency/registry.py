@@ -146,6 +146,11 @@ class MeasureRegistry:
 MEASURES = MeasureRegistry()
 
 
+def _usable(model: nn.Module, site: Site) -> str:
+    """The names of the measures defined on ``site``, comma-separated (for messages)."""
+    return ", ".join(m.name for m in MEASURES if m.supports(model, site))
+
+
 def efficiency(name: str, model: nn.Module, site: Site | str, stats: SiteStatistics,
                data: Split | None = None) -> torch.Tensor:
     """Score every neuron of ``site`` with the measure ``name``; returns (n,) float64.
@@ -157,15 +162,14 @@ def efficiency(name: str, model: nn.Module, site: Site | str, stats: SiteStatist
     measure, argument = MEASURES.get(name)
     target = resolve_site(model, site, data)
     if measure.requires is not None and not measure.requires.holds(target):
-        usable = ", ".join(m.name for m in MEASURES if m.supports(model, target))
         raise NeuroplastError(
             f"measure {name!r} needs {measure.requires.description}, which site "
             f"{target.name!r} does not have ({measure.requires.advice}); measures for this "
-            f"site: {usable}"
+            f"site: {_usable(model, target)}"
         )
     if not measure.supports(model, target):
         kinds = ", ".join(measure.site_kinds or ())
-        usable = ", ".join(m.name for m in MEASURES if m.supports(model, target))
+        usable = _usable(model, target)
         raise NeuroplastError(
             f"measure {name!r} is defined for {kinds} sites only, not for the {target.kind} "
             f"site {target.name!r}; measures for this site: {usable}"

@@ -30,7 +30,7 @@ def training_memory_estimate(widths: Sequence[int], nets: int = 1,
     Per net: the parameters three times (the net, its fused copy, the gradients) plus the
     optimizer's state (:data:`OPTIMIZER_STATES`), and every layer's outputs and
     pre-activations on one evaluation batch of :data:`EVALUATION_BATCH` examples, which
-    dominate for MNIST nets. N4 under plain SGD: 9.98 MiB a net; measured on 2026-12-07, the
+    dominate for MNIST nets. N4 under plain SGD: 9.68 MiB a net; measured on 2026-12-07, the
     peak resident memory of a fused N4 training grew by 9.6 MiB a net between 4 and 32 nets.
     The training data and the interpreter come on top.
 
