@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from neuroplast.modes import enter_evaluation, restore_modes
+
 
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable scalars."""
@@ -45,15 +47,14 @@ def count_macs_per_example(model: nn.Module, batch: Any,
         total += _layer_macs(module, output)
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if _is_counted(m)]
-    was_training = model.training
-    model.eval()
+    modes = enter_evaluation(model)
     try:
         with torch.no_grad():
             forward(model, batch)
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
+        restore_modes(modes)
     examples = _examples(batch)
     return total // examples if examples else total
 

@@ -35,6 +35,7 @@ import torch
 from neuroplast.data import Split
 from neuroplast.death.rules import Rewirer, get_rule
 from neuroplast.errors import NeuroplastError
+from neuroplast.modes import enter_evaluation, restore_modes
 from neuroplast.sites.layered import LayeredModel
 from neuroplast.stats.site import SiteStatistics, collect_site_statistics
 
@@ -174,8 +175,7 @@ def loss_change_oracle(model: LayeredModel, site: str, split: Split, rule: str =
     loss_change = torch.zeros(k, dtype=DTYPE)
     correct_change = torch.zeros(k, dtype=torch.long)
     base_loss_sum, base_correct = 0.0, 0
-    was_training = model.training
-    model.eval()
+    modes = enter_evaluation(model)
     try:
         with torch.no_grad():
             for start in range(0, split.n, batch_size):
@@ -202,7 +202,7 @@ def loss_change_oracle(model: LayeredModel, site: str, split: Split, rule: str =
                     correct_change[positions] += (hits.reshape(c, e).sum(dim=1)
                                                   - base_hits.sum()).cpu()
     finally:
-        model.train(was_training)
+        restore_modes(modes)
 
     if not (math.isfinite(base_loss_sum) and bool(torch.isfinite(loss_change).all())):
         raise NeuroplastError(

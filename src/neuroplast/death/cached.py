@@ -29,6 +29,7 @@ from torch import nn
 from neuroplast.data import Split
 from neuroplast.death.request import Strategy
 from neuroplast.death.rules import DTYPE, Relation
+from neuroplast.modes import enter_evaluation, restore_modes
 from neuroplast.sites.site import Site
 from neuroplast.stats import moments
 from neuroplast.stats.site import SiteStatistics, model_device_dtype
@@ -80,15 +81,14 @@ class SiteCache:
 
     def __init__(self, model: nn.Module, site: Site, split: Split) -> None:
         _, dtype = model_device_dtype(model)
-        was_training = model.training
-        model.eval()
+        modes = enter_evaluation(model)
         try:
             with torch.no_grad():
                 x = split.x.to(dtype)  # no copy when the dtypes already agree
                 self.x = site_values(model, site, x)  # (N, n₀)
                 self.z = site.consumer(self.x)  # (N, m) in the model's dtype, as the model has it
         finally:
-            model.train(was_training)
+            restore_modes(modes)
         self.y = split.y
         self.positions = torch.arange(self.x.shape[1])
         self._spare: torch.Tensor | None = None

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from neuroplast.errors import NeuroplastError
+from neuroplast.modes import enter_evaluation, restore_modes
 from neuroplast.stats.site import Forward, default_forward, model_device_dtype, to_model
 
 Evaluate = Callable[[nn.Module], tuple[float | None, float | None]]
@@ -69,8 +70,7 @@ def classification_evaluator(data: Any, forward: Forward | None = None) -> Evalu
     @torch.no_grad()
     def evaluate(model: nn.Module) -> tuple[float, float]:
         device, dtype = model_device_dtype(model)
-        was_training = model.training
-        model.eval()
+        modes = enter_evaluation(model)
         correct, loss, count = 0, 0.0, 0
         try:
             for x, y in pairs:
@@ -81,7 +81,7 @@ def classification_evaluator(data: Any, forward: Forward | None = None) -> Evalu
                 loss += float(F.cross_entropy(logits.float(), target, reduction="sum"))
                 count += target.numel()
         finally:
-            model.train(was_training)
+            restore_modes(modes)
         return correct / count, loss / count
 
     return evaluate

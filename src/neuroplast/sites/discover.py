@@ -52,6 +52,7 @@ from torch import nn
 
 from neuroplast.activations import ACTIVATIONS
 from neuroplast.errors import NeuroplastError
+from neuroplast.modes import enter_evaluation, restore_modes
 from neuroplast.sites.build import conv_site, gated_site, linear_site
 from neuroplast.sites.consumers import ProducerAxes, view_for
 from neuroplast.sites.probes import Probe, ProbeFailed, leaves
@@ -194,14 +195,13 @@ def explain_sites(model: nn.Module, example_input: Any, forward: Forward | None 
     declared = declared_sites(model)
     if declared is not None:
         return Discovery(list(declared.values()), [], [DECLARED_NOTE])
-    was_training = model.training
-    model.eval()
+    modes = enter_evaluation(model)
     try:
         with torch.no_grad():
             probe = Probe(model, example_input, forward or default_forward)
             return _Discoverer(model, probe).run()
     finally:
-        model.train(was_training)
+        restore_modes(modes)
 
 
 def _common_prefix(names: Sequence[str]) -> str:

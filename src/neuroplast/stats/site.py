@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from neuroplast.errors import NeuroplastError
+from neuroplast.modes import enter_evaluation, restore_modes
 from neuroplast.sites.resolve import resolve_site
 from neuroplast.sites.site import Site
 from neuroplast.stats import moments
@@ -205,8 +206,7 @@ def collect_site_statistics(model: nn.Module, site: Site | str, data: Batches, *
         raise _StopForward
 
     device, dtype = model_device_dtype(model)
-    was_training = model.training
-    model.eval()
+    modes = enter_evaluation(model)
     handles = [target.consumer.register_forward_pre_hook(pre_hook),
                target.consumer.register_forward_hook(hook)]
     try:
@@ -219,7 +219,7 @@ def collect_site_statistics(model: nn.Module, site: Site | str, data: Batches, *
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
+        restore_modes(modes)
 
     if distributed:
         site_state = moments.all_reduce(site_state)

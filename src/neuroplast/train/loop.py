@@ -23,6 +23,7 @@ from neuroplast.data import Split
 from neuroplast.errors import NeuroplastError
 from neuroplast.models.checks import check_model, check_split_for_model
 from neuroplast.models.mlp import MLP, FeatureSelector
+from neuroplast.modes import enter_evaluation, restore_modes
 from neuroplast.train.checkpoint import Checkpoint, CheckpointedRun
 from neuroplast.train.lr_schedule import ScheduledRates
 from neuroplast.train.protocols import Protocol
@@ -82,8 +83,7 @@ def evaluate(model: MLP, split: Split, *, batch_size: int = 10_000) -> Evaluatio
     if split.n == 0:
         raise NeuroplastError("cannot evaluate on an empty split; give at least one example")
     dtype = model.dtype
-    was_training = model.training
-    model.eval()
+    modes = enter_evaluation(model)
     total_loss, correct = 0.0, 0
     try:
         for start in range(0, split.n, batch_size):
@@ -95,7 +95,7 @@ def evaluate(model: MLP, split: Split, *, batch_size: int = 10_000) -> Evaluatio
             total_loss += F.cross_entropy(logits, y, reduction="sum").item()
             correct += (logits.argmax(dim=1) == y).sum().item()
     finally:
-        model.train(was_training)
+        restore_modes(modes)
     return Evaluation(total_loss / split.n, correct / split.n)
 
 

@@ -58,6 +58,7 @@ import torch
 from neuroplast.efficiency.baselines.common import DTYPE, require_data
 from neuroplast.efficiency.registry import MEASURES, MLP_ONLY, Measure, MeasureContext
 from neuroplast.errors import NeuroplastError
+from neuroplast.modes import enter_evaluation, restore_modes
 from neuroplast.sites.layered import LayeredModel
 from neuroplast.stats import moments
 
@@ -273,12 +274,11 @@ def nnsp_efficiency(model: LayeredModel, site: str, x: torch.Tensor, level: int,
 def _nnsp(ctx: MeasureContext, reading: Reading) -> torch.Tensor:
     level = output_level(ctx.model, ctx.site, ctx.argument, reading)
     data = require_data(ctx, reading.measure)
-    was_training = ctx.model.training
-    ctx.model.eval()
+    modes = enter_evaluation(ctx.model)
     try:
         return nnsp_efficiency(ctx.model, ctx.site, data.x, level, reading.summed_outputs)
     finally:
-        ctx.model.train(was_training)
+        restore_modes(modes)
 
 
 def nnsp(ctx: MeasureContext) -> torch.Tensor:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from neuroplast.data import Split
 from neuroplast.efficiency.baselines.common import DTYPE, batches, no_argument, require_data
 from neuroplast.efficiency.registry import MEASURES, MLP_ONLY, Measure, MeasureContext
+from neuroplast.modes import enter_evaluation, restore_modes
 from neuroplast.sites.layered import LayeredModel
 
 BATCH = 10_000
@@ -42,15 +43,14 @@ def site_loss_gradients(model: LayeredModel, site: str, x: torch.Tensor, y: torc
 def taylor_importance(model: LayeredModel, site: str, data: Split, batch_size: int = BATCH,
                       ) -> torch.Tensor:
     """T_k = ⟨|x_k ∂L/∂x_k|⟩ over ``data``: (n,) float64."""
-    was_training = model.training
-    model.eval()
+    modes = enter_evaluation(model)
     try:
         total = torch.zeros(model.site(site).width, dtype=DTYPE)
         for x, y in batches(model, data, batch_size):
             values, gradient = site_loss_gradients(model, site, x, y)
             total += (values * gradient).abs().to(DTYPE).sum(dim=0)
     finally:
-        model.train(was_training)
+        restore_modes(modes)
     return total / data.x.shape[0]
 
 
