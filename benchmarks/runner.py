@@ -70,6 +70,7 @@ from typing import Any
 import torch
 
 from neuroplast.cli.common import positive_int
+from neuroplast.files import first_line
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
@@ -434,14 +435,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _first_line(path: Path) -> str:
-    try:
-        with path.open(encoding="utf-8") as handle:
-            return handle.readline().rstrip("\n")
-    except (OSError, UnicodeDecodeError):
-        return ""
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the selected benchmarks; exit status 1 if any module raised."""
     args = parse_args(argv)
@@ -473,7 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         if args.only:  # its other modules' entries are kept
             benchmarks = stored
-    if md_path.is_file() and not _first_line(md_path).startswith(REPORT_TITLE):
+    if md_path.is_file() and not first_line(md_path).startswith(REPORT_TITLE):
         print(f"benchmarks: {md_path} was not written by this runner (its first line is not "
               f"'{REPORT_TITLE}'); move it away or give another --out-dir", file=sys.stderr)
         return 2

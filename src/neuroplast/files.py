@@ -124,6 +124,23 @@ def check_writable_directory(directory: str | Path, what: str) -> None:
     probe.unlink(missing_ok=True)
 
 
+def first_line(path: str | Path) -> str:
+    """The first line of a text file (its first 4 KiB at most), or "" when it cannot be read
+    as UTF-8: enough to tell a file neuroplast wrote by its title or mark."""
+    try:
+        with Path(path).open("rb") as handle:
+            return handle.readline(4096).decode("utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def check_not_empty(path: str | Path, what: str, example: str) -> None:
+    """Refuse an empty destination (``Path("")`` would be the current folder); ``what`` names
+    it (``--out``), ``example`` is what to give instead ("a file name such as model.pt")."""
+    if not str(path).strip():
+        raise NeuroplastError(f"{what} is empty; give {example}")
+
+
 def check_replaceable_file(path: str | Path, force: bool, what: str, advice: str) -> None:
     """Refuse a file destination that exists without ``force``, and, even with it, anything
     but a regular file (a device, a pipe, a symbolic link, dangling or not): ``--force``

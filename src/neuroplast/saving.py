@@ -35,7 +35,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from neuroplast.errors import NeuroplastError
-from neuroplast.files import check_writable_directory
+from neuroplast.files import check_not_empty, check_writable_directory
 from neuroplast.sites.plan import apply_plan, check_header, plan_of
 
 PLAN_FILE = "plan.json"
@@ -77,8 +77,7 @@ def check_destination(path: str | Path, force: bool,
             ``force``); if a parent of ``path`` is a file or the folder it would go in is not
             writable.
     """
-    if not str(path).strip():  # Path("") is the current folder
-        raise NeuroplastError(f"{label} is empty; give a folder name such as {example}")
+    check_not_empty(path, label, f"a folder name such as {example}")
     path = Path(path)
     if path.exists() or path.is_symlink():
         if not force:

@@ -21,7 +21,7 @@ from neuroplast.data import (
 )
 from neuroplast.data.datasets import find_file
 from neuroplast.errors import NeuroplastError
-from neuroplast.files import check_replaceable_file, check_writable_directory
+from neuroplast.files import check_not_empty, check_replaceable_file, check_writable_directory
 from neuroplast.models import MLP
 from neuroplast.train import PROTOCOLS, Protocol, has_finite_weights, non_finite_message
 
@@ -134,8 +134,7 @@ def check_output(path: str | None, force: bool, option: str = "--out",
     """
     if path is None:
         return
-    if not path.strip():  # Path("") is the current folder
-        raise NeuroplastError(f"{option} is empty; give a file name such as {example}")
+    check_not_empty(path, option, f"a file name such as {example}")
     target = Path(path)
     if target.is_dir():
         raise NeuroplastError(f"{option} {path} is a directory; give a file name such as {example}")

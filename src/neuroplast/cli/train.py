@@ -25,7 +25,7 @@ from neuroplast.cli.common import (
 from neuroplast.data import Dataset
 from neuroplast.errors import NeuroplastError
 from neuroplast.experiments.stats_summary import summarize
-from neuroplast.files import check_writable_directory
+from neuroplast.files import check_not_empty, check_writable_directory
 from neuroplast.models import (
     ACTIVATIONS,
     PRESETS,
@@ -88,8 +88,8 @@ def _protocol(args: argparse.Namespace) -> Protocol:
 def run(args: argparse.Namespace) -> int:
     if args.arch and args.widths:  # the widths would win, the preset's name be recorded
         raise NeuroplastError("give either --arch (a preset) or --widths, not both")
-    if args.out is not None and not args.out.strip():  # run_fused checks its files later
-        raise NeuroplastError("--out is empty; give a file name such as model.pt")
+    if args.out is not None:  # run_fused checks each member's file later
+        check_not_empty(args.out, "--out", "a file name such as model.pt")
     if args.fused_seeds is not None:
         return run_fused(args)
     check_output(args.out, args.force)

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from neuroplast.errors import NeuroplastError
-from neuroplast.files import atomic_write_text
+from neuroplast.files import atomic_write_text, first_line
 
 try:
     import fcntl
@@ -68,14 +68,6 @@ def _not_ours(path: Path) -> NeuroplastError:
     )
 
 
-def _first_line(path: Path) -> str:
-    try:
-        with path.open("rb") as handle:
-            return handle.readline(4096).decode("utf-8").rstrip("\r\n")
-    except (OSError, UnicodeDecodeError):
-        return ""
-
-
 def check_markdown_owned(path: Path, legacy_first_line: str | None = None) -> None:
     """Refuse to overwrite ``path`` unless it is absent or neuroplast wrote it.
 
@@ -90,7 +82,7 @@ def check_markdown_owned(path: Path, legacy_first_line: str | None = None) -> No
     if not path.exists() and not path.is_symlink():
         return
     if path.is_file() and not path.is_symlink():
-        first = _first_line(path)
+        first = first_line(path)
         if first == MARK or (legacy_first_line is not None and first.startswith(legacy_first_line)):
             return
     raise _not_ours(path)
@@ -101,14 +93,20 @@ def mark_markdown(text: str) -> str:
     return f"{MARK}\n{text}"
 
 
-def png_software(path: Path) -> str | None:
-    """The ``Software`` text of a PNG file (read from its first chunks), or None."""
+def _png_head(path: Path, size: int) -> bytes | None:
+    """The first ``size`` bytes of ``path`` if it is a PNG file, else None."""
     try:
         with path.open("rb") as handle:
-            head = handle.read(1 << 16)
+            head = handle.read(size)
     except OSError:
         return None
-    if not head.startswith(_PNG_SIGNATURE):
+    return head if head.startswith(_PNG_SIGNATURE) else None
+
+
+def png_software(path: Path) -> str | None:
+    """The ``Software`` text of a PNG file (read from its first chunks), or None."""
+    head = _png_head(path, 1 << 16)
+    if head is None:
         return None
     position = len(_PNG_SIGNATURE)
     while position + 8 <= len(head):
@@ -123,14 +121,6 @@ def png_software(path: Path) -> str | None:
             return None
         position += 12 + length
     return None
-
-
-def _is_png(path: Path) -> bool:
-    try:
-        with path.open("rb") as handle:
-            return handle.read(len(_PNG_SIGNATURE)) == _PNG_SIGNATURE
-    except OSError:
-        return False
 
 
 def check_figure_owned(path: Path) -> None:
@@ -150,8 +140,9 @@ def check_figure_owned(path: Path) -> None:
         if (png_software(path) or "").startswith(PNG_SOFTWARE):
             return
         summary = path.parent / "summary.md"
-        first = _first_line(summary)
-        if _is_png(path) and (first == MARK or first.startswith(f"# {path.parent.name}: ")):
+        first = first_line(summary)
+        is_png = _png_head(path, len(_PNG_SIGNATURE)) is not None
+        if is_png and (first == MARK or first.startswith(f"# {path.parent.name}: ")):
             try:
                 if f"]({path.name})" in summary.read_text(encoding="utf-8"):
                     return

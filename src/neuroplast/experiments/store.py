@@ -147,17 +147,18 @@ class ResultStore:
             record = json.loads(path.read_text(encoding="utf-8"))
             self.check(record, path.stem)
         except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-            self._quarantine(path, exc)
+            what = exc if isinstance(exc, SchemaError) else f"{type(exc).__name__}: {exc}"
+            if self.read_only:
+                warnings.warn(f"{path} could not be read back ({what}); left it in place and "
+                              "out of the report (reading moves nothing)",
+                              CorruptRecordWarning, stacklevel=3)
+            else:
+                self._quarantine(path, what)
             return None
         return record
 
-    def _quarantine(self, path: Path, reason: Exception) -> None:
-        what = reason if isinstance(reason, SchemaError) else f"{type(reason).__name__}: {reason}"
-        if self.read_only:
-            warnings.warn(f"{path} could not be read back ({what}); left it in place and out "
-                          "of the report (reading moves nothing)",
-                          CorruptRecordWarning, stacklevel=3)
-            return
+    def _quarantine(self, path: Path, what: object) -> None:
+        """Move an unreadable record to ``runs/corrupt/`` and say so (``what``: why)."""
         self.corrupt_dir.mkdir(exist_ok=True)
         target = self.corrupt_dir / path.name
         counter = 1
