@@ -34,7 +34,6 @@ from typing import Any
 
 from benchmarks.level_probe import (
     add_member_arguments,
-    fig22_paper,
     paired_table,
     paper_line,
     probe_record,
@@ -45,14 +44,14 @@ from benchmarks.level_probe import (
 from benchmarks.run_arguments import add_run_arguments, made_by
 
 
-def markdown(levels: Sequence[dict[str, Any]], header: str, paper: str | None) -> str:
+def markdown(levels: Sequence[dict[str, Any]], header: str, paper: Sequence[str]) -> str:
     """The table: each form's accuracies and their differences from the first form, paired
     by seed."""
     table = paired_table(levels, ("L2 form", "decays biases", "weight decay"),
                          lambda level: (f"`{level['l2']}`", "yes" if level["decay_biases"]
                                         else "no", f"{level['weight_decay']:g}"),
                          f"`{levels[0]['l2']}`")
-    return "\n".join([header, "", *table, *paper_line(paper)]) + "\n"
+    return "\n".join([header, "", *table, *paper]) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.arch} trained {args.paper_epochs:g} paper epochs under each L2 form; members "
         f"0–{args.seeds - 1} fused, one data order (seed {args.data_seed}) for every form, so "
         "differences are paired by seed. " + made_by("benchmarks.l2_form", argv, started))
-    write_level_report(setting, "l2-form", markdown(levels, header, fig22_paper(args)),
+    write_level_report(setting, "l2-form", markdown(levels, header, paper_line(args)),
                        probe_record(args, setting, levels), started)
     return 0
 

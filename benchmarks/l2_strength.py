@@ -39,7 +39,6 @@ from typing import Any
 
 from benchmarks.level_probe import (
     add_member_arguments,
-    fig22_paper,
     paired_table,
     paper_line,
     probe_record,
@@ -50,13 +49,13 @@ from benchmarks.level_probe import (
 from benchmarks.run_arguments import add_run_arguments, made_by
 
 
-def markdown(levels: Sequence[dict[str, Any]], header: str, paper: str | None) -> str:
+def markdown(levels: Sequence[dict[str, Any]], header: str, paper: Sequence[str]) -> str:
     """The table: each level's accuracies and their differences from the first level, paired
     by seed."""
     table = paired_table(levels, ("decay factor", "weight decay"),
                          lambda level: (f"{level['factor']:g}", f"{level['weight_decay']:g}"),
                          f"factor {levels[0]['factor']:g}")
-    return "\n".join([header, "", *table, *paper_line(paper)]) + "\n"
+    return "\n".join([header, "", *table, *paper]) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.paper_epochs:g} paper epochs; members 0–{args.seeds - 1} fused, one data order "
         f"(seed {args.data_seed}) for every level, so differences are paired by seed. "
         + made_by("benchmarks.l2_strength", argv, started))
-    write_level_report(setting, "l2-strength", markdown(levels, header, fig22_paper(args)),
+    write_level_report(setting, "l2-strength", markdown(levels, header, paper_line(args)),
                        probe_record(args, setting, levels), started)
     return 0
 

@@ -88,11 +88,6 @@ def paired_table(levels: Sequence[dict[str, Any]], titles: Sequence[str],
     return lines
 
 
-def paper_line(paper: str | None) -> list[str]:
-    """The paper's Fig. 22 accuracy of N1, when the probe trained Fig. 22's N1."""
-    return [] if paper is None else ["", f"Paper (Fig. 22, N1 after 10000 epochs): {paper}."]
-
-
 def add_member_arguments(parser: argparse.ArgumentParser) -> None:
     """``--arch --paper-epochs --data-seed``: the members every level trains."""
     parser.add_argument("--arch", default="N1", help="a preset (default N1, Fig. 22's net)")
@@ -142,13 +137,20 @@ def probe_setting(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
                         arguments_digest(args), fingerprint)
 
 
-def fig22_paper(args: argparse.Namespace) -> str | None:
-    """The paper's Fig. 22 accuracy of N1 when the probe trains Fig. 22's N1, else None."""
+def paper_line(args: argparse.Namespace) -> list[str]:
+    """The paper's accuracy for the net the probe trains, as the report's last line, when the
+    paper prints one for it: N1 after 10000 epochs (Fig. 22) or N4 after 5000 (Fig. 5's
+    caption, the training accuracy of baseline-training); else nothing."""
     from neuroplast.experiments.paper_tables import paper_table
 
-    if args.arch.upper() != "N1" or args.paper_epochs != 10000:
-        return None
-    return paper_table("fig22").context["initial_accuracy"].text
+    printed = {("N1", 10000.0): ("fig22", "Fig. 22, N1 after 10000 epochs"),
+               ("N4", 5000.0): ("fig5", "Fig. 5's caption, N4's training accuracy after 5000 "
+                                        "epochs")}
+    found = printed.get((args.arch.upper(), float(args.paper_epochs)))
+    if found is None:
+        return []
+    table, where = found
+    return ["", f"Paper ({where}): {paper_table(table).context['initial_accuracy'].text}."]
 
 
 def probe_record(args: argparse.Namespace, setting: ProbeSetting,

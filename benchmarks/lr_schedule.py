@@ -33,7 +33,6 @@ from typing import Any
 
 from benchmarks.level_probe import (
     add_member_arguments,
-    fig22_paper,
     paired_table,
     paper_line,
     probe_record,
@@ -44,12 +43,12 @@ from benchmarks.level_probe import (
 from benchmarks.run_arguments import add_run_arguments, made_by
 
 
-def markdown(levels: Sequence[dict[str, Any]], header: str, paper: str | None) -> str:
+def markdown(levels: Sequence[dict[str, Any]], header: str, paper: Sequence[str]) -> str:
     """The table: each schedule's accuracies and their differences from the first schedule,
     paired by seed."""
     table = paired_table(levels, ("learning-rate schedule",),
                          lambda level: (f"`{level['schedule']}`",), levels[0]["schedule"])
-    return "\n".join([header, "", *table, *paper_line(paper)]) + "\n"
+    return "\n".join([header, "", *table, *paper]) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "for every schedule, so differences are paired by seed. "
         + made_by("benchmarks.lr_schedule", argv, started))
     write_level_report(setting, "lr-schedule",
-                       markdown(levels, header, fig22_paper(args)),
+                       markdown(levels, header, paper_line(args)),
                        probe_record(args, setting, levels), started)
     return 0
 

@@ -15,7 +15,7 @@ def test_the_table_pairs_each_form_with_the_reference_by_seed():
                "train_accuracy": [0.90, 0.92], "test_accuracy": [0.80, 0.82]},
               {"l2": "half-all", "decay_biases": True, "weight_decay": 0.001, "cpu_s": 3.0,
                "train_accuracy": [0.89, 0.89], "test_accuracy": [0.80, 0.84]}]
-    text = markdown(levels, "# t", None)
+    text = markdown(levels, "# t", [])
     # paired training differences −0.01 and −0.03: mean −0.02, s.e. 0.01
     assert "| `half-all` | yes | 0.001 | 0.89000 ± 0.00000 | -0.02000 ± 0.01000 |" in text
     assert "| L2 form | decays biases | weight decay | training accuracy | − `half-weights`" in text

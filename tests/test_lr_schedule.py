@@ -191,7 +191,7 @@ def test_the_probe_table_pairs_each_schedule_with_the_first_by_seed():
                "train_accuracy": [0.90, 0.92], "test_accuracy": [0.80, 0.82]},
               {"schedule": "polynomial", "cpu_s": 2.0,
                "train_accuracy": [0.91, 0.95], "test_accuracy": [0.80, 0.82]}]
-    text = markdown(levels, "# t", None)
+    text = markdown(levels, "# t", [])
     # paired differences 0.01 and 0.03: mean 0.02, s.e. 0.01
     assert "| `polynomial` | 0.93000 ± 0.02000 | +0.02000 ± 0.01000 |" in text
     assert "| learning-rate schedule | training accuracy | − constant, paired |" in text
