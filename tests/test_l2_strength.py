@@ -63,7 +63,8 @@ def test_the_table_pairs_each_level_with_the_first_by_seed():
                "train_accuracy": [0.90, 0.92], "test_accuracy": [0.80, 0.82]},
               {"factor": 0.5, "weight_decay": 0.0005, "cpu_s": 1.0,
                "train_accuracy": [0.91, 0.95], "test_accuracy": [0.80, 0.82]}]
-    text = markdown(levels, "# t", ["", "Paper (Fig. 22, N1 after 10000 epochs): 0.91751 ± 0.00034."])
+    paper = "Paper (Fig. 22, N1 after 10000 epochs): 0.91751 ± 0.00034."
+    text = markdown(levels, "# t", ["", paper])
     # paired differences 0.01 and 0.03: mean 0.02, s.e. 0.01
     assert "| 0.5 | 0.0005 | 0.93000 ± 0.02000 | +0.02000 ± 0.01000 |" in text
     assert "| 1 | 0.001 | 0.91000 ± 0.01000 | — |" in text

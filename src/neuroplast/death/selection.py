@@ -330,7 +330,11 @@ class Selection:
             relation = rewirer.relation(l)
             if goal is not None:
                 self.target.write_consumer(*rewirer.trial(l, relation))
-                accuracy, loss = goal(self.model)
+                try:
+                    accuracy, loss = goal(self.model)
+                except BaseException:
+                    rewirer.write()  # the trial's consumer goes; the accepted state stays
+                    raise
                 if not goal_holds(kind, value, accuracy, loss):
                     rewirer.write()
                     break

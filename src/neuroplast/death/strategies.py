@@ -102,6 +102,11 @@ def prune(model: nn.Module, site: Site | str, split: Any, *, rule: str = "A1",
 
     The model is changed in place only when the call succeeds: producer rows and consumer
     columns are deleted, the consumer re-wired by eqs 42–43, ``optimizer``'s state resized.
+    A call that fails (bad data, a request that would empty the site, an ``evaluate`` that
+    raises) leaves the model, ``optimizer`` and the surgery record as they were — a zero bias
+    it gave the consumer is taken back — with one exception: ``recompute`` on a site without a
+    cached downstream removes each neuron physically before collecting statistics again, so
+    a failure there keeps the removals made before it (and the bias they moved).
 
     Args:
         model: the network, modified in place.
@@ -183,12 +188,14 @@ def prune(model: nn.Module, site: Site | str, split: Any, *, rule: str = "A1",
         bias_added = target.add_consumer_bias(optimizer)
     run = Selection(model, target, split, rule_info.name, measure, strategy, cap, covariance,
                     stats, greedy, forward, evaluate)
-    if recompute:
-        outcome = run.sequential(optimizer)
-    elif strategy.is_goal:
-        outcome = run.goal(optimizer)
-    else:
-        outcome = run.one_shot(optimizer)
+    procedure = run.sequential if recompute else run.goal if strategy.is_goal else run.one_shot
+    try:
+        outcome = procedure(optimizer)
+    except BaseException:
+        bias = target.consumer_bias()
+        if bias_added and bias is not None and not bool(bias.any()):  # nothing moved it
+            target.remove_added_consumer_bias(optimizer)
+        raise
     return PruneResult(
         site=target.name, rule=rule_info.name, measure=measure, strategy=strategy.kind,
         value=strategy.value, threshold=run.threshold, recompute=recompute,

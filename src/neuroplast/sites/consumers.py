@@ -83,7 +83,8 @@ class ConsumerView:
         group."""
         weight = self.module.weight
         bias = nn.Parameter(torch.zeros(self.out_channels, dtype=weight.dtype,
-                                        device=weight.device))
+                                        device=weight.device),
+                            requires_grad=weight.requires_grad)  # a frozen consumer stays so
         self.module.bias = bias
         if optimizer is not None:
             groups = optimizer.param_groups
@@ -94,6 +95,16 @@ class ConsumerView:
             if group is not None:
                 group["params"].append(bias)
         return bias
+
+    def remove_bias(self, optimizer: torch.optim.Optimizer | None) -> None:
+        """Undo :meth:`add_bias`: the consumer has no bias again, and ``optimizer`` neither
+        holds it nor keeps state for it."""
+        bias = self.module.bias
+        self.module.bias = None
+        if optimizer is not None:
+            for group in optimizer.param_groups:
+                group["params"] = [p for p in group["params"] if p is not bias]
+            optimizer.state.pop(bias, None)
 
     # -- values --------------------------------------------------------------------------
     def row_values(self, x: torch.Tensor) -> torch.Tensor:

@@ -140,6 +140,21 @@ def record(site: Site, event: Event) -> None:
     entries[-1].add(event)
 
 
+def forget_added_bias(site: Site) -> None:
+    """Take back the :class:`AddBias` that ``site`` recorded last (its bias was removed again
+    because the operation that added it failed); the record is as it was before."""
+    consumer = site.consumer
+    kept: list[Entry] = getattr(consumer, ATTRIBUTE)
+    last = kept[-1]
+    if not last.events or not isinstance(last.events[-1], AddBias):
+        raise AssertionError("the site's last recorded event is not an added bias")
+    last.events.pop()
+    if not last.events:
+        kept.pop()
+    if not kept:
+        delattr(consumer, ATTRIBUTE)
+
+
 def entries(module: nn.Module) -> list[Entry]:
     """The record kept on ``module`` (a site's consumer), oldest first; empty if none."""
     return list(getattr(module, ATTRIBUTE, None) or ())

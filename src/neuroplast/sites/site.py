@@ -30,7 +30,7 @@ from neuroplast.activations import Activation
 from neuroplast.errors import NeuroplastError
 from neuroplast.sites.axis import Axis
 from neuroplast.sites.consumers import ConsumerView
-from neuroplast.sites.record import AddBias, Append, Keep, record
+from neuroplast.sites.record import AddBias, Append, Keep, forget_added_bias, record
 
 Downstream = Callable[[torch.Tensor], torch.Tensor]
 """Maps the consumer's pre-activation (rows, m) to the model's output, for sites whose
@@ -159,6 +159,13 @@ class Site:
         self.view.add_bias(optimizer)
         record(self, AddBias())
         return True
+
+    def remove_added_consumer_bias(self, optimizer: torch.optim.Optimizer | None = None) -> None:
+        """Undo :meth:`add_consumer_bias` (called right after it, by an operation that then
+        failed): the consumer has no bias, ``optimizer`` does not hold one, the record does not
+        mention it."""
+        self.view.remove_bias(optimizer)
+        forget_added_bias(self)
 
     # -- surgery -------------------------------------------------------------------------
     def _axes(self) -> tuple[Axis, ...]:
