@@ -491,6 +491,23 @@ def test_examples_must_differ():
         find_sites(model, vectors(rows=1).double().expand(3, 6))
 
 
+def test_an_example_the_model_cannot_run_is_refused_as_such():
+    """A forward that fails on the example itself (a wrong input width) says so and what to
+    pass — not that it "fails when a layer's output is changed" — as a NeuroplastError."""
+    model = build(FFN)
+    with pytest.raises(NeuroplastError, match=r"forward fails on the example \(RuntimeError: "
+                                              r".*\); discover sites with an example batch "
+                                              "the model runs on") as raised:
+        find_sites(model, vectors(width=5).double())
+    assert "output is changed" not in str(raised.value)
+
+
+def test_a_failed_probe_is_a_neuroplast_error():
+    from neuroplast.sites.probes import ProbeFailed
+
+    assert issubclass(ProbeFailed, NeuroplastError)
+
+
 def test_nondeterministic_model_is_refused():
     with pytest.raises(NeuroplastError, match="deterministic"):
         find_sites(build(Noisy), vectors().double())

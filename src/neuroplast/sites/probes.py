@@ -40,7 +40,7 @@ from neuroplast.sites.trace import Call, Trace, Tracer, fingerprints_differ, ten
 from neuroplast.stats.site import model_device_dtype, to_model
 
 
-class ProbeFailed(Exception):
+class ProbeFailed(NeuroplastError):
     """A probe could not run: the forward raised, or took another path (other calls)."""
 
 
@@ -91,7 +91,16 @@ class Probe:
         self.seed = seed
         self._draws = 0
         self.tracer = Tracer(model, forward)
-        self.base = self._run(self.batch, record=None, check=False)
+        try:
+            self.base = self.tracer.run(self.batch, record=None)
+        except NeuroplastError:
+            raise
+        except Exception as error:  # noqa: BLE001 - any failure of the user's forward
+            raise NeuroplastError(
+                f"the model's forward fails on the example ({type(error).__name__}: {error}); "
+                "discover sites with an example batch the model runs on as it is (its shape, "
+                "dtype and device; several inputs through forward=...)"
+            ) from error
         if self.base.output_print is None or not torch.isfinite(self.base.output_print).all():
             raise NeuroplastError(
                 "the model's output on the example is not finite; discover sites on a model "
