@@ -151,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     l2_alone = decay_only(protocol.learning_rate, protocol.weight_decay, steps)
     started = time.perf_counter()
     per_seed, bases = [], []
+    probe.warm_trained_cache()
     with torch_threads(1):  # the sweep workers' count: the trained cache's key includes it
         for seed in range(args.seeds):
             untrained = initialize(build_mlp("N4"), seed, args.init)
@@ -162,7 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     header = (
         f"# The border's first-layer weights, eq. 69 and NNSP(2)\n\n"
         f"Protocol `{args.protocol}`, {encoding_name(args.invert)} MNIST, init `{args.init}`, "
-        f"L2 `{args.l2}`; seeds 0–{args.seeds - 1} (the trained cache's base N4s, 5000 paper "
+        f"L2 `{args.l2}`{probe.momentum_note}; seeds 0–{args.seeds - 1} "
+        f"(the trained cache's base N4s, 5000 paper "
         f"epochs; {sum(b['from_cache'] for b in bases)} of {args.seeds} loaded from it; "
         f"training accuracies "
         + ", ".join(f"{b['train_accuracy']:.4f}" for b in bases) + "). S²_k = Σ_i (w_ik)², "

@@ -31,7 +31,12 @@ report says in how many prunes it keeps the same neurons as the library's ``prun
 Usage::
 
     python -m benchmarks.cutoff_readings --protocol paper --invert --init lecun-normal \\
-        --l2 half-weights --seeds 10 --out OUT [--data DIR] [--trained-cache DIR]
+        --l2 half-weights --seeds 10 --out OUT [--data DIR] [--trained-cache DIR] \\
+        [--workers K] [--momentum 0.93]
+
+``--workers K`` trains the base nets the cache lacks K side by side first; ``--momentum μ``
+trains them with SGD momentum μ (Mathematica's default 0.93, where the paper says 0) and
+writes to ``OUT/<protocol>[-options]-momentum-μ``.
 
 The base nets come from the trained cache (``--trained-cache``; default
 ``$NEUROPLAST_TRAINED_CACHE``, else ``~/.cache/neuroplast/trained``, as ``benchmarks.fidelity``),
@@ -273,6 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     train = restrict(dataset.train, protocol)
     started = time.perf_counter()
     per_seed, inputs, bases = [], [], []
+    probe.warm_trained_cache()
     with torch_threads(1):  # the sweep workers' count: the trained cache's key includes it
         for seed in range(args.seeds):
             model, final = train_base("N4", 5000, seed, protocol, dataset, args.init)
@@ -288,7 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     header = (
         f"# cutoff-pruning's first prune under each reading of eq. 28\n\n"
         f"Protocol `{args.protocol}`, {encoding_name(args.invert)} MNIST, init `{args.init}`, "
-        f"L2 `{args.l2}`; seeds 0–{args.seeds - 1} (the trained cache's base N4s; "
+        f"L2 `{args.l2}`{probe.momentum_note}; seeds 0–{args.seeds - 1} "
+        f"(the trained cache's base N4s; "
         f"{sum(b['from_cache'] for b in bases)} of {args.seeds} loaded from it). Each row prunes "
         f"copies of the same nets at Fig. 5's cutoffs (A1, one shot unless sequential); the "
         f"cells are the neurons kept and the training accuracy right after pruning (9 each) "

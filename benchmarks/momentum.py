@@ -44,23 +44,12 @@ from benchmarks.level_probe import (
     train_labelled_levels,
     write_level_report,
 )
-from benchmarks.run_arguments import add_run_arguments, made_by
-
-#: Mathematica ``NetTrain``'s default momentum for its ``"SGD"`` method.
-MATHEMATICA_MOMENTUM = 0.93
-
-
-def momentum_value(text: str) -> float:
-    """``--momenta``'s type: a momentum in [0, 1); anything else is refused with what to give."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a momentum: give a number in [0, 1), such as 0 (the paper's) or "
-            f"{MATHEMATICA_MOMENTUM} (Mathematica's default)")
-    return value
+from benchmarks.run_arguments import (
+    MATHEMATICA_MOMENTUM,
+    add_run_arguments,
+    made_by,
+    momentum_value,
+)
 
 
 def markdown(levels: Sequence[dict[str, Any]], header: str, paper: Sequence[str]) -> str:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,39 @@ class ArmProbe:
     protocol: Any
     dataset: Any
 
+    @property
+    def momentum_note(self) -> str:
+        """``", SGD momentum μ"`` for the report's header when ``--momentum`` is not 0."""
+        return f", SGD momentum {self.protocol.momentum:g}" if self.protocol.momentum else ""
+
+    def warm_trained_cache(self) -> None:
+        """With ``--workers K`` > 1, train the base N4s of seeds 0 … ``--seeds`` − 1 that the
+        trained cache lacks, K side by side (one thread each, the key's count), so the probe's
+        seed loop then loads them; with K = 1 the loop trains them one after the other, to
+        the same weights."""
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        if getattr(self.args, "workers", 1) <= 1:
+            return
+        jobs = [(seed, self.protocol, self.args.data, self.args.invert, self.args.init)
+                for seed in range(self.args.seeds)]
+        with ProcessPoolExecutor(self.args.workers, mp_context=get_context("spawn")) as pool:
+            for seed in pool.map(_train_base_net, jobs):
+                print(f"[trained cache] base N4 of seed {seed} stored", file=sys.stderr)
+
+
+def _train_base_net(job: tuple[int, Any, str | None, bool, str]) -> int:
+    """One base N4 trained into (or found in) the trained cache, in a worker; its seed."""
+    from neuroplast.experiments.definitions.pruning_common import train_base
+    from neuroplast.experiments.experiment import mnist
+    from neuroplast.train.threads import torch_threads
+
+    seed, protocol, data, invert, init = job
+    with torch_threads(1):
+        train_base("N4", 5000, seed, protocol, mnist(data, invert=invert), init)
+    return seed
+
 
 def arm_probe(prog: str, description: str, argv: Sequence[str] | None,
               extra: Callable[[argparse.ArgumentParser], None] | None = None,
@@ -141,9 +175,13 @@ def arm_probe(prog: str, description: str, argv: Sequence[str] | None,
     from neuroplast.experiments.options import run_protocol
 
     parser = argparse.ArgumentParser(prog=prog, description=description)
-    add_run_arguments(parser, invert=True, workers=False)  # these probes run seed after seed
+    add_run_arguments(parser, invert=True, workers=trained_cache)  # workers train base nets
     if trained_cache:
         add_trained_cache_argument(parser)
+        parser.add_argument("--momentum", type=momentum_value, default=0.0,
+                            help="train the base nets with this SGD momentum (default 0, the "
+                                 "paper's; Mathematica's default is 0.93); the folder's name "
+                                 "ends -momentum-<μ> when it is not 0")
     if extra is not None:
         extra(parser)
     args = parser.parse_args(argv)
@@ -152,7 +190,30 @@ def arm_probe(prog: str, description: str, argv: Sequence[str] | None,
         parser.error(problem)
     options = {"invert": args.invert, "init": args.init, "l2": args.l2}
     folder = options_folder(args.out, args.protocol, options)
+    protocol = run_protocol(args.protocol, options)
+    momentum = getattr(args, "momentum", 0.0)
+    if momentum:
+        folder = folder.with_name(f"{folder.name}-momentum-{momentum:g}")
+        protocol = replace(protocol, momentum=momentum)
+        options = options | {"momentum": momentum}
     if trained_cache:
         use_trained_cache(args.trained_cache)
-    return ArmProbe(args, options, folder, run_protocol(args.protocol, options),
-                    mnist(args.data, invert=args.invert))
+    return ArmProbe(args, options, folder, protocol, mnist(args.data, invert=args.invert))
+
+
+#: Mathematica ``NetTrain``'s default momentum for its ``"SGD"`` method (the paper sets 0).
+MATHEMATICA_MOMENTUM = 0.93
+
+
+def momentum_value(text: str) -> float:
+    """An SGD momentum argument: a number in [0, 1); anything else is refused with what to
+    give."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a momentum: give a number in [0, 1), such as 0 (the paper's) or "
+            f"{MATHEMATICA_MOMENTUM} (Mathematica's default)")
+    return value

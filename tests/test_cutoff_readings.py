@@ -133,6 +133,29 @@ def test_quick_run_writes_both_files(tmp_path, data_dir, monkeypatch):
     assert "top input efficiency" in text and len(stored["input_top_efficiency"]["per_seed"]) == 2
 
 
+def test_workers_train_the_same_base_nets_and_momentum_other_ones(tmp_path, data_dir):
+    """``--workers 2`` fills the cache side by side with the nets the seed loop would train
+    (the reports' numbers are equal); ``--momentum`` trains other nets, into another folder."""
+    def run(out: str, *extra: str) -> dict:
+        assert main(["--protocol", "quick", "--seeds", "2", "--out", str(tmp_path / out),
+                     "--data", data_dir, "--trained-cache", str(tmp_path / out / "cache"),
+                     *extra]) == 0
+        (folder,) = [f for f in (tmp_path / out).iterdir() if f.name != "cache"]
+        return {"folder": folder.name,
+                **json.loads((folder / "cutoff-readings.json").read_text())}
+
+    alone, together = run("alone"), run("together", "--workers", "2")
+    moved = run("moved", "--momentum", "0.9", "--workers", "2")
+    assert together["per_seed"] == alone["per_seed"]
+    assert [b["train_accuracy"] for b in together["base_nets"]] == \
+        [b["train_accuracy"] for b in alone["base_nets"]]
+    assert all(b["from_cache"] for b in together["base_nets"])  # trained by the workers
+    assert moved["folder"] == alone["folder"] + "-momentum-0.9"
+    assert moved["options"]["momentum"] == 0.9
+    assert [b["train_accuracy"] for b in moved["base_nets"]] != \
+        [b["train_accuracy"] for b in alone["base_nets"]]
+
+
 def test_trained_cache_option_overrides_the_variable_and_defaults_to_the_user_cache(
         tmp_path, monkeypatch):
     from benchmarks.run_arguments import use_trained_cache

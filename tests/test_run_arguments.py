@@ -11,12 +11,46 @@ import pytest
 from benchmarks.run_arguments import add_run_arguments
 
 
-@pytest.mark.parametrize("module", ["benchmarks.border_weights", "benchmarks.cutoff_readings",
-                                    "benchmarks.init_input_counts"])
-def test_the_probes_that_run_seed_after_seed_refuse_workers(module, tmp_path, capsys,
-                                                            monkeypatch):
-    """These probes train (or draw) one seed after another in one process: ``--workers`` is
-    not theirs to accept (they took it and ignored it before 2026-12-07)."""
+def test_the_probe_that_trains_nothing_refuses_workers_and_momentum(tmp_path, capsys,
+                                                                     monkeypatch):
+    """init_input_counts draws untrained nets one seed after another: ``--workers`` and
+    ``--momentum`` are not its to accept."""
+    from neuroplast.experiments import experiment
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("data read before the arguments were checked")
+
+    monkeypatch.setattr(experiment, "mnist", no_data)
+    for extra in (["--workers", "2"], ["--momentum", "0.9"]):
+        with pytest.raises(SystemExit):
+            importlib.import_module("benchmarks.init_input_counts").main(
+                [*extra, "--out", str(tmp_path)])
+        assert f"unrecognized arguments: {' '.join(extra)}" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_base_net_probe_trains_under_the_momentum_given_and_names_its_folder(tmp_path,
+                                                                               monkeypatch):
+    from benchmarks.run_arguments import arm_probe
+    from neuroplast.experiments import experiment
+
+    monkeypatch.setattr(experiment, "mnist", lambda *args, **kwargs: "data")
+    plain = arm_probe("p", "d", ["--out", str(tmp_path), "--protocol", "paper"])
+    moved = arm_probe("p", "d", ["--out", str(tmp_path), "--protocol", "paper",
+                                 "--momentum", "0.93", "--workers", "2"])
+    assert plain.protocol.momentum == 0.0 and plain.momentum_note == ""
+    assert moved.protocol.momentum == 0.93 and moved.momentum_note == ", SGD momentum 0.93"
+    assert moved.folder.name == plain.folder.name + "-momentum-0.93"
+    assert moved.options == plain.options | {"momentum": 0.93}
+    assert moved.args.workers == 2
+    assert {k: v for k, v in vars(moved.protocol).items() if k != "momentum"} == \
+        {k: v for k, v in vars(plain.protocol).items() if k != "momentum"}
+
+
+@pytest.mark.parametrize("value", ["1", "-0.5", "fast", "inf"])
+def test_a_momentum_outside_zero_to_one_is_refused_before_any_data(value, tmp_path, capsys,
+                                                                  monkeypatch):
+    from benchmarks.run_arguments import arm_probe
     from neuroplast.experiments import experiment
 
     def no_data(*args, **kwargs):
@@ -24,9 +58,8 @@ def test_the_probes_that_run_seed_after_seed_refuse_workers(module, tmp_path, ca
 
     monkeypatch.setattr(experiment, "mnist", no_data)
     with pytest.raises(SystemExit):
-        importlib.import_module(module).main(["--workers", "2", "--out", str(tmp_path)])
-    assert "unrecognized arguments: --workers 2" in capsys.readouterr().err
-    assert not any(tmp_path.iterdir())
+        arm_probe("p", "d", ["--out", str(tmp_path), "--momentum", value])
+    assert f"{value!r} is not a momentum: give a number in [0, 1)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("arguments", "message"), [
