@@ -8,7 +8,9 @@ need the paper's MLP are in :mod:`neuroplast.models.checks`.
 
 from __future__ import annotations
 
+import math
 import numbers
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -68,6 +70,42 @@ def check_not_a_bare_pair(data: Any, name: str = "data") -> None:
             "tuple, which would be read as two batches; wrap the tensors as Split(x, y), or "
             "pass a list of (inputs, labels) batches"
         )
+
+
+def check_batches_reusable(data: Any, name: str = "data") -> None:
+    """Refuse data that cannot be read more than once or is not made of torch tensors:
+    ``prune`` and ``replicate`` read it several times (site discovery, statistics, goals).
+
+    Raises:
+        TypeError: a one-pass iterator (a generator, ``iter(...)``, ``map``) or a NumPy
+            array, with what to pass instead.
+    """
+    if type(data).__module__ == "numpy":
+        raise TypeError(
+            f"{name} is a NumPy {type(data).__name__}; pass torch tensors: "
+            "torch.from_numpy(array) for a batch of inputs, Split(x, y) or a list of "
+            "(inputs, labels) batches"
+        )
+    if isinstance(data, Iterator):
+        raise TypeError(
+            f"{name} is a one-pass iterator ({type(data).__name__}), but it is read more than "
+            "once (site discovery, statistics, goals); pass something that can be iterated "
+            "again: a list of batches, a tensor, a Split or a DataLoader"
+        )
+
+
+def check_number(value: Any, name: str) -> float:
+    """``value`` as a finite float; a bool, a non-number (``"1"`` too) or NaN/inf is refused.
+
+    Raises:
+        NeuroplastError: what was given and what is needed.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise NeuroplastError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise NeuroplastError(f"{name} must be finite, got {value}")
+    return value
 
 
 def check_integer(value: Any, name: str) -> int:

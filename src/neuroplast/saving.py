@@ -104,11 +104,12 @@ def _json_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
         return {}
     if not isinstance(metadata, dict):
         raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
-    try:
-        return json.loads(json.dumps(metadata))
+    try:  # allow_nan=False: NaN and infinities are not JSON (other readers refuse them)
+        return json.loads(json.dumps(metadata, allow_nan=False))
     except (TypeError, ValueError) as exc:
         raise NeuroplastError(
-            f"metadata must be JSON (dicts, lists, str, numbers, bool, None): {exc}"
+            f"metadata must be JSON (dicts, lists, str, finite numbers, bool, None; NaN and "
+            f"infinities are not JSON: store them as None or a string): {exc}"
         ) from None
 
 
@@ -370,6 +371,13 @@ def load_weights(model: nn.Module, path: str | Path,
 
 def build(factory: Factory) -> nn.Module:
     """``factory()``, checked to be an ``nn.Module``."""
+    if isinstance(factory, nn.Module):
+        raise TypeError(
+            f"factory must build the unpruned model, got a {type(factory).__name__} instance "
+            f"(a module is callable, but calling it runs its forward); pass the class or a "
+            f"function, e.g. load(path, {type(factory).__name__}) or "
+            f"load(path, lambda: {type(factory).__name__}(...))"
+        )
     if not callable(factory):
         raise TypeError(f"factory must be a callable returning the unpruned model, got "
                         f"{type(factory).__name__}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from typing import Any
 
 from neuroplast.api import prune
@@ -69,8 +70,18 @@ def strategy_arguments(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def jsonable(value: Any) -> Any:
-    """``value`` as plain JSON (anything else as its text), so saving never fails late."""
-    return json.loads(json.dumps(value, default=str))
+    """``value`` as plain JSON (anything else as its text; NaN and infinities, which JSON
+    lacks, as None), so saving never fails late."""
+    def finite(item: Any) -> Any:
+        if isinstance(item, float) and not math.isfinite(item):
+            return None
+        if isinstance(item, dict):
+            return {k: finite(v) for k, v in item.items()}
+        if isinstance(item, list):
+            return [finite(v) for v in item]
+        return item
+
+    return finite(json.loads(json.dumps(value, default=str)))
 
 
 def parent_metadata(weights: str | None) -> dict[str, Any] | None:

@@ -62,6 +62,61 @@ def _logits(output: Any) -> torch.Tensor:
     return logits
 
 
+def _class_indices(y: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """``y`` as one class index per row of ``logits``, or a NeuroplastError saying what the
+    default evaluation needs (before torch fails on it)."""
+    rows, classes = logits.shape
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise NeuroplastError(
+            f"the goal's default evaluation needs integer class indices as targets, got "
+            f"{y.dtype} targets of shape {tuple(y.shape)} (one-hot or soft labels: take "
+            "argmax over the class dimension); or pass evaluate=model -> (accuracy, loss)"
+        )
+    target = y.reshape(-1)
+    if target.numel() != rows:
+        raise NeuroplastError(
+            f"the goal's default evaluation needs one class index per row of the model's "
+            f"logits: {rows} rows of {classes} classes, but {target.numel()} targets (shape "
+            f"{tuple(y.shape)}); one-hot labels: take argmax over the class dimension; or pass "
+            "evaluate=model -> (accuracy, loss)"
+        )
+    if rows and (int(target.min()) < 0 or int(target.max()) >= classes):
+        raise NeuroplastError(
+            f"a target lies outside the model's {classes} classes (targets from "
+            f"{int(target.min())} to {int(target.max())}); give class indices 0 … {classes - 1}, "
+            "or pass evaluate=model -> (accuracy, loss)"
+        )
+    return target
+
+
+def checked_evaluate(evaluate: Evaluate) -> Evaluate:
+    """The caller's ``evaluate``, its result checked each call: a pair (accuracy, loss) of
+    numbers (a one-element tensor is taken as its number) or None, else a NeuroplastError
+    that says what to return. A NaN is a number: it fails any goal, which ends the removal."""
+    def checked(model: nn.Module) -> tuple[float | None, float | None]:
+        result = evaluate(model)
+        if not (isinstance(result, tuple | list) and len(result) == 2):
+            raise NeuroplastError(
+                f"the evaluate function must return a pair (accuracy, loss), either of them "
+                f"None when the goal does not use it; it returned {result!r}"
+            )
+        pair = []
+        for name, value in zip(("accuracy", "loss"), result, strict=True):
+            if value is not None:
+                if torch.is_tensor(value) and value.numel() == 1:
+                    value = value.item()
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise NeuroplastError(
+                        f"the evaluate function returned {value!r} as the {name}: give a "
+                        "number (a float, or a one-element tensor), or None"
+                    )
+                value = float(value)
+            pair.append(value)
+        return pair[0], pair[1]
+
+    return checked
+
+
 def classification_evaluator(data: Any, forward: Forward | None = None) -> Evaluate:
     """(accuracy, mean cross-entropy) of the model on labelled ``data``, in eval mode."""
     pairs = labelled_batches(data)
@@ -76,7 +131,7 @@ def classification_evaluator(data: Any, forward: Forward | None = None) -> Evalu
             for x, y in pairs:
                 logits = _logits(forward(model, to_model(x, device, dtype)))
                 logits = logits.reshape(-1, logits.shape[-1])  # (rows, classes)
-                target = y.reshape(-1).to(device)  # (rows,)
+                target = _class_indices(y, logits).to(device)  # (rows,)
                 correct += int((logits.argmax(dim=1) == target).sum())
                 loss += float(F.cross_entropy(logits.float(), target, reduction="sum"))
                 count += target.numel()

@@ -11,6 +11,7 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
+from neuroplast.checks import check_number
 from neuroplast.errors import NeuroplastError
 
 
@@ -43,13 +44,9 @@ class Strategy:
 
 
 def number(name: str, value: Any) -> float:
-    """``value`` as a finite float; a bool, a non-number or NaN/inf is refused."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise NeuroplastError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise NeuroplastError(f"{name} must be finite, got {value}")
-    return value
+    """``value`` as a finite float; a bool, a non-number or NaN/inf is refused
+    (:func:`neuroplast.checks.check_number`)."""
+    return check_number(value, name)
 
 
 def make_strategy(*, width: int, cutoff: float | None = None,

@@ -27,7 +27,12 @@ import torch
 from torch import nn
 
 from neuroplast.death.cached import CachedGoal, SiteCache, cached_statistics, supports_cache
-from neuroplast.death.evaluation import Evaluate, classification_evaluator, goal_holds
+from neuroplast.death.evaluation import (
+    Evaluate,
+    checked_evaluate,
+    classification_evaluator,
+    goal_holds,
+)
 from neuroplast.death.request import Strategy
 from neuroplast.death.rules import DTYPE, Relation, Rewirer
 from neuroplast.efficiency import efficiency
@@ -273,7 +278,9 @@ class Selection:
 
     # -- whole-model evaluation (sites without a cached downstream) ----------------------
     def _goal_evaluation(self) -> Evaluate:
-        return self.evaluate or classification_evaluator(self.split, self.forward)
+        if self.evaluate is not None:
+            return checked_evaluate(self.evaluate)
+        return classification_evaluator(self.split, self.forward)
 
     def _live_goal(self, optimizer: torch.optim.Optimizer | None) -> Outcome:
         """Remove while the goal holds, each candidate evaluated on the whole model with its

@@ -166,6 +166,11 @@ def prune(model: nn.Module, site: Site | str, split: Any, *, rule: str = "A1",
     strategy = make_strategy(width=width, cutoff=cutoff, relative_cutoff=relative_cutoff,
                              amount=amount, goal_accuracy=goal_accuracy, goal_loss=goal_loss)
     cap = removal_cap(max_fraction, width)
+    if stats is not None and not isinstance(stats, SiteStatistics):
+        raise TypeError(
+            f"stats must be SiteStatistics (collect_site_statistics(model, site, data)) or None "
+            f"to collect them, got {type(stats).__name__}"
+        )
     if stats is not None and stats.width != width:
         raise NeuroplastError(
             f"statistics are for {stats.width} neurons but site {target.name!r} has {width}; "

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from neuroplast.checks import check_module, check_not_a_bare_pair, check_split
+from neuroplast.checks import (
+    check_batches_reusable,
+    check_module,
+    check_not_a_bare_pair,
+    check_split,
+)
 from neuroplast.data import Split
 from neuroplast.errors import NeuroplastError
 from neuroplast.models.mlp import MLP
@@ -60,13 +65,16 @@ def check_data(model: Any, data: Any, name: str = "data") -> None:
 
     They take any ``nn.Module`` and any iterable of batches; refused here are a model on the
     ``meta`` device, a bare ``(inputs, labels)`` pair of tensors (it would be read as two
-    batches), and a Split that does not fit the paper's MLP it comes with.
+    batches), data that can be read only once or is a NumPy array, and a Split that does not
+    fit the paper's MLP it comes with.
 
     Raises:
-        TypeError: ``model`` is not a module, or ``data`` is a bare pair.
+        TypeError: ``model`` is not a module, or ``data`` is a bare pair, a one-pass iterator
+            or a NumPy array.
         NeuroplastError: meta tensors, or a Split that does not fit an MLP.
     """
     check_module(model)
     check_not_a_bare_pair(data, name)
+    check_batches_reusable(data, name)
     if isinstance(model, MLP) and isinstance(data, Split):
         check_split_for_model(model, data, name)

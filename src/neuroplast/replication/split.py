@@ -49,7 +49,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from neuroplast.checks import check_integer, check_seed
+from neuroplast.checks import check_integer, check_number, check_seed
 from neuroplast.data import Split
 from neuroplast.efficiency import MEASURES, efficiency
 from neuroplast.efficiency.conditional import is_greedy
@@ -319,8 +319,10 @@ def resolve_method(name: str, alpha: float | None = None) -> tuple[ReplicationMe
             f"unknown replication method {name!r}; choose one of: {', '.join(METHODS)}"
         )
     method = METHODS[key]
+    if alpha is not None:
+        alpha = check_number(alpha, "alpha")
     if method.alpha is not None:
-        if alpha is not None and float(alpha) != method.alpha:
+        if alpha is not None and alpha != method.alpha:
             raise NeuroplastError(
                 f"method {method.name} fixes alpha = {method.alpha:g}; use method 'beta' with "
                 f"alpha {alpha:g} for another value"

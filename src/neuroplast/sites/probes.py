@@ -79,6 +79,11 @@ class Probe:
         device, dtype = model_device_dtype(model)
         self.batch = to_model(example, device, dtype)
         self.other = rolled(self.batch)
+        if not list(tensors_in(self.batch)):
+            raise NeuroplastError(
+                f"the example holds no torch tensor (got {type(example).__name__}); pass a "
+                "tensor (torch.from_numpy(array) for a NumPy array) or a dict of tensors"
+            )
         if all(torch.equal(a, b) for a, b in zip(tensors_in(self.batch),
                                                  tensors_in(self.other), strict=True)):
             raise NeuroplastError(

@@ -19,6 +19,7 @@ computed) and the hooks are removed in ``finally`` even when a batch raises.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -170,8 +171,9 @@ def collect_site_statistics(model: nn.Module, site: Site | str, data: Batches, *
     Raises:
         NeuroplastError: if the data is empty or the site values contain NaN or infinity.
     """
-    if batch_size < 1:
-        raise NeuroplastError(f"batch_size must be a positive integer, got {batch_size}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or \
+            batch_size < 1:
+        raise NeuroplastError(f"batch_size must be a positive integer, got {batch_size!r}")
     forward = forward or default_forward
     target = resolve_site(model, site, data, forward)
     site_state = moments.init(target.width, covariance=covariance)
