@@ -251,7 +251,9 @@ def test_train_with_custom_widths_and_activation(tmp_path, data_dir, capsys):
     ("args", "pattern"),
     [
         (["frobnicate"], "invalid choice: 'frobnicate'"),
-        (["train", "--bogus"], "unrecognized arguments: --bogus"),
+        (["train", "--bogus"], "^neuroplast train: error: unrecognized arguments: --bogus$"),
+        (["methods", "extra"], "^neuroplast methods: error: unrecognized arguments: extra$"),
+        (["--bogus"], "^neuroplast: error: unrecognized arguments: --bogus$"),
         (["train", "--widths", "784,a,10"], "comma-separated integers"),
         (["train", "--widths", "784"], "at least two positive widths"),
         (["train", "--widths", "784,0,10"], "at least two positive widths"),
@@ -529,6 +531,20 @@ def test_threads_apply_while_the_command_runs_and_are_restored(monkeypatch, caps
     assert seen == [1, 3, 2, before] and torch.get_num_threads() == before
     code, _, err = run_cli(["demo", "--threads", "0"], capsys)
     assert_one_line_error(code, err, "argument --threads")
+
+
+def test_more_threads_than_cores_run_with_a_note(monkeypatch, capsys):
+    import neuroplast.cli.demo as demo
+    import neuroplast.cli.main as cli_main
+
+    seen = []
+    monkeypatch.setattr(demo, "run", lambda args: seen.append(torch.get_num_threads()) or 0)
+    monkeypatch.setattr(cli_main, "usable_cores", lambda: 2)
+    code, _, err = run_cli(["demo", "--threads", "3"], capsys)
+    assert code == 0 and seen == [3]
+    assert "note: --threads 3 is more than this machine's 2 usable cores" in err
+    code, _, err = run_cli(["demo", "--threads", "2"], capsys)
+    assert code == 0 and "usable cores" not in err
 
 
 def test_torch_threads_are_restored_when_the_block_raises():

@@ -105,7 +105,8 @@ def test_an_experiment_without_b4_refuses_the_option(tmp_path, capsys):
     assert main(["reproduce", "cutoff-pruning", "--protocol", "quick", "--seeds", "1",
                  "--out", str(tmp_path), "--b4-std", "trained"]) != 0
     err = capsys.readouterr().err
-    assert "does not support the run option 'b4_std' (--b4-std; it supports: --invert" in err
+    assert "does not support the run option 'b4_std' (--b4-std; it supports: " \
+        "invert (--invert), init (--init)" in err
     assert not (tmp_path / "cutoff-pruning").exists()
 
 

@@ -500,6 +500,17 @@ def test_cli_list_names_every_experiment_with_section_and_figures(capsys, extras
     assert "toy-sweep (extra)" in out
 
 
+@pytest.mark.parametrize(("extra", "named"), [
+    (["cutoff-pruning"], "an experiment name"), (["--out", "x"], "--out"),
+    (["all", "--out", "x"], "an experiment name and --out")])
+def test_cli_list_with_what_it_ignores_is_refused(extra, named, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["reproduce", "--list", *extra]) != 0
+    err = capsys.readouterr().err
+    assert f"--list lists every experiment and runs nothing; drop {named}," in err
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("argv, message", [
     (["reproduce"], "name an experiment or `all`"),
     (["reproduce", "toy-sweep"], "give --out DIR"),

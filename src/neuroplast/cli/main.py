@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from neuroplast import __version__
+from neuroplast.cli.common import usable_cores
 from neuroplast.train.threads import torch_threads
 
 COMMANDS = (
@@ -41,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def sub_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """The parser of subcommand ``command`` of ``parser``."""
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return actions[0].choices[command]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     arguments = list(sys.argv[1:] if argv is None else argv)
@@ -50,12 +57,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(["bench"])
         args.args = arguments[1:]
     else:
-        args = parser.parse_args(arguments)
+        args, extra = parser.parse_known_args(arguments)
+        if extra:  # argparse blames the top parser; the command's own usage is the right one
+            command = sub_parser(parser, args.command) if args.command else parser
+            command.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help()
         return 2
+    threads = getattr(args, "threads", None)
+    if threads is not None and threads > usable_cores():
+        print(f"neuroplast {args.command}: note: --threads {threads} is more than this "
+              f"machine's {usable_cores()} usable cores; the threads take turns (the same "
+              "results, more slowly)", file=sys.stderr)
     try:
-        with torch_threads(getattr(args, "threads", None)):
+        with torch_threads(threads):
             code = int(args.run(args) or 0)
         sys.stdout.flush()  # a pipe is block-buffered: a closed reader shows here, not at exit
         return code

@@ -151,7 +151,8 @@ def check_options(options: Mapping[str, Any], supported: tuple[str, ...] = tuple
             where = f"experiment {experiment!r}" if experiment else "this experiment"
             raise NeuroplastError(f"{where} does not support the run option {key!r} "
                                   f"({option_flag(key)}; it supports: "
-                                  f"{', '.join(map(option_flag, supported)) or 'none'})")
+                                  f"{', '.join(f'{k} ({option_flag(k)})' for k in supported)}"
+                                  f"{'none' if not supported else ''})")
         spec = OPTIONS[key]
         if value not in spec.levels or type(value) is not type(spec.default):
             raise NeuroplastError(f"run option {key}={value!r}: choose one of "
