@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 from benchmarks.sweep_cli import (
     add_sweep_arguments,
+    check_workers,
     register_specs,
     report_context,
     sweep_records,
@@ -49,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the quick protocol: ratios 0.3 0.7, at most 5 fine-tuning steps")
     add_sweep_arguments(parser)
     args = parser.parse_args(argv)
+    check_workers(parser, args)
     if args.ratios is not None and not all(0 < r < 1 for r in args.ratios):
         parser.error(f"--ratios must lie strictly between 0 and 1, got {args.ratios}")
     if args.finetune_steps is not None and args.finetune_steps < 0:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from benchmarks.sweep_cli import (
     add_sweep_arguments,
+    check_workers,
     register_specs,
     report_context,
     sweep_records,
@@ -47,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "-quick under --quick; give another for a second setting)")
     add_sweep_arguments(parser)
     args = parser.parse_args(argv)
+    check_workers(parser, args)
     register_specs(args)
     experiment = architecture_training(args.models, steps=args.steps,
                                        relative_cutoff=args.relative_cutoff,

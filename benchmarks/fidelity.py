@@ -578,7 +578,7 @@ def _cost(compute: StoredCompute) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from neuroplast.cli.common import positive_int
+    from neuroplast.cli.common import local_worker_count, positive_int
     from neuroplast.models import INITIALIZATIONS
     from neuroplast.train import PROTOCOLS
     from neuroplast.train.l2 import L2_FORMS
@@ -606,7 +606,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="seeds 0..N-1 per arm")
     parser.add_argument("--out", type=Path, required=True, help="results folder (resumable)")
     parser.add_argument("--data", default=None, help="MNIST folder")
-    parser.add_argument("--workers", type=positive_int, default=1)
+    parser.add_argument("--workers", type=local_worker_count, default=1)
     parser.add_argument("--reuse", type=Path, nargs="+", default=[],
                         help="reproduction folders (e.g. docs/reproduction "
                              "docs/reproduction/kaiming-normal docs/reproduction/xavier-normal) "

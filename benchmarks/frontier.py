@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.runner import REPO_ROOT, git_output, machine_description
+from benchmarks.sweep_cli import check_workers
+from neuroplast.cli.common import positive_int
 from neuroplast.data import DataNotFoundError, load_mnist
 from neuroplast.experiments.definitions.compression_frontier import (
     COMPRESSION_FRONTIER,
@@ -115,11 +117,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"where frontier.md/.json/.png go (default {DEFAULT_OUT_DIR})")
     parser.add_argument("--executor", choices=list(EXECUTORS), default="local",
                         help="where the runs execute (as neuroplast reproduce)")
-    parser.add_argument("--workers", type=int, default=1, help="runs in parallel")
+    parser.add_argument("--workers", type=positive_int, default=1,
+                        help="runs in parallel (at most this machine's cores unless --address)")
     parser.add_argument("--address", default=None, help="Ray cluster address (--executor ray)")
     parser.add_argument("--data", default=None, help="MNIST folder (default: found, never "
                                                      "downloaded)")
     args = parser.parse_args(argv)
+    check_workers(parser, args)
     command = "python -m benchmarks.frontier " + " ".join(sys.argv[1:] if argv is None
                                                           else argv)
     run(args.quick, args.out_dir, seeds=args.seeds, runs=args.runs, executor=args.executor,

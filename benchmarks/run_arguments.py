@@ -19,7 +19,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, invert: bool = False,
                       workers: bool = True) -> None:
     """``--protocol --seeds --out --init --l2 --data`` (and ``--invert``; ``--workers`` for a
     probe that runs its jobs side by side), defaults the reproduction's ``fast`` setting's."""
-    from neuroplast.cli.common import positive_int
+    from neuroplast.cli.common import local_worker_count, positive_int
     from neuroplast.experiments.options import REPRODUCTION_DEFAULTS
     from neuroplast.models import INITIALIZATIONS
     from neuroplast.train import PROTOCOLS
@@ -35,7 +35,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, invert: bool = False,
     parser.add_argument("--l2", default=REPRODUCTION_DEFAULTS["l2"], choices=list(L2_FORMS))
     parser.add_argument("--data", default=None, help="MNIST folder")
     if workers:
-        parser.add_argument("--workers", type=positive_int, default=1,
+        parser.add_argument("--workers", type=local_worker_count, default=1,
                             help="processes training side by side (default 1)")
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.runner import REPO_ROOT, git_output, machine_description
+from neuroplast.cli.common import check_local_workers, positive_int
+from neuroplast.errors import NeuroplastError
 from neuroplast.experiments.architectures import ARCHITECTURES_ENV_VAR
 from neuroplast.experiments.executors import EXECUTORS
 from neuroplast.experiments.experiment import Experiment
@@ -31,10 +33,23 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR,
                         help=f"where the report goes (default {DEFAULT_OUT_DIR})")
     parser.add_argument("--executor", choices=list(EXECUTORS), default="local")
-    parser.add_argument("--workers", type=int, default=1, help="runs in parallel")
+    parser.add_argument("--workers", type=positive_int, default=1,
+                        help="runs in parallel (at most this machine's cores unless --address)")
     parser.add_argument("--address", default=None, help="Ray cluster address (--executor ray)")
     parser.add_argument("--report-only", action="store_true",
                         help="compute nothing: report the runs already stored")
+
+
+def check_workers(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """End the command with a usage error when ``--workers`` asks for more processes than
+    this machine's cores and the runs are local (no ``--address``; ``--report-only`` runs
+    nothing)."""
+    if args.address or getattr(args, "report_only", False):
+        return
+    try:
+        check_local_workers(args.workers)
+    except NeuroplastError as error:
+        parser.error(str(error))
 
 
 def register_specs(args: argparse.Namespace) -> None:

@@ -78,3 +78,33 @@ def test_a_probe_without_workers_has_no_such_option():
     parser = argparse.ArgumentParser()
     add_run_arguments(parser, workers=False)
     assert "workers" not in vars(parser.parse_args(["--out", "x"]))
+
+
+@pytest.mark.parametrize("module", ["benchmarks.fidelity", "benchmarks.momentum",
+                                    "benchmarks.cutoff_readings", "benchmarks.frontier",
+                                    "benchmarks.architecture_frontier"])
+def test_benchmarks_refuse_more_local_workers_than_cores(module, tmp_path, capsys,
+                                                         monkeypatch):
+    import neuroplast.cli.common as common
+
+    monkeypatch.setattr(common, "usable_cores", lambda: 2)
+    with pytest.raises(SystemExit):
+        out = "--out-dir" if "frontier" in module else "--out"
+        importlib.import_module(module).main(["--workers", "3", out, str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert "more than this machine's 2 usable cores; give at most 2" in err or \
+        "--workers 3 starts more processes than this machine's 2 usable cores" in err, err
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_sweep_on_a_cluster_or_reporting_only_is_not_capped(monkeypatch):
+    import neuroplast.cli.common as common
+    from benchmarks.sweep_cli import check_workers
+
+    monkeypatch.setattr(common, "usable_cores", lambda: 2)
+    parser = argparse.ArgumentParser()
+    check_workers(parser, argparse.Namespace(workers=64, address="ray://head:10001",
+                                             report_only=False))
+    check_workers(parser, argparse.Namespace(workers=64, address=None, report_only=True))
+    with pytest.raises(SystemExit):
+        check_workers(parser, argparse.Namespace(workers=3, address=None, report_only=False))

@@ -263,6 +263,18 @@ def check_local_workers(workers: int, option: str = "--workers") -> None:
             "--address, whose CPUs decide)")
 
 
+def local_worker_count(text: str) -> int:
+    """An argparse type: a number of worker processes on this machine, 1 to its usable
+    cores (:func:`check_local_workers`)."""
+    value = positive_int(text)
+    cores = usable_cores()
+    if value > cores:
+        raise argparse.ArgumentTypeError(
+            f"{value} processes are more than this machine's {cores} usable cores; give at "
+            f"most {cores}")
+    return value
+
+
 def physical_memory() -> int | None:
     """This machine's memory in bytes, or None where the OS does not say."""
     try:
