@@ -151,13 +151,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     l2_alone = decay_only(protocol.learning_rate, protocol.weight_decay, steps)
     started = time.perf_counter()
     per_seed, bases = [], []
-    probe.warm_trained_cache()
+    trained_now = probe.warm_trained_cache()  # by this run's workers: not loaded
     with torch_threads(1):  # the sweep workers' count: the trained cache's key includes it
         for seed in range(args.seeds):
             untrained = initialize(build_mlp("N4"), seed, args.init)
             model, final = train_base("N4", 5000, seed, protocol, dataset, args.init)
             bases.append({"seed": seed, "train_accuracy": final["train_accuracy"],
-                          "from_cache": bool(final.get("from_cache"))})
+                          "from_cache": bool(final.get("from_cache")) and seed not in trained_now})
             per_seed.append(seed_row(untrained, model, x))
             print(f"[border-weights] seed {seed} done", file=sys.stderr)
     header = (

@@ -278,12 +278,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     train = restrict(dataset.train, protocol)
     started = time.perf_counter()
     per_seed, inputs, bases = [], [], []
-    probe.warm_trained_cache()
+    trained_now = probe.warm_trained_cache()  # by this run's workers: not loaded
     with torch_threads(1):  # the sweep workers' count: the trained cache's key includes it
         for seed in range(args.seeds):
             model, final = train_base("N4", 5000, seed, protocol, dataset, args.init)
             bases.append({"seed": seed, "train_accuracy": final["train_accuracy"],
-                          "from_cache": bool(final.get("from_cache"))})
+                          "from_cache": bool(final.get("from_cache")) and seed not in trained_now})
             per_seed.append(prune_seed(model, train, dataset.test))
             inputs.append(input_top_efficiencies(model, train))
             print(f"[cutoff-readings] seed {seed} done", file=sys.stderr)

@@ -133,33 +133,39 @@ class ArmProbe:
         """``", SGD momentum μ"`` for the report's header when ``--momentum`` is not 0."""
         return f", SGD momentum {self.protocol.momentum:g}" if self.protocol.momentum else ""
 
-    def warm_trained_cache(self) -> None:
+    def warm_trained_cache(self) -> set[int]:
         """With ``--workers K`` > 1, train the base N4s of seeds 0 … ``--seeds`` − 1 that the
         trained cache lacks, K side by side (one thread each, the key's count), so the probe's
         seed loop then loads them; with K = 1 the loop trains them one after the other, to
-        the same weights."""
+        the same weights. Returns the seeds it trained (not those it found stored)."""
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
 
         if getattr(self.args, "workers", 1) <= 1:
-            return
+            return set()
         jobs = [(seed, self.protocol, self.args.data, self.args.invert, self.args.init)
                 for seed in range(self.args.seeds)]
+        trained = set()
         with ProcessPoolExecutor(self.args.workers, mp_context=get_context("spawn")) as pool:
-            for seed in pool.map(_train_base_net, jobs):
-                print(f"[trained cache] base N4 of seed {seed} stored", file=sys.stderr)
+            for seed, found in pool.map(_train_base_net, jobs):
+                if not found:
+                    trained.add(seed)
+                print(f"[trained cache] base N4 of seed {seed} "
+                      f"{'found' if found else 'trained and stored'}", file=sys.stderr)
+        return trained
 
 
-def _train_base_net(job: tuple[int, Any, str | None, bool, str]) -> int:
-    """One base N4 trained into (or found in) the trained cache, in a worker; its seed."""
+def _train_base_net(job: tuple[int, Any, str | None, bool, str]) -> tuple[int, bool]:
+    """One base N4 trained into (or found in) the trained cache, in a worker; its seed and
+    whether it was found there."""
     from neuroplast.experiments.definitions.pruning_common import train_base
     from neuroplast.experiments.experiment import mnist
     from neuroplast.train.threads import torch_threads
 
     seed, protocol, data, invert, init = job
     with torch_threads(1):
-        train_base("N4", 5000, seed, protocol, mnist(data, invert=invert), init)
-    return seed
+        _, final = train_base("N4", 5000, seed, protocol, mnist(data, invert=invert), init)
+    return seed, bool(final.get("from_cache"))
 
 
 def arm_probe(prog: str, description: str, argv: Sequence[str] | None,

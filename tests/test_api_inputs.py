@@ -111,3 +111,13 @@ def test_an_alpha_that_is_not_a_number_is_refused_not_converted(method, alpha):
     model, site = ffn()
     with pytest.raises(NeuroplastError, match=rf"alpha must be a number, got {alpha!r}"):
         neuroplast.replicate(model, site, inputs(), n=1, method=method, alpha=alpha)
+
+
+def test_statistics_of_a_named_site_refuse_a_generator_that_would_lose_its_first_batch():
+    model, site = ffn()
+    x = inputs()
+    with pytest.raises(TypeError, match=r"one-pass iterator \(generator\) and site '0' is a "
+                                        r"name: finding the site reads the first batch"):
+        collect_site_statistics(model, "0", (b for b in [x[:30], x[30:]]))
+    streamed = collect_site_statistics(model, site, (b for b in [x[:30], x[30:]]))
+    assert streamed.count == 60  # with the Site object a single pass is enough

@@ -254,6 +254,7 @@ def test_train_with_custom_widths_and_activation(tmp_path, data_dir, capsys):
         (["train", "--bogus"], "^neuroplast train: error: unrecognized arguments: --bogus$"),
         (["methods", "extra"], "^neuroplast methods: error: unrecognized arguments: extra$"),
         (["--bogus"], "^neuroplast: error: unrecognized arguments: --bogus$"),
+        (["--bogus", "methods"], "^neuroplast: error: unrecognized arguments: --bogus$"),
         (["train", "--widths", "784,a,10"], "comma-separated integers"),
         (["train", "--widths", "784"], "at least two positive widths"),
         (["train", "--widths", "784,0,10"], "at least two positive widths"),

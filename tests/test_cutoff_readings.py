@@ -149,7 +149,10 @@ def test_workers_train_the_same_base_nets_and_momentum_other_ones(tmp_path, data
     assert together["per_seed"] == alone["per_seed"]
     assert [b["train_accuracy"] for b in together["base_nets"]] == \
         [b["train_accuracy"] for b in alone["base_nets"]]
-    assert all(b["from_cache"] for b in together["base_nets"])  # trained by the workers
+    assert not any(b["from_cache"] for b in together["base_nets"])  # this run trained them
+    again = run("together", "--workers", "2")
+    assert all(b["from_cache"] for b in again["base_nets"])  # now found stored
+    assert again["per_seed"] == alone["per_seed"]
     assert moved["folder"] == alone["folder"] + "-momentum-0.9"
     assert moved["options"]["momentum"] == 0.9
     assert [b["train_accuracy"] for b in moved["base_nets"]] != \

@@ -104,3 +104,50 @@ def test_a_bias_added_to_a_consumer_trains_as_its_weight_does(frozen):
     model[2].weight.requires_grad_(not frozen)
     neuroplast.prune(model, site, inputs(), rule="A1", amount=2)
     assert model[2].bias.requires_grad is (not frozen)
+
+
+def test_a_failure_after_physical_removals_keeps_them_with_their_bias_and_raises_its_own_error():
+    """recompute on a site without a cached downstream removes each neuron physically; a
+    failure after one keeps it, the bias that came with it and a record that says both —
+    even when the removed neuron was dead (its removal moved the bias by exactly 0)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3, bias=False)).double()
+    with torch.no_grad():
+        model[0].weight[0].zero_()
+        model[0].bias[0] = -1.0  # neuron 0 never fires: E = 0, removed first
+    site = linear_site("relu", producer=model[0], consumer=model[2], activation="relu")
+    x = torch.randn(80, 4, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    calls = []
+
+    def evaluate(m: nn.Module) -> tuple[float, float]:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("the user's evaluation failed")
+        return 1.0, 0.0
+
+    with pytest.raises(RuntimeError, match="the user's evaluation failed"):
+        neuroplast.prune(model, site, x, rule="A1", goal_accuracy=0.5, recompute=True,
+                         evaluate=evaluate)
+    assert site.width == 5 and model[2].bias is not None
+    events = [type(e).__name__ for entry in entries(model[2]) for e in entry.events]
+    assert events == ["AddBias", "Keep"]
+
+
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_a_goal_that_fails_after_accepting_removals_changes_nothing(error):
+    model, site = ffn()
+    model[2].bias = nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    before = copy.deepcopy(model.state_dict())
+    calls = []
+
+    def evaluate(m: nn.Module) -> tuple[float, float]:
+        calls.append(1)
+        if len(calls) == 4:  # the initial evaluation, two accepted candidates, then this
+            raise error("stop")
+        return 1.0, 0.0
+
+    with pytest.raises(error):
+        neuroplast.prune(model, site, inputs(), rule="A1", goal_accuracy=0.5,
+                         evaluate=evaluate)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert site.width == 12 and entries(model[2]) == []

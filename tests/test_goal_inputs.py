@@ -77,3 +77,33 @@ def test_an_evaluate_returning_one_element_tensors_is_the_same_as_floats():
     want = neuroplast.prune(as_floats, site_f, x, goal_accuracy=0.6,
                             evaluate=lambda m: (float(accuracy(m)), None))
     assert got.removed == want.removed and got.accuracy == want.accuracy
+
+
+def test_numpy_numbers_from_evaluate_are_numbers():
+    import numpy as np
+
+    model, site = ffn()
+    x, _ = x_and_classes()
+    result = neuroplast.prune(model, site, x, goal_accuracy=0.5,
+                              evaluate=lambda m: (np.float32(0.9), np.int64(0)))
+    assert result.accuracy == pytest.approx(0.9)
+
+
+def test_int32_targets_and_ignored_rows_are_taken_as_cross_entropy_takes_them():
+    """int32 class indices (torch.from_numpy) work; rows labelled -100 are left out of both
+    the accuracy and the loss, as F.cross_entropy's ignore_index leaves them out."""
+    from neuroplast.death.evaluation import classification_evaluator
+
+    model, _ = ffn()
+    x, y = x_and_classes()
+    ignored = y.clone()
+    ignored[::3] = -100
+    keep = ignored != -100
+    accuracy, loss = classification_evaluator([(x, ignored.int())])(model)
+    with torch.no_grad():
+        logits = model(x)[keep]
+    assert accuracy == pytest.approx(float((logits.argmax(1) == y[keep]).double().mean()))
+    assert loss == pytest.approx(float(nn.functional.cross_entropy(logits.float(), y[keep])),
+                                 rel=1e-6)
+    with pytest.raises(NeuroplastError, match="every target is -100"):
+        classification_evaluator([(x, torch.full_like(y, -100))])(model)

@@ -502,7 +502,8 @@ def test_cli_list_names_every_experiment_with_section_and_figures(capsys, extras
 
 @pytest.mark.parametrize(("extra", "named"), [
     (["cutoff-pruning"], "an experiment name"), (["--out", "x"], "--out"),
-    (["all", "--out", "x"], "an experiment name and --out")])
+    (["all", "--out", "x"], "an experiment name and --out"),
+    (["--seeds", "3", "--report-only"], "--seeds and --report-only")])
 def test_cli_list_with_what_it_ignores_is_refused(extra, named, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["reproduce", "--list", *extra]) != 0

@@ -73,8 +73,9 @@ def check_not_a_bare_pair(data: Any, name: str = "data") -> None:
 
 
 def check_batches_reusable(data: Any, name: str = "data") -> None:
-    """Refuse data that cannot be read more than once or is not made of torch tensors:
+    """Refuse data that cannot be read more than once, or a NumPy array given as the data:
     ``prune`` and ``replicate`` read it several times (site discovery, statistics, goals).
+    (NumPy arrays inside batches are not looked for: the model's forward says so.)
 
     Raises:
         TypeError: a one-pass iterator (a generator, ``iter(...)``, ``map``) or a NumPy

@@ -58,9 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.args = arguments[1:]
     else:
         args, extra = parser.parse_known_args(arguments)
-        if extra:  # argparse blames the top parser; the command's own usage is the right one
-            command = sub_parser(parser, args.command) if args.command else parser
-            command.error(f"unrecognized arguments: {' '.join(extra)}")
+        if extra:  # argparse blames the top parser; for what follows the command, the
+            # command's own parser is the right one
+            after = arguments.index(args.command) + 1 if args.command else len(arguments)
+            ours = args.command and all(e in arguments[after:] for e in extra)
+            blamed = sub_parser(parser, args.command) if ours else parser
+            blamed.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help()
         return 2

@@ -94,7 +94,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         f"most {MAX_SEEDS:,})")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="output directory (runs, summaries, index); reuse it to resume; "
-                        "required but with --list")
+                        "required unless --list")
     p.add_argument("--workers", type=positive_int, default=1,
                    help="runs in parallel (processes, or CPUs of a local Ray instance; with "
                         "--address the cluster's CPUs decide); each run uses one torch thread; "
@@ -273,8 +273,10 @@ def seed_count(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     if args.list:
-        given = [name for name, value in (("an experiment name", args.experiment),
-                                          ("--out", args.out)) if value is not None]
+        given = [name for name, value in (
+            ("an experiment name", args.experiment), ("--out", args.out),
+            ("--seeds", args.seeds), ("--workers", None if args.workers == 1 else args.workers),
+            ("--report-only", args.report_only or None)) if value is not None]
         if given:
             raise NeuroplastError(f"--list lists every experiment and runs nothing; drop "
                                   f"{' and '.join(given)}, or drop --list to run")

@@ -15,6 +15,7 @@ pruned function without any surgery — and the whole model is evaluated:
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -62,6 +63,11 @@ def _logits(output: Any) -> torch.Tensor:
     return logits
 
 
+IGNORE_INDEX = -100
+"""A target row with this class is left out of the accuracy and the loss (``F.cross_entropy``'s
+default ``ignore_index``; Hugging Face's padding label)."""
+
+
 def _class_indices(y: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     """``y`` as one class index per row of ``logits``, or a NeuroplastError saying what the
     default evaluation needs (before torch fails on it)."""
@@ -80,13 +86,15 @@ def _class_indices(y: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
             f"{tuple(y.shape)}); one-hot labels: take argmax over the class dimension; or pass "
             "evaluate=model -> (accuracy, loss)"
         )
-    if rows and (int(target.min()) < 0 or int(target.max()) >= classes):
+    labelled = target[target != IGNORE_INDEX]
+    if labelled.numel() and (int(labelled.min()) < 0 or int(labelled.max()) >= classes):
         raise NeuroplastError(
             f"a target lies outside the model's {classes} classes (targets from "
-            f"{int(target.min())} to {int(target.max())}); give class indices 0 … {classes - 1}, "
-            "or pass evaluate=model -> (accuracy, loss)"
+            f"{int(labelled.min())} to {int(labelled.max())}); give class indices 0 … "
+            f"{classes - 1} ({IGNORE_INDEX} for rows to ignore, as cross_entropy's "
+            "ignore_index), or pass evaluate=model -> (accuracy, loss)"
         )
-    return target
+    return target.long()
 
 
 def checked_evaluate(evaluate: Evaluate) -> Evaluate:
@@ -105,7 +113,7 @@ def checked_evaluate(evaluate: Evaluate) -> Evaluate:
             if value is not None:
                 if torch.is_tensor(value) and value.numel() == 1:
                     value = value.item()
-                if isinstance(value, bool) or not isinstance(value, int | float):
+                if isinstance(value, bool) or not isinstance(value, numbers.Real):
                     raise NeuroplastError(
                         f"the evaluate function returned {value!r} as the {name}: give a "
                         "number (a float, or a one-element tensor), or None"
@@ -132,11 +140,17 @@ def classification_evaluator(data: Any, forward: Forward | None = None) -> Evalu
                 logits = _logits(forward(model, to_model(x, device, dtype)))
                 logits = logits.reshape(-1, logits.shape[-1])  # (rows, classes)
                 target = _class_indices(y, logits).to(device)  # (rows,)
-                correct += int((logits.argmax(dim=1) == target).sum())
-                loss += float(F.cross_entropy(logits.float(), target, reduction="sum"))
-                count += target.numel()
+                labelled = target != IGNORE_INDEX
+                correct += int((logits.argmax(dim=1) == target)[labelled].sum())
+                loss += float(F.cross_entropy(logits.float(), target, reduction="sum",
+                                              ignore_index=IGNORE_INDEX))
+                count += int(labelled.sum())
         finally:
             restore_modes(modes)
+        if count == 0:
+            raise NeuroplastError(
+                f"every target is {IGNORE_INDEX} (ignored): the goal's default evaluation has "
+                "no labelled row; give labelled data or evaluate=model -> (accuracy, loss)")
         return correct / count, loss / count
 
     return evaluate

@@ -301,11 +301,16 @@ class Selection:
             outcome.accuracy, outcome.loss = accuracy, loss
             return True
 
+        bias = self.target.consumer_bias()
+        original = (self.target.consumer_weight().clone(),
+                    None if bias is None else bias.clone())
         try:
             if goal_holds(kind, value, outcome.accuracy_before, outcome.loss_before):
                 self._remove_while(rewirer, scores, outcome, holds)
-        finally:
-            rewirer.write()  # the accepted state (the original weights if nothing was removed)
+        except BaseException:
+            self.target.write_consumer(*original)  # a failed call changes nothing
+            raise
+        rewirer.write()  # the accepted state (the original weights if nothing was removed)
         outcome.kept = rewirer.commit(self.model, optimizer).tolist()
         return outcome
 

@@ -197,9 +197,11 @@ def prune(model: nn.Module, site: Site | str, split: Any, *, rule: str = "A1",
     try:
         outcome = procedure(optimizer)
     except BaseException:
-        bias = target.consumer_bias()
-        if bias_added and bias is not None and not bool(bias.any()):  # nothing moved it
-            target.remove_added_consumer_bias(optimizer)
+        if bias_added:
+            try:  # the user's error is what they see, whatever happens here
+                target.remove_added_consumer_bias(optimizer)
+            except Exception:  # noqa: BLE001, S110
+                pass
         raise
     return PruneResult(
         site=target.name, rule=rule_info.name, measure=measure, strategy=strategy.kind,

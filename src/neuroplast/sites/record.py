@@ -140,6 +140,13 @@ def record(site: Site, event: Event) -> None:
     entries[-1].add(event)
 
 
+def last_event_is_added_bias(site: Site) -> bool:
+    """Whether the last event ``site``'s consumer recorded is an :class:`AddBias` (nothing —
+    no removal, no growth — was recorded after the bias was added)."""
+    kept: list[Entry] = getattr(site.consumer, ATTRIBUTE, None) or []
+    return bool(kept) and bool(kept[-1].events) and isinstance(kept[-1].events[-1], AddBias)
+
+
 def forget_added_bias(site: Site) -> None:
     """Take back the :class:`AddBias` that ``site`` recorded last (its bias was removed again
     because the operation that added it failed); the record is as it was before."""

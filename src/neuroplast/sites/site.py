@@ -30,7 +30,14 @@ from neuroplast.activations import Activation
 from neuroplast.errors import NeuroplastError
 from neuroplast.sites.axis import Axis
 from neuroplast.sites.consumers import ConsumerView
-from neuroplast.sites.record import AddBias, Append, Keep, forget_added_bias, record
+from neuroplast.sites.record import (
+    AddBias,
+    Append,
+    Keep,
+    forget_added_bias,
+    last_event_is_added_bias,
+    record,
+)
 
 Downstream = Callable[[torch.Tensor], torch.Tensor]
 """Maps the consumer's pre-activation (rows, m) to the model's output, for sites whose
@@ -160,12 +167,16 @@ class Site:
         record(self, AddBias())
         return True
 
-    def remove_added_consumer_bias(self, optimizer: torch.optim.Optimizer | None = None) -> None:
-        """Undo :meth:`add_consumer_bias` (called right after it, by an operation that then
-        failed): the consumer has no bias, ``optimizer`` does not hold one, the record does not
-        mention it."""
+    def remove_added_consumer_bias(self, optimizer: torch.optim.Optimizer | None = None) -> bool:
+        """Undo :meth:`add_consumer_bias` for an operation that then failed — only when nothing
+        was recorded after it (a removal committed since may have moved the bias, which is
+        then part of the model's function): the consumer has no bias, ``optimizer`` does not
+        hold one, the record does not mention it. Returns whether it undid it."""
+        if not last_event_is_added_bias(self):
+            return False
         self.view.remove_bias(optimizer)
         forget_added_bias(self)
+        return True
 
     # -- surgery -------------------------------------------------------------------------
     def _axes(self) -> tuple[Axis, ...]:

@@ -20,7 +20,7 @@ computed) and the hooks are removed in ``finally`` even when a batch raises.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,6 +174,12 @@ def collect_site_statistics(model: nn.Module, site: Site | str, data: Batches, *
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or \
             batch_size < 1:
         raise NeuroplastError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if isinstance(site, str) and isinstance(data, Iterator):
+        raise TypeError(
+            f"data is a one-pass iterator ({type(data).__name__}) and site {site!r} is a name: "
+            "finding the site reads the first batch, which the statistics would then miss; "
+            "pass the Site object (neuroplast.find_sites) or data that can be iterated again "
+            "(a list of batches, a tensor, a DataLoader)")
     forward = forward or default_forward
     target = resolve_site(model, site, data, forward)
     site_state = moments.init(target.width, covariance=covariance)
