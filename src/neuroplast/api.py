@@ -8,8 +8,12 @@
 ``site`` is a :class:`~neuroplast.sites.Site` or its name; ``data`` is any iterable of input
 batches — tensors, ``(input, target)`` pairs, dicts of keyword inputs, a DataLoader yielding
 either — or a ``Split``; a model with several inputs or dict outputs runs through
-``forward=lambda model, batch: ...``. These calls take the user's optimizer and need no
-neuroplast training code.
+``forward=lambda model, batch: ...`` (with several positional inputs, give each batch as a
+pair ``((x1, x2), target)`` — a bare tuple is read as ``(input, target)`` — or as a dict of
+keyword inputs; ``find_sites`` takes the example input itself, ``(x1, x2)``). These calls
+take the user's optimizer and need no neuroplast training code. Layers whose tensors are
+computed by a wrapper (``torch.nn.utils.parametrize``, ``torch.nn.utils.prune``) are refused:
+remove the wrapper first.
 """
 
 from __future__ import annotations
@@ -30,17 +34,28 @@ __all__ = ["find_sites", "prune", "replicate"]
 
 def replicate(model: nn.Module, site: Site | str, data: Any = None, *, n: int | None = None,
               method: str = "B1", parents: torch.Tensor | list[int] | None = None,
-              alpha: float | None = None, measure: str = "connection", seed: int = 0,
+              alpha: float | None = None, measure: str | None = None, seed: int = 0,
               optimizer: torch.optim.Optimizer | None = None,
-              random_std: tuple[float, float] | None = None) -> ReplicationResult:
+              random_std: tuple[float, float] | None = None,
+              forward: Forward | None = None) -> ReplicationResult:
     """Split the ``n`` most efficient neurons of ``site`` into parent and child (eqs 44–49).
 
     B1–B3 leave the model's function unchanged; B4 (``random``) adds random neurons, at the
-    (incoming, outgoing) stds ``random_std`` when given; see
-    :func:`neuroplast.replication.split.replicate` for every argument.
+    (incoming, outgoing) stds ``random_std`` when given. ``data`` (the third argument here)
+    gives the statistics that rank the parents by ``measure`` (default ``connection``, E_k
+    eq. 28) unless ``parents`` names them; ``forward(model, batch)`` runs a model with several
+    inputs. Arguments the method would ignore are refused: parents or a measure for B4/B5,
+    ``n`` for B5, a measure beside explicit parents. See
+    :func:`neuroplast.replication.split.replicate` for the rest.
     """
-    return _replicate(model, site, parents, n=n, method=method, alpha=alpha, measure=measure,
-                      data=data, seed=seed, optimizer=optimizer, random_std=random_std)
+    from neuroplast.checks import check_name
+    from neuroplast.replication.split import check_request, resolve_method
+
+    spec, _ = resolve_method(check_name(method, "method", "'B1' or 'beta'"), alpha)
+    check_request(spec, parents, n, measure)
+    return _replicate(model, site, parents, n=n, method=method, alpha=alpha,
+                      measure=measure or "connection", data=data, seed=seed,
+                      optimizer=optimizer, random_std=random_std, forward=forward)
 
 
 def find_sites(model: nn.Module, example_input: Any, *,

@@ -95,6 +95,19 @@ def check_batches_reusable(data: Any, name: str = "data") -> None:
         )
 
 
+def check_optimizer(optimizer: Any, name: str = "optimizer") -> None:
+    """Refuse an ``optimizer`` that is not a ``torch.optim.Optimizer`` (None is allowed),
+    before any surgery: the surgery resizes its state as it resizes the model, and would stop
+    half-way on anything else.
+
+    Raises:
+        TypeError: what was given and what is needed.
+    """
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"{name} must be a torch.optim.Optimizer over the model's parameters, "
+                        f"or None; got {type(optimizer).__name__}")
+
+
 def check_number(value: Any, name: str) -> float:
     """``value`` as a finite float; a bool, a non-number (``"1"`` too) or NaN/inf is refused.
 

@@ -66,8 +66,10 @@ def run(args: argparse.Namespace) -> int:
     check_parent_count(options, method, args.site, site.width)
 
     before = outputs(model, data, args.batch_size)
-    result = replicate(model, site, data=data.batches(model, args.batch_size), n=options.n,
-                       method=args.method, alpha=args.alpha, measure=options.measure,
+    result = replicate(model, site, data=data.batches(model, args.batch_size),
+                       n=options.n if method.adds_neurons else None, method=args.method,
+                       alpha=args.alpha,
+                       measure=options.measure if method.uses_parents else None,
                        seed=options.seed, random_std=random_std)
     after = outputs(model, data, args.batch_size)
 

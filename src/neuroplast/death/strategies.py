@@ -58,7 +58,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from neuroplast.checks import MAX_SEED, check_name, check_seed
+from neuroplast.checks import MAX_SEED, check_name, check_optimizer, check_seed
 from neuroplast.cost import count_macs_per_example, count_parameters
 from neuroplast.data import Split
 from neuroplast.death.evaluation import Evaluate
@@ -146,6 +146,7 @@ def prune(model: nn.Module, site: Site | str, split: Any, *, rule: str = "A1",
     """
     check_name(rule, "rule", "'A1' or 'lstsq'")
     check_data(model, split, "split")
+    check_optimizer(optimizer)
     started = time.perf_counter()
     rule_info = get_rule(rule)
     measure = measure or rule_info.default_measure
@@ -378,7 +379,9 @@ def prune_retrain_cycles(model: nn.Module, site: Site | str, data: Any, *, cycle
         retrain: called as ``retrain(model, cycle)`` after each prune but the last (and after
             the last with ``retrain_last``); it trains with the caller's own loop (using
             ``optimizer``, whose state the surgery keeps consistent) and may return metrics,
-            stored as the result's ``retrain``.
+            stored as the result's ``retrain``: a mapping as it is, a number (e.g. the loss)
+            as ``{"value": number}``, None as None; anything else is refused (after that
+            retraining: the results so far are in the exception's ``results``).
         retrain_last: also retrain after the last prune.
         optimizer: passed to every prune.
         **prune_kwargs: passed to :func:`prune` (rule, measure, strategy, ...).
@@ -390,6 +393,9 @@ def prune_retrain_cycles(model: nn.Module, site: Site | str, data: Any, *, cycle
     _check_cycles(cycles)
     if not callable(retrain):
         raise TypeError("retrain must be a function (model, cycle) -> metrics or None")
+    if not isinstance(retrain_last, bool):
+        raise TypeError(f"retrain_last must be True or False, got {retrain_last!r}")
+    check_optimizer(optimizer)
     target = resolve_site(model, site, data, prune_kwargs.get("forward"))
     amount = prune_kwargs.get("amount")
     if isinstance(amount, numbers.Integral) and not isinstance(amount, bool) \
@@ -404,5 +410,24 @@ def prune_retrain_cycles(model: nn.Module, site: Site | str, data: Any, *, cycle
         metrics = None
         if cycle < cycles or retrain_last:
             metrics = retrain(model, cycle)
-        results.append(replace(result, retrain=None if metrics is None else dict(metrics)))
+        try:
+            stored = _retrain_metrics(metrics)
+        except TypeError as error:
+            error.results = [*results, result]  # type: ignore[attr-defined]
+            raise
+        results.append(replace(result, retrain=stored))
     return results
+
+
+def _retrain_metrics(metrics: Any) -> dict[str, Any] | None:
+    """What a ``retrain`` function returned, as the result's ``retrain`` record."""
+    if metrics is None:
+        return None
+    if isinstance(metrics, Mapping):
+        return dict(metrics)
+    if isinstance(metrics, numbers.Real) and not isinstance(metrics, bool):
+        return {"value": float(metrics)}
+    if torch.is_tensor(metrics) and metrics.numel() == 1:
+        return {"value": float(metrics.item())}
+    raise TypeError(f"retrain returned a {type(metrics).__name__}; return a dict of metrics, a "
+                    "number or None (the prunes so far are in this error's .results)")

@@ -43,6 +43,7 @@ from typing import Any
 
 import torch
 
+from neuroplast.checks import MAX_SEED, check_name, check_number, check_seed
 from neuroplast.death.rules import get_rule
 from neuroplast.death.strategies import prune
 from neuroplast.efficiency import MEASURES
@@ -55,6 +56,10 @@ from neuroplast.train.loop import TrainState
 from neuroplast.train.protocols import Protocol
 
 SEED_STRIDE = 1_000_003
+
+MAX_SCHEDULE_SEED = (MAX_SEED - 10**12) // SEED_STRIDE
+"""The largest schedule seed whose event seeds (seed × SEED_STRIDE + epoch) stay valid for
+any training up to 10¹² epochs."""
 
 
 @dataclass(frozen=True)
@@ -90,23 +95,33 @@ class DeathReplicationSchedule:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.site, Site | str):
+            raise TypeError(f"site must be a neuroplast Site or a site name (str), got "
+                            f"{type(self.site).__name__}")
         if self.site == "input":
             raise NeuroplastError(
                 "death and replication need a hidden site (input features cannot replicate); "
                 "use site=hidden1"
             )
-        if not (math.isfinite(self.cutoff) and self.cutoff >= 0):
+        if check_number(self.cutoff, "cutoff") < 0:
             raise NeuroplastError(f"cutoff must be a number >= 0, got {self.cutoff}")
         if self.relative_cutoff is not None and not (
-                math.isfinite(self.relative_cutoff) and 0 <= self.relative_cutoff <= 1):
+                0 <= check_number(self.relative_cutoff, "relative_cutoff") <= 1):
             raise NeuroplastError(
                 f"relative_cutoff must be a fraction in [0, 1] of the site's largest "
                 f"efficiency, got {self.relative_cutoff}")
-        if not (math.isfinite(self.every_paper_epochs) and self.every_paper_epochs > 0):
+        if check_number(self.every_paper_epochs, "every_paper_epochs") <= 0:
             raise NeuroplastError(
                 f"every must be a positive number of paper epochs, got {self.every_paper_epochs}"
             )
-        if not 0 < self.max_fraction <= 0.5:
+        if check_seed(self.seed) > MAX_SCHEDULE_SEED:
+            raise NeuroplastError(
+                f"seed must be at most {MAX_SCHEDULE_SEED:,}: an event's seed is seed × "
+                f"{SEED_STRIDE:,} + its epoch, which must stay below 2**63; got {self.seed}")
+        for field, examples in (("rule", "'A1'"), ("measure", "'connection'"),
+                                ("method", "'B1'")):
+            check_name(getattr(self, field), field, examples)
+        if not 0 < check_number(self.max_fraction, "max_fraction") <= 0.5:
             raise NeuroplastError(
                 f"max_fraction must be in (0, 0.5] so every removed neuron has a distinct "
                 f"surviving parent, got {self.max_fraction}"
@@ -167,6 +182,8 @@ class DeathReplication:
                 f"give a protocol (neuroplast's training) or every=<positive int> (your loop: "
                 f"an event every that many calls of step()), got every={every!r}"
             )
+        if total_epochs is not None and check_number(total_epochs, "total_epochs") < 0:
+            raise NeuroplastError(f"total_epochs must be a number >= 0, got {total_epochs}")
         self.total_epochs = total_epochs
         self.calls = 0
 

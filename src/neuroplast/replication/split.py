@@ -49,7 +49,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from neuroplast.checks import check_integer, check_number, check_seed
+from neuroplast.checks import check_integer, check_name, check_number, check_optimizer, check_seed  # noqa: E501
 from neuroplast.data import Split
 from neuroplast.efficiency import MEASURES, efficiency
 from neuroplast.efficiency.conditional import is_greedy
@@ -59,6 +59,7 @@ from neuroplast.models.init import xavier_std
 from neuroplast.sites.resolve import resolve_site
 from neuroplast.sites.site import Site
 from neuroplast.stats import SiteStatistics, collect_site_statistics
+from neuroplast.stats.site import Forward
 
 DTYPE = torch.float64
 DEFAULT_ALPHA = 0.01
@@ -306,6 +307,30 @@ def check_random_std(random_std: Any, spec: ReplicationMethod,
     return stds[0], stds[1]
 
 
+def check_request(spec: ReplicationMethod, parents: Any, n: int | None,
+                  measure: str | None) -> None:
+    """Refuse arguments the method would ignore (the public :func:`neuroplast.replicate` and
+    the ``grow`` commands refuse them; the experiments pass one measure to every method).
+
+    Raises:
+        NeuroplastError: parents or a measure for a method that picks no parents (B4, B5,
+            ``none``), ``n`` for one that adds no neuron, a measure beside explicit parents.
+    """
+    if not spec.uses_parents and parents is not None:
+        raise NeuroplastError(f"method {spec.name} picks no parents, so parents would be "
+                              "ignored; leave them out" + (" (n says how many neurons to add)"
+                                                           if spec.adds_neurons else ""))
+    if not spec.adds_neurons and n is not None:
+        raise NeuroplastError(f"method {spec.name} adds no neuron, so n would be ignored; "
+                              "leave it out")
+    if measure is not None and not spec.uses_parents:
+        raise NeuroplastError(f"method {spec.name} picks no parents, so no measure ranks them; "
+                              "leave measure out")
+    if measure is not None and parents is not None:
+        raise NeuroplastError("the parents are given, so no measure ranks them; leave measure "
+                              "out, or leave parents out to choose them by the measure")
+
+
 def resolve_method(name: str, alpha: float | None = None) -> tuple[ReplicationMethod, float | None]:
     """The method called ``name`` (case-insensitive) and the α it will use.
 
@@ -340,16 +365,19 @@ def resolve_method(name: str, alpha: float | None = None) -> tuple[ReplicationMe
 
 # -- parents -----------------------------------------------------------------------------------
 def site_statistics_for(model: nn.Module, site: Site | str, data: Split,
-                        measure: str) -> SiteStatistics:
-    """Statistics of ``site`` over ``data`` with the covariance if ``measure`` needs it."""
+                        measure: str, forward: Forward | None = None) -> SiteStatistics:
+    """Statistics of ``site`` over ``data`` with the covariance if ``measure`` needs it
+    (``forward`` runs the model on a batch, :func:`neuroplast.find_sites`)."""
     needs_covariance = MEASURES.get(measure)[0].needs_covariance
-    return collect_site_statistics(model, site, data, covariance=needs_covariance)
+    return collect_site_statistics(model, site, data, covariance=needs_covariance,
+                                   forward=forward)
 
 
 def most_efficient_neurons(model: nn.Module, site: Site | str, n: int, *,
                            measure: str = "connection",
                            stats: SiteStatistics | None = None,
-                           data: Split | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                           data: Split | None = None,
+                           forward: Forward | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``n`` neurons of ``site`` with the largest efficiency, most efficient first.
 
     Args:
@@ -359,6 +387,8 @@ def most_efficient_neurons(model: nn.Module, site: Site | str, n: int, *,
         measure: an efficiency measure (``connection`` = E_k eq. 28, ``covariance`` = E'_k).
         stats: statistics of the site on the current model; collected from ``data`` if None.
         data: the training data (for statistics, and for measures that need data).
+        forward: how to run the model on a batch (several inputs; see
+            :func:`neuroplast.find_sites`).
 
     Returns:
         (indices (n,), their efficiencies (n,) float64). Ties go to the lower index.
@@ -369,7 +399,7 @@ def most_efficient_neurons(model: nn.Module, site: Site | str, n: int, *,
             f"parents; use measure '{measure.partition(':')[0]}' (the same scores, static) or "
             "'connection'"
         )
-    target = resolve_site(model, site, data)
+    target = resolve_site(model, site, data, forward)
     site = target.name
     width = target.width
     if not 1 <= n <= width:
@@ -383,7 +413,7 @@ def most_efficient_neurons(model: nn.Module, site: Site | str, n: int, *,
                 "choosing parents by efficiency needs statistics or data; pass stats= or "
                 "data= (the training split), or give the parents explicitly"
             )
-        stats = site_statistics_for(model, target, data, measure)
+        stats = site_statistics_for(model, target, data, measure, forward)
     if stats.width != width:
         raise NeuroplastError(
             f"statistics are for {stats.width} neurons but site {site!r} has {width}; "
@@ -395,6 +425,9 @@ def most_efficient_neurons(model: nn.Module, site: Site | str, n: int, *,
 
 
 def _check_parents(parents: torch.Tensor | list[int], width: int, site: str) -> torch.Tensor:
+    if not (torch.is_tensor(parents) or isinstance(parents, list | tuple | range)):
+        raise NeuroplastError(f"parents must be a list (or tensor) of neuron indices, got "
+                              f"{type(parents).__name__}; a set has no order: sort it")
     parents = torch.as_tensor(parents)
     if parents.dtype.is_floating_point or parents.dtype == torch.bool or parents.dim() > 1:
         raise NeuroplastError("parents must be a 1-D list of integer neuron indices")
@@ -415,14 +448,15 @@ def _check_parents(parents: torch.Tensor | list[int], width: int, site: str) -> 
 
 
 # -- replication -------------------------------------------------------------------------------
-def growable_site(model: nn.Module, site: Site | str, data: Split | None = None) -> Site:
+def growable_site(model: nn.Module, site: Site | str, data: Split | None = None,
+                  forward: Forward | None = None) -> Site:
     """The site ``site`` if neurons can be added to it (not ``input``).
 
     Raises:
         NeuroplastError: for an unknown site or an input site (data features have no incoming
             weights to copy).
     """
-    target = resolve_site(model, site, data)
+    target = resolve_site(model, site, data, forward)
     if not target.can_grow:
         raise NeuroplastError(
             f"the input site cannot replicate ({target.name!r}: its neurons are data features, "
@@ -476,7 +510,8 @@ def replicate(model: nn.Module, site: Site | str,
               measure: str = "connection", stats: SiteStatistics | None = None,
               data: Split | None = None, seed: int = 0,
               optimizer: torch.optim.Optimizer | None = None,
-              random_std: tuple[float, float] | None = None) -> ReplicationResult:
+              random_std: tuple[float, float] | None = None,
+              forward: Forward | None = None) -> ReplicationResult:
     """Replicate ``n`` parents of a hidden site at once (eqs 44–49), in place.
 
     Args:
@@ -496,6 +531,8 @@ def replicate(model: nn.Module, site: Site | str,
             neurons' weights, for a spread other than the default Xavier-normal of the layers'
             current shapes ("the same distribution as other weights" is open, REFERENCE §1.15
             item 13); the draws are the same standard normals, scaled.
+        forward: how to run the model on one batch of ``data`` (a model with several inputs;
+            see :func:`neuroplast.find_sites`).
 
     Returns:
         A :class:`ReplicationResult`.
@@ -508,9 +545,10 @@ def replicate(model: nn.Module, site: Site | str,
     """
     n, seed = None if n is None else check_integer(n, "n"), check_seed(seed)
     check_data(model, data, "data")
-    spec, alpha = resolve_method(method, alpha)
+    check_optimizer(optimizer)
+    spec, alpha = resolve_method(check_name(method, "method", "'B1' or 'beta'"), alpha)
     random_std = check_random_std(random_std, spec)
-    target = growable_site(model, site, data)
+    target = growable_site(model, site, data, forward)
     site = target.name
     width = target.width
     chosen_by, scores = None, None
@@ -527,7 +565,7 @@ def replicate(model: nn.Module, site: Site | str,
             raise NeuroplastError(f"n must be a positive number of neurons, got {n}")
         if spec.uses_parents:
             parents, scores = most_efficient_neurons(model, target, n, measure=measure,
-                                                     stats=stats, data=data)
+                                                     stats=stats, data=data, forward=forward)
             chosen_by = measure
         else:
             parents = torch.zeros(0, dtype=torch.long)

@@ -51,10 +51,12 @@ import torch
 from torch import nn
 
 from neuroplast.activations import ACTIVATIONS
+from neuroplast.checks import check_module
 from neuroplast.errors import NeuroplastError
 from neuroplast.modes import enter_evaluation, restore_modes
 from neuroplast.sites.build import conv_site, gated_site, linear_site
 from neuroplast.sites.consumers import ProducerAxes, view_for
+from neuroplast.sites.plain import wrapper_of
 from neuroplast.sites.probes import Probe, ProbeFailed, leaves
 from neuroplast.sites.registry import (
     activation_of,
@@ -192,6 +194,7 @@ def explain_sites(model: nn.Module, example_input: Any, forward: Forward | None 
 
     Same arguments and errors as :func:`find_sites`.
     """
+    check_module(model)
     declared = declared_sites(model)
     if declared is not None:
         return Discovery(list(declared.values()), [], [DECLARED_NOTE])
@@ -287,6 +290,9 @@ class _Discoverer:
     # -- layer checks --------------------------------------------------------------------
     def _check_producer(self, layer: nn.Module) -> Call:
         name = self.name(layer)
+        wrapped = wrapper_of(layer)
+        if wrapped is not None:
+            raise _Refused(UNSUPPORTED, wrapped)
         if isinstance(layer, nn.Conv2d) and layer.groups != 1:
             raise _Refused(GROUPED, f"a grouped or depthwise convolution (groups="
                                     f"{layer.groups}) ties its output channels to its input's")
@@ -330,6 +336,9 @@ class _Discoverer:
 
     def _check_consumer(self, layer: nn.Module) -> Call:
         name = self.name(layer)
+        wrapped = wrapper_of(layer)
+        if wrapped is not None:
+            raise _Refused(UNSUPPORTED, f"its consumer {name} cannot be resized: {wrapped}")
         if isinstance(layer, nn.Conv2d) and layer.groups != 1:
             raise _Refused(GROUPED, f"its consumer {name} is a grouped or depthwise "
                                     f"convolution (groups={layer.groups}), which ties channels "

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from neuroplast.errors import NeuroplastError
+from neuroplast.sites.plain import check_plain
 from neuroplast.sites.site import Site
 
 SITES_METHOD = "neuroplast_sites"
@@ -44,6 +45,7 @@ def resolve_site(model: nn.Module, site: Site | str, data: Any = None,
                 f"site {site.name!r} does not belong to this model (its consumer is not one of "
                 "the model's modules); find the sites of this model with neuroplast.find_sites"
             )
+        check_site_plain(model, site)
         return site
     if not isinstance(site, str):
         raise TypeError(
@@ -63,7 +65,16 @@ def resolve_site(model: nn.Module, site: Site | str, data: Any = None,
         raise NeuroplastError(
             f"unknown site {site!r}; this model has: {', '.join(sites) or 'no site'}"
         )
+    check_site_plain(model, sites[site])
     return sites[site]
+
+
+def check_site_plain(model: nn.Module, site: Site) -> None:
+    """Refuse a site one of whose modules is parametrized or carries a pruning mask
+    (:mod:`neuroplast.sites.plain`), naming it as the model does."""
+    modules = (*site.producers, *(axis.module for axis in site.upstream), site.consumer)
+    names = {module: name or "the model" for name, module in model.named_modules()}
+    check_plain(modules, names, site.name)
 
 
 def first_batch(data: Any) -> Any:
