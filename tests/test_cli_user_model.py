@@ -332,7 +332,6 @@ def test_a_pickle_as_weights_is_refused_unread(files, tmp_path, capsys):
     ({"--data": "calib.csv"}, r"unknown data format .csv"),
     ({"--data": "two_arrays.npz"}, r"holds 'a', 'b'; name the inputs 'x'"),
     ({"--data": "wrong_shape.npz"}, r"the model cannot run on --data .*\(4, 3, 8, 8\)"),
-    ({"--data": "labels_too_big.npz"}, r"labels go up to 7 but the model has 3 outputs"),
     ({"--data": "identical.npz"}, r"--data identical\.npz holds 5 identical examples; finding "
                                   r"the model's sites compares it on two different inputs"),
     ({"--data": "uint8_images.npz"}, r"the inputs are integers \(torch\.int64\): store images "
@@ -523,3 +522,120 @@ def test_image_folder_with_class_subfolders(tmp_path):
     (tmp_path / "none").mkdir()
     with pytest.raises(NeuroplastError, match="holds no images"):
         read_calibration(tmp_path / "none")
+
+
+# -- a hostile user's pass (2026-12-07) ---------------------------------------------------------
+
+
+def test_labels_beyond_the_outputs_matter_only_to_commands_that_score_them(files, capsys,
+                                                                           monkeypatch):
+    monkeypatch.chdir(files["root"])
+    conv = site_names(files)["conv"]
+    for command in ("sites", "inspect-model"):
+        args = base_args(files, command, *(["--site", conv] if command == "inspect-model"
+                                            else []))
+        args[args.index("--data") + 1] = "labels_too_big.npz"
+        code, _, err = run_cli(args, capsys)
+        assert code == 0, err
+    args = base_args(files, "prune-model", "--site", conv, "--amount", 1)
+    args[args.index("--data") + 1] = "labels_too_big.npz"
+    code, _, err = run_cli(args, capsys)
+    assert_one_line_error(code, err, r"labels go up to 7 but the model has 3 outputs")
+
+
+def test_a_grown_model_with_overflowed_weights_is_not_saved(files, capsys, tmp_path):
+    conv = site_names(files)["conv"]
+    code, _, err = run_cli(base_args(files, "grow-model", "--site", conv, "--method", "B4",
+                                     "--random-std", "1e300", "1e300", "--out",
+                                     tmp_path / "grown"), capsys)
+    assert code == 2 and "NaN or infinite weights" in err and "nothing saved" in err
+    assert not (tmp_path / "grown").exists()
+
+
+def test_more_new_neurons_than_memory_holds_are_refused_before_any_pass(files, capsys,
+                                                                         monkeypatch):
+    import neuroplast.cli.grow_model as grow_model
+
+    monkeypatch.setattr(grow_model, "outputs", lambda *a, **k: pytest.fail("a pass ran"))
+    conv = site_names(files)["conv"]
+    code, _, err = run_cli(base_args(files, "grow-model", "--site", conv, "--method", "B4",
+                                     "--n", 10**13), capsys)
+    assert_one_line_error(code, err, r"10,000,000,000,000 new neurons on site .* need about "
+                                     r"[\d,.]+ GiB; this machine has")
+
+
+def test_data_the_model_fails_on_after_its_first_examples_is_named_in_one_line(files, capsys,
+                                                                             tmp_path):
+    x = files["x"].clone()
+    x[30] = float("nan")  # fine for the forward; an index out of range is what fails:
+    (tmp_path / "emb.py").write_text(
+        "import torch\nfrom torch import nn\n"
+        "def build():\n    torch.manual_seed(0)\n"
+        "    return nn.Sequential(nn.Embedding(50, 8), nn.Linear(8, 12), nn.ReLU(),"
+        " nn.Linear(12, 3))\n")
+    tokens = torch.randint(0, 50, (20, 5), generator=torch.Generator().manual_seed(3))
+    tokens[15, 2] = 500
+    np.savez(tmp_path / "tokens.npz", x=tokens.numpy())
+    code, _, err = run_cli(["prune-model", "--factory", f"{tmp_path / 'emb.py'}:build",
+                            "--data", str(tmp_path / "tokens.npz"), "--site", "1",
+                            "--amount", "3"], capsys)
+    assert_one_line_error(code, err, r"the model fails on --data .*tokens\.npz, examples "
+                                     r"0–19: IndexError")
+
+
+def test_integer_weights_are_refused_in_one_line(files, capsys, tmp_path):
+    state = {k: (v.to(torch.int32) if k.endswith("0.weight") else v)
+             for k, v in trained(files).state_dict().items()}
+    save_file(state, str(tmp_path / "int.safetensors"))
+    args = base_args(files, "sites")
+    args[args.index("--weights") + 1] = str(tmp_path / "int.safetensors")
+    code, _, err = run_cli(args, capsys)
+    assert_one_line_error(code, err, r"holds features\.0\.weight as torch\.int32.*weights "
+                                     r"must be floating point")
+
+
+@pytest.mark.parametrize("value", ["-5", "nan", "0.99"])
+def test_a_bad_amount_is_refused_before_the_passes_over_the_data(value, files, capsys,
+                                                                 monkeypatch):
+    import neuroplast.cli.prune_model as prune_model
+
+    monkeypatch.setattr(prune_model, "metrics", lambda *a, **k: pytest.fail("a pass ran"))
+    conv = site_names(files)["conv"]
+    code, _, err = run_cli(base_args(files, "prune-model", "--site", conv, "--amount", value),
+                           capsys)
+    assert code == 2 and "amount" in err, err
+
+
+def test_a_bad_amount_is_refused_before_the_data_is_read(files, capsys):
+    args = base_args(files, "prune-model", "--site", "x", "--amount", "-5")
+    args[args.index("--data") + 1] = "nope.npz"
+    code, _, err = run_cli(args, capsys)
+    assert_one_line_error(code, err, r"amount must be >= 0")
+
+
+def test_a_factory_file_imports_its_neighbours_from_another_folder(tmp_path, capsys,
+                                                                    monkeypatch, files):
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "layers_of_the_net.py").write_text(
+        "from torch import nn\ndef block():\n    return nn.Sequential(nn.Flatten(), "
+        "nn.Linear(64, 12), nn.Tanh(), nn.Linear(12, 3))\n")
+    (package / "mynet.py").write_text(
+        "import torch\nfrom layers_of_the_net import block\n"
+        "def build():\n    torch.manual_seed(0)\n    return block()\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(["sites", "--factory", "pkg/mynet.py:build", "--data",
+                              str(files["data"])], capsys)
+    assert code == 0, err
+    assert str(package.resolve()) not in sys.path  # added for the import only
+    sys.modules.pop("layers_of_the_net", None)
+
+
+@pytest.mark.parametrize("command", ["prune-model", "grow-model"])
+def test_force_without_out_is_refused(command, files, capsys):
+    conv = site_names(files)["conv"]
+    extra = ["--amount", 1] if command == "prune-model" else []
+    code, _, err = run_cli(base_args(files, command, "--site", conv, *extra, "--force"),
+                           capsys)
+    assert_one_line_error(code, err, r"--force lets --out replace an existing file, but no "
+                                     r"--out is given")

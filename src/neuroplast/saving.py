@@ -336,6 +336,10 @@ def _match_dtypes(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
         current = getattr(owner, attribute)
         if not torch.is_tensor(current) or current.dtype == saved.dtype:
             continue
+        if current.is_floating_point() and not saved.is_floating_point():
+            raise NeuroplastError(
+                f"the weights file holds {name} as {saved.dtype}, but the model's {name} is "
+                f"{current.dtype}: weights must be floating point; save them as floats")
         if isinstance(current, nn.Parameter):
             current.data = current.data.to(saved.dtype)
         else:

@@ -123,6 +123,16 @@ FIGURE_TYPES = frozenset({"png", "pdf", "svg", "jpg", "jpeg", "eps", "ps", "tif"
 """File types a figure option (``--plot``, ``--pixel-map``) accepts: matplotlib writes each."""
 
 
+def check_force_has_target(force: bool, **targets: str | None) -> None:
+    """Refuse ``--force`` when none of the outputs it would let replace is given (``targets``:
+    option name without dashes → its value): it would be accepted and do nothing."""
+    if force and all(value is None for value in targets.values()):
+        options = " or ".join("--" + name.replace("_", "-") for name in targets)
+        raise NeuroplastError(f"--force lets {options} replace an existing file, but no "
+                              f"{options} is given, so nothing is written; drop --force or "
+                              f"give {options}")
+
+
 def check_output(path: str | None, force: bool, option: str = "--out",
                  example: str = "model.pt", suffixes: frozenset[str] | None = None) -> None:
     """Refuse, before any work, to overwrite a file the user saved or to write onto a folder.

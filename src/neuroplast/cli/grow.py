@@ -12,6 +12,7 @@ from neuroplast.cli.common import (
     add_output_arguments,
     check_encoding,
     check_fits_memory,
+    check_force_has_target,
     check_loaded_model,
     check_mnist_model,
     check_output,
@@ -139,6 +140,7 @@ def _check_grown_memory(model: MLP, index: int, added: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_force_has_target(args.force, out=args.out)
     check_output(args.out, args.force)
     method, _ = resolve_method(args.method, args.alpha)  # fail before loading anything
     random_std = check_random_std(args.random_std, method)
@@ -170,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"max |change of logits| over {dataset.train.n} training images: {float(change):.3g}")
     if not has_finite_weights(model):  # e.g. --random-std 1e300: evaluate would refuse it
         raise NeuroplastError("the grown net has NaN or infinite weights (its new neurons' "
-                              "overflowed); nothing saved; give a smaller --random-std")
+                              "weights overflowed); nothing saved; give a smaller --random-std")
     if args.out:
         grown = {**result.as_dict(), "seed": options.seed, "random_std": random_std}
         metadata = {**metadata, "invert": args.invert,

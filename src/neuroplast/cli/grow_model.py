@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import argparse
 
+import torch
+
 from neuroplast.api import replicate
+from neuroplast.cli.common import check_fits_memory, check_force_has_target
 from neuroplast.cli.grow import (
     add_replication_arguments,
     check_parent_count,
@@ -30,6 +33,7 @@ from neuroplast.errors import NeuroplastError
 from neuroplast.replication import resolve_method
 from neuroplast.replication.split import check_random_std
 from neuroplast.saving import check_destination, save
+from neuroplast.sites.site import Site
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +53,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+def _check_grown_memory(site: Site, added: int) -> None:
+    """Refuse, before any forward pass, more new neurons than this machine's memory holds:
+    each takes its entries in every tensor along the site (producer rows, biases, BatchNorm,
+    consumer columns), and appending copies each tensor once (``--n 10**13`` ended in an
+    allocator traceback)."""
+    per_neuron = 0
+    for axis in (*site.upstream, site.view.axis()):
+        tensor = axis.tensor
+        if tensor is not None:
+            per_neuron += tensor.numel() // tensor.shape[axis.dim] * axis.block * \
+                tensor.element_size()
+    check_fits_memory(2 * added * per_neuron,
+                      f"{added:,} new neurons on site {site.name!r} need", "give a smaller --n")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_force_has_target(args.force, out=args.out)
     if args.out is not None:
         check_destination(args.out, args.force, "choose another --out or pass --force",
                           "--out", "grown")
@@ -58,12 +78,14 @@ def run(args: argparse.Namespace) -> int:
     options = replication_options(args, method)
     model = load_user_model(args)
     data = read_data(args)
-    check_data_fits(model, data)
+    check_data_fits(model, data, labels_used=False)  # it never reads the labels
     site = find_site(model, data, args.site)
     if not site.can_grow:
         raise NeuroplastError(f"site {args.site!r} ({site.kind}) cannot grow: its neurons have "
                               "no incoming weights to copy; choose a hidden site")
     check_parent_count(options, method, args.site, site.width)
+    if method.adds_neurons:
+        _check_grown_memory(site, options.n)
 
     before = outputs(model, data, args.batch_size)
     result = replicate(model, site, data=data.batches(model, args.batch_size),
@@ -84,6 +106,9 @@ def run(args: argparse.Namespace) -> int:
     if before is not None and after is not None and before.shape == after.shape:
         print(f"max |change of outputs| over {data.n} examples: "
               f"{float((after - before).abs().max()):.3g}")
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        raise NeuroplastError("the grown model has NaN or infinite weights (its new neurons' "
+                              "weights overflowed); nothing saved; give a smaller --random-std")
     if args.out is not None:
         metadata = {"command": "grow-model", "factory": args.factory, "weights": args.weights,
                     "data": data.source, "examples": data.n, "site": args.site,

@@ -22,6 +22,7 @@ from neuroplast.cli.common import (
     FIGURE_TYPES,
     add_data_arguments,
     check_encoding,
+    check_force_has_target,
     check_loaded_model,
     check_mnist_model,
     check_output,
@@ -105,6 +106,7 @@ def _table(report: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     rule = get_rule(args.rule).name
+    check_force_has_target(args.force, plot=args.plot)
     check_output(args.plot, args.force, "--plot", "fig.png", FIGURE_TYPES)
     model, metadata = load_model(args.model)
     model.site(args.site)  # an unknown site fails before the data is loaded

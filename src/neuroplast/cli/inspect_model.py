@@ -76,7 +76,7 @@ def format_report(report: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     model = load_user_model(args)
     data = read_data(args)
-    check_data_fits(model, data)
+    check_data_fits(model, data, labels_used=False)  # it never reads the labels
     site = find_site(model, data, args.site)
     report = inspect_site(model, site, data, args.batch_size)
     print(json.dumps(report, indent=2) if args.json else format_report(report))

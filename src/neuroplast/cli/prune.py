@@ -17,6 +17,7 @@ from neuroplast.cli.common import (
     add_output_arguments,
     add_protocol_argument,
     check_encoding,
+    check_force_has_target,
     check_loaded_model,
     check_mnist_model,
     check_output,
@@ -254,6 +255,7 @@ def _goal_notes(results: list[PruneResult], strategy: Strategy) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_force_has_target(args.force, out=args.out, pixel_map=args.pixel_map)
     check_output(args.out, args.force)
     _check_pixel_map(args)
     rule = get_rule(args.rule).name

@@ -17,6 +17,7 @@ import math
 from typing import Any
 
 from neuroplast.api import prune
+from neuroplast.cli.common import check_force_has_target
 from neuroplast.cli.prune import add_strategy_arguments
 from neuroplast.cli.user_model import (
     add_model_arguments,
@@ -29,7 +30,7 @@ from neuroplast.cli.user_model import (
     read_data,
 )
 from neuroplast.death import get_rule
-from neuroplast.death.request import removal_cap
+from neuroplast.death.request import make_strategy, removal_cap
 from neuroplast.death.rules import RULES
 from neuroplast.efficiency import MEASURES
 from neuroplast.errors import NeuroplastError
@@ -60,6 +61,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="save the pruned model here (plan.json + model.safetensors)")
     p.add_argument("--force", action="store_true", help="replace an existing --out")
     p.set_defaults(run=run)
+
+
+UNKNOWN_WIDTH = 2**40
+"""A site width larger than any, to check strategy values before the site is found (an amount
+that would empty the actual site is refused once its width is known)."""
 
 
 def strategy_arguments(args: argparse.Namespace) -> dict[str, Any]:
@@ -119,12 +125,15 @@ def _notes(args: argparse.Namespace, examples: int, width: int, removed: int,
 
 
 def run(args: argparse.Namespace) -> int:
+    check_force_has_target(args.force, out=args.out)
     if args.out is not None:
         check_destination(args.out, args.force, "choose another --out or pass --force",
                           "--out", "pruned")
     rule = get_rule(args.rule).name
     measure = args.measure or get_rule(rule).default_measure
     MEASURES.get(measure)
+    make_strategy(width=UNKNOWN_WIDTH, **strategy_arguments(args))  # signs, ranges, NaN now
+    removal_cap(args.max_fraction, UNKNOWN_WIDTH)
     model = load_user_model(args)
     data = read_data(args)
     goal = args.goal_accuracy is not None or args.goal_loss is not None
@@ -135,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
             "array 'y' or 'labels', or use class sub-folders of images)"
         )
     site = find_site(model, data, args.site)
+    make_strategy(width=site.width, **strategy_arguments(args))  # before the passes over data
+    removal_cap(args.max_fraction, site.width)
 
     width_before, parameters_before = site.width, parameter_count(model)
     before = metrics(model, data, args.batch_size)

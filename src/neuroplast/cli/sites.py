@@ -78,7 +78,7 @@ def format_report(report: dict[str, Any], factory: str) -> str:
 def run(args: argparse.Namespace) -> int:
     model = load_user_model(args)
     data = read_data(args)
-    check_data_fits(model, data)
+    check_data_fits(model, data, labels_used=False)  # it never reads the labels
     report = sites_report(model, data)
     print(json.dumps(report, indent=2) if args.json else format_report(report, args.factory))
     return 0

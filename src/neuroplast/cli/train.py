@@ -14,6 +14,7 @@ from neuroplast.cli.common import (
     add_protocol_argument,
     add_threads_argument,
     check_fits_memory,
+    check_force_has_target,
     check_mnist_model,
     check_output,
     load_data,
@@ -90,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         raise NeuroplastError("give either --arch (a preset) or --widths, not both")
     if args.out is not None:  # run_fused checks each member's file later
         check_not_empty(args.out, "--out", "a file name such as model.pt")
+    check_force_has_target(args.force, out=args.out)
     if args.fused_seeds is not None:
         return run_fused(args)
     check_output(args.out, args.force)

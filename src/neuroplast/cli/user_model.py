@@ -65,17 +65,21 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, batches: bool = True
 
 
 @contextmanager
-def _current_folder_importable() -> Iterator[None]:
-    """Let ``import`` find modules of the current folder (as ``python -m`` does), for the
-    duration of the block only."""
-    added = "" not in sys.path and str(Path.cwd()) not in sys.path
-    if added:
-        sys.path.insert(0, str(Path.cwd()))
+def _current_folder_importable(file_folder: Path | None = None) -> Iterator[None]:
+    """Let ``import`` find modules of the current folder (as ``python -m`` does) and, for a
+    factory given as a file, of that file's folder (as ``python path/to/file.py`` does), for
+    the duration of the block only."""
+    folders = [str(Path.cwd())] + ([] if file_folder is None else [str(file_folder.resolve())])
+    added = [f for f in folders if f not in sys.path and not (f == str(Path.cwd())
+                                                             and "" in sys.path)]
+    for folder in reversed(added):
+        sys.path.insert(0, folder)
     try:
         yield
     finally:
-        if added and str(Path.cwd()) in sys.path:
-            sys.path.remove(str(Path.cwd()))
+        for folder in added:
+            if folder in sys.path:
+                sys.path.remove(folder)
 
 
 def _import(module: str, spec: str) -> Any:
@@ -88,10 +92,11 @@ def _import(module: str, spec: str) -> Any:
         imported = importlib.util.module_from_spec(loader)
         sys.modules[name] = imported  # dataclasses and pickling look their module up here
         runner = loader.loader.exec_module
+        folder: Path | None = path.parent
     else:
-        imported, runner = None, None
+        imported, runner, folder = None, None, None
     try:
-        with _current_folder_importable():
+        with _current_folder_importable(folder):
             if runner is not None:
                 runner(imported)
                 return imported
@@ -230,7 +235,15 @@ def outputs(model: nn.Module, data: Calibration, batch_size: int) -> torch.Tenso
     x = data.inputs_for(model)
     parts = []
     for start in range(0, data.n, batch_size):
-        out = model(x[start:start + batch_size])
+        try:
+            out = model(x[start:start + batch_size])
+        except Exception as exc:  # noqa: BLE001 - whatever the user's forward raises
+            end = min(start + batch_size, data.n)
+            message = " ".join(str(exc).split())[:200]
+            raise NeuroplastError(
+                f"the model fails on --data {data.source}, examples {start}–{end - 1}: "
+                f"{exc.__class__.__name__}: {message}; check those examples (e.g. token ids "
+                "outside the vocabulary, NaN)") from None
         if not torch.is_tensor(out):
             return None
         parts.append(out)
@@ -238,7 +251,8 @@ def outputs(model: nn.Module, data: Calibration, batch_size: int) -> torch.Tenso
 
 
 @torch.no_grad()
-def check_data_fits(model: nn.Module, data: Calibration, *, goal: bool = False) -> None:
+def check_data_fits(model: nn.Module, data: Calibration, *, goal: bool = False,
+                    labels_used: bool = True) -> None:
     """Run the model on two examples, so that data it cannot read fails before long work.
 
     Args:
@@ -247,6 +261,8 @@ def check_data_fits(model: nn.Module, data: Calibration, *, goal: bool = False) 
             example).
         goal: whether a goal (``--goal-accuracy``/``--goal-loss``) will be evaluated on the
             labels; it needs (N, classes) logits.
+        labels_used: whether the command scores the labels (``prune-model``'s accuracy);
+            commands that never read them do not refuse labels beyond the model's outputs.
 
     Raises:
         NeuroplastError: when the forward pass raises, labels exceed the model's outputs, or
@@ -275,7 +291,7 @@ def check_data_fits(model: nn.Module, data: Calibration, *, goal: bool = False) 
             f"--goal-accuracy/--goal-loss score one label per example against (N, classes) "
             f"logits, but the model returns {shape}; prune by --amount or --cutoff instead"
         )
-    if data.y is not None and logits and int(data.y.max()) >= out.shape[1]:
+    if labels_used and data.y is not None and logits and int(data.y.max()) >= out.shape[1]:
         raise NeuroplastError(
             f"--data {data.source}: labels go up to {int(data.y.max())} but the model has "
             f"{out.shape[1]} outputs; give class indices below {out.shape[1]}"

@@ -87,7 +87,13 @@ def make_strategy(*, width: int, cutoff: float | None = None,
                 f"a fractional amount must be in [0, 1), got {fraction:g}; give an integer to "
                 "remove that many neurons"
             )
-        return Strategy(kind, fraction)
+        strategy = Strategy(kind, fraction)
+        if strategy.count(width) >= width:  # as an integer amount of the width is refused
+            raise NeuroplastError(
+                f"amount {fraction:g} of the site's {width} neurons rounds to all {width} and "
+                f"would remove every neuron; give a fraction below {(width - 0.5) / width:.4g}"
+            )
+        return strategy
     value = number(kind, raw)
     if kind == "cutoff" and value < 0:
         raise NeuroplastError(

@@ -346,6 +346,8 @@ def resolve_method(name: str, alpha: float | None = None) -> tuple[ReplicationMe
     method = METHODS[key]
     if alpha is not None:
         alpha = check_number(alpha, "alpha")
+        if alpha <= 0:
+            raise NeuroplastError(f"alpha must be a positive number, got {alpha:g}")
     if method.alpha is not None:
         if alpha is not None and alpha != method.alpha:
             raise NeuroplastError(
