@@ -34,14 +34,16 @@ from typing import Any
 
 from benchmarks.level_probe import (
     add_member_arguments,
+    levels_header,
     paired_table,
     paper_line,
     probe_record,
     probe_setting,
+    refuse_repeats,
     train_labelled_levels,
     write_level_report,
 )
-from benchmarks.run_arguments import add_run_arguments, made_by
+from benchmarks.run_arguments import add_run_arguments
 
 
 def markdown(levels: Sequence[dict[str, Any]], header: str, paper: Sequence[str]) -> str:
@@ -56,7 +58,7 @@ def markdown(levels: Sequence[dict[str, Any]], header: str, paper: Sequence[str]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Train every form's members; write the JSON and markdown."""
-    from neuroplast.experiments.options import encoding_name, run_protocol
+    from neuroplast.experiments.options import run_protocol
     from neuroplast.train.l2 import L2_FORMS
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.l2_form",
@@ -67,20 +69,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_member_arguments(parser)
     args = parser.parse_args(argv)
     forms = [args.l2, *args.against]
-    if len(set(forms)) != len(forms):
-        parser.error(f"--l2 and --against name a form twice: {forms}")
+    refuse_repeats(parser, "--l2 and --against", "form", forms)
     setting = probe_setting(parser, args)
     started = time.perf_counter()
     protocols = [run_protocol(args.protocol, {**setting.options, "l2": form}) for form in forms]
     levels = train_labelled_levels(
         args, setting, [({"l2": form, "decay_biases": protocol.decay_biases}, protocol)
                         for form, protocol in zip(forms, protocols, strict=True)], "l2-form")
-    header = (
-        f"# Does the form of the L2 term move {args.arch}'s trained accuracy?\n\n"
-        f"Protocol `{args.protocol}`, {encoding_name(args.invert)} MNIST, init `{args.init}`; "
-        f"{args.arch} trained {args.paper_epochs:g} paper epochs under each L2 form; members "
-        f"0–{args.seeds - 1} fused, one data order (seed {args.data_seed}) for every form, so "
-        "differences are paired by seed. " + made_by("benchmarks.l2_form", argv, started))
+    header = levels_header(args, f"Does the form of the L2 term move {args.arch}'s trained "
+                           "accuracy?", "L2 form", "benchmarks.l2_form", argv, started,
+                           show_l2=False)
     write_level_report(setting, "l2-form", markdown(levels, header, paper_line(args)),
                        probe_record(args, setting, levels), started)
     return 0

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.probe_pool import arguments_digest, code_versions
-from benchmarks.run_arguments import options_folder, write_probe_report
+from benchmarks.run_arguments import made_by, options_folder, write_probe_report
 from neuroplast.data import Split
 from neuroplast.experiments.stats_summary import format_difference, summarize
 from neuroplast.models import MLP
@@ -151,6 +151,31 @@ def paper_line(args: argparse.Namespace) -> list[str]:
         return []
     table, where = found
     return ["", f"Paper ({where}): {paper_table(table).context['initial_accuracy'].text}."]
+
+
+def refuse_repeats(parser: argparse.ArgumentParser, flags: str, noun: str,
+                   values: Sequence[Any]) -> None:
+    """End the command with a usage error when ``values`` (the levels ``flags`` name) hold
+    one level twice: its cells would count twice."""
+    if len(set(values)) != len(values):
+        parser.error(f"{flags} {'lists' if ' and ' not in flags else 'name'} a {noun} twice: "
+                     f"{list(values)}")
+
+
+def levels_header(args: argparse.Namespace, title: str, level: str, module: str,
+                  argv: Sequence[str] | None, started: float, *, show_l2: bool = True,
+                  protocol_note: str = "") -> str:
+    """A level probe's report header: ``title``, the setting (the L2 form unless the probe
+    varies it), that members 0 … S − 1 are fused on one data order for every ``level``, so
+    differences pair by seed, and the command that made it."""
+    from neuroplast.experiments.options import encoding_name
+
+    l2 = f", L2 `{args.l2}`" if show_l2 else ""
+    return (f"# {title}\n\nProtocol `{args.protocol}`{protocol_note}, "
+            f"{encoding_name(args.invert)} MNIST, init `{args.init}`{l2}; {args.arch} trained "
+            f"{args.paper_epochs:g} paper epochs under each {level}; members "
+            f"0–{args.seeds - 1} fused, one data order (seed {args.data_seed}) for every "
+            f"{level}, so differences are paired by seed. " + made_by(module, argv, started))
 
 
 def probe_record(args: argparse.Namespace, setting: ProbeSetting,

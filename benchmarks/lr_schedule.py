@@ -33,14 +33,16 @@ from typing import Any
 
 from benchmarks.level_probe import (
     add_member_arguments,
+    levels_header,
     paired_table,
     paper_line,
     probe_record,
     probe_setting,
+    refuse_repeats,
     train_labelled_levels,
     write_level_report,
 )
-from benchmarks.run_arguments import add_run_arguments, made_by
+from benchmarks.run_arguments import add_run_arguments
 
 
 def markdown(levels: Sequence[dict[str, Any]], header: str, paper: Sequence[str]) -> str:
@@ -53,7 +55,6 @@ def markdown(levels: Sequence[dict[str, Any]], header: str, paper: Sequence[str]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Train every schedule's members; write the JSON and markdown."""
-    from neuroplast.experiments.options import encoding_name
     from neuroplast.train.lr_schedule import LR_SCHEDULES
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.lr_schedule",
@@ -64,20 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="learning-rate schedules, the first the reference")
     add_member_arguments(parser)
     args = parser.parse_args(argv)
-    if len(set(args.schedules)) != len(args.schedules):
-        parser.error(f"--schedules lists a schedule twice: {args.schedules}")
+    refuse_repeats(parser, "--schedules", "schedule", args.schedules)
     setting = probe_setting(parser, args)
     started = time.perf_counter()
     levels = train_labelled_levels(
         args, setting, [({"schedule": schedule}, replace(setting.protocol, lr_schedule=schedule))
                         for schedule in args.schedules], "lr-schedule")
-    header = (
-        f"# Does the learning-rate schedule move {args.arch}'s trained accuracy?\n\n"
-        f"Protocol `{args.protocol}`, {encoding_name(args.invert)} MNIST, init `{args.init}`, "
-        f"L2 `{args.l2}`; {args.arch} trained {args.paper_epochs:g} paper epochs under each "
-        f"schedule; members 0–{args.seeds - 1} fused, one data order (seed {args.data_seed}) "
-        "for every schedule, so differences are paired by seed. "
-        + made_by("benchmarks.lr_schedule", argv, started))
+    header = levels_header(args, f"Does the learning-rate schedule move {args.arch}'s trained "
+                           "accuracy?", "schedule", "benchmarks.lr_schedule", argv, started)
     write_level_report(setting, "lr-schedule",
                        markdown(levels, header, paper_line(args)),
                        probe_record(args, setting, levels), started)

@@ -37,17 +37,18 @@ from typing import Any
 
 from benchmarks.level_probe import (
     add_member_arguments,
+    levels_header,
     paired_table,
     paper_line,
     probe_record,
     probe_setting,
+    refuse_repeats,
     train_labelled_levels,
     write_level_report,
 )
 from benchmarks.run_arguments import (
     MATHEMATICA_MOMENTUM,
     add_run_arguments,
-    made_by,
     momentum_value,
 )
 
@@ -63,8 +64,6 @@ def markdown(levels: Sequence[dict[str, Any]], header: str, paper: Sequence[str]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Train every momentum's members; write the JSON and markdown."""
-    from neuroplast.experiments.options import encoding_name
-
     parser = argparse.ArgumentParser(prog="python -m benchmarks.momentum",
                                      description=__doc__.split("\n\n")[0])
     add_run_arguments(parser, invert=True)
@@ -74,20 +73,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                              f"and {MATHEMATICA_MOMENTUM}, Mathematica's default)")
     add_member_arguments(parser)
     args = parser.parse_args(argv)
-    if len(set(args.momenta)) != len(args.momenta):
-        parser.error(f"--momenta lists a momentum twice: {args.momenta}")
+    refuse_repeats(parser, "--momenta", "momentum", args.momenta)
     setting = probe_setting(parser, args)
     started = time.perf_counter()
     levels = train_labelled_levels(
         args, setting, [({"momentum": momentum}, replace(setting.protocol, momentum=momentum))
                         for momentum in args.momenta], "momentum")
-    header = (
-        f"# Does SGD momentum move {args.arch}'s trained accuracy?\n\n"
-        f"Protocol `{args.protocol}` (its rate and epochs unchanged), "
-        f"{encoding_name(args.invert)} MNIST, init `{args.init}`, L2 `{args.l2}`; {args.arch} "
-        f"trained {args.paper_epochs:g} paper epochs under each momentum; members "
-        f"0–{args.seeds - 1} fused, one data order (seed {args.data_seed}) for every momentum, "
-        "so differences are paired by seed. " + made_by("benchmarks.momentum", argv, started))
+    header = levels_header(args, f"Does SGD momentum move {args.arch}'s trained accuracy?",
+                           "momentum", "benchmarks.momentum", argv, started,
+                           protocol_note=" (its rate and epochs unchanged)")
     write_level_report(setting, "momentum", markdown(levels, header, paper_line(args)),
                        probe_record(args, setting, levels), started)
     return 0

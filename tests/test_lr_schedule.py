@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import autograd_optimizer, random_mlp
+from level_probe_checks import assert_levels_trained_by_hand
 from test_train_checkpoint import _interrupt_after, _split
 
 from benchmarks.lr_schedule import main, markdown
@@ -273,9 +274,6 @@ def test_the_probe_trains_each_schedule_on_the_data_seed_and_the_splits_it_names
     seed; the two schedules differ."""
     import json
 
-    from neuroplast.data import load_mnist
-    from neuroplast.models import build_mlp, initialize
-    from neuroplast.train import evaluate, restrict
     from neuroplast.train.l2 import with_l2_form
 
     main(["--protocol", "quick", "--seeds", "2", "--paper-epochs", "500", "--data-seed", "3",
@@ -283,15 +281,7 @@ def test_the_probe_trains_each_schedule_on_the_data_seed_and_the_splits_it_names
     folder = tmp_path / "quick-init-kaiming-normal-l2-half-weights"
     record = json.loads((folder / "lr-schedule.json").read_text())
     assert [lv["schedule"] for lv in record["levels"]] == ["constant", "polynomial"]
-    data = load_mnist(data_dir, download=False)
-    for stored in record["levels"]:
-        protocol = dataclasses.replace(with_l2_form(get_protocol("quick"), "half-weights"),
-                                       lr_schedule=stored["schedule"])
-        members = [initialize(build_mlp("N1"), seed, "kaiming-normal") for seed in range(2)]
-        train_fused(members, restrict(data.train, protocol), protocol,
-                    epochs=protocol.epochs(500), data_seed=3, progress=False)
-        assert stored["train_accuracy"] == [
-            evaluate(m, restrict(data.train, protocol)).accuracy for m in members]
-    assert record["levels"][0]["train_accuracy"] != record["levels"][1]["train_accuracy"]
+    assert_levels_trained_by_hand(record["levels"], data_dir, lambda level: dataclasses.replace(
+        with_l2_form(get_protocol("quick"), "half-weights"), lr_schedule=level["schedule"]))
     assert "Made by `python -m benchmarks.lr_schedule --protocol quick" in (
         folder / "lr-schedule.md").read_text()
