@@ -55,6 +55,10 @@ WRAPPERS = {
                                       "parametrized"),
     "a torch.nn.utils.prune mask": (lambda m: torch_prune.l1_unstructured(m[2], "weight", 0.3),
                                     "torch.nn.utils.prune mask"),
+    "the older weight_norm on the consumer": (lambda m: nn.utils.weight_norm(m[2]),
+                                              "torch.nn.utils.weight_norm or spectral_norm"),
+    "the older spectral_norm on the producer": (lambda m: nn.utils.spectral_norm(m[0]),
+                                                "torch.nn.utils.weight_norm or spectral_norm"),
 }
 
 
@@ -158,3 +162,14 @@ def test_retrain_may_return_a_number_and_other_returns_are_refused_with_the_resu
 def test_discovery_refuses_what_is_not_a_model_with_values(model, error, message):
     with pytest.raises(error, match=message):
         neuroplast.find_sites(model, inputs().float())
+
+
+def test_a_fraction_capped_by_max_fraction_is_not_refused_as_emptying_the_site():
+    """amount 0.96 of 12 rounds to all 12, but max_fraction 0.5 caps it at 6: allowed."""
+    model, site = ffn()
+    result = neuroplast.prune(model, site, inputs(), amount=0.96, max_fraction=0.5)
+    assert result.width_after == 6
+    model, site = ffn()
+    with pytest.raises(NeuroplastError, match="amount 0.96 would remove every neuron of site "
+                                              "'ffn'"):
+        neuroplast.prune(model, site, inputs(), amount=0.96)

@@ -621,11 +621,17 @@ def test_a_factory_file_imports_its_neighbours_from_another_folder(tmp_path, cap
     (package / "mynet.py").write_text(
         "import torch\nfrom layers_of_the_net import block\n"
         "def build():\n    torch.manual_seed(0)\n    return block()\n")
+    (package / "lazy.py").write_text(
+        "import torch\ndef build():\n    from layers_of_the_net import block\n"
+        "    torch.manual_seed(0)\n    return block()\n")
+    (tmp_path / "layers_of_the_net.py").write_text("raise ImportError('the wrong neighbour')\n")
     monkeypatch.chdir(tmp_path)
-    code, out, err = run_cli(["sites", "--factory", "pkg/mynet.py:build", "--data",
-                              str(files["data"])], capsys)
-    assert code == 0, err
-    assert str(package.resolve()) not in sys.path  # added for the import only
+    for factory in ("pkg/mynet.py:build", "pkg/lazy.py:build"):  # imported at once, or late
+        sys.modules.pop("layers_of_the_net", None)
+        code, out, err = run_cli(["sites", "--factory", factory, "--data",
+                                  str(files["data"])], capsys)
+        assert code == 0, err  # the file's own neighbour, not the current folder's
+        assert str(package.resolve()) not in sys.path  # added while the factory runs only
     sys.modules.pop("layers_of_the_net", None)
 
 

@@ -473,7 +473,7 @@ def test_refuses_to_remove_every_neuron_and_leaves_the_model_alone(kwargs):
         assert prune(model, "hidden1", split, **kwargs).removed == ()
         return
     before = copy.deepcopy(model.state_dict())
-    with pytest.raises(NeuroplastError, match="would remove every neuron"):
+    with pytest.raises(NeuroplastError, match="would remove every neuron of site 'hidden1'"):
         prune(model, "hidden1", split, **kwargs)
     assert model.widths == [12, 10, 6, 3]
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -30,7 +30,7 @@ from neuroplast.cli.user_model import (
     read_data,
 )
 from neuroplast.death import get_rule
-from neuroplast.death.request import make_strategy, removal_cap
+from neuroplast.death.request import check_not_emptying, make_strategy, removal_cap
 from neuroplast.death.rules import RULES
 from neuroplast.efficiency import MEASURES
 from neuroplast.errors import NeuroplastError
@@ -144,8 +144,9 @@ def run(args: argparse.Namespace) -> int:
             "array 'y' or 'labels', or use class sub-folders of images)"
         )
     site = find_site(model, data, args.site)
-    make_strategy(width=site.width, **strategy_arguments(args))  # before the passes over data
-    removal_cap(args.max_fraction, site.width)
+    strategy = make_strategy(width=site.width, **strategy_arguments(args))  # before any pass
+    check_not_emptying(strategy, site.width, removal_cap(args.max_fraction, site.width),
+                       args.site)
 
     width_before, parameters_before = site.width, parameter_count(model)
     before = metrics(model, data, args.batch_size)

@@ -69,10 +69,10 @@ def _current_folder_importable(file_folder: Path | None = None) -> Iterator[None
     """Let ``import`` find modules of the current folder (as ``python -m`` does) and, for a
     factory given as a file, of that file's folder (as ``python path/to/file.py`` does), for
     the duration of the block only."""
-    folders = [str(Path.cwd())] + ([] if file_folder is None else [str(file_folder.resolve())])
+    folders = ([] if file_folder is None else [str(file_folder.resolve())]) + [str(Path.cwd())]
     added = [f for f in folders if f not in sys.path and not (f == str(Path.cwd())
                                                              and "" in sys.path)]
-    for folder in reversed(added):
+    for folder in reversed(added):  # the file's folder first, as for `python path/file.py`
         sys.path.insert(0, folder)
     try:
         yield
@@ -82,8 +82,13 @@ def _current_folder_importable(file_folder: Path | None = None) -> Iterator[None
                 sys.path.remove(folder)
 
 
+def _factory_file(module: str) -> Path | None:
+    """The file a factory's module part names (``path/to/nets.py``), or None for a module."""
+    return Path(module) if module.endswith(".py") or "/" in module or "\\" in module else None
+
+
 def _import(module: str, spec: str) -> Any:
-    if module.endswith(".py") or "/" in module or "\\" in module:
+    if _factory_file(module) is not None:
         path = Path(module)
         if not path.is_file():
             raise NeuroplastError(f"--factory {spec}: no file {module}")
@@ -141,9 +146,12 @@ def load_factory(spec: str) -> Factory:
 
 
 def call_factory(factory: Factory, spec: str) -> nn.Module:
-    """``factory()``, with the user's exception (or a non-module result) as one line."""
+    """``factory()``, with the user's exception (or a non-module result) as one line; a
+    factory file's folder is importable while it runs (a lazy ``import`` inside it)."""
+    file = _factory_file(spec.rpartition(":")[0])
     try:
-        return build(factory)
+        with _current_folder_importable(None if file is None else file.parent):
+            return build(factory)
     except NeuroplastError as exc:
         raise NeuroplastError(f"--factory {spec}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - the user's constructor may raise anything

@@ -87,13 +87,7 @@ def make_strategy(*, width: int, cutoff: float | None = None,
                 f"a fractional amount must be in [0, 1), got {fraction:g}; give an integer to "
                 "remove that many neurons"
             )
-        strategy = Strategy(kind, fraction)
-        if strategy.count(width) >= width:  # as an integer amount of the width is refused
-            raise NeuroplastError(
-                f"amount {fraction:g} of the site's {width} neurons rounds to all {width} and "
-                f"would remove every neuron; give a fraction below {(width - 0.5) / width:.4g}"
-            )
-        return strategy
+        return Strategy(kind, fraction)
     value = number(kind, raw)
     if kind == "cutoff" and value < 0:
         raise NeuroplastError(
@@ -109,6 +103,19 @@ def make_strategy(*, width: int, cutoff: float | None = None,
     if kind == "goal_loss" and value <= 0:
         raise NeuroplastError(f"goal_loss must be > 0 (a mean cross-entropy), got {value:g}")
     return Strategy(kind, value)
+
+
+def check_not_emptying(strategy: Strategy, width: int, cap: int, site: str) -> None:
+    """Refuse, before any statistics, an ``amount`` that would remove every neuron of a site of
+    ``width`` once capped at ``cap`` (what the procedures refuse later, found now).
+
+    Raises:
+        NeuroplastError: the amount, the site and what to do.
+    """
+    if strategy.kind == "amount" and min(strategy.count(width), cap) >= width:
+        raise NeuroplastError(
+            f"amount {strategy.value:g} would remove every neuron of site {site!r} (width "
+            f"{width}); lower it, or pass max_fraction (--max-fraction) to cap the removal")
 
 
 def removal_cap(max_fraction: float | None, width: int) -> int:

@@ -62,7 +62,13 @@ from neuroplast.checks import MAX_SEED, check_name, check_optimizer, check_seed
 from neuroplast.cost import count_macs_per_example, count_parameters
 from neuroplast.data import Split
 from neuroplast.death.evaluation import Evaluate
-from neuroplast.death.request import Strategy, make_strategy, number, removal_cap
+from neuroplast.death.request import (
+    Strategy,
+    check_not_emptying,
+    make_strategy,
+    number,
+    removal_cap,
+)
 from neuroplast.death.result import PruneResult
 from neuroplast.death.rules import get_rule
 from neuroplast.death.selection import Selection
@@ -167,6 +173,7 @@ def prune(model: nn.Module, site: Site | str, split: Any, *, rule: str = "A1",
     strategy = make_strategy(width=width, cutoff=cutoff, relative_cutoff=relative_cutoff,
                              amount=amount, goal_accuracy=goal_accuracy, goal_loss=goal_loss)
     cap = removal_cap(max_fraction, width)
+    check_not_emptying(strategy, width, cap, target.name)
     if stats is not None and not isinstance(stats, SiteStatistics):
         raise TypeError(
             f"stats must be SiteStatistics (collect_site_statistics(model, site, data)) or None "

@@ -9,6 +9,8 @@ under its name:
   orthogonal, a user's own) computes ``weight`` from ``parametrizations.weight.original*``; a
   write into the computed weight is lost, and resizing goes through ``right_inverse``
   (a replicated neuron then changed the function by 0.13 in a hostile user's test);
+* the older **``torch.nn.utils.weight_norm`` / ``spectral_norm``** do the same with a forward
+  pre-hook;
 * **``torch.nn.utils.prune``** keeps ``weight_orig`` and a ``weight_mask`` buffer and
   multiplies them in a forward pre-hook; resizing ``weight_orig`` alone left a mask of the
   old shape, and the next forward failed.
@@ -21,6 +23,8 @@ from __future__ import annotations
 from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.prune import BasePruningMethod
+from torch.nn.utils.spectral_norm import SpectralNorm
+from torch.nn.utils.weight_norm import WeightNorm
 
 from neuroplast.errors import NeuroplastError
 
@@ -32,6 +36,12 @@ def wrapper_of(module: nn.Module) -> str | None:
         return (f"its {names} is parametrized (torch.nn.utils.parametrize: weight_norm, "
                 "spectral_norm, ...); remove the parametrization first "
                 "(torch.nn.utils.parametrize.remove_parametrizations(module, name))")
+    legacy = [hook.name for hook in module._forward_pre_hooks.values()
+              if isinstance(hook, WeightNorm | SpectralNorm)]
+    if legacy:
+        return (f"its {', '.join(legacy)} is computed by torch.nn.utils.weight_norm or "
+                "spectral_norm (a forward pre-hook); remove it first "
+                "(torch.nn.utils.remove_weight_norm / remove_spectral_norm(module))")
     pruned = [hook._tensor_name for hook in module._forward_pre_hooks.values()
               if isinstance(hook, BasePruningMethod)]
     if pruned:
