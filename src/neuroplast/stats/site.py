@@ -29,7 +29,7 @@ from torch import nn
 
 from neuroplast.errors import NeuroplastError
 from neuroplast.modes import enter_evaluation, restore_modes
-from neuroplast.sites.resolve import resolve_site
+from neuroplast.sites.resolve import declared_sites, resolve_site
 from neuroplast.sites.site import Site
 from neuroplast.stats import moments
 from neuroplast.stats.moments import DTYPE
@@ -174,7 +174,7 @@ def collect_site_statistics(model: nn.Module, site: Site | str, data: Batches, *
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or \
             batch_size < 1:
         raise NeuroplastError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if isinstance(site, str) and isinstance(data, Iterator):
+    if isinstance(site, str) and isinstance(data, Iterator) and declared_sites(model) is None:
         raise TypeError(
             f"data is a one-pass iterator ({type(data).__name__}) and site {site!r} is a name: "
             "finding the site reads the first batch, which the statistics would then miss; "
