@@ -62,6 +62,7 @@ WRAPPERS = {
 }
 
 
+@pytest.mark.filterwarnings("ignore:`torch.nn.utils.weight_norm` is deprecated:FutureWarning")
 @pytest.mark.parametrize("wrapper", sorted(WRAPPERS))
 def test_layers_whose_tensors_are_not_their_own_are_refused(wrapper):
     wrap, words = WRAPPERS[wrapper]
