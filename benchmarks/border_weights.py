@@ -137,11 +137,9 @@ def markdown(per_seed: Sequence[dict[str, float]], header: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure one arm's base nets; write the JSON and markdown reports."""
-    from neuroplast.experiments.definitions.pruning_common import train_base
     from neuroplast.experiments.options import encoding_name
     from neuroplast.models import build_mlp, initialize
     from neuroplast.train import restrict
-    from neuroplast.train.threads import torch_threads
 
     probe = arm_probe("python -m benchmarks.border_weights", __doc__.split("\n\n")[0], argv)
     args, options, folder = probe.args, probe.options, probe.folder
@@ -151,15 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     l2_alone = decay_only(protocol.learning_rate, protocol.weight_decay, steps)
     started = time.perf_counter()
     per_seed, bases = [], []
-    trained_now = probe.warm_trained_cache()  # by this run's workers: not loaded
-    with torch_threads(1):  # the sweep workers' count: the trained cache's key includes it
-        for seed in range(args.seeds):
-            untrained = initialize(build_mlp("N4"), seed, args.init)
-            model, final = train_base("N4", 5000, seed, protocol, dataset, args.init)
-            bases.append({"seed": seed, "train_accuracy": final["train_accuracy"],
-                          "from_cache": bool(final.get("from_cache")) and seed not in trained_now})
-            per_seed.append(seed_row(untrained, model, x))
-            print(f"[border-weights] seed {seed} done", file=sys.stderr)
+    for seed, model, base in probe.base_nets():
+        bases.append(base)
+        per_seed.append(seed_row(initialize(build_mlp("N4"), seed, args.init), model, x))
+        print(f"[border-weights] seed {seed} done", file=sys.stderr)
     header = (
         f"# The border's first-layer weights, eq. 69 and NNSP(2)\n\n"
         f"Protocol `{args.protocol}`, {encoding_name(args.invert)} MNIST, init `{args.init}`, "

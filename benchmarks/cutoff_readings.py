@@ -267,10 +267,8 @@ def markdown(summary: list[dict[str, Any]], inputs: list[dict[str, Any]], header
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark on one arm's base nets; write the JSON and markdown reports."""
     from neuroplast.efficiency.readings import READINGS
-    from neuroplast.experiments.definitions.pruning_common import train_base
     from neuroplast.experiments.options import encoding_name
     from neuroplast.train import restrict
-    from neuroplast.train.threads import torch_threads
 
     probe = arm_probe("python -m benchmarks.cutoff_readings", __doc__.split("\n\n")[0], argv)
     args, options, folder = probe.args, probe.options, probe.folder
@@ -278,15 +276,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     train = restrict(dataset.train, protocol)
     started = time.perf_counter()
     per_seed, inputs, bases = [], [], []
-    trained_now = probe.warm_trained_cache()  # by this run's workers: not loaded
-    with torch_threads(1):  # the sweep workers' count: the trained cache's key includes it
-        for seed in range(args.seeds):
-            model, final = train_base("N4", 5000, seed, protocol, dataset, args.init)
-            bases.append({"seed": seed, "train_accuracy": final["train_accuracy"],
-                          "from_cache": bool(final.get("from_cache")) and seed not in trained_now})
-            per_seed.append(prune_seed(model, train, dataset.test))
-            inputs.append(input_top_efficiencies(model, train))
-            print(f"[cutoff-readings] seed {seed} done", file=sys.stderr)
+    for seed, model, base in probe.base_nets():
+        bases.append(base)
+        per_seed.append(prune_seed(model, train, dataset.test))
+        inputs.append(input_top_efficiencies(model, train))
+        print(f"[cutoff-readings] seed {seed} done", file=sys.stderr)
     summary, input_summary = compare(per_seed), compare_inputs(inputs)
     checked = len(CUTOFFS) * len(per_seed)
     differs = [f"seed {seed} ε = {cutoff:g}" for seed, result in enumerate(per_seed)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -153,6 +153,24 @@ class ArmProbe:
                 print(f"[trained cache] base N4 of seed {seed} "
                       f"{'found' if found else 'trained and stored'}", file=sys.stderr)
         return trained
+
+
+    def base_nets(self) -> Iterator[tuple[int, Any, dict[str, Any]]]:
+        """Seed, base N4 and its record (seed, training accuracy, whether it was loaded from
+        the trained cache rather than trained by this run) for seeds 0 … ``--seeds`` − 1,
+        after :meth:`warm_trained_cache`; the loop's body runs with one torch thread (the
+        sweep workers' count: the trained cache's key includes it)."""
+        from neuroplast.experiments.definitions.pruning_common import train_base
+        from neuroplast.train.threads import torch_threads
+
+        trained_now = self.warm_trained_cache()
+        with torch_threads(1):
+            for seed in range(self.args.seeds):
+                model, final = train_base("N4", 5000, seed, self.protocol, self.dataset,
+                                          self.args.init)
+                yield seed, model, {"seed": seed, "train_accuracy": final["train_accuracy"],
+                                    "from_cache": bool(final.get("from_cache"))
+                                    and seed not in trained_now}
 
 
 def _train_base_net(job: tuple[int, Any, str | None, bool, str]) -> tuple[int, bool]:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 from neuroplast.api import replicate
 from neuroplast.cli.common import check_fits_memory, check_force_has_target
 from neuroplast.cli.grow import (
@@ -34,6 +32,7 @@ from neuroplast.replication import resolve_method
 from neuroplast.replication.split import check_random_std
 from neuroplast.saving import check_destination, save
 from neuroplast.sites.site import Site
+from neuroplast.train import has_finite_weights
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -106,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     if before is not None and after is not None and before.shape == after.shape:
         print(f"max |change of outputs| over {data.n} examples: "
               f"{float((after - before).abs().max()):.3g}")
-    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+    if not has_finite_weights(model):
         raise NeuroplastError("the grown model has NaN or infinite weights (its new neurons' "
                               "weights overflowed); nothing saved; give a smaller --random-std")
     if args.out is not None:

@@ -67,11 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    threads = getattr(args, "threads", None)
-    if threads is not None and threads > usable_cores():
+    threads, cores = getattr(args, "threads", None), usable_cores()
+    if threads is not None and threads > cores:
         print(f"neuroplast {args.command}: note: --threads {threads} is more than this "
-              f"machine's {usable_cores()} usable cores; the threads take turns (the same "
-              "results, more slowly)", file=sys.stderr)
+              f"machine's {cores} usable cores; the threads take turns (the same results, "
+              "more slowly)", file=sys.stderr)
     try:
         with torch_threads(threads):
             code = int(args.run(args) or 0)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Any
 
 from neuroplast.checks import check_number
 from neuroplast.errors import NeuroplastError
@@ -41,12 +40,6 @@ class Strategy:
         if self.kind == "goal_accuracy":
             return accuracy >= self.value
         return loss <= self.value
-
-
-def number(name: str, value: Any) -> float:
-    """``value`` as a finite float; a bool, a non-number or NaN/inf is refused
-    (:func:`neuroplast.checks.check_number`)."""
-    return check_number(value, name)
 
 
 def make_strategy(*, width: int, cutoff: float | None = None,
@@ -81,14 +74,14 @@ def make_strategy(*, width: int, cutoff: float | None = None,
                     f"give at most {width - 1}"
                 )
             return Strategy(kind, count)
-        fraction = number("amount", raw)
+        fraction = check_number(raw, "amount")
         if not 0.0 <= fraction < 1.0:
             raise NeuroplastError(
                 f"a fractional amount must be in [0, 1), got {fraction:g}; give an integer to "
                 "remove that many neurons"
             )
         return Strategy(kind, fraction)
-    value = number(kind, raw)
+    value = check_number(raw, kind)
     if kind == "cutoff" and value < 0:
         raise NeuroplastError(
             f"cutoff must be >= 0 (efficiencies are non-negative; 0 removes nothing), got {value:g}"
@@ -126,7 +119,7 @@ def removal_cap(max_fraction: float | None, width: int) -> int:
     """
     if max_fraction is None:
         return width
-    value = number("max_fraction", max_fraction)
+    value = check_number(max_fraction, "max_fraction")
     if not 0.0 < value <= 1.0:
         raise NeuroplastError(f"max_fraction must be in (0, 1], got {value:g} (e.g. 0.5)")
     return math.floor(value * width + 1e-9)

@@ -58,7 +58,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from neuroplast.checks import MAX_SEED, check_name, check_optimizer, check_seed
+from neuroplast.checks import MAX_SEED, check_name, check_number, check_optimizer, check_seed
 from neuroplast.cost import count_macs_per_example, count_parameters
 from neuroplast.data import Split
 from neuroplast.death.evaluation import Evaluate
@@ -66,7 +66,6 @@ from neuroplast.death.request import (
     Strategy,
     check_not_emptying,
     make_strategy,
-    number,
     removal_cap,
 )
 from neuroplast.death.result import PruneResult
@@ -240,7 +239,7 @@ def _check_cycles(cycles: int, retrain_paper_epochs: float = 0.0, seed: int = 0,
     first prune, not after some cycles' work."""
     if isinstance(cycles, bool) or not isinstance(cycles, numbers.Integral) or cycles < 1:
         raise NeuroplastError(f"cycles must be an integer >= 1, got {cycles!r}")
-    if number("retrain_paper_epochs", retrain_paper_epochs) < 0:
+    if check_number(retrain_paper_epochs, "retrain_paper_epochs") < 0:
         raise NeuroplastError(f"retrain_paper_epochs must be >= 0, got {retrain_paper_epochs}")
     last = cycles if retrain_last else cycles - 1
     if retrain_paper_epochs > 0 and last >= 1 and \

@@ -49,7 +49,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from neuroplast.checks import check_integer, check_name, check_number, check_optimizer, check_seed  # noqa: E501
+from neuroplast.checks import (
+    check_integer,
+    check_name,
+    check_number,
+    check_optimizer,
+    check_seed,
+)
 from neuroplast.data import Split
 from neuroplast.efficiency import MEASURES, efficiency
 from neuroplast.efficiency.conditional import is_greedy
@@ -359,10 +365,7 @@ def resolve_method(name: str, alpha: float | None = None) -> tuple[ReplicationMe
         if alpha is not None:
             raise NeuroplastError(f"method {method.name!r} takes no alpha; leave it out")
         return method, None
-    alpha = DEFAULT_ALPHA if alpha is None else float(alpha)
-    if not (math.isfinite(alpha) and alpha > 0):
-        raise NeuroplastError(f"alpha must be a positive number, got {alpha}")
-    return method, alpha
+    return method, DEFAULT_ALPHA if alpha is None else alpha
 
 
 # -- parents -----------------------------------------------------------------------------------

@@ -20,6 +20,8 @@ Such a layer is refused with what to do (remove the wrapper, or make it permanen
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.prune import BasePruningMethod
@@ -50,10 +52,11 @@ def wrapper_of(module: nn.Module) -> str | None:
     return None
 
 
-def check_plain(modules: tuple[nn.Module, ...], names: dict[nn.Module, str] | None = None,
+def check_plain(modules: tuple[nn.Module, ...],
+                name_of: Callable[[nn.Module], str] = lambda module: type(module).__name__,
                 site: str = "") -> None:
     """Refuse a site whose producers, in-between modules or consumer are wrapped (see
-    module doc), naming the first such module and what to do.
+    module doc), naming the first such module (``name_of``, asked only then) and what to do.
 
     Raises:
         NeuroplastError: the module, the wrapper and how to remove it.
@@ -61,6 +64,5 @@ def check_plain(modules: tuple[nn.Module, ...], names: dict[nn.Module, str] | No
     for module in modules:
         reason = wrapper_of(module)
         if reason is not None:
-            name = (names or {}).get(module, type(module).__name__)
             where = f" of site {site!r}" if site else ""
-            raise NeuroplastError(f"{name}{where} cannot be resized: {reason}")
+            raise NeuroplastError(f"{name_of(module)}{where} cannot be resized: {reason}")

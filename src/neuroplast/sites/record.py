@@ -150,16 +150,14 @@ def last_event_is_added_bias(site: Site) -> bool:
 def forget_added_bias(site: Site) -> None:
     """Take back the :class:`AddBias` that ``site`` recorded last (its bias was removed again
     because the operation that added it failed); the record is as it was before."""
-    consumer = site.consumer
-    kept: list[Entry] = getattr(consumer, ATTRIBUTE)
-    last = kept[-1]
-    if not last.events or not isinstance(last.events[-1], AddBias):
+    if not last_event_is_added_bias(site):
         raise AssertionError("the site's last recorded event is not an added bias")
-    last.events.pop()
-    if not last.events:
+    kept: list[Entry] = getattr(site.consumer, ATTRIBUTE)
+    kept[-1].events.pop()
+    if not kept[-1].events:
         kept.pop()
     if not kept:
-        delattr(consumer, ATTRIBUTE)
+        delattr(site.consumer, ATTRIBUTE)
 
 
 def entries(module: nn.Module) -> list[Entry]:

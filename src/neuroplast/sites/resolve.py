@@ -73,8 +73,9 @@ def check_site_plain(model: nn.Module, site: Site) -> None:
     """Refuse a site one of whose modules is parametrized or carries a pruning mask
     (:mod:`neuroplast.sites.plain`), naming it as the model does."""
     modules = (*site.producers, *(axis.module for axis in site.upstream), site.consumer)
-    names = {module: name or "the model" for name, module in model.named_modules()}
-    check_plain(modules, names, site.name)
+    check_plain(modules, lambda module: next((name or "the model" for name, m in
+                                              model.named_modules() if m is module),
+                                             type(module).__name__), site.name)
 
 
 def first_batch(data: Any) -> Any:

@@ -99,7 +99,7 @@ def evaluate(model: MLP, split: Split, *, batch_size: int = 10_000) -> Evaluatio
     return Evaluation(total_loss / split.n, correct / split.n)
 
 
-def has_finite_weights(model: MLP) -> bool:
+def has_finite_weights(model: nn.Module) -> bool:
     """Whether every parameter of ``model`` is finite (no NaN, no infinity)."""
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
