@@ -48,3 +48,50 @@ def test_discovery_statistics_and_pruning_leave_every_module_s_mode_as_it_was():
     running_mean = model[1].running_mean.clone()
     model(torch.randn(16, 4))  # the frozen BatchNorm stays frozen
     torch.testing.assert_close(model[1].running_mean, running_mean)
+
+
+class _Smoothed(nn.Module):
+    """A layer whose forward updates buffers in any mode: a moving average of its input's
+    mean, a call counter, and a cache it replaces with a tensor of another shape."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.register_buffer("average", torch.zeros(width))
+        self.register_buffer("calls", torch.zeros((), dtype=torch.long))
+        self.register_buffer("cache", torch.zeros(1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.average.mul_(0.9).add_(x.mean(dim=0), alpha=0.1)
+        self.calls += 1
+        self.cache = x[:1].clone()
+        return x
+
+
+def test_measurements_give_back_the_buffers_a_forward_updates():
+    torch.manual_seed(0)
+    model = nn.Sequential(_Smoothed(4), nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+    x, y = torch.randn(64, 4), torch.randint(0, 3, (64,))
+    model(x)
+    smoothed = model[0]  # in front of the site's producer
+    average, calls, cache = smoothed.average, smoothed.calls, smoothed.cache
+    saved = (average.clone(), calls.clone(), cache.clone())
+    site = neuroplast.find_sites(model, x[:2])[0]
+    collect_site_statistics(model, site, x)
+    neuroplast.prune(model, site, [(x, y)], goal_accuracy=0.01, max_fraction=0.5)  # evaluates
+    for tensor, value in zip((smoothed.average, smoothed.calls, smoothed.cache), saved,
+                             strict=True):
+        assert torch.equal(tensor, value)
+    assert smoothed.average is average and smoothed.calls is calls  # the user's tensors
+    assert smoothed.cache is cache
+    model(x)  # the model itself still updates them
+    assert int(smoothed.calls) == int(saved[1]) + 1
+
+
+def test_a_buffer_resized_in_place_gets_its_shape_back():
+    model = nn.Linear(3, 2)
+    model.register_buffer("history", torch.arange(4.0))
+    history = model.history
+    modes = enter_evaluation(model)
+    history.resize_(2).fill_(7.0)
+    restore_modes(modes)
+    assert model.history is history and torch.equal(history, torch.arange(4.0))
