@@ -501,3 +501,17 @@ def test_input_site_is_rebuilt_with_its_selector(tmp_path):
     assert loaded.selector.kept.tolist() == model.selector.kept.tolist() == [5, 0, 2]
     assert loaded.widths == model.widths
     assert input_site("input", selector=loaded.selector, consumer=loaded.layers[0]).width == 3
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated")  # torch's import
+def test_a_compiled_model_saves_and_loads_under_its_uncompiled_names(tmp_path):
+    model, x = changed("sequential")
+    neuroplast.save(torch.compile(model), tmp_path / "saved")  # no forward: nothing compiles
+    stored = load_file(str(tmp_path / "saved" / WEIGHTS_FILE))
+    assert sorted(stored) == sorted(model.state_dict())  # no "_orig_mod." prefix
+    for factory in (sequential_factory, lambda: torch.compile(sequential_factory())):
+        loaded = neuroplast.load(tmp_path / "saved", factory)
+        inner = getattr(loaded, "_orig_mod", loaded)
+        for key, value in model.state_dict().items():
+            assert torch.equal(inner.state_dict()[key].to(DT), value), key
+    assert type(loaded).__name__ == "OptimizedModule"  # what the factory returned

@@ -25,6 +25,7 @@ import json
 import os
 import secrets
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -163,7 +164,8 @@ def save(model: nn.Module, path: str | Path, *, force: bool = False,
     """Save ``model`` as a folder ``path`` with ``plan.json`` and ``model.safetensors``.
 
     Args:
-        model: any ``nn.Module``, pruned and grown with neuroplast (or not at all).
+        model: any ``nn.Module``, pruned and grown with neuroplast (or not at all); a
+            ``torch.compile``d one is saved under its uncompiled names (:func:`uncompiled`).
         path: the folder to create.
         force: replace an existing folder holding a saved model (nothing else).
         metadata: JSON data stored in the plan (what was done, metrics, ...).
@@ -179,6 +181,7 @@ def save(model: nn.Module, path: str | Path, *, force: bool = False,
     """
     path = Path(path)
     check_destination(path, force)
+    model = uncompiled(model)
     plan = plan_of(model)
     plan["metadata"] = _json_metadata(metadata)
     tensors, tied = weights_of(model)
@@ -373,6 +376,19 @@ def load_weights(model: nn.Module, path: str | Path,
     return model
 
 
+def uncompiled(model: nn.Module) -> nn.Module:
+    """The module ``torch.compile`` wrapped (its ``_orig_mod``, however deep), or ``model``.
+
+    A compiled model's state-dict names start with ``_orig_mod.``; saving and loading through
+    the module it wraps keeps the names the uncompiled architecture has, so a model saved
+    compiled loads into a factory that does not compile, and the other way round.
+    """
+    eval_frame = sys.modules.get("torch._dynamo.eval_frame")  # not imported: not compiled
+    while eval_frame is not None and isinstance(model, eval_frame.OptimizedModule):
+        model = model._orig_mod
+    return model
+
+
 def build(factory: Factory) -> nn.Module:
     """``factory()``, checked to be an ``nn.Module``."""
     if isinstance(factory, nn.Module):
@@ -401,6 +417,8 @@ def load(path: str | Path, factory: Factory) -> nn.Module:
         path: the saved folder.
         factory: a callable with no arguments that builds an unpruned instance of the saved
             architecture (e.g. ``lambda: MyNet(depth=4)``); its initial weights are replaced.
+            It may return the model compiled (``torch.compile``): the module it wraps is
+            reshaped and loaded, and the compiled model returned.
 
     Returns:
         The model, with the saved sites' widths, biases and weights (and dtypes), in the mode
@@ -416,10 +434,13 @@ def load(path: str | Path, factory: Factory) -> nn.Module:
     plan = read_plan(folder)
     weights = read_weights(folder / WEIGHTS_FILE)  # a bad file fails before the model is built
     model = build(factory)
-    apply_plan(model, plan, str(folder / PLAN_FILE))
-    return load_weights(model, folder / WEIGHTS_FILE, weights,
-                        built="the model the factory built and the plan reshaped")
+    inner = uncompiled(model)
+    apply_plan(inner, plan, str(folder / PLAN_FILE))
+    load_weights(inner, folder / WEIGHTS_FILE, weights,
+                 built="the model the factory built and the plan reshaped")
+    return model
 
 
 __all__ = ["PLAN_FILE", "WEIGHTS_FILE", "Factory", "build", "check_destination",
-           "is_saved_model", "load", "load_weights", "read_plan", "read_weights", "save"]
+           "is_saved_model", "load", "load_weights", "read_plan", "read_weights", "save",
+           "uncompiled"]
