@@ -18,6 +18,7 @@ from torch import nn
 
 from neuroplast.data import Split
 from neuroplast.errors import NeuroplastError
+from neuroplast.sites.optimizer_state import check_resizable_state
 
 MAX_SEED = 2**63 - 1
 """The largest seed: ``torch.Generator.manual_seed`` takes 64-bit integers."""
@@ -96,16 +97,18 @@ def check_batches_reusable(data: Any, name: str = "data") -> None:
 
 
 def check_optimizer(optimizer: Any, name: str = "optimizer") -> None:
-    """Refuse an ``optimizer`` that is not a ``torch.optim.Optimizer`` (None is allowed),
-    before any surgery: the surgery resizes its state as it resizes the model, and would stop
-    half-way on anything else.
+    """Refuse an ``optimizer`` that is not a ``torch.optim.Optimizer`` (None is allowed), or
+    one whose state surgery cannot resize (LBFGS), before any surgery: the surgery resizes its
+    state as it resizes the model, and would stop half-way on anything else.
 
     Raises:
         TypeError: what was given and what is needed.
+        NeuroplastError: an optimizer whose state cannot follow the surgery, and what to do.
     """
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"{name} must be a torch.optim.Optimizer over the model's parameters, "
                         f"or None; got {type(optimizer).__name__}")
+    check_resizable_state(optimizer)
 
 
 def check_number(value: Any, name: str) -> float:

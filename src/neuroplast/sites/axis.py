@@ -8,8 +8,10 @@ Surgery changes all of them along the same index map.
 
 Every ``nn.Parameter`` object is kept and given a new tensor, so an optimizer built before the
 surgery still holds the right objects; its per-parameter state (SGD momentum, Adam moments, any
-tensor shaped like the parameter) is resized along the same map and appended entries get zero
-state. Buffers (BatchNorm running statistics, selector indices) are replaced.
+tensor laid out like the parameter, Adafactor's factored variances too) is resized along the
+same map, and appended entries get what a fresh optimizer would give them
+(:mod:`neuroplast.sites.optimizer_state`). Buffers (BatchNorm running statistics, selector
+indices) are replaced.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-Resize = Callable[[torch.Tensor, bool], torch.Tensor]
-"""Maps an old tensor to its resized version; the flag says whether it is optimizer state."""
+from neuroplast.sites.optimizer_state import follows_parameter, fresh_value
+
+Resize = Callable[[torch.Tensor, float | None], torch.Tensor]
+"""Maps an old tensor to its resized version; the number is, for optimizer state, the value of
+its appended entries (None for the parameter itself)."""
 
 ROLES = ("weight", "bias", "scale", "shift", "running_mean", "running_var", "index")
 """What an upstream tensor is, so a new random neuron (B4) gets the right fresh entries:
@@ -30,11 +35,12 @@ ROLES = ("weight", "bias", "scale", "shift", "running_mean", "running_var", "ind
 
 
 def resize_parameter(param: nn.Parameter, resize: Resize,
-                     optimizer: torch.optim.Optimizer | None) -> None:
-    """Give ``param`` the tensor ``resize(param, False)`` in place, and its optimizer state too."""
+                     optimizer: torch.optim.Optimizer | None, dim: int) -> None:
+    """Give ``param`` the tensor ``resize(param, None)`` in place, and its optimizer state laid
+    out like it along ``dim`` too (:func:`~neuroplast.sites.optimizer_state.follows_parameter`)."""
     old_shape = param.shape
     with torch.no_grad():
-        new = resize(param.data, False).contiguous()
+        new = resize(param.data, None).contiguous()
         if new.shape != old_shape:
             # A graph still alive from the last forward (e.g. the last `loss`) keeps the
             # parameter's cached gradient accumulator, which remembers the old shape, and the
@@ -47,8 +53,8 @@ def resize_parameter(param: nn.Parameter, resize: Resize,
         return
     state = optimizer.state[param]
     for key, value in list(state.items()):
-        if torch.is_tensor(value) and value.shape == old_shape:
-            state[key] = resize(value, True).contiguous()
+        if torch.is_tensor(value) and follows_parameter(value, old_shape, dim):
+            state[key] = resize(value, fresh_value(optimizer, param, key)).contiguous()
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,7 +94,7 @@ class Axis:
             return
         index = self.entries(keep).to(tensor.device)
 
-        def take(t: torch.Tensor, _: bool) -> torch.Tensor:
+        def take(t: torch.Tensor, _: float | None) -> torch.Tensor:
             return t.index_select(self.dim, index)
 
         self._apply(take, optimizer)
@@ -99,9 +105,13 @@ class Axis:
         if tensor is None:
             return
 
-        def append(t: torch.Tensor, is_state: bool) -> torch.Tensor:
-            extra = torch.zeros_like(new, dtype=t.dtype, device=t.device) if is_state \
-                else new.to(dtype=t.dtype, device=t.device)
+        def append(t: torch.Tensor, fill: float | None) -> torch.Tensor:
+            if fill is None:
+                extra = new.to(dtype=t.dtype, device=t.device)
+            else:  # state: t's own shape (a factored variance has 1s), the new neurons' count
+                shape = list(t.shape)
+                shape[self.dim] = new.shape[self.dim]
+                extra = torch.full(shape, fill, dtype=t.dtype, device=t.device)
             return torch.cat([t, extra], dim=self.dim)
 
         self._apply(append, optimizer)
@@ -109,7 +119,7 @@ class Axis:
     def _apply(self, resize: Resize, optimizer: torch.optim.Optimizer | None) -> None:
         tensor = self.tensor
         if isinstance(tensor, nn.Parameter):
-            resize_parameter(tensor, resize, optimizer)
+            resize_parameter(tensor, resize, optimizer, self.dim)
         else:
             with torch.no_grad():
-                setattr(self.module, self.name, resize(tensor, False).contiguous())
+                setattr(self.module, self.name, resize(tensor, None).contiguous())

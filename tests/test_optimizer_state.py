@@ -1,0 +1,91 @@
+"""An optimizer's state through surgery: new neurons start from what a fresh optimizer gives
+a new parameter (Rprop's step size is the learning rate, Adagrad's sum its initial value),
+Adafactor's factored variances follow the site's dimension, and LBFGS, whose flattened history
+cannot be resized, is refused before any surgery (neuroplast.sites.optimizer_state)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import neuroplast
+from neuroplast.errors import NeuroplastError
+
+
+def setup(kind: type[torch.optim.Optimizer], **options):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+    x, y = torch.randn(64, 4), torch.randint(0, 3, (64,))
+    optimizer = kind(model.parameters(), **options)
+
+    def step():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+
+    for _ in range(3):
+        optimizer.step(step)
+    return model, optimizer, step, (x, y), neuroplast.find_sites(model, x[:2])[0]
+
+
+@pytest.mark.parametrize(("kind", "options", "key", "fresh"), [
+    (torch.optim.Rprop, {"lr": 0.01}, "step_size", 0.01),
+    (torch.optim.Adagrad, {"lr": 0.1, "initial_accumulator_value": 0.25}, "sum", 0.25),
+    (torch.optim.Adam, {"lr": 0.01}, "exp_avg_sq", 0.0),
+])
+def test_new_neurons_state_starts_where_a_fresh_optimizer_starts(kind, options, key, fresh):
+    model, optimizer, step, data, site = setup(kind, **options)
+    before = {name: optimizer.state[p][key].clone()
+              for name, p in (("producer", model[0].weight), ("consumer", model[2].weight))}
+    neuroplast.replicate(model, site, [data], n=2, method="B3", optimizer=optimizer)
+    producer, consumer = (optimizer.state[model[0].weight][key],
+                          optimizer.state[model[2].weight][key])
+    assert producer.shape == (10, 4) and consumer.shape == (3, 10)
+    assert torch.equal(producer[:8], before["producer"])  # the old neurons keep theirs
+    assert torch.equal(consumer[:, :8], before["consumer"])
+    assert torch.all(producer[8:] == torch.tensor(fresh, dtype=producer.dtype))
+    assert torch.all(consumer[:, 8:] == torch.tensor(fresh, dtype=consumer.dtype))
+    rows = model[0].weight.detach()[8:].clone()
+    for _ in range(3):
+        optimizer.step(step)
+    assert (model[0].weight.detach()[8:] - rows).abs().max() > 1e-3  # the new neurons train
+
+
+def test_rprop_new_neurons_move_like_the_old_ones_after_replication():
+    model, optimizer, step, data, site = setup(torch.optim.Rprop, lr=0.01)
+    neuroplast.replicate(model, site, [data], n=2, method="B4", optimizer=optimizer)
+    before = model[0].weight.detach().clone()
+    optimizer.step(step)
+    moved = (model[0].weight.detach() - before).abs()
+    # Rprop's first step on an entry is ±its step size: the learning rate for a fresh entry
+    torch.testing.assert_close(moved[8:], torch.full_like(moved[8:], 0.01))
+
+
+def test_adafactor_factored_variances_follow_removals_and_additions():
+    model, optimizer, step, data, site = setup(torch.optim.Adafactor, lr=0.01)
+    rows = optimizer.state[model[0].weight]["row_var"].clone()  # (8, 1)
+    columns = optimizer.state[model[2].weight]["col_var"].clone()  # (1, 8)
+    result = neuroplast.prune(model, site, [data], amount=3, optimizer=optimizer)
+    kept = torch.as_tensor(result.kept)
+    assert torch.equal(optimizer.state[model[0].weight]["row_var"], rows[kept])
+    assert torch.equal(optimizer.state[model[2].weight]["col_var"], columns[:, kept])
+    assert optimizer.state[model[0].weight]["col_var"].shape == (1, 4)  # along inputs: kept
+    neuroplast.replicate(model, site, [data], n=2, method="B3", optimizer=optimizer)
+    assert optimizer.state[model[0].weight]["row_var"].shape == (7, 1)
+    assert optimizer.state[model[2].weight]["col_var"].shape == (1, 7)
+    assert optimizer.state[model[0].bias]["variance"].shape == (7,)
+    optimizer.step(step)  # the step runs on the resized state
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_lbfgs_is_refused_before_any_surgery():
+    model, optimizer, _, data, site = setup(torch.optim.LBFGS, lr=0.1)
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    for call in (lambda: neuroplast.prune(model, site, [data], amount=2, optimizer=optimizer),
+                 lambda: neuroplast.replicate(model, site, [data], n=2, optimizer=optimizer)):
+        with pytest.raises(NeuroplastError, match="LBFGS .* optimizer=None"):
+            call()
+    assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
