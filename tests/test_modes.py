@@ -95,3 +95,37 @@ def test_a_buffer_resized_in_place_gets_its_shape_back():
     history.resize_(2).fill_(7.0)
     restore_modes(modes)
     assert model.history is history and torch.equal(history, torch.arange(4.0))
+
+
+def test_a_lazy_module_not_yet_materialised_is_measured():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.LazyBatchNorm1d(), nn.Tanh(), nn.Linear(8, 3))
+    x = torch.randn(32, 4)
+    sites = neuroplast.find_sites(model, x[:2])  # the forward materialises the BatchNorm
+    assert [site.name for site in sites] == ["0"]
+    assert model[1].running_mean.shape == (8,)
+
+
+def test_untouched_buffers_are_not_written():
+    """A graph still alive from the user's forward, and a buffer made under inference mode,
+    would both refuse a write into a buffer the measurement never changed."""
+
+    class Masked(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(4, 8)
+            self.out = nn.Linear(8, 3)
+            self.register_buffer("mask", torch.ones(8))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.out(torch.tanh(self.linear(x)) * self.mask)
+
+    torch.manual_seed(0)
+    model, x = Masked(), torch.randn(16, 4)
+    loss = model(x).sum()
+    neuroplast.find_sites(model, x[:2])
+    loss.backward()  # the saved mask was not touched
+    with torch.inference_mode():
+        model.mask = torch.ones(8)  # an inference tensor
+    neuroplast.find_sites(model, x[:2])
+    assert model.mask.is_inference()

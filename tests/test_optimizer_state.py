@@ -89,3 +89,36 @@ def test_lbfgs_is_refused_before_any_surgery():
         with pytest.raises(NeuroplastError, match="LBFGS .* optimizer=None"):
             call()
     assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
+
+
+def test_adafactor_state_follows_a_site_of_one_neuron():
+    """At width 1 a column variance (1, in) has the weight's own shape; it must still stay a
+    mean over the rows when a row is added."""
+    model, optimizer, step, data, site = setup(torch.optim.Adafactor, lr=0.01)
+    neuroplast.prune(model, site, [data], amount=7, optimizer=optimizer)
+    assert model[0].weight.shape == (1, 4)
+    neuroplast.replicate(model, site, [data], n=1, method="B3", optimizer=optimizer)
+    assert optimizer.state[model[0].weight]["row_var"].shape == (2, 1)
+    assert optimizer.state[model[0].weight]["col_var"].shape == (1, 4)
+    assert optimizer.state[model[2].weight]["row_var"].shape == (3, 1)
+    assert optimizer.state[model[2].weight]["col_var"].shape == (1, 2)
+    optimizer.step(step)
+
+
+def test_state_of_a_parameter_no_group_holds_starts_from_the_defaults():
+    model, optimizer, step, data, site = setup(torch.optim.Rprop, lr=0.01)
+    optimizer.param_groups[0]["params"] = [p for p in optimizer.param_groups[0]["params"]
+                                           if p is not model[0].weight]  # its state stays
+    neuroplast.replicate(model, site, [data], n=2, method="B3", optimizer=optimizer)
+    state = optimizer.state[model[0].weight]["step_size"]
+    assert state.shape == (10, 4) and torch.all(state[8:] == 0.01)
+    assert model[0].bias.shape == (10,) and model[2].weight.shape == (3, 10)
+
+
+def test_lbfgs_is_refused_by_the_surgery_functions_too():
+    from neuroplast.surgery import keep_neurons
+
+    model, optimizer, _, _, site = setup(torch.optim.LBFGS, lr=0.1)
+    with pytest.raises(NeuroplastError, match="LBFGS"):
+        keep_neurons(model, site, torch.arange(6), optimizer)
+    assert model[0].weight.shape == (8, 4)

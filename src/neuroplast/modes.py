@@ -21,38 +21,76 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn.parameter import UninitializedBuffer
+
+
+@dataclass(frozen=True)
+class SavedBuffer:
+    """One buffer as a measurement found it: its module and name, the tensor, its version
+    counter (in-place changes raise it) and a copy of its values."""
+
+    module: nn.Module
+    name: str
+    tensor: torch.Tensor
+    version: int | None
+    values: torch.Tensor
+
+    @classmethod
+    def of(cls, module: nn.Module, name: str, tensor: torch.Tensor) -> SavedBuffer:
+        """The buffer as it is now (an inference tensor has no version counter: None)."""
+        version = None if tensor.is_inference() else tensor._version
+        return cls(module, name, tensor, version, tensor.clone())
+
+    def changed(self) -> bool:
+        """Whether the tensor's values may differ from the copy: its version counter moved
+        (an inference tensor's values are compared)."""
+        if self.version is None:
+            return self.tensor.shape != self.values.shape or not torch.equal(self.tensor,
+                                                                             self.values)
+        return self.tensor._version != self.version
+
+    def restore(self) -> None:
+        """Put the tensor back if the forward replaced it, and its values if it changed them;
+        an untouched buffer is not written (a graph still alive, or an inference tensor,
+        would refuse the write)."""
+        if self.module._buffers.get(self.name) is not self.tensor:
+            self.module._buffers[self.name] = self.tensor
+        if not self.changed():
+            return
+        with torch.inference_mode(self.tensor.is_inference()), torch.no_grad():
+            if self.tensor.shape == self.values.shape:
+                self.tensor.copy_(self.values)  # in place: the user's references see it
+            else:  # resized in place
+                self.tensor.set_(self.values)
 
 
 @dataclass(frozen=True)
 class Modes:
     """What :func:`restore_modes` gives back: each module's own ``training`` flag, and each
-    buffer (module, name, the tensor, a copy of its values)."""
+    buffer."""
 
     flags: list[tuple[nn.Module, bool]]
-    buffers: list[tuple[nn.Module, str, torch.Tensor, torch.Tensor]]
+    buffers: list[SavedBuffer]
 
 
 def enter_evaluation(model: nn.Module) -> Modes:
     """Put ``model`` (every submodule) in evaluation mode; returns what :func:`restore_modes`
-    needs to give each module its own flag and every buffer its values back."""
+    needs to give each module its own flag and every buffer its values back (a lazy module's
+    buffer not yet materialised has none to save)."""
     flags = [(module, module.training) for module in model.modules()]
     with torch.no_grad():
-        buffers = [(module, name, tensor, tensor.clone())
+        buffers = [SavedBuffer.of(module, name, tensor)
                    for module in model.modules()
-                   for name, tensor in module._buffers.items() if tensor is not None]
+                   for name, tensor in module._buffers.items()
+                   if tensor is not None and not isinstance(tensor, UninitializedBuffer)]
     model.eval()
     return Modes(flags, buffers)
 
 
 def restore_modes(modes: Modes) -> None:
     """Give every module saved by :func:`enter_evaluation` its own ``training`` flag, and every
-    buffer its tensor and values, back."""
+    buffer the measurement's forwards replaced or changed its tensor and values, back."""
     for module, training in modes.flags:
         module.training = training
-    with torch.no_grad():
-        for module, name, tensor, values in modes.buffers:
-            if tensor.shape == values.shape:
-                tensor.copy_(values)  # in place: the user's references see it
-            else:  # resized in place
-                tensor.set_(values)
-            module._buffers[name] = tensor  # a buffer the forward replaced
+    for saved in modes.buffers:
+        saved.restore()

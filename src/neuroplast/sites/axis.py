@@ -53,7 +53,7 @@ def resize_parameter(param: nn.Parameter, resize: Resize,
         return
     state = optimizer.state[param]
     for key, value in list(state.items()):
-        if torch.is_tensor(value) and follows_parameter(value, old_shape, dim):
+        if torch.is_tensor(value) and follows_parameter(optimizer, key, value, old_shape, dim):
             state[key] = resize(value, fresh_value(optimizer, param, key)).contiguous()
 
 

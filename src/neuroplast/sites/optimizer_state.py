@@ -3,12 +3,12 @@ what a new neuron's entries start from.
 
 Surgery resizes every state tensor laid out like its parameter along the site's dimension
 (:func:`neuroplast.sites.axis.resize_parameter`): SGD's momentum, Adam's moments, RMSprop's
-averages — and Adafactor's factored variances, whose shape is the parameter's with some
-dimensions 1 (a row variance (out, 1) follows a row removal, a column variance (1, in) a
-column removal). A new neuron's entries get the value a fresh optimizer gives a new parameter:
-0 for nearly every optimizer, but Rprop starts each step size at the learning rate (0 would
-stay clamped at ``step_sizes[0]``, 10⁻⁶ by default: the new neuron would barely move) and
-Adagrad its sums at ``initial_accumulator_value``.
+averages — and Adafactor's factored variances, means over one dimension of the parameter (a row
+variance (out, 1) follows a row removal, a column variance (1, in) a column removal;
+:data:`REDUCED_DIMENSION`). A new neuron's entries get the value a fresh optimizer gives a new
+parameter: 0 for nearly every optimizer, but Rprop starts each step size at the learning rate
+(0 would stay clamped at ``step_sizes[0]``, 10⁻⁶ by default: the new neuron would barely move)
+and Adagrad its sums at ``initial_accumulator_value``.
 
 LBFGS keeps one flattened history of all its parameters, which no index map of one tensor can
 resize: it is refused before any surgery (:func:`check_resizable_state`).
@@ -30,6 +30,13 @@ FRESH_STATE: dict[type[torch.optim.Optimizer], dict[str, Callable[[dict[str, Any
 """Optimizer type → state key → the value a new entry starts from, given the parameter's
 group (every other key starts at 0)."""
 
+REDUCED_DIMENSION: dict[type[torch.optim.Optimizer], dict[str, int]] = {
+    torch.optim.Adafactor: {"row_var": -1, "col_var": -2},
+}
+"""Optimizer type → state key → the parameter dimension that state is a mean over (size 1
+there): it follows every other dimension. Shapes alone cannot tell: for a site of one neuron a
+column variance (1, in) has the weight's own shape."""
+
 UNRESIZABLE: dict[type[torch.optim.Optimizer], str] = {
     torch.optim.LBFGS: "keeps one flattened history of all its parameters",
 }
@@ -37,11 +44,12 @@ UNRESIZABLE: dict[type[torch.optim.Optimizer], str] = {
 
 
 def fresh_value(optimizer: torch.optim.Optimizer, param: torch.Tensor, key: str) -> float:
-    """The value a new entry of ``param``'s state ``key`` starts from (:data:`FRESH_STATE`)."""
+    """The value a new entry of ``param``'s state ``key`` starts from (:data:`FRESH_STATE`;
+    the optimizer's defaults for a parameter it keeps state for but no group holds)."""
     for kind, keys in FRESH_STATE.items():
         if isinstance(optimizer, kind) and key in keys:
-            group = next(g for g in optimizer.param_groups
-                         if any(p is param for p in g["params"]))
+            group = next((g for g in optimizer.param_groups
+                          if any(p is param for p in g["params"])), optimizer.defaults)
             return keys[key](group)
     return 0.0
 
@@ -59,8 +67,18 @@ def check_resizable_state(optimizer: torch.optim.Optimizer | None) -> None:
                 f"model; pass optimizer=None and build the optimizer again after the surgery")
 
 
-def follows_parameter(state: torch.Tensor, shape: torch.Size, dim: int) -> bool:
-    """Whether a state tensor is laid out like a parameter of ``shape`` along ``dim``: the
-    same number of dimensions, each the parameter's size or 1, and the full size at ``dim``."""
-    return (state.ndim == len(shape) and state.shape[dim] == shape[dim]
+def follows_parameter(optimizer: torch.optim.Optimizer, key: str, state: torch.Tensor,
+                      shape: torch.Size, dim: int) -> bool:
+    """Whether the state tensor ``key`` is laid out like its parameter (of ``shape``) along
+    ``dim``, so surgery along ``dim`` resizes it: for a state :data:`REDUCED_DIMENSION` names,
+    when ``dim`` is not the one it is a mean over; otherwise when it has the parameter's shape,
+    or that shape with 1s elsewhere and the full size (> 1) at ``dim``."""
+    if state.ndim != len(shape) or state.ndim == 0:
+        return False
+    for kind, keys in REDUCED_DIMENSION.items():
+        if isinstance(optimizer, kind) and key in keys:
+            return dim % state.ndim != keys[key] % state.ndim
+    if state.shape == shape:
+        return True
+    return (state.shape[dim] == shape[dim] > 1
             and all(s in (1, p) for s, p in zip(state.shape, shape, strict=True)))

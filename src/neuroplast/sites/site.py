@@ -30,6 +30,7 @@ from neuroplast.activations import Activation
 from neuroplast.errors import NeuroplastError
 from neuroplast.sites.axis import Axis
 from neuroplast.sites.consumers import ConsumerView
+from neuroplast.sites.optimizer_state import check_resizable_state
 from neuroplast.sites.record import (
     AddBias,
     Append,
@@ -195,6 +196,7 @@ class Site:
             NeuroplastError: if ``keep`` is empty (a site may not lose every neuron) or holds
                 repeated or out-of-range indices.
         """
+        check_resizable_state(optimizer)
         width = self.width
         keep = torch.as_tensor(keep, dtype=torch.long).flatten()
         if keep.numel() == 0:
@@ -220,8 +222,10 @@ class Site:
             upstream: one tensor per :attr:`upstream` axis, the new neurons' entries laid out
                 along that axis's dimension.
             consumer_columns: (m, k, K) the consumer's weights from the new neurons.
-            optimizer: its state for the new entries is zero.
+            optimizer: its state for the new entries starts where a fresh optimizer's would
+                (:mod:`neuroplast.sites.optimizer_state`).
         """
+        check_resizable_state(optimizer)
         if not self.can_grow:
             raise NeuroplastError(
                 f"site {self.name!r} cannot grow: its neurons are data features with no "
