@@ -691,3 +691,67 @@ def test_hugging_face_keyword_inputs(llama):
     model, tokens, found = llama
     inputs = {"input_ids": tokens, "attention_mask": torch.ones_like(tokens)}
     assert [s.name for s in find_sites(model, inputs)] == [s.name for s in found.sites]
+
+
+class _IndexedHidden(nn.Module):
+    """fc1 → tanh → (something that treats channels by index) → fc2."""
+
+    def __init__(self, mode: str) -> None:
+        super().__init__()
+        self.fc1, self.fc2, self.mode = nn.Linear(4, 6), nn.Linear(6, 2), mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc1(x)
+        if self.mode == "grouped":  # one activation on the first half, another on the rest
+            return self.fc2(torch.cat([torch.relu(h[:, :3]), torch.tanh(h[:, 3:])], dim=1))
+        h = torch.tanh(h).clone()
+        if self.mode == "zero":  # a hand-made mask of channel 2
+            h[:, 2] = 0
+        else:  # "scale"
+            h[:, 2] = h[:, 2] * 3
+        return self.fc2(h)
+
+
+@pytest.mark.parametrize("mode", ["zero", "scale", "grouped"])
+def test_a_forward_treating_a_channel_by_its_index_is_refused(mode):
+    """Copying neuron n−1 into neuron 0 looked the same; surgery then changed the function
+    (B1 by 0.2, pruning a constant-zero neuron by 0.19: a hostile user's pass)."""
+    torch.manual_seed(0)
+    model = _IndexedHidden(mode).double()
+    discovery = explain_sites(model, torch.randn(16, 4, dtype=torch.float64))
+    assert discovery.sites == []
+    assert any(skipped.module == "fc1" and "treats channels differently" in skipped.reason
+               for skipped in discovery.skipped)
+
+
+class _Scaled(nn.Module):
+    """fc1 → relu → × a per-channel scale the forward reads without calling a module."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__()
+        self.fc1, self.fc2, self.holder = nn.Linear(4, 6), nn.Linear(6, 2), holder
+        if holder == "parameter-list":
+            self.scales = nn.ParameterList([nn.Parameter(torch.full((6,), 0.5))])
+        elif holder == "attribute":
+            self.mask = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 1.0])
+        else:  # "uncalled submodule"
+            self.ls = nn.Module()
+            self.ls.gamma = nn.Parameter(torch.full((6,), 0.5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.fc1(x))
+        scale = {"parameter-list": lambda: self.scales[0], "attribute": lambda: self.mask,
+                 "uncalled submodule": lambda: self.ls.gamma}[self.holder]()
+        return self.fc2(h * scale)
+
+
+@pytest.mark.parametrize("holder", ["parameter-list", "attribute", "uncalled submodule"])
+def test_a_tensor_of_the_sites_width_read_without_a_module_call_is_refused(holder):
+    """Surgery would not resize it: replication broke the next forward, and a prune failed
+    after it had resized fc1 (a hostile user's pass)."""
+    torch.manual_seed(0)
+    model = _Scaled(holder)
+    discovery = explain_sites(model, torch.randn(16, 4))
+    assert discovery.sites == []
+    assert any(skipped.module == "fc1" and "(6,)" in skipped.reason
+               and "would not resize it" in skipped.reason for skipped in discovery.skipped)

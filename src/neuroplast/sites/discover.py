@@ -226,6 +226,20 @@ def _own_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
     return own
 
 
+def _held_tensors(module: nn.Module, called: set[nn.Module]) -> dict[str, torch.Tensor]:
+    """The tensors ``module``'s forward may read without calling a module: its own parameters
+    and floating buffers, plain tensor attributes (``self.mask = torch.ones(n)``), and the
+    parameters and buffers of descendants that never run as modules (an ``nn.ParameterList``,
+    a submodule whose ``gamma`` the forward reads directly) — named by their paths."""
+    held = _own_tensors(module)
+    held.update({k: v for k, v in vars(module).items()
+                 if torch.is_tensor(v) and k not in held})
+    for path, child in module.named_modules():
+        if path and child not in called:
+            held.update({f"{path}.{k}": v for k, v in _own_tensors(child).items()})
+    return held
+
+
 def _tied_modules(names: dict[nn.Module, str]) -> dict[nn.Module, str]:
     """Every module holding a parameter whose storage another module's parameter also uses
     (``b.weight = a.weight``, a tied embedding and output layer), mapped to the other's name.
@@ -496,8 +510,9 @@ class _Discoverer:
 
     def _check_holders(self, modules: Sequence[nn.Module], n: int) -> None:
         """Refuses when a module holding the site (up to the innermost one holding all of
-        ``modules``) owns a tensor with a dimension of ``n``: its forward may use it on the
-        site's channels, and surgery would not resize it."""
+        ``modules``) holds a tensor with a dimension of ``n`` that its forward may read
+        directly (:func:`_held_tensors`): it may use it on the site's channels, and surgery
+        would not resize it."""
         names = [self.name(m) for m in modules]
         top = _common_prefix(names)
         holders: set[str] = {top}
@@ -506,9 +521,10 @@ class _Discoverer:
             while parts and ".".join(parts) != top:
                 holders.add(".".join(parts))
                 parts.pop()
+        called = {call.module for call in self.probe.base.calls}
         for holder in sorted(holders):
             module = self.model.get_submodule(holder) if holder else self.model
-            for attr, tensor in _own_tensors(module).items():
+            for attr, tensor in _held_tensors(module, called).items():
                 if n in tensor.shape:
                     label = holder or type(module).__name__
                     raise _Refused(UNSUPPORTED, f"{label} uses its own tensor {attr} "
@@ -517,9 +533,13 @@ class _Discoverer:
                                                 "would not resize it", modules[:-1])
 
     def _check_copies(self, site: Site) -> None:
+        """Refuses unless giving every neuron neuron 0's upstream entries makes all the
+        consumer's input channels equal: a forward that treats a channel by its index (zeroes
+        or scales channel 2, applies one activation to the first half and another to the
+        rest) would be changed by surgery that moves or copies channels."""
         if site.width < 2:
             return
-        if not self.probe.copies(site, 0, site.width - 1):
+        if not self.probe.copies(site, 0, range(1, site.width)):
             pnames = " and ".join(self.name(p) for p in site.producers)
             raise _Refused(ASYMMETRIC, f"copying a channel of {pnames} into another does not "
                                        f"make {self.name(site.consumer)}'s inputs equal "

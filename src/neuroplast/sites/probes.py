@@ -259,17 +259,18 @@ class Probe:
                           stop=self._until(consumer))
         return self._close(self._input_of(trace, consumer), 2.0 * self.call(consumer).input)
 
-    def copies(self, site: Site, k: int, j: int) -> bool:
-        """Whether giving neuron ``j`` neuron ``k``'s upstream entries (producer rows, bias,
-        BatchNorm entries) makes the consumer's input channels j and k equal. The model's
-        tensors are restored afterwards."""
+    def copies(self, site: Site, k: int, targets: Sequence[int]) -> bool:
+        """Whether giving every neuron of ``targets`` neuron ``k``'s upstream entries (producer
+        rows, bias, BatchNorm entries) makes the consumer's input channels of ``targets`` all
+        equal to channel k. The model's tensors are restored afterwards."""
+        targets = torch.as_tensor(list(targets), dtype=torch.long)
         saved = []
         try:
             with torch.no_grad():
                 for axis in site.upstream:
                     tensor = axis.tensor
-                    source = axis.entries(torch.tensor([k])).to(tensor.device)
-                    target = axis.entries(torch.tensor([j])).to(tensor.device)
+                    source = axis.entries(torch.full_like(targets, k)).to(tensor.device)
+                    target = axis.entries(targets).to(tensor.device)
                     saved.append((tensor, target, tensor.index_select(axis.dim, target).clone(),
                                   axis.dim))
                     tensor.index_copy_(axis.dim, target, tensor.index_select(axis.dim, source))
@@ -279,7 +280,8 @@ class Probe:
                 for tensor, target, old, dim in saved:
                     tensor.index_copy_(dim, target, old)
         rows = site.rows(self._input_of(trace, site.consumer))  # (rows, n)
-        return self._close(rows[:, j], rows[:, k], self.rounding)
+        return self._close(rows[:, targets], rows[:, [k]].expand(-1, targets.numel()),
+                           self.rounding)
 
     def matches(self, computed: torch.Tensor, observed: torch.Tensor) -> bool:
         """Whether a value computed from recorded tensors equals an observed one (to the
