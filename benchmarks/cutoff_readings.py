@@ -224,15 +224,35 @@ def compare(per_seed: Sequence[dict[str, dict[str, Any]]]) -> list[dict[str, Any
     return summary
 
 
+def cell(row: dict[str, Any], quantity: str, cutoff: float | None, digits: int) -> str:
+    """A summary row's mean of ``quantity`` at ``cutoff``, bold when within 2 combined s.e. of
+    the paper's."""
+    value = next(v for v in row["values"] if v["quantity"] == quantity and v["cutoff"] == cutoff)
+    mark = "**" if within(value["difference"], value["difference_se"]) else ""
+    return f"{mark}{value['mean']:.{digits}f}{mark}"
+
+
+def quantity_tables(summary: list[dict[str, Any]], key: str) -> list[str]:
+    """Markdown lines: per quantity of :data:`QUANTITIES`, one table of every summary row
+    (named by its ``key``) at Fig. 5's cutoffs, and the paper's row."""
+    lines: list[str] = []
+    for quantity, heading, digits in QUANTITIES:
+        lines += ["", f"### {heading} (bold: within 2 combined s.e. of the paper's)", "",
+                  f"| {key} | " + " | ".join(f"ε = {c:g}" for c in CUTOFFS) + " |",
+                  "|---|" + "---|" * len(CUTOFFS)]
+        for row in summary:
+            lines.append(f"| {row[key]} | "
+                         + " | ".join(cell(row, quantity, c, digits) for c in CUTOFFS) + " |")
+        papers = [next(v for v in summary[0]["values"]
+                       if v["quantity"] == quantity and v["cutoff"] == c) for c in CUTOFFS]
+        lines.append("| paper | " + " | ".join(f"{v['paper']:.{digits}f}" for v in papers)
+                     + " |")
+    return lines
+
+
 def markdown(summary: list[dict[str, Any]], inputs: list[dict[str, Any]], header: str) -> str:
     """The report: per row the cells within 2 s.e., then the widths, the accuracies and the
     top input efficiencies beside the paper's."""
-    def cell(row: dict[str, Any], quantity: str, cutoff: float | None, digits: int) -> str:
-        value = next(v for v in row["values"]
-                     if v["quantity"] == quantity and v["cutoff"] == cutoff)
-        mark = "**" if within(value["difference"], value["difference_se"]) else ""
-        return f"{mark}{value['mean']:.{digits}f}{mark}"
-
     paper = summary[0]
     lines = [header, "", "| row | cells within 2 s.e. | Σ \\|ours − paper\\| of the "
              f"{len(CUTOFFS)} widths | top efficiency |", "|---|---|---|---|"]
@@ -241,17 +261,7 @@ def markdown(summary: list[dict[str, Any]], inputs: list[dict[str, Any]], header
                      f"{row['width_gap_sum']:.1f} | {cell(row, 'max_efficiency', None, 3)} |")
     first = next(v for v in paper["values"] if v["quantity"] == "max_efficiency")
     lines.append(f"| paper | | | {first['paper']:.3f} ± {first['paper_se']:.3f} |")
-    for quantity, heading, digits in QUANTITIES:
-        lines += ["", f"### {heading} (bold: within 2 combined s.e. of the paper's)", "",
-                  "| row | " + " | ".join(f"ε = {c:g}" for c in CUTOFFS) + " |",
-                  "|---|" + "---|" * len(CUTOFFS)]
-        for row in summary:
-            lines.append(f"| {row['row']} | "
-                         + " | ".join(cell(row, quantity, c, digits) for c in CUTOFFS) + " |")
-        papers = [next(v for v in paper["values"]
-                       if v["quantity"] == quantity and v["cutoff"] == c) for c in CUTOFFS]
-        lines.append("| paper | " + " | ".join(f"{v['paper']:.{digits}f}" for v in papers)
-                     + " |")
+    lines += quantity_tables(summary, "row")
     lines += ["", f"### The top input efficiency of the nets pruned at ε = {INPUT_NETS_CUTOFF:g} "
               "(one shot, not retrained) against Fig. 7's", "",
               "| reading | top input efficiency | paper | ours − paper | within 2 s.e. |",

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.cutoff_readings import CUTOFFS, QUANTITIES, SITE
+from benchmarks.cutoff_readings import CUTOFFS, QUANTITIES, SITE, cell, quantity_tables
 from benchmarks.report_cells import within
 from benchmarks.run_arguments import arm_probe, made_by, write_probe_report
 
@@ -254,12 +254,6 @@ def markdown(per_seed: Sequence[dict[str, Any]], summary: list[dict[str, Any]],
              header: str) -> str:
     """The report: per seed the selected epochs; per variant the cells within 2 s.e., the
     widths and accuracies beside the paper's; the paired width differences."""
-    def cell(row: dict[str, Any], quantity: str, cutoff: float | None, digits: int) -> str:
-        value = next(v for v in row["values"]
-                     if v["quantity"] == quantity and v["cutoff"] == cutoff)
-        mark = "**" if within(value["difference"], value["difference_se"]) else ""
-        return f"{mark}{value['mean']:.{digits}f}{mark}"
-
     lines = [header, "", "## The selected nets, seed by seed", "",
              "| seed | final net's training accuracy = the stored run's | " + " | ".join(
                  f"{v}: epoch, training / validation accuracy" for v in VARIANTS) + " |",
@@ -281,17 +275,7 @@ def markdown(per_seed: Sequence[dict[str, Any]], summary: list[dict[str, Any]],
     first = summary[0]["values"]
     lines.append(f"| paper | | | | {first[0]['paper']:.5f} ± {first[0]['paper_se']:.5f} | "
                  f"{first[1]['paper']:.3f} ± {first[1]['paper_se']:.3f} |")
-    for quantity, heading, digits in QUANTITIES:
-        lines += ["", f"### {heading} (bold: within 2 combined s.e. of the paper's)", "",
-                  "| variant | " + " | ".join(f"ε = {c:g}" for c in CUTOFFS) + " |",
-                  "|---|" + "---|" * len(CUTOFFS)]
-        for row in summary:
-            lines.append(f"| {row['variant']} | "
-                         + " | ".join(cell(row, quantity, c, digits) for c in CUTOFFS) + " |")
-        papers = [next(v for v in first if v["quantity"] == quantity and v["cutoff"] == c)
-                  for c in CUTOFFS]
-        lines.append("| paper | " + " | ".join(f"{v['paper']:.{digits}f}" for v in papers)
-                     + " |")
+    lines += quantity_tables(summary, "variant")
     lines += ["", "### Neurons kept: the selected net's minus the final net's, paired by seed",
               "", "| rule | " + " | ".join(f"ε = {c:g}" for c in CUTOFFS) + " |",
               "|---|" + "---|" * len(CUTOFFS)]
