@@ -14,7 +14,7 @@ from benchmarks.validation_selection import (
     finished_seeds,
     first_prune,
     improves,
-    stored_accuracies,
+    stored_runs,
     write_seed,
 )
 from neuroplast.data import Split
@@ -77,20 +77,20 @@ def test_first_prune_keeps_fewer_neurons_at_larger_cutoffs():
     assert record["max_efficiency"] > 0
 
 
-def test_stored_accuracies_read_only_the_arms_baseline_runs(tmp_path):
+def test_stored_runs_read_only_the_arms_baseline_runs(tmp_path):
     options = {"invert": True, "init": "lecun-normal", "l2": "half-weights"}
 
-    def run(name, experiment, protocol, seed, run_options, accuracy):
+    def run(name, experiment, protocol, seed, run_options, loss):
         (tmp_path / f"{name}.json").write_text(json.dumps({
             "spec": {"experiment": experiment, "protocol": protocol, "seed": seed},
-            "result": {"run_options": run_options, "train_accuracy": accuracy}}))
+            "result": {"run_options": run_options, "test_loss": loss}}))
 
     run("a", "baseline-training", "paper", 0, options, 0.98)
     run("b", "baseline-training", "paper", 1, options | {"init": "kaiming-normal"}, 0.97)
     run("c", "baseline-training", "fast", 2, options, 0.96)
     run("d", "cutoff-pruning", "paper", 3, options, 0.95)
-    assert stored_accuracies(tmp_path, "paper", options) == {0: 0.98}
-    assert stored_accuracies(None, "paper", options) == {}
+    assert stored_runs(tmp_path, "paper", options) == {0: {"test_loss": 0.98, "platform": None}}
+    assert stored_runs(None, "paper", options) == {}
 
 
 def test_finished_seeds_are_kept_per_arm(tmp_path):
