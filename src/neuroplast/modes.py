@@ -9,10 +9,11 @@ the next step). These functions save each module's own flag and restore exactly 
 Evaluation mode stops BatchNorm's running statistics, but not a buffer a forward updates in
 any mode (an exponential moving average, a call counter, a cache). A measurement runs the
 user's forward many times (discovery ~9 passes, statistics one per batch), so
-:func:`enter_evaluation` also copies every buffer and :func:`restore_modes` writes the copies
-back into the same tensors (a buffer the forward replaced gets its own tensor back): a
-measurement leaves the model's state as it found it. The copies cost one pass over the
-buffers, less than one forward through the weights.
+:func:`enter_evaluation` also copies every buffer, and :func:`restore_modes` puts back a
+buffer the forwards replaced and writes the copy into one they changed (its version counter
+moved): a measurement leaves the model's state as it found it, and a buffer it did not touch
+is not written (a graph still alive from the user's forward would refuse that). The copies
+cost one pass over the buffers, less than one forward through the weights.
 """
 
 from __future__ import annotations
