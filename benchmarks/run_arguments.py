@@ -154,7 +154,6 @@ class ArmProbe:
                       f"{'found' if found else 'trained and stored'}", file=sys.stderr)
         return trained
 
-
     def base_nets(self) -> Iterator[tuple[int, Any, dict[str, Any]]]:
         """Seed, base N4 and its record (seed, training accuracy, whether it was loaded from
         the trained cache rather than trained by this run) for seeds 0 … ``--seeds`` − 1,

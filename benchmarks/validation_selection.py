@@ -113,7 +113,8 @@ def first_prune(model: Any, train: Any) -> dict[str, Any]:
     results = []
     for cutoff in CUTOFFS:
         pruned = copy.deepcopy(model)
-        prune(pruned, SITE, train, rule="A1", cutoff=cutoff, max_fraction=keep_one(width))
+        prune(pruned, SITE, train, rule="A1", cutoff=cutoff, max_fraction=keep_one(width),
+              stats=stats)  # the copy's statistics are the model's: collected once
         results.append({"cutoff": cutoff, "remaining_neurons": pruned.site(SITE).width,
                         "accuracy_after_pruning": evaluate(pruned)[0]})
     return {"max_efficiency": float(connection_cut_efficiency(model, SITE, stats).max()),

@@ -270,6 +270,7 @@ class _Discoverer:
         self.layers = [m for m in self.names if is_layer(m)]
         self.handled: set[int] = set()
         self.tied = _tied_modules(self.names)
+        self.called = {call.module for call in probe.base.calls}  # modules the forward runs
 
     def name(self, module: nn.Module) -> str:
         return self.names[module]
@@ -521,10 +522,9 @@ class _Discoverer:
             while parts and ".".join(parts) != top:
                 holders.add(".".join(parts))
                 parts.pop()
-        called = {call.module for call in self.probe.base.calls}
         for holder in sorted(holders):
             module = self.model.get_submodule(holder) if holder else self.model
-            for attr, tensor in _held_tensors(module, called).items():
+            for attr, tensor in _held_tensors(module, self.called).items():
                 if n in tensor.shape:
                     label = holder or type(module).__name__
                     raise _Refused(UNSUPPORTED, f"{label} uses its own tensor {attr} "
