@@ -36,11 +36,13 @@ def setup(kind: type[torch.optim.Optimizer], **options):
     (torch.optim.Adagrad, {"lr": 0.1, "initial_accumulator_value": 0.25}, "sum", 0.25),
     (torch.optim.Adam, {"lr": 0.01}, "exp_avg_sq", 0.0),
 ])
-def test_new_neurons_state_starts_where_a_fresh_optimizer_starts(kind, options, key, fresh):
+@pytest.mark.parametrize("method", ["B3", "B4"])  # children of parents, and random neurons
+def test_new_neurons_state_starts_where_a_fresh_optimizer_starts(kind, options, key, fresh,
+                                                                 method):
     model, optimizer, step, data, site = setup(kind, **options)
     before = {name: optimizer.state[p][key].clone()
               for name, p in (("producer", model[0].weight), ("consumer", model[2].weight))}
-    neuroplast.replicate(model, site, [data], n=2, method="B3", optimizer=optimizer)
+    neuroplast.replicate(model, site, [data], n=2, method=method, optimizer=optimizer)
     producer, consumer = (optimizer.state[model[0].weight][key],
                           optimizer.state[model[2].weight][key])
     assert producer.shape == (10, 4) and consumer.shape == (3, 10)

@@ -1,0 +1,64 @@
+"""benchmarks.child_state: the two ways a child's optimizer state is written, and the table's
+paired differences."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmarks import child_state
+
+
+def _trained(kind: str) -> tuple[nn.Sequential, torch.optim.Optimizer]:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 7), nn.Tanh(), nn.Linear(7, 3))
+    optimizer = child_state.OPTIMIZERS[kind](model.parameters())
+    x, y = torch.randn(20, 6), torch.randint(0, 3, (20,))
+    for _ in range(3):
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    return model, optimizer
+
+
+@pytest.mark.parametrize("kind", list(child_state.OPTIMIZERS))
+@pytest.mark.parametrize("arm", ["fresh", "parent"])
+def test_children_state_is_zero_or_the_parents(kind, arm):
+    model, optimizer = _trained(kind)
+    children, parents = torch.tensor([5, 6]), torch.tensor([1, 3])
+    before = {id(p): {k: v.clone() for k, v in optimizer.state[p].items()}
+              for p in model.parameters()}
+    child_state._set_children_state(optimizer, model, children, parents, arm)
+    for param, dim in ((model[0].weight, 0), (model[0].bias, 0), (model[2].weight, 1)):
+        for key, value in optimizer.state[param].items():
+            if value.dim() == 0:
+                continue
+            old = before[id(param)][key]
+            expected = torch.zeros_like(old.index_select(dim, parents)) if arm == "fresh" \
+                else old.index_select(dim, parents)
+            assert torch.equal(value.index_select(dim, children), expected)
+            others = torch.tensor([0, 1, 2, 3, 4])
+            assert torch.equal(value.index_select(dim, others), old.index_select(dim, others))
+
+
+def test_table_gives_paired_differences_from_the_arm_without_replication():
+    steps = len(child_state.READ_AFTER)
+
+    def readings(loss: float, accuracy: float) -> list[dict[str, float]]:
+        return [{"steps": k, "train_loss": loss, "test_accuracy": accuracy}
+                for k in child_state.READ_AFTER]
+
+    runs = {"none": [readings(0.5, 0.9), readings(0.7, 0.8)],
+            "fresh": [readings(0.4, 0.92), readings(0.6, 0.82)],  # −0.1 both seeds
+            "parent": [readings(0.5, 0.9), readings(0.9, 0.8)]}   # 0 and +0.2
+    row_fresh, row_parent = child_state.table({"runs": {"adam/B1": runs}}).splitlines()[2:]
+    assert row_fresh.count("-0.1000 ± 0.0000") == steps
+    assert row_fresh.endswith("| +0.0200 ± 0.0000 |")
+    assert row_parent.count("+0.1000 ± 0.1000") == steps  # mean 0.1, s.d. 0.141, s.e. 0.1
+
+
+def test_one_seed_is_refused():
+    with pytest.raises(SystemExit):
+        child_state.main(["--data", "unused", "--seeds", "1", "--out", "unused"])
