@@ -404,6 +404,47 @@ def test_residual_block_is_refused():
     assert "skip" in found.reason("a") and "residual" in found.reason("b")
 
 
+class BothActivatedGate(nn.Module):
+    """down(σ(gate(x)) · tanh(up(x))): a gate whose up projection is not a plain factor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate, self.up, self.down = nn.Linear(6, 5), nn.Linear(6, 5), nn.Linear(5, 3)
+
+    def forward(self, x):
+        return self.down(torch.sigmoid(self.gate(x)) * torch.tanh(self.up(x)))
+
+
+def test_a_gate_with_an_activated_up_projection_is_named_a_gate():
+    found = explain(build(BothActivatedGate), vectors())
+    assert found.sites == []
+    assert patterns(found) == {"gate": "unsupported gate", "up": "unsupported gate",
+                               "down": "output layer"}
+    assert "not act(gate)·up" in found.reason("gate")
+
+
+class TokenMixing(nn.Module):
+    """MLP-Mixer's token MLP: mix(tanh(tokens(x.transpose(1, 2)))).transpose(1, 2) → head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Linear(3, 8)
+        self.tokens, self.mix, self.head = nn.Linear(6, 12), nn.Linear(12, 6), nn.Linear(8, 2)
+
+    def forward(self, x):  # (batch, 6 tokens, 3)
+        h = self.embed(x).transpose(1, 2)  # (batch, 8 channels, 6 tokens)
+        return self.head(self.mix(torch.tanh(self.tokens(h))).transpose(1, 2).mean(1))
+
+
+def test_a_transposed_output_is_named_as_such_and_the_token_mlp_is_a_site():
+    example = torch.randn(2, 6, 3, generator=torch.Generator().manual_seed(3))
+    found = explain(build(TokenMixing), example)
+    assert [s.name for s in found.sites] == ["tokens"]
+    assert patterns(found) == {"embed": "transposed", "mix": "transposed",
+                               "head": "output layer"}
+    assert "along another dimension (a transpose or permute)" in found.reason("mix")
+
+
 def test_depthwise_convolution_is_refused():
     model = build(depthwise_cnn)
     found = explain(model, images())

@@ -79,6 +79,8 @@ RESIDUAL = "residual-coupled"
 GROUPED = "grouped conv"
 ATTENTION = "attention"
 CONCAT = "concat/split"
+TRANSPOSED = "transposed"
+GATE = "unsupported gate"
 MIXING = "channel-mixing op"
 UNSUPPORTED = "unsupported module"
 NOT_CALLED = "not called"
@@ -434,6 +436,15 @@ class _Discoverer:
             return 1
         if isinstance(p, nn.Conv2d) and channel_dim(q) == -1 and entries % n == 0:
             return entries // n
+        shape = self.probe.call(p).output.shape
+        other_sizes = [size for dim, size in enumerate(shape)
+                       if 0 < dim and dim != channel_dim(p) % len(shape)]
+        if entries in other_sizes:  # e.g. MLP-Mixer's token MLP: x.transpose(1, 2)
+            raise _Refused(TRANSPOSED, f"{self.name(q)} reads {entries} channels but "
+                                       f"{self.name(p)} makes {n}: {self.name(p)}'s output "
+                                       f"reaches {self.name(q)} along another dimension (a "
+                                       "transpose or permute), so its channels are not "
+                                       f"{self.name(q)}'s input channels")
         raise _Refused(CONCAT, f"{self.name(q)} reads {entries} channels but {self.name(p)} "
                                f"makes {n}: its channels are concatenated with other tensors "
                                "or split")
@@ -688,6 +699,8 @@ class _Discoverer:
         for gate, up, activation in candidates:
             if self.probe.homogeneous(up, q):
                 return gate, up, activation
-        raise _Refused(RESIDUAL, f"{self.name(q)} reads a combination of {self.name(a)} and "
-                                 f"{self.name(b)} that is not act(gate)·up")
+        raise _Refused(GATE, f"{self.name(q)} reads a combination of {self.name(a)} and "
+                             f"{self.name(b)} that is not act(gate)·up with up entering as a "
+                             "plain factor (an activation on both projections, or another "
+                             "combination)")
 
