@@ -436,6 +436,14 @@ class TokenMixing(nn.Module):
         return self.head(self.mix(torch.tanh(self.tokens(h))).transpose(1, 2).mean(1))
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated")  # torch's import
+def test_a_compiled_model_is_discovered_through_the_module_it_wraps():
+    model = build(sequential_mlp)
+    found = explain(torch.compile(model), vectors())
+    assert summary(found) == [("0", "linear", 7, "Linear"), ("2", "linear", 5, "Linear")]
+    assert found.sites[0].producer is model[0]  # not "_orig_mod.0"
+
+
 def test_a_transposed_output_is_named_as_such_and_the_token_mlp_is_a_site():
     example = torch.randn(2, 6, 3, generator=torch.Generator().manual_seed(3))
     found = explain(build(TokenMixing), example)

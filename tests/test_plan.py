@@ -503,6 +503,42 @@ def test_input_site_is_rebuilt_with_its_selector(tmp_path):
     assert input_site("input", selector=loaded.selector, consumer=loaded.layers[0]).width == 3
 
 
+class HoldsCompiledBlock(nn.Module):
+    """head(relu(block(x))) with ``block`` a ``torch.compile``d Sequential when asked."""
+
+    def __init__(self, compiled: bool) -> None:
+        super().__init__()
+        torch.manual_seed(12)
+        block = nn.Sequential(nn.Linear(6, 12), nn.Tanh(), nn.Linear(12, 6)).to(DT)
+        self.block = torch.compile(block) if compiled else block
+        self.head = nn.Linear(6, 3).to(DT)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.block(x)))
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated")  # torch's import
+def test_a_model_holding_a_compiled_block_is_pruned_saved_and_loaded_by_its_plain_names(
+        tmp_path):
+    model = HoldsCompiledBlock(compiled=True)
+    x = torch.randn(40, 6, generator=torch.Generator().manual_seed(6), dtype=DT)
+    # discovery and statistics run the block's own module: hooks inside a compiled region
+    # failed ("already tracked for mutation"), and names held "._orig_mod"
+    assert [site.name for site in neuroplast.find_sites(model, x)] == ["block.0", "block.2"]
+    neuroplast.prune(model, "block.0", [x], amount=4)
+    neuroplast.replicate(model, "block.0", [x], n=1)
+    assert type(model.block).__name__ == "OptimizedModule"  # the wrapper is put back
+    expected = model(x)  # the compiled block runs the reshaped module
+    neuroplast.save(model, tmp_path / "saved")
+    stored = load_file(str(tmp_path / "saved" / WEIGHTS_FILE))
+    assert "block.0.weight" in stored and stored["block.0.weight"].shape == (9, 6)
+    assert not any("_orig_mod" in name for name in stored)
+    for compiled in (False, True):
+        loaded = neuroplast.load(tmp_path / "saved", lambda c=compiled: HoldsCompiledBlock(c))
+        torch.testing.assert_close(loaded(x), expected)
+        assert (type(loaded.block).__name__ == "OptimizedModule") is compiled
+
+
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated")  # torch's import
 def test_a_compiled_model_saves_and_loads_under_its_uncompiled_names(tmp_path):
     model, x = changed("sequential")

@@ -18,11 +18,13 @@ cost one pass over the buffers, less than one forward through the weights.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from torch.nn.parameter import UninitializedBuffer
+
+from neuroplast.compiled import Swap, rewrap, unwrap_compiled_parts
 
 
 @dataclass(frozen=True)
@@ -67,17 +69,23 @@ class SavedBuffer:
 
 @dataclass(frozen=True)
 class Modes:
-    """What :func:`restore_modes` gives back: each module's own ``training`` flag, and each
-    buffer."""
+    """What :func:`restore_modes` gives back: each module's own ``training`` flag, each
+    buffer, and the compiled submodules unwrapped for the measurement."""
 
     flags: list[tuple[nn.Module, bool]]
     buffers: list[SavedBuffer]
+    compiled: list[Swap] = field(default_factory=list)
 
 
 def enter_evaluation(model: nn.Module) -> Modes:
     """Put ``model`` (every submodule) in evaluation mode; returns what :func:`restore_modes`
     needs to give each module its own flag and every buffer its values back (a lazy module's
-    buffer not yet materialised has none to save)."""
+    buffer not yet materialised has none to save).
+
+    A ``torch.compile``d submodule is replaced by the module it wraps until
+    :func:`restore_modes` (:mod:`neuroplast.compiled`): a measurement's hooks cannot run inside
+    a compiled region, and its names would hold ``._orig_mod``."""
+    compiled = unwrap_compiled_parts(model)
     flags = [(module, module.training) for module in model.modules()]
     with torch.no_grad():
         buffers = [SavedBuffer.of(module, name, tensor)
@@ -85,7 +93,7 @@ def enter_evaluation(model: nn.Module) -> Modes:
                    for name, tensor in module._buffers.items()
                    if tensor is not None and not isinstance(tensor, UninitializedBuffer)]
     model.eval()
-    return Modes(flags, buffers)
+    return Modes(flags, buffers, compiled)
 
 
 def restore_modes(modes: Modes) -> None:
@@ -95,3 +103,4 @@ def restore_modes(modes: Modes) -> None:
         module.training = training
     for saved in modes.buffers:
         saved.restore()
+    rewrap(modes.compiled)

@@ -25,7 +25,6 @@ import json
 import os
 import secrets
 import shutil
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from neuroplast.compiled import compiled_parts_unwrapped, uncompiled
 from neuroplast.errors import NeuroplastError
 from neuroplast.files import check_not_empty, check_writable_directory
 from neuroplast.sites.plan import apply_plan, check_header, plan_of
@@ -165,7 +165,8 @@ def save(model: nn.Module, path: str | Path, *, force: bool = False,
 
     Args:
         model: any ``nn.Module``, pruned and grown with neuroplast (or not at all); a
-            ``torch.compile``d one is saved under its uncompiled names (:func:`uncompiled`).
+            ``torch.compile``d one, or one holding compiled submodules, is saved under its
+            uncompiled names (:mod:`neuroplast.compiled`).
         path: the folder to create.
         force: replace an existing folder holding a saved model (nothing else).
         metadata: JSON data stored in the plan (what was done, metrics, ...).
@@ -181,10 +182,10 @@ def save(model: nn.Module, path: str | Path, *, force: bool = False,
     """
     path = Path(path)
     check_destination(path, force)
-    model = uncompiled(model)
-    plan = plan_of(model)
+    with compiled_parts_unwrapped(model) as inner:  # the uncompiled architecture's names
+        plan = plan_of(inner)
+        tensors, tied = weights_of(inner)
     plan["metadata"] = _json_metadata(metadata)
-    tensors, tied = weights_of(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     work = _new_folder(path.parent, f".{path.name}.", ".tmp")
     try:
@@ -376,19 +377,6 @@ def load_weights(model: nn.Module, path: str | Path,
     return model
 
 
-def uncompiled(model: nn.Module) -> nn.Module:
-    """The module ``torch.compile`` wrapped (its ``_orig_mod``, however deep), or ``model``.
-
-    A compiled model's state-dict names start with ``_orig_mod.``; saving and loading through
-    the module it wraps keeps the names the uncompiled architecture has, so a model saved
-    compiled loads into a factory that does not compile, and the other way round.
-    """
-    eval_frame = sys.modules.get("torch._dynamo.eval_frame")  # not imported: not compiled
-    while eval_frame is not None and isinstance(model, eval_frame.OptimizedModule):
-        model = model._orig_mod
-    return model
-
-
 def build(factory: Factory) -> nn.Module:
     """``factory()``, checked to be an ``nn.Module``."""
     if isinstance(factory, nn.Module):
@@ -434,10 +422,10 @@ def load(path: str | Path, factory: Factory) -> nn.Module:
     plan = read_plan(folder)
     weights = read_weights(folder / WEIGHTS_FILE)  # a bad file fails before the model is built
     model = build(factory)
-    inner = uncompiled(model)
-    apply_plan(inner, plan, str(folder / PLAN_FILE))
-    load_weights(inner, folder / WEIGHTS_FILE, weights,
-                 built="the model the factory built and the plan reshaped")
+    with compiled_parts_unwrapped(model) as inner:
+        apply_plan(inner, plan, str(folder / PLAN_FILE))
+        load_weights(inner, folder / WEIGHTS_FILE, weights,
+                     built="the model the factory built and the plan reshaped")
     return model
 
 

@@ -52,6 +52,7 @@ from torch import nn
 
 from neuroplast.activations import ACTIVATIONS
 from neuroplast.checks import check_module
+from neuroplast.compiled import uncompiled
 from neuroplast.errors import NeuroplastError
 from neuroplast.modes import enter_evaluation, restore_modes
 from neuroplast.sites.build import conv_site, gated_site, linear_site
@@ -196,7 +197,7 @@ def explain_sites(model: nn.Module, example_input: Any, forward: Forward | None 
 
     Same arguments and errors as :func:`find_sites`.
     """
-    check_module(model)
+    model = uncompiled(check_module(model))  # a compiled root: its module's names, eagerly
     declared = declared_sites(model)
     if declared is not None:
         return Discovery(list(declared.values()), [], [DECLARED_NOTE])
