@@ -124,3 +124,35 @@ def test_lbfgs_is_refused_by_the_surgery_functions_too():
     with pytest.raises(NeuroplastError, match="LBFGS"):
         keep_neurons(model, site, torch.arange(6), optimizer)
     assert model[0].weight.shape == (8, 4)
+
+
+@pytest.mark.parametrize("kind", [torch.optim.Adam, torch.optim.SGD])
+def test_surgery_under_inference_mode_leaves_tensors_training_can_use(kind):
+    """Tensors made under torch.inference_mode() are inference tensors; parameters, optimizer
+    state or buffers made of them failed the next training step ("Inference tensors cannot be
+    saved for backward")."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 6, 3), nn.BatchNorm2d(6), nn.Tanh(),
+                          nn.Conv2d(6, 4, 3, bias=False), nn.Flatten(), nn.Linear(16, 3))
+    x, y = torch.randn(16, 2, 6, 6), torch.randint(0, 3, (16,))
+    optimizer = kind(model.parameters(), lr=0.01, **({"momentum": 0.9} if kind is
+                                                    torch.optim.SGD else {}))
+
+    def step():
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+
+    step()
+    model.train()
+    with torch.inference_mode():
+        site = neuroplast.find_sites(model, x[:2])[0]  # the BatchNorm'd conv channels
+        neuroplast.prune(model, site, [x], amount=2, rule="A1", optimizer=optimizer)
+        neuroplast.replicate(model, site, [x], n=1, optimizer=optimizer)
+    assert model[0].out_channels == model[1].num_features == 5
+    assert model[3].bias is not None  # A1's compensation gave the bias-free consumer one
+    tensors = [*model.parameters(), *model.buffers(),
+               *(v for state in optimizer.state.values() for v in state.values()
+                 if torch.is_tensor(v))]
+    assert not any(t.is_inference() for t in tensors)
+    step()  # trains on: the parameters, buffers and optimizer state are normal tensors

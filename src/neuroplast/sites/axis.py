@@ -117,9 +117,14 @@ class Axis:
         self._apply(append, optimizer)
 
     def _apply(self, resize: Resize, optimizer: torch.optim.Optimizer | None) -> None:
+        # Tensors made under torch.inference_mode() are inference tensors: a parameter or
+        # optimizer state made of them fails the next training step ("Inference tensors cannot
+        # be saved for backward"), far from the surgery. The model's new tensors are made
+        # outside inference mode whatever mode the caller is in.
         tensor = self.tensor
-        if isinstance(tensor, nn.Parameter):
-            resize_parameter(tensor, resize, optimizer, self.dim)
-        else:
-            with torch.no_grad():
-                setattr(self.module, self.name, resize(tensor, None).contiguous())
+        with torch.inference_mode(False):
+            if isinstance(tensor, nn.Parameter):
+                resize_parameter(tensor, resize, optimizer, self.dim)
+            else:
+                with torch.no_grad():
+                    setattr(self.module, self.name, resize(tensor, None).contiguous())

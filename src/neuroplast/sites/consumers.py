@@ -82,9 +82,10 @@ class ConsumerView:
         :func:`neuroplast.train.make_optimizer` without bias decay), else the weight's
         group."""
         weight = self.module.weight
-        bias = nn.Parameter(torch.zeros(self.out_channels, dtype=weight.dtype,
-                                        device=weight.device),
-                            requires_grad=weight.requires_grad)  # a frozen consumer stays so
+        with torch.inference_mode(False):  # a parameter, even when called in inference mode
+            bias = nn.Parameter(torch.zeros(self.out_channels, dtype=weight.dtype,
+                                            device=weight.device),
+                                requires_grad=weight.requires_grad)  # a frozen consumer stays so
         self.module.bias = bias
         if optimizer is not None:
             groups = optimizer.param_groups
