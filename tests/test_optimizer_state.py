@@ -156,3 +156,30 @@ def test_surgery_under_inference_mode_leaves_tensors_training_can_use(kind):
                  if torch.is_tensor(v))]
     assert not any(t.is_inference() for t in tensors)
     step()  # trains on: the parameters, buffers and optimizer state are normal tensors
+
+
+def test_channels_last_weights_and_their_state_stay_channels_last():
+    """A conv model converted with ``.to(memory_format=torch.channels_last)`` came back from
+    surgery with contiguous (NCHW) weights and momentum: correct, but the layout the user chose
+    for speed was silently gone."""
+    torch.manual_seed(0)
+    channels_last = torch.channels_last
+    model = nn.Sequential(nn.Conv2d(2, 6, 3), nn.Tanh(), nn.Conv2d(6, 4, 3), nn.Flatten(),
+                          nn.Linear(16, 3)).to(memory_format=channels_last)
+    x = torch.randn(16, 2, 6, 6).to(memory_format=channels_last)
+    y = torch.randint(0, 3, (16,))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    optimizer.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    optimizer.step()
+    site = neuroplast.find_sites(model, x[:2])[0]
+    neuroplast.prune(model, site, [x], amount=2, optimizer=optimizer)
+    before = model(x)
+    neuroplast.replicate(model, site, [x], n=1, optimizer=optimizer)
+    torch.testing.assert_close(model(x), before)  # B1 keeps the function
+    for conv in (model[0], model[2]):
+        assert conv.weight.is_contiguous(memory_format=channels_last)
+        assert not conv.weight.is_contiguous()
+        assert optimizer.state[conv.weight]["momentum_buffer"].is_contiguous(
+            memory_format=channels_last)
+    assert model[0].weight.shape == (5, 2, 3, 3) and model[2].weight.shape == (4, 5, 3, 3)

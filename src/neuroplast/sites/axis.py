@@ -34,13 +34,29 @@ ROLES = ("weight", "bias", "scale", "shift", "running_mean", "running_var", "ind
 ``index`` (an input selector) cannot grow."""
 
 
+CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}
+"""Dimension count → the channels-last memory format a tensor of it may have."""
+
+
+def memory_format(tensor: torch.Tensor) -> torch.memory_format:
+    """The memory format a resized copy of ``tensor`` keeps: channels-last when ``tensor`` is
+    laid out so (a conv weight the user converted with ``model.to(memory_format=...)``),
+    else contiguous."""
+    channels_last = CHANNELS_LAST.get(tensor.dim())
+    if (channels_last is not None and not tensor.is_contiguous()
+            and tensor.is_contiguous(memory_format=channels_last)):
+        return channels_last
+    return torch.contiguous_format
+
+
 def resize_parameter(param: nn.Parameter, resize: Resize,
                      optimizer: torch.optim.Optimizer | None, dim: int) -> None:
     """Give ``param`` the tensor ``resize(param, None)`` in place, and its optimizer state laid
-    out like it along ``dim`` too (:func:`~neuroplast.sites.optimizer_state.follows_parameter`)."""
+    out like it along ``dim`` too (:func:`~neuroplast.sites.optimizer_state.follows_parameter`),
+    each in the memory format it had (:func:`memory_format`)."""
     old_shape = param.shape
     with torch.no_grad():
-        new = resize(param.data, None).contiguous()
+        new = resize(param.data, None).contiguous(memory_format=memory_format(param.data))
         if new.shape != old_shape:
             # A graph still alive from the last forward (e.g. the last `loss`) keeps the
             # parameter's cached gradient accumulator, which remembers the old shape, and the
@@ -54,7 +70,8 @@ def resize_parameter(param: nn.Parameter, resize: Resize,
     state = optimizer.state[param]
     for key, value in list(state.items()):
         if torch.is_tensor(value) and follows_parameter(optimizer, key, value, old_shape, dim):
-            state[key] = resize(value, fresh_value(optimizer, param, key)).contiguous()
+            state[key] = resize(value, fresh_value(optimizer, param, key)).contiguous(
+                memory_format=memory_format(value))
 
 
 @dataclass(frozen=True, eq=False)
