@@ -27,20 +27,26 @@ def _trained(kind: str) -> tuple[nn.Sequential, torch.optim.Optimizer]:
 @pytest.mark.parametrize("arm", ["fresh", "parent"])
 def test_children_state_is_zero_or_the_parents(kind, arm):
     model, optimizer = _trained(kind)
-    children, parents = torch.tensor([5, 6]), torch.tensor([1, 3])
-    before = {id(p): {k: v.clone() for k, v in optimizer.state[p].items()}
-              for p in model.parameters()}
-    child_state._set_children_state(optimizer, model, children, parents, arm)
-    for param, dim in ((model[0].weight, 0), (model[0].bias, 0), (model[2].weight, 1)):
-        for key, value in optimizer.state[param].items():
-            if value.dim() == 0:
-                continue
-            old = before[id(param)][key]
-            expected = torch.zeros_like(old.index_select(dim, parents)) if arm == "fresh" \
-                else old.index_select(dim, parents)
-            assert torch.equal(value.index_select(dim, children), expected)
-            others = torch.tensor([0, 1, 2, 3, 4])
-            assert torch.equal(value.index_select(dim, others), old.index_select(dim, others))
+    rows, columns = model[0].weight, model[2].weight  # (7, 6) and (3, 7)
+    for param in (rows, columns):
+        for value in optimizer.state[param].values():
+            if value.dim():
+                value.copy_(torch.arange(value.numel(), dtype=value.dtype).view_as(value))
+    child_state._set_children_state(optimizer, model, torch.tensor([5, 6]),
+                                    torch.tensor([1, 3]), arm)
+    for key, value in optimizer.state[rows].items():
+        if not value.dim():
+            continue
+        expected = [[0.0] * 6] * 2 if arm == "fresh" else [[6.0, 7, 8, 9, 10, 11],
+                                                           [18.0, 19, 20, 21, 22, 23]]
+        assert value[5:].tolist() == expected
+        assert value[4].tolist() == [24.0, 25, 26, 27, 28, 29]  # the others keep theirs
+        # the consumer's columns 5 and 6 take columns 1 and 3: entries 7·i + 1 and 7·i + 3
+        column = optimizer.state[columns][key]
+        expected = [[0.0, 0.0]] * 3 if arm == "fresh" else [[1.0, 3.0], [8.0, 10.0],
+                                                            [15.0, 17.0]]
+        assert column[:, 5:].tolist() == expected
+        assert column[:, 4].tolist() == [4.0, 11.0, 18.0]
 
 
 def test_table_gives_paired_differences_from_the_arm_without_replication():

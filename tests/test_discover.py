@@ -415,12 +415,30 @@ class BothActivatedGate(nn.Module):
         return self.down(torch.sigmoid(self.gate(x)) * torch.tanh(self.up(x)))
 
 
+class SummedPair(nn.Module):
+    """down(tanh(a(x) + b(x))): two projections summed, no product."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.down = nn.Linear(6, 5), nn.Linear(6, 5), nn.Linear(5, 3)
+
+    def forward(self, x):
+        return self.down(torch.tanh(self.a(x) + self.b(x)))
+
+
 def test_a_gate_with_an_activated_up_projection_is_named_a_gate():
     found = explain(build(BothActivatedGate), vectors())
     assert found.sites == []
     assert patterns(found) == {"gate": "unsupported gate", "up": "unsupported gate",
                                "down": "output layer"}
-    assert "not act(gate)·up" in found.reason("gate")
+    assert "a product of gate and up that is not act(gate)·up" in found.reason("gate")
+
+
+def test_a_summed_pair_is_not_called_a_gate():
+    found = explain(build(SummedPair), vectors())
+    assert found.sites == []
+    assert patterns(found) == {"a": "residual-coupled", "b": "residual-coupled",
+                               "down": "output layer"}
 
 
 class TokenMixing(nn.Module):

@@ -510,7 +510,7 @@ class HoldsCompiledBlock(nn.Module):
         super().__init__()
         torch.manual_seed(12)
         block = nn.Sequential(nn.Linear(6, 12), nn.Tanh(), nn.Linear(12, 6)).to(DT)
-        self.block = torch.compile(block) if compiled else block
+        self.block = torch.compile(block, backend="eager") if compiled else block
         self.head = nn.Linear(6, 3).to(DT)
 
     def forward(self, x):
@@ -537,6 +537,57 @@ def test_a_model_holding_a_compiled_block_is_pruned_saved_and_loaded_by_its_plai
         loaded = neuroplast.load(tmp_path / "saved", lambda c=compiled: HoldsCompiledBlock(c))
         torch.testing.assert_close(loaded(x), expected)
         assert (type(loaded.block).__name__ == "OptimizedModule") is compiled
+
+
+class RefusesEvaluationMode(nn.Module):
+    """A module whose ``eval()`` fails (a user's ``train`` override that raises)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = torch.compile(nn.Sequential(nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 2)),
+                                   backend="eager")
+
+    def forward(self, x):
+        return self.block(x)
+
+    def train(self, mode: bool = True):
+        if not mode:
+            raise RuntimeError("this model has no evaluation mode")
+        return super().train(mode)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated")  # torch's import
+def test_compiled_blocks_are_put_back_when_entering_evaluation_fails():
+    model = RefusesEvaluationMode()
+    wrapper = model.block
+    with pytest.raises(RuntimeError, match="no evaluation mode"):
+        neuroplast.find_sites(model, torch.randn(2, 6))
+    assert model.block is wrapper  # the compiled wrapper stands in its place again
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated")  # torch's import
+def test_nested_and_in_place_compiled_parts_are_measured_uncompiled_and_put_back():
+    compilations = []
+
+    def counting(graph, example_inputs):  # a Dynamo backend that runs the graph as traced
+        compilations.append(graph)
+        return graph.forward
+
+    inner = HoldsCompiledBlock(compiled=False)
+    inner.block = torch.compile(inner.block, backend=counting)  # a compiled block inside …
+    inner.head.compile(backend=counting)  # … a head compiled in place …
+    model = torch.compile(nn.Sequential(inner, nn.Tanh(), nn.Linear(3, 2).to(DT)),
+                          backend=counting)  # … inside a compiled model
+    x = torch.randn(30, 6, generator=torch.Generator().manual_seed(7), dtype=DT)
+    block, head_call = inner.block, inner.head._compiled_call_impl
+    assert [s.name for s in neuroplast.find_sites(model, x)] == ["0.block.0", "0.block.2",
+                                                                "0.head"]
+    neuroplast.prune(model, "0.head", [x], amount=1)
+    assert compilations == []  # discovery and statistics ran every part uncompiled
+    assert inner.block is block and inner.head._compiled_call_impl is head_call
+    assert inner.head.out_features == 2
+    torch.testing.assert_close(model(x), model._orig_mod(x))  # compiled and eager agree
+    assert compilations  # the model itself still runs compiled
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated")  # torch's import

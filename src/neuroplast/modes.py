@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn.parameter import UninitializedBuffer
 
-from neuroplast.compiled import Swap, rewrap, unwrap_compiled_parts
+from neuroplast.compiled import Unwrapped, rewrap, unwrap_compiled_parts
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class Modes:
 
     flags: list[tuple[nn.Module, bool]]
     buffers: list[SavedBuffer]
-    compiled: list[Swap] = field(default_factory=list)
+    compiled: Unwrapped = field(default_factory=Unwrapped)
 
 
 def enter_evaluation(model: nn.Module) -> Modes:
@@ -86,21 +86,27 @@ def enter_evaluation(model: nn.Module) -> Modes:
     :func:`restore_modes` (:mod:`neuroplast.compiled`): a measurement's hooks cannot run inside
     a compiled region, and its names would hold ``._orig_mod``."""
     compiled = unwrap_compiled_parts(model)
-    flags = [(module, module.training) for module in model.modules()]
-    with torch.no_grad():
-        buffers = [SavedBuffer.of(module, name, tensor)
-                   for module in model.modules()
-                   for name, tensor in module._buffers.items()
-                   if tensor is not None and not isinstance(tensor, UninitializedBuffer)]
-    model.eval()
+    try:
+        flags = [(module, module.training) for module in model.modules()]
+        with torch.no_grad():
+            buffers = [SavedBuffer.of(module, name, tensor)
+                       for module in model.modules()
+                       for name, tensor in module._buffers.items()
+                       if tensor is not None and not isinstance(tensor, UninitializedBuffer)]
+        model.eval()
+    except BaseException:
+        rewrap(compiled)
+        raise
     return Modes(flags, buffers, compiled)
 
 
 def restore_modes(modes: Modes) -> None:
     """Give every module saved by :func:`enter_evaluation` its own ``training`` flag, and every
     buffer the measurement's forwards replaced or changed its tensor and values, back."""
-    for module, training in modes.flags:
-        module.training = training
-    for saved in modes.buffers:
-        saved.restore()
-    rewrap(modes.compiled)
+    try:
+        for module, training in modes.flags:
+            module.training = training
+        for saved in modes.buffers:
+            saved.restore()
+    finally:
+        rewrap(modes.compiled)

@@ -34,15 +34,16 @@ Decisions where the paper is silent:
   :func:`neuroplast.models.init.initialize` draws a fresh layer (its biases are zero). B4 has no
   parent; ``n`` is the number of neurons added.
 * **Children** are appended at the end of the site, in the order of their parents.
-* **Optimizer state** (SGD momentum, Adam moments): children start where a fresh optimizer
-  starts a new parameter, 0 for these (:meth:`neuroplast.sites.Site.append`); the parents'
-  outgoing columns are rescaled in place and keep their state. Not a copy of the parent's
-  state, which would keep an even split even: measured under Adam, fresh children lower the
-  loss 3–9 × more in the 500 steps after the split, because Adam's m/(√v + ε) moves a fresh
-  entry at about the learning rate whatever its gradient's scale, while a child holding its
-  parent's moments moves at the scale of its χ-split gradient; under SGD with momentum the two
-  do not differ (``python -m benchmarks.child_state``, docs/benchmarks/child-state.md;
-  docs/decisions.md row 61).
+* **Optimizer state** (SGD momentum, Adam moments): children's entries get the values a fresh
+  optimizer gives a new parameter, 0 for these (:meth:`neuroplast.sites.Site.append`); the
+  parents' outgoing columns are rescaled in place and keep their state. Not a copy of the
+  parent's state, which would keep an even split even: measured under Adam, children with zero
+  moments lower the loss 3–9 × more in the 500 steps after the split; under SGD with momentum
+  the two do not differ (``python -m benchmarks.child_state``, docs/benchmarks/child-state.md;
+  docs/decisions.md row 61). Zero moments in a running Adam are not a fresh Adam's start: its
+  bias correction follows the parameter's shared step count, so the children take steps of a
+  few times the learning rate for hundreds of steps; the run does not separate that from not
+  inheriting the parent's moments.
 """
 
 from __future__ import annotations

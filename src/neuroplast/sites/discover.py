@@ -440,7 +440,9 @@ class _Discoverer:
         shape = self.probe.call(p).output.shape
         other_sizes = [size for dim, size in enumerate(shape)
                        if 0 < dim and dim != channel_dim(p) % len(shape)]
-        if entries in other_sizes:  # e.g. MLP-Mixer's token MLP: x.transpose(1, 2)
+        # a heuristic on sizes (e.g. MLP-Mixer's token MLP: x.transpose(1, 2)): a concatenation
+        # whose width happens to equal another dimension's size is called transposed too
+        if entries in other_sizes:
             raise _Refused(TRANSPOSED, f"{self.name(q)} reads {entries} channels but "
                                        f"{self.name(p)} makes {n}: {self.name(p)}'s output "
                                        f"reaches {self.name(q)} along another dimension (a "
@@ -700,8 +702,10 @@ class _Discoverer:
         for gate, up, activation in candidates:
             if self.probe.homogeneous(up, q):
                 return gate, up, activation
-        raise _Refused(GATE, f"{self.name(q)} reads a combination of {self.name(a)} and "
-                             f"{self.name(b)} that is not act(gate)·up with up entering as a "
-                             "plain factor (an activation on both projections, or another "
-                             "combination)")
+        if self.probe.vanishes_with(a, q) or self.probe.vanishes_with(b, q):  # a product
+            raise _Refused(GATE, f"{self.name(q)} reads a product of {self.name(a)} and "
+                                 f"{self.name(b)} that is not act(gate)·up with up entering "
+                                 "as a plain factor (an activation on both projections)")
+        raise _Refused(RESIDUAL, f"{self.name(q)} reads a combination of {self.name(a)} and "
+                                 f"{self.name(b)} that is not act(gate)·up")
 

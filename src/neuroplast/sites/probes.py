@@ -259,6 +259,16 @@ class Probe:
                           stop=self._until(consumer))
         return self._close(self._input_of(trace, consumer), 2.0 * self.call(consumer).input)
 
+    def vanishes_with(self, producer: nn.Module, consumer: nn.Module) -> bool:
+        """Whether zeroing ``producer``'s output zeroes ``consumer``'s input (a factor of a
+        product, ``f(a)·g(b)`` with g(0) = 0; not a term of a sum)."""
+        trace = self._run(self.batch, outputs={producer: torch.zeros_like}, record=[consumer],
+                          stop=self._until(consumer))
+        reference = self.call(consumer).input
+        scale = float(reference.abs().max()) if reference.numel() else 0.0
+        return bool((self._input_of(trace, consumer).abs() <= self.exact * max(scale, 1e-30))
+                    .all())
+
     def copies(self, site: Site, k: int, targets: Sequence[int]) -> bool:
         """Whether giving every neuron of ``targets`` neuron ``k``'s upstream entries (producer
         rows, bias, BatchNorm entries) makes the consumer's input channels of ``targets`` all
