@@ -183,3 +183,22 @@ def test_channels_last_weights_and_their_state_stay_channels_last():
         assert optimizer.state[conv.weight]["momentum_buffer"].is_contiguous(
             memory_format=channels_last)
     assert model[0].weight.shape == (5, 2, 3, 3) and model[2].weight.shape == (4, 5, 3, 3)
+
+
+def test_a_gradient_accumulating_over_micro_batches_follows_the_surgery():
+    """Surgery between two micro-batches' backward passes dropped the gradient gathered so far
+    (``param.grad = None``): the step then saw the last micro-batch only."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+    x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
+    F.cross_entropy(model(x[:16]), y[:16]).backward()  # the first micro-batch
+    rows, columns = model[0].weight.grad.clone(), model[2].weight.grad.clone()
+    site = neuroplast.find_sites(model, x[:2])[0]
+    kept = torch.as_tensor(neuroplast.prune(model, site, [(x, y)], amount=3).kept)
+    assert torch.equal(model[0].weight.grad, rows[kept])
+    assert torch.equal(model[2].weight.grad, columns[:, kept])
+    neuroplast.replicate(model, site, [(x, y)], n=2)
+    assert torch.equal(model[0].weight.grad[:5], rows[kept])
+    assert not model[0].weight.grad[5:].any() and not model[2].weight.grad[:, 5:].any()
+    F.cross_entropy(model(x[16:]), y[16:]).backward()  # the second accumulates onto it
+    assert model[0].weight.grad.shape == (7, 4)

@@ -51,10 +51,12 @@ def memory_format(tensor: torch.Tensor) -> torch.memory_format:
 
 def resize_parameter(param: nn.Parameter, resize: Resize,
                      optimizer: torch.optim.Optimizer | None, dim: int) -> None:
-    """Give ``param`` the tensor ``resize(param, None)`` in place, and its optimizer state laid
-    out like it along ``dim`` too (:func:`~neuroplast.sites.optimizer_state.follows_parameter`),
-    each in the memory format it had (:func:`memory_format`)."""
+    """Give ``param`` the tensor ``resize(param, None)`` in place, and its gradient (new entries
+    0) and optimizer state laid out like it along ``dim`` too
+    (:func:`~neuroplast.sites.optimizer_state.follows_parameter`), each in the memory format it
+    had (:func:`memory_format`)."""
     old_shape = param.shape
+    grad = param.grad
     with torch.no_grad():
         new = resize(param.data, None).contiguous(memory_format=memory_format(param.data))
         if new.shape != old_shape:
@@ -64,7 +66,9 @@ def resize_parameter(param: nn.Parameter, resize: Resize,
             # `.data` of another dtype is what makes PyTorch drop that cache.
             param.data = new.to(torch.float32 if new.dtype == torch.float64 else torch.float64)
         param.data = new
-    param.grad = None
+        # a gradient accumulating over micro-batches follows the surgery (new entries 0)
+        param.grad = None if grad is None else resize(grad, 0.0).contiguous(
+            memory_format=memory_format(grad))
     if optimizer is None or param not in optimizer.state:
         return
     state = optimizer.state[param]
