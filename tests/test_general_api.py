@@ -228,3 +228,28 @@ def test_a_bias_added_to_a_producer_is_resized_by_a_site_found_before_it():
     neuroplast.prune(model, site_b, x, rule="A1", amount=2)
     assert model[3].bias.shape == (3,) and model[3].weight.shape[0] == 3
     assert model(x).shape == (16, 3, 6, 6)  # the model still runs
+
+
+def test_a_distributed_data_parallel_model_is_refused_with_what_to_pass(tmp_path):
+    """Surgery through a DistributedDataParallel wrapper left its gradient reduction set up for
+    the old shapes (with two ranks the next backward failed, "Expected to have finished
+    reduction"), and each rank would measure its own data."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
+                            world_size=1)
+    try:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(6, 12), nn.Tanh(), nn.Linear(12, 3))
+        wrapped = nn.parallel.DistributedDataParallel(model)
+        x = torch.randn(16, 6)
+        for call in (lambda: neuroplast.find_sites(wrapped, x),
+                     lambda: neuroplast.prune(wrapped, "module.0", [x], amount=3),
+                     lambda: neuroplast.replicate(wrapped, "module.0", [x], n=1)):
+            with pytest.raises(NeuroplastError, match=r"pass model\.module with the same data"):
+                call()
+        assert model[0].weight.shape == (12, 6)  # refused before any change
+        neuroplast.prune(wrapped.module, "0", [x], amount=3)  # what the message says works
+        assert model[0].weight.shape == (9, 6)
+    finally:
+        dist.destroy_process_group()

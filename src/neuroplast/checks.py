@@ -29,10 +29,18 @@ def check_module(model: Any, name: str = "model") -> nn.Module:
 
     Raises:
         TypeError: not a module.
-        NeuroplastError: its tensors are on the ``meta`` device (shapes without values).
+        NeuroplastError: its tensors are on the ``meta`` device (shapes without values), or it
+            is wrapped in ``DistributedDataParallel`` (the message says what to pass instead).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"{name} must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(model, nn.parallel.DistributedDataParallel):
+        raise NeuroplastError(
+            f"{name} is wrapped in DistributedDataParallel, whose gradient reduction is set up "
+            "for its parameters' present shapes (after a surgery its next backward fails), and "
+            "whose ranks would each measure their own data and change their copies differently; "
+            f"pass {name}.module with the same data on every rank (so every rank makes the same "
+            "change), then wrap it in a new DistributedDataParallel")
     if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
         raise NeuroplastError(
             f"{name} is on the meta device: its tensors have shapes but no values; build it on "
