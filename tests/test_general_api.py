@@ -253,3 +253,23 @@ def test_a_distributed_data_parallel_model_is_refused_with_what_to_pass(tmp_path
         assert model[0].weight.shape == (9, 6)
     finally:
         dist.destroy_process_group()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit is deprecated upstream
+def test_torchscript_is_refused_with_what_to_pass():
+    """A scripted model failed discovery with advice about the example batch, and a traced one
+    was said to have no site."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 12), nn.Tanh(), nn.Linear(12, 3))
+    x = torch.randn(16, 6)
+    holder = nn.Sequential(torch.jit.script(nn.Sequential(nn.Linear(6, 5), nn.Tanh())),
+                           nn.Linear(5, 2))
+    cases = [(torch.jit.script(model), "model is TorchScript"),
+             (torch.jit.trace(model, x), "model is TorchScript"),
+             (holder, "model's submodule '0' is TorchScript")]
+    for scripted, message in cases:
+        with pytest.raises(NeuroplastError, match=message):
+            neuroplast.find_sites(scripted, x)
+        with pytest.raises(NeuroplastError, match="give it the module before scripting"):
+            neuroplast.prune(scripted, "0", [x], amount=3)
+    assert [s.name for s in neuroplast.find_sites(model, x)] == ["0"]  # the module itself

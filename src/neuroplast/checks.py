@@ -30,7 +30,8 @@ def check_module(model: Any, name: str = "model") -> nn.Module:
     Raises:
         TypeError: not a module.
         NeuroplastError: its tensors are on the ``meta`` device (shapes without values), or it
-            is wrapped in ``DistributedDataParallel`` (the message says what to pass instead).
+            is wrapped in ``DistributedDataParallel`` or is or holds TorchScript (the message
+            says what to pass instead).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"{name} must be a torch.nn.Module, got {type(model).__name__}")
@@ -41,6 +42,15 @@ def check_module(model: Any, name: str = "model") -> nn.Module:
             "whose ranks would each measure their own data and change their copies differently; "
             f"pass {name}.module with the same data on every rank (so every rank makes the same "
             "change), then wrap it in a new DistributedDataParallel")
+    scripted = next((n for n, m in model.named_modules()
+                     if isinstance(m, torch.jit.ScriptModule)), None)
+    if scripted is not None:
+        where = f"{name}" if scripted == "" else f"{name}'s submodule {scripted!r}"
+        raise NeuroplastError(
+            f"{where} is TorchScript (torch.jit.script or trace): neuroplast measures and "
+            "reshapes the Python modules (hooks, new parameter shapes), which a ScriptModule "
+            "does not have; give it the module before scripting, and script the changed "
+            "model again")
     if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
         raise NeuroplastError(
             f"{name} is on the meta device: its tensors have shapes but no values; build it on "
