@@ -273,3 +273,17 @@ def test_torchscript_is_refused_with_what_to_pass():
         with pytest.raises(NeuroplastError, match="give it the module before scripting"):
             neuroplast.prune(scripted, "0", [x], amount=3)
     assert [s.name for s in neuroplast.find_sites(model, x)] == ["0"]  # the module itself
+
+
+def test_sites_are_found_and_pruned_inside_an_autocast_region():
+    """Inside ``torch.autocast`` (an evaluation loop in bfloat16) discovery's comparisons failed
+    at the lower precision and the model was said to have no site."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 12), nn.Tanh(), nn.Linear(12, 5), nn.Tanh(),
+                          nn.Linear(5, 3))
+    x = torch.randn(64, 6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert [s.name for s in neuroplast.find_sites(model, x)] == ["0", "2"]
+        neuroplast.prune(model, "0", [x], amount=4)
+        assert torch.is_autocast_enabled("cpu")  # the caller's region is left as it was
+    assert model[0].weight.shape == (8, 6) and model[0].weight.dtype == torch.float32

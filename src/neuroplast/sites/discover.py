@@ -44,6 +44,7 @@ examples suffice): discovery keeps a copy of every module's input and output for
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -203,11 +204,20 @@ def explain_sites(model: nn.Module, example_input: Any, forward: Forward | None 
         return Discovery(list(declared.values()), [], [DECLARED_NOTE])
     modes = enter_evaluation(model)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), ExitStack() as stack:
+            for device_type in AUTOCAST_DEVICES:  # the probes compare outputs to rounding
+                if torch.is_autocast_enabled(device_type):
+                    stack.enter_context(torch.autocast(device_type, enabled=False))
             probe = Probe(model, example_input, forward or default_forward)
             return _Discoverer(model, probe).run()
     finally:
         restore_modes(modes)
+
+
+AUTOCAST_DEVICES = ("cpu", "cuda", "xpu", "mps")
+"""Device types whose ``torch.autocast`` discovery turns off: under a lower precision the
+probes' comparisons (a copied neuron's channel equal to its source's, to rounding) fail and
+no site would be found. Statistics and goals run in the caller's autocast."""
 
 
 def _common_prefix(names: Sequence[str]) -> str:
