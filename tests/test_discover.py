@@ -471,6 +471,31 @@ def test_a_transposed_output_is_named_as_such_and_the_token_mlp_is_a_site():
     assert "along another dimension (a transpose or permute)" in found.reason("mix")
 
 
+@pytest.mark.parametrize(("conv", "norm", "pool", "shape", "positions"), [
+    (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, (4, 2, 12), 4),
+    (nn.Conv3d, nn.BatchNorm3d, nn.MaxPool3d, (3, 2, 6, 6, 6), 1),
+])
+def test_one_and_three_dimensional_convolutions_are_sites(conv, norm, pool, shape, positions):
+    """Conv1d (signals) and Conv3d (volumes) chains: channels into a convolution, and the last
+    convolution's channels into Flatten → Linear (a block of positions per channel)."""
+    def factory() -> nn.Sequential:
+        return nn.Sequential(conv(2, 6, 3, padding=1), norm(6), nn.ReLU(), pool(2),
+                             conv(6, 4, 3), nn.Tanh(), nn.Flatten(),
+                             nn.Linear(4 * positions, 3))
+
+    model = build(factory)
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    found = explain(model, x)
+    assert summary(found) == [("0", "conv", 6, conv.__name__), ("4", "flatten", 4, "Linear")]
+    assert found.sites[1].offsets == positions
+    assert patterns(found) == {"7": "output layer"}
+    site = found.sites[0]
+    before = model(x)
+    replicate(model, site, [0, 3], method="B1", seed=0)  # splits keep the function
+    torch.testing.assert_close(model(x), before)
+    assert model[0].out_channels == model[1].num_features == model[4].in_channels == 8
+
+
 def test_depthwise_convolution_is_refused():
     model = build(depthwise_cnn)
     found = explain(model, images())

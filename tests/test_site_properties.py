@@ -11,6 +11,10 @@ Site kinds, each a small float64 model built here and declared with the site con
   dimension, and its bias; BatchNorm in eval mode with drawn running statistics and affine
   parameters;
 * ``flatten``: Conv2d → BatchNorm2d → ReLU → MaxPool2d → Flatten → Linear (H·W block per channel);
+* ``conv_1d_geometry``: Conv1d → BatchNorm1d → ReLU → Conv1d with the consumer's kernel (1-4),
+  padding (0-2, "valid", "same"), stride, dilation and bias drawn; ``conv_3d``: Conv3d →
+  BatchNorm3d → ReLU → MaxPool3d → Conv3d with an anisotropic kernel, padding and stride;
+  ``flatten_1d``: Conv1d → BatchNorm1d → ReLU → Flatten → Linear;
 * ``conv1d``: Hugging Face's transposed ``Conv1D`` (GPT-2 MLP), when transformers is importable;
 * ``mlp_hidden1`` / ``mlp_hidden2``: the paper's N4 (``build_mlp("N4")``) and its own sites.
 
@@ -129,7 +133,7 @@ def _fill(model: nn.Module, seed: int, scale: float = 0.6) -> nn.Module:
         for p in model.parameters():
             p.copy_(torch.randn(p.shape, generator=g, dtype=DTYPE) * scale)
         for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
                 m.weight.copy_(1.0 + 0.5 * torch.randn(m.weight.shape, generator=g, dtype=DTYPE))
                 m.running_mean.copy_(0.3 * torch.randn(m.num_features, generator=g, dtype=DTYPE))
                 m.running_var.copy_(0.5 + 1.5 * torch.rand(m.num_features, generator=g,
@@ -144,8 +148,8 @@ def _inputs(shape: tuple[int, ...], seed: int) -> tuple[torch.Tensor, torch.Tens
 
 
 def _channel_rows(t: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) → (B·H·W, C)."""
-    return t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
+    """(B, C, *positions) → (B·positions, C)."""
+    return t.movedim(1, -1).reshape(-1, t.shape[1])
 
 
 def _activation_module(name: str) -> nn.Module:
@@ -218,24 +222,32 @@ def _gated_case(kind: str, n: int, seed: int) -> Case:
     )
 
 
+CONV_MODULES = {1: (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.AvgPool1d),
+                2: (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.AvgPool2d),
+                3: (nn.Conv3d, nn.BatchNorm3d, nn.MaxPool3d, nn.AvgPool3d)}
+"""Spatial dimensions → (convolution, BatchNorm, max pool, average pool)."""
+
+
 def _conv_case(kind: str, n: int, seed: int, *, pool: str | None, kernel: Any = 3,
                padding: Any = 1, stride: Any = 1, dilation: Any = 1,
-               activation: str = "relu", size: int = 8, consumer_bias: bool = True) -> Case:
+               activation: str = "relu", size: int = 8, consumer_bias: bool = True,
+               dims: int = 2) -> Case:
     c_in, m = 2, 3
+    conv, norm, max_pool, avg_pool = CONV_MODULES[dims]
 
     def build(width: int, bias: bool = consumer_bias) -> nn.Module:
-        layers: list[nn.Module] = [nn.Conv2d(c_in, width, 3, padding=1), nn.BatchNorm2d(width),
+        layers: list[nn.Module] = [conv(c_in, width, 3, padding=1), norm(width),
                                    _activation_module(activation)]
         if pool == "max":
-            layers.append(nn.MaxPool2d(2))
+            layers.append(max_pool(2))
         elif pool == "avg":
-            layers.append(nn.AvgPool2d(2))
-        layers += [nn.Conv2d(width, m, kernel, padding=padding, stride=stride,
-                             dilation=dilation, bias=bias), nn.Tanh()]
+            layers.append(avg_pool(2))
+        layers += [conv(width, m, kernel, padding=padding, stride=stride, dilation=dilation,
+                        bias=bias), nn.Tanh()]
         return nn.Sequential(*layers).to(DTYPE)
 
     model = _fill(build(n), seed)
-    data, fresh = _inputs((5, c_in, size, size), seed)
+    data, fresh = _inputs((5, c_in) + (size,) * dims, seed)
     index = len(model) - 2
     consumer = model[index]
     site = conv_site("block", producer=model[0], consumer=consumer, between=(model[1],),
@@ -252,29 +264,31 @@ def _conv_case(kind: str, n: int, seed: int, *, pool: str | None, kernel: Any = 
                 (consumer, "in_channels", 1)],
         rebuild=lambda w: build(w, consumer.bias is not None),
         unfold={"kernel_size": kernel, "dilation": dilation, "padding": padding,
-                "stride": stride},
+                "stride": stride, "dims": dims},
         options={"pool": pool, "kernel": kernel, "padding": padding, "stride": stride,
-                 "dilation": dilation, "activation": activation, "bias": consumer_bias},
+                 "dilation": dilation, "activation": activation, "bias": consumer_bias,
+                 "dims": dims},
     )
 
 
 def _flatten_case(kind: str, n: int, seed: int, *, activation: str = "relu",
-                  pool: str | None = "max") -> Case:
+                  pool: str | None = "max", dims: int = 2) -> Case:
     c_in, m, size = 2, 4, 6
-    positions = (size // 2) ** 2 if pool else size**2
+    positions = (size // 2) ** dims if pool else size**dims
+    conv, norm, max_pool, avg_pool = CONV_MODULES[dims]
 
     def build(width: int, bias: bool = True) -> nn.Module:
-        layers: list[nn.Module] = [nn.Conv2d(c_in, width, 3, padding=1), nn.BatchNorm2d(width),
+        layers: list[nn.Module] = [conv(c_in, width, 3, padding=1), norm(width),
                                    _activation_module(activation)]
         if pool == "max":
-            layers.append(nn.MaxPool2d(2))
+            layers.append(max_pool(2))
         elif pool == "avg":
-            layers.append(nn.AvgPool2d(2))
+            layers.append(avg_pool(2))
         layers += [nn.Flatten(), nn.Linear(width * positions, m, bias=bias), nn.Tanh()]
         return nn.Sequential(*layers).to(DTYPE)
 
     model = _fill(build(n), seed, scale=0.4)
-    data, fresh = _inputs((12, c_in, size, size), seed)
+    data, fresh = _inputs((12, c_in) + (size,) * dims, seed)
     index = len(model) - 2
     consumer = model[index]
     site = conv_site("last", producer=model[0], consumer=consumer, between=(model[1],),
@@ -373,8 +387,9 @@ def _mlp_case(kind: str, seed: int, name: str) -> Case:
 
 
 KINDS = ("linear", "linear3d", "linear_nobias", "gated", "conv_pool", "conv_valid",
-         "conv_geometry", "flatten", "conv1d", "mlp_hidden1", "mlp_hidden2")
-CONV_KINDS = ("conv_pool", "conv_valid", "conv_geometry")
+         "conv_geometry", "flatten", "conv_1d_geometry", "conv_3d", "flatten_1d", "conv1d",
+         "mlp_hidden1", "mlp_hidden2")
+CONV_KINDS = ("conv_pool", "conv_valid", "conv_geometry", "conv_1d_geometry", "conv_3d")
 
 
 def draw_case(data: st.DataObject, kind: str, *, activation: str | None = None,
@@ -408,9 +423,26 @@ def draw_case(data: st.DataObject, kind: str, *, activation: str | None = None,
         bias = data.draw(st.booleans(), label="consumer bias")
         return _conv_case(kind, n, seed, pool=None, kernel=kernel, padding=padding,
                           stride=stride, dilation=dilation, size=7, consumer_bias=bias, **act)
+    if kind == "conv_1d_geometry":
+        kernel = data.draw(st.integers(1, 4), label="kernel")
+        stride = data.draw(st.integers(1, 2), label="stride")
+        dilation = data.draw(st.integers(1, 2), label="dilation")
+        paddings = st.one_of(st.integers(0, 2),
+                             st.sampled_from(["valid"] + (["same"] if stride == 1 else [])))
+        padding = data.draw(paddings, label="padding")
+        bias = data.draw(st.booleans(), label="consumer bias")
+        return _conv_case(kind, n, seed, pool=None, kernel=kernel, padding=padding,
+                          stride=stride, dilation=dilation, size=9, consumer_bias=bias,
+                          dims=1, **act)
+    if kind == "conv_3d":
+        pool = "avg" if activation == "identity" else "max"
+        return _conv_case(kind, n, seed, pool=pool, padding=(1, 0, 1), size=4, dims=3,
+                          kernel=(3, 2, 2), stride=(1, 2, 1), **act)
     if kind == "flatten":
         pool = "avg" if activation == "identity" else "max"
         return _flatten_case(kind, n, seed, pool=pool, **act)
+    if kind == "flatten_1d":
+        return _flatten_case(kind, n, seed, pool=None, dims=1, **act)
     if kind == "conv1d":
         return _conv1d_case(kind, n, seed, **act)
     if kind == "mlp_hidden1":
@@ -461,23 +493,32 @@ def slope(activation: Callable[[torch.Tensor], torch.Tensor] | None,
 
 
 def patches(case: Case, x_in: torch.Tensor) -> torch.Tensor:
-    """The Conv2d consumer's input patches, zero padding included: (B, n·K, L)."""
+    """The convolution consumer's input patches, zero padding included: (B, n·K, L), K the
+    kernel's positions in the weight's order, L the output positions (F.unfold's layout, for
+    any number of spatial dimensions, by ``Tensor.unfold`` along each)."""
     u = case.unfold
-    (kh, kw), (dh, dw), padding = (_pair(u["kernel_size"]), _pair(u["dilation"]),
-                                   u["padding"])
-    if padding == "same":  # PyTorch puts the odd extra zero on the right / bottom
-        th, tw = dh * (kh - 1), dw * (kw - 1)
-        pad = (tw // 2, tw - tw // 2, th // 2, th - th // 2)
-    elif padding == "valid":
-        pad = (0, 0, 0, 0)
+    dims = u["dims"]
+    kernel, dilation, stride = (_tuple(u[key], dims) for key in ("kernel_size", "dilation",
+                                                                  "stride"))
+    if u["padding"] == "same":  # PyTorch puts the odd extra zero after
+        totals = [d * (k - 1) for d, k in zip(dilation, kernel, strict=True)]
+        pad = [(t // 2, t - t // 2) for t in totals]
+    elif u["padding"] == "valid":
+        pad = [(0, 0)] * dims
     else:
-        ph, pw = _pair(padding)
-        pad = (pw, pw, ph, ph)
-    return F.unfold(F.pad(x_in, pad), (kh, kw), dilation=(dh, dw), stride=u["stride"])
+        pad = [(p, p) for p in _tuple(u["padding"], dims)]
+    x = F.pad(x_in, [p for pair in reversed(pad) for p in pair])
+    for d in range(dims):  # each dim: (…, out_d) windows of the dilated kernel's extent
+        extent = dilation[d] * (kernel[d] - 1) + 1
+        x = x.unfold(2 + d, extent, stride[d])[..., ::dilation[d]]
+    # (B, n, *out, *kernel) → (B, n, *kernel, *out) → (B, n·K, L)
+    order = [0, 1, *range(2 + dims, 2 + 2 * dims), *range(2, 2 + dims)]
+    x = x.permute(order)
+    return x.reshape(x.shape[0], x.shape[1] * math.prod(kernel), -1)
 
 
-def _pair(value: Any) -> tuple[int, int]:
-    return tuple(value) if isinstance(value, tuple | list) else (value, value)
+def _tuple(value: Any, dims: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, tuple | list) else (value,) * dims
 
 
 def reference_efficiency(case: Case) -> torch.Tensor:
@@ -601,7 +642,7 @@ def test_statistics_equal_an_independent_float64_computation(kind, data):
         assert_close(again, y.reshape(again.shape), 1e-12, "patches reproduce the conv")
         offsets = cols.mean(dim=(0, 2)).reshape(case.width, -1)  # (n, K)
         assert_close(stats.offset_mean, offsets, 1e-12, "offset means")
-    elif kind == "flatten":
+    elif kind.startswith("flatten"):
         positions = case.options["positions"]
         assert_close(stats.offset_mean, x_in.reshape(-1, case.width, positions).mean(0),
                      1e-12, "offset means")
@@ -812,7 +853,7 @@ def make_dependent(case: Case, l: int, coefficients: dict[int, float], constant:
             conv, bn = model[0], model[1]
             s = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # (n,)
             t = s * (conv.bias - bn.running_mean) + bn.bias  # (n,)
-            conv.weight[l] = torch.einsum("j,jchw->chw", a * s[js], conv.weight[js]) / s[l]
+            conv.weight[l] = torch.einsum("j,j...->...", a * s[js], conv.weight[js]) / s[l]
             target = a @ t[js] + constant  # the wanted t_l
             conv.bias[l] = (target - bn.bias[l]) / s[l] + bn.running_mean[l]
     x_in, _ = capture(case, case.data)
@@ -1058,7 +1099,7 @@ def test_b4_draws_new_neurons_from_the_initialisers_distribution(kind, data):
         added = new.narrow(dim, width * block, k * block)
         module = case.model.get_submodule(key.rpartition(".")[0])
         leaf = key.rpartition(".")[2]
-        if isinstance(module, nn.BatchNorm2d):
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
             value = 1.0 if leaf in ("weight", "running_var") else 0.0
             assert torch.equal(added, torch.full_like(added, value)), key
         elif leaf in fresh:

@@ -1,6 +1,6 @@
 """What a model costs: trainable parameters and multiply-accumulates per example.
 
-MACs are counted by running one batch with hooks on every ``nn.Linear``, ``nn.Conv2d`` and
+MACs are counted by running one batch with hooks on every ``nn.Linear``, ``nn.Conv1d/2d/3d`` and
 Hugging Face ``Conv1D`` (the layers whose width death and replication change); element-wise
 operations, normalisation and attention products are not counted. For the paper's MLP this is
 Σ_layers in · out.
@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from neuroplast.modes import enter_evaluation, restore_modes
+from neuroplast.sites.registry import CONVOLUTIONS
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -24,16 +25,16 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def _layer_macs(module: nn.Module, output: torch.Tensor) -> int:
-    """MACs of one call of a Linear-like or Conv2d layer that produced ``output``."""
+    """MACs of one call of a Linear-like layer or a convolution that produced ``output``."""
     weight = module.weight
-    if isinstance(module, nn.Conv2d):  # each output element: in/groups · kh · kw
+    if isinstance(module, CONVOLUTIONS):  # each output element: in/groups · kernel positions
         return output.numel() * math.prod(weight.shape[1:])
     fan_in = weight.shape[1] if isinstance(module, nn.Linear) else weight.shape[0]
     return output.numel() * fan_in
 
 
 def _is_counted(module: nn.Module) -> bool:
-    return isinstance(module, nn.Linear | nn.Conv2d) or (
+    return isinstance(module, (nn.Linear, *CONVOLUTIONS)) or (
         type(module).__name__ == "Conv1D" and type(module).__module__.startswith("transformers"))
 
 

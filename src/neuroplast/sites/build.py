@@ -81,8 +81,9 @@ def conv_site(name: str, *, producer: nn.Module, consumer: nn.Module,
               between: Sequence[nn.Module] = (), activation: Activation | str | None = None,
               consumer_activation: Activation | str | None = None,
               flatten_block: int | None = None, notes: Sequence[str] = ()) -> Site:
-    """Conv2d → [BatchNorm2d] → act → [pool / Dropout] → Conv2d, or → Flatten → Linear with
-    ``flatten_block`` = H·W consumer columns per channel."""
+    """Conv → [BatchNorm] → act → [pool / Dropout] → Conv (``nn.Conv1d``/``2d``/``3d``, the
+    same dimensionality), or → Flatten → Linear with ``flatten_block`` = the positions of a
+    channel (H·W for a Conv2d) as consumer columns per channel."""
     axes, widths = _upstream([producer, *between])
     kind, block = ("flatten", int(flatten_block)) if flatten_block else ("conv", 1)
     site = Site(name, kind, view_for(consumer, block), axes, widths, _activation(activation),

@@ -13,6 +13,8 @@ the consumer's input *patches* per offset, so that compensation can be exact in 
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,6 +24,7 @@ from torch import nn
 
 from neuroplast.errors import NeuroplastError
 from neuroplast.sites.axis import Axis
+from neuroplast.sites.registry import CONVOLUTIONS
 
 
 class ConsumerView:
@@ -199,13 +202,14 @@ class Conv1DView(LinearView):
             self.module.weight.copy_(weight.reshape(weight.shape[0], -1).T)
 
 
-class Conv2dView(ConsumerView):
-    """``nn.Conv2d`` with ``groups == 1`` and zero padding: weight (m, n, kh, kw), K = kh·kw.
+class ConvView(ConsumerView):
+    """``nn.Conv1d``/``Conv2d``/``Conv3d`` with ``groups == 1`` and zero padding: weight
+    (m, n, *kernel), K = the kernel's positions (kh·kw for a Conv2d).
 
     The site's values are the consumer's input channels at every position of every example
-    (rows = batch × H × W). A relation among channels that holds per position folds into every
-    kernel slice; zero padding reads 0 instead of a neuron's value at the border, which the
-    exact-mean compensation accounts for (``patch_sums`` pads as the convolution does).
+    (rows = batch × positions). A relation among channels that holds per position folds into
+    every kernel slice; zero padding reads 0 instead of a neuron's value at the border, which
+    the exact-mean compensation accounts for (``patch_sums`` pads as the convolution does).
     """
 
     def __init__(self, module: nn.Module, block: int = 1) -> None:
@@ -230,8 +234,7 @@ class Conv2dView(ConsumerView):
 
     @property
     def offsets(self) -> int:
-        kh, kw = self.module.weight.shape[2:]
-        return kh * kw
+        return math.prod(self.module.weight.shape[2:])
 
     def axis(self) -> Axis:
         return Axis(self.module, "weight", 1, "weight")
@@ -241,44 +244,52 @@ class Conv2dView(ConsumerView):
 
     def weight(self) -> torch.Tensor:
         w = self.module.weight.detach()
-        return w.reshape(w.shape[0], w.shape[1], -1)  # (m, n, kh·kw)
+        return w.reshape(w.shape[0], w.shape[1], -1)  # (m, n, K)
 
     def write_weight(self, weight: torch.Tensor) -> None:
         with torch.no_grad():
             self.module.weight.copy_(weight.reshape(self.module.weight.shape))
 
     def row_values(self, x: torch.Tensor) -> torch.Tensor:
-        return x.movedim(1, -1)  # (B, H, W, n)
+        return x.movedim(1, -1)  # (B, *positions, n)
 
     def output_row_values(self, y: torch.Tensor) -> torch.Tensor:
-        return y.movedim(1, -1)  # (B, H', W', m)
+        return y.movedim(1, -1)  # (B, *positions', m)
 
-    def _padding(self) -> tuple[int, int, int, int]:
-        """(left, right, top, bottom) zero padding as the convolution applies it."""
-        padding, (kh, kw) = self.module.padding, self.module.weight.shape[2:]
-        dh, dw = self.module.dilation
+    def _padding(self) -> list[tuple[int, int]]:
+        """(before, after) zero padding of each spatial dimension, as the convolution pads."""
+        padding, kernel = self.module.padding, self.module.weight.shape[2:]
+        dilation = self.module.dilation
         if padding == "valid":
-            return (0, 0, 0, 0)
+            return [(0, 0)] * len(kernel)
         if padding == "same":
-            th, tw = dh * (kh - 1), dw * (kw - 1)
-            return (tw // 2, tw - tw // 2, th // 2, th - th // 2)
-        ph, pw = padding
-        return (pw, pw, ph, ph)
+            totals = [d * (k - 1) for d, k in zip(dilation, kernel, strict=True)]
+            return [(t // 2, t - t // 2) for t in totals]
+        return [(p, p) for p in padding]
 
     def patch_sums(self, x: torch.Tensor) -> tuple[torch.Tensor, int]:
-        total = x.sum(dim=0, keepdim=True, dtype=torch.float64)  # (1, n, H, W)
-        total = F.pad(total, self._padding())
-        kh, kw = self.module.weight.shape[2:]
-        patches = F.unfold(total, (kh, kw), dilation=self.module.dilation,
-                           stride=self.module.stride)  # (1, n·K, L)
-        positions = patches.shape[-1]
-        sums = patches[0].sum(dim=1).reshape(x.shape[1], kh * kw)  # (n, K)
-        return sums, x.shape[0] * positions
+        """For every channel and kernel offset, the sum of the input values that offset reads
+        over all output positions of all examples (zero padding included): (n, K), and the
+        number of (example, output position) pairs."""
+        total = x.sum(dim=0, dtype=torch.float64)  # (n, *S)
+        padding = self._padding()
+        total = F.pad(total, [p for pair in reversed(padding) for p in pair])
+        kernel, dilation = self.module.weight.shape[2:], self.module.dilation
+        stride = self.module.stride
+        outputs = [(size - d * (k - 1) - 1) // s + 1 for size, k, d, s in
+                   zip(total.shape[1:], kernel, dilation, stride, strict=True)]
+        sums = []
+        for offset in itertools.product(*(range(k) for k in kernel)):  # the weight's order
+            window = total[(slice(None), *(
+                slice(o * d, o * d + (out - 1) * s + 1, s)
+                for o, d, out, s in zip(offset, dilation, outputs, stride, strict=True)))]
+            sums.append(window.reshape(total.shape[0], -1).sum(dim=1))
+        return torch.stack(sums, dim=1), x.shape[0] * math.prod(outputs)
 
 
 VIEWS: dict[type, Callable[[nn.Module, int], ConsumerView]] = {
     nn.Linear: LinearView,
-    nn.Conv2d: Conv2dView,
+    **dict.fromkeys(CONVOLUTIONS, ConvView),
 }
 """Consumer class → view. Third-party classes are registered lazily (:func:`view_for`)."""
 
@@ -303,7 +314,7 @@ def view_for(module: nn.Module, block: int = 1) -> ConsumerView:
     if factory is None:
         raise NeuroplastError(
             f"{type(module).__name__} cannot be a consumer: neuroplast reads nn.Linear, "
-            "nn.Conv2d (groups=1) and Hugging Face Conv1D"
+            "nn.Conv1d/2d/3d (groups=1) and Hugging Face Conv1D"
         )
     return factory(module, block)
 
@@ -316,8 +327,8 @@ class ProducerAxes:
 
     def axes(self) -> tuple[Axis, ...]:
         m = self.module
-        if isinstance(m, nn.Linear | nn.Conv2d):
-            if isinstance(m, nn.Conv2d) and m.groups != 1:
+        if isinstance(m, (nn.Linear, *CONVOLUTIONS)):
+            if isinstance(m, CONVOLUTIONS) and m.groups != 1:
                 raise NeuroplastError(
                     f"a grouped or depthwise convolution (groups={m.groups}) cannot produce a "
                     "site: its channels are tied to its input's"
@@ -338,7 +349,7 @@ class ProducerAxes:
             return (Axis(m, "weight", 1, "weight"), Axis(m, "bias", 0, "bias"))
         raise NeuroplastError(
             f"{type(m).__name__} cannot produce a site: neuroplast resizes nn.Linear, "
-            "nn.Conv2d, BatchNorm and Hugging Face Conv1D"
+            "nn.Conv1d/2d/3d, BatchNorm and Hugging Face Conv1D"
         )
 
     def width_attributes(self) -> tuple[tuple[nn.Module, str, int], ...]:

@@ -61,6 +61,7 @@ from neuroplast.sites.consumers import ProducerAxes, view_for
 from neuroplast.sites.plain import wrapper_of
 from neuroplast.sites.probes import Probe, ProbeFailed, leaves
 from neuroplast.sites.registry import (
+    CONVOLUTIONS,
     activation_of,
     channel_dim,
     is_activation,
@@ -321,15 +322,15 @@ class _Discoverer:
         wrapped = wrapper_of(layer)
         if wrapped is not None:
             raise _Refused(UNSUPPORTED, wrapped)
-        if isinstance(layer, nn.Conv2d) and layer.groups != 1:
+        if isinstance(layer, CONVOLUTIONS) and layer.groups != 1:
             raise _Refused(GROUPED, f"a grouped or depthwise convolution (groups="
                                     f"{layer.groups}) ties its output channels to its input's")
         try:
             ProducerAxes(layer).axes()
         except NeuroplastError:
             raise _Refused(UNSUPPORTED, f"{type(layer).__name__} is not a layer neuroplast "
-                                        "resizes (nn.Linear, nn.Conv2d with groups=1, Hugging "
-                                        "Face Conv1D)") from None
+                                        "resizes (nn.Linear, nn.Conv1d/2d/3d with groups=1, "
+                                        "Hugging Face Conv1D)") from None
         calls = self.probe.calls_of(layer)
         if not calls:
             parent = self._parent(name)
@@ -367,7 +368,7 @@ class _Discoverer:
         wrapped = wrapper_of(layer)
         if wrapped is not None:
             raise _Refused(UNSUPPORTED, f"its consumer {name} cannot be resized: {wrapped}")
-        if isinstance(layer, nn.Conv2d) and layer.groups != 1:
+        if isinstance(layer, CONVOLUTIONS) and layer.groups != 1:
             raise _Refused(GROUPED, f"its consumer {name} is a grouped or depthwise "
                                     f"convolution (groups={layer.groups}), which ties channels "
                                     "together")
@@ -428,10 +429,10 @@ class _Discoverer:
         if between:
             notes.append("per-channel modules resized with the site: "
                          + ", ".join(self.name(m) for m in between))
-        if isinstance(p, nn.Conv2d):
+        if isinstance(p, CONVOLUTIONS):
             site = conv_site(pname, producer=p, consumer=q, between=between,
                              activation=activation, consumer_activation=consumer_activation,
-                             flatten_block=None if isinstance(q, nn.Conv2d) else block,
+                             flatten_block=None if isinstance(q, CONVOLUTIONS) else block,
                              notes=notes)
         else:
             site = linear_site(pname, producer=p, consumer=q, between=between,
@@ -445,7 +446,7 @@ class _Discoverer:
         producer read by a Linear)."""
         if entries == n:
             return 1
-        if isinstance(p, nn.Conv2d) and channel_dim(q) == -1 and entries % n == 0:
+        if isinstance(p, CONVOLUTIONS) and channel_dim(q) == -1 and entries % n == 0:
             return entries // n
         shape = self.probe.call(p).output.shape
         other_sizes = [size for dim, size in enumerate(shape)

@@ -21,6 +21,11 @@ from collections.abc import Callable
 
 from torch import nn
 
+CONVOLUTIONS: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+"""The convolutions neuroplast resizes (with ``groups == 1``): weight (out, in, *kernel),
+channels first. Transposed convolutions, whose weight is (in, out, *kernel), are not among
+them."""
+
 ActivationOf = Callable[[nn.Module], str | None]
 """Maps an activation module to the name of the neuroplast activation it computes, or None."""
 

@@ -10,10 +10,10 @@ tensor's shape, and each notes what it did in the consumer's record
 (:mod:`neuroplast.sites.record`), from which a saved model's plan is written.
 
 Kinds (``Site.kind``): ``linear`` (Linear → element-wise chain → Linear, any leading
-dimensions), ``gated`` (act(gate(x)) · up(x) → down), ``conv`` (Conv2d → [BN] → act → [pool]
-→ Conv2d, rows = batch × H × W), ``flatten`` (the last conv's channels feeding Flatten →
-Linear, a channel owning its H×W block of columns), ``input`` (the features entering the
-first layer, kept by a selector).
+dimensions), ``gated`` (act(gate(x)) · up(x) → down), ``conv`` (Conv → [BN] → act → [pool]
+→ Conv, 1-, 2- or 3-d, rows = batch × positions), ``flatten`` (the last conv's channels
+feeding Flatten → Linear, a channel owning its block of positions as columns), ``input``
+(the features entering the first layer, kept by a selector).
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """Torch-Pruning's group importances (Fang et al. 2023, "DepGraph") on any site.
 
 Optional: ``pip install neuroplast[compare]`` (tested with torch-pruning 1.6.1). For a site
-with a producer (Linear or Conv2d; a gated site's ``gate``) the adapter builds Torch-Pruning's
-``DependencyGraph`` of a deep copy of the model from the first calibration batch, takes the
-pruning group of the producer's output channels — the producer's rows, a BatchNorm's entries,
-a gated site's second projection, the consumer's input columns — checks that the group holds
-exactly the site's modules (otherwise Torch-Pruning would score channels the site does not
-own, and the measure refuses), and returns the importance with Torch-Pruning's defaults
+with a producer (Linear or a convolution; a gated site's ``gate``) the adapter builds
+Torch-Pruning's ``DependencyGraph`` of a deep copy of the model from the first calibration
+batch, takes the pruning group of the producer's output channels — the producer's rows, a
+BatchNorm's entries, a gated site's second projection, the consumer's input columns — checks
+that the group holds exactly the site's modules (otherwise Torch-Pruning would score channels
+the site does not own, and the measure refuses), and returns the importance with
+Torch-Pruning's defaults
 (group reduction "mean" over the group's tensors, then normaliser "mean"; LAMP's own):
 
 * ``tp-group-l1`` / ``tp-group-l2`` — ``GroupMagnitudeImportance(p)``: for channel k the
@@ -51,15 +52,16 @@ from neuroplast.efficiency.registry import (
     SiteRequirement,
 )
 from neuroplast.errors import NeuroplastError
+from neuroplast.sites.registry import CONVOLUTIONS
 from neuroplast.sites.resolve import first_batch
 from neuroplast.sites.site import Site
 from neuroplast.stats.site import default_forward, model_device_dtype, to_model
 
 BATCH = 10_000
 PRUNING_FUNCTIONS = {nn.Linear: "prune_linear_out_channels",
-                     nn.Conv2d: "prune_conv_out_channels"}
+                     **dict.fromkeys(CONVOLUTIONS, "prune_conv_out_channels")}
 """Producer class → Torch-Pruning's function that prunes its output channels."""
-PARAMETRIC = (nn.Linear, nn.Conv2d, nn.modules.batchnorm._BatchNorm, nn.LayerNorm)
+PARAMETRIC = (nn.Linear, *CONVOLUTIONS, nn.modules.batchnorm._BatchNorm, nn.LayerNorm)
 """Module classes whose presence in a group changes its importance."""
 
 
@@ -148,7 +150,7 @@ def site_group(tp: Any, model: nn.Module, site: Site, copy_: nn.Module, example:
     of ``model``, the model the site belongs to).
 
     Raises:
-        NeuroplastError: for a site without a Linear/Conv2d producer, or a group that holds
+        NeuroplastError: for a site without a Linear/convolution producer, or a group that holds
             other parametrised modules than the site's own.
     """
     function = next((name for cls, name in PRUNING_FUNCTIONS.items()
@@ -157,7 +159,7 @@ def site_group(tp: Any, model: nn.Module, site: Site, copy_: nn.Module, example:
         what = "input features" if site.producer is None else type(site.producer).__name__
         raise NeuroplastError(
             f"measure {measure!r} is not supported on site {site.name!r}: Torch-Pruning prunes "
-            f"the output channels of a Linear or Conv2d producer, not {what}"
+            f"the output channels of a Linear or convolution producer, not {what}"
         )
     producer, owned = _owned_names(model, site)
     try:
