@@ -10,7 +10,8 @@ probe measures whether it also generalises worse, which the paper's numbers need
 net is the experiment's own (``replication-shift``'s '3'-peaked draw and initialisation for
 that seed, its first 10000 paper epochs with the run's seed as data seed, so the first reading
 is the stored runs' trained net to float rounding across machines); each further length trains
-the same net on, with data seed ``100·seed + k`` for the k-th extra block.
+the same net on, with data seed ``EXTRA_DATA_SEEDS + 100·seed + k`` for the k-th extra block
+(no seed's extra blocks reuse another seed's data order).
 
 Usage::
 
@@ -32,12 +33,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from benchmarks.run_arguments import arm_probe, made_by, write_probe_report
+from neuroplast.data import Dataset, Split
+from neuroplast.train import Protocol
 
 PAPER = {"peaked_at_3": (0.9404, 0.0013), "validation": (0.8405, 0.0028)}
 """Fig. 23's trained net (10000 epochs on the '3'-peaked set): mean and s.e. over 28 nets."""
+COLUMNS = (("peaked_at_3", "'3'-peaked set", "peaked_at_3"),
+           ("validation", "validation set", "validation"),
+           ("validation_balanced", "validation, each digit weighted equally", "validation"))
+"""(reading, its column title, the paper's number it is set against). The paper's validation
+set is "10000 evenly distributed digits"; MNIST's test set holds 892–1135 of each, so the
+class-balanced accuracy (the mean of the ten digits' accuracies) is the other reading of it."""
 BLOCK = 10000
 """Paper epochs per block; every length is a multiple of it."""
+EXTRA_DATA_SEEDS = 1_000_000
+"""Offset of the extra blocks' data seeds, above every seed's own (its first block's)."""
 
 
 def _lengths(text: str) -> int:
@@ -47,7 +60,7 @@ def _lengths(text: str) -> int:
     return value
 
 
-def train_seed(seed: int, lengths: Sequence[int], protocol: Any, dataset: Any,
+def train_seed(seed: int, lengths: Sequence[int], protocol: Protocol, dataset: Dataset,
                init: str) -> list[dict[str, float]]:
     """One seed's net read after each length (paper epochs, ascending)."""
     from neuroplast.data import peaked_split
@@ -63,13 +76,25 @@ def train_seed(seed: int, lengths: Sequence[int], protocol: Any, dataset: Any,
     readings, done = [], 0
     for block in range(max(lengths) // BLOCK):
         train(model, peaked, protocol, epochs=protocol.epochs(BLOCK),
-              seed=seed if block == 0 else 100 * seed + block, progress=False)
+              seed=seed if block == 0 else EXTRA_DATA_SEEDS + 100 * seed + block,
+              progress=False)
         done += BLOCK
         if done in lengths:
             on_set, on_validation = evaluate(model, peaked), evaluate(model, dataset.test)
             readings.append({"paper_epochs": done, "peaked_at_3": on_set.accuracy,
-                             "validation": on_validation.accuracy})
+                             "validation": on_validation.accuracy,
+                             "validation_balanced": balanced_accuracy(model, dataset.test)})
     return readings
+
+
+def balanced_accuracy(model: torch.nn.Module, split: Split) -> float:
+    """The mean over the classes of each class's accuracy on ``split`` (every class weighted
+    equally, as on a set with the same number of each)."""
+    with torch.no_grad():
+        predicted = model(split.x).argmax(dim=1)
+    classes = split.y.unique()
+    return float(torch.stack([(predicted[split.y == c] == c).double().mean()
+                              for c in classes]).mean())
 
 
 def _mean_se(values: Sequence[float]) -> tuple[float, float]:
@@ -82,14 +107,15 @@ def markdown(seeds: dict[int, list[dict[str, float]]], header: str) -> str:
     """Each length's accuracies (mean ± s.e.), their change from the first length paired by
     seed, and their distance from the paper's in combined s.e."""
     runs = [seeds[s] for s in sorted(seeds)]
-    lines = [header, "", "| paper epochs | '3'-peaked set | change | z vs paper | validation set "
-             "| change | z vs paper |", "|---|---|---|---|---|---|---|"]
+    lines = [header, "", "| paper epochs | " + " | ".join(
+        f"{title} | change | z vs paper" for _, title, _ in COLUMNS) + " |",
+        "|---" * (1 + 3 * len(COLUMNS)) + "|"]
     for i, reading in enumerate(runs[0]):
         cells = [f"{reading['paper_epochs']}"]
-        for key in ("peaked_at_3", "validation"):
+        for key, _, paper_key in COLUMNS:
             mean, se = _mean_se([run[i][key] for run in runs])
             change, change_se = _mean_se([run[i][key] - run[0][key] for run in runs])
-            paper, paper_se = PAPER[key]
+            paper, paper_se = PAPER[paper_key]
             z = (mean - paper) / math.hypot(se, paper_se)
             cells += [f"{mean:.4f} ± {se:.4f}",
                       "—" if i == 0 else f"{change:+.4f} ± {change_se:.4f}", f"{z:+.1f}"]
@@ -154,7 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = Path(store, f"seed-{seed}.json")
         if path.exists():
             record = json.loads(path.read_text())
-            if record["lengths"] == lengths:
+            if record["lengths"] == lengths and record.get("extra_data_seeds") == \
+                    EXTRA_DATA_SEEDS and all(key in record["readings"][0] for key, _, _ in COLUMNS):
                 seeds[seed] = record["readings"]
                 training_s += record["seconds"]
                 continue
@@ -163,6 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seconds = time.perf_counter() - begun
         training_s += seconds
         atomic_write_text(path, json.dumps({"seed": seed, "lengths": lengths,
+                                            "extra_data_seeds": EXTRA_DATA_SEEDS,
                                             "readings": readings,
                                             "seconds": seconds}) + "\n")
         seeds[seed] = readings
