@@ -287,3 +287,29 @@ def test_sites_are_found_and_pruned_inside_an_autocast_region():
         neuroplast.prune(model, "0", [x], amount=4)
         assert torch.is_autocast_enabled("cpu")  # the caller's region is left as it was
     assert model[0].weight.shape == (8, 6) and model[0].weight.dtype == torch.float32
+
+
+class _DictOutput(nn.Module):
+    """An MLP whose forward returns ``{"logits": ...}`` (or the tensor itself)."""
+
+    def __init__(self, as_dict: bool) -> None:
+        super().__init__()
+        torch.manual_seed(3)
+        self.a, self.b, self.as_dict = nn.Linear(6, 12), nn.Linear(12, 3), as_dict
+
+    def forward(self, x):
+        logits = self.b(torch.tanh(self.a(x)))
+        return {"logits": logits} if self.as_dict else logits
+
+
+def test_a_goal_reads_the_logits_of_a_dict_output():
+    """A forward returning {"logits": …} was refused ("holds no logits tensor") although an
+    output with a .logits attribute was read."""
+    g = torch.Generator().manual_seed(4)
+    x, y = torch.randn(200, 6, generator=g), torch.randint(0, 3, (200,), generator=g)
+    removed = []
+    for as_dict in (False, True):
+        model = _DictOutput(as_dict)
+        result = neuroplast.prune(model, "a", [(x, y)], goal_accuracy=0.3)
+        removed.append(result.removed)
+    assert removed[0] == removed[1] and 0 < len(removed[0]) < 12

@@ -16,7 +16,7 @@ pruned function without any surgery — and the whole model is evaluated:
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -52,13 +52,18 @@ def labelled_batches(data: Any) -> list[tuple[Any, torch.Tensor]]:
 
 
 def _logits(output: Any) -> torch.Tensor:
+    """The logits in a model's output: the tensor itself, an output's ``logits`` attribute
+    (Hugging Face), a mapping's ``"logits"`` entry, or a tuple's first element."""
     logits = getattr(output, "logits", output)
+    if isinstance(logits, Mapping) and "logits" in logits:
+        logits = logits["logits"]
     if isinstance(logits, tuple | list):
         logits = logits[0]
     if not torch.is_tensor(logits):
         raise NeuroplastError(
-            f"the model's output ({type(output).__name__}) holds no logits tensor; pass an "
-            "evaluate function model -> (accuracy, loss)"
+            f"the model's output ({type(output).__name__}) holds no logits tensor (a tensor, a "
+            "'logits' attribute or key, or a tuple's first element); pass an evaluate function "
+            "model -> (accuracy, loss)"
         )
     return logits
 
