@@ -496,6 +496,28 @@ def test_one_and_three_dimensional_convolutions_are_sites(conv, norm, pool, shap
     assert model[0].out_channels == model[1].num_features == model[4].in_channels == 8
 
 
+def test_an_affine_instance_norm_between_is_resized_with_the_site():
+    """InstanceNorm (style-transfer and GAN blocks) normalises each channel alone; with affine
+    parameters it was refused ("holds tensors that neuroplast does not resize")."""
+    def factory() -> nn.Sequential:
+        return nn.Sequential(nn.Conv2d(2, 6, 3, padding=1), nn.InstanceNorm2d(6, affine=True),
+                             nn.ReLU(), nn.Conv2d(6, 4, 3))
+
+    model = build(factory)
+    x = torch.randn(3, 2, 8, 8, generator=torch.Generator().manual_seed(5),
+                    dtype=torch.float64)
+    found = explain(model, x)
+    assert summary(found) == [("0", "conv", 6, "Conv2d")]
+    site = found.sites[0]
+    assert {axis.module for axis in site.upstream} == {model[0], model[1]}  # norm resized too
+    before = model(x)
+    replicate(model, site, [1, 4], method="B1", seed=0)  # per-instance statistics: still equal
+    torch.testing.assert_close(model(x), before)
+    site.keep([0, 2, 3, 5, 6])
+    assert model[1].num_features == model[1].weight.numel() == 5 == model[3].in_channels
+    assert model(x).shape == (3, 4, 6, 6)
+
+
 def test_depthwise_convolution_is_refused():
     model = build(depthwise_cnn)
     found = explain(model, images())

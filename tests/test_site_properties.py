@@ -14,7 +14,8 @@ Site kinds, each a small float64 model built here and declared with the site con
 * ``conv_1d_geometry``: Conv1d → BatchNorm1d → ReLU → Conv1d with the consumer's kernel (1-4),
   padding (0-2, "valid", "same"), stride, dilation and bias drawn; ``conv_3d``: Conv3d →
   BatchNorm3d → ReLU → MaxPool3d → Conv3d with an anisotropic kernel, padding and stride;
-  ``flatten_1d``: Conv1d → BatchNorm1d → ReLU → Flatten → Linear;
+  ``flatten_1d``: Conv1d → BatchNorm1d → ReLU → Flatten → Linear; ``conv_instance_norm``:
+  Conv2d → InstanceNorm2d (affine, running statistics) → ReLU → Conv2d;
 * ``conv1d``: Hugging Face's transposed ``Conv1D`` (GPT-2 MLP), when transformers is importable;
 * ``mlp_hidden1`` / ``mlp_hidden2``: the paper's N4 (``build_mlp("N4")``) and its own sites.
 
@@ -125,6 +126,10 @@ def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed))
 
 
+NORMS = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
+"""The per-channel normalisations a site's ``between`` may hold."""
+
+
 def _fill(model: nn.Module, seed: int, scale: float = 0.6) -> nn.Module:
     """Every parameter ~ N(0, scale²); BatchNorm: scale 1 ± 0.5, running mean ~ N(0, 0.3²),
     running variance in [0.5, 2], so eval-mode BatchNorm is a non-trivial affine map."""
@@ -133,7 +138,7 @@ def _fill(model: nn.Module, seed: int, scale: float = 0.6) -> nn.Module:
         for p in model.parameters():
             p.copy_(torch.randn(p.shape, generator=g, dtype=DTYPE) * scale)
         for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            if isinstance(m, NORMS):
                 m.weight.copy_(1.0 + 0.5 * torch.randn(m.weight.shape, generator=g, dtype=DTYPE))
                 m.running_mean.copy_(0.3 * torch.randn(m.num_features, generator=g, dtype=DTYPE))
                 m.running_var.copy_(0.5 + 1.5 * torch.rand(m.num_features, generator=g,
@@ -231,9 +236,14 @@ CONV_MODULES = {1: (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.AvgPool1d),
 def _conv_case(kind: str, n: int, seed: int, *, pool: str | None, kernel: Any = 3,
                padding: Any = 1, stride: Any = 1, dilation: Any = 1,
                activation: str = "relu", size: int = 8, consumer_bias: bool = True,
-               dims: int = 2) -> Case:
+               dims: int = 2, instance_norm: bool = False) -> Case:
     c_in, m = 2, 3
     conv, norm, max_pool, avg_pool = CONV_MODULES[dims]
+    if instance_norm:  # affine, with running statistics (what eval mode then uses)
+        instance = {1: nn.InstanceNorm1d, 2: nn.InstanceNorm2d, 3: nn.InstanceNorm3d}[dims]
+
+        def norm(width: int) -> nn.Module:
+            return instance(width, affine=True, track_running_stats=True)
 
     def build(width: int, bias: bool = consumer_bias) -> nn.Module:
         layers: list[nn.Module] = [conv(c_in, width, 3, padding=1), norm(width),
@@ -387,9 +397,10 @@ def _mlp_case(kind: str, seed: int, name: str) -> Case:
 
 
 KINDS = ("linear", "linear3d", "linear_nobias", "gated", "conv_pool", "conv_valid",
-         "conv_geometry", "flatten", "conv_1d_geometry", "conv_3d", "flatten_1d", "conv1d",
-         "mlp_hidden1", "mlp_hidden2")
-CONV_KINDS = ("conv_pool", "conv_valid", "conv_geometry", "conv_1d_geometry", "conv_3d")
+         "conv_geometry", "flatten", "conv_1d_geometry", "conv_3d", "flatten_1d",
+         "conv_instance_norm", "conv1d", "mlp_hidden1", "mlp_hidden2")
+CONV_KINDS = ("conv_pool", "conv_valid", "conv_geometry", "conv_1d_geometry", "conv_3d",
+              "conv_instance_norm")
 
 
 def draw_case(data: st.DataObject, kind: str, *, activation: str | None = None,
@@ -438,6 +449,8 @@ def draw_case(data: st.DataObject, kind: str, *, activation: str | None = None,
         pool = "avg" if activation == "identity" else "max"
         return _conv_case(kind, n, seed, pool=pool, padding=(1, 0, 1), size=4, dims=3,
                           kernel=(3, 2, 2), stride=(1, 2, 1), **act)
+    if kind == "conv_instance_norm":
+        return _conv_case(kind, n, seed, pool=None, padding=1, instance_norm=True, **act)
     if kind == "flatten":
         pool = "avg" if activation == "identity" else "max"
         return _flatten_case(kind, n, seed, pool=pool, **act)
@@ -1099,7 +1112,7 @@ def test_b4_draws_new_neurons_from_the_initialisers_distribution(kind, data):
         added = new.narrow(dim, width * block, k * block)
         module = case.model.get_submodule(key.rpartition(".")[0])
         leaf = key.rpartition(".")[2]
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        if isinstance(module, NORMS):
             value = 1.0 if leaf in ("weight", "running_var") else 0.0
             assert torch.equal(added, torch.full_like(added, value)), key
         elif leaf in fresh:

@@ -24,7 +24,7 @@ from torch import nn
 
 from neuroplast.errors import NeuroplastError
 from neuroplast.sites.axis import Axis
-from neuroplast.sites.registry import CONVOLUTIONS
+from neuroplast.sites.registry import CONVOLUTIONS, PER_CHANNEL
 
 
 class ConsumerView:
@@ -337,7 +337,7 @@ class ProducerAxes:
             if m.bias is not None:
                 out.append(Axis(m, "bias", 0, "bias"))
             return tuple(out)
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+        if isinstance(m, PER_CHANNEL):  # BatchNorm, InstanceNorm: entries per channel
             out = []
             if m.affine:
                 out += [Axis(m, "weight", 0, "scale"), Axis(m, "bias", 0, "shift")]
@@ -349,7 +349,7 @@ class ProducerAxes:
             return (Axis(m, "weight", 1, "weight"), Axis(m, "bias", 0, "bias"))
         raise NeuroplastError(
             f"{type(m).__name__} cannot produce a site: neuroplast resizes nn.Linear, "
-            "nn.Conv1d/2d/3d, BatchNorm and Hugging Face Conv1D"
+            "nn.Conv1d/2d/3d, BatchNorm, InstanceNorm and Hugging Face Conv1D"
         )
 
     def width_attributes(self) -> tuple[tuple[nn.Module, str, int], ...]:

@@ -6,7 +6,8 @@
   (:data:`neuroplast.activations.ACTIVATIONS`) each one computes, or None for a configuration
   neuroplast has no derivative for (``nn.ELU(alpha=2)``).
 * :data:`PER_CHANNEL` — modules holding one entry per channel that surgery resizes with the
-  site (BatchNorm); they become a site's ``between``.
+  site (BatchNorm, InstanceNorm: each normalises a channel alone); they become a site's
+  ``between``.
 * :data:`CHANNELWISE` — parameter-free modules that act on each channel alone (Dropout,
   pooling, Flatten); they need no mention, and knowing them lets a refusal name the module
   that mixes channels instead.
@@ -68,7 +69,8 @@ ACTIVATION_MODULES_BY_NAME: dict[tuple[str, str], ActivationOf] = {
 Hugging Face's tanh-approximated GELUs map to ``gelu-tanh`` (neuroplast's ``gelu`` is the
 exact one)."""
 
-PER_CHANNEL: tuple[type, ...] = (nn.modules.batchnorm._BatchNorm,)
+PER_CHANNEL: tuple[type, ...] = (nn.modules.batchnorm._BatchNorm,
+                                  nn.modules.instancenorm._InstanceNorm)
 """Modules with per-channel tensors that surgery resizes as part of a site (``between``)."""
 
 CHANNELWISE: tuple[type, ...] = (
