@@ -518,6 +518,32 @@ def test_an_affine_instance_norm_between_is_resized_with_the_site():
     assert model(x).shape == (3, 4, 6, 6)
 
 
+def test_an_instance_norm_without_tensors_is_channel_wise_whatever_its_num_features():
+    """InstanceNorm without affine parameters or running statistics holds nothing per channel
+    (PyTorch only warns when num_features differs); it is channel-wise, not a module to
+    resize."""
+    def factory() -> nn.Sequential:
+        return nn.Sequential(nn.Conv2d(2, 6, 3, padding=1), nn.InstanceNorm2d(1), nn.ReLU(),
+                             nn.Conv2d(6, 4, 3))
+
+    x = torch.randn(3, 2, 8, 8, generator=torch.Generator().manual_seed(6),
+                    dtype=torch.float64)
+    with pytest.warns(UserWarning, match="num_features"):
+        found = explain(build(factory), x)
+    assert summary(found) == [("0", "conv", 6, "Conv2d")]
+
+
+def test_a_pooled_conv3d_site_keeps_its_activation():
+    def factory() -> nn.Sequential:
+        return nn.Sequential(nn.Conv3d(2, 6, 3, padding=1), nn.ReLU(), nn.MaxPool3d(2),
+                             nn.Conv3d(6, 4, 3))
+
+    x = torch.randn(3, 2, 6, 6, 6, generator=torch.Generator().manual_seed(7),
+                    dtype=torch.float64)
+    site = explain(build(factory), x).sites[0]
+    assert site.activation is not None and site.activation.name == "relu"
+
+
 def test_depthwise_convolution_is_refused():
     model = build(depthwise_cnn)
     found = explain(model, images())

@@ -273,6 +273,13 @@ def test_torchscript_is_refused_with_what_to_pass():
         with pytest.raises(NeuroplastError, match="give it the module before scripting"):
             neuroplast.prune(scripted, "0", [x], amount=3)
     assert [s.name for s in neuroplast.find_sites(model, x)] == ["0"]  # the module itself
+    # a scripted module the surgery never touches does not matter to a hand-declared site
+    with_post = nn.Sequential(model, nn.Softmax(dim=1))
+    with_post.post = torch.jit.script(nn.Softmax(dim=1))  # held, never called
+    site = linear_site("hidden", producer=model[0], consumer=model[2],
+                       activation="tanh")
+    neuroplast.prune(with_post, site, [x], amount=3)
+    assert model[0].weight.shape == (9, 6)
 
 
 def test_sites_are_found_and_pruned_inside_an_autocast_region():
@@ -313,3 +320,24 @@ def test_a_goal_reads_the_logits_of_a_dict_output():
         result = neuroplast.prune(model, "a", [(x, y)], goal_accuracy=0.3)
         removed.append(result.removed)
     assert removed[0] == removed[1] and 0 < len(removed[0]) < 12
+
+
+def test_instance_norm_sites_take_torch_pruning_measures_but_not_network_slimming():
+    """An affine InstanceNorm is resized with its site; Torch-Pruning's group then holds it
+    (it was refused: "couples the channels with modules ['0', '3']"), while network slimming's
+    |γ| stays a BatchNorm's."""
+    pytest.importorskip("torch_pruning")
+    torch.manual_seed(0)
+
+    def factory() -> nn.Sequential:
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(2, 6, 3, padding=1), nn.InstanceNorm2d(6, affine=True),
+                             nn.ReLU(), nn.Conv2d(6, 4, 3), nn.Flatten(), nn.Linear(4 * 36, 3))
+
+    x = torch.randn(8, 2, 8, 8)
+    model = factory()
+    result = neuroplast.prune(model, "0", [x], amount=2, measure="tp-group-l2", rule="none")
+    assert len(result.removed) == 2 and model[1].num_features == 4
+    for measure in ("bn-scale", "tp-bn-scale"):
+        with pytest.raises(NeuroplastError, match="a BatchNorm after the producer"):
+            neuroplast.prune(factory(), "0", [x], amount=2, measure=measure, rule="none")

@@ -24,14 +24,35 @@ MAX_SEED = 2**63 - 1
 """The largest seed: ``torch.Generator.manual_seed`` takes 64-bit integers."""
 
 
+def _scripted(where: str) -> NeuroplastError:
+    return NeuroplastError(
+        f"{where} is TorchScript (torch.jit.script or trace): neuroplast measures and reshapes "
+        "the Python modules (hooks, new parameter shapes), which a ScriptModule does not have; "
+        "give it the module before scripting, and script the changed model again")
+
+
+def check_not_scripted(model: nn.Module, name: str = "model") -> None:
+    """Refuse a model holding a ScriptModule anywhere, by its name: what site discovery needs
+    (its hooks cannot run inside TorchScript). Surgery on hand-declared sites checks only the
+    root (:func:`check_module`): a scripted module it never touches does not matter there.
+
+    Raises:
+        NeuroplastError: the first scripted submodule, and what to pass instead.
+    """
+    scripted = next((n for n, m in model.named_modules()
+                     if isinstance(m, torch.jit.ScriptModule)), None)
+    if scripted is not None:
+        raise _scripted(name if scripted == "" else f"{name}'s submodule {scripted!r}")
+
+
 def check_module(model: Any, name: str = "model") -> nn.Module:
     """``model`` if it is an ``nn.Module`` whose tensors hold values.
 
     Raises:
         TypeError: not a module.
         NeuroplastError: its tensors are on the ``meta`` device (shapes without values), or it
-            is wrapped in ``DistributedDataParallel`` or is or holds TorchScript (the message
-            says what to pass instead).
+            is wrapped in ``DistributedDataParallel`` or is TorchScript (the message says what
+            to pass instead).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"{name} must be a torch.nn.Module, got {type(model).__name__}")
@@ -42,15 +63,8 @@ def check_module(model: Any, name: str = "model") -> nn.Module:
             "whose ranks would each measure their own data and change their copies differently; "
             f"pass {name}.module with the same data on every rank (so every rank makes the same "
             "change), then wrap it in a new DistributedDataParallel")
-    scripted = next((n for n, m in model.named_modules()
-                     if isinstance(m, torch.jit.ScriptModule)), None)
-    if scripted is not None:
-        where = f"{name}" if scripted == "" else f"{name}'s submodule {scripted!r}"
-        raise NeuroplastError(
-            f"{where} is TorchScript (torch.jit.script or trace): neuroplast measures and "
-            "reshapes the Python modules (hooks, new parameter shapes), which a ScriptModule "
-            "does not have; give it the module before scripting, and script the changed "
-            "model again")
+    if isinstance(model, torch.jit.ScriptModule):
+        raise _scripted(name)
     if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
         raise NeuroplastError(
             f"{name} is on the meta device: its tensors have shapes but no values; build it on "

@@ -68,7 +68,8 @@ def unwrap_compiled_parts(model: nn.Module) -> Unwrapped:
     unwrapped = Unwrapped()
     pending, seen = [model], set()
     try:
-        if "torch._dynamo" in sys.modules:  # else nothing was ever compiled
+        if "torch._dynamo" in sys.modules and hasattr(torch.compiler, "set_stance"):
+            # else nothing was ever compiled (or torch < 2.6: compiled code runs compiled)
             unwrapped.eager = torch.compiler.set_stance("force_eager")
         while pending:
             parent = pending.pop()

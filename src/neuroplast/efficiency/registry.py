@@ -58,7 +58,8 @@ class SiteRequirement:
 
 
 def _has_batchnorm_scale(site: Site) -> bool:
-    return any(axis.role == "scale" for axis in site.upstream)
+    return any(axis.role == "scale" and isinstance(axis.module, nn.modules.batchnorm._BatchNorm)
+               for axis in site.upstream)  # an InstanceNorm's scale is not network slimming's
 
 
 BATCHNORM_SCALE = SiteRequirement(

@@ -52,7 +52,7 @@ import torch
 from torch import nn
 
 from neuroplast.activations import ACTIVATIONS
-from neuroplast.checks import check_module
+from neuroplast.checks import check_module, check_not_scripted
 from neuroplast.compiled import uncompiled
 from neuroplast.errors import NeuroplastError
 from neuroplast.modes import enter_evaluation, restore_modes
@@ -200,6 +200,7 @@ def explain_sites(model: nn.Module, example_input: Any, forward: Forward | None 
     Same arguments and errors as :func:`find_sites`.
     """
     model = uncompiled(check_module(model))  # a compiled root: its module's names, eagerly
+    check_not_scripted(model)  # discovery's hooks cannot run inside a ScriptModule
     declared = declared_sites(model)
     if declared is not None:
         return Discovery(list(declared.values()), [], [DECLARED_NOTE])
@@ -207,7 +208,7 @@ def explain_sites(model: nn.Module, example_input: Any, forward: Forward | None 
     try:
         with torch.no_grad(), ExitStack() as stack:
             for device_type in AUTOCAST_DEVICES:  # the probes compare outputs to rounding
-                if torch.is_autocast_enabled(device_type):
+                if _autocast_enabled(device_type):
                     stack.enter_context(torch.autocast(device_type, enabled=False))
             probe = Probe(model, example_input, forward or default_forward)
             return _Discoverer(model, probe).run()
@@ -219,6 +220,17 @@ AUTOCAST_DEVICES = ("cpu", "cuda", "xpu", "mps")
 """Device types whose ``torch.autocast`` discovery turns off: under a lower precision the
 probes' comparisons (a copied neuron's channel equal to its source's, to rounding) fail and
 no site would be found. Statistics and goals run in the caller's autocast."""
+
+
+def _autocast_enabled(device_type: str) -> bool:
+    """Whether ``torch.autocast`` is on for ``device_type`` (torch < 2.4 takes no device type:
+    its CPU and CUDA flags are read instead)."""
+    try:
+        return bool(torch.is_autocast_enabled(device_type))
+    except (TypeError, RuntimeError):
+        if device_type == "cpu":
+            return bool(torch.is_autocast_cpu_enabled())
+        return device_type == "cuda" and bool(torch.is_autocast_enabled())
 
 
 def _common_prefix(names: Sequence[str]) -> str:
@@ -517,6 +529,8 @@ class _Discoverer:
             module = call.module
             if is_per_channel(module) and any(m is module for m in between):
                 continue
+            if is_per_channel(module) and not _own_tensors(module):
+                continue  # an InstanceNorm without affine or running statistics: channel-wise
             if is_per_channel(module):
                 if getattr(module, "num_features", None) != n:
                     raise _Refused(UNSUPPORTED, f"{call.name} ({type(module).__name__}) between "

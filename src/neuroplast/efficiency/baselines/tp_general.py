@@ -61,7 +61,8 @@ BATCH = 10_000
 PRUNING_FUNCTIONS = {nn.Linear: "prune_linear_out_channels",
                      **dict.fromkeys(CONVOLUTIONS, "prune_conv_out_channels")}
 """Producer class → Torch-Pruning's function that prunes its output channels."""
-PARAMETRIC = (nn.Linear, *CONVOLUTIONS, nn.modules.batchnorm._BatchNorm, nn.LayerNorm)
+PARAMETRIC = (nn.Linear, *CONVOLUTIONS, nn.modules.batchnorm._BatchNorm,
+              nn.modules.instancenorm._InstanceNorm, nn.LayerNorm)
 """Module classes whose presence in a group changes its importance."""
 
 
