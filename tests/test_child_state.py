@@ -24,7 +24,7 @@ def _trained(kind: str) -> tuple[nn.Sequential, torch.optim.Optimizer]:
 
 
 @pytest.mark.parametrize("kind", list(child_state.OPTIMIZERS))
-@pytest.mark.parametrize("arm", ["fresh", "parent"])
+@pytest.mark.parametrize("arm", ["zeros", "parent"])
 def test_children_state_is_zero_or_the_parents(kind, arm):
     model, optimizer = _trained(kind)
     rows, columns = model[0].weight, model[2].weight  # (7, 6) and (3, 7)
@@ -37,13 +37,13 @@ def test_children_state_is_zero_or_the_parents(kind, arm):
     for key, value in optimizer.state[rows].items():
         if not value.dim():
             continue
-        expected = [[0.0] * 6] * 2 if arm == "fresh" else [[6.0, 7, 8, 9, 10, 11],
+        expected = [[0.0] * 6] * 2 if arm == "zeros" else [[6.0, 7, 8, 9, 10, 11],
                                                            [18.0, 19, 20, 21, 22, 23]]
         assert value[5:].tolist() == expected
         assert value[4].tolist() == [24.0, 25, 26, 27, 28, 29]  # the others keep theirs
         # the consumer's columns 5 and 6 take columns 1 and 3: entries 7·i + 1 and 7·i + 3
         column = optimizer.state[columns][key]
-        expected = [[0.0, 0.0]] * 3 if arm == "fresh" else [[1.0, 3.0], [8.0, 10.0],
+        expected = [[0.0, 0.0]] * 3 if arm == "zeros" else [[1.0, 3.0], [8.0, 10.0],
                                                             [15.0, 17.0]]
         assert column[:, 5:].tolist() == expected
         assert column[:, 4].tolist() == [4.0, 11.0, 18.0]
@@ -57,11 +57,11 @@ def test_table_gives_paired_differences_from_the_arm_without_replication():
                 for k in child_state.READ_AFTER]
 
     runs = {"none": [readings(0.5, 0.9), readings(0.7, 0.8)],
-            "fresh": [readings(0.4, 0.92), readings(0.6, 0.82)],  # −0.1 both seeds
+            "zeros": [readings(0.4, 0.92), readings(0.6, 0.82)],  # −0.1 both seeds
             "parent": [readings(0.5, 0.9), readings(0.9, 0.8)]}   # 0 and +0.2
-    row_fresh, row_parent = child_state.table({"runs": {"adam/B1": runs}}).splitlines()[2:]
-    assert row_fresh.count("-0.1000 ± 0.0000") == steps
-    assert row_fresh.endswith("| +0.0200 ± 0.0000 |")
+    row_zeros, row_parent = child_state.table({"runs": {"adam/B1": runs}}).splitlines()[2:]
+    assert row_zeros.count("-0.1000 ± 0.0000") == steps
+    assert row_zeros.endswith("| +0.0200 ± 0.0000 |")
     assert row_parent.count("+0.1000 ± 0.1000") == steps  # mean 0.1, s.d. 0.141, s.e. 0.1
 
 
