@@ -12,6 +12,7 @@ import torch
 from thirdparty import import_torchvision_models, import_transformers
 from torch import nn
 
+import neuroplast
 from neuroplast import MLP, build_mlp, explain_sites, find_sites
 from neuroplast.death.rules import Rewirer
 from neuroplast.errors import NeuroplastError
@@ -542,6 +543,45 @@ def test_a_pooled_conv3d_site_keeps_its_activation():
                     dtype=torch.float64)
     site = explain(build(factory), x).sites[0]
     assert site.activation is not None and site.activation.name == "relu"
+
+
+def test_a_transposed_convolution_produces_a_site():
+    """A decoder's upsampling (ConvTranspose2d → BatchNorm2d → ReLU → Conv2d): its output
+    channels run along its weight's dim 1. Splits keep the function, and an exactly duplicated
+    channel dies without changing it; as a consumer it stays refused."""
+    def factory() -> nn.Sequential:
+        return nn.Sequential(nn.ConvTranspose2d(2, 6, 3, stride=2), nn.BatchNorm2d(6),
+                             nn.ReLU(), nn.Conv2d(6, 4, 3), nn.ConvTranspose2d(4, 3, 2))
+
+    model = build(factory)
+    x = torch.randn(6, 2, 5, 5, generator=torch.Generator().manual_seed(8),
+                    dtype=torch.float64)
+    found = explain(model, x)
+    assert summary(found) == [("0", "conv", 6, "Conv2d")]
+    assert found.reason("3").startswith("unsupported module: its consumer 4 cannot be read")
+    site = found.sites[0]
+    with torch.no_grad():  # channel 5 an exact copy of channel 2 (weights, bias, BatchNorm)
+        model[0].weight[:, 5] = model[0].weight[:, 2]
+        model[0].bias[5] = model[0].bias[2]
+        for tensor in (model[1].weight, model[1].bias, model[1].running_mean,
+                       model[1].running_var):
+            tensor[5] = tensor[2]
+    before = model(x)
+    result = neuroplast.prune(model, site, [x], amount=1, rule="lstsq",
+                              measure="conditional:greedy")
+    assert result.removed in ((2,), (5,))  # one of the twins
+    torch.testing.assert_close(model(x), before, rtol=1e-7, atol=1e-7)
+    assert model[0].weight.shape[1] == model[1].num_features == model[3].in_channels == 5
+    replicate(model, site, [1, 4], method="B1", seed=0)
+    torch.testing.assert_close(model(x), before, rtol=1e-7, atol=1e-7)
+    assert model[0].weight.shape == (2, 7, 3, 3) and model[0].out_channels == 7
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    model(x).square().mean().backward()
+    optimizer.step()
+    replicate(model, site, n=1, method="B4", seed=0, optimizer=optimizer)  # a random channel
+    model(x).square().mean().backward()
+    optimizer.step()  # the momentum follows the transposed weight's dim 1
+    assert optimizer.state[model[0].weight]["momentum_buffer"].shape == (2, 8, 3, 3)
 
 
 def test_depthwise_convolution_is_refused():

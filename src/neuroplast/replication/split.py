@@ -187,11 +187,12 @@ def _beta_split(ctx: GrowContext) -> Growth:
 
 def _fans(shape: tuple[int, ...], dim: int) -> tuple[int, int]:
     """(fan_in, fan_out) of a weight whose neuron axis is ``dim`` (0: (out, in, *kernel), as
-    Linear and Conv2d; 1: (in, out), as Hugging Face Conv1D)."""
+    Linear and Conv2d; 1: (in, out, *kernel), as Hugging Face Conv1D and a transposed
+    convolution)."""
     receptive = math.prod(shape[2:]) if len(shape) > 2 else 1
     if dim == 0:
         return shape[1] * receptive, shape[0] * receptive
-    return shape[0], shape[1]
+    return shape[0] * receptive, shape[1] * receptive
 
 
 FRESH = {"bias": 0.0, "shift": 0.0, "running_mean": 0.0, "scale": 1.0, "running_var": 1.0}

@@ -24,7 +24,7 @@ from torch import nn
 
 from neuroplast.errors import NeuroplastError
 from neuroplast.sites.axis import Axis
-from neuroplast.sites.registry import CONVOLUTIONS, PER_CHANNEL
+from neuroplast.sites.registry import CONVOLUTIONS, PER_CHANNEL, TRANSPOSED_CONVOLUTIONS
 
 
 class ConsumerView:
@@ -337,6 +337,16 @@ class ProducerAxes:
             if m.bias is not None:
                 out.append(Axis(m, "bias", 0, "bias"))
             return tuple(out)
+        if isinstance(m, TRANSPOSED_CONVOLUTIONS):  # weight (in, out, *kernel)
+            if m.groups != 1:
+                raise NeuroplastError(
+                    f"a grouped transposed convolution (groups={m.groups}) cannot produce a "
+                    "site: its channels are tied to its input's"
+                )
+            out = [Axis(m, "weight", 1, "weight")]
+            if m.bias is not None:
+                out.append(Axis(m, "bias", 0, "bias"))
+            return tuple(out)
         if isinstance(m, PER_CHANNEL):  # BatchNorm, InstanceNorm: entries per channel
             out = []
             if m.affine:
@@ -349,7 +359,8 @@ class ProducerAxes:
             return (Axis(m, "weight", 1, "weight"), Axis(m, "bias", 0, "bias"))
         raise NeuroplastError(
             f"{type(m).__name__} cannot produce a site: neuroplast resizes nn.Linear, "
-            "nn.Conv1d/2d/3d, BatchNorm, InstanceNorm and Hugging Face Conv1D"
+            "nn.Conv1d/2d/3d, nn.ConvTranspose1d/2d/3d, BatchNorm, InstanceNorm and Hugging "
+            "Face Conv1D"
         )
 
     def width_attributes(self) -> tuple[tuple[nn.Module, str, int], ...]:

@@ -62,6 +62,7 @@ from neuroplast.sites.plain import wrapper_of
 from neuroplast.sites.probes import Probe, ProbeFailed, leaves
 from neuroplast.sites.registry import (
     CONVOLUTIONS,
+    TRANSPOSED_CONVOLUTIONS,
     activation_of,
     channel_dim,
     is_activation,
@@ -75,6 +76,8 @@ from neuroplast.sites.trace import Call
 from neuroplast.stats.site import default_forward
 
 Forward = Callable[[nn.Module, Any], Any]
+PRODUCING_CONVOLUTIONS = CONVOLUTIONS + TRANSPOSED_CONVOLUTIONS
+"""Convolutions that produce sites (channels first); only :data:`CONVOLUTIONS` consume."""
 
 # -- the patterns a refusal names (the text before the colon of every reason) ----------------
 OUTPUT_LAYER = "output layer"
@@ -334,15 +337,16 @@ class _Discoverer:
         wrapped = wrapper_of(layer)
         if wrapped is not None:
             raise _Refused(UNSUPPORTED, wrapped)
-        if isinstance(layer, CONVOLUTIONS) and layer.groups != 1:
+        if isinstance(layer, PRODUCING_CONVOLUTIONS) and layer.groups != 1:
             raise _Refused(GROUPED, f"a grouped or depthwise convolution (groups="
                                     f"{layer.groups}) ties its output channels to its input's")
         try:
             ProducerAxes(layer).axes()
         except NeuroplastError:
             raise _Refused(UNSUPPORTED, f"{type(layer).__name__} is not a layer neuroplast "
-                                        "resizes (nn.Linear, nn.Conv1d/2d/3d with groups=1, "
-                                        "Hugging Face Conv1D)") from None
+                                        "resizes (nn.Linear, nn.Conv1d/2d/3d and "
+                                        "ConvTranspose1d/2d/3d with groups=1, Hugging Face "
+                                        "Conv1D)") from None
         calls = self.probe.calls_of(layer)
         if not calls:
             parent = self._parent(name)
@@ -441,7 +445,7 @@ class _Discoverer:
         if between:
             notes.append("per-channel modules resized with the site: "
                          + ", ".join(self.name(m) for m in between))
-        if isinstance(p, CONVOLUTIONS):
+        if isinstance(p, PRODUCING_CONVOLUTIONS):
             site = conv_site(pname, producer=p, consumer=q, between=between,
                              activation=activation, consumer_activation=consumer_activation,
                              flatten_block=None if isinstance(q, CONVOLUTIONS) else block,
@@ -458,7 +462,7 @@ class _Discoverer:
         producer read by a Linear)."""
         if entries == n:
             return 1
-        if isinstance(p, CONVOLUTIONS) and channel_dim(q) == -1 and entries % n == 0:
+        if isinstance(p, PRODUCING_CONVOLUTIONS) and channel_dim(q) == -1 and entries % n == 0:
             return entries // n
         shape = self.probe.call(p).output.shape
         other_sizes = [size for dim, size in enumerate(shape)

@@ -27,6 +27,13 @@ CONVOLUTIONS: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 channels first. Transposed convolutions, whose weight is (in, out, *kernel), are not among
 them."""
 
+TRANSPOSED_CONVOLUTIONS: tuple[type[nn.Module], ...] = (
+    nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+"""Transposed convolutions (a decoder's upsampling): weight (in, out, *kernel). They produce
+sites (their output channels run along the weight's dim 1); as consumers they are refused (a
+channel's mean input reaches the output through a transposed kernel, which the exact-mean
+compensation does not model)."""
+
 ActivationOf = Callable[[nn.Module], str | None]
 """Maps an activation module to the name of the neuroplast activation it computes, or None."""
 
