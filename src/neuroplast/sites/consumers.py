@@ -327,23 +327,15 @@ class ProducerAxes:
 
     def axes(self) -> tuple[Axis, ...]:
         m = self.module
-        if isinstance(m, (nn.Linear, *CONVOLUTIONS)):
-            if isinstance(m, CONVOLUTIONS) and m.groups != 1:
+        if isinstance(m, (nn.Linear, *CONVOLUTIONS, *TRANSPOSED_CONVOLUTIONS)):
+            if getattr(m, "groups", 1) != 1:
                 raise NeuroplastError(
                     f"a grouped or depthwise convolution (groups={m.groups}) cannot produce a "
                     "site: its channels are tied to its input's"
                 )
-            out = [Axis(m, "weight", 0, "weight")]
-            if m.bias is not None:
-                out.append(Axis(m, "bias", 0, "bias"))
-            return tuple(out)
-        if isinstance(m, TRANSPOSED_CONVOLUTIONS):  # weight (in, out, *kernel)
-            if m.groups != 1:
-                raise NeuroplastError(
-                    f"a grouped transposed convolution (groups={m.groups}) cannot produce a "
-                    "site: its channels are tied to its input's"
-                )
-            out = [Axis(m, "weight", 1, "weight")]
+            # output channels: the weight's rows, a transposed convolution's dim 1 (in, out, …)
+            dim = 1 if isinstance(m, TRANSPOSED_CONVOLUTIONS) else 0
+            out = [Axis(m, "weight", dim, "weight")]
             if m.bias is not None:
                 out.append(Axis(m, "bias", 0, "bias"))
             return tuple(out)
