@@ -341,3 +341,14 @@ def test_instance_norm_sites_take_torch_pruning_measures_but_not_network_slimmin
     for measure in ("bn-scale", "tp-bn-scale"):
         with pytest.raises(NeuroplastError, match="a BatchNorm after the producer"):
             neuroplast.prune(factory(), "0", [x], amount=2, measure=measure, rule="none")
+
+
+def test_macs_count_a_transposed_convolution():
+    """A decoder's ConvTranspose2d was not counted (its MACs were 0)."""
+    from neuroplast.cost import count_macs_per_example
+
+    model = nn.Sequential(nn.Conv2d(2, 6, 3), nn.ReLU(), nn.ConvTranspose2d(6, 4, 3, stride=2))
+    x = torch.randn(5, 2, 8, 8)
+    # Conv2d: 6·6·6 outputs × (2 · 3 · 3); ConvTranspose2d: each of its 6·6·6 inputs is
+    # multiplied into 4 output channels × 3 · 3 kernel positions
+    assert count_macs_per_example(model, x, lambda m, b: m(b)) == 216 * 18 + 216 * 36
