@@ -49,6 +49,11 @@ def memory_format(tensor: torch.Tensor) -> torch.memory_format:
     return torch.contiguous_format
 
 
+def _resized(resize: Resize, tensor: torch.Tensor, fill: float | None) -> torch.Tensor:
+    """``resize(tensor, fill)``, contiguous in the memory format ``tensor`` had."""
+    return resize(tensor, fill).contiguous(memory_format=memory_format(tensor))
+
+
 def resize_parameter(param: nn.Parameter, resize: Resize,
                      optimizer: torch.optim.Optimizer | None, dim: int) -> None:
     """Give ``param`` the tensor ``resize(param, None)`` in place, and its gradient (new entries
@@ -58,7 +63,7 @@ def resize_parameter(param: nn.Parameter, resize: Resize,
     old_shape = param.shape
     grad = param.grad
     with torch.no_grad():
-        new = resize(param.data, None).contiguous(memory_format=memory_format(param.data))
+        new = _resized(resize, param.data, None)
         if new.shape != old_shape:
             # A graph still alive from the last forward (e.g. the last `loss`) keeps the
             # parameter's cached gradient accumulator, which remembers the old shape, and the
@@ -67,15 +72,13 @@ def resize_parameter(param: nn.Parameter, resize: Resize,
             param.data = new.to(torch.float32 if new.dtype == torch.float64 else torch.float64)
         param.data = new
         # a gradient accumulating over micro-batches follows the surgery (new entries 0)
-        param.grad = None if grad is None else resize(grad, 0.0).contiguous(
-            memory_format=memory_format(grad))
+        param.grad = None if grad is None else _resized(resize, grad, 0.0)
     if optimizer is None or param not in optimizer.state:
         return
     state = optimizer.state[param]
     for key, value in list(state.items()):
         if torch.is_tensor(value) and follows_parameter(optimizer, key, value, old_shape, dim):
-            state[key] = resize(value, fresh_value(optimizer, param, key)).contiguous(
-                memory_format=memory_format(value))
+            state[key] = _resized(resize, value, fresh_value(optimizer, param, key))
 
 
 @dataclass(frozen=True, eq=False)
